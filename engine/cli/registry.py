@@ -1,0 +1,10 @@
+"""The subcommands of `python -m engine`, by name.
+
+Each module named here defines NAME, HELP, `add_arguments(parser)` and
+`run(args, progress) -> dict` (the outputs). Modules import heavy libraries inside
+`run`, so `--help` stays fast. Adding a command = one module + one line here.
+"""
+
+COMMAND_MODULES: tuple[str, ...] = (
+    "engine.cli.sample_city",
+)

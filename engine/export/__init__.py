@@ -1,0 +1,1 @@
+"""Writing outputs: atomic files, styled GeoPackages, GeoTIFFs, quick-looks."""
