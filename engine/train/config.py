@@ -1,0 +1,258 @@
+"""Training configuration: nested dataclasses loaded from a YAML recipe plus key=value overrides.
+
+Validated on load: an unknown key names itself and the allowed keys; a bad value names the
+key and the allowed values. Relative paths (data.streetview, data.overhead, output) resolve
+against the project root (the directory holding `engine/` and `models/`), never the cwd, so
+a recipe means the same thing wherever `python -m engine.train` is started from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from engine.errors import EngineError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _choices(*values: str, default: str) -> Any:
+    return field(default=default, metadata={"choices": values})
+
+
+def _min(value: float, default: Any) -> Any:
+    return field(default=default, metadata={"min": value})
+
+
+@dataclass
+class PairsConfig:
+    """Positive-pair thresholds (see engine.data.pairs.PairParams)."""
+
+    place_radius_m: float = _min(0, 5.0)
+    temporal_heading_deg: float = _min(0, 30.0)
+    temporal_min_days: float = _min(0, 30.0)
+    spatial_radius_m: float = _min(0, 60.0)
+    spatial_window_days: float = _min(0, 60.0)
+
+
+@dataclass
+class DataConfig:
+    """Where the photos and overhead rasters are, and how big the model inputs are."""
+
+    streetview: str = "data/sample-city/streetview.gpkg"
+    layer: str | None = None
+    overhead: list[str] = field(default_factory=lambda: ["data/sample-city/overhead/*.tif"])
+    overhead_dates: list[str] | None = None  # one per raster; default: YYYY-MM-DD in names
+    image_size: int = _min(8, 64)
+    chip_size: int = _min(8, 64)  # overhead chip, raster pixels around the photo
+    clusters: int = _min(2, 16)  # k-means clusters on x,y for the geo pretext task
+    cache_images: bool = True
+    pairs: PairsConfig = field(default_factory=PairsConfig)
+
+
+@dataclass
+class ModelConfig:
+    """Passed to GeoModel.from_config as a dict; `extra` carries encoder-specific options."""
+
+    backbone: str = "tiny_cnn"
+    embed_dim: int = _min(2, 64)
+    location_encoder: str | None = None
+    overhead_encoder: str | None = None
+    time_conditioning: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and bookkeeping."""
+
+    steps: int = _min(1, 300)
+    batch_size: int = _min(2, 32)
+    lr: float = _min(0, 1e-3)
+    weight_decay: float = _min(0, 1e-4)
+    seed: int = 0
+    workers: int = _min(0, 0)
+    device: str = _choices("auto", "cpu", "cuda", default="auto")
+    log_every: int = _min(1, 10)
+    checkpoint_every: int = _min(0, 100)  # 0: only at the end
+    write_digest: bool = False  # each rank writes weights_digest.rank<R>.txt (DDP checks)
+
+
+@dataclass
+class Config:
+    """A whole training recipe."""
+
+    name: str = "geocontrast"
+    output: str | None = None  # default: models/<name>
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    objectives: dict[str, dict[str, Any]] = field(default_factory=dict)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def output_dir(self) -> Path:
+        """The run directory: `output`, or models/<name> under the project root."""
+        return resolve_path(self.output or f"models/{self.name}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def resolve_path(path: str | Path) -> Path:
+    """Absolute paths as given; relative ones against the project root."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else ROOT / p
+
+
+def _check_value(key: str, hint: Any, value: Any, meta: typing.Mapping[str, Any]) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        hint = next(a for a in args if a is not type(None))
+        origin = typing.get_origin(hint)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise EngineError(f"config key {key}={value!r} is not a boolean",
+                              "allowed values: true, false")
+    elif hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise EngineError(f"config key {key}={value!r} is not an integer",
+                              "allowed values: whole numbers, e.g. 50")
+    elif hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise EngineError(f"config key {key}={value!r} is not a number",
+                              "allowed values: numbers, e.g. 0.001 or 1e-3")
+        value = float(value)
+    elif hint is str:
+        if not isinstance(value, str):
+            raise EngineError(f"config key {key}={value!r} is not text", "quote it in YAML")
+    elif origin is list:
+        value = [value] if isinstance(value, str) else value
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise EngineError(f"config key {key}={value!r} is not a list of text",
+                              "write [a, b] or one value")
+    elif origin is dict and not isinstance(value, dict):
+        raise EngineError(f"config key {key}={value!r} is not a mapping",
+                          "write it as `key: value` lines in YAML")
+    if "choices" in meta and value not in meta["choices"]:
+        raise EngineError(f"config key {key}={value!r} is not allowed",
+                          f"allowed values: {', '.join(meta['choices'])}")
+    if "min" in meta and value < meta["min"]:
+        raise EngineError(f"config key {key}={value!r} is too small",
+                          f"allowed values: >= {meta['min']}")
+    return value
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise EngineError(f"config section {prefix.rstrip('.') or '<top>'} must be a mapping, "
+                          f"got {data!r}", "write it as `key: value` lines in YAML")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise EngineError(f"unknown config key {prefix}{unknown[0]}",
+                          f"allowed keys in {prefix.rstrip('.') or 'the top level'}: "
+                          f"{', '.join(fields)}")
+    kwargs = {}
+    for name, value in data.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = _build(hint, value, f"{prefix}{name}.")
+        else:
+            kwargs[name] = _check_value(prefix + name, hint, value, fields[name].metadata)
+    return cls(**kwargs)
+
+
+def _check_objectives(objectives: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    if not objectives:
+        raise EngineError("the recipe has no objectives",
+                          "add e.g. `objectives: {self: {weight: 1.0}}`")
+    out = {}
+    for name, spec in objectives.items():
+        spec = {"weight": 1.0} if spec is None else spec
+        if not isinstance(spec, dict):
+            raise EngineError(f"config key objectives.{name} must be a mapping, got {spec!r}",
+                              "e.g. `temporal: {weight: 1.0, temperature: 0.1}`")
+        weight = spec.get("weight", 1.0)
+        _check_value(f"objectives.{name}.weight", float, weight, {"min": 0})
+        out[str(name)] = {**spec, "weight": float(weight)}
+    known = _known_objectives()
+    unknown = sorted(set(out) - set(known)) if known else []
+    if unknown:
+        raise EngineError(f"unknown objective objectives.{unknown[0]}",
+                          f"allowed objectives: {', '.join(sorted(known))}")
+    return out
+
+
+def _known_objectives() -> list[str]:
+    """Names from the objective registry once engine.objectives exists (else: no check here)."""
+    from engine.nn.registry import OBJECTIVES
+
+    try:
+        return OBJECTIVES.names()
+    except ImportError:
+        return []
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `a.b.c=value` overrides (value parsed as YAML) to a nested dict, in place."""
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise EngineError(f"override {item!r} is not key=value",
+                              "e.g. train.steps=50 objectives.temporal.weight=0.5")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as exc:
+            raise EngineError(f"override {item!r}: value is not valid YAML ({exc})",
+                              "quote text values") from None
+        node = data
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise EngineError(f"override {item!r}: {part} is not a section",
+                                  "only sections (data, model, train, ...) take dotted keys")
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def config_from_dict(data: dict[str, Any]) -> Config:
+    """Validate a plain dict (e.g. parsed YAML) into a Config."""
+    data = dict(data or {})
+    objectives = data.pop("objectives", None) or {}
+    if not isinstance(objectives, dict):
+        raise EngineError(f"config key objectives must be a mapping, got {objectives!r}",
+                          "e.g. `objectives: {self: {weight: 1.0}}`")
+    cfg = _build(Config, data, "")
+    cfg.objectives = _check_objectives(objectives)
+    return cfg
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
+    """Load a YAML recipe (or defaults when path is None) and apply key=value overrides."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise EngineError(f"recipe {path} does not exist",
+                              f"recipes live in {ROOT / 'models'}/*.yaml")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise EngineError(f"recipe {path} is not valid YAML: {exc}",
+                              "check indentation and quoting") from None
+        if not isinstance(data, dict):
+            raise EngineError(f"recipe {path} must be a YAML mapping", "see models/*.yaml")
+    return config_from_dict(apply_overrides(data, list(overrides or [])))
