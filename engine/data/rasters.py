@@ -1,0 +1,247 @@
+"""Overhead rasters read in windows, never whole, with their CRS, transform and valid mask.
+
+`open_raster(path, target_crs)` reads any GDAL raster with a CRS; when `target_crs` differs
+from the file's, reads go through a WarpedVRT so every layer of a job shares one CRS (see
+engine.data.crs for the rule). Windows may run past the raster's edge: outside pixels come
+back invalid (valid=False, data 0), as do nodata / masked / alpha-transparent / NaN pixels.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyproj
+import rasterio
+from affine import Affine
+from rasterio.coords import BoundingBox
+from rasterio.enums import ColorInterp, Resampling
+from rasterio.transform import array_bounds
+from rasterio.vrt import WarpedVRT
+from rasterio.windows import Window
+
+from engine.data.crs import (
+    CRSLike,
+    is_metric,
+    same_crs,
+    to_pyproj,
+    transform_xy,
+    utm_crs_for_lonlat,
+)
+from engine.errors import EngineError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RasterWindow:
+    """A chip: data float32 (C,H,W) (0 where invalid), valid bool (H,W), crs, transform."""
+
+    data: np.ndarray
+    valid: np.ndarray
+    crs: rasterio.crs.CRS
+    transform: Affine
+
+    @property
+    def bounds(self) -> BoundingBox:
+        """(left, bottom, right, top) in `crs`."""
+        h, w = self.valid.shape
+        west, south, east, north = array_bounds(h, w, self.transform)
+        return BoundingBox(west, south, east, north)
+
+
+class OverheadRaster:
+    """An open overhead raster (optionally warped to `target_crs`); use as a context manager."""
+
+    def __init__(self, path: str | os.PathLike[str], target_crs: CRSLike | None = None,
+                 resampling: str = "bilinear") -> None:
+        self.path = Path(path).expanduser()
+        self.resampling = _resampling(resampling)
+        if not self.path.exists():
+            raise EngineError(f"overhead raster {self.path} does not exist",
+                              "check the path to the GeoTIFF")
+        try:
+            self._src = rasterio.open(self.path)
+        except rasterio.errors.RasterioIOError as exc:
+            raise EngineError(f"{self.path} cannot be opened as a raster ({exc})",
+                              "give a GeoTIFF or another GDAL raster; open it in QGIS to "
+                              "check it") from None
+        if self._src.crs is None:
+            self._src.close()
+            raise EngineError(
+                f"overhead raster {self.path} has no CRS",
+                "assign one: gdal_edit.py -a_srs EPSG:XXXX file.tif, or in QGIS with "
+                "Raster > Projections > Assign Projection",
+            )
+        self._ds = self._src
+        if target_crs is not None and not same_crs(self._src.crs, target_crs):
+            self._ds = self._warped(to_pyproj(target_crs, "target_crs"))
+        interp = self._ds.colorinterp
+        self.band_indexes = [i + 1 for i, ci in enumerate(interp) if ci != ColorInterp.alpha]
+        if not self.band_indexes:
+            self.close()
+            raise EngineError(f"overhead raster {self.path} has no data bands (only alpha)",
+                              "give a raster with image bands")
+
+    def _warped(self, target: pyproj.CRS) -> WarpedVRT:
+        src = self._src
+        try:
+            if src.nodata is not None:
+                return WarpedVRT(src, crs=target.to_wkt(), resampling=self.resampling,
+                                 src_nodata=src.nodata, nodata=src.nodata)
+            has_alpha = ColorInterp.alpha in src.colorinterp
+            return WarpedVRT(src, crs=target.to_wkt(), resampling=self.resampling,
+                             add_alpha=not has_alpha)
+        except (rasterio.errors.RasterioError, ValueError) as exc:
+            self._src.close()
+            raise EngineError(f"{self.path} cannot be reprojected to {target.name} ({exc})",
+                              "choose a target CRS that covers the raster's area") from None
+
+    # -- context manager ------------------------------------------------------------
+    def __enter__(self) -> OverheadRaster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the warped view (if any) and the file."""
+        if self._ds is not self._src:
+            self._ds.close()
+        self._src.close()
+
+    # -- grid -----------------------------------------------------------------------
+    @property
+    def crs(self) -> rasterio.crs.CRS:
+        return self._ds.crs
+
+    @property
+    def transform(self) -> Affine:
+        return self._ds.transform
+
+    @property
+    def width(self) -> int:
+        return self._ds.width
+
+    @property
+    def height(self) -> int:
+        return self._ds.height
+
+    @property
+    def count(self) -> int:
+        """Number of data bands (alpha bands are used as masks, not counted)."""
+        return len(self.band_indexes)
+
+    @property
+    def res(self) -> tuple[float, float]:
+        return self._ds.res
+
+    @property
+    def nodata(self) -> float | None:
+        return self._ds.nodata
+
+    @property
+    def bounds(self) -> BoundingBox:
+        return self._ds.bounds
+
+    @property
+    def is_geographic(self) -> bool:
+        """True when the grid is in degrees (lon/lat): reproject before measuring metres."""
+        return bool(to_pyproj(self.crs).is_geographic)
+
+    # -- reads ----------------------------------------------------------------------
+    def read_window(self, col_off: int, row_off: int, width: int, height: int) -> RasterWindow:
+        """Pixels [row_off:row_off+height, col_off:col_off+width] of the grid (boundless)."""
+        col_off, row_off, width, height = (int(v) for v in (col_off, row_off, width, height))
+        if width <= 0 or height <= 0:
+            raise EngineError(f"window size must be positive, got {width}x{height} px",
+                              "ask for at least a 1x1 pixel window")
+        data = np.zeros((self.count, height, width), dtype=np.float32)
+        valid = np.zeros((height, width), dtype=bool)
+        c0, r0 = max(col_off, 0), max(row_off, 0)
+        c1, r1 = min(col_off + width, self.width), min(row_off + height, self.height)
+        if c1 > c0 and r1 > r0:
+            win = Window(c0, r0, c1 - c0, r1 - r0)
+            arr = self._ds.read(self.band_indexes, window=win, out_dtype="float32")
+            ok = (self._ds.read_masks(self.band_indexes, window=win) > 0).all(axis=0)
+            ok &= np.isfinite(arr).all(axis=0)
+            inner = (slice(r0 - row_off, r1 - row_off), slice(c0 - col_off, c1 - col_off))
+            data[(slice(None), *inner)] = np.where(ok, arr, 0.0)
+            valid[inner] = ok
+        transform = self.transform * Affine.translation(col_off, row_off)
+        return RasterWindow(data=data, valid=valid, crs=self.crs, transform=transform)
+
+    def read_centered(self, x: float, y: float, size_px: int,
+                      res: float | None = None) -> RasterWindow:
+        """A size_px x size_px chip centred on (x, y) in the raster's CRS; outside is invalid.
+
+        Without `res` the chip is on the raster's own grid (no resampling). With `res`
+        (CRS units per pixel, metres for projected CRSs) it is resampled to that pixel size.
+        """
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise EngineError(f"chip centre x={x}, y={y} is not a finite coordinate",
+                              "check the point's coordinates")
+        size_px = int(size_px)
+        if res is None:
+            col, row = ~self.transform * (x, y)
+            return self.read_window(math.floor(col - size_px / 2 + 0.5),
+                                    math.floor(row - size_px / 2 + 0.5), size_px, size_px)
+        from engine.data.chips import resampled_chip
+
+        return resampled_chip(self, x, y, size_px, float(res))
+
+    def window_offsets(self, size: int, stride: int | None = None) -> list[tuple[int, int]]:
+        """(row_off, col_off) of a regular grid of size x size windows covering the raster.
+
+        Offsets step by `stride` (default `size`); the last row/column of windows may run
+        past the edge (padded invalid), so window k always starts at k * stride.
+        """
+        stride = int(stride or size)
+        if size <= 0 or stride <= 0:
+            raise EngineError(f"window size and stride must be positive, got {size}, {stride}",
+                              "use e.g. size=256, stride=256")
+        return [(r, c) for r in _steps(self.height, size, stride)
+                for c in _steps(self.width, size, stride)]
+
+    def iter_windows(self, size: int,
+                     stride: int | None = None) -> Iterator[tuple[int, int, RasterWindow]]:
+        """Yield (row_off, col_off, window) over `window_offsets(size, stride)`, row by row."""
+        for row, col in self.window_offsets(size, stride):
+            yield row, col, self.read_window(col, row, size, size)
+
+
+def open_raster(path: str | os.PathLike[str], target_crs: CRSLike | None = None,
+                resampling: str = "bilinear") -> OverheadRaster:
+    """Open an overhead raster for windowed reads, warped to `target_crs` when it differs."""
+    return OverheadRaster(path, target_crs=target_crs, resampling=resampling)
+
+
+def metric_target_crs(raster: OverheadRaster) -> pyproj.CRS:
+    """The raster's CRS when it is projected in metres, else the local UTM zone (pyproj)."""
+    if is_metric(raster.crs):
+        return to_pyproj(raster.crs)
+    b = raster.bounds
+    centre = transform_xy(np.array([[(b.left + b.right) / 2, (b.bottom + b.top) / 2]]),
+                          raster.crs, "EPSG:4326")
+    return utm_crs_for_lonlat(float(centre[0, 0]), float(centre[0, 1]))
+
+
+def _steps(extent: int, size: int, stride: int) -> list[int]:
+    offsets = [0]
+    while offsets[-1] + size < extent:
+        offsets.append(offsets[-1] + stride)
+    return offsets
+
+
+def _resampling(name: str) -> Resampling:
+    try:
+        return Resampling[str(name)]
+    except KeyError:
+        allowed = ", ".join(r.name for r in Resampling if r.value < 100)
+        raise EngineError(f"unknown resampling {name!r}",
+                          f"use one of: {allowed}") from None
