@@ -1,0 +1,99 @@
+"""The plugin object QGIS loads: a "GeoContrast" toolbar and the `geocontrast` provider."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from qgis.core import QgsApplication
+from qgis.PyQt.QtGui import QIcon
+from qgis.PyQt.QtWidgets import QAction, QToolBar
+
+from .processing.provider import GeoContrastProvider
+
+ICON = Path(__file__).resolve().parent / "icons" / "geocontrast.svg"
+MENU = "&GeoContrast"
+TOOLBAR_NAME = "GeoContrastToolbar"
+
+# (object name, label, algorithm id opened in a Processing dialog, or None for a method)
+_ALGORITHM_ACTIONS = (
+    ("geocontrast_sample_city", "Generate sample city…", "geocontrast:sample_city"),
+    ("geocontrast_import_photos", "Import photos…", "geocontrast:import_photos"),
+    ("geocontrast_validate_layer", "Validate street-view layer…", "geocontrast:validate_layer"),
+)
+
+
+def plugin_icon() -> QIcon:
+    """The GeoContrast icon (SVG shipped with the plugin)."""
+    return QIcon(str(ICON))
+
+
+class GeoContrastPlugin:
+    """Adds the toolbar, the menu entries and the Processing provider; removes them on unload."""
+
+    def __init__(self, iface: Any) -> None:
+        self.iface = iface
+        self.toolbar: QToolBar | None = None
+        self.actions: list[QAction] = []
+        self.provider: GeoContrastProvider | None = None
+        self.dock: Any = None
+
+    def initProcessing(self) -> None:  # noqa: N802 (QGIS calls it by this name)
+        """Register the `geocontrast` provider (also called by qgis_process without a GUI)."""
+        if self.provider is None:
+            self.provider = GeoContrastProvider()
+            QgsApplication.processingRegistry().addProvider(self.provider)
+
+    def initGui(self) -> None:  # noqa: N802
+        """Create the toolbar and actions, and register the provider."""
+        self.initProcessing()
+        self.toolbar = self.iface.addToolBar("GeoContrast")
+        self.toolbar.setObjectName(TOOLBAR_NAME)
+        self.toolbar.setToolTip("GeoContrast")
+        for object_name, label, algorithm_id in _ALGORITHM_ACTIONS:
+            self._add_action(object_name, label, self._algorithm_opener(algorithm_id))
+        self._add_action("geocontrast_settings", "Engine settings…", self.show_settings)
+
+    def _add_action(self, object_name: str, label: str, slot: Any) -> QAction:
+        action = QAction(plugin_icon(), label, self.iface.mainWindow())
+        action.setObjectName(object_name)
+        action.triggered.connect(slot)
+        self.toolbar.addAction(action)
+        self.iface.addPluginToMenu(MENU, action)
+        self.actions.append(action)
+        return action
+
+    def _algorithm_opener(self, algorithm_id: str) -> Any:
+        def open_dialog() -> None:
+            import processing  # QGIS's Processing plugin, present whenever the GUI is
+
+            processing.execAlgorithmDialog(algorithm_id)
+
+        return open_dialog
+
+    def show_settings(self) -> None:
+        """Open the engine settings dialog (interpreter path + a check)."""
+        from .settings_dialog import SettingsDialog
+
+        SettingsDialog(self.iface.mainWindow()).exec_()
+
+    def unload(self) -> None:
+        """Remove everything initGui added: actions, menu entries, toolbar, dock, provider."""
+        for action in self.actions:
+            self.iface.removePluginMenu(MENU, action)
+            if self.toolbar is not None:
+                self.toolbar.removeAction(action)
+            action.deleteLater()
+        self.actions = []
+        if self.toolbar is not None:
+            self.iface.mainWindow().removeToolBar(self.toolbar)
+            self.toolbar.deleteLater()
+            self.toolbar = None
+        if self.dock is not None:
+            self.iface.removeDockWidget(self.dock)
+            self.dock.close()
+            self.dock.deleteLater()
+            self.dock = None
+        if self.provider is not None:
+            QgsApplication.processingRegistry().removeProvider(self.provider)
+            self.provider = None

@@ -1,0 +1,1 @@
+"""The GeoContrast Processing provider and its algorithms (one per engine command)."""

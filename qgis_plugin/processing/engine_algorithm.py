@@ -1,0 +1,109 @@
+"""Base class: a Processing algorithm that is one engine command.
+
+A subclass declares its parameters (initAlgorithm), how to turn them into the engine's
+argv (`engine_args`), optional extra checks before the engine starts (`validate`), and
+which outputs to return (`collect_outputs`). Running, progress, cancel and turning engine
+errors into QgsProcessingException live here, once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from qgis.core import (
+    QgsProcessingAlgorithm,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+)
+from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtGui import QIcon
+
+from ..engine_runner import EngineCancelled, EngineRunError, run_engine
+
+ICON = Path(__file__).resolve().parent.parent / "icons" / "geocontrast.svg"
+
+
+class EngineAlgorithm(QgsProcessingAlgorithm):
+    """One engine subcommand as a Processing algorithm (subclass and fill in the blanks)."""
+
+    COMMAND = ""  # the engine subcommand, e.g. "sample-city"
+    NAME = ""  # the algorithm id inside the provider, e.g. "sample_city"
+    DISPLAY_NAME = ""
+    GROUP = "Data"
+    GROUP_ID = "data"
+    HELP = ""
+    TIMEOUT_S: float | None = None  # None: no limit (training may take hours)
+
+    # --- what a subclass provides -------------------------------------------------
+    def engine_args(
+        self, parameters: dict[str, Any], context: QgsProcessingContext,
+        feedback: QgsProcessingFeedback,
+    ) -> list[str]:
+        """The engine's arguments after the command name (without --events)."""
+        raise NotImplementedError
+
+    def validate(self, parameters: dict[str, Any], context: QgsProcessingContext) -> str:
+        """Extra checks before the engine starts: an error message, or "" when fine."""
+        return ""
+
+    def collect_outputs(
+        self, result: dict[str, Any], parameters: dict[str, Any],
+        context: QgsProcessingContext, feedback: QgsProcessingFeedback,
+    ) -> dict[str, Any]:
+        """The algorithm's outputs from the engine's result dict (default: passed through)."""
+        return dict(result)
+
+    # --- QgsProcessingAlgorithm plumbing ------------------------------------------
+    def tr(self, text: str) -> str:
+        return QCoreApplication.translate("GeoContrast", text)
+
+    def name(self) -> str:
+        return self.NAME
+
+    def displayName(self) -> str:  # noqa: N802
+        return self.tr(self.DISPLAY_NAME)
+
+    def group(self) -> str:
+        return self.tr(self.GROUP)
+
+    def groupId(self) -> str:  # noqa: N802
+        return self.GROUP_ID
+
+    def shortHelpString(self) -> str:  # noqa: N802
+        return self.tr(self.HELP)
+
+    def icon(self) -> QIcon:
+        return QIcon(str(ICON))
+
+    def createInstance(self) -> EngineAlgorithm:  # noqa: N802
+        return type(self)()
+
+    def checkParameterValues(  # noqa: N802
+        self, parameters: dict[str, Any], context: QgsProcessingContext
+    ) -> tuple[bool, str]:
+        ok, message = super().checkParameterValues(parameters, context)
+        if not ok:
+            return ok, message
+        problem = self.validate(parameters, context)
+        return (False, problem) if problem else (True, "")
+
+    def processAlgorithm(  # noqa: N802
+        self, parameters: dict[str, Any], context: QgsProcessingContext,
+        feedback: QgsProcessingFeedback,
+    ) -> dict[str, Any]:
+        problem = self.validate(parameters, context)
+        if problem:
+            raise QgsProcessingException(problem)
+        args = self.engine_args(parameters, context, feedback)
+        try:
+            result = run_engine(self.COMMAND, args, feedback, timeout_s=self.TIMEOUT_S)
+        except EngineCancelled as exc:
+            raise QgsProcessingException(f"GeoContrast: {exc.message}") from exc
+        except EngineRunError as exc:
+            text = f"GeoContrast engine: {exc.message}"
+            if exc.hint:
+                text += f"\nHint: {exc.hint}"
+            raise QgsProcessingException(text) from exc
+        return self.collect_outputs(result, parameters, context, feedback)

@@ -1,0 +1,51 @@
+"""The `geocontrast` Processing provider: one algorithm per engine command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qgis.core import QgsProcessingProvider
+from qgis.PyQt.QtGui import QIcon
+
+from .import_photos import ImportPhotosAlgorithm
+from .sample_city import SampleCityAlgorithm
+from .validate_layer import ValidateLayerAlgorithm
+
+ICON = Path(__file__).resolve().parent.parent / "icons" / "geocontrast.svg"
+
+ALGORITHMS = (SampleCityAlgorithm, ValidateLayerAlgorithm, ImportPhotosAlgorithm)
+
+
+class GeoContrastProvider(QgsProcessingProvider):
+    """Algorithms that drive the GeoContrast engine subprocess (ids `geocontrast:<name>`)."""
+
+    def id(self) -> str:
+        return "geocontrast"
+
+    def name(self) -> str:
+        return "GeoContrast"
+
+    def longName(self) -> str:  # noqa: N802
+        return "GeoContrast: geo-aware self-supervised image representations"
+
+    def icon(self) -> QIcon:
+        return QIcon(str(ICON))
+
+    def supportsNonFileBasedOutput(self) -> bool:  # noqa: N802
+        return False  # the engine writes files: no memory-layer outputs
+
+    def supportedOutputVectorLayerExtensions(self) -> list[str]:  # noqa: N802
+        return ["gpkg"]
+
+    def supportedOutputRasterLayerExtensions(self) -> list[str]:  # noqa: N802
+        return ["tif"]
+
+    def defaultVectorFileExtension(self, hasGeometry: bool = True) -> str:  # noqa: N802, N803
+        return "gpkg"
+
+    def defaultRasterFileExtension(self) -> str:  # noqa: N802
+        return "tif"
+
+    def loadAlgorithms(self) -> None:  # noqa: N802
+        for algorithm in ALGORITHMS:
+            self.addAlgorithm(algorithm())

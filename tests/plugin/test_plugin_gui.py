@@ -1,0 +1,60 @@
+"""classFactory + initGui add the toolbar, actions and provider; unload removes them all."""
+
+from __future__ import annotations
+
+from qgis.core import QgsApplication
+from qgis.PyQt import sip
+from qgis.PyQt.QtCore import QCoreApplication, QEvent
+from qgis.PyQt.QtWidgets import QToolBar
+
+
+def _flush_deletes() -> None:
+    QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)
+    QCoreApplication.processEvents()
+
+
+def test_init_gui_and_unload(qgis_iface, qgis_processing, monkeypatch):
+    import qgis_plugin
+
+    removed_menus = []
+    monkeypatch.setattr(qgis_iface, "removePluginMenu",
+                        lambda menu, action: removed_menus.append(action.objectName()),
+                        raising=False)
+    monkeypatch.setattr(qgis_iface, "removeDockWidget", lambda dock: None, raising=False)
+    registry = QgsApplication.processingRegistry()
+    assert registry.providerById("geocontrast") is None
+
+    plugin = qgis_plugin.classFactory(qgis_iface)
+    plugin.initGui()
+    toolbar = plugin.toolbar
+    assert isinstance(toolbar, QToolBar)
+    assert toolbar.objectName() == "GeoContrastToolbar"
+    names = [a.objectName() for a in toolbar.actions()]
+    assert names == ["geocontrast_sample_city", "geocontrast_import_photos",
+                     "geocontrast_validate_layer", "geocontrast_settings"]
+    assert all(not a.icon().isNull() for a in toolbar.actions())
+    assert registry.providerById("geocontrast") is not None
+    actions = list(plugin.actions)
+
+    plugin.unload()
+    _flush_deletes()
+    assert sorted(removed_menus) == sorted(names)
+    assert registry.providerById("geocontrast") is None
+    assert sip.isdeleted(toolbar)
+    assert all(sip.isdeleted(a) for a in actions)
+    assert plugin.toolbar is None and plugin.actions == [] and plugin.provider is None
+    assert not [t for t in qgis_iface.mainWindow().findChildren(QToolBar)
+                if not sip.isdeleted(t) and t.objectName() == "GeoContrastToolbar"]
+
+
+def test_init_processing_alone_registers_provider_once(qgis_processing):
+    from qgis_plugin.plugin import GeoContrastPlugin
+
+    plugin = GeoContrastPlugin(iface=None)
+    plugin.initProcessing()
+    plugin.initProcessing()
+    registry = QgsApplication.processingRegistry()
+    assert [p.id() for p in registry.providers()].count("geocontrast") == 1
+    plugin.provider, provider = None, plugin.provider
+    registry.removeProvider(provider)
+    assert registry.providerById("geocontrast") is None

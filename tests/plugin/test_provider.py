@@ -1,0 +1,44 @@
+"""The `geocontrast` provider registers with its algorithms and their parameters."""
+
+from __future__ import annotations
+
+import pytest
+from qgis.core import QgsApplication, QgsProcessingContext
+
+
+@pytest.fixture()
+def provider(qgis_processing):
+    from qgis_plugin.processing.provider import GeoContrastProvider
+
+    registry = QgsApplication.processingRegistry()
+    provider = GeoContrastProvider()
+    assert registry.addProvider(provider)
+    yield provider
+    registry.removeProvider(provider)
+
+
+def test_provider_lists_algorithms(provider):
+    registry = QgsApplication.processingRegistry()
+    ids = {alg.id() for alg in provider.algorithms()}
+    assert {"geocontrast:sample_city", "geocontrast:validate_layer",
+            "geocontrast:import_photos"} <= ids
+    for alg_id in ids:
+        alg = registry.algorithmById(alg_id)
+        assert alg is not None, alg_id
+        assert alg.displayName() and alg.shortHelpString() and alg.group()
+        for param in alg.parameterDefinitions():
+            assert param.description(), f"{alg_id}:{param.name()} has no description"
+    assert not provider.supportsNonFileBasedOutput()
+    assert provider.defaultVectorFileExtension() == "gpkg"
+
+
+def test_sample_city_parameters(provider):
+    alg = QgsApplication.processingRegistry().algorithmById("geocontrast:sample_city")
+    assert alg.parameterDefinition("PRESET").options() == ["small", "default"]
+    ctx = QgsProcessingContext()
+    ok, _ = alg.checkParameterValues({"PRESET": 0, "SEED": 1, "OUTPUT": "/tmp/x"}, ctx)
+    assert ok
+    ok, _ = alg.checkParameterValues({"PRESET": 5, "SEED": 1, "OUTPUT": "/tmp/x"}, ctx)
+    assert not ok
+    args = alg.engine_args({"PRESET": 0, "SEED": 3, "OUTPUT": "/tmp/city"}, ctx, None)
+    assert args == ["--out", "/tmp/city", "--preset", "small", "--seed", "3"]
