@@ -1,0 +1,155 @@
+"""Polygon labels meet point or pixel embeddings: the mean embedding inside each polygon."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.errors import EngineError
+from engine.progress import Progress, no_progress
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PolygonEmbeddings:
+    """Row i: polygon ids[i], its mean embedding (NaN when nothing fell inside), the count."""
+
+    ids: np.ndarray
+    embeddings: np.ndarray  # (P, D) float64
+    counts: np.ndarray      # (P,) int64: points or valid pixels averaged
+
+    @property
+    def covered(self) -> np.ndarray:
+        """Polygons that received at least one point / pixel."""
+        return self.counts > 0
+
+
+def _polygon_ids(polygons, id_field: str | None) -> np.ndarray:  # noqa: ANN001
+    if id_field is None:
+        return np.asarray(polygons.index)
+    if id_field not in polygons.columns:
+        raise EngineError(f"polygon layer has no field {id_field!r}",
+                          f"choose one of: {', '.join(map(str, polygons.columns))}")
+    return np.asarray(polygons[id_field])
+
+
+def _check_polygons(polygons) -> None:  # noqa: ANN001
+    if polygons.crs is None:
+        raise EngineError("the polygon layer has no CRS", "assign its CRS in QGIS and re-save it")
+    kinds = set(polygons.geom_type.dropna().unique())
+    if not kinds <= {"Polygon", "MultiPolygon"}:
+        raise EngineError(f"the polygon layer holds {sorted(kinds)} geometries",
+                          "pass a Polygon / MultiPolygon layer (e.g. tracts)")
+
+
+def aggregate_points(points, embeddings: np.ndarray, polygons,  # noqa: ANN001
+                     id_field: str | None = None) -> PolygonEmbeddings:
+    """Mean of the embeddings of the points inside each polygon (geopandas sjoin).
+
+    A point on a shared edge counts for the first polygon it touches only.
+    """
+    import geopandas as gpd
+
+    _check_polygons(polygons)
+    emb = np.asarray(embeddings, dtype=np.float64)
+    if emb.ndim != 2 or len(emb) != len(points):
+        raise EngineError(f"{len(points)} points but embeddings of shape {emb.shape}",
+                          "pass one embedding row per point, in the layer's order")
+    if points.crs is None:
+        raise EngineError("the point layer has no CRS", "assign its CRS and re-save it")
+    polys = polygons.to_crs(points.crs) if polygons.crs != points.crs else polygons
+    left = gpd.GeoDataFrame({"_row": np.arange(len(points))}, geometry=points.geometry.values,
+                            crs=points.crs)
+    right = gpd.GeoDataFrame({"_poly": np.arange(len(polys))}, geometry=polys.geometry.values,
+                             crs=points.crs)
+    joined = gpd.sjoin(left, right, how="inner", predicate="intersects")
+    joined = joined.sort_values(["_row", "_poly"]).drop_duplicates("_row")
+    rows = joined["_row"].to_numpy()
+    poly = joined["_poly"].to_numpy()
+    n_poly = len(polys)
+    counts = np.bincount(poly, minlength=n_poly).astype(np.int64)
+    sums = np.zeros((n_poly, emb.shape[1]))
+    np.add.at(sums, poly, emb[rows])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = sums / counts[:, None]
+    means[counts == 0] = np.nan
+    log.info("aggregated %d of %d points into %d polygons (%d empty)", len(rows), len(points),
+             n_poly, int((counts == 0).sum()))
+    return PolygonEmbeddings(_polygon_ids(polygons, id_field), means, counts)
+
+
+def _accumulate(read, height: int, width: int, transform, polys, progress: Progress):  # noqa: ANN001
+    """Per polygon: read the window over its bounds, mask to pixel centres inside, average."""
+    from rasterio.features import geometry_mask
+    from rasterio.windows import Window, from_bounds
+    from rasterio.windows import transform as window_transform
+
+    means, counts = [], []
+    full = Window(0, 0, width, height)
+    for i, geom in enumerate(polys.geometry.values):
+        win = None
+        if geom is not None and not geom.is_empty:
+            try:
+                win = from_bounds(*geom.bounds, transform=transform)
+                win = win.round_offsets("floor").round_lengths("ceil").intersection(full)
+            except Exception:  # rasterio raises WindowError when they do not overlap
+                win = None
+        if win is None or win.width < 1 or win.height < 1:
+            means.append(None)
+            counts.append(0)
+            progress(i + 1, len(polys), "aggregate")
+            continue
+        data, valid = read(win)
+        inside = geometry_mask([geom], out_shape=(int(win.height), int(win.width)),
+                               transform=window_transform(win, transform), invert=True)
+        sel = inside & valid
+        n = int(sel.sum())
+        counts.append(n)
+        means.append(data[:, sel].mean(axis=1, dtype=np.float64) if n else None)
+        progress(i + 1, len(polys), "aggregate")
+    dim = next((m.shape[0] for m in means if m is not None), 0)
+    out = np.full((len(means), dim), np.nan)
+    for i, m in enumerate(means):
+        if m is not None:
+            out[i] = m
+    return out, np.asarray(counts, dtype=np.int64)
+
+
+def aggregate_pixels(field: np.ndarray, transform, crs, polygons,  # noqa: ANN001
+                     valid: np.ndarray | None = None, id_field: str | None = None,
+                     progress: Progress = no_progress) -> PolygonEmbeddings:
+    """Mean embedding of the valid pixels (C, H, W) whose centres fall in each polygon."""
+    _check_polygons(polygons)
+    field = np.asarray(field)
+    if field.ndim != 3:
+        raise EngineError(f"a pixel field must be (bands, rows, cols), got shape {field.shape}",
+                          "pass the embedding field's array with its transform and CRS")
+    if valid is None:
+        valid = np.isfinite(field).all(axis=0)
+    polys = polygons.to_crs(crs) if polygons.crs != crs else polygons
+
+    def read(win):  # noqa: ANN001, ANN202
+        r, c = slice(int(win.row_off), int(win.row_off + win.height)), \
+            slice(int(win.col_off), int(win.col_off + win.width))
+        return field[:, r, c], valid[r, c]
+
+    means, counts = _accumulate(read, field.shape[1], field.shape[2], transform, polys, progress)
+    return PolygonEmbeddings(_polygon_ids(polygons, id_field), means, counts)
+
+
+def aggregate_field_file(path: str | os.PathLike[str], polygons, id_field: str | None = None,  # noqa: ANN001
+                         progress: Progress = no_progress) -> PolygonEmbeddings:
+    """Like `aggregate_pixels` for an embedding-field GeoTIFF, read polygon window by window
+    (band scale/offset applied, nodata and NaN treated as invalid)."""
+    from engine.export.geotiff import open_field, read_field_window
+
+    _check_polygons(polygons)
+    with open_field(path) as ds:
+        polys = polygons.to_crs(ds.crs) if polygons.crs != ds.crs else polygons
+        means, counts = _accumulate(lambda win: read_field_window(ds, win), ds.height,
+                                    ds.width, ds.transform, polys, progress)
+    return PolygonEmbeddings(_polygon_ids(polygons, id_field), means, counts)

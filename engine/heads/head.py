@@ -1,0 +1,128 @@
+"""A fitted head as plain arrays + JSON metadata, with a numpy predictor.
+
+The same class serves a freshly fitted head and one loaded from disk, so saving and
+loading cannot change a prediction. No sklearn object is kept or pickled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.errors import EngineError
+
+_CHUNK = 2048  # rows per block when computing distances to the training matrix
+
+
+def _nearest(z: np.ndarray, train: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and Euclidean distances of the k nearest training rows (sorted), in chunks."""
+    idx = np.empty((len(z), k), dtype=np.int64)
+    dist = np.empty((len(z), k), dtype=np.float64)
+    sq_train = np.einsum("ij,ij->i", train, train)
+    for s in range(0, len(z), _CHUNK):
+        q = z[s:s + _CHUNK]
+        d2 = np.einsum("ij,ij->i", q, q)[:, None] - 2.0 * q @ train.T + sq_train[None, :]
+        np.maximum(d2, 0.0, out=d2)
+        part = np.argpartition(d2, k - 1, axis=1)[:, :k] if k < train.shape[0] else \
+            np.tile(np.arange(train.shape[0]), (len(q), 1))
+        pd = np.take_along_axis(d2, part, axis=1)
+        order = np.lexsort((part, pd), axis=1)  # by distance, then by training row
+        idx[s:s + _CHUNK] = np.take_along_axis(part, order, axis=1)
+        dist[s:s + _CHUNK] = np.sqrt(np.take_along_axis(pd, order, axis=1))
+    return idx, dist
+
+
+@dataclass
+class Head:
+    """kind: ridge | logistic | knn; task: regression | classification.
+
+    `arrays` (float64/int64): scale_mean, scale_scale, pca_mean, pca_components, coef,
+    intercept, train_z (k-NN: training rows after scale/PCA; ridge: a sample of them for the
+    distance term), train_y (k-NN targets; class indices when classifying).
+    `meta`: params, feature_dim, target, classes, metrics, residual_sd, ref_distance.
+    """
+
+    kind: str
+    task: str
+    arrays: dict[str, np.ndarray]
+    meta: dict
+
+    @property
+    def feature_dim(self) -> int:
+        return int(self.meta["feature_dim"])
+
+    @property
+    def classes(self) -> np.ndarray | None:
+        c = self.meta.get("classes")
+        return None if c is None else np.asarray(c)
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """Apply the stored scaler and PCA (fitted on the head's training rows)."""
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != self.feature_dim:
+            raise EngineError(
+                f"the head expects {self.feature_dim}-D features, got shape {X.shape}",
+                "embed with the same model the head was fitted on",
+            )
+        a = self.arrays
+        if "scale_mean" in a:
+            X = (X - a["scale_mean"]) / a["scale_scale"]
+        if "pca_components" in a:
+            X = (X - a["pca_mean"]) @ a["pca_components"].T
+        return X
+
+    def _decision(self, z: np.ndarray) -> np.ndarray:
+        return z @ self.arrays["coef"].T + self.arrays["intercept"]
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Class probabilities (N, n_classes) for a classifying head."""
+        if self.task != "classification":
+            raise EngineError(f"a {self.kind} regression head has no class probabilities",
+                              "call predict() instead")
+        z = self.transform(X)
+        if self.kind == "logistic":
+            d = self._decision(z)
+            if d.shape[1] == 1:  # binary: sigmoid of the single decision function
+                p1 = 1.0 / (1.0 + np.exp(-d[:, 0]))
+                return np.stack([1.0 - p1, p1], axis=1)
+            d = d - d.max(axis=1, keepdims=True)
+            e = np.exp(d)
+            return e / e.sum(axis=1, keepdims=True)
+        idx, _ = _nearest(z, self.arrays["train_z"], self._k)
+        votes = self.arrays["train_y"][idx]
+        n_cls = len(self.meta["classes"])
+        return np.stack([(votes == c).mean(axis=1) for c in range(n_cls)], axis=1)
+
+    @property
+    def _k(self) -> int:
+        return min(int(self.meta["params"]["k"]), self.arrays["train_z"].shape[0])
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Predicted value (regression, float64) or class label (classification)."""
+        return self.predict_with_uncertainty(X)[0]
+
+    def uncertainty(self, X: np.ndarray) -> np.ndarray:
+        """Per-row uncertainty: k-NN spread of neighbour targets (regression) or
+        1 - vote share; ridge: CV residual sd scaled up beyond the training data; logistic:
+        1 - max probability."""
+        return self.predict_with_uncertainty(X)[1]
+
+    def predict_with_uncertainty(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(prediction, uncertainty) in one pass."""
+        if self.task == "classification":
+            p = self.predict_proba(X)
+            best = np.argmax(p, axis=1)
+            return self.classes[best], 1.0 - p.max(axis=1)
+        z = self.transform(X)
+        if self.kind == "knn":
+            idx, _ = _nearest(z, self.arrays["train_z"], self._k)
+            t = self.arrays["train_y"][idx].astype(np.float64)
+            return t.mean(axis=1), t.std(axis=1)
+        pred = self._decision(z).reshape(-1)
+        sd = float(self.meta.get("residual_sd") or 0.0)
+        ref = float(self.meta.get("ref_distance") or 0.0)
+        if ref > 0 and "train_z" in self.arrays:
+            _, d = _nearest(z, self.arrays["train_z"], 1)
+            return pred, sd * np.maximum(1.0, d[:, 0] / ref)
+        return pred, np.full(len(pred), sd)
