@@ -50,22 +50,11 @@ class DataConfig:
     overhead: list[str] = field(default_factory=lambda: ["data/sample-city/overhead/*.tif"])
     overhead_dates: list[str] | None = None  # one per raster; default: YYYY-MM-DD in names
     image_size: int = _min(8, 64)
-    chip_size: int = _min(8, 64)  # overhead chip, raster pixels around the photo
+    chip_size: int = _min(8, 64)  # overhead chip, pixels around the photo
+    chip_res_m: float | None = None  # chip pixel size (metres); None: the raster's own grid
     clusters: int = _min(2, 16)  # k-means clusters on x,y for the geo pretext task
     cache_images: bool = True
     pairs: PairsConfig = field(default_factory=PairsConfig)
-
-
-@dataclass
-class ModelConfig:
-    """Passed to GeoModel.from_config as a dict; `extra` carries encoder-specific options."""
-
-    backbone: str = "tiny_cnn"
-    embed_dim: int = _min(2, 64)
-    location_encoder: str | None = None
-    overhead_encoder: str | None = None
-    time_conditioning: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -91,7 +80,7 @@ class Config:
     name: str = "geocontrast"
     output: str | None = None  # default: models/<name>
     data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
+    model: dict[str, Any] = field(default_factory=dict)  # GeoModel config (engine.nn.config)
     objectives: dict[str, dict[str, Any]] = field(default_factory=dict)
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -237,7 +226,18 @@ def config_from_dict(data: dict[str, Any]) -> Config:
                           "e.g. `objectives: {self: {weight: 1.0}}`")
     cfg = _build(Config, data, "")
     cfg.objectives = _check_objectives(objectives)
+    cfg.model = _check_model(cfg.model)
     return cfg
+
+
+def _check_model(model: dict[str, Any]) -> dict[str, Any]:
+    """The GeoModel config, defaults filled, keys checked by engine.nn.config."""
+    from engine.nn.config import normalize_config
+
+    try:
+        return normalize_config(model)
+    except EngineError as exc:
+        raise EngineError(f"config section model: {exc.message}", exc.hint) from None
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:

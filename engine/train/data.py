@@ -1,0 +1,130 @@
+"""From a Config and the batch keys the objectives require to a ready GeoPairDataset.
+
+Reads the street-view layer, resolves the overhead rasters and their dates, mines only the
+pair kinds the keys need, fits k-means clusters when asked, and fills the image cache.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.data.pairs import PairParams, mine_pairs
+from engine.errors import EngineError
+from engine.progress import Progress, no_progress
+from engine.train.config import Config, resolve_path
+from engine.train.dataset import GeoPairDataset, ImageCache, OverheadChips, Sources, usable_anchors
+
+log = logging.getLogger(__name__)
+
+_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})")
+_KIND_OF_KEY = {"temporal": "temporal", "spatial": "spatial", "overhead": "crossview",
+                "lonlat": "location"}
+
+
+def overhead_sources(cfg: Config) -> tuple[list[str], list[str]]:
+    """Overhead raster paths (globs expanded, sorted) and one YYYY-MM-DD date per raster."""
+    paths: list[str] = []
+    for entry in cfg.data.overhead:
+        pattern = str(resolve_path(entry))
+        found = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        paths += [p for p in found if p not in paths]
+    missing = [p for p in paths if not Path(p).is_file()]
+    if missing:
+        raise EngineError(f"overhead raster {missing[0]} does not exist",
+                          "check data.overhead (paths or globs, relative to the project root)")
+    if cfg.data.overhead_dates is not None:
+        dates = list(cfg.data.overhead_dates)
+        if len(dates) != len(paths):
+            raise EngineError(f"data.overhead_dates has {len(dates)} dates for {len(paths)} "
+                              "overhead rasters", "give one YYYY-MM-DD date per raster")
+    else:
+        dates = []
+        for p in paths:
+            m = _DATE.search(Path(p).name)
+            if not m:
+                raise EngineError(f"overhead raster {p} has no YYYY-MM-DD date in its name",
+                                  "rename it (overhead_2024-05-01.tif) or set "
+                                  "data.overhead_dates")
+            dates.append(m.group(1))
+    for d in dates:
+        try:
+            np.datetime64(d, "D")
+        except ValueError:
+            raise EngineError(f"overhead date {d!r} is not a YYYY-MM-DD date",
+                              "fix data.overhead_dates") from None
+    return paths, dates
+
+
+def build_dataset(cfg: Config, keys: set[str], progress: Progress = no_progress,
+                  layer: Any = None) -> tuple[GeoPairDataset, dict[str, Any]]:
+    """The training dataset for `keys`, plus facts for the model card (counts, sources)."""
+    from engine.data.points import read_streetview
+
+    if layer is None:
+        layer = read_streetview(resolve_path(cfg.data.streetview), cfg.data.layer)
+    frame = layer.frame
+    kinds = tuple(sorted({_KIND_OF_KEY[k] for k in keys if k in _KIND_OF_KEY}))
+    paths, dates = overhead_sources(cfg) if "overhead" in keys else ([], [])
+    p = cfg.data.pairs
+    params = PairParams(place_radius_m=p.place_radius_m,
+                        temporal_heading_deg=p.temporal_heading_deg,
+                        temporal_min_days=p.temporal_min_days, spatial_radius_m=p.spatial_radius_m,
+                        spatial_window_days=p.spatial_window_days)
+    pairs = mine_pairs(layer, kinds, params, overhead_dates=dates or None)
+    sources = Sources(images=[str(s) for s in frame["image"]], pairs=pairs)
+    if "cluster" in keys:
+        from engine.data.clusters import location_clusters
+
+        sources.clusters, _ = location_clusters(layer.xy(), cfg.data.clusters, cfg.train.seed)
+    if "time" in keys:
+        from engine.nn.time_encoder import time_features
+
+        sources.time = np.asarray(time_features(frame["captured_at"]), dtype=np.float32)
+    if "overhead" in keys:
+        sources.overhead = OverheadChips(paths, _xy_per_raster(layer, paths),
+                                         cfg.data.chip_size, cfg.data.chip_res_m)
+    anchors = usable_anchors(len(frame), keys, pairs)
+    if anchors.size < 2:
+        raise EngineError(
+            f"only {anchors.size} of {len(frame)} photos in {layer.source} have the positive "
+            f"pairs the objectives need ({', '.join(kinds) or 'none'})",
+            "widen data.pairs (radii, time windows) or use a layer with more photos per place")
+    if anchors.size < cfg.train.batch_size:
+        log.warning("%d anchors for a batch of %d: batches repeat photos", anchors.size,
+                    cfg.train.batch_size)
+    cache = ImageCache(cfg.data.image_size, enabled=cfg.data.cache_images)
+    if cfg.data.cache_images:
+        needed = _photos_needed(anchors, keys, pairs)
+        cache.fill([sources.images[i] for i in needed], progress)
+    info = {"photos": len(frame), "anchors": int(anchors.size), "pairs": dict(pairs.stats),
+            "overhead": paths, "overhead_dates": dates, "streetview": str(layer.source),
+            "cached_mb": round(cache.nbytes() / 2**20, 2)}
+    log.info("training data: %s", info)
+    dataset = GeoPairDataset(sources, keys, anchors, cfg.data.image_size, cache, cfg.train.seed)
+    return dataset, info
+
+
+def _photos_needed(anchors: np.ndarray, keys: set[str], pairs: Any) -> np.ndarray:
+    needed = [anchors]
+    for key, index in (("temporal", pairs.temporal), ("spatial", pairs.spatial)):
+        if key in keys and index is not None:
+            rows = np.repeat(np.arange(index.n_photos), index.counts())
+            needed.append(index.indices[np.isin(rows, anchors)])
+    return np.unique(np.concatenate(needed))
+
+
+def _xy_per_raster(layer: Any, paths: list[str]) -> list[np.ndarray]:
+    """Photo coordinates in each raster's own CRS (chips are cut on the raster's grid)."""
+    from engine.data.rasters import open_raster
+
+    out = []
+    for path in paths:
+        with open_raster(path) as raster:
+            out.append(layer.xy_in(raster.crs))
+    return out

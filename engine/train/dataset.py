@@ -1,0 +1,183 @@
+"""A map-style dataset over anchor photos that yields exactly the batch keys objectives require.
+
+Keys: view1, view2 (two augmentations of the anchor), temporal (the same place at another
+time), spatial (a nearby place at about the same time), lonlat (degrees), cluster (k-means
+id), overhead (chip centred on the anchor from the nearest date), time (4 features),
+time_valid. Items are addressed by (epoch, index) so augmentations are seeded per sample.
+Decoded photos live in an in-memory uint8 cache; rasters open lazily in each worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from engine.data.pairs import MinedPairs, PairIndex
+from engine.errors import EngineError
+from engine.progress import Progress, no_progress
+from engine.train.augment import Augment, normalize, sample_generator
+
+log = logging.getLogger(__name__)
+
+BATCH_KEYS = ("view1", "view2", "temporal", "spatial", "lonlat", "cluster", "overhead",
+              "time", "time_valid")
+
+
+class ImageCache:
+    """Decoded photos as uint8 (H,W,3) arrays in memory, keyed by path; filled on demand."""
+
+    def __init__(self, size: int, enabled: bool = True) -> None:
+        self.size, self.enabled = size, enabled
+        self._images: dict[str, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self._images)
+
+    def get(self, path: str) -> np.ndarray:
+        img = self._images.get(path)
+        if img is None:
+            from engine.data.images import load_image
+
+            img = load_image(path, self.size)
+            if self.enabled:
+                self._images[path] = img
+        return img
+
+    def fill(self, paths: list[str], progress: Progress = no_progress) -> None:
+        """Decode every photo up front (before workers fork, so they share the pages)."""
+        unique = list(dict.fromkeys(paths))
+        for k, path in enumerate(unique):
+            self.get(path)
+            if k % 64 == 0 or k == len(unique) - 1:
+                progress(k + 1, len(unique), "decode photos")
+
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self._images.values())
+
+
+class OverheadChips:
+    """Overhead chips (uint8 (3,h,w), invalid pixels 0) around photos, one raster per date.
+
+    Each process opens its rasters lazily (GDAL handles never cross a fork) and caches chips.
+    """
+
+    def __init__(self, paths: list[str], xy_per_raster: list[np.ndarray], chip_size: int,
+                 res: float | None = None) -> None:
+        self.paths, self.xy, self.chip_size, self.res = paths, xy_per_raster, chip_size, res
+        self._open: dict[int, Any] = {}
+        self._pid = -1
+        self._chips: dict[tuple[int, int], torch.Tensor] = {}
+
+    def __getstate__(self) -> dict[str, Any]:  # spawn-started workers: no handles
+        return {**self.__dict__, "_open": {}, "_pid": -1}
+
+    def _raster(self, r: int) -> Any:
+        if self._pid != os.getpid():
+            self._open, self._pid = {}, os.getpid()
+        if r not in self._open:
+            from engine.data.rasters import open_raster
+
+            self._open[r] = open_raster(self.paths[r])
+        return self._open[r]
+
+    def chip(self, raster: int, photo: int) -> torch.Tensor:
+        """Normalised float (3, chip, chip) chip of `raster` centred on `photo`."""
+        key = (raster, photo)
+        chip = self._chips.get(key)
+        if chip is None:
+            x, y = self.xy[raster][photo]
+            window = self._raster(raster).read_centered(float(x), float(y), self.chip_size,
+                                                              res=self.res)
+            data = np.nan_to_num(np.asarray(window.data[:3], dtype=np.float32))
+            if data.shape[0] == 1:
+                data = np.repeat(data, 3, axis=0)
+            data = np.where(np.asarray(window.valid)[None], data, 0.0)
+            chip = torch.from_numpy(np.clip(data, 0, 255).astype(np.uint8))
+            self._chips[key] = chip
+        return normalize(chip.float() / 255.0)
+
+    def close(self) -> None:
+        for raster in self._open.values():
+            close = getattr(raster, "close", None)
+            if close:
+                close()
+        self._open = {}
+
+
+@dataclass
+class Sources:
+    """Per-photo arrays (aligned with the layer's rows) the dataset draws from."""
+
+    images: list[str]
+    pairs: MinedPairs
+    clusters: np.ndarray | None = None
+    time: np.ndarray | None = None  # (N,4) float32
+    overhead: OverheadChips | None = None
+
+
+def usable_anchors(n: int, keys: set[str], pairs: MinedPairs) -> np.ndarray:
+    """Photos that have a partner of every pair kind the keys need."""
+    ok = np.ones(n, dtype=bool)
+    for key, index in (("temporal", pairs.temporal), ("spatial", pairs.spatial)):
+        if key in keys:
+            if index is None:
+                raise EngineError(f"batch key {key!r} needs {key} pairs, which were not mined",
+                                  "this is a bug in the training set-up")
+            ok &= index.counts() > 0
+    return np.flatnonzero(ok)
+
+
+class GeoPairDataset(Dataset):
+    """Anchor photos -> dicts holding exactly `keys` (see BATCH_KEYS)."""
+
+    def __init__(self, sources: Sources, keys: set[str], anchors: np.ndarray,
+                 image_size: int, cache: ImageCache, seed: int) -> None:
+        unknown = sorted(set(keys) - set(BATCH_KEYS))
+        if unknown:
+            raise EngineError(f"objectives require unknown batch key(s) {unknown}",
+                              f"the dataset provides: {', '.join(BATCH_KEYS)}")
+        self.sources, self.keys, self.anchors = sources, set(keys), anchors
+        self.cache, self.seed = cache, seed
+        self.augment = Augment(size=image_size)
+
+    def __len__(self) -> int:
+        return int(self.anchors.shape[0])
+
+    def _view(self, photo: int, g: torch.Generator) -> torch.Tensor:
+        return self.augment(self.cache.get(self.sources.images[photo]), g)
+
+    @staticmethod
+    def _partner(index: PairIndex, photo: int, g: torch.Generator) -> int:
+        partners = index.partners(photo)
+        return int(partners[int(torch.randint(0, partners.shape[0], (), generator=g))])
+
+    def __getitem__(self, key: tuple[int, int] | int) -> dict[str, torch.Tensor]:
+        epoch, i = key if isinstance(key, tuple) else (0, key)
+        photo = int(self.anchors[i])
+        g = sample_generator(self.seed, epoch, i)
+        src, keys, out = self.sources, self.keys, {}
+        if "view1" in keys:
+            out["view1"] = self._view(photo, g)
+        if "view2" in keys:
+            out["view2"] = self._view(photo, g)
+        if "temporal" in keys:
+            out["temporal"] = self._view(self._partner(src.pairs.temporal, photo, g), g)
+        if "spatial" in keys:
+            out["spatial"] = self._view(self._partner(src.pairs.spatial, photo, g), g)
+        if "lonlat" in keys:
+            out["lonlat"] = torch.from_numpy(src.pairs.lonlat[photo].astype(np.float32))
+        if "cluster" in keys:
+            out["cluster"] = torch.tensor(int(src.clusters[photo]), dtype=torch.long)
+        if "overhead" in keys:
+            out["overhead"] = src.overhead.chip(int(src.pairs.crossview_date[photo]), photo)
+        if "time" in keys:
+            out["time"] = torch.from_numpy(src.time[photo])
+        if "time_valid" in keys:
+            out["time_valid"] = torch.tensor(bool(src.pairs.time_valid[photo]))
+        return out

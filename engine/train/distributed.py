@@ -1,0 +1,92 @@
+"""torchrun support with no code change: init from RANK / WORLD_SIZE / LOCAL_RANK, gloo on CPU,
+nccl on CUDA; DDP wrapping; rank-0-only writing. A plain `python -m engine.train` is world 1.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from engine.errors import EngineError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """This process's place in the job and the device it trains on."""
+
+    rank: int
+    world: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        """Only the main process (rank 0) writes outputs."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world > 1
+
+
+def pick_device(pref: str, local_rank: int = 0) -> torch.device:
+    """'auto' -> cuda when available else cpu; 'cuda' without a GPU is an EngineError."""
+    if pref == "cuda" or (pref == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise EngineError("train.device=cuda but no CUDA GPU is available",
+                              "use train.device=auto or train.device=cpu")
+        return torch.device("cuda", local_rank % max(1, torch.cuda.device_count()))
+    return torch.device("cpu")
+
+
+def setup(device_pref: str = "auto") -> DistInfo:
+    """Initialise torch.distributed when torchrun's variables say world > 1 (idempotent)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = pick_device(device_pref, local_rank)
+    if world > 1 and not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group(backend=backend, init_method="env://")
+        log.info("distributed: rank %d of %d (%s, %s)", rank, world, backend, device)
+    return DistInfo(rank=rank, world=world, local_rank=local_rank, device=device)
+
+
+def wrap(module: nn.Module, info: DistInfo) -> nn.Module:
+    """DDP-wrap `module` when distributed (unused parameters allowed: optional encoders)."""
+    if not info.distributed:
+        return module
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    ids = [info.device.index] if info.device.type == "cuda" else None
+    return DDP(module, device_ids=ids, find_unused_parameters=True)
+
+
+def barrier(info: DistInfo) -> None:
+    if info.distributed and dist.is_initialized():
+        dist.barrier()
+
+
+def all_ok(ok: bool, info: DistInfo) -> bool:
+    """True when `ok` holds on every rank (so all ranks stop together on a bad input)."""
+    if not (info.distributed and dist.is_initialized()):
+        return ok
+    flag = torch.tensor([1 if ok else 0], device=info.device if dist.get_backend() == "nccl"
+                        else "cpu")
+    dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+    return bool(flag.item())
+
+
+def teardown(info: DistInfo) -> None:
+    """Destroy the process group this module created."""
+    if info.distributed and dist.is_initialized():
+        dist.destroy_process_group()
