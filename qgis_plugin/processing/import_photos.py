@@ -1,7 +1,8 @@
 """`geocontrast:import_photos`: a folder of geotagged JPEGs -> a validated street-view GeoPackage.
 
-QGIS reads the EXIF tags (native:importphotos: position, direction, timestamp); the engine
-then validates and normalises the layer exactly as `validate_layer` does.
+The engine reads the EXIF tags (GPS position, GPSImgDirection, DateTimeOriginal with its
+offset) and writes the same normalised layer as `validate_layer`. Photos already in a
+point layer (e.g. QGIS's own "Import geotagged photos" output): use `validate_layer`.
 """
 
 from __future__ import annotations
@@ -12,14 +13,10 @@ from typing import Any
 from qgis.core import (
     QgsProcessing,
     QgsProcessingContext,
-    QgsProcessingException,
     QgsProcessingFeedback,
-    QgsProcessingMultiStepFeedback,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterFile,
     QgsProcessingParameterVectorDestination,
-    QgsProcessingUtils,
-    QgsVectorLayer,
 )
 
 from .engine_algorithm import EngineAlgorithm
@@ -28,7 +25,7 @@ JPEG_SUFFIXES = {".jpg", ".jpeg"}
 
 
 class ImportPhotosAlgorithm(EngineAlgorithm):
-    """native:importphotos on a folder, then `python -m engine import-photos` on its output."""
+    """Runs `python -m engine import-photos --input FOLDER [--recursive] --out OUT.gpkg`."""
 
     COMMAND = "import-photos"
     NAME = "import_photos"
@@ -36,10 +33,10 @@ class ImportPhotosAlgorithm(EngineAlgorithm):
     GROUP, GROUP_ID = "Data", "data"
     HELP = (
         "Reads the GPS position, camera direction and capture time from the EXIF tags of "
-        "every JPEG in a folder and writes a validated street-view GeoPackage (fields "
-        "image, captured_at, heading, location_id). Photos without a GPS position are "
-        "listed and left out. Photos already in a point layer: use 'Validate street-view "
-        "layer' instead."
+        "every JPEG in a folder and writes a validated street-view GeoPackage (EPSG:4326; "
+        "fields image, captured_at, heading, location_id). Photos without a GPS position are "
+        "counted, named in the log and left out. Photos already in a point layer: use "
+        "'Validate street-view layer' instead."
     )
 
     FOLDER, RECURSIVE, OUTPUT = "FOLDER", "RECURSIVE", "OUTPUT"
@@ -49,7 +46,7 @@ class ImportPhotosAlgorithm(EngineAlgorithm):
             self.FOLDER, self.tr("Folder of JPEG photos"),
             behavior=QgsProcessingParameterFile.Folder,
         )
-        folder.setHelp(self.tr("Photos with GPS EXIF tags"))
+        folder.setHelp(self.tr("Photos with GPS EXIF tags (.jpg/.jpeg)"))
         self.addParameter(folder)
         self.addParameter(QgsProcessingParameterBoolean(
             self.RECURSIVE, self.tr("Include sub-folders"), defaultValue=False
@@ -73,36 +70,18 @@ class ImportPhotosAlgorithm(EngineAlgorithm):
         self, parameters: dict[str, Any], context: QgsProcessingContext,
         feedback: QgsProcessingFeedback,
     ) -> list[str]:
-        import processing  # QGIS's Processing framework (always there when this runs)
-
-        steps = QgsProcessingMultiStepFeedback(2, feedback)
-        folder = Path(self.parameterAsFile(parameters, self.FOLDER, context))
-        recursive = self.parameterAsBool(parameters, self.RECURSIVE, context)
-        files = folder.rglob("*") if recursive else folder.iterdir()
-        n_jpegs = sum(1 for f in files if f.suffix.lower() in JPEG_SUFFIXES)
-        points = QgsProcessingUtils.generateTempFilename("exif_photos.gpkg")
-        processing.run(
-            "native:importphotos",
-            {"FOLDER": str(folder), "RECURSIVE": recursive, "OUTPUT": points},
-            context=context, feedback=steps, is_child_algorithm=True,
-        )
-        layer = QgsVectorLayer(points, "photos", "ogr")
-        n_points = layer.featureCount() if layer.isValid() else 0
-        if n_points <= 0:
-            raise QgsProcessingException(
-                f"No JPEG in {folder} has a GPS position in its EXIF tags. Geotag the photos "
-                "(e.g. with exiftool), or make a point layer and use 'Validate street-view layer'."
-            )
-        if n_points < n_jpegs:
-            feedback.pushWarning(f"{n_jpegs - n_points} of {n_jpegs} photos in {folder} have no "
-                                 "GPS position in their EXIF tags and were left out.")
-        steps.setCurrentStep(1)
+        args = ["--input", self.parameterAsFile(parameters, self.FOLDER, context)]
+        if self.parameterAsBool(parameters, self.RECURSIVE, context):
+            args.append("--recursive")
+        # Called once: each call on a temporary output makes a new file name.
         self._out = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
-        return ["--input", points, "--out", self._out]
+        return [*args, "--out", self._out]
 
     def collect_outputs(
         self, result: dict[str, Any], parameters: dict[str, Any],
         context: QgsProcessingContext, feedback: QgsProcessingFeedback,
     ) -> dict[str, Any]:
+        skipped = int(result.get("skipped") or 0)
+        if skipped:
+            feedback.pushWarning(f"{skipped} photo(s) without a GPS position were left out.")
         return {self.OUTPUT: self._out, "ENGINE": result}
-

@@ -1,0 +1,99 @@
+"""`python -m engine import-photos`: any street-view input -> a validated, normalised GeoPackage.
+
+Input: a point layer (GeoPackage/GeoJSON/Shapefile/any OGR, e.g. QGIS's native:importphotos
+output), a CSV, or a folder of geotagged JPEGs (EXIF). Output layer "streetview" in the
+input's CRS with `image` (absolute path), `captured_at` (ISO 8601 UTC text, empty when
+unknown), `heading` (degrees from north, empty when unknown), `location_id`, and the
+input's other fields (numeric ones may serve as labels later).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from engine.progress import Progress
+
+NAME = "import-photos"
+HELP = "validate a street-view point layer, CSV or geotagged-JPEG folder -> normalised GeoPackage"
+LAYER_NAME = "streetview"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", type=Path, required=True,
+                        help="point layer file, CSV, or folder of geotagged JPEGs")
+    parser.add_argument("--layer", default=None, help="layer name inside a multi-layer file")
+    parser.add_argument("--image-field", default=None,
+                        help="field with the photo paths (default: image/photo/path/...)")
+    parser.add_argument("--lon-field", default=None, help="CSV: longitude column")
+    parser.add_argument("--lat-field", default=None, help="CSV: latitude column")
+    parser.add_argument("--crs", default=None,
+                        help="CRS of a file that declares none (e.g. EPSG:4326)")
+    parser.add_argument("--recursive", action="store_true",
+                        help="photo folder: include sub-folders")
+    parser.add_argument("--out", type=Path, required=True, help="output GeoPackage (.gpkg)")
+
+
+def run(args: argparse.Namespace, progress: Progress) -> dict:
+    from engine.errors import EngineError
+
+    if args.out.suffix.lower() != ".gpkg":
+        raise EngineError(f"output {args.out} is not a .gpkg file",
+                          "give an output path ending in .gpkg")
+    progress(0, 2, "read")
+    if args.input.is_dir() and args.recursive:
+        from engine.data.exif import read_exif_folder
+
+        layer = read_exif_folder(args.input, recursive=True)
+    else:
+        from engine.data.points import read_streetview
+
+        layer = read_streetview(args.input, args.layer, image_field=args.image_field,
+                                lon_field=args.lon_field, lat_field=args.lat_field,
+                                crs=args.crs)
+    progress(1, 2, "read")
+    write_streetview_gpkg(layer.frame, args.out, args.image_field)
+    progress(2, 2, "read")
+    return {
+        "output": str(args.out),
+        "layer": LAYER_NAME,
+        "photos": len(layer.frame),
+        "skipped": int(layer.skipped),
+        "locations": int(layer.frame["location_id"].nunique()),
+        "has_times": bool(layer.has_times),
+        "crs": layer.frame.crs.to_string(),
+        "location_ids_derived": bool(layer.location_ids_derived),
+    }
+
+
+def write_streetview_gpkg(frame, out: Path, image_field: str | None = None) -> None:  # noqa: ANN001
+    """Write the normalised frame as layer "streetview" (GeoPackage 1.2, atomic)."""
+    import numpy as np
+    import pandas as pd
+    import pyogrio
+
+    from engine.data.points import HEADING_FIELDS, IMAGE_FIELDS, TIME_FIELDS
+    from engine.export.atomic import atomic_path
+
+    schema = ["image", "captured_at", "heading", "location_id"]
+    geometry = frame.geometry.name
+    # The source fields now mapped to the schema (same first-match rule as the reader).
+    drop = {image_field} if image_field else set()
+    lower = {str(c).lower(): c for c in frame.columns if c not in schema}
+    for names in (() if image_field else IMAGE_FIELDS, TIME_FIELDS, HEADING_FIELDS):
+        drop.add(next((lower[n] for n in names if n in lower), None))
+    keep = [c for c in frame.columns if c not in drop and c not in schema and c != geometry]
+    out_frame = frame[[*schema, *keep, geometry]].copy()
+    times = out_frame["captured_at"]
+    out_frame["captured_at"] = times.dt.strftime("%Y-%m-%dT%H:%M:%SZ").where(times.notna(), None)
+    out_frame["heading"] = out_frame["heading"].astype("float64")
+    out_frame["location_id"] = out_frame["location_id"].astype("int64")
+    for col in keep:
+        values = out_frame[col]
+        if values.dtype == np.dtype("bool"):
+            out_frame[col] = values.astype("int32")
+        elif values.dtype == object or isinstance(values.dtype, pd.DatetimeTZDtype):
+            out_frame[col] = values.map(lambda v: None if pd.isna(v) else str(v))
+    with atomic_path(out) as tmp:
+        pyogrio.write_dataframe(out_frame, tmp, layer=LAYER_NAME, driver="GPKG",
+                                dataset_options={"VERSION": "1.2"})
