@@ -1,0 +1,57 @@
+"""Cross-view objective: a street photo vs the overhead chip centred on it (CVUSA, Sat2Cap).
+
+Symmetric InfoNCE with a learnable logit scale (CLIP: init 1/0.07, capped at max_scale). If the
+model has a time encoder and the batch has "time", the ground embedding is conditioned on the
+capture time: normalize(z + time_emb * time_valid) (rows without a date use z as it is).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.errors import EngineError
+from engine.nn.registry import OBJECTIVES
+from engine.objectives.base import Objective, StepContext
+from engine.objectives.infonce import clip_loss
+
+
+@OBJECTIVES.register("cross_view")
+class CrossView(Objective):
+    """Ground view (view1) vs "overhead" chips in the shared embedding space."""
+
+    requires = ("view1", "overhead")
+
+    def __init__(
+        self, temperature: float = 0.07, learn_scale: bool = True, max_scale: float = 100.0,
+        use_time: bool = True, view: str = "view1", model: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        if not temperature > 0 or not max_scale > 0:
+            raise EngineError(f"cross_view needs temperature > 0 and max_scale > 0 "
+                              f"(got {temperature}, {max_scale})", hint="e.g. 0.07 and 100")
+        self.view, self.use_time, self.max_log_scale = view, use_time, math.log(max_scale)
+        self.requires = (view, "overhead")
+        self.logit_scale = nn.Parameter(
+            torch.tensor(math.log(1.0 / temperature)), requires_grad=learn_scale
+        )
+
+    def check_model(self, model: nn.Module) -> None:
+        if getattr(model, "overhead_encoder", None) is None:
+            raise EngineError("objective cross_view needs a model with an overhead encoder",
+                              hint='add "overhead": {"backbone": "tiny_cnn"} to the model config')
+
+    def ground(self, ctx: StepContext) -> torch.Tensor:
+        """The (time-conditioned) ground embedding of the anchor view."""
+        z = ctx.image(self.view)
+        if self.use_time and getattr(ctx.model, "time_encoder", None) is not None \
+                and "time" in ctx.batch:
+            z = F.normalize(z + ctx.time("time"), dim=1)
+        return z
+
+    def forward(self, ctx: StepContext) -> torch.Tensor:
+        scale = self.logit_scale.clamp(max=self.max_log_scale).exp()
+        return clip_loss(self.ground(ctx), ctx.overhead("overhead"), scale)
