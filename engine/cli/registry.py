@@ -8,4 +8,5 @@ Each module named here defines NAME, HELP, `add_arguments(parser)` and
 COMMAND_MODULES: tuple[str, ...] = (
     "engine.cli.sample_city",
     "engine.cli.import_photos",
+    "engine.train.cli",
 )

@@ -1,0 +1,118 @@
+"""Training checkpoints: <run>/checkpoints/step-NNNNNNN/ + checkpoints/latest.json.
+
+A checkpoint folder holds model.safetensors (GeoModel), objectives.safetensors (each
+objective's parameters and buffers under "<name>.", the momentum encoder under
+"momentum."), state.safetensors + state.json (optimizer, RNG states, data position, loss
+history). It is written under a temporary name and renamed, then latest.json is replaced:
+a crash leaves the previous checkpoint intact. No pickle anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import save_file
+
+from engine.errors import EngineError
+from engine.export.atomic import atomic_path
+from engine.train.checkpoint import MODEL_FILE, check_state, read_weights, tensors_of
+from engine.train.config import Config
+from engine.train.state import load_state, rng_state, save_state, set_rng_state
+
+log = logging.getLogger(__name__)
+
+KEEP = 2
+OBJECTIVES_FILE = "objectives.safetensors"
+
+
+def objective_tensors(parts: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """Objective parameters/buffers (prefix "<name>.") and the momentum encoder ("momentum.")."""
+    tensors: dict[str, torch.Tensor] = {}
+    for name, _, obj in parts["objectives"]:
+        tensors.update(tensors_of(obj, f"{name}."))
+    if parts.get("momentum") is not None:
+        tensors.update(tensors_of(parts["momentum"], "momentum."))
+    return tensors
+
+
+def save(out_dir: Path, cfg: Config, parts: dict[str, Any], pos: dict[str, int],
+         history: list[list[float]]) -> Path:
+    """Write the checkpoint for pos["step"]; keep the last KEEP; return its folder."""
+    root = Path(out_dir) / "checkpoints"
+    root.mkdir(parents=True, exist_ok=True)
+    name = f"step-{pos['step']:07d}"
+    tmp = root / f".tmp-{name}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        save_file(tensors_of(parts["model"]), str(tmp / MODEL_FILE),
+                  metadata={"format": "geocontrast", "config": json.dumps(parts["model"].config)})
+        save_file(objective_tensors(parts), str(tmp / OBJECTIVES_FILE))
+        state = {"optimizer": parts["optimizer"].state_dict(), "rng": rng_state(),
+                 "position": dict(pos), "history": history, "model_config": parts["model"].config,
+                 "objectives": [n for n, _, _ in parts["objectives"]], "config": cfg.to_dict()}
+        save_state(state, tmp / "state.safetensors", tmp / "state.json")
+        final = root / name
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    with atomic_path(root / "latest.json") as p:
+        p.write_text(json.dumps({"step": pos["step"], "dir": name}), encoding="utf-8")
+    for old in sorted(root.glob("step-*"))[:-KEEP]:
+        shutil.rmtree(old, ignore_errors=True)
+    log.info("checkpoint %s", final)
+    return final
+
+
+def latest(out_dir: Path) -> Path:
+    """The newest complete checkpoint folder, or an EngineError saying there is none."""
+    pointer = Path(out_dir) / "checkpoints" / "latest.json"
+    if not pointer.is_file():
+        raise EngineError(f"--resume: no checkpoint in {pointer.parent}",
+                          "run without --resume first (or check `output` / `name`)")
+    try:
+        folder = pointer.parent / json.loads(pointer.read_text(encoding="utf-8"))["dir"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise EngineError(f"--resume: {pointer} is corrupt ({exc})",
+                          "delete the checkpoints folder and train from the start") from None
+    if not folder.is_dir():
+        raise EngineError(f"--resume: checkpoint folder {folder} is missing",
+                          "delete the checkpoints folder and train from the start")
+    return folder
+
+
+def _load_into(module: torch.nn.Module, tensors: dict[str, torch.Tensor], prefix: str,
+               source: Path) -> None:
+    own = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    check_state(module.state_dict(), own, source)
+    module.load_state_dict(own, strict=True)
+
+
+def restore(out_dir: Path, parts: dict[str, Any]) -> tuple[dict[str, int], list[list[float]]]:
+    """Load the latest checkpoint into `parts`; return (data position, loss history)."""
+    folder = latest(out_dir)
+    state = load_state(folder / "state.safetensors", folder / "state.json")
+    names = [n for n, _, _ in parts["objectives"]]
+    if state.get("objectives") != names or state.get("model_config") != parts["model"].config:
+        raise EngineError(f"--resume: checkpoint {folder} was made with another recipe "
+                          f"(objectives {state.get('objectives')})",
+                          "resume with the same recipe and overrides, or train from the start")
+    weights_path = folder / MODEL_FILE
+    _load_into(parts["model"], read_weights(weights_path), "", weights_path)
+    obj_path = folder / OBJECTIVES_FILE
+    obj_tensors = read_weights(obj_path)
+    for name, _, obj in parts["objectives"]:
+        _load_into(obj, obj_tensors, f"{name}.", obj_path)
+    if parts.get("momentum") is not None:
+        _load_into(parts["momentum"], obj_tensors, "momentum.", obj_path)
+    parts["optimizer"].load_state_dict(state["optimizer"])
+    set_rng_state(state["rng"])
+    pos = {k: int(v) for k, v in state["position"].items()}
+    return pos, [list(row) for row in state["history"]]

@@ -1,0 +1,31 @@
+"""`python -m engine train` / `python -m engine.train`: pretrain a GeoModel from a recipe."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from engine.progress import Progress, no_progress
+
+NAME = "train"
+HELP = "pretrain a model from a recipe (models/*.yaml) with key=value overrides; torchrun-ready"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, required=True,
+                        help="recipe YAML, e.g. models/crossview_spatial.yaml")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                        help="dotted overrides, e.g. train.steps=50 objectives.temporal.weight=0.5")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the run's last checkpoint")
+
+
+def run(args: argparse.Namespace, progress: Progress) -> dict:
+    from engine.train.config import load_config
+    from engine.train.loop import train
+
+    cfg = load_config(args.config, args.overrides)
+    if int(os.environ.get("RANK", "0")) != 0:
+        progress = no_progress  # one progress bar per job, not per rank
+    return train(cfg, progress=progress, resume=args.resume)

@@ -1,0 +1,189 @@
+"""train(config, progress) -> outputs: the pretraining loop, resumable bit for bit on CPU.
+
+One step = one batch through every objective (summed with their weights) and one AdamW
+update. The model and the objectives sit in one `LossModule`, so under torchrun DDP sees
+the whole loss in its forward and syncs every gradient. Checkpoints (checkpoint.py /
+state.py) hold weights, objective state, optimizer, RNGs and the data position.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from engine.progress import Progress, no_progress
+from engine.train import distributed, outputs
+from engine.train.config import Config
+
+log = logging.getLogger(__name__)
+
+
+class LossModule(nn.Module):
+    """GeoModel + objectives; forward(batch) -> (total loss, per-objective losses)."""
+
+    def __init__(self, model: nn.Module, objectives: list[tuple[str, float, nn.Module]]) -> None:
+        super().__init__()
+        self.model = model
+        self.names = [name for name, _, _ in objectives]
+        self.weights = [float(w) for _, w, _ in objectives]
+        self.objectives = nn.ModuleDict({name: obj for name, _, obj in objectives})
+        self.momentum_model: nn.Module | None = None  # set by train(); not a submodule
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        from engine.objectives import StepContext
+
+        ctx = StepContext(self.model, batch, momentum_model=self.momentum_model)
+        losses = torch.stack([self.objectives[n](ctx) for n in self.names])
+        total = (losses * torch.tensor(self.weights, device=losses.device)).sum()
+        return total, losses.detach()
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def required_keys(objectives: list[tuple[str, float, nn.Module]]) -> set[str]:
+    """The union of the objectives' `requires` (what the dataset must produce)."""
+    return {key for _, _, obj in objectives for key in getattr(obj, "requires", ())}
+
+
+def _momentum(objectives: list[tuple[str, float, nn.Module]], model: nn.Module
+              ) -> nn.Module | None:
+    if not any(getattr(obj, "needs_momentum_model", False) for _, _, obj in objectives):
+        return None
+    from engine.objectives import make_momentum_model
+
+    return make_momentum_model(model)
+
+
+def _momentum_step(objectives: list[tuple[str, float, nn.Module]], model: nn.Module,
+                   momentum_model: nn.Module | None) -> None:
+    if momentum_model is None:
+        return
+    for _, _, obj in objectives:
+        update = getattr(obj, "update_momentum", None)
+        if update is not None:
+            update(model, momentum_model)
+            return
+
+
+def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def build(cfg: Config, info: distributed.DistInfo, progress: Progress) -> dict[str, Any]:
+    """Seeded model, objectives, dataset, sampler and optimizer (identical on every rank)."""
+    from engine.nn.model import GeoModel
+    from engine.objectives import build_objectives
+    from engine.train.data import build_dataset
+    from engine.train.sampler import EpochBatchSampler
+
+    seed_everything(cfg.train.seed)
+    model = GeoModel.from_config(cfg.model)
+    objectives = build_objectives(cfg.objectives)
+    for _, _, obj in objectives:
+        obj.check_model(model)
+    keys = required_keys(objectives)
+    dataset, data_info = build_dataset(cfg, keys, progress)
+    loss_module = LossModule(model, objectives).to(info.device)
+    momentum = _momentum(objectives, model)
+    if momentum is not None:
+        momentum = momentum.to(info.device)
+    loss_module.momentum_model = momentum
+    optimizer = torch.optim.AdamW(
+        [p for p in loss_module.parameters() if p.requires_grad],
+        lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    sampler = EpochBatchSampler(len(dataset), cfg.train.batch_size, cfg.train.seed,
+                                rank=info.rank, world=info.world)
+    return {"model": model, "objectives": objectives, "loss_module": loss_module,
+            "momentum": momentum, "optimizer": optimizer, "dataset": dataset, "sampler": sampler,
+            "data_info": data_info, "keys": sorted(keys)}
+
+
+def _loader(dataset: Any, sampler: Any, cfg: Config, info: distributed.DistInfo) -> Any:
+    from torch.utils.data import DataLoader
+
+    workers = cfg.train.workers
+    return DataLoader(
+        dataset, batch_sampler=sampler, num_workers=workers,
+        pin_memory=info.device.type == "cuda", persistent_workers=workers > 0,
+        prefetch_factor=4 if workers > 0 else None,
+        # a private generator: creating an iterator must not consume the global RNG
+        generator=torch.Generator().manual_seed(cfg.train.seed))
+
+
+def train(cfg: Config, progress: Progress = no_progress, resume: bool = False) -> dict[str, Any]:
+    """Train `cfg`; return the output paths and final figures. Only rank 0 writes files."""
+    info = distributed.setup(cfg.train.device)
+    try:
+        return _train(cfg, info, progress, resume)
+    finally:
+        distributed.teardown(info)
+
+
+def _train(cfg: Config, info: distributed.DistInfo, progress: Progress,
+           resume: bool) -> dict[str, Any]:
+    from engine.train import checkpoint_io
+
+    out_dir = cfg.output_dir()
+    t_start = time.perf_counter()
+    parts = build(cfg, info, progress)
+    loss_module, optimizer, sampler = parts["loss_module"], parts["optimizer"], parts["sampler"]
+    pos = {"step": 0, "epoch": 0, "batch": 0}
+    history: list[list[float]] = []
+    if resume:
+        pos, history = checkpoint_io.restore(out_dir, parts)
+        log.info("resumed %s at step %d", out_dir, pos["step"])
+    engine_module = distributed.wrap(loss_module, info)
+    loader = _loader(parts["dataset"], sampler, cfg, info)
+    steps, every = cfg.train.steps, cfg.train.checkpoint_every
+    loss_module.train()
+    while pos["step"] < steps:
+        sampler.set_epoch(pos["epoch"], pos["batch"])
+        for batch in loader:
+            total, losses = engine_module(_to_device(batch, info.device))
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            optimizer.step()
+            _momentum_step(parts["objectives"], parts["model"], parts["momentum"])
+            pos["step"] += 1
+            pos["batch"] += 1
+            history.append([pos["step"], float(total.detach()), *losses.cpu().tolist()])
+            progress(pos["step"], steps, "train")
+            if pos["step"] % cfg.train.log_every == 0 or pos["step"] == steps:
+                log.info("step %d/%d loss %.4f", pos["step"], steps, history[-1][1])
+            if pos["batch"] >= sampler.batches_per_epoch():
+                pos["epoch"], pos["batch"] = pos["epoch"] + 1, 0
+            if pos["step"] >= steps or (every and pos["step"] % every == 0):
+                if info.is_main:
+                    checkpoint_io.save(out_dir, cfg, parts, pos, history)
+                distributed.barrier(info)
+            if pos["step"] >= steps:
+                break
+    seconds = time.perf_counter() - t_start
+    result = {"steps": steps, "final_loss": history[-1][1] if history else None,
+              "seconds": round(seconds, 2), "world_size": info.world,
+              "device": str(info.device), "output": str(out_dir)}
+    if cfg.train.write_digest:
+        outputs.write_digest(out_dir, parts["model"], info.rank)
+    if info.is_main:
+        result["outputs"] = outputs.write_final(out_dir, cfg, parts, history, result,
+                                                machine=platform.platform())
+    distributed.barrier(info)
+    return result
+
+
+def run_dir(cfg: Config) -> Path:
+    """Where `cfg` writes (models/<name> by default)."""
+    return cfg.output_dir()

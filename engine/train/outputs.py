@@ -1,0 +1,122 @@
+"""What a finished run leaves in models/<name>/: model + config, objective state, loss.csv,
+loss.png, card.md (all atomic), and on request a per-rank weights digest for DDP checks.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import save_file
+
+from engine.export.atomic import atomic_path
+from engine.train.checkpoint import save_model
+from engine.train.checkpoint_io import OBJECTIVES_FILE, objective_tensors
+from engine.train.config import Config
+
+log = logging.getLogger(__name__)
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    """sha256 over every tensor's name, dtype, shape and bytes, in name order."""
+    h = hashlib.sha256()
+    for key, value in sorted(model.state_dict().items()):
+        t = value.detach().cpu().contiguous()
+        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def write_digest(out_dir: Path, model: torch.nn.Module, rank: int) -> Path:
+    """digests/rank<R>.txt (only when train.write_digest is set: a debugging aid)."""
+    target = Path(out_dir) / "digests" / f"rank{rank}.txt"
+    with atomic_path(target) as tmp:
+        tmp.write_text(weights_digest(model) + "\n", encoding="utf-8")
+    return target
+
+
+def write_loss_csv(path: Path, names: list[str], history: list[list[float]]) -> Path:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["step", "total", *names])
+        for row in history:
+            writer.writerow([int(row[0]), *(f"{v:.6g}" for v in row[1:])])
+    return path
+
+
+def write_loss_png(path: Path, names: list[str], history: list[list[float]]) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    steps = [row[0] for row in history]
+    ax.plot(steps, [row[1] for row in history], label="total", color="black")
+    for k, name in enumerate(names):
+        ax.plot(steps, [row[2 + k] for row in history], label=name, alpha=0.7)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return path
+
+
+def card_text(cfg: Config, parts: dict[str, Any], history: list[list[float]],
+              result: dict[str, Any], machine: str) -> str:
+    """The model card: data, objectives, steps, final loss, time, machine, versions."""
+    info = parts["data_info"]
+    objectives = "\n".join(
+        f"- `{name}`: weight {weight:g}; settings "
+        f"{ {k: v for k, v in cfg.objectives[name].items() if k != 'weight'} }"
+        for name, weight, _ in parts["objectives"])
+    n_params = sum(p.numel() for p in parts["model"].parameters())
+    final = f"{history[-1][1]:.4f}" if history else "n/a"
+    first = f"{history[0][1]:.4f}" if history else "n/a"
+    return (
+        f"# {cfg.name}\n\n"
+        "GeoContrast model pretrained without labels, from the geography of the photos.\n\n"
+        "## Data\n\n"
+        f"- street-view layer: `{info['streetview']}` ({info['photos']} photos, "
+        f"{info['anchors']} used as anchors)\n"
+        f"- positive pairs: {info['pairs'] or 'none mined'}\n"
+        f"- overhead rasters: {len(info['overhead'])} ({', '.join(info['overhead_dates'])})\n"
+        f"- batch keys: {', '.join(parts['keys'])}; image size {cfg.data.image_size} px\n\n"
+        f"## Objectives\n\n{objectives}\n\n"
+        "## Training\n\n"
+        f"- steps: {result['steps']}, batch size {cfg.train.batch_size} per rank, "
+        f"{result['world_size']} rank(s), lr {cfg.train.lr:g}, weight decay "
+        f"{cfg.train.weight_decay:g}, seed {cfg.train.seed}\n"
+        f"- loss: first step {first}, final step {final} (see loss.csv, loss.png)\n"
+        f"- time: {result['seconds']:.1f} s on {result['device']}; machine: {machine}\n"
+        f"- torch {torch.__version__}; model: `{parts['model'].config['image']['backbone']}`, "
+        f"{parts['model'].config['embedding_dim']}-d embeddings, {n_params:,} parameters\n\n"
+        "## Files\n\n"
+        "`config.yaml` (recipe; `model:` rebuilds the GeoModel), `model.safetensors` (weights), "
+        f"`{OBJECTIVES_FILE}` (objective state), `loss.csv`, `loss.png`.\n"
+    )
+
+
+def write_final(out_dir: Path, cfg: Config, parts: dict[str, Any], history: list[list[float]],
+                result: dict[str, Any], machine: str) -> dict[str, str]:
+    """All end-of-run files; returns {what: path}."""
+    out_dir = Path(out_dir)
+    names = [n for n, _, _ in parts["objectives"]]
+    recipe = {k: v for k, v in cfg.to_dict().items() if k != "model"}
+    paths = save_model(parts["model"], out_dir, extra_config=recipe)
+    with atomic_path(out_dir / OBJECTIVES_FILE) as tmp:
+        save_file(objective_tensors(parts), str(tmp))
+    paths["objectives"] = out_dir / OBJECTIVES_FILE
+    paths["loss_csv"] = write_loss_csv(out_dir / "loss.csv", names, history)
+    paths["loss_png"] = write_loss_png(out_dir / "loss.png", names, history)
+    with atomic_path(out_dir / "card.md") as tmp:
+        tmp.write_text(card_text(cfg, parts, history, result, machine), encoding="utf-8")
+    paths["card"] = out_dir / "card.md"
+    return {k: str(v) for k, v in paths.items()}
