@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,14 @@ def group_alive(pgid: int) -> list[int]:
     return alive
 
 
+def wait_group_gone(pgid: int, within_s: float = 5.0) -> list[int]:
+    """Poll until no live process is left in group `pgid`; returns the survivors (if any)."""
+    deadline = time.monotonic() + within_s
+    while (alive := group_alive(pgid)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return alive
+
+
 @pytest.fixture()
 def clean_project(qgis_iface):
     """An empty project before and after (QGIS segfaults at exit with layers left)."""
@@ -49,3 +58,17 @@ def engine_python() -> str:
     if not os.path.isfile(python):
         pytest.fail(f"engine interpreter {python} missing: run `make setup-engine`")
     return python
+
+
+@pytest.fixture()
+def geocontrast_provider(qgis_processing):
+    """The `geocontrast` provider, registered for one test."""
+    from qgis.core import QgsApplication
+
+    from qgis_plugin.processing.provider import GeoContrastProvider
+
+    registry = QgsApplication.processingRegistry()
+    provider = GeoContrastProvider()
+    assert registry.addProvider(provider)
+    yield provider
+    registry.removeProvider(provider)

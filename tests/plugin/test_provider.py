@@ -7,14 +7,8 @@ from qgis.core import QgsApplication, QgsProcessingContext
 
 
 @pytest.fixture()
-def provider(qgis_processing):
-    from qgis_plugin.processing.provider import GeoContrastProvider
-
-    registry = QgsApplication.processingRegistry()
-    provider = GeoContrastProvider()
-    assert registry.addProvider(provider)
-    yield provider
-    registry.removeProvider(provider)
+def provider(geocontrast_provider):
+    return geocontrast_provider
 
 
 def test_provider_lists_algorithms(provider):
