@@ -23,18 +23,33 @@ class GeoPretext(Objective):
         model: nn.Module | None = None,
     ) -> None:
         super().__init__()
-        in_dim = in_dim or getattr(model, "image_feature_dim", None)
-        if in_dim is None or num_classes < 2:
-            raise EngineError(
-                f"geo_pretext needs num_classes >= 2 and the feature size (got {num_classes}, "
-                f"{in_dim})",
-                hint="set num_classes to the number of k-means clusters and pass the model",
-            )
-        self.view = view
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+            raise EngineError(f"geo_pretext num_classes must be an integer >= 2, got "
+                              f"{num_classes!r}",
+                              hint="set it to the number of k-means clusters")
+        self.view, self.num_classes = view, num_classes
         self.requires = (view, "cluster")
-        self.classifier = nn.Linear(int(in_dim), int(num_classes))
+        self.classifier: nn.Linear | None = None
+        if in_dim is not None:
+            self.classifier = nn.Linear(int(in_dim), num_classes)
+        elif model is not None:
+            self.check_model(model)
+
+    def check_model(self, model: nn.Module) -> None:
+        """Create the classifier for the model's feature size (or check the given one)."""
+        dim = int(model.image_feature_dim)
+        if self.classifier is None:
+            self.classifier = nn.Linear(dim, self.num_classes)
+        elif self.classifier.in_features != dim:
+            raise EngineError(f"geo_pretext in_dim {self.classifier.in_features} does not match "
+                              f"the model's image features ({dim})", hint="leave in_dim out")
 
     def forward(self, ctx: StepContext) -> torch.Tensor:
+        if self.classifier is None:
+            raise EngineError("geo_pretext was built without the model, so its classifier "
+                              "has no input size",
+                              hint="pass the model to build_objectives or call "
+                              "check_model(model) before making the optimizer")
         labels = ctx.get("cluster", "geo_pretext").long()
         n = self.classifier.out_features
         if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= n):

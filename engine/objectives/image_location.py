@@ -1,7 +1,8 @@
 """CSP (Mai et al. 2023) image <-> location objective, a dual encoder in the CLIP style.
 
 loss = CLIP(image, location) with in-batch negatives (plus `num_negatives` sampled locations as
-extra negatives for image -> location, uniform on the study-area bbox or on the sphere)
+extra negatives for image -> location, uniform on the study-area bbox or on the sphere, drawn
+from the global torch RNG)
 + simcse_weight * InfoNCE(location pass 1, location pass 2) (two dropout passes as positives).
 """
 
@@ -15,14 +16,14 @@ from torch import nn
 from engine.errors import EngineError
 from engine.nn.registry import OBJECTIVES
 from engine.objectives.base import Objective, StepContext
-from engine.objectives.gather import rank_and_world
 from engine.objectives.infonce import clip_loss, info_nce
 
 NEGATIVE_MODES = ("bbox", "sphere", "none")
 
 
 def sample_lonlat(
-    n: int, bbox: tuple[float, float, float, float] | None, generator: torch.Generator
+    n: int, bbox: tuple[float, float, float, float] | None,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """n lon,lat points uniform by area in bbox (lon_min, lat_min, lon_max, lat_max) or sphere."""
     lon_min, lat_min, lon_max, lat_max = bbox if bbox is not None else (-180.0, -90.0, 180.0, 90.0)
@@ -46,7 +47,6 @@ class ImageLocation(Objective):
         num_negatives: int = 64,
         bbox: list[float] | None = None,
         simcse_weight: float = 1.0,
-        seed: int = 0,
         model: nn.Module | None = None,
     ) -> None:
         super().__init__()
@@ -62,7 +62,6 @@ class ImageLocation(Objective):
         self.temperature, self.negatives = float(temperature), negatives
         self.num_negatives, self.simcse_weight = int(num_negatives), float(simcse_weight)
         self.bbox = None if bbox is None else tuple(float(v) for v in bbox)
-        self.generator = torch.Generator().manual_seed(int(seed) + 7919 * rank_and_world()[0])
 
     def check_model(self, model: nn.Module) -> None:
         if getattr(model, "location_encoder", None) is None:
@@ -77,7 +76,8 @@ class ImageLocation(Objective):
             lo, hi = lonlat.detach().double().min(0).values, lonlat.detach().double().max(0).values
             bbox = (float(lo[0]), float(lo[1]), float(hi[0]) + 1e-9, float(hi[1]) + 1e-9)
         sphere = self.negatives == "sphere"
-        return sample_lonlat(self.num_negatives, None if sphere else bbox, self.generator)
+        # the global torch RNG: seeded by the trainer and saved in its checkpoints
+        return sample_lonlat(self.num_negatives, None if sphere else bbox)
 
     def forward(self, ctx: StepContext) -> torch.Tensor:
         lonlat = ctx.get("lonlat", "image_location")
