@@ -80,7 +80,7 @@ class Augment:
         if float(torch.rand((), generator=g)) < self.jitter_p:
             x = self._jitter(x, g)
         if float(torch.rand((), generator=g)) < self.gray_p:
-            x = (x * _GRAY).sum(0, keepdim=True).expand(3, -1, -1)
+            x = (x * _GRAY).sum(0, keepdim=True).repeat(3, 1, 1)
         return normalize(x.clamp_(0.0, 1.0))
 
     def _jitter(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:

@@ -41,6 +41,17 @@ def objective_tensors(parts: dict[str, Any]) -> dict[str, torch.Tensor]:
     return tensors
 
 
+def generators(parts: dict[str, Any]) -> dict[str, torch.Generator]:
+    """torch.Generators held by objectives (e.g. negative sampling), by "<name>.<path>"."""
+    found = {}
+    for name, _, obj in parts["objectives"]:
+        for mod_name, mod in obj.named_modules():
+            for attr, value in vars(mod).items():
+                if isinstance(value, torch.Generator):
+                    found[".".join(p for p in (name, mod_name, attr) if p)] = value
+    return found
+
+
 def save(out_dir: Path, cfg: Config, parts: dict[str, Any], pos: dict[str, int],
          history: list[list[float]]) -> Path:
     """Write the checkpoint for pos["step"]; keep the last KEEP; return its folder."""
@@ -55,6 +66,7 @@ def save(out_dir: Path, cfg: Config, parts: dict[str, Any], pos: dict[str, int],
                   metadata={"format": "geocontrast", "config": json.dumps(parts["model"].config)})
         save_file(objective_tensors(parts), str(tmp / OBJECTIVES_FILE))
         state = {"optimizer": parts["optimizer"].state_dict(), "rng": rng_state(),
+                 "generators": {k: g.get_state() for k, g in generators(parts).items()},
                  "position": dict(pos), "history": history, "model_config": parts["model"].config,
                  "objectives": [n for n, _, _ in parts["objectives"]], "config": cfg.to_dict()}
         save_state(state, tmp / "state.safetensors", tmp / "state.json")
@@ -114,5 +126,7 @@ def restore(out_dir: Path, parts: dict[str, Any]) -> tuple[dict[str, int], list[
         _load_into(parts["momentum"], obj_tensors, "momentum.", obj_path)
     parts["optimizer"].load_state_dict(state["optimizer"])
     set_rng_state(state["rng"])
+    for key, gen in generators(parts).items():
+        gen.set_state(state["generators"][key])
     pos = {k: int(v) for k, v in state["position"].items()}
     return pos, [list(row) for row in state["history"]]

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine.errors import EngineError
 from engine.progress import Progress, no_progress
 from engine.train import distributed, outputs
 from engine.train.config import Config
@@ -37,13 +38,15 @@ class LossModule(nn.Module):
         self.objectives = nn.ModuleDict({name: obj for name, _, obj in objectives})
         self.momentum_model: nn.Module | None = None  # set by train(); not a submodule
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        from engine.objectives import StepContext
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, list[float]]:
+        from engine.objectives import StepContext, compute_losses
 
         ctx = StepContext(self.model, batch, momentum_model=self.momentum_model)
-        losses = torch.stack([self.objectives[n](ctx) for n in self.names])
-        total = (losses * torch.tensor(self.weights, device=losses.device)).sum()
-        return total, losses.detach()
+        total, parts = compute_losses(self.objective_list(), ctx)
+        return total, [parts[n] for n in self.names]
+
+    def objective_list(self) -> list[tuple[str, float, nn.Module]]:
+        return [(n, w, self.objectives[n]) for n, w in zip(self.names, self.weights, strict=True)]
 
 
 def seed_everything(seed: int) -> None:
@@ -53,29 +56,36 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def required_keys(objectives: list[tuple[str, float, nn.Module]]) -> set[str]:
-    """The union of the objectives' `requires` (what the dataset must produce)."""
-    return {key for _, _, obj in objectives for key in getattr(obj, "requires", ())}
+def required_keys(objectives: list[tuple[str, float, nn.Module]], model: nn.Module) -> set[str]:
+    """The union of the objectives' `requires`, plus the capture time for objectives that
+    condition on it (use_time) when the model has a time encoder."""
+    keys = {key for _, _, obj in objectives for key in getattr(obj, "requires", ())}
+    if getattr(model, "time_encoder", None) is not None and any(
+            getattr(obj, "use_time", False) for _, _, obj in objectives):
+        keys |= {"time", "time_valid"}
+    return keys
+
+
+def _objective_spec(cfg: Config) -> dict[str, dict[str, Any]]:
+    """The objectives section, with geo_pretext's class count tied to data.clusters."""
+    spec = {name: dict(params) for name, params in cfg.objectives.items()}
+    if "geo_pretext" in spec:
+        given = spec["geo_pretext"].setdefault("num_classes", cfg.data.clusters)
+        if given != cfg.data.clusters:
+            raise EngineError(
+                f"objectives.geo_pretext.num_classes={given} differs from data.clusters="
+                f"{cfg.data.clusters}", "leave num_classes out: it follows data.clusters")
+    return spec
 
 
 def _momentum(objectives: list[tuple[str, float, nn.Module]], model: nn.Module
               ) -> nn.Module | None:
-    if not any(getattr(obj, "needs_momentum_model", False) for _, _, obj in objectives):
+    """A momentum copy of the model when an objective runs in MoCo mode."""
+    if not any(getattr(obj, "moco", False) for _, _, obj in objectives):
         return None
     from engine.objectives import make_momentum_model
 
     return make_momentum_model(model)
-
-
-def _momentum_step(objectives: list[tuple[str, float, nn.Module]], model: nn.Module,
-                   momentum_model: nn.Module | None) -> None:
-    if momentum_model is None:
-        return
-    for _, _, obj in objectives:
-        update = getattr(obj, "update_momentum", None)
-        if update is not None:
-            update(model, momentum_model)
-            return
 
 
 def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
@@ -91,10 +101,8 @@ def build(cfg: Config, info: distributed.DistInfo, progress: Progress) -> dict[s
 
     seed_everything(cfg.train.seed)
     model = GeoModel.from_config(cfg.model)
-    objectives = build_objectives(cfg.objectives)
-    for _, _, obj in objectives:
-        obj.check_model(model)
-    keys = required_keys(objectives)
+    objectives = build_objectives(_objective_spec(cfg), model)
+    keys = required_keys(objectives, model)
     dataset, data_info = build_dataset(cfg, keys, progress)
     loss_module = LossModule(model, objectives).to(info.device)
     momentum = _momentum(objectives, model)
@@ -134,6 +142,7 @@ def train(cfg: Config, progress: Progress = no_progress, resume: bool = False) -
 
 def _train(cfg: Config, info: distributed.DistInfo, progress: Progress,
            resume: bool) -> dict[str, Any]:
+    from engine.objectives import update_momentum
     from engine.train import checkpoint_io
 
     out_dir = cfg.output_dir()
@@ -156,10 +165,11 @@ def _train(cfg: Config, info: distributed.DistInfo, progress: Progress,
             optimizer.zero_grad(set_to_none=True)
             total.backward()
             optimizer.step()
-            _momentum_step(parts["objectives"], parts["model"], parts["momentum"])
+            if parts["momentum"] is not None:
+                update_momentum(parts["model"], parts["momentum"], cfg.train.momentum)
             pos["step"] += 1
             pos["batch"] += 1
-            history.append([pos["step"], float(total.detach()), *losses.cpu().tolist()])
+            history.append([pos["step"], float(total.detach()), *losses])
             progress(pos["step"], steps, "train")
             if pos["step"] % cfg.train.log_every == 0 or pos["step"] == steps:
                 log.info("step %d/%d loss %.4f", pos["step"], steps, history[-1][1])
