@@ -4,14 +4,54 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
+from qgis.core import QgsProcessingFeedback
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+
+class RecordingFeedback(QgsProcessingFeedback):
+    """Keeps what the runner reports; can cancel itself at the first progress event."""
+
+    def __init__(self, cancel_on_progress: bool = False) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+        self.pid: int | None = None
+        self.cancel_on_progress = cancel_on_progress
+        self.canceled_at: float | None = None
+        self.progressChanged.connect(self._on_progress)
+
+    def _on_progress(self, value: float) -> None:
+        if self.cancel_on_progress:
+            self.cancel_now()
+
+    def cancel_now(self) -> None:
+        """Cancel (once) and note when, so a test can time how fast the engine stops."""
+        if not self.isCanceled():
+            self.canceled_at = time.monotonic()
+            self.cancel()
+
+    def cancel_later(self, delay_s: float) -> threading.Timer:
+        """Cancel from another thread after `delay_s` (as the Cancel button would)."""
+        timer = threading.Timer(delay_s, self.cancel_now)
+        timer.start()
+        return timer
+
+    def pushInfo(self, text: str) -> None:  # noqa: N802
+        self.messages.append(text)
+
+    def pushWarning(self, text: str) -> None:  # noqa: N802
+        self.messages.append("warning: " + text)
+
+    def pushDebugInfo(self, text: str) -> None:  # noqa: N802
+        if text.startswith("engine pid "):
+            self.pid = int(text.split()[-1])
 
 
 def group_alive(pgid: int) -> list[int]:

@@ -7,8 +7,8 @@ import stat
 import time
 
 import pytest
-from conftest import wait_group_gone
-from qgis.core import QgsProcessingFeedback, QgsSettings
+from conftest import RecordingFeedback, wait_group_gone
+from qgis.core import QgsSettings
 
 from qgis_plugin import settings
 from qgis_plugin.engine_runner import (
@@ -18,31 +18,6 @@ from qgis_plugin.engine_runner import (
     child_environment,
     run_engine,
 )
-
-
-class RecordingFeedback(QgsProcessingFeedback):
-    """Keeps what the runner reports; can cancel itself at the first progress event."""
-
-    def __init__(self, cancel_on_progress: bool = False) -> None:
-        super().__init__()
-        self.messages: list[str] = []
-        self.pid: int | None = None
-        self.cancel_on_progress = cancel_on_progress
-        self.progressChanged.connect(self._on_progress)
-
-    def _on_progress(self, value: float) -> None:
-        if self.cancel_on_progress and not self.isCanceled():
-            self.cancel()
-
-    def pushInfo(self, text: str) -> None:  # noqa: N802
-        self.messages.append(text)
-
-    def pushWarning(self, text: str) -> None:  # noqa: N802
-        self.messages.append("warning: " + text)
-
-    def pushDebugInfo(self, text: str) -> None:  # noqa: N802
-        if text.startswith("engine pid "):
-            self.pid = int(text.split()[-1])
 
 
 def fake_engine(tmp_path, body: str) -> str:
