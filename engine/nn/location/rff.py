@@ -19,7 +19,7 @@ from engine.nn.registry import LOCATION_ENCODERS
 # Equal Earth projection constants (Savric, Patterson & Jenny 2018)
 _A1, _A2, _A3, _A4 = 1.340264, -0.081106, 0.000893, 0.003796
 _M = math.sqrt(3.0) / 2.0
-_X_MAX = 2.0 * math.pi / (3.0 * _A1)  # x at lon=180, lat=0 on the unit sphere
+_X_MAX = 2.0 * math.sqrt(3.0) * math.pi / (3.0 * _A1)  # x at lon=180, lat=0 (unit sphere)
 
 
 def equal_earth(lonlat: torch.Tensor) -> torch.Tensor:
