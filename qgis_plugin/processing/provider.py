@@ -8,12 +8,14 @@ from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
 from .import_photos import ImportPhotosAlgorithm
+from .pretrain import PretrainAlgorithm
 from .sample_city import SampleCityAlgorithm
 from .validate_layer import ValidateLayerAlgorithm
 
 ICON = Path(__file__).resolve().parent.parent / "icons" / "geocontrast.svg"
 
-ALGORITHMS = (SampleCityAlgorithm, ValidateLayerAlgorithm, ImportPhotosAlgorithm)
+ALGORITHMS = (SampleCityAlgorithm, ValidateLayerAlgorithm, ImportPhotosAlgorithm,
+              PretrainAlgorithm)
 
 
 class GeoContrastProvider(QgsProcessingProvider):

@@ -36,3 +36,21 @@ def test_sample_city_parameters(provider):
     assert not ok
     args = alg.engine_args({"PRESET": 0, "SEED": 3, "OUTPUT": "/tmp/city"}, ctx, None)
     assert args == ["--out", "/tmp/city", "--preset", "small", "--seed", "3"]
+
+
+def test_pretrain_args_and_checks(provider, tmp_path):
+    alg = QgsApplication.processingRegistry().algorithmById("geocontrast:pretrain")
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("name: t\n")
+    ctx = QgsProcessingContext()
+    params = {"CONFIG": str(recipe), "STEPS": 5, "DEVICE": 1,
+              "OVERRIDES": "train.batch_size=4 name='my run'", "OUTPUT": str(tmp_path / "m")}
+    assert alg.checkParameterValues(params, ctx) == (True, "")
+    args = alg.engine_args(params, ctx, None)
+    assert args[:2] == ["--config", str(recipe)]
+    assert args[2:] == ["train.steps=5", "train.device=cpu", f'output="{tmp_path / "m"}"',
+                        "train.batch_size=4", "name=my run"]
+    ok, message = alg.checkParameterValues({**params, "OVERRIDES": "steps"}, ctx)
+    assert not ok and "'steps' is not key=value" in message
+    ok, message = alg.checkParameterValues({**params, "CONFIG": str(tmp_path / "no.yaml")}, ctx)
+    assert not ok and "no.yaml" in message
