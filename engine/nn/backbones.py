@@ -78,7 +78,8 @@ class TimmBackbone(nn.Module):
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
-        self.out_dim = int(model.num_features)
+        # pooled output width: models with a conv head after pooling (MobileNetV3) say it here
+        self.out_dim = int(getattr(model, "head_hidden_size", None) or model.num_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -118,7 +119,12 @@ def _load_safetensors(model: nn.Module, path: Path, model_name: str) -> None:
             "safetensors.torch.save_file)",
         ) from exc
     state = {k: v for k, v in state.items() if not k.startswith(("fc.", "classifier.", "head."))}
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shape mismatches
+        first = str(exc).strip().splitlines()[-1].strip()
+        raise EngineError(f"weights {path} do not fit timm:{model_name}: {first}",
+                          hint="use weights saved from the same timm architecture") from exc
     if missing:
         raise EngineError(
             f"weights {path} do not fit timm:{model_name}: {len(missing)} tensors missing "

@@ -42,7 +42,7 @@ def time_features(datetimes: Any, reference_year: int | None = None) -> np.ndarr
     idx = _as_utc(datetimes)
     valid = ~np.asarray(idx.isna())
     days_in_year = np.where(np.asarray(idx.is_leap_year), 366.0, 365.0)
-    doy = (np.asarray(idx.dayofyear, dtype=np.float64) - 1.0) / days_in_year
+    doy = (np.asarray(idx.day_of_year, dtype=np.float64) - 1.0) / days_in_year
     hour = (np.asarray(idx.hour, dtype=np.float64) + np.asarray(idx.minute) / 60.0
             + np.asarray(idx.second) / 3600.0) / 24.0
     cols = [np.sin(2 * math.pi * doy), np.cos(2 * math.pi * doy),
