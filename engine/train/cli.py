@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from pathlib import Path
 
@@ -27,5 +28,6 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
 
     cfg = load_config(args.config, args.overrides)
     if int(os.environ.get("RANK", "0")) != 0:
-        progress = no_progress  # one progress bar per job, not per rank
+        progress = no_progress  # one progress bar and one log per job, not per rank
+        logging.getLogger("engine").setLevel(logging.WARNING)
     return train(cfg, progress=progress, resume=args.resume)

@@ -65,7 +65,6 @@ class TrainConfig:
     batch_size: int = _min(2, 32)
     lr: float = _min(0, 1e-3)
     weight_decay: float = _min(0, 1e-4)
-    momentum: float = _min(0, 0.99)  # EMA rate of the momentum encoder (MoCo objectives)
     seed: int = 0
     workers: int = _min(0, 0)
     device: str = _choices("auto", "cpu", "cuda", default="auto")

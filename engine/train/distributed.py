@@ -71,6 +71,19 @@ def wrap(module: nn.Module, info: DistInfo) -> nn.Module:
     return DDP(module, device_ids=ids, find_unused_parameters=True)
 
 
+def sync_buffers(modules: list[nn.Module | None], info: DistInfo) -> None:
+    """Copy rank 0's buffers (BN statistics, MoCo queues) to every rank.
+
+    DDP broadcasts buffers before each forward, so they only differ after the last step.
+    """
+    if not (info.distributed and dist.is_initialized()):
+        return
+    for module in modules:
+        if module is not None:
+            for buf in module.buffers():
+                dist.broadcast(buf.data, src=0)
+
+
 def barrier(info: DistInfo) -> None:
     if info.distributed and dist.is_initialized():
         dist.barrier()

@@ -81,11 +81,21 @@ def _objective_spec(cfg: Config) -> dict[str, dict[str, Any]]:
 def _momentum(objectives: list[tuple[str, float, nn.Module]], model: nn.Module
               ) -> nn.Module | None:
     """A momentum copy of the model when an objective runs in MoCo mode."""
-    if not any(getattr(obj, "moco", False) for _, _, obj in objectives):
+    if not any(getattr(obj, "needs_momentum_model", False) for _, _, obj in objectives):
         return None
     from engine.objectives import make_momentum_model
 
     return make_momentum_model(model)
+
+
+def _momentum_step(parts: dict[str, Any]) -> None:
+    """One EMA step of the momentum encoder, at the first MoCo objective's rate (once)."""
+    if parts["momentum"] is None:
+        return
+    for _, _, obj in parts["objectives"]:
+        if getattr(obj, "needs_momentum_model", False):
+            obj.update_momentum(parts["model"], parts["momentum"])
+            return
 
 
 def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
@@ -142,7 +152,6 @@ def train(cfg: Config, progress: Progress = no_progress, resume: bool = False) -
 
 def _train(cfg: Config, info: distributed.DistInfo, progress: Progress,
            resume: bool) -> dict[str, Any]:
-    from engine.objectives import update_momentum
     from engine.train import checkpoint_io
 
     out_dir = cfg.output_dir()
@@ -165,8 +174,7 @@ def _train(cfg: Config, info: distributed.DistInfo, progress: Progress,
             optimizer.zero_grad(set_to_none=True)
             total.backward()
             optimizer.step()
-            if parts["momentum"] is not None:
-                update_momentum(parts["model"], parts["momentum"], cfg.train.momentum)
+            _momentum_step(parts)
             pos["step"] += 1
             pos["batch"] += 1
             history.append([pos["step"], float(total.detach()), *losses])
@@ -181,6 +189,7 @@ def _train(cfg: Config, info: distributed.DistInfo, progress: Progress,
                 distributed.barrier(info)
             if pos["step"] >= steps:
                 break
+    distributed.sync_buffers([loss_module, parts["momentum"]], info)
     seconds = time.perf_counter() - t_start
     result = {"steps": steps, "final_loss": history[-1][1] if history else None,
               "seconds": round(seconds, 2), "world_size": info.world,
