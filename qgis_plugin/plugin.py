@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from qgis.core import QgsApplication
+from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QAction, QToolBar
 
@@ -52,6 +53,8 @@ class GeoContrastPlugin:
         self.toolbar.setToolTip("GeoContrast")
         for object_name, label, algorithm_id in _ALGORITHM_ACTIONS:
             self._add_action(object_name, label, self._algorithm_opener(algorithm_id))
+        self._add_action("geocontrast_similarity", "Similarity search by click",
+                         self.show_similarity_dock)
         self._add_action("geocontrast_settings", "Engine settings…", self.show_settings)
 
     def _add_action(self, object_name: str, label: str, slot: Any) -> QAction:
@@ -70,6 +73,17 @@ class GeoContrastPlugin:
             processing.execAlgorithmDialog(algorithm_id)
 
         return open_dialog
+
+    def show_similarity_dock(self) -> Any:
+        """Show (creating once) the dock that maps similarity to places clicked on the map."""
+        if self.dock is None:
+            from .similarity_dock import SimilarityDock
+
+            self.dock = SimilarityDock(self.iface, self.iface.mainWindow())
+            self.iface.addDockWidget(Qt.RightDockWidgetArea, self.dock)
+        self.dock.show()
+        self.dock.raise_()
+        return self.dock
 
     def show_settings(self) -> None:
         """Open the engine settings dialog (interpreter path + a check)."""
@@ -90,8 +104,8 @@ class GeoContrastPlugin:
             self.toolbar.deleteLater()
             self.toolbar = None
         if self.dock is not None:
+            self.dock.close()  # also gives the map tool back
             self.iface.removeDockWidget(self.dock)
-            self.dock.close()
             self.dock.deleteLater()
             self.dock = None
         if self.provider is not None:

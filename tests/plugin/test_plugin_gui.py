@@ -31,10 +31,13 @@ def test_init_gui_and_unload(qgis_iface, qgis_processing, monkeypatch):
     assert toolbar.objectName() == "GeoContrastToolbar"
     names = [a.objectName() for a in toolbar.actions()]
     assert names == ["geocontrast_sample_city", "geocontrast_import_photos",
-                     "geocontrast_validate_layer", "geocontrast_settings"]
+                     "geocontrast_validate_layer", "geocontrast_similarity",
+                     "geocontrast_settings"]
     assert all(not a.icon().isNull() for a in toolbar.actions())
     assert registry.providerById("geocontrast") is not None
     actions = list(plugin.actions)
+    dock = plugin.show_similarity_dock()
+    assert plugin.show_similarity_dock() is dock  # created once
 
     plugin.unload()
     _flush_deletes()
@@ -42,6 +45,7 @@ def test_init_gui_and_unload(qgis_iface, qgis_processing, monkeypatch):
     assert registry.providerById("geocontrast") is None
     assert sip.isdeleted(toolbar)
     assert all(sip.isdeleted(a) for a in actions)
+    assert sip.isdeleted(dock) and plugin.dock is None
     assert plugin.toolbar is None and plugin.actions == [] and plugin.provider is None
     assert not [t for t in qgis_iface.mainWindow().findChildren(QToolBar)
                 if not sip.isdeleted(t) and t.objectName() == "GeoContrastToolbar"]
