@@ -112,3 +112,13 @@ def geocontrast_provider(qgis_processing):
     assert registry.addProvider(provider)
     yield provider
     registry.removeProvider(provider)
+
+
+@pytest.fixture(scope="session")
+def small_city(tmp_path_factory) -> Path:
+    """The small sample city (seed 0), made once per session by the real engine subprocess."""
+    from qgis_plugin.engine_runner import run_engine
+
+    out = tmp_path_factory.mktemp("small_city")
+    run_engine("sample-city", ["--out", str(out), "--preset", "small", "--seed", "0"])
+    return out
