@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+
 import pytest
-from PIL import Image
 from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsFeature,
@@ -17,26 +19,37 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QVariant
 
+from qgis_plugin.engine_runner import child_environment
+
 SCHEMA = ["image", "captured_at", "heading", "location_id"]
 
 
-def geotagged_jpeg(path, lon: float, lat: float, heading: float, when: str | None) -> None:
-    """A tiny JPEG with EXIF GPS position, direction and (optionally) IFD0 DateTime."""
+# Photos are written by the engine's Pillow (the QGIS venv may have none): one subprocess.
+_WRITE_PHOTOS = """
+import json, sys
+from PIL import Image
+for path, gps, when in json.loads(sys.argv[1]):
     exif = Image.Exif()
-    exif[0x8825] = {1: "N", 2: (lat, 0.0, 0.0), 3: "W", 4: (abs(lon), 0.0, 0.0),
-                    16: "T", 17: heading}
+    if gps:
+        lon, lat, heading = gps
+        exif[0x8825] = {1: "N", 2: (lat, 0.0, 0.0), 3: "W", 4: (abs(lon), 0.0, 0.0),
+                        16: "T", 17: heading}
     if when:
         exif[0x0132] = when
     Image.new("RGB", (16, 16), (40, 160, 90)).save(path, exif=exif)
+"""
 
 
 @pytest.fixture()
-def photo_folder(tmp_path):
+def photo_folder(tmp_path, engine_python):
+    """Two JPEGs with EXIF GPS position, direction and time; one without GPS."""
     folder = tmp_path / "photos"
     folder.mkdir()
-    geotagged_jpeg(folder / "p1.jpg", -79.9, 40.4, 90.0, "2024:05:03 14:20:00")
-    geotagged_jpeg(folder / "p2.jpg", -79.9002, 40.4, 270.0, "2024:07:01 08:00:00")
-    Image.new("RGB", (16, 16)).save(folder / "no_gps.jpg")
+    photos = [(str(folder / "p1.jpg"), (-79.9, 40.4, 90.0), "2024:05:03 14:20:00"),
+              (str(folder / "p2.jpg"), (-79.9002, 40.4, 270.0), "2024:07:01 08:00:00"),
+              (str(folder / "no_gps.jpg"), None, None)]
+    subprocess.run([engine_python, "-c", _WRITE_PHOTOS, json.dumps(photos)], check=True,
+                   env=child_environment())
     return folder
 
 
