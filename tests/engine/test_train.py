@@ -1,0 +1,209 @@
+"""Training pipeline on a tiny real city (GeoPackage + JPEGs + GeoTIFFs written here):
+config validation, sampler sharding, dataset keys, bit-identical resume, run outputs."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+import torch
+from PIL import Image
+from rasterio.transform import from_origin
+from shapely.geometry import Point
+
+from engine.errors import EngineError
+from engine.train.config import ROOT, load_config
+from engine.train.sampler import EpochBatchSampler
+
+torch.set_num_threads(1)
+
+X0, Y0 = 500_000.0, 4_000_000.0
+CAPTURES = ("2023-03-01T10:00:00Z", "2023-07-01T12:00:00Z", "2023-11-01T15:00:00Z")
+ENC = {"backbone": "tiny_cnn", "backbone_kw": {"width": 4, "depth": 2, "out_dim": 16},
+       "hidden_dim": 32}
+
+
+def write_tiny_city(out: Path, n_places: int = 24, seed: int = 0) -> Path:
+    """Places with 3 capture dates x 2 headings; photo colour follows x,y (learnable)."""
+    rng = np.random.default_rng(seed)
+    (out / "photos").mkdir(parents=True, exist_ok=True)
+    (out / "overhead").mkdir(exist_ok=True)
+    places = rng.uniform(0, 160, size=(n_places, 2))
+    rows, pid = [], 0
+    for loc, (px, py) in enumerate(places):
+        base = np.array([px / 160 * 255, py / 160 * 255, 128.0])
+        for when in CAPTURES:
+            for heading in (0.0, 180.0):
+                img = np.clip(base + rng.normal(0, 25, (32, 32, 3)), 0, 255).astype(np.uint8)
+                img[: 8 + int(heading / 30)] = (200, 220, 255)
+                name = f"photos/p{pid:04d}.jpg"
+                Image.fromarray(img).save(out / name, quality=90)
+                rows.append({"photo_id": pid, "location_id": loc, "image": name,
+                             "captured_at": when, "heading": heading,
+                             "geometry": Point(X0 + px, Y0 + py)})
+                pid += 1
+    gpd.GeoDataFrame(rows, crs="EPSG:32617").to_file(
+        out / "streetview.gpkg", layer="streetview", driver="GPKG", VERSION="1.2")
+    yy, xx = np.mgrid[0:224, 0:224]
+    for k, date in enumerate(("2023-02-01", "2023-06-15", "2023-12-01")):
+        data = np.stack([(xx + 10 * k) % 256, yy, np.full_like(xx, 100)]).astype(np.uint8)
+        with rasterio.open(out / f"overhead/overhead_{date}.tif", "w", driver="GTiff",
+                           width=224, height=224, count=3, dtype="uint8", crs="EPSG:32617",
+                           transform=from_origin(X0 - 32, Y0 + 192, 1.0, 1.0)) as ds:
+            ds.write(data)
+    return out
+
+
+def tiny_overrides(city: Path, out: Path, steps: int = 4) -> list[str]:
+    """Overrides that make any recipe train on the tiny city in about a second."""
+    return [f"data.streetview={city / 'streetview.gpkg'}",
+            f"data.overhead=[{city / 'overhead' / '*.tif'}]", "data.image_size=24",
+            "data.chip_size=24", "data.clusters=4", f"output={out}", f"train.steps={steps}",
+            "train.batch_size=8", "train.device=cpu", "train.log_every=1",
+            "model.embedding_dim=16", f"model.image={ENC}".replace("'", "")]
+
+
+ALL_OBJECTIVES = ["objectives.self={weight: 1.0, moco: true, queue_size: 32}",
+                  "objectives.temporal={weight: 1.0}", "objectives.spatial={weight: 1.0}",
+                  "objectives.cross_view={weight: 1.0}", "objectives.geo_pretext={weight: 0.5}",
+                  "objectives.image_location={weight: 0.5}",
+                  f"model.overhead={ENC}".replace("'", ""), "model.location={name: sphereC}",
+                  "model.time={drop_p: 0.1}"]
+
+
+@pytest.fixture(scope="module")
+def tiny_city(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_city(tmp_path_factory.mktemp("tiny_city"))
+
+
+def test_config_overrides_and_errors(tmp_path: Path) -> None:
+    cfg = load_config(ROOT / "models" / "crossview.yaml",
+                      ["train.steps=50", "objectives.cross_view.weight=0.5", "data.overhead=a.tif"])
+    assert cfg.train.steps == 50 and cfg.objectives["cross_view"]["weight"] == 0.5
+    assert cfg.data.overhead == ["a.tif"]
+    assert cfg.output_dir() == ROOT / "models" / "crossview"  # relative: project root
+    with pytest.raises(EngineError) as err:
+        load_config(None, ["train.stpes=5", "objectives.self.weight=1"])
+    assert "train.stpes" in err.value.message and "steps" in err.value.hint
+    with pytest.raises(EngineError) as err:
+        load_config(None, ["train.device=gpu", "objectives.self.weight=1"])
+    assert "train.device" in err.value.message and "auto, cpu, cuda" in err.value.hint
+    with pytest.raises(EngineError, match="train.batch_size"):
+        load_config(None, ["train.batch_size=many", "objectives.self.weight=1"])
+    with pytest.raises(EngineError, match="objectives.selfie"):
+        load_config(None, ["objectives.selfie.weight=1"])
+    with pytest.raises(EngineError, match="model"):
+        load_config(None, ["model.imag.backbone=tiny_cnn", "objectives.self.weight=1"])
+    with pytest.raises(EngineError, match="not key=value"):
+        load_config(None, ["train.steps"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: [1, 2\n")
+    with pytest.raises(EngineError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_sampler_shards_cover_each_epoch_once() -> None:
+    ranks = [EpochBatchSampler(40, 4, seed=3, rank=r, world=2) for r in range(2)]
+    for s in ranks:
+        s.set_epoch(1)
+    seen = [i for s in ranks for batch in s for _, i in batch]
+    assert sorted(seen) == list(range(40))  # disjoint shards covering the epoch
+    again = EpochBatchSampler(40, 4, seed=3, rank=0, world=2)
+    again.set_epoch(1, start_batch=2)
+    assert list(again) == list(ranks[0])[2:]  # resume skips exactly the trained batches
+    other = EpochBatchSampler(40, 4, seed=3, rank=0, world=2)
+    other.set_epoch(2)
+    assert list(other) != list(ranks[0])
+
+
+def test_dataset_yields_exactly_required_keys(tiny_city: Path, tmp_path: Path) -> None:
+    from engine.train.data import build_dataset
+
+    cfg = load_config(None, [*tiny_overrides(tiny_city, tmp_path), "objectives.self.weight=1"])
+    ds, info = build_dataset(cfg, {"view1", "temporal"})
+    item = ds[(0, 3)]
+    assert set(item) == {"view1", "temporal"}
+    assert item["view1"].shape == (3, 24, 24) and item["view1"].dtype == torch.float32
+    assert torch.equal(ds[(0, 3)]["temporal"], item["temporal"])  # seeded per (epoch, index)
+    assert not torch.equal(ds[(1, 3)]["view1"], item["view1"])
+    assert info["pairs"]["temporal_pairs"] > 0 and len(ds.cache) == info["photos"]
+    keys = {"view1", "view2", "spatial", "lonlat", "cluster", "overhead", "time", "time_valid"}
+    ds, _ = build_dataset(cfg, keys)
+    item = ds[(0, 0)]
+    assert set(item) == keys
+    assert item["overhead"].shape == (3, 24, 24) and item["cluster"].dtype == torch.long
+    assert item["time"].shape == (4,) and bool(item["time_valid"])
+    lon, lat = item["lonlat"].tolist()
+    assert -82 < lon < -80 and 36 < lat < 37  # lon, lat order (UTM 17N near 500 km E)
+
+
+def test_overhead_needs_rasters(tiny_city: Path, tmp_path: Path) -> None:
+    from engine.train.data import build_dataset
+
+    cfg = load_config(None, [*tiny_overrides(tiny_city, tmp_path), "objectives.self.weight=1",
+                             f"data.overhead=[{tmp_path / 'none_*.tif'}]"])
+    with pytest.raises(EngineError, match="overhead"):
+        build_dataset(cfg, {"view1", "overhead"})
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(path))
+
+
+def test_resume_is_bit_identical(tiny_city: Path, tmp_path: Path) -> None:
+    from engine.train.loop import train
+
+    base = [*tiny_overrides(tiny_city, tmp_path, steps=4), *ALL_OBJECTIVES]
+    full = load_config(None, [*base, f"output={tmp_path / 'full'}", "train.checkpoint_every=2"])
+    result = train(full)
+    half = load_config(None, [*base, f"output={tmp_path / 'half'}", "train.steps=2"])
+    train(half)
+    resumed = load_config(None, [*base, f"output={tmp_path / 'half'}"])
+    train(resumed, resume=True)
+    for name in ("model.safetensors", "objectives.safetensors"):
+        a, b = _weights(tmp_path / "full" / name), _weights(tmp_path / "half" / name)
+        assert a.keys() == b.keys() and len(a) > 0
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+    assert (tmp_path / "full" / "loss.csv").read_text() == \
+        (tmp_path / "half" / "loss.csv").read_text()
+    # the run's outputs
+    out = tmp_path / "full"
+    rows = list(csv.DictReader(open(out / "loss.csv")))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
+    assert {"total", "self", "temporal", "cross_view", "image_location"} <= set(rows[0])
+    card = (out / "card.md").read_text()
+    assert "cross_view" in card and "steps: 4" in card and torch.__version__ in card
+    assert (out / "loss.png").read_bytes()[:4] == b"\x89PNG"
+    assert sorted(p.name for p in (out / "checkpoints").glob("step-*")) == \
+        ["step-0000002", "step-0000004"]
+    assert result["final_loss"] == pytest.approx(float(rows[-1]["total"]), rel=1e-4)
+    assert not list(out.glob(".*tmp*"))  # atomic writes leave nothing behind
+
+
+def test_resume_without_checkpoint_is_clear(tiny_city: Path, tmp_path: Path) -> None:
+    from engine.train.loop import train
+
+    cfg = load_config(None, [*tiny_overrides(tiny_city, tmp_path / "none"),
+                             "objectives.self.weight=1"])
+    with pytest.raises(EngineError, match="no checkpoint"):
+        train(cfg, resume=True)
+
+
+def test_temporal_without_times_names_captured_at(tiny_city: Path, tmp_path: Path) -> None:
+    from engine.train.loop import train
+
+    frame = gpd.read_file(tiny_city / "streetview.gpkg")
+    frame = frame.drop(columns=["captured_at"])
+    frame["image"] = [str(tiny_city / p) for p in frame["image"]]
+    frame.to_file(tmp_path / "notimes.gpkg", layer="streetview", driver="GPKG", VERSION="1.2")
+    cfg = load_config(None, [*tiny_overrides(tiny_city, tmp_path / "run"),
+                             f"data.streetview={tmp_path / 'notimes.gpkg'}",
+                             "objectives.temporal.weight=1"])
+    with pytest.raises(EngineError, match="captured_at"):
+        train(cfg)
