@@ -203,7 +203,8 @@ def test_a_view_used_by_several_objectives_is_encoded_once() -> None:
     total, parts = compute_losses(objs, StepContext(model, make_batch()))
     assert len(calls) == 2  # view1 once (shared by four objectives), view2 once
     weights = {name: w for name, w, _ in objs}
-    assert float(total) == pytest.approx(sum(weights[k] * v for k, v in parts.items()), rel=1e-5)
+    expected = sum(weights[k] * v for k, v in parts.items())
+    assert float(total.detach()) == pytest.approx(expected, rel=1e-5)
 
 
 def test_cross_view_conditions_the_ground_view_on_valid_times_only() -> None:
