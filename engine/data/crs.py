@@ -4,7 +4,8 @@ The rule when layers disagree: rasters are expensive to reproject, points are ch
 job works in the overhead raster's CRS and street-view points are reprojected to it
 (`transform_xy`); rasters in other CRSs are read through a WarpedVRT to that one CRS
 (`open_raster(path, target_crs=...)`). Where metres are needed and the working CRS is
-geographic (or in feet), the local UTM zone is used (`metric_crs_for_lonlat`).
+geographic, in feet, or distorts distances (Web Mercator), the local UTM zone is used
+(`metric_crs_for_lonlat`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pyproj
 
 from engine.errors import EngineError
 
+MAX_SCALE_ERROR = 0.01  # a "metric" CRS must measure distances to within 1 %
 CRSLike = Any  # str ("EPSG:4326"), int (EPSG code), pyproj.CRS, rasterio.crs.CRS, WKT
 
 
@@ -53,17 +55,32 @@ def utm_crs_for_lonlat(lon: float, lat: float) -> pyproj.CRS:
     return pyproj.CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
 
 
+def scale_error(crs: CRSLike, lon: float, lat: float) -> float:
+    """Largest |scale - 1| of a projected CRS at (lon, lat): 0.22 for Web Mercator at 35 N."""
+    try:
+        factors = pyproj.Proj(to_pyproj(crs)).get_factors(lon, lat)
+        return max(abs(factors.meridional_scale - 1.0), abs(factors.parallel_scale - 1.0))
+    except (pyproj.exceptions.ProjError, RuntimeError):
+        return math.inf
+
+
 def metric_crs_for_lonlat(lonlat: np.ndarray, crs: CRSLike | None = None) -> pyproj.CRS:
-    """`crs` itself when it is metric, else the UTM zone of the centre of `lonlat` (N,2)."""
-    if crs is not None and is_metric(crs):
-        return to_pyproj(crs)
+    """A CRS where x, y are true metres around the points `lonlat` (N,2 degrees).
+
+    `crs` itself when it is projected in metres with < 1 % scale error at the centre of the
+    points (UTM, state planes in metres, national grids); else the local UTM zone. So Web
+    Mercator (EPSG:3857, 22 % too long at 35 N) is not used for distances.
+    """
     lonlat = np.asarray(lonlat, dtype="float64").reshape(-1, 2)
     if len(lonlat) == 0:
         raise EngineError("cannot pick a metric CRS for an empty set of points",
                           "give at least one point")
     lon_min, lat_min = np.nanmin(lonlat, axis=0)
     lon_max, lat_max = np.nanmax(lonlat, axis=0)
-    return utm_crs_for_lonlat((lon_min + lon_max) / 2.0, (lat_min + lat_max) / 2.0)
+    lon, lat = (lon_min + lon_max) / 2.0, (lat_min + lat_max) / 2.0
+    if crs is not None and is_metric(crs) and scale_error(crs, lon, lat) < MAX_SCALE_ERROR:
+        return to_pyproj(crs)
+    return utm_crs_for_lonlat(lon, lat)
 
 
 def transform_xy(xy: np.ndarray, src_crs: CRSLike, dst_crs: CRSLike) -> np.ndarray:

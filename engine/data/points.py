@@ -7,9 +7,10 @@ the layer's other fields as they were, and the point geometry in the layer's CRS
 
 Field names accepted (first match, case-insensitive): image <- image/photo/image_path/path/
 filepath; captured_at <- captured_at/timestamp/datetime/taken_at/time; heading <-
-heading/direction/bearing/azimuth. So QGIS's native:importphotos output (photo, direction,
-timestamp, ...) reads as it is. A missing location_id is derived: photos whose points lie
-within ~2 m of each other share one (validate.derive_location_ids).
+heading/direction/bearing/azimuth; location_id <- location_id (Shapefile: location_i).
+So QGIS's native:importphotos output (photo, direction, timestamp, ...) reads as it is.
+A missing location_id is derived: photos whose points lie within ~2 m of each other
+(directly or through a chain of such neighbours) share one (validate.derive_location_ids).
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ from engine.errors import EngineError
 log = logging.getLogger(__name__)
 
 IMAGE_FIELDS = ("image", "photo", "image_path", "path", "filepath")
-TIME_FIELDS = ("captured_at", "timestamp", "datetime", "taken_at", "time")
+TIME_FIELDS = ("captured_at", "captured_a", "timestamp", "datetime", "taken_at", "time")
 HEADING_FIELDS = ("heading", "direction", "bearing", "azimuth")
+LOCATION_FIELDS = ("location_id", "location_i")  # Shapefiles cut names at 10 characters
 PREFERRED_LAYER = "streetview"
 
 
@@ -148,8 +150,9 @@ def layer_from_frame(frame: gpd.GeoDataFrame, *, source: Path, labels: list[obje
         log.warning("%s: %d of %d photos have no capture time (kept as NaT)", where,
                     len(frame) - n_times, len(frame))
     out = StreetViewLayer(frame=frame, source=source, has_times=n_times > 0, skipped=skipped)
-    if "location_id" in frame.columns:
-        frame["location_id"] = validate.parse_location_ids(frame["location_id"], labels, where,
+    loc_col = _field(frame, None, LOCATION_FIELDS, where)
+    if loc_col is not None:
+        frame["location_id"] = validate.parse_location_ids(frame[loc_col], labels, where, loc_col,
                                                            unit)
     else:
         frame["location_id"] = validate.derive_location_ids(out.xy())

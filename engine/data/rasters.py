@@ -27,11 +27,10 @@ from rasterio.windows import Window
 
 from engine.data.crs import (
     CRSLike,
-    is_metric,
+    metric_crs_for_lonlat,
     same_crs,
     to_pyproj,
     transform_xy,
-    utm_crs_for_lonlat,
 )
 from engine.errors import EngineError
 
@@ -222,13 +221,13 @@ def open_raster(path: str | os.PathLike[str], target_crs: CRSLike | None = None,
 
 
 def metric_target_crs(raster: OverheadRaster) -> pyproj.CRS:
-    """The raster's CRS when it is projected in metres, else the local UTM zone (pyproj)."""
-    if is_metric(raster.crs):
-        return to_pyproj(raster.crs)
+    """A CRS in true metres for the raster (pyproj): its own when projected in metres with
+    < 1 % scale error at its centre, else the local UTM zone (see crs.metric_crs_for_lonlat).
+    """
     b = raster.bounds
     centre = transform_xy(np.array([[(b.left + b.right) / 2, (b.bottom + b.top) / 2]]),
                           raster.crs, "EPSG:4326")
-    return utm_crs_for_lonlat(float(centre[0, 0]), float(centre[0, 1]))
+    return metric_crs_for_lonlat(centre, raster.crs)
 
 
 def _steps(extent: int, size: int, stride: int) -> list[int]:

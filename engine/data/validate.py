@@ -71,7 +71,10 @@ def parse_times(values: pd.Series, labels: Sequence[object], where: str, field: 
     if naive.any():
         log.info("%s: %d time(s) in %r have no UTC offset; taken as UTC", where,
                  int(naive.sum()), field)
-    return pd.Series(parsed.to_numpy(), index=index).astype("datetime64[ns, UTC]")
+    out = pd.Series(parsed, index=index)
+    if out.dt.tz is None:  # all values missing: pandas drops the zone
+        out = out.dt.tz_localize("UTC")
+    return out.astype("datetime64[ns, UTC]")
 
 
 def parse_headings(values: pd.Series, labels: Sequence[object], where: str, field: str,
@@ -151,12 +154,12 @@ def check_image_files(paths: Sequence[str], where: str, field: str) -> None:
 
 
 def parse_location_ids(values: pd.Series, labels: Sequence[object], where: str,
-                       unit: str = "feature id") -> np.ndarray:
+                       field: str = "location_id", unit: str = "feature id") -> np.ndarray:
     """A given location_id field -> int64; missing or fractional values -> EngineError."""
     numbers = pd.to_numeric(values.astype("object"), errors="coerce").to_numpy(dtype="float64")
     bad = ~np.isfinite(numbers) | (numbers != np.round(numbers))
     if bad.any():
-        raise EngineError(f"{where}: field 'location_id' is missing or not an integer at "
+        raise EngineError(f"{where}: field {field!r} is missing or not an integer at "
                           f"{describe_rows(labels, bad, unit)}",
                           "fill it with integers, or drop the field to have it derived")
     return numbers.astype("int64")
