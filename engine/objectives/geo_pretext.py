@@ -14,12 +14,16 @@ from engine.objectives.base import Objective, StepContext
 
 @OBJECTIVES.register("geo_pretext")
 class GeoPretext(Objective):
-    """Linear classifier on image features -> batch["cluster"] (long, in [0, num_classes))."""
+    """Linear classifier on image features -> batch["cluster"] (long, in [0, num_classes)).
+
+    num_classes must be at least the k-means cluster count (the trainer's data.clusters,
+    default 16); a larger value only leaves classes unused.
+    """
 
     requires = ("view1", "cluster")
 
     def __init__(
-        self, num_classes: int, in_dim: int | None = None, view: str = "view1",
+        self, num_classes: int = 16, in_dim: int | None = None, view: str = "view1",
         model: nn.Module | None = None,
     ) -> None:
         super().__init__()
