@@ -40,9 +40,12 @@ class CrossView(Objective):
         )
 
     def check_model(self, model: nn.Module) -> None:
+        """Check for an overhead encoder; ask for capture times when the model can use them."""
         if getattr(model, "overhead_encoder", None) is None:
             raise EngineError("objective cross_view needs a model with an overhead encoder",
                               hint='add "overhead": {"backbone": "tiny_cnn"} to the model config')
+        if self.use_time and getattr(model, "time_encoder", None) is not None:
+            self.requires = (self.view, "overhead", "time", "time_valid")
 
     def ground(self, ctx: StepContext) -> torch.Tensor:
         """The (time-conditioned) ground embedding of the anchor view."""

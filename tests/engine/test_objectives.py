@@ -211,6 +211,9 @@ def test_cross_view_conditions_the_ground_view_on_valid_times_only() -> None:
     torch.manual_seed(0)
     model = GeoModel(MODEL).eval()
     obj = build_objectives({"cross_view": {}}, model)[0][2]
+    assert set(obj.requires) == {"view1", "overhead", "time", "time_valid"}  # asks the data
+    assert build_objectives({"cross_view": {"use_time": False}}, model)[0][2].requires == (
+        "view1", "overhead")
     batch = make_batch()
     ctx = StepContext(model, batch)
     ground, plain = obj.ground(ctx), ctx.image("view1")
