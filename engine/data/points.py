@@ -125,7 +125,7 @@ def layer_from_frame(frame: gpd.GeoDataFrame, *, source: Path, labels: list[obje
                           "assign one in QGIS (Layer Properties > Source) or pass crs=")
     labels = list(labels) if labels is not None else list(range(len(frame)))
     frame = frame.reset_index(drop=True)
-    frame["source_fid"] = pd.Series(labels, dtype="object").to_numpy()
+    frame["source_fid"] = pd.Series(labels).to_numpy()  # int64 for feature ids / CSV lines
     frame = frame.set_geometry(validate.check_points(frame.geometry, labels, where, unit))
 
     img_col = _field(frame, image_field, IMAGE_FIELDS, where, required=True)

@@ -127,17 +127,17 @@ def check_points(geometry: gpd.GeoSeries, labels: Sequence[object], where: str,
 
 def resolve_images(values: pd.Series, base_dir: Path, labels: Sequence[object], where: str,
                    field: str, unit: str = "feature id") -> list[str]:
-    """Photo paths -> absolute path strings; relative ones are relative to `base_dir`."""
+    """Photo paths -> absolute, normalised path strings; relative ones are relative to
+    `base_dir` (the layer file's folder). No file-system access (see check_image_files).
+    """
     blank = _blank(values)
     if blank.any():
         raise EngineError(f"{where}: field {field!r} is empty at "
                           f"{describe_rows(labels, blank, unit)}",
                           "give every row the path of its photo, or delete the row")
-    out = []
-    for value in values.astype("object").tolist():
-        p = Path(os.path.expanduser(str(value).strip()))
-        out.append(str(p if p.is_absolute() else (base_dir / p).resolve()))
-    return out
+    base = os.path.abspath(base_dir)
+    return [os.path.normpath(os.path.join(base, os.path.expanduser(str(value).strip())))
+            for value in values.astype("object").tolist()]
 
 
 def check_image_files(paths: Sequence[str], where: str, field: str) -> None:

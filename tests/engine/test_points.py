@@ -117,8 +117,9 @@ def test_qgis_importphotos_output_reads_as_is(tmp_path):
          "filename": [Path(i).name for i in images],
          "directory": [str(tmp_path / "photos")] * 3,
          "altitude": [210.0, 211.0, np.nan], "direction": [45.0, 400.0, np.nan],
-         "rotation": [0, 90, 0],
-         "longitude": [p[0] for p in LONLAT], "latitude": [p[1] for p in LONLAT],
+         "rotation": pd.array([None, 90, None], dtype="Int32"),
+         # QGIS 3.22 writes longitude/latitude as String fields, the geometry as PointZ
+         "longitude": [str(p[0]) for p in LONLAT], "latitude": [str(p[1]) for p in LONLAT],
          "timestamp": pd.to_datetime(["2024-05-03 14:20:00", "2024-05-04 09:00:00", None])},
         geometry=[shapely.Point(lon, lat, 200.0) for lon, lat in LONLAT], crs="EPSG:4326")
     path = _gpkg(frame, tmp_path / "imported.gpkg", layer="Photos")
@@ -130,7 +131,7 @@ def test_qgis_importphotos_output_reads_as_is(tmp_path):
     assert out["captured_at"].iloc[1] == pd.Timestamp("2024-05-04T09:00:00Z")
     assert pd.isna(out["captured_at"].iloc[2]) and layer.has_times
     np.testing.assert_allclose(layer.lonlat(), LONLAT, atol=1e-9)
-    assert out["source_fid"].tolist() == [1, 2, 3]
+    assert out["source_fid"].tolist() == [1, 2, 3] and out["source_fid"].dtype == np.int64
 
 
 def test_unparseable_time_names_file_row_and_value(tmp_path):
