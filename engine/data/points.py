@@ -45,7 +45,7 @@ class StreetViewLayer:
 
     frame: gpd.GeoDataFrame
     source: Path
-    has_times: bool
+    has_times: bool  # at least one photo has a capture time (the others are NaT)
     location_ids_derived: bool = False
     skipped: int = 0  # photos left out while reading (EXIF folders: photos without GPS)
 
@@ -181,22 +181,29 @@ def _field(frame: gpd.GeoDataFrame, given: str | None, names: tuple[str, ...], w
 
 
 def _pick_layer(path: Path, layer: str | None) -> str:
+    """`layer` if given, else the only layer, a layer named 'streetview', or the only point one."""
     import pyogrio
 
     try:
-        names = [str(row[0]) for row in pyogrio.list_layers(path)]
+        listing = [(str(row[0]), str(row[1])) for row in pyogrio.list_layers(path)]
     except Exception as exc:  # pyogrio raises DataSourceError and friends
         raise EngineError(f"{path} cannot be opened as a vector layer ({exc})",
                           "give a GeoPackage, GeoJSON, Shapefile or CSV") from None
+    names = [name for name, _ in listing]
+    points = [name for name, kind in listing if "point" in kind.lower()]
     if layer is not None:
         if layer not in names:
             raise EngineError(f"{path} has no layer {layer!r}; layers are {', '.join(names)}",
                               "pass one of those layer names")
         return layer
+    if not names:
+        raise EngineError(f"{path} has no layers", "give a file with a point layer of photos")
     if len(names) == 1:
         return names[0]
     if PREFERRED_LAYER in names:
         return PREFERRED_LAYER
+    if len(points) == 1:
+        return points[0]
     raise EngineError(f"{path} has several layers ({', '.join(names) or 'none'})",
                       "pass layer= with the name of the street-view point layer")
 

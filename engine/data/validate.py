@@ -91,7 +91,8 @@ def parse_headings(values: pd.Series, labels: Sequence[object], where: str, fiel
             f"{describe_rows(labels, bad, unit)}: {shown}",
             "headings are degrees clockwise from north (0-360); leave empty when unknown",
         )
-    return numbers.mod(360.0).astype("float64")
+    wrapped = numbers.mod(360.0).astype("float64")
+    return wrapped.mask(wrapped >= 360.0, 0.0)  # -1e-14 % 360 rounds to 360.0; NaN stays
 
 
 def check_points(geometry: gpd.GeoSeries, labels: Sequence[object], where: str,

@@ -198,6 +198,20 @@ def test_missing_image_field_and_layer_choice(tmp_path):
         read_streetview(path, layer="three")
 
 
+def test_the_only_point_layer_is_picked(tmp_path):
+    path = _gpkg(_gdf(tmp_path), tmp_path / "mixed.gpkg", layer="photos")
+    tracts = gpd.GeoDataFrame({"tract_id": [1]}, geometry=[shapely.box(0, 0, 1, 1)], crs=4326)
+    _gpkg(tracts, path, layer="tracts")
+    assert len(read_streetview(path)) == 3
+
+
+def test_headings_wrap_into_0_360(tmp_path):
+    path = _gpkg(_gdf(tmp_path, heading=[-1e-14, 720.0, -359.5]), tmp_path / "w.gpkg")
+    headings = read_streetview(path).frame["heading"].to_numpy()
+    assert ((headings >= 0) & (headings < 360)).all()
+    np.testing.assert_allclose(headings, [0.0, 0.0, 0.5])
+
+
 def test_missing_file_and_missing_crs(tmp_path):
     with pytest.raises(EngineError, match="does not exist"):
         read_streetview(tmp_path / "nope.gpkg")
