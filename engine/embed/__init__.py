@@ -1,0 +1,6 @@
+"""Embedding stage: photos per point (GeoPackage + faiss), overhead rasters as an embedding
+field (COG GeoTIFF + PCA preview), and locations (grid GeoTIFF or point GeoPackage).
+
+Modules: points (embed_points, read_point_embeddings), raster (embed_raster), locations
+(embed_locations), index (the faiss nearest-neighbour index), common (device, model inputs).
+"""

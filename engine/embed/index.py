@@ -1,0 +1,72 @@
+"""A faiss nearest-neighbour index beside a point-embedding GeoPackage.
+
+`OUT.faiss` next to `OUT.gpkg`: an IndexFlatIP over the L2-normalised vectors, so inner
+product = cosine similarity. Row k of the index is the k-th feature of the GeoPackage layer in
+fid order, i.e. row k of `read_point_embeddings(OUT.gpkg)`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import EngineError
+from engine.export.atomic import atomic_path
+
+log = logging.getLogger(__name__)
+logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # its CPU-feature probing chatter
+
+
+def index_path(gpkg: str | os.PathLike[str]) -> Path:
+    """Where the index of `OUT.gpkg` lives: `OUT.faiss`."""
+    return Path(gpkg).with_suffix(".faiss")
+
+
+def l2_normalise(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero), float32 C-contiguous."""
+    v = np.ascontiguousarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    return np.ascontiguousarray(v / np.where(norms > 0, norms, 1.0), dtype=np.float32)
+
+
+def write_index(vectors: np.ndarray, path: str | os.PathLike[str]) -> Path:
+    """Write an IndexFlatIP of the L2-normalised `vectors` (N,D) to `path`, atomically."""
+    import faiss
+
+    v = l2_normalise(vectors)
+    if v.ndim != 2 or v.shape[1] < 1:
+        raise EngineError(f"cannot index vectors of shape {v.shape}", "pass (N, D) embeddings")
+    index = faiss.IndexFlatIP(int(v.shape[1]))
+    index.add(v)
+    with atomic_path(path) as tmp:
+        faiss.write_index(index, str(tmp))
+    log.info("wrote faiss index %s (%d vectors, %d-d)", path, index.ntotal, v.shape[1])
+    return Path(path)
+
+
+def read_index(path: str | os.PathLike[str]):  # noqa: ANN201 - a faiss.Index
+    """Read an index written by write_index; EngineError naming the file when it cannot."""
+    import faiss
+
+    path = Path(path)
+    if not path.is_file():
+        raise EngineError(f"faiss index {path} does not exist",
+                          "run embed-points: it writes OUT.faiss beside OUT.gpkg")
+    try:
+        return faiss.read_index(str(path))
+    except RuntimeError as exc:
+        raise EngineError(f"faiss index {path} cannot be read ({str(exc).splitlines()[0]})",
+                          "re-run embed-points to rebuild it") from None
+
+
+def search(index, queries: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
+    """(cosine similarities (Q,k), row numbers (Q,k)) of the k nearest rows to each query."""
+    q = l2_normalise(np.atleast_2d(queries))
+    if q.shape[1] != index.d:
+        raise EngineError(f"query vectors are {q.shape[1]}-d, the index {index.d}-d",
+                          "embed the queries with the same model")
+    sims, rows = index.search(q, int(min(k, index.ntotal)))
+    return sims, rows

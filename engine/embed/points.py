@@ -1,0 +1,183 @@
+"""Street-view photos -> one embedding per point: a GeoPackage layer + a faiss index.
+
+Output `OUT.gpkg`, layer "embeddings": the point geometry in the layer's CRS, the ids
+(`photo_id` when present, `location_id`, `source_fid`), the layer's other fields (`image` as an
+absolute path, `captured_at` as ISO 8601 UTC text), and the vector in the BLOB column
+`embedding` (little-endian float32, see engine.export.embeddings_gpkg, with the model,
+dimension and dtype in `gc_embedding_meta`). `OUT.faiss` (engine.embed.index) holds the same
+vectors in the same (fid) order. Photos that cannot be read are skipped: logged with their
+file, counted in the result, and absent from both outputs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.data.points import StreetViewLayer
+from engine.embed.common import pick_device, to_model_input
+from engine.embed.index import index_path, write_index
+from engine.errors import EngineError
+from engine.progress import Progress, no_progress
+
+log = logging.getLogger(__name__)
+
+LAYER = "embeddings"
+COLUMN = "embedding"
+
+
+class PhotoDataset:
+    """Index -> (index, uint8 (3,S,S) tensor or None, error text or None); decoding in workers."""
+
+    def __init__(self, paths: list[str], size: int) -> None:
+        self.paths, self.size = paths, size
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> tuple[int, Any, str | None]:
+        import torch
+
+        from engine.data.images import load_image
+
+        try:
+            img = load_image(self.paths[i], self.size)
+        except EngineError as exc:
+            return i, None, exc.message
+        except Exception as exc:  # noqa: BLE001 - e.g. Pillow's DecompressionBombError: skip+count
+            return i, None, f"photo {self.paths[i]} cannot be read ({exc})"
+        return i, torch.from_numpy(img).permute(2, 0, 1).contiguous(), None
+
+
+def collate_photos(items: list[tuple[int, Any, str | None]]) -> dict[str, Any]:
+    """Stack the readable photos of a batch; keep the indices and errors of the others."""
+    import torch
+
+    good = [(i, t) for i, t, _ in items if t is not None]
+    return {
+        "index": [i for i, _ in good],
+        "images": torch.stack([t for _, t in good]) if good else None,
+        "errors": [(i, e) for i, t, e in items if t is None],
+    }
+
+
+def embed_images(model: Any, paths: list[str], batch_size: int = 64, image_size: int = 128,
+                 num_workers: int = 2, device: str = "auto",
+                 progress: Progress = no_progress) -> tuple[np.ndarray, np.ndarray, list]:
+    """(ok row numbers (M,), embeddings (M,D) float32, [(row, error)]) for photo `paths`."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    if batch_size < 1 or image_size < 8:
+        raise EngineError(f"batch size {batch_size} / image size {image_size} px is too small",
+                          "use e.g. --batch-size 64 --image-size 128")
+    dev = pick_device(device)
+    model.eval().to(dev)
+    loader = DataLoader(PhotoDataset(paths, image_size), batch_size=batch_size,
+                        num_workers=num_workers, collate_fn=collate_photos,
+                        pin_memory=dev.type == "cuda",
+                        persistent_workers=False)
+    rows: list[int] = []
+    chunks: list[np.ndarray] = []
+    errors: list[tuple[int, str]] = []
+    done = 0
+    with torch.inference_mode():
+        for batch in loader:
+            for i, err in batch["errors"]:
+                log.warning("skipping photo %d: %s", i, err)
+            errors += batch["errors"]
+            if batch["images"] is not None:
+                emb = model.embed_image(to_model_input(batch["images"], dev))
+                chunks.append(emb.float().cpu().numpy())
+                rows += batch["index"]
+            done += len(batch["index"]) + len(batch["errors"])
+            progress(done, len(paths), "embed-points")
+    dim = int(model.embedding_dim)
+    emb = np.concatenate(chunks) if chunks else np.zeros((0, dim), np.float32)
+    return np.asarray(rows, dtype=np.int64), emb.astype(np.float32), errors
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def gpkg_frame(frame: Any) -> Any:
+    """The layer's frame with types a GeoPackage stores: times as ISO text, objects as text."""
+    out = frame.copy()
+    if "captured_at" in out.columns:
+        t = out["captured_at"]
+        out["captured_at"] = t.dt.strftime("%Y-%m-%dT%H:%M:%SZ").where(t.notna(), None)
+    geometry = out.geometry.name
+    for col in out.columns:
+        if col == geometry:
+            continue
+        values = out[col]
+        if values.dtype == np.dtype("bool"):
+            out[col] = values.astype("int32")
+        elif isinstance(values.dtype, pd.DatetimeTZDtype):
+            out[col] = values.map(lambda v: None if pd.isna(v) else v.isoformat())
+        elif values.dtype == object:
+            out[col] = values.astype("int64") if bool(values.map(_is_int).all()) else values.map(
+                lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+    return out
+
+
+def embed_points(model: Any, layer: StreetViewLayer, out_gpkg: str | os.PathLike[str],
+                 batch_size: int = 64, image_size: int = 128,
+                 progress: Progress = no_progress, *, num_workers: int = 2,
+                 device: str = "auto", model_name: str = "") -> dict[str, Any]:
+    """Embed every photo of `layer` with model.embed_image; write OUT.gpkg + OUT.faiss.
+
+    Returns {"output", "index", "layer", "photos", "embedded", "skipped", "skipped_rows",
+    "dimension"}; skipped_rows are the `source_fid`s of photos that could not be read.
+    """
+    from engine.export.embeddings_gpkg import write_embeddings_gpkg
+
+    out_gpkg = Path(out_gpkg)
+    if out_gpkg.suffix.lower() != ".gpkg":
+        raise EngineError(f"output {out_gpkg} is not a .gpkg file",
+                          "give an output path ending in .gpkg")
+    frame = layer.frame
+    paths = [str(p) for p in frame["image"]]
+    rows, emb, errors = embed_images(model, paths, batch_size, image_size, num_workers,
+                                     device, progress)
+    if len(rows) == 0:
+        raise EngineError(f"none of the {len(paths)} photos of {layer.source} could be read",
+                          "check the photo files (the log names each one)")
+    if errors:
+        log.warning("%d of %d photos could not be read and were skipped", len(errors),
+                    len(paths))
+    kept = gpkg_frame(frame.iloc[np.sort(rows)])
+    emb = emb[np.argsort(rows, kind="stable")]
+    extra = {"encoder": "image", "image_size": int(image_size), "source": str(layer.source),
+             "skipped": len(errors), "index": index_path(out_gpkg).name,
+             "index_rows": "faiss row k = k-th feature in fid order"}
+    write_embeddings_gpkg(kept, emb, out_gpkg, layer=LAYER, column=COLUMN, model=model_name,
+                          extra=extra)
+    faiss_path = write_index(emb, index_path(out_gpkg))
+    skipped_fids = [frame["source_fid"].iloc[i] for i, _ in errors]
+    return {
+        "output": str(out_gpkg), "index": str(faiss_path), "layer": LAYER,
+        "photos": len(paths), "embedded": int(len(rows)), "skipped": len(errors),
+        "skipped_rows": [int(v) if isinstance(v, (int, np.integer)) else str(v)
+                         for v in skipped_fids],
+        "dimension": int(emb.shape[1]),
+    }
+
+
+def read_point_embeddings(gpkg: str | os.PathLike[str],
+                          layer: str = LAYER) -> tuple[Any, np.ndarray]:
+    """(GeoDataFrame in fid order without the BLOB, embeddings (N,D) float32) of OUT.gpkg."""
+    from engine.export.embeddings_gpkg import read_embeddings_gpkg
+
+    gpkg = Path(gpkg)
+    if not gpkg.is_file():
+        raise EngineError(f"point embeddings {gpkg} do not exist",
+                          "run embed-points first (python -m engine embed-points ...)")
+    frame, emb, _meta = read_embeddings_gpkg(gpkg, layer=layer, column=COLUMN)
+    return frame, emb
