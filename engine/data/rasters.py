@@ -179,14 +179,17 @@ class OverheadRaster:
                       res: float | None = None) -> RasterWindow:
         """A size_px x size_px chip centred on (x, y) in the raster's CRS; outside is invalid.
 
-        Without `res` the chip is on the raster's own grid (no resampling). With `res`
-        (CRS units per pixel, metres for projected CRSs) it is resampled to that pixel size.
+        Without `res`, or with `res` equal to the raster's pixel size on a north-up grid, the
+        chip is cut from the raster's own grid (no resampling; centred to within half a
+        pixel). Another `res` (CRS units per pixel, metres for projected CRSs) resamples.
         """
         if not (math.isfinite(x) and math.isfinite(y)):
             raise EngineError(f"chip centre x={x}, y={y} is not a finite coordinate",
                               "check the point's coordinates")
         size_px = int(size_px)
-        if res is None:
+        t = self.transform
+        native = t.b == 0 and t.d == 0 and abs(t.a) == abs(t.e)
+        if res is None or (native and math.isclose(float(res), abs(t.a), rel_tol=1e-9)):
             col, row = ~self.transform * (x, y)
             return self.read_window(math.floor(col - size_px / 2 + 0.5),
                                     math.floor(row - size_px / 2 + 0.5), size_px, size_px)

@@ -85,6 +85,8 @@ def test_read_centered_on_grid_and_outside(tmp_path):
         assert abs(cx - (ORIGIN[0] + 10.2)) <= 0.5 and abs(cy - (ORIGIN[1] - 9.7)) <= 0.5
         edge = r.read_centered(ORIGIN[0] + 0.5, ORIGIN[1] - 0.5, 4)
         assert edge.valid.sum() == 9 and edge.valid[2:, 2:].all()
+        same = r.read_centered(ORIGIN[0] + 10.2, ORIGIN[1] - 9.7, 4, res=1.0)
+        np.testing.assert_array_equal(same.data, chip.data)  # native res: no resampling
         far = r.read_centered(ORIGIN[0] - 1000.0, ORIGIN[1], 4)
         assert not far.valid.any() and far.data.shape == (3, 4, 4)
 
