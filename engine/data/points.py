@@ -125,7 +125,6 @@ def layer_from_frame(frame: gpd.GeoDataFrame, *, source: Path, labels: list[obje
                           "assign one in QGIS (Layer Properties > Source) or pass crs=")
     labels = list(labels) if labels is not None else list(range(len(frame)))
     frame = frame.reset_index(drop=True)
-    frame["source_fid"] = pd.Series(labels).to_numpy()  # int64 for feature ids / CSV lines
     frame = frame.set_geometry(validate.check_points(frame.geometry, labels, where, unit))
 
     img_col = _field(frame, image_field, IMAGE_FIELDS, where, required=True)
@@ -159,6 +158,7 @@ def layer_from_frame(frame: gpd.GeoDataFrame, *, source: Path, labels: list[obje
         out.location_ids_derived = True
         log.info("%s: location_id derived: %d locations (points within %.0f m grouped)", where,
                  int(frame["location_id"].nunique()), validate.LOCATION_RADIUS_M)
+    frame["source_fid"] = pd.Series(labels).to_numpy()  # int64 for feature ids / CSV lines
     log.info("%s: %d photos in %s", where, len(frame), crs_name(frame.crs))
     return out
 
