@@ -3,6 +3,9 @@
 Symmetric InfoNCE with a learnable logit scale (CLIP: init 1/0.07, capped at max_scale). If the
 model has a time encoder and the batch has "time", the ground embedding is conditioned on the
 capture time: normalize(z + time_emb * time_valid) (rows without a date use z as it is).
+With condition="overhead" the OVERHEAD embedding is conditioned instead (Sat2Cap): the chip plus
+the capture time predicts the photo taken then, so an overhead field + any chosen time gives a
+time-conditioned map (engine.maps.time_map); the ground embedding stays unconditioned.
 """
 
 from __future__ import annotations
@@ -28,11 +31,16 @@ class CrossView(Objective):
     def __init__(
         self, temperature: float = 0.07, learn_scale: bool = True, max_scale: float = 100.0,
         use_time: bool = True, view: str = "view1", model: nn.Module | None = None,
+        condition: str = "ground",
     ) -> None:
         super().__init__()
         if not temperature > 0 or not max_scale > 0:
             raise EngineError(f"cross_view needs temperature > 0 and max_scale > 0 "
                               f"(got {temperature}, {max_scale})", hint="e.g. 0.07 and 100")
+        if condition not in ("ground", "overhead"):
+            raise EngineError(f"cross_view condition {condition!r} is not allowed",
+                              hint="condition: ground (the photo side) or overhead (Sat2Cap)")
+        self.condition = condition
         self.view, self.use_time, self.max_log_scale = view, use_time, math.log(max_scale)
         self.requires = (view, "overhead")
         self.logit_scale = nn.Parameter(
@@ -47,14 +55,24 @@ class CrossView(Objective):
         if self.use_time and getattr(model, "time_encoder", None) is not None:
             self.requires = (self.view, "overhead", "time", "time_valid")
 
+    def _timed(self, ctx: StepContext, side: str) -> bool:
+        return self.condition == side and self.use_time and "time" in ctx.batch \
+            and getattr(ctx.model, "time_encoder", None) is not None
+
     def ground(self, ctx: StepContext) -> torch.Tensor:
         """The (time-conditioned) ground embedding of the anchor view."""
         z = ctx.image(self.view)
-        if self.use_time and getattr(ctx.model, "time_encoder", None) is not None \
-                and "time" in ctx.batch:
+        if self._timed(ctx, "ground"):
             z = F.normalize(z + ctx.time("time"), dim=1)
         return z
 
+    def overhead(self, ctx: StepContext) -> torch.Tensor:
+        """The overhead embedding, time-conditioned when condition="overhead"."""
+        o = ctx.overhead("overhead")
+        if self._timed(ctx, "overhead"):
+            o = F.normalize(o + ctx.time("time"), dim=1)
+        return o
+
     def forward(self, ctx: StepContext) -> torch.Tensor:
         scale = self.logit_scale.clamp(max=self.max_log_scale).exp()
-        return clip_loss(self.ground(ctx), ctx.overhead("overhead"), scale)
+        return clip_loss(self.ground(ctx), self.overhead(ctx), scale)

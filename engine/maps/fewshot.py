@@ -1,0 +1,97 @@
+"""Few-shot class maps: labelled points -> field sampled at the points -> logistic / k-NN
+head -> class raster (band 1: class index into the classes listed in the GPKG metadata and
+band description) + per-pixel confidence (band 2: the winning class probability)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import EngineError
+from engine.progress import Progress, no_progress
+
+log = logging.getLogger(__name__)
+
+
+def labelled_points(path: str | os.PathLike[str], class_field: str,
+                    layer: str | None = None):  # noqa: ANN201
+    """(x, y (N, 2) in the layer CRS, labels (N,) object, CRS) of a point layer's class field."""
+    from engine.maps.rows import read_polygons
+
+    gdf = read_polygons(path, layer)  # any OGR layer; geometry checked below
+    if not set(gdf.geom_type.dropna().unique()) <= {"Point"}:
+        raise EngineError(f"{path} is not a point layer", "pass labelled points")
+    if class_field not in gdf.columns:
+        raise EngineError(f"{path} has no field {class_field!r}",
+                          f"choose one of: {', '.join(map(str, gdf.columns))}")
+    col = gdf[class_field]
+    keep = col.notna().to_numpy()
+    xy = np.column_stack([gdf.geometry.x.to_numpy(), gdf.geometry.y.to_numpy()])[keep]
+    labels = np.asarray([str(v) for v in col[keep]], dtype=object)
+    return xy, labels, gdf.crs
+
+
+def fewshot_map(field_path: str | os.PathLike[str], points: str | os.PathLike[str],
+                class_field: str, out_dir: str | os.PathLike[str], head: str = "logistic",
+                name: str = "fewshot", block_size_m: float = 200.0, n_folds: int = 3,
+                seed: int = 0, layer: str | None = None,
+                progress: Progress = no_progress) -> dict:
+    """Fit a classifier on field vectors at labelled points and map classes everywhere."""
+    from engine.export.quicklook import quicklook_raster
+    from engine.heads.fit import fit_head
+    from engine.heads.pipeline import HeadConfig
+    from engine.maps.field import map_field, sample_field
+    from engine.maps.outputs import grid_cells, write_map_layer
+    from engine.maps.rows import metric_xy
+
+    if head not in ("logistic", "knn"):
+        raise EngineError(f"head {head!r} cannot classify", "use --head logistic or knn")
+    xy, labels, crs = labelled_points(points, class_field, layer)
+    X, valid = sample_field(field_path, xy, crs)
+    if (~valid).any():
+        log.warning("%d labelled point(s) fall outside the field and are ignored",
+                    int((~valid).sum()))
+    X, labels, xy = X[valid], labels[valid], xy[valid]
+    classes = sorted(set(labels))
+    if len(classes) < 2:
+        raise EngineError(f"the labelled points inside the field hold {len(classes)} class(es)",
+                          "label at least two classes")
+    config = HeadConfig(head=head, task="classification", seed=seed, k=min(5, len(X)))
+    cv = None
+    try:
+        import geopandas as gpd
+
+        from engine.heads.cv import cross_validate
+
+        pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=crs)
+        mxy, _ = metric_xy(pts)
+        cv = cross_validate(X, labels, mxy, block_size_m=block_size_m, n_folds=n_folds,
+                            seed=seed, config=config)
+    except EngineError as exc:
+        log.warning("few-shot cross-validation skipped: %s", exc.message)
+    fitted = fit_head(X, labels, config=config, target_name=class_field, cv=cv)
+    order = {c: i for i, c in enumerate(np.asarray(fitted.classes).tolist())}
+
+    def fn(Z: np.ndarray) -> np.ndarray:
+        pred, unc = fitted.predict_with_uncertainty(Z)
+        return np.stack([[order[p] for p in pred], 1.0 - unc], axis=1)
+
+    out_dir = Path(out_dir)
+    tif = out_dir / f"{name}.tif"
+    map_field(field_path, fn, tif, ["class_index", "confidence"], progress, "few-shot",
+              qml_ramp=None)
+    cells = grid_cells(tif)
+    names = np.asarray(list(order), dtype=object)
+    cells["class"] = names[np.rint(cells["class_index"].to_numpy()).astype(int)]
+    meta = {"kind": "fewshot", "classes": list(order), "head": head,
+            "cv": None if cv is None else cv.to_dict()}
+    gpkg = out_dir / f"{name}.gpkg"
+    write_map_layer(cells, gpkg, f"{name}_cells", "class", meta, categorical=True)
+    png = quicklook_raster(tif, out_dir / f"{name}.png", band=1, cmap="tab10",
+                           title=f"few-shot {class_field}", label="class index")
+    return {"kind": "fewshot", "geotiff": str(tif), "gpkg": str(gpkg), "png": str(png),
+            "classes": list(order), "n_labelled": int(len(X)),
+            "cv": None if cv is None else cv.summary()}

@@ -1,0 +1,160 @@
+"""Labelled rows for a head: embeddings X, targets y and metric x, y from points or polygons.
+
+Point labels come from a field of the point-embedding GeoPackage (engine.embed.points
+storage: one float32 BLOB per feature + `gc_embedding_meta`). Polygon labels (e.g. tracts)
+take the mean embedding of the points, or of the embedding-field pixels, inside each polygon.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import EngineError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LabelledRows:
+    """One row per labelled item: X (N, D), y (N,), xy (N, 2) metres in `xy_crs`."""
+
+    X: np.ndarray
+    y: np.ndarray
+    xy: np.ndarray
+    xy_crs: object
+    groups: np.ndarray | None
+    source: str
+    n_dropped: int = 0
+
+
+def embedding_layer(path: str | os.PathLike[str]) -> str:
+    """The (first) layer of a GeoPackage that has embedding metadata."""
+    from engine.export.embeddings_gpkg import META_TABLE
+
+    path = Path(path)
+    if not path.is_file():
+        raise EngineError(f"embeddings file {path} does not exist",
+                          "make it with `python -m engine embed-points`")
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as con:
+        try:
+            row = con.execute(f"SELECT table_name FROM {META_TABLE} ORDER BY id").fetchone()
+        except sqlite3.DatabaseError:
+            row = None
+    if row is None:
+        raise EngineError(f"{path} holds no point embeddings (no {META_TABLE} table)",
+                          "pass the GeoPackage written by `python -m engine embed-points`")
+    return str(row[0])
+
+
+def read_point_layer(path: str | os.PathLike[str], layer: str | None = None):  # noqa: ANN201
+    """(GeoDataFrame, embeddings (N, D) float64, metadata) of a point-embedding GeoPackage."""
+    from engine.export.embeddings_gpkg import read_embeddings_gpkg
+
+    layer = layer or embedding_layer(path)
+    gdf, X, meta = read_embeddings_gpkg(path, layer=layer)
+    return gdf, np.asarray(X, dtype=np.float64), meta
+
+
+def metric_xy(gdf) -> tuple[np.ndarray, object]:  # noqa: ANN001
+    """x, y in metres of point geometries (polygons: a point inside each) and that CRS."""
+    from engine.data.crs import metric_crs_for_lonlat, transform_xy
+
+    if gdf.crs is None:
+        raise EngineError("the layer has no CRS", "assign its CRS in QGIS and re-save it")
+    geom = gdf.geometry
+    if not set(geom.geom_type.dropna().unique()) <= {"Point"}:
+        geom = geom.representative_point()
+    own = np.column_stack([geom.x.to_numpy("float64"), geom.y.to_numpy("float64")])
+    lonlat = transform_xy(own, gdf.crs, "EPSG:4326")
+    crs = metric_crs_for_lonlat(lonlat, gdf.crs)
+    return transform_xy(own, gdf.crs, crs), crs
+
+
+def _target(frame, target: str, where: str) -> np.ndarray:  # noqa: ANN001
+    if target not in frame.columns:
+        fields = [c for c in frame.columns if c != frame.geometry.name]
+        raise EngineError(f"{where} has no field {target!r}",
+                          f"choose one of: {', '.join(map(str, fields))}")
+    col = frame[target]
+    if col.dtype.kind in "iufb":
+        return col.to_numpy(dtype=np.float64) if col.dtype.kind == "f" else col.to_numpy()
+    return np.asarray(col.astype(object).where(col.notna(), None))
+
+
+def _labelled(y: np.ndarray) -> np.ndarray:
+    if y.dtype.kind == "f":
+        return np.isfinite(y)
+    return np.asarray([v is not None and v == v and str(v) != "" for v in y], dtype=bool)
+
+
+def point_rows(embeddings: str | os.PathLike[str], target: str,
+               layer: str | None = None) -> LabelledRows:
+    """Rows from a point-embedding GeoPackage and its field `target` (unlabelled rows dropped);
+    location_id (when present) groups photos of one place into one fold."""
+    gdf, X, _ = read_point_layer(embeddings, layer)
+    y = _target(gdf, target, str(embeddings))
+    keep = _labelled(y)
+    xy, crs = metric_xy(gdf)
+    groups = gdf["location_id"].to_numpy() if "location_id" in gdf.columns else None
+    if (~keep).any():
+        log.warning("%d of %d points have no %s and are left out", int((~keep).sum()),
+                    len(keep), target)
+    if keep.sum() < 2:
+        raise EngineError(f"only {int(keep.sum())} point(s) of {embeddings} have a {target!r}",
+                          "label more points")
+    return LabelledRows(X[keep], y[keep], xy[keep], crs,
+                        None if groups is None else groups[keep], str(embeddings),
+                        int((~keep).sum()))
+
+
+def read_polygons(path: str | os.PathLike[str], layer: str | None = None):  # noqa: ANN201
+    """A polygon layer as a GeoDataFrame, with an EngineError naming a missing file."""
+    import pyogrio
+
+    path = Path(path)
+    if not path.is_file():
+        raise EngineError(f"polygon layer {path} does not exist", "check the path")
+    try:
+        return pyogrio.read_dataframe(path, layer=layer)
+    except Exception as exc:  # pyogrio/GDAL errors
+        raise EngineError(f"cannot read polygon layer {path}: {exc}",
+                          "pass a GeoPackage / Shapefile of polygons") from None
+
+
+def polygon_rows(polygons: str | os.PathLike[str], target: str,
+                 embeddings: str | os.PathLike[str] | None = None,
+                 field: str | os.PathLike[str] | None = None,
+                 layer: str | None = None) -> LabelledRows:
+    """Per polygon: the mean embedding of the points (`embeddings`) or of the field pixels
+    (`field`) inside it, labelled with its `target`; empty or unlabelled polygons dropped."""
+    from engine.heads.aggregate import aggregate_field_file, aggregate_points
+
+    if (embeddings is None) == (field is None):
+        raise EngineError("polygon labels need exactly one embedding source",
+                          "pass --embeddings POINTS.gpkg or --field FIELD.tif")
+    polys = read_polygons(polygons, layer)
+    y = _target(polys, target, str(polygons))
+    if embeddings is not None:
+        gdf, X, _ = read_point_layer(embeddings)
+        agg = aggregate_points(gdf, X, polys)
+        source = f"{embeddings} per polygon of {polygons}"
+    else:
+        agg = aggregate_field_file(field, polys)
+        source = f"{field} per polygon of {polygons}"
+    keep = agg.covered & _labelled(y)
+    if (~keep).any():
+        log.warning("%d of %d polygons have no embedding inside or no %s and are left out",
+                    int((~keep).sum()), len(keep), target)
+    if keep.sum() < 2:
+        raise EngineError(f"only {int(keep.sum())} polygon(s) of {polygons} hold embeddings "
+                          f"and a {target!r}", "check that the layers overlap")
+    xy, crs = metric_xy(polys)
+    return LabelledRows(agg.embeddings[keep], y[keep], xy[keep], crs, None, source,
+                        int((~keep).sum()))

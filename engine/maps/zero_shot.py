@@ -1,0 +1,90 @@
+"""Zero-shot maps: a head fitted on street-photo embeddings applied to the overhead embedding
+field of the same cross-view model (one shared space), so the attribute is mapped everywhere,
+including where no photo exists.
+
+Modality alignment (default on): contrastive spaces keep a constant offset between the two
+encoders' embeddings (the "modality gap"). The field is re-centred on the mean of the head's
+training (street-photo) embeddings before the head is applied: x' = x - mean(field) +
+mean(photos). Linear heads only shift by a constant, but distance-based uncertainty and k-NN
+heads would otherwise see every pixel as far from the training data.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import EngineError
+from engine.progress import Progress, no_progress
+
+log = logging.getLogger(__name__)
+
+VALUE_BANDS = ("prediction", "uncertainty")
+
+
+def as_head(head):  # noqa: ANN001, ANN201
+    """A Head, from a Head or a head path (`<name>`, `<name>.json` or `.safetensors`)."""
+    from engine.heads.head import Head
+    from engine.heads.io import load_head
+
+    return head if isinstance(head, Head) else load_head(head)
+
+
+def head_fn(head, shift: np.ndarray | None = None, transform=None):  # noqa: ANN001, ANN201
+    """Pixel function (N, D) -> (N, 2) [prediction, uncertainty] of a regression head.
+
+    `shift` is added to each vector first, then `transform(X)` (e.g. time conditioning).
+    """
+    if head.task != "regression":
+        raise EngineError(f"the {head.kind} head of {head.meta.get('target')!r} classifies",
+                          "use `map fewshot` for class maps, or fit a ridge/knn head")
+
+    def fn(X: np.ndarray) -> np.ndarray:
+        if shift is not None:
+            X = X + shift
+        if transform is not None:
+            X = transform(X)
+        pred, unc = head.predict_with_uncertainty(X)
+        return np.stack([pred, unc], axis=1)
+
+    return fn
+
+
+def modality_shift(head, field_path: str | os.PathLike[str]) -> np.ndarray | None:  # noqa: ANN001
+    """mean(head training rows) - mean(field), or None when the head kept no mean."""
+    from engine.maps.field import field_mean
+
+    ref = head.arrays.get("scale_mean")
+    if ref is None:
+        log.warning("the head stores no training mean: no modality alignment")
+        return None
+    fm = field_mean(field_path)
+    if fm.shape != ref.shape:
+        raise EngineError(f"the head expects {ref.shape[0]}-D features, the field "
+                          f"{field_path} has {fm.shape[0]} bands",
+                          "embed photos and the raster with the same model")
+    return np.asarray(ref, dtype=np.float64) - fm
+
+
+def zero_shot_map(head, field_path: str | os.PathLike[str], out_dir: str | os.PathLike[str],  # noqa: ANN001
+                  name: str = "zero_shot", polygons=None, id_field: str | None = None,  # noqa: ANN001
+                  align: bool = True, progress: Progress = no_progress) -> dict:
+    """Apply a regression head to an embedding field: GeoTIFF (prediction, uncertainty),
+    styled GPKG (grid cells; + polygons when given) and PNG quick-look in `out_dir`."""
+    from engine.maps.field import map_field
+    from engine.maps.outputs import map_outputs
+
+    head = as_head(head)
+    shift = modality_shift(head, field_path) if align else None
+    out_dir = Path(out_dir)
+    tif = out_dir / f"{name}.tif"
+    map_field(field_path, head_fn(head, shift), tif, list(VALUE_BANDS), progress, "zero-shot")
+    target = head.meta.get("target", "value")
+    meta = {"kind": "zero_shot", "target": target, "head": head.kind,
+            "field": str(field_path), "modality_alignment": bool(align and shift is not None)}
+    outputs = map_outputs(tif, out_dir, name, f"zero-shot {target}", polygons, id_field,
+                          meta, progress=progress)
+    return {"kind": "zero_shot", "target": target, **outputs}
