@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from typing import Any
 
@@ -37,8 +38,16 @@ def _merge(section: str, given: Any, defaults: dict[str, Any]) -> dict[str, Any]
     return out
 
 
-def normalize_config(cfg: dict[str, Any] | None) -> dict[str, Any]:
-    """Fill defaults and check keys; the result is the canonical JSON-able model config."""
+def normalize_config(cfg: Any) -> dict[str, Any]:
+    """Fill defaults and check keys; the result is the canonical JSON-able model config.
+
+    Accepts a mapping, a dataclass with the same fields, or None (all defaults).
+    """
+    if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
+        cfg = dataclasses.asdict(cfg)
+    if cfg is not None and not isinstance(cfg, dict):
+        raise EngineError(f"the model config must be a mapping, got {type(cfg).__name__}",
+                          hint='e.g. {"embedding_dim": 128, "image": {"backbone": "tiny_cnn"}}')
     cfg = dict(cfg or {})
     for key in cfg:
         if key not in TOP_KEYS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 from pathlib import Path
@@ -85,6 +86,18 @@ def test_defaults_and_bad_config_keys() -> None:
     assert "image.widht" in err.value.message
     with pytest.raises(EngineError, match="embedding_dim"):
         GeoModel({"embedding_dim": 0})
+
+
+def test_config_may_be_a_dataclass() -> None:
+    @dataclasses.dataclass
+    class Recipe:
+        embedding_dim: int = 8
+        image: dict = dataclasses.field(default_factory=lambda: dict(TINY))
+
+    model = GeoModel.from_config(Recipe())
+    assert model.embedding_dim == 8 and model.config["image"]["backbone_kw"]["width"] == 8
+    with pytest.raises(EngineError, match="mapping"):
+        GeoModel(["image"])
 
 
 def test_missing_encoders_say_how_to_add_them() -> None:

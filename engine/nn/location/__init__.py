@@ -6,6 +6,11 @@ Families (one module each; `periodic_lon` says whether lon and lon+360 give the 
   sphereC, sphereM     Sphere2Vec (integer frequencies)                 periodic
   spherical_harmonics  SatCLIP real spherical harmonics + SIREN         periodic
   rff                  GeoCLIP Equal Earth + random Fourier features    not periodic
+
+Scale: for one city, use the multi-scale families (grid, theory, sphereC, sphereM; default
+min_radius 1e-4 deg, about 11 m). spherical_harmonics (L=10: ~2000 km, L=40: ~500 km) and rff
+with GeoCLIP's sigmas (1, 16, 256) resolve continents and regions, not streets: in a 10 km
+study area they barely separate places (raise rff sigmas to e.g. [256, 4096, 65536] there).
 """
 
 from __future__ import annotations
