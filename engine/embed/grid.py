@@ -1,0 +1,135 @@
+"""The embedding-field grid: one output pixel per `stride` source pixels, a chip centred on each.
+
+Output pixel (row i, col j) of the full field covers source pixels [i*s, (i+1)*s) x [j*s,
+(j+1)*s) (s = stride), so the field's transform is the raster's scaled by s, and the field is
+ceil(H/s) x ceil(W/s). Its chip is chip_px x chip_px centred on the output pixel's centre
+(the same window as OverheadRaster.read_centered at that point), padded invalid (zeros)
+outside the raster. The pixel is nodata when the source pixel at its centre, (i*s + s//2,
+j*s + s//2) clamped into the raster, is invalid, or when it lies outside the mask polygons.
+A bbox / mask crops the field to the output pixels it touches, on the same aligned grid.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from affine import Affine
+
+from engine.errors import EngineError
+
+WINDOW_SIDE = 2048  # source pixels per block side (about): bounds the read window's memory
+BLOCK_BYTES = 64 * 2**20  # bounds a block's (D, h, w) float32 output buffer
+
+
+@dataclass(frozen=True)
+class Block:
+    """Output pixels [row:row+height, col:col+width] of the (cropped) field."""
+
+    row: int
+    col: int
+    height: int
+    width: int
+
+
+@dataclass(frozen=True)
+class FieldGrid:
+    """The output grid over a raster grid (src_*), cropped to [row0:row0+height, col0:...]."""
+
+    src_width: int
+    src_height: int
+    src_transform: Affine
+    stride: int
+    chip: int
+    col0: int
+    row0: int
+    width: int
+    height: int
+
+    @property
+    def transform(self) -> Affine:
+        """Affine of the cropped field: the raster's, scaled by the stride, shifted by the crop."""
+        return self.src_transform * Affine.scale(self.stride) * Affine.translation(self.col0,
+                                                                                  self.row0)
+
+    @property
+    def chip_offset(self) -> int:
+        """Chip start minus output-pixel start, in source pixels (may be negative)."""
+        return (self.stride - self.chip + 1) // 2
+
+    def block_transform(self, b: Block) -> Affine:
+        return self.transform * Affine.translation(b.col, b.row)
+
+    def blocks(self, dim: int) -> list[Block]:
+        """Row-major blocks whose read window and (dim, h, w) output buffer stay bounded."""
+        side = max(1, (WINDOW_SIDE - self.chip) // self.stride + 1)
+        side = max(1, min(side, int(math.sqrt(BLOCK_BYTES / (4 * max(dim, 1))))))
+        return [Block(r, c, min(side, self.height - r), min(side, self.width - c))
+                for r in range(0, self.height, side) for c in range(0, self.width, side)]
+
+    def source_window(self, b: Block) -> tuple[int, int, int, int]:
+        """(col_off, row_off, width, height) in source pixels covering the block's chips and
+        the pixels its output cells span (where the centre pixels are)."""
+        s, off = self.stride, self.chip_offset
+        c0, r0 = (self.col0 + b.col) * s, (self.row0 + b.row) * s
+        col = c0 + min(0, off)
+        row = r0 + min(0, off)
+        col_end = max(c0 + b.width * s, c0 + (b.width - 1) * s + off + self.chip)
+        row_end = max(r0 + b.height * s, r0 + (b.height - 1) * s + off + self.chip)
+        return col, row, col_end - col, row_end - row
+
+    def centre_pixels(self, b: Block) -> tuple[np.ndarray, np.ndarray]:
+        """(rows (h,), cols (w,)) of the centre source pixels, relative to source_window."""
+        col, row, _, _ = self.source_window(b)
+        s = self.stride
+        gr = self.row0 + b.row + np.arange(b.height)
+        gc = self.col0 + b.col + np.arange(b.width)
+        rows = np.minimum(gr * s + s // 2, self.src_height - 1) - row
+        cols = np.minimum(gc * s + s // 2, self.src_width - 1) - col
+        return rows, cols
+
+    def chip_starts(self, b: Block) -> tuple[np.ndarray, np.ndarray]:
+        """(rows (h,), cols (w,)) where each cell's chip starts, relative to source_window."""
+        col, row, _, _ = self.source_window(b)
+        s, off = self.stride, self.chip_offset
+        rows = (self.row0 + b.row + np.arange(b.height)) * s + off - row
+        cols = (self.col0 + b.col + np.arange(b.width)) * s + off - col
+        return rows, cols
+
+
+def full_grid(width: int, height: int, transform: Affine, stride: int, chip: int) -> FieldGrid:
+    """The uncropped field over a width x height raster."""
+    if stride < 1 or chip < 1:
+        raise EngineError(f"stride {stride} px / chip {chip} px must be positive",
+                          "use e.g. --chip 64 --stride 32")
+    return FieldGrid(width, height, transform, stride, chip, 0, 0,
+                     math.ceil(width / stride), math.ceil(height / stride))
+
+
+def crop_grid(grid: FieldGrid, bounds: tuple[float, float, float, float], what: str,
+              raster_bounds: Any) -> FieldGrid:
+    """The grid cropped to the output pixels touching `bounds` (xmin, ymin, xmax, ymax) given
+    in the grid's CRS; EngineError naming `what` when they do not overlap the raster."""
+    xmin, ymin, xmax, ymax = (float(v) for v in bounds)
+    if not all(map(math.isfinite, (xmin, ymin, xmax, ymax))) or xmin >= xmax or ymin >= ymax:
+        raise EngineError(f"{what} {bounds} is not a box (need xmin < xmax, ymin < ymax)",
+                          "give --bbox xmin ymin xmax ymax in the raster's CRS")
+    inv = ~grid.src_transform
+    px = [inv * (x, y) for x in (xmin, xmax) for y in (ymin, ymax)]
+    cmin, cmax = min(p[0] for p in px), max(p[0] for p in px)
+    rmin, rmax = min(p[1] for p in px), max(p[1] for p in px)
+    s = grid.stride
+    c0 = max(grid.col0, math.floor(cmin / s))
+    r0 = max(grid.row0, math.floor(rmin / s))
+    c1 = min(grid.col0 + grid.width, math.ceil(cmax / s))
+    r1 = min(grid.row0 + grid.height, math.ceil(rmax / s))
+    if c1 <= c0 or r1 <= r0:
+        b = raster_bounds
+        raise EngineError(
+            f"{what} {tuple(round(v, 3) for v in (xmin, ymin, xmax, ymax))} does not overlap "
+            f"the raster (bounds {b.left:.3f} {b.bottom:.3f} {b.right:.3f} {b.top:.3f})",
+            "give a box inside the raster, in the raster file's CRS")
+    return FieldGrid(grid.src_width, grid.src_height, grid.src_transform, s, grid.chip,
+                     c0, r0, c1 - c0, r1 - r0)

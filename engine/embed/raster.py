@@ -1,0 +1,167 @@
+"""Overhead raster -> embedding field: a tiled COG GeoTIFF, one band per embedding dimension.
+
+One output pixel per `stride_px` source pixels, each the embedding of the chip_px x chip_px
+chip centred on it (grid and nodata rule: engine.embed.grid). A reader thread cuts chips
+block by block ahead of the model (engine.embed.reader), and finished blocks stream to
+EmbeddingFieldWriter, so memory is bounded whatever the raster's size. Beside OUT.tif:
+OUT_pca.tif (3-band PCA preview) and OUT.json (model, encoder, chip, stride, CRS, counts).
+
+CRS: the field is in the raster's CRS. A raster in a geographic CRS (degrees) is read through
+a WarpedVRT in its local UTM zone (engine.data.rasters.metric_target_crs), so chips are
+square in metres, and the field is in that UTM CRS (result["crs"], ["reprojected"]).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.data.crs import crs_name, to_pyproj
+from engine.embed.common import pick_device, pick_encoder, to_model_input
+from engine.embed.grid import FieldGrid, crop_grid, full_grid
+from engine.embed.reader import ChipReader
+from engine.errors import EngineError
+from engine.export.atomic import atomic_path
+from engine.progress import Progress, no_progress
+
+log = logging.getLogger(__name__)
+
+FIELD_DTYPES: tuple[str, ...] = ("float16", "int8", "float32")
+
+
+def open_metric(raster_path: str | os.PathLike[str]) -> tuple[Any, bool]:
+    """(OverheadRaster, reprojected): geographic rasters are warped to their local UTM zone."""
+    from engine.data.rasters import metric_target_crs, open_raster
+
+    raster = open_raster(raster_path)
+    if not raster.is_geographic:
+        return raster, False
+    target = metric_target_crs(raster)
+    raster.close()
+    log.info("%s is in degrees: reading it reprojected to %s", raster_path, crs_name(target))
+    return open_raster(raster_path, target_crs=target), True
+
+
+def plan_grid(raster: Any, chip_px: int, stride_px: int, bbox: Any = None,
+              bbox_crs: Any = None, mask: Any = None) -> FieldGrid:
+    """The field grid over `raster`, cropped to `bbox` (in bbox_crs) and the mask's extent."""
+    from rasterio.warp import transform_bounds
+
+    grid = full_grid(raster.width, raster.height, raster.transform, stride_px, chip_px)
+    if bbox is not None:
+        if len(bbox) != 4:
+            raise EngineError(f"bbox {bbox} must have four numbers", "xmin ymin xmax ymax")
+        box = tuple(float(v) for v in bbox)
+        if bbox_crs is not None and not to_pyproj(bbox_crs).equals(to_pyproj(raster.crs)):
+            box = transform_bounds(to_pyproj(bbox_crs).to_wkt(), raster.crs, *box)
+        grid = crop_grid(grid, box, "bbox", raster.bounds)
+    if mask is not None:
+        grid = crop_grid(grid, mask.bounds, f"mask {mask.path}", raster.bounds)
+    return grid
+
+
+def embed_raster(model: Any, raster_path: str | os.PathLike[str],
+                 out_tif: str | os.PathLike[str], chip_px: int = 64, stride_px: int = 32,
+                 encoder: str = "auto", dtype: str = "float16", bbox: Any = None,
+                 mask: str | os.PathLike[str] | None = None, batch_size: int = 64,
+                 progress: Progress = no_progress, *, device: str = "auto",
+                 model_name: str = "", preview: bool = True,
+                 bbox_crs: Any = None) -> dict[str, Any]:
+    """Write the embedding field of `raster_path` to `out_tif` (+ PCA preview, + JSON).
+
+    `bbox` (xmin, ymin, xmax, ymax) is in `bbox_crs`, by default the raster file's CRS;
+    `mask` is a polygon layer: only output pixels whose centres fall inside are computed.
+    """
+    import torch
+
+    from engine.embed.mask import PolygonMask
+    from engine.export.geotiff import EmbeddingFieldWriter
+    from engine.export.preview import pca_preview
+
+    if dtype not in FIELD_DTYPES:
+        raise EngineError(f"unknown field dtype {dtype!r}", f"use one of {FIELD_DTYPES}")
+    if batch_size < 1:
+        raise EngineError(f"batch size {batch_size} must be positive", "use e.g. 64")
+    out_tif = Path(out_tif)
+    if out_tif.suffix.lower() not in (".tif", ".tiff"):
+        raise EngineError(f"output {out_tif} is not a .tif file", "name it OUT.tif")
+    encoder = pick_encoder(model, encoder)
+    dev = pick_device(device)
+    model.eval().to(dev)
+    encode = model.embed_overhead if encoder == "overhead" else model.embed_image
+    dim = int(model.embedding_dim)
+    t_start = time.perf_counter()
+    raster, reprojected = open_metric(raster_path)
+    with raster:
+        if bbox_crs is None and bbox is not None:
+            import rasterio
+
+            with rasterio.open(raster_path) as src:
+                bbox_crs = src.crs
+        polygons = PolygonMask(mask, raster.crs) if mask is not None else None
+        grid = plan_grid(raster, chip_px, stride_px, bbox, bbox_crs, polygons)
+        blocks = grid.blocks(dim)
+        total = grid.width * grid.height
+        log.info("embedding field %dx%d px (stride %d, chip %d) of %s in %d blocks",
+                 grid.width, grid.height, stride_px, chip_px, raster_path, len(blocks))
+        reader = ChipReader(raster, grid, blocks, batch_size, polygons).start()
+        n_chips, done, model_s = 0, 0, 0.0
+        try:
+            with EmbeddingFieldWriter(
+                    out_tif, crs=raster.crs, transform=grid.transform, width=grid.width,
+                    height=grid.height, count=dim, dtype=dtype,
+                    band_descriptions=[f"emb_{k:03d}" for k in range(dim)]) as writer, \
+                    torch.inference_mode():
+                buf = valid = None
+                for item in reader:
+                    if item[0] == "block":
+                        block, valid = item[1], item[2]
+                        buf = np.zeros((dim, block.height, block.width), dtype=np.float32)
+                    elif item[0] == "chips":
+                        t0 = time.perf_counter()
+                        emb = encode(to_model_input(torch.from_numpy(item[3]), dev))
+                        buf[:, item[1], item[2]] = emb.float().cpu().numpy().T
+                        model_s += time.perf_counter() - t0
+                        n_chips += len(item[1])
+                    else:
+                        block = item[1]
+                        writer.write(buf, block.col, block.row, valid=valid)
+                        done += block.height * block.width
+                        progress(done, total, "embed-raster")
+                t_write = time.perf_counter()
+        finally:
+            reader.close()
+        crs = raster.crs
+    seconds = time.perf_counter() - t_start
+    outputs = {"output": str(out_tif)}
+    t_preview = time.perf_counter()
+    if n_chips and preview:
+        outputs["preview"] = str(pca_preview(out_tif, out_tif.with_name(out_tif.stem + "_pca.tif"),
+                                             progress=progress))
+    elif not n_chips:
+        log.warning("no valid pixel in the area: %s is all nodata (no PCA preview)", out_tif)
+    info = {
+        **outputs, "model": model_name, "encoder": encoder, "chip_px": int(chip_px),
+        "stride_px": int(stride_px), "dtype": dtype, "dimension": dim,
+        "crs": crs_name(crs), "reprojected": reprojected, "source": str(raster_path),
+        "width": grid.width, "height": grid.height, "transform": list(grid.transform)[:6],
+        "chips": int(n_chips), "nodata_pixels": int(total - n_chips),
+        "seconds": round(seconds, 3), "model_seconds": round(model_s, 3),
+        "finalise_seconds": round(seconds - (t_write - t_start), 3),
+        "reader_wait_seconds": round(reader.wait_s, 3),
+        "preview_seconds": round(time.perf_counter() - t_preview, 3),
+        "chips_per_s": round(n_chips / seconds, 2) if seconds > 0 else None,
+    }
+    meta = out_tif.with_suffix(".json")
+    with atomic_path(meta) as tmp:
+        tmp.write_text(json.dumps(info, indent=2), encoding="utf-8")
+    info["metadata"] = str(meta)
+    log.info("embedded %d chips in %.1f s (%.1f chips/s; model %.1f s, waiting for reads "
+             "%.1f s)", n_chips, seconds, n_chips / max(seconds, 1e-9), model_s, reader.wait_s)
+    return info

@@ -1,0 +1,112 @@
+"""A reader thread that cuts the chips of an embedding field, block by block, ahead of compute.
+
+It reads one source window per block (GDAL releases the GIL, so reads overlap the model's
+forward pass), turns it into uint8 RGB as the training chips are made, and puts batches into a
+bounded queue: at most `depth` batches wait, so memory does not grow with the raster.
+Items, in order: ("block", Block, valid (h,w)), ("chips", rows (n,), cols (n,), uint8
+(n,3,chip,chip)) ..., ("block_end", Block), ..., ("done",); ("error", exc) on failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from engine.embed.common import rgb_uint8
+from engine.embed.grid import Block, FieldGrid
+
+log = logging.getLogger(__name__)
+
+
+class BlockChips:
+    """The chips of one block, cut batch by batch from a single source-window read."""
+
+    def __init__(self, raster: Any, grid: FieldGrid, block: Block, mask: Any = None) -> None:
+        col, row, width, height = grid.source_window(block)
+        win = raster.read_window(col, row, width, height)
+        crow, ccol = grid.centre_pixels(block)
+        valid = win.valid[np.ix_(crow, ccol)]
+        if mask is not None:
+            valid &= mask.inside(grid.block_transform(block), (block.height, block.width))
+        self.valid = valid  # (h, w): cells that get an embedding
+        self.rows, self.cols = np.nonzero(valid)
+        rgb = rgb_uint8(win.data, win.valid)
+        self._view = sliding_window_view(rgb, (grid.chip, grid.chip), axis=(1, 2))
+        self._srow, self._scol = grid.chip_starts(block)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def chips(self, start: int, stop: int) -> np.ndarray:
+        """uint8 (n, 3, chip, chip) chips of valid cells start..stop (row-major order)."""
+        rows, cols = self.rows[start:stop], self.cols[start:stop]
+        return np.ascontiguousarray(
+            self._view[:, self._srow[rows], self._scol[cols]].transpose(1, 0, 2, 3))
+
+
+class ChipReader:
+    """Start with `start()`, iterate the items, `close()` in a finally (stops the thread)."""
+
+    def __init__(self, raster: Any, grid: FieldGrid, blocks: list[Block], batch_size: int,
+                 mask: Any = None, depth: int = 4) -> None:
+        self.raster, self.grid, self.blocks, self.mask = raster, grid, blocks, mask
+        self.batch_size = int(batch_size)
+        self.queue: queue.Queue = queue.Queue(maxsize=depth)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="embed-raster-reader",
+                                       daemon=True)
+        self.wait_s = 0.0  # time the consumer spent waiting for the reader
+
+    def start(self) -> ChipReader:
+        self.thread.start()
+        return self
+
+    def _put(self, item: tuple) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            for block in self.blocks:
+                cut = BlockChips(self.raster, self.grid, block, self.mask)
+                if not self._put(("block", block, cut.valid)):
+                    return
+                for i in range(0, len(cut), self.batch_size):
+                    j = i + self.batch_size
+                    if not self._put(("chips", cut.rows[i:j], cut.cols[i:j], cut.chips(i, j))):
+                        return
+                del cut
+                if not self._put(("block_end", block)):
+                    return
+            self._put(("done",))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, re-raised there
+            self._put(("error", exc))
+
+    def __iter__(self) -> Iterator[tuple]:
+        import time
+
+        while True:
+            t0 = time.perf_counter()
+            item = self.queue.get()
+            self.wait_s += time.perf_counter() - t0
+            if item[0] == "done":
+                return
+            if item[0] == "error":
+                raise item[1]
+            yield item
+
+    def close(self) -> None:
+        """Stop the thread (if still running) and wait for it."""
+        self.stop.set()
+        self.thread.join(timeout=30)
