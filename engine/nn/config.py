@@ -76,8 +76,8 @@ def normalize_config(cfg: Any) -> dict[str, Any]:
         else _merge("predictor", cfg["predictor"], PREDICTOR_DEFAULTS)
     )
     try:
-        json.dumps(out)
-    except TypeError as exc:
+        out = json.loads(json.dumps(out))  # tuples -> lists: equal to its own JSON round trip
+    except (TypeError, ValueError) as exc:
         raise EngineError(f"model config is not plain data: {exc}",
                           hint="use numbers, strings, lists and mappings only") from exc
     return out

@@ -38,10 +38,11 @@ class ImageEncoder(nn.Module):
 
 
 def _check_images(x: torch.Tensor, what: str) -> None:
-    if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != 3:
-        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+    if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != 3 \
+            or not x.is_floating_point():
+        shape = f"{tuple(x.shape)} {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
         raise EngineError(f"{what} images must be a (B, 3, H, W) float tensor, got {shape}",
-                          hint="stack RGB images, ImageNet-normalised, channels first")
+                          hint="stack RGB images as floats, ImageNet-normalised, channels first")
 
 
 class GeoModel(nn.Module):

@@ -57,7 +57,7 @@ def test_from_config_round_trips_state_dict() -> None:
     model = GeoModel(FULL)
     cfg = json.loads(json.dumps(model.config))  # JSON-able
     clone = GeoModel.from_config(cfg)
-    assert clone.config == model.config
+    assert clone.config == model.config == cfg
     a, b = model.state_dict(), clone.state_dict()
     assert list(a) == list(b)
     assert all(a[k].shape == b[k].shape for k in a)
@@ -110,6 +110,8 @@ def test_missing_encoders_say_how_to_add_them() -> None:
         model.embed_time(torch.zeros(1, 4))
     with pytest.raises(EngineError, match=r"\(B, 3, H, W\)"):
         model.embed_image(torch.zeros(1, 8, 8))
+    with pytest.raises(EngineError, match="uint8"):
+        model.embed_image(torch.zeros(1, 3, 8, 8, dtype=torch.uint8))
 
 
 @pytest.mark.parametrize("size", [16, 37, 64])
