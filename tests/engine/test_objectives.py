@@ -223,6 +223,12 @@ def test_cross_view_conditions_the_ground_view_on_valid_times_only() -> None:
     torch.testing.assert_close(ground.norm(dim=1), torch.ones(B))
     no_time = {k: v for k, v in batch.items() if k not in ("time", "time_valid")}
     torch.testing.assert_close(obj.ground(StepContext(model, no_time)), plain)
+    sat2cap = build_objectives({"cross_view": {"condition": "overhead"}}, model)[0][2]
+    ctx = StepContext(model, batch)
+    torch.testing.assert_close(sat2cap.ground(ctx), plain)  # the photo side stays plain
+    over, chips = sat2cap.overhead(ctx), ctx.overhead("overhead")
+    torch.testing.assert_close(over[~valid], chips[~valid])
+    assert not torch.allclose(over[valid], chips[valid])
 
 
 def test_sampled_negative_locations_are_uniform_by_area() -> None:
