@@ -51,7 +51,7 @@ class FieldGrid:
     @property
     def transform(self) -> Affine:
         """Affine of the cropped field: the raster's, scaled by the stride, shifted by the crop."""
-        return self.src_transform * Affine.scale(self.stride) * Affine.translation(self.col0,
+        return self.src_transform @ Affine.scale(self.stride) @ Affine.translation(self.col0,
                                                                                   self.row0)
 
     @property
@@ -60,7 +60,7 @@ class FieldGrid:
         return (self.stride - self.chip + 1) // 2
 
     def block_transform(self, b: Block) -> Affine:
-        return self.transform * Affine.translation(b.col, b.row)
+        return self.transform @ Affine.translation(b.col, b.row)
 
     def blocks(self, dim: int) -> list[Block]:
         """Row-major blocks whose read window and (dim, h, w) output buffer stay bounded."""
@@ -117,7 +117,7 @@ def crop_grid(grid: FieldGrid, bounds: tuple[float, float, float, float], what: 
         raise EngineError(f"{what} {bounds} is not a box (need xmin < xmax, ymin < ymax)",
                           "give --bbox xmin ymin xmax ymax in the raster's CRS")
     inv = ~grid.src_transform
-    px = [inv * (x, y) for x in (xmin, xmax) for y in (ymin, ymax)]
+    px = [inv @ (x, y) for x in (xmin, xmax) for y in (ymin, ymax)]
     cmin, cmax = min(p[0] for p in px), max(p[0] for p in px)
     rmin, rmax = min(p[1] for p in px), max(p[1] for p in px)
     s = grid.stride

@@ -1,0 +1,168 @@
+"""embed_raster: grid, CRS, nodata, values vs direct model calls, bbox/mask, EPSG:4326, errors."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+import shapely
+import torch
+from rasterio.transform import from_origin
+from test_embed_support import tiny_model, write_rgb_tif
+
+from engine.data.rasters import open_raster
+from engine.embed import grid as grid_mod
+from engine.embed.common import rgb_uint8, to_model_input
+from engine.embed.raster import embed_raster
+from engine.errors import EngineError
+from engine.export.fieldio import open_field, read_field_window
+
+torch.set_num_threads(1)
+UTM = "EPSG:32617"
+ORIGIN = from_origin(500000.0, 4000000.0, 0.5, 0.5)
+
+
+def direct(model, raster, x: float, y: float, chip: int, encoder: str = "overhead"):  # noqa: ANN001, ANN201
+    """The embedding of the chip centred on (x, y), computed straight from the model."""
+    win = raster.read_centered(x, y, chip)
+    batch = torch.from_numpy(rgb_uint8(win.data, win.valid)[None])
+    fn = model.embed_overhead if encoder == "overhead" else model.embed_image
+    with torch.inference_mode():
+        return fn(to_model_input(batch, torch.device("cpu")))[0].numpy()
+
+
+def read_all(path):  # noqa: ANN001, ANN201
+    with open_field(path) as ds:
+        data, valid = read_field_window(ds, rasterio.windows.Window(0, 0, ds.width, ds.height))
+        return data, valid, ds.crs, ds.transform, ds.profile
+
+
+@pytest.fixture(scope="module")
+def model():  # noqa: ANN201
+    return tiny_model()
+
+
+def test_field_grid_crs_nodata_and_values(tmp_path, model) -> None:  # noqa: ANN001
+    src = write_rgb_tif(tmp_path / "in.tif", 130, 100, UTM, ORIGIN, nodata_box=(0, 20, 0, 30))
+    out = tmp_path / "field.tif"
+    res = embed_raster(model, src, out, chip_px=16, stride_px=8, batch_size=32, device="cpu")
+    data, valid, crs, transform, profile = read_all(out)
+    assert crs.to_epsg() == 32617
+    assert data.shape == (16, math.ceil(100 / 8), math.ceil(130 / 8))
+    assert tuple(transform)[:6] == (4.0, 0.0, 500000.0, 0.0, -4.0, 4000000.0)
+    assert profile["tiled"] and profile["blockxsize"] == 256
+    # nodata exactly where the centre pixel was nodata: rows 4, 12 x cols 4, 12, 20, 28
+    expect_invalid = np.zeros(valid.shape, bool)
+    expect_invalid[:2, :4] = True
+    assert np.array_equal(~valid, expect_invalid)
+    assert res["chips"] == valid.sum() and res["nodata_pixels"] == 8
+    with open_raster(src) as raster:
+        for i, j in [(2, 0), (5, 7), (12, 16), (0, 16), (12, 0)]:
+            x, y = transform @ (j + 0.5, i + 0.5)
+            ref = direct(model, raster, x, y, 16)
+            np.testing.assert_allclose(data[:, i, j], ref, atol=2e-3, rtol=2e-3)
+    with rasterio.open(res["preview"]) as pv:
+        assert pv.count == 3 and pv.dtypes[0] == "uint8" and pv.crs == crs
+        assert pv.transform == transform
+    meta = json.loads((tmp_path / "field.json").read_text())
+    assert meta["stride_px"] == 8 and meta["encoder"] == "overhead" and meta["dimension"] == 16
+
+
+def test_blocks_stream_to_the_same_field(tmp_path, model, monkeypatch) -> None:  # noqa: ANN001
+    src = write_rgb_tif(tmp_path / "in.tif", 90, 70, UTM, ORIGIN, seed=3)
+    embed_raster(model, src, tmp_path / "one.tif", chip_px=12, stride_px=5, device="cpu",
+                 preview=False, dtype="float32")
+    monkeypatch.setattr(grid_mod, "WINDOW_SIDE", 30)  # many small blocks, odd stride
+    embed_raster(model, src, tmp_path / "many.tif", chip_px=12, stride_px=5, batch_size=7,
+                 device="cpu", preview=False, dtype="float32")
+    a, va, *_ = read_all(tmp_path / "one.tif")
+    b, vb, *_ = read_all(tmp_path / "many.tif")
+    assert np.array_equal(va, vb) and va.all()
+    np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_stride_wider_than_chip_and_image_encoder(tmp_path) -> None:  # noqa: ANN001
+    model = tiny_model(overhead=False)
+    src = write_rgb_tif(tmp_path / "in.tif", 50, 45, UTM, ORIGIN, seed=5)
+    out = tmp_path / "f.tif"
+    res = embed_raster(model, src, out, chip_px=8, stride_px=20, device="cpu", preview=False)
+    assert res["encoder"] == "image"  # auto: the model has no overhead encoder
+    data, valid, _, transform, _ = read_all(out)
+    assert data.shape[1:] == (3, 3) and valid.all()  # edge pixels: centre clamped inside
+    with open_raster(src) as raster:
+        x, y = transform @ (2.5, 2.5)
+        np.testing.assert_allclose(data[:, 2, 2], direct(model, raster, x, y, 8, "image"),
+                                   atol=2e-3)
+    with pytest.raises(EngineError, match="no overhead encoder"):
+        embed_raster(model, src, out, encoder="overhead", device="cpu")
+
+
+def test_bbox_and_mask_limit_the_area(tmp_path, model) -> None:  # noqa: ANN001
+    src = write_rgb_tif(tmp_path / "in.tif", 120, 120, UTM, ORIGIN, seed=1)
+    # bbox in metres: x 500010..500030, y 3999970..3999990 -> source cols 20..60, rows 20..60
+    res = embed_raster(model, src, tmp_path / "b.tif", chip_px=16, stride_px=10, device="cpu",
+                       bbox=(500010, 3999970, 500030, 3999990), preview=False)
+    data, valid, _, transform, _ = read_all(tmp_path / "b.tif")
+    assert data.shape[1:] == (4, 4) and valid.all()
+    assert tuple(transform)[:6] == (5.0, 0.0, 500010.0, 0.0, -5.0, 3999990.0)
+    assert res["chips"] == 16
+    full = tmp_path / "full.tif"
+    embed_raster(model, src, full, chip_px=16, stride_px=10, device="cpu", preview=False)
+    whole, *_ = read_all(full)
+    np.testing.assert_allclose(data, whole[:, 2:6, 2:6], atol=1e-6)
+    # mask: a triangle; only pixel centres inside it get an embedding
+    tri = shapely.Polygon([(500000, 4000000), (500058, 4000000), (500000, 3999942)])
+    gpd.GeoDataFrame({"id": [1]}, geometry=[tri], crs=UTM).to_file(
+        tmp_path / "mask.gpkg", layer="area", driver="GPKG")
+    embed_raster(model, src, tmp_path / "m.tif", chip_px=16, stride_px=10, device="cpu",
+                 mask=tmp_path / "mask.gpkg", preview=False)
+    mdata, mvalid, _, mtransform, _ = read_all(tmp_path / "m.tif")
+    assert mvalid.shape == (12, 12)  # the triangle's extent, 58 m -> 12 pixels of 5 m
+    centres = [shapely.Point(mtransform @ (j + 0.5, i + 0.5)) for i in range(12)
+               for j in range(12)]
+    inside = np.array([tri.contains(p) for p in centres]).reshape(12, 12)
+    assert np.array_equal(mvalid, inside) and inside.sum() > 10
+    np.testing.assert_allclose(mdata[:, mvalid], whole[:, :12, :12][:, mvalid], atol=1e-6)
+    with pytest.raises(EngineError, match="does not overlap"):
+        embed_raster(model, src, tmp_path / "x.tif", bbox=(0, 0, 10, 10), device="cpu")
+
+
+def test_geographic_raster_is_embedded_in_utm(tmp_path, model) -> None:  # noqa: ANN001
+    # ~100 x 80 m around (-81.0, 35.0) at ~1 m per pixel (degrees)
+    transform = from_origin(-81.0, 35.0, 1.1e-5, 0.9e-5)
+    src = write_rgb_tif(tmp_path / "geo.tif", 100, 80, "EPSG:4326", transform, seed=2)
+    out = tmp_path / "geo_field.tif"
+    res = embed_raster(model, src, out, chip_px=16, stride_px=8, device="cpu", dtype="int8",
+                       bbox=(-81.0, 34.99962, -80.99945, 35.0))
+    data, valid, crs, ftransform, _ = read_all(out)
+    assert res["reprojected"] and crs.to_epsg() == 32617 and res["crs"] == "EPSG:32617"
+    assert crs.linear_units in ("metre", "meter")
+    px = abs(ftransform.a)
+    assert 6.0 < px < 10.0  # 8 warped pixels of about 1 m
+    assert valid.mean() > 0.5 and np.isfinite(data[:, valid]).all()
+    norms = np.linalg.norm(data[:, valid], axis=0)  # int8 codes decode to unit vectors
+    np.testing.assert_allclose(norms, 1.0, atol=0.05)
+    with open_raster(src, target_crs=crs) as raster:
+        i, j = np.argwhere(valid)[len(np.argwhere(valid)) // 2]
+        x, y = ftransform @ (j + 0.5, i + 0.5)
+        ref = direct(model, raster, x, y, 16)
+        np.testing.assert_allclose(data[:, i, j], ref, atol=0.02)
+
+
+def test_bad_inputs_name_the_problem(tmp_path, model) -> None:  # noqa: ANN001
+    src = write_rgb_tif(tmp_path / "in.tif", 40, 40, UTM, ORIGIN)
+    with pytest.raises(EngineError, match="dtype"):
+        embed_raster(model, src, tmp_path / "f.tif", dtype="uint16")
+    with pytest.raises(EngineError, match="does not exist"):
+        embed_raster(model, tmp_path / "missing.tif", tmp_path / "f.tif", device="cpu")
+    with pytest.raises(EngineError, match="mask layer"):
+        embed_raster(model, src, tmp_path / "f.tif", mask=tmp_path / "nope.gpkg", device="cpu")
+    pts = gpd.GeoDataFrame({"id": [1]}, geometry=[shapely.Point(500001, 3999999)], crs=UTM)
+    pts.to_file(tmp_path / "pts.gpkg", driver="GPKG")
+    with pytest.raises(EngineError, match="not polygons"):
+        embed_raster(model, src, tmp_path / "f.tif", mask=tmp_path / "pts.gpkg", device="cpu")
+    assert not (tmp_path / "f.tif").exists()
