@@ -3,7 +3,8 @@
 `time_features(datetimes)` gives (N, 4) float32: [sin, cos] of the day of year and [sin, cos] of
 the UTC hour of day; with `reference_year` a 5th column, the year offset (years since it, as a
 float), is appended. Missing times (NaT) give zero rows; `time_valid(datetimes)` says which rows
-are real, so missing dates are reported as missing, never invented.
+are real, so missing dates are reported as missing, never invented. Hours are UTC: within one
+study area the offset to local (solar) time is a constant the encoder absorbs.
 """
 
 from __future__ import annotations
