@@ -84,9 +84,14 @@ class Objective(nn.Module):
     """A loss on a StepContext. Subclasses set `requires` and implement `forward`."""
 
     requires: tuple[str, ...] = ()
+    needs_momentum_model: bool = False  # MoCo objectives: the trainer keeps a momentum copy
 
     def check_model(self, model: nn.Module) -> None:
-        """Raise an EngineError if `model` lacks an encoder this objective needs."""
+        """Raise an EngineError if `model` lacks an encoder this objective needs; size any
+        parameters that depend on it (call before making the optimizer)."""
+
+    def update_momentum(self, model: nn.Module, momentum_model: nn.Module) -> None:
+        """After each optimizer step: update the momentum copy (MoCo objectives only)."""
 
     def forward(self, ctx: StepContext) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
