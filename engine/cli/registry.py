@@ -9,4 +9,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.cli.sample_city",
     "engine.cli.import_photos",
     "engine.train.cli",
+    "engine.cli.fit",
+    "engine.cli.map",
+    "engine.cli.demo",
 )

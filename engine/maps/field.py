@@ -124,15 +124,18 @@ def l2_normalize(X: np.ndarray) -> np.ndarray:
     return X / np.where(n > 0, n, 1.0)
 
 
-def field_mean(field_path: str | os.PathLike[str]) -> np.ndarray:
-    """Mean vector (D,) float64 over the valid pixels of a field, read window by window."""
+def field_mean(field_path: str | os.PathLike[str], transform: PixelFn | None = None
+               ) -> np.ndarray:
+    """Mean vector (D,) float64 over the valid pixels of a field (after `transform`, if
+    given), read window by window."""
     from engine.export.fieldio import open_field, read_field_window
 
     total, n = None, 0
     with open_field(field_path) as ds:
         for win in _windows(ds.width, ds.height, WINDOW):
             data, valid = read_field_window(ds, win)
-            s = data[:, valid].astype(np.float64).sum(axis=1)
+            X = data[:, valid].T.astype(np.float64)
+            s = (transform(X) if transform is not None and len(X) else X).sum(axis=0)
             total = s if total is None else total + s
             n += int(valid.sum())
     if not n:

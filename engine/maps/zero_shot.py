@@ -36,32 +36,33 @@ def as_head(head):  # noqa: ANN001, ANN201
 def head_fn(head, shift: np.ndarray | None = None, transform=None):  # noqa: ANN001, ANN201
     """Pixel function (N, D) -> (N, 2) [prediction, uncertainty] of a regression head.
 
-    `shift` is added to each vector first, then `transform(X)` (e.g. time conditioning).
+    Each vector goes through `transform(X)` first (e.g. time conditioning), then `+ shift`.
     """
     if head.task != "regression":
         raise EngineError(f"the {head.kind} head of {head.meta.get('target')!r} classifies",
                           "use `map fewshot` for class maps, or fit a ridge/knn head")
 
     def fn(X: np.ndarray) -> np.ndarray:
-        if shift is not None:
-            X = X + shift
         if transform is not None:
             X = transform(X)
+        if shift is not None:
+            X = X + shift
         pred, unc = head.predict_with_uncertainty(X)
         return np.stack([pred, unc], axis=1)
 
     return fn
 
 
-def modality_shift(head, field_path: str | os.PathLike[str]) -> np.ndarray | None:  # noqa: ANN001
-    """mean(head training rows) - mean(field), or None when the head kept no mean."""
+def modality_shift(head, field_path: str | os.PathLike[str],  # noqa: ANN001
+                   transform=None) -> np.ndarray | None:  # noqa: ANN001
+    """mean(head training rows) - mean(transformed field), or None when the head kept none."""
     from engine.maps.field import field_mean
 
     ref = head.arrays.get("scale_mean")
     if ref is None:
         log.warning("the head stores no training mean: no modality alignment")
         return None
-    fm = field_mean(field_path)
+    fm = field_mean(field_path, transform)
     if fm.shape != ref.shape:
         raise EngineError(f"the head expects {ref.shape[0]}-D features, the field "
                           f"{field_path} has {fm.shape[0]} bands",
@@ -71,20 +72,28 @@ def modality_shift(head, field_path: str | os.PathLike[str]) -> np.ndarray | Non
 
 def zero_shot_map(head, field_path: str | os.PathLike[str], out_dir: str | os.PathLike[str],  # noqa: ANN001
                   name: str = "zero_shot", polygons=None, id_field: str | None = None,  # noqa: ANN001
-                  align: bool = True, progress: Progress = no_progress) -> dict:
+                  align: bool = True, progress: Progress = no_progress, *,
+                  transform=None, kind: str = "zero_shot", extra: dict | None = None  # noqa: ANN001
+                  ) -> dict:
     """Apply a regression head to an embedding field: GeoTIFF (prediction, uncertainty),
-    styled GPKG (grid cells; + polygons when given) and PNG quick-look in `out_dir`."""
+    styled GPKG (grid cells; + polygons when given) and PNG quick-look in `out_dir`.
+
+    `transform(X)` maps field vectors first (the time map conditions them on a time).
+    """
     from engine.maps.field import map_field
     from engine.maps.outputs import map_outputs
 
     head = as_head(head)
-    shift = modality_shift(head, field_path) if align else None
+    shift = modality_shift(head, field_path, transform) if align else None
     out_dir = Path(out_dir)
     tif = out_dir / f"{name}.tif"
-    map_field(field_path, head_fn(head, shift), tif, list(VALUE_BANDS), progress, "zero-shot")
+    map_field(field_path, head_fn(head, shift, transform), tif, list(VALUE_BANDS), progress,
+              kind.replace("_", "-"))
     target = head.meta.get("target", "value")
-    meta = {"kind": "zero_shot", "target": target, "head": head.kind,
-            "field": str(field_path), "modality_alignment": bool(align and shift is not None)}
-    outputs = map_outputs(tif, out_dir, name, f"zero-shot {target}", polygons, id_field,
-                          meta, progress=progress)
-    return {"kind": "zero_shot", "target": target, **outputs}
+    meta = {"kind": kind, "target": target, "head": head.kind, "field": str(field_path),
+            "modality_alignment": bool(align and shift is not None), **(extra or {})}
+    title = f"{kind.replace('_', '-')} {target}" + (f" at {extra['datetime']}"
+                                                    if extra and "datetime" in extra else "")
+    outputs = map_outputs(tif, out_dir, name, title, polygons, id_field, meta,
+                          progress=progress)
+    return {"kind": kind, "target": target, **outputs}

@@ -1,0 +1,157 @@
+"""The demo's stages for one encoder (trained or random): embed -> fit heads -> maps -> score.
+
+Each stage calls the engine's own functions (engine.embed, engine.maps, engine.demo.evaluate)
+with plain arguments, exactly as the CLI commands do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from engine.demo.settings import PERCEPTION, SOCIOECONOMIC, DemoSettings
+from engine.export.atomic import atomic_path
+from engine.progress import Progress, no_progress
+
+log = logging.getLogger(__name__)
+
+STAMP = "embed.json"
+
+
+def latest_overhead(city: Path) -> Path:
+    """The overhead GeoTIFF of the latest date (names carry YYYY-MM-DD)."""
+    from engine.errors import EngineError
+
+    found = sorted((city / "overhead").glob("overhead_*.tif"))
+    if not found:
+        raise EngineError(f"{city / 'overhead'} holds no overhead_YYYY-MM-DD.tif",
+                          "regenerate the sample city (python -m engine sample-city)")
+    return found[-1]
+
+
+def _stamp_text(model_key: str, settings: DemoSettings, raster: Path) -> str:
+    return json.dumps({"model": model_key, "image_size": settings.image_size,
+                       "chip_px": settings.chip_px, "stride_px": settings.stride_px,
+                       "raster": str(raster)}, sort_keys=True)
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file (the weights identify a trained model)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def embed_city(model, model_key: str, city: Path, out: Path, settings: DemoSettings,  # noqa: ANN001
+               progress: Progress = no_progress) -> dict:
+    """Photo embeddings (GPKG + faiss) and the overhead embedding field of the latest date;
+    reused when `embed.json` shows the same model and sizes."""
+    from engine.data.points import read_streetview
+    from engine.embed.points import embed_points
+    from engine.embed.raster import embed_raster
+
+    raster = latest_overhead(city)
+    photos, field = out / "photos.gpkg", out / "overhead_field.tif"
+    stamp, text = out / STAMP, _stamp_text(model_key, settings, raster)
+    if photos.is_file() and field.is_file() and stamp.is_file() and \
+            stamp.read_text(encoding="utf-8") == text:
+        log.info("reusing embeddings in %s", out)
+        return {"photos": str(photos), "field": str(field), "reused": True}
+    if stamp.is_file():
+        stamp.unlink()
+    layer = read_streetview(city / "streetview.gpkg")
+    embed_points(model, layer, photos, batch_size=64, image_size=settings.image_size,
+                 progress=progress, num_workers=0, device="cpu")
+    embed_raster(model, raster, field, chip_px=settings.chip_px, stride_px=settings.stride_px,
+                 encoder="overhead", dtype="float16", batch_size=128, progress=progress,
+                 device="cpu")
+    with atomic_path(stamp) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return {"photos": str(photos), "field": str(field), "reused": False}
+
+
+def fit_heads(photos: Path, city: Path, heads_dir: Path, settings: DemoSettings,
+              progress: Progress = no_progress) -> dict[str, dict]:
+    """Ridge heads with spatial CV: perception per photo, socioeconomics per tract."""
+    from engine.maps.fit import fit_rows
+    from engine.maps.rows import point_rows, polygon_rows
+
+    out: dict[str, dict] = {}
+    for target in PERCEPTION:
+        rows = point_rows(photos, target)
+        res = fit_rows(rows, heads_dir / target, "ridge", target, settings.point_block_m,
+                       settings.point_folds, settings.seed, progress)
+        out[target] = {**res, "level": "photo"}
+    tracts = city / "tracts.gpkg"
+    for target in SOCIOECONOMIC:
+        rows = polygon_rows(tracts, target, embeddings=photos)
+        res = fit_rows(rows, heads_dir / target, "ridge", target, settings.tract_block_m,
+                       settings.tract_folds, settings.seed, progress)
+        out[target] = {**res, "level": "tract"}
+    return out
+
+
+def zero_shot_maps(heads_dir: Path, field: Path, city: Path, maps_dir: Path,
+                   progress: Progress = no_progress) -> dict[str, dict]:
+    """Zero-shot maps of every head over the overhead field (+ per tract for socioeconomics)."""
+    from engine.maps.rows import read_polygons
+    from engine.maps.zero_shot import zero_shot_map
+
+    tracts = read_polygons(city / "tracts.gpkg")
+    out = {}
+    for target in PERCEPTION + SOCIOECONOMIC:
+        polys = tracts if target in SOCIOECONOMIC else None
+        out[target] = zero_shot_map(heads_dir / target, field, maps_dir, target, polys,
+                                    "tract_id" if polys is not None else None, True, progress)
+    return out
+
+
+def score_maps(maps_dir: Path, city: Path, settings: DemoSettings) -> dict[str, dict]:
+    """Pearson r of each map vs truth/<target>.tif on photo-free cells."""
+    from engine.data.points import read_streetview
+    from engine.demo.evaluate import map_vs_truth
+
+    layer = read_streetview(city / "streetview.gpkg", check_images=False)
+    xy = layer.xy_in(layer.crs)
+    out = {}
+    for target in PERCEPTION + SOCIOECONOMIC:
+        truth = city / "truth" / f"{target}.tif"
+        if not truth.is_file():
+            log.warning("no truth raster %s: %s not scored", truth, target)
+            continue
+        out[target] = map_vs_truth(maps_dir / f"{target}.tif", truth, xy, layer.crs,
+                                   settings.min_dist_m)
+    return out
+
+
+def random_model(model_dir: Path, seed: int):  # noqa: ANN201
+    """A random-init GeoModel of the trained model's architecture (the baseline encoder)."""
+    import torch
+
+    from engine.nn.model import GeoModel
+    from engine.train.checkpoint import read_model_config
+
+    torch.manual_seed(seed)
+    return GeoModel.from_config(read_model_config(model_dir)).eval()
+
+
+def run_encoder(model, model_key: str, city: Path, out: Path, settings: DemoSettings,  # noqa: ANN001
+                progress: Progress = no_progress) -> dict:
+    """Embed, fit, map and score with one encoder; outputs under `out`."""
+    emb = embed_city(model, model_key, city, out / "embeddings", settings, progress)
+    heads = fit_heads(Path(emb["photos"]), city, out / "heads", settings, progress)
+    maps = zero_shot_maps(out / "heads", Path(emb["field"]), city, out / "maps", progress)
+    scores = score_maps(out / "maps", city, settings)
+    return {"embeddings": emb, "heads": heads, "maps": maps, "scores": scores}
+
+
+def mean_r(scores: dict[str, dict], targets: tuple[str, ...]) -> float:
+    """Mean photo-free r over `targets` that were scored."""
+    vals = [scores[t]["r_photo_free"] for t in targets if t in scores]
+    return float(np.nanmean(vals)) if vals else float("nan")
