@@ -37,6 +37,14 @@ class ImageEncoder(nn.Module):
         return self.projection(self.backbone(x))
 
 
+def _without_weight_files(cfg: dict[str, Any]) -> dict[str, Any]:
+    cfg = copy.deepcopy(cfg)
+    for part in ("image", "overhead"):
+        if cfg[part]:
+            cfg[part]["backbone_kw"].pop("weights", None)
+    return cfg
+
+
 def _check_images(x: torch.Tensor, what: str) -> None:
     if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != 3 \
             or not x.is_floating_point():
@@ -51,7 +59,7 @@ class GeoModel(nn.Module):
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         super().__init__()
         cfg = normalize_config(config)
-        self._config = cfg
+        self._config = _without_weight_files(cfg)
         self.embedding_dim: int = cfg["embedding_dim"]
         self.image_encoder = ImageEncoder(cfg["image"], self.embedding_dim)
         self.image_feature_dim = self.image_encoder.feature_dim
@@ -71,20 +79,15 @@ class GeoModel(nn.Module):
 
     @property
     def config(self) -> dict[str, Any]:
-        """The canonical JSON-able config this model was built from."""
+        """The canonical JSON-able architecture (backbone weight files left out: they only
+        initialise, and a checkpoint's state_dict replaces them)."""
         return copy.deepcopy(self._config)
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any], load_pretrained: bool = True) -> GeoModel:
         """Build from a config; load_pretrained=False skips backbone weight files (checkpoints)."""
         cfg = normalize_config(cfg)
-        if not load_pretrained:
-            for part in ("image", "overhead"):
-                if cfg[part]:
-                    cfg[part]["backbone_kw"].pop("weights", None)
-        model = cls(cfg)
-        model._config = normalize_config(cfg)
-        return model
+        return cls(cfg if load_pretrained else _without_weight_files(cfg))
 
     def features_image(self, x: torch.Tensor) -> torch.Tensor:
         """(B, image_feature_dim) backbone features before projection (for downstream heads)."""

@@ -147,6 +147,11 @@ def test_timm_backbone_loads_local_safetensors(tmp_path: Path, no_network: None)
     with pytest.raises(EngineError, match="not found"):
         GeoModel.from_config(cfg)
     assert GeoModel.from_config(cfg, load_pretrained=False).image_feature_dim == 512
+    cfg["image"]["backbone_kw"]["weights"] = str(path)
+    model = GeoModel.from_config(cfg)  # initialised from the file; the config leaves it out
+    assert "weights" not in model.config["image"]["backbone_kw"]
+    assert torch.equal(model.image_encoder.backbone.model.conv1[0].weight,
+                       src.model.conv1[0].weight)
     with pytest.raises(EngineError, match="do not fit"):
         build_backbone("timm:mobilenetv3_small_050", weights=str(path))
 
