@@ -95,7 +95,9 @@ def _accumulate(read, height: int, width: int, transform, polys, progress: Progr
         if geom is not None and not geom.is_empty:
             try:
                 win = from_bounds(*geom.bounds, transform=transform)
-                win = win.round_offsets("floor").round_lengths("ceil").intersection(full)
+                c0, r0 = int(np.floor(win.col_off)), int(np.floor(win.row_off))  # rasterio 1.4
+                win = Window(c0, r0, int(np.ceil(win.col_off + win.width)) - c0,
+                             int(np.ceil(win.row_off + win.height)) - r0).intersection(full)
             except Exception:  # rasterio raises WindowError when they do not overlap
                 win = None
         if win is None or win.width < 1 or win.height < 1:
