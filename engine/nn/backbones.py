@@ -96,7 +96,13 @@ def timm_backbone(model_name: str, weights: str | None = None, **timm_kwargs: ob
             f"unknown timm model '{model_name}'",
             hint=f"use a name from timm.list_models(); similar: {', '.join(close) or '(none)'}",
         )
-    model = timm.create_model(model_name, pretrained=False, num_classes=0, **timm_kwargs)
+    try:
+        model = timm.create_model(model_name, pretrained=False, num_classes=0, **timm_kwargs)
+    except TypeError as exc:  # an unknown keyword for this architecture
+        raise EngineError(
+            f"timm:{model_name} rejected the settings {sorted(timm_kwargs)}: {exc}",
+            hint="backbone_kw takes `weights` and keywords of timm.create_model for this model",
+        ) from exc
     if weights is not None:
         _load_safetensors(model, Path(weights), model_name)
     return TimmBackbone(model)

@@ -162,6 +162,8 @@ def test_unknown_backbones_list_the_choices() -> None:
     assert "tiny_cnn" in err.value.hint and "timm:" in err.value.hint
     with pytest.raises(EngineError, match="unknown timm model"):
         build_backbone("timm:not_a_model_xyz")
+    with pytest.raises(EngineError, match="rejected the settings"):
+        build_backbone("timm:resnet10t", no_such_option=3)
     with pytest.raises(EngineError, match="widht"):
         build_backbone("tiny_cnn", widht=3)
     assert "tiny_cnn" in BACKBONES
