@@ -109,7 +109,7 @@ def _is_int(v: object) -> bool:
 def gpkg_frame(frame: Any) -> Any:
     """The layer's frame with types a GeoPackage stores: times as ISO text, objects as text."""
     out = frame.copy()
-    if "captured_at" in out.columns:
+    if "captured_at" in out.columns and isinstance(out["captured_at"].dtype, pd.DatetimeTZDtype):
         t = out["captured_at"]
         out["captured_at"] = t.dt.strftime("%Y-%m-%dT%H:%M:%SZ").where(t.notna(), None)
     geometry = out.geometry.name

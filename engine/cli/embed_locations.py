@@ -1,0 +1,39 @@
+"""`python -m engine embed-locations`: location-encoder embeddings over a grid or at points."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from engine.progress import Progress
+
+NAME = "embed-locations"
+HELP = "location-encoder embeddings over a grid (GeoTIFF) or at points (GeoPackage)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, required=True,
+                        help="model folder (models/<name> with config.yaml + model.safetensors)")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="OUT.tif for a grid, OUT.gpkg for points")
+    parser.add_argument("--bounds", type=float, nargs=4,
+                        metavar=("XMIN", "YMIN", "XMAX", "YMAX"), default=None,
+                        help="grid extent in --crs")
+    parser.add_argument("--crs", default="EPSG:4326", help="CRS of --bounds (default EPSG:4326)")
+    parser.add_argument("--step", type=float, default=None, help="grid cell size in metres")
+    parser.add_argument("--points", type=Path, default=None, help="point layer instead of a grid")
+    parser.add_argument("--layer-name", default=None, help="layer inside a multi-layer file")
+    parser.add_argument("--dtype", choices=("float16", "int8", "float32"), default="float16")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+
+
+def run(args: argparse.Namespace, progress: Progress) -> dict:
+    from engine.embed.common import model_name
+    from engine.embed.locations import embed_locations
+    from engine.train.checkpoint import load_model
+
+    model = load_model(args.model)
+    return embed_locations(model, args.out, bounds=args.bounds, step_m=args.step, crs=args.crs,
+                           points=args.points, layer=args.layer_name, dtype=args.dtype,
+                           progress=progress, device=args.device,
+                           model_name=model_name(args.model))

@@ -1,0 +1,40 @@
+"""`python -m engine embed-points`: one embedding per street-view photo -> OUT.gpkg + OUT.faiss."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from engine.progress import Progress
+
+NAME = "embed-points"
+HELP = "embed every photo of a street-view layer (GeoPackage with vectors + faiss index)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, required=True,
+                        help="model folder (models/<name> with config.yaml + model.safetensors)")
+    parser.add_argument("--layer", type=Path, required=True,
+                        help="street-view point layer (.gpkg/.geojson/.shp/.csv or photo folder)")
+    parser.add_argument("--layer-name", default=None,
+                        help="layer inside a multi-layer file (default: 'streetview' or the only)")
+    parser.add_argument("--out", type=Path, required=True, help="output GeoPackage OUT.gpkg")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--image-size", type=int, default=None,
+                        help="photo size in px (default: the model's training size, else 128)")
+    parser.add_argument("--workers", type=int, default=2, help="photo-decoding processes")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+
+
+def run(args: argparse.Namespace, progress: Progress) -> dict:
+    from engine.data.points import read_streetview
+    from engine.embed.common import model_input_sizes, model_name
+    from engine.embed.points import embed_points
+    from engine.train.checkpoint import load_model
+
+    model = load_model(args.model)
+    size = args.image_size or int(model_input_sizes(args.model).get("image_size", 128))
+    layer = read_streetview(args.layer, args.layer_name)
+    return embed_points(model, layer, args.out, batch_size=args.batch_size, image_size=size,
+                        progress=progress, num_workers=args.workers, device=args.device,
+                        model_name=model_name(args.model))
