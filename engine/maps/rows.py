@@ -77,7 +77,7 @@ def metric_xy(gdf) -> tuple[np.ndarray, object]:  # noqa: ANN001
     return transform_xy(own, gdf.crs, crs), crs
 
 
-def _target(frame, target: str, where: str) -> np.ndarray:  # noqa: ANN001
+def target_values(frame, target: str, where: str) -> np.ndarray:  # noqa: ANN001
     if target not in frame.columns:
         fields = [c for c in frame.columns if c != frame.geometry.name]
         raise EngineError(f"{where} has no field {target!r}",
@@ -99,7 +99,7 @@ def point_rows(embeddings: str | os.PathLike[str], target: str,
     """Rows from a point-embedding GeoPackage and its field `target` (unlabelled rows dropped);
     location_id (when present) groups photos of one place into one fold."""
     gdf, X, _ = read_point_layer(embeddings, layer)
-    y = _target(gdf, target, str(embeddings))
+    y = target_values(gdf, target, str(embeddings))
     keep = _labelled(y)
     xy, crs = metric_xy(gdf)
     groups = gdf["location_id"].to_numpy() if "location_id" in gdf.columns else None
@@ -140,7 +140,7 @@ def polygon_rows(polygons: str | os.PathLike[str], target: str,
         raise EngineError("polygon labels need exactly one embedding source",
                           "pass --embeddings POINTS.gpkg or --field FIELD.tif")
     polys = read_polygons(polygons, layer)
-    y = _target(polys, target, str(polygons))
+    y = target_values(polys, target, str(polygons))
     if embeddings is not None:
         gdf, X, _ = read_point_layer(embeddings)
         agg = aggregate_points(gdf, X, polys)
