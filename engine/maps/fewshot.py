@@ -93,5 +93,6 @@ def fewshot_map(field_path: str | os.PathLike[str], points: str | os.PathLike[st
     png = quicklook_raster(tif, out_dir / f"{name}.png", band=1, cmap="tab10",
                            title=f"few-shot {class_field}", label="class index")
     return {"kind": "fewshot", "geotiff": str(tif), "gpkg": str(gpkg), "png": str(png),
+            "cells_layer": f"{name}_cells",
             "classes": list(order), "n_labelled": int(len(X)),
             "cv": None if cv is None else cv.summary()}

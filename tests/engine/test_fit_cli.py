@@ -1,0 +1,97 @@
+"""`python -m engine fit` on the small sample city: a CV report and a loadable head."""
+
+from __future__ import annotations
+
+import io
+import json
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+TINY = {"embedding_dim": 16,
+        "image": {"backbone": "tiny_cnn", "backbone_kw": {"width": 4, "depth": 2, "out_dim": 16},
+                  "hidden_dim": 16}}
+
+
+@pytest.fixture(scope="module")
+def photo_embeddings(small_city: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Point embeddings of the small city's photos from a tiny random model (seed 0)."""
+    import torch
+
+    from engine.data.points import read_streetview
+    from engine.embed.points import embed_points
+    from engine.nn.model import GeoModel
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = GeoModel.from_config(TINY).eval()
+    out = tmp_path_factory.mktemp("fit") / "photos.gpkg"
+    embed_points(model, read_streetview(small_city / "streetview.gpkg"), out, batch_size=64,
+                 image_size=32, num_workers=0, device="cpu")
+    return out
+
+
+def run_cli(argv: list[str]) -> tuple[int, list[dict]]:
+    from engine.cli.main import main
+
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        code = main([*argv, "--events", "jsonl"]) if argv else 1
+    return code, [json.loads(line) for line in buf.getvalue().splitlines() if line.strip()]
+
+
+def test_fit_points_writes_a_cv_report_and_a_loadable_head(photo_embeddings: Path,
+                                                          tmp_path: Path) -> None:
+    from engine.heads.io import load_head
+    from engine.maps.rows import read_point_layer
+
+    out = tmp_path / "heads" / "beautiful"
+    code, events = run_cli(["fit", "--embeddings", str(photo_embeddings), "--target",
+                            "perception_beautiful", "--head", "ridge", "--block-size", "100",
+                            "--folds", "3", "--out", str(out)])
+    assert code == 0, events
+    result = events[-1]["outputs"]
+    assert {"r2", "mae", "spearman"} <= set(result["metrics"])
+    assert "r2" in result["summary"] and "[" in result["summary"]  # mean [95% CI]
+    assert any(e["event"] == "progress" and e["stage"] == "cross-validate" for e in events)
+    report = json.loads((tmp_path / "heads" / "beautiful.cv.json").read_text())
+    assert report["n_folds"] == 3 and len(report["fold_metrics"]) == 3
+    assert report["target"] == "perception_beautiful"
+    assert set(report["ci95"]) == {"r2", "mae", "spearman"}
+    gdf, X, _ = read_point_layer(photo_embeddings)
+    assert report["n_rows"] == len(gdf)
+    head = load_head(out)
+    pred, unc = head.predict_with_uncertainty(X[:5])
+    assert pred.shape == (5,) and np.isfinite(pred).all() and (unc >= 0).all()
+    # no pickle anywhere: the head is safetensors + JSON
+    assert sorted(p.name for p in (tmp_path / "heads").iterdir()) == [
+        "beautiful.cv.json", "beautiful.json", "beautiful.safetensors"]
+
+
+def test_fit_polygon_labels_aggregate_points_per_tract(photo_embeddings: Path, small_city: Path,
+                                                      tmp_path: Path) -> None:
+    from engine.heads.io import load_head
+
+    code, events = run_cli(["fit", "--embeddings", str(photo_embeddings), "--polygons",
+                            str(small_city / "tracts.gpkg"), "--target", "income", "--head",
+                            "knn", "--block-size", "150", "--folds", "3",
+                            "--out", str(tmp_path / "income")])
+    assert code == 0, events
+    result = events[-1]["outputs"]
+    assert 3 <= result["n_rows"] <= 9  # one row per tract holding photos (3 x 3 tracts)
+    head = load_head(tmp_path / "income")
+    assert head.kind == "knn" and head.task == "regression"
+    assert head.meta["target"] == "income"
+
+
+def test_fit_names_a_missing_field_and_a_missing_source(photo_embeddings: Path,
+                                                        tmp_path: Path) -> None:
+    code, events = run_cli(["fit", "--embeddings", str(photo_embeddings), "--target", "nope",
+                            "--out", str(tmp_path / "h")])
+    assert code == 2
+    assert "'nope'" in events[-1]["message"] and "perception_beautiful" in events[-1]["hint"]
+    code, events = run_cli(["fit", "--target", "income", "--out", str(tmp_path / "h")])
+    assert code == 2 and "--embeddings" in events[-1]["hint"]
+    assert not (tmp_path / "h.json").exists()

@@ -1,0 +1,197 @@
+"""Every map kind on the small sample city with a tiny (untrained) model: a GeoTIFF on the
+field's grid and CRS, a styled GeoPackage and a PNG, written through `python -m engine map`."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import sqlite3
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ENC = {"backbone": "tiny_cnn", "backbone_kw": {"width": 4, "depth": 2, "out_dim": 16},
+       "hidden_dim": 16}
+TINY = {"embedding_dim": 16, "image": ENC, "overhead": ENC, "location": {"name": "rff"},
+        "time": {"hidden_dim": 8}}
+
+
+@pytest.fixture(scope="module")
+def setup(small_city: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A tiny cross-view model (recipe: cross_view conditioned on the overhead side), photo
+    embeddings, the overhead embedding field of the latest date and a ridge head."""
+    import torch
+
+    from engine.data.points import read_streetview
+    from engine.embed.points import embed_points
+    from engine.embed.raster import embed_raster
+    from engine.maps.fit import fit_rows
+    from engine.maps.rows import point_rows
+    from engine.nn.model import GeoModel
+    from engine.train.checkpoint import save_model
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    root = tmp_path_factory.mktemp("maps")
+    model = GeoModel.from_config(TINY).eval()
+    save_model(model, root / "model", extra_config={
+        "objectives": {"cross_view": {"weight": 1.0, "condition": "overhead"}}})
+    photos = root / "photos.gpkg"
+    embed_points(model, read_streetview(small_city / "streetview.gpkg"), photos,
+                 image_size=32, num_workers=0, device="cpu")
+    raster = sorted((small_city / "overhead").glob("*.tif"))[-1]
+    field = root / "field.tif"
+    embed_raster(model, raster, field, chip_px=32, stride_px=16, encoder="overhead",
+                 device="cpu", preview=False)
+    fit_rows(point_rows(photos, "perception_beautiful"), root / "head", "ridge",
+             "perception_beautiful", 100.0, 3)
+    return {"root": root, "model": root / "model", "photos": photos, "field": field,
+            "head": root / "head", "city": small_city}
+
+
+def run_map(argv: list[str]) -> dict:
+    from engine.cli.main import main
+
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        code = main(["map", *argv, "--events", "jsonl"])
+    events = [json.loads(line) for line in buf.getvalue().splitlines() if line.strip()]
+    assert code == 0, events[-1]
+    return events[-1]["outputs"]
+
+
+def style_of(gpkg: str, layer: str) -> str:
+    with contextlib.closing(sqlite3.connect(gpkg)) as con:
+        row = con.execute("SELECT styleQML FROM layer_styles WHERE f_table_name = ?",
+                          (layer,)).fetchone()
+    assert row is not None, f"no style for {layer}"
+    return row[0]
+
+
+def check_outputs(out: dict, field: Path, bands: tuple[str, ...], renderer: str) -> np.ndarray:
+    """GeoTIFF on the field's grid; styled cells layer; PNG. Returns band 1."""
+    import pyogrio
+    import rasterio
+    from PIL import Image
+
+    with rasterio.open(field) as f, rasterio.open(out["geotiff"]) as m:
+        assert m.crs == f.crs and m.transform == f.transform
+        assert (m.width, m.height) == (f.width, f.height)
+        assert m.descriptions == bands
+        band1 = m.read(1)
+        assert np.isfinite(band1).sum() > 0.5 * band1.size
+    cells = pyogrio.read_dataframe(out["gpkg"], layer=out["cells_layer"])
+    assert len(cells) == np.isfinite(band1).sum() and set(bands[1:]) <= set(cells.columns)
+    assert f'type="{renderer}"' in style_of(out["gpkg"], out["cells_layer"])
+    with Image.open(out["png"]) as im:
+        assert im.format == "PNG" and min(im.size) > 100
+    return band1
+
+
+def test_zero_shot_map_with_tracts(setup: dict, tmp_path: Path) -> None:
+    import pyogrio
+
+    out = run_map(["zero_shot", "--head", str(setup["head"]), "--field", str(setup["field"]),
+                   "--polygons", str(setup["city"] / "tracts.gpkg"), "--id-field", "tract_id",
+                   "--out", str(tmp_path), "--name", "beautiful"])
+    check_outputs(out, setup["field"], ("prediction", "uncertainty"), "graduatedSymbol")
+    tracts = pyogrio.read_dataframe(out["gpkg"], layer=out["polygons_layer"])
+    assert len(tracts) == 9 and {"prediction", "uncertainty", "n_pixels"} <= set(tracts.columns)
+    assert (tracts["uncertainty"] >= 0).all() and (tracts["n_pixels"] > 0).all()
+    assert 'attr="prediction"' in style_of(out["gpkg"], out["polygons_layer"])
+    assert Path(out["geotiff"]).with_suffix(".qml").is_file()
+
+
+def test_time_map_follows_the_datetime(setup: dict, tmp_path: Path) -> None:
+    args = ["time", "--model", str(setup["model"]), "--head", str(setup["head"]), "--field",
+            str(setup["field"])]
+    summer = run_map([*args, "--datetime", "2023-07-12T14:00:00Z", "--out", str(tmp_path),
+                      "--name", "summer"])
+    winter = run_map([*args, "--datetime", "2023-01-10T07:00:00Z", "--out", str(tmp_path),
+                      "--name", "winter"])
+    a = check_outputs(summer, setup["field"], ("prediction", "uncertainty"), "graduatedSymbol")
+    b = check_outputs(winter, setup["field"], ("prediction", "uncertainty"), "graduatedSymbol")
+    ok = np.isfinite(a) & np.isfinite(b)
+    assert np.abs(a[ok] - b[ok]).max() > 1e-6  # the time changes the map
+
+
+def test_time_map_refuses_a_ground_conditioned_model(setup: dict, tmp_path: Path) -> None:
+    import shutil
+
+    from engine.errors import EngineError
+    from engine.maps.time_map import time_map
+
+    other = tmp_path / "model"
+    shutil.copytree(setup["model"], other)
+    cfg = other / "config.yaml"
+    cfg.write_text(cfg.read_text().replace("condition: overhead", "condition: ground"))
+    with pytest.raises(EngineError, match="overhead side conditioned"):
+        time_map(other, setup["head"], setup["field"], "2023-07-12T14:00:00Z", tmp_path)
+
+
+def test_similarity_map_is_highest_at_the_example(setup: dict, tmp_path: Path) -> None:
+    from engine.maps.field import field_info
+
+    info = field_info(setup["field"])
+    t = info["transform"]
+    row, pc, nc = info["height"] // 2, info["width"] // 3, 2 * info["width"] // 3
+    px, py = t * (pc + 0.5, row + 0.5)
+    nx, ny = t * (nc + 0.5, row + 0.5)
+    base = ["similarity", "--field", str(setup["field"]), "--crs", "EPSG:32617"]
+    out = run_map([*base, "--positive", f"{px},{py}", "--out", str(tmp_path / "pos")])
+    sim = check_outputs(out, setup["field"], ("similarity", "spread"), "graduatedSymbol")
+    assert sim[row, pc] == pytest.approx(1.0, abs=1e-4)  # cosine of the example with itself
+    assert sim[row, pc] == pytest.approx(np.nanmax(sim), abs=1e-5)
+    out = run_map([*base, "--positive", f"{px},{py}", "--negative", f"{nx},{ny}",
+                   "--out", str(tmp_path / "posneg")])
+    sim = check_outputs(out, setup["field"], ("similarity", "spread"), "graduatedSymbol")
+    assert out["positives"] == 1 and out["negatives"] == 1
+    assert sim[row, pc] > 0 > sim[row, nc]
+
+
+def test_fewshot_map_classes_and_confidence(setup: dict, tmp_path: Path) -> None:
+    import geopandas as gpd
+    import pyogrio
+
+    from engine.maps.rows import read_point_layer
+
+    gdf, _, _ = read_point_layer(setup["photos"])
+    cls = np.where(gdf["perception_beautiful"] > gdf["perception_beautiful"].median(),
+                   "green", "grey")
+    pts = gpd.GeoDataFrame({"cover": cls}, geometry=gdf.geometry.values, crs=gdf.crs)
+    pyogrio.write_dataframe(pts, tmp_path / "labels.gpkg", layer="labels")
+    out = run_map(["fewshot", "--field", str(setup["field"]), "--points",
+                   str(tmp_path / "labels.gpkg"), "--class-field", "cover", "--block-size",
+                   "100", "--out", str(tmp_path)])
+    idx = check_outputs(out, setup["field"], ("class_index", "confidence"), "categorizedSymbol")
+    assert out["classes"] == ["green", "grey"]
+    assert set(np.unique(idx[np.isfinite(idx)])) <= {0.0, 1.0}
+    cells = pyogrio.read_dataframe(out["gpkg"], layer=out["cells_layer"])
+    assert set(cells["class"]) <= {"green", "grey"}
+    assert ((cells["confidence"] >= 0.5 - 1e-9) & (cells["confidence"] <= 1.0)).all()
+
+
+def test_location_map_over_a_grid(setup: dict, tmp_path: Path) -> None:
+    import rasterio
+
+    out = run_map(["location", "--model", str(setup["model"]), "--embeddings",
+                   str(setup["photos"]), "--target", "perception_beautiful", "--step", "25",
+                   "--block-size", "100", "--out", str(tmp_path)])
+    with rasterio.open(out["geotiff"]) as m:
+        assert m.crs.to_epsg() == 32617 and m.res == (25.0, 25.0)
+        assert m.descriptions == ("prediction", "uncertainty")
+    assert "r2" in out["cv"]
+    assert 'type="graduatedSymbol"' in style_of(out["gpkg"], out["cells_layer"])
+
+
+def test_map_errors_name_the_missing_argument(setup: dict, tmp_path: Path) -> None:
+    from engine.cli.main import main
+
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        code = main(["map", "zero_shot", "--field", str(setup["field"]), "--out",
+                     str(tmp_path), "--events", "jsonl"])
+    assert code == 2 and "--head" in json.loads(buf.getvalue().splitlines()[-1])["message"]
