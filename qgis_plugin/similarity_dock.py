@@ -1,8 +1,11 @@
-"""Similarity search by click: pick example places on the map, the engine maps how alike
-every embedded photo (or raster cell) is to them, and the result loads as a layer.
+"""Similarity search by click: pick example places on the map (left click: like this,
+right click: not like this); the engine maps how alike every embedded photo or raster cell
+is to them, and the result loads as a layer.
 
-The map tool only collects points; the work runs as an EngineTask (`similarity` command)
-in the background, so QGIS stays responsive and the task bar can cancel it.
+The map tool only collects points. They are saved as a small GeoPackage in the canvas CRS
+(field `positive`, so no coordinate order or CRS is ever guessed) and the work runs as an
+EngineTask (`python -m engine map similarity`) in the background: QGIS stays responsive and
+the task bar can cancel it.
 """
 
 from __future__ import annotations
@@ -15,10 +18,13 @@ from qgis.core import (
     QgsApplication,
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
+    QgsFeature,
+    QgsGeometry,
     QgsMapLayerProxyModel,
     QgsPointXY,
     QgsProject,
     QgsRasterLayer,
+    QgsVectorFileWriter,
     QgsVectorLayer,
 )
 from qgis.gui import QgsMapLayerComboBox, QgsMapToolEmitPoint
@@ -28,7 +34,6 @@ from qgis.PyQt.QtWidgets import (
     QLabel,
     QListWidget,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -36,16 +41,37 @@ from qgis.PyQt.QtWidgets import (
 from .engine_task import EngineTask
 
 WGS84 = QgsCoordinateReferenceSystem("EPSG:4326")
-COMMAND = "similarity"
+COMMAND = "map"
 
 
-def similarity_args(embeddings: str, examples_lonlat: list[tuple[float, float]], out: str,
-                    top_k: int) -> list[str]:
-    """The engine's argv for a similarity map: examples as `lon,lat` pairs (EPSG:4326)."""
-    args = ["--embeddings", embeddings, "--out", out, "--top-k", str(top_k)]
-    for lon, lat in examples_lonlat:
-        args += ["--example", f"{lon:.8f},{lat:.8f}"]
-    return args
+def similarity_args(source: str, is_field: bool, examples_gpkg: str, out_dir: str,
+                    name: str = "similarity") -> list[str]:
+    """argv for `map similarity` over an embedding field (GeoTIFF) or point embeddings."""
+    return ["similarity", "--out", out_dir, "--name", name,
+            "--field" if is_field else "--embeddings", source,
+            "--examples", examples_gpkg, "--example-field", "positive"]
+
+
+def write_examples(examples: list[tuple[QgsPointXY, bool]], crs: QgsCoordinateReferenceSystem,
+                   path: str) -> str:
+    """Save example points (x, y in `crs`; positive 1/0) as a GeoPackage layer; its path."""
+    layer = QgsVectorLayer("Point?field=positive:integer", "examples", "memory")
+    layer.setCrs(crs)
+    features = []
+    for point, positive in examples:
+        feature = QgsFeature(layer.fields())
+        feature.setAttributes([1 if positive else 0])
+        feature.setGeometry(QgsGeometry.fromPointXY(point))
+        features.append(feature)
+    layer.dataProvider().addFeatures(features)
+    options = QgsVectorFileWriter.SaveVectorOptions()
+    options.driverName = "GPKG"
+    options.layerName = "examples"
+    error, message, *_ = QgsVectorFileWriter.writeAsVectorFormatV3(
+        layer, path, QgsProject.instance().transformContext(), options)
+    if error != QgsVectorFileWriter.NoError:
+        raise OSError(f"could not write the examples to {path}: {message}")
+    return path
 
 
 class SimilarityDock(QDockWidget):
@@ -55,7 +81,8 @@ class SimilarityDock(QDockWidget):
         super().__init__("GeoContrast similarity", parent)
         self.setObjectName("GeoContrastSimilarityDock")
         self.iface = iface
-        self.examples_lonlat: list[tuple[float, float]] = []
+        self.examples: list[tuple[QgsPointXY, bool]] = []  # canvas CRS, positive?
+        self.examples_crs = QgsCoordinateReferenceSystem()
         self.task: EngineTask | None = None
         self.last_output = ""
         body = QWidget(self)
@@ -65,17 +92,12 @@ class SimilarityDock(QDockWidget):
         self.layer_box.setFilters(QgsMapLayerProxyModel.PointLayer
                                   | QgsMapLayerProxyModel.RasterLayer)
         layout.addWidget(self.layer_box)
-        self.pick_button = QPushButton("Pick examples on the map", body)
+        self.pick_button = QPushButton("Pick examples (left: like, right: unlike)", body)
         self.pick_button.setCheckable(True)
         self.pick_button.toggled.connect(self._toggle_tool)
         layout.addWidget(self.pick_button)
         self.example_list = QListWidget(body)
         layout.addWidget(self.example_list)
-        self.top_k = QSpinBox(body)
-        self.top_k.setRange(1, 10000)
-        self.top_k.setValue(50)
-        self.top_k.setPrefix("highlight top ")
-        layout.addWidget(self.top_k)
         self.clear_button = QPushButton("Clear examples", body)
         self.clear_button.clicked.connect(self.clear_examples)
         layout.addWidget(self.clear_button)
@@ -96,20 +118,26 @@ class SimilarityDock(QDockWidget):
         elif canvas.mapTool() is self.tool:
             canvas.unsetMapTool(self.tool)
 
+    def _canvas_crs(self) -> QgsCoordinateReferenceSystem:
+        crs = self.iface.mapCanvas().mapSettings().destinationCrs()
+        return crs if crs.isValid() else QgsProject.instance().crs()
+
     def add_example(self, point: QgsPointXY, button: Any = Qt.LeftButton) -> tuple[float, float]:
-        """Store a clicked canvas point as lon, lat (EPSG:4326) and list it."""
-        canvas_crs = self.iface.mapCanvas().mapSettings().destinationCrs()
-        if not canvas_crs.isValid():
-            canvas_crs = QgsProject.instance().crs()
-        to_wgs84 = QgsCoordinateTransform(canvas_crs, WGS84, QgsProject.instance())
-        lonlat = to_wgs84.transform(point)
-        example = (lonlat.x(), lonlat.y())
-        self.examples_lonlat.append(example)
-        self.example_list.addItem(f"lon {example[0]:.6f}, lat {example[1]:.6f}")
-        return example
+        """Keep a clicked canvas point (right button: a counter-example); returns its lon, lat."""
+        crs = self._canvas_crs()
+        if self.examples and crs != self.examples_crs:  # the canvas CRS changed: convert
+            move = QgsCoordinateTransform(self.examples_crs, crs, QgsProject.instance())
+            self.examples = [(move.transform(p), pos) for p, pos in self.examples]
+        self.examples_crs = crs
+        positive = button != Qt.RightButton
+        self.examples.append((QgsPointXY(point), positive))
+        lonlat = QgsCoordinateTransform(crs, WGS84, QgsProject.instance()).transform(point)
+        self.example_list.addItem(
+            f"{'like' if positive else 'unlike'}: lon {lonlat.x():.6f}, lat {lonlat.y():.6f}")
+        return lonlat.x(), lonlat.y()
 
     def clear_examples(self) -> None:
-        self.examples_lonlat = []
+        self.examples = []
         self.example_list.clear()
 
     def run(self) -> EngineTask | None:
@@ -118,17 +146,17 @@ class SimilarityDock(QDockWidget):
         if layer is None:
             self.status.setText("Choose an embeddings layer first.")
             return None
-        if not self.examples_lonlat:
-            self.status.setText("Pick at least one example place on the map.")
+        if not any(positive for _, positive in self.examples):
+            self.status.setText("Pick at least one example place on the map (left click).")
             return None
-        source = layer.source().split("|")[0]
-        suffix = ".tif" if isinstance(layer, QgsRasterLayer) else ".gpkg"
-        out = str(Path(tempfile.mkdtemp(prefix="geocontrast-sim-")) / f"similarity{suffix}")
+        out_dir = tempfile.mkdtemp(prefix="geocontrast-similarity-")
+        examples = write_examples(self.examples, self.examples_crs,
+                                  str(Path(out_dir) / "examples.gpkg"))
+        is_field = isinstance(layer, QgsRasterLayer)
         self.task = EngineTask("GeoContrast similarity map", COMMAND,
-                               similarity_args(source, self.examples_lonlat, out,
-                                               self.top_k.value()),
+                               similarity_args(layer.source().split("|")[0], is_field,
+                                               examples, out_dir),
                                on_done=self._done)
-        self.last_output = out
         self.status.setText("Running…")
         QgsApplication.taskManager().addTask(self.task)
         return self.task
@@ -137,9 +165,12 @@ class SimilarityDock(QDockWidget):
         if error is not None or outputs is None:
             self.status.setText(f"Failed: {error}")
             return
-        path = str(outputs.get("output") or self.last_output)
-        layer = (QgsRasterLayer(path, "Similarity") if path.endswith(".tif")
-                 else QgsVectorLayer(path, "Similarity", "ogr"))
+        if outputs.get("geotiff"):
+            path = str(outputs["geotiff"])
+            layer = QgsRasterLayer(path, "Similarity")
+        else:
+            path = f"{outputs.get('gpkg')}|layername={outputs.get('points_layer', '')}"
+            layer = QgsVectorLayer(path, "Similarity", "ogr")
         if layer.isValid():
             QgsProject.instance().addMapLayer(layer)
             self.status.setText(f"Done: {path}")
