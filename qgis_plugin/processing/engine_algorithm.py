@@ -107,3 +107,20 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
                 text += f"\nHint: {exc.hint}"
             raise QgsProcessingException(text) from exc
         return self.collect_outputs(result, parameters, context, feedback)
+
+    # --- helpers for subclasses ----------------------------------------------------
+    def load_on_completion(self, context: QgsProcessingContext, uri: str, name: str,
+                           output_name: str = "") -> None:
+        """Add a file the engine wrote to the project when the algorithm finishes."""
+        details = QgsProcessingContext.LayerDetails(name, context.project(), output_name)
+        context.addLayerToLoadOnCompletion(uri, details)
+
+    def retarget_output(self, context: QgsProcessingContext, path: str, layer_name: str) -> str:
+        """`path|layername=...` for a GeoPackage destination holding several tables, so the
+        layer QGIS loads on completion is the right one; returns that URI."""
+        uri = f"{path}|layername={layer_name}" if layer_name else path
+        layers = context.layersToLoadOnCompletion()
+        if layer_name and path in layers:
+            layers[uri] = layers.pop(path)
+            context.setLayersToLoadOnCompletion(layers)
+        return uri

@@ -7,15 +7,25 @@ from pathlib import Path
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
+from .embed_points import EmbedPointsAlgorithm
+from .embed_raster import EmbedRasterAlgorithm
+from .fewshot_map import FewShotMapAlgorithm
+from .fit_head import FitHeadAlgorithm
 from .import_photos import ImportPhotosAlgorithm
 from .pretrain import PretrainAlgorithm
 from .sample_city import SampleCityAlgorithm
+from .similarity_map import SimilarityMapAlgorithm
 from .validate_layer import ValidateLayerAlgorithm
+from .zero_shot_map import ZeroShotMapAlgorithm
 
 ICON = Path(__file__).resolve().parent.parent / "icons" / "geocontrast.svg"
 
-ALGORITHMS = (SampleCityAlgorithm, ValidateLayerAlgorithm, ImportPhotosAlgorithm,
-              PretrainAlgorithm)
+ALGORITHMS = (
+    SampleCityAlgorithm, ValidateLayerAlgorithm, ImportPhotosAlgorithm,  # data
+    PretrainAlgorithm, FitHeadAlgorithm,  # learn
+    EmbedPointsAlgorithm, EmbedRasterAlgorithm,  # embed
+    ZeroShotMapAlgorithm, SimilarityMapAlgorithm, FewShotMapAlgorithm,  # map
+)
 
 
 class GeoContrastProvider(QgsProcessingProvider):

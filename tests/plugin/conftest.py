@@ -122,3 +122,36 @@ def small_city(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("small_city")
     run_engine("sample-city", ["--out", str(out), "--preset", "small", "--seed", "0"])
     return out
+
+
+def write_gpkg(layer, path: Path, name: str) -> str:
+    """Save a (memory) QgsVectorLayer as a real GeoPackage layer; returns the file path."""
+    from qgis.core import QgsProject, QgsVectorFileWriter
+
+    options = QgsVectorFileWriter.SaveVectorOptions()
+    options.driverName = "GPKG"
+    options.layerName = name
+    if path.exists():
+        options.actionOnExistingFile = QgsVectorFileWriter.CreateOrOverwriteLayer
+    error = QgsVectorFileWriter.writeAsVectorFormatV3(
+        layer, str(path), QgsProject.instance().transformContext(), options)
+    assert error[0] == QgsVectorFileWriter.NoError, error
+    return str(path)
+
+
+def tiny_geotiff(path: Path, bands: int = 3, size: int = 32, origin=(328000.0, 4421400.0),
+                 res: float = 1.0, epsg: int = 32617) -> str:
+    """A small real GeoTIFF (GDAL) in a projected CRS."""
+    import numpy as np
+    from osgeo import gdal, osr
+
+    ds = gdal.GetDriverByName("GTiff").Create(str(path), size, size, bands, gdal.GDT_Float32)
+    ds.SetGeoTransform((origin[0], res, 0.0, origin[1], 0.0, -res))
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(epsg)
+    ds.SetProjection(srs.ExportToWkt())
+    rng = np.random.default_rng(0)
+    for b in range(bands):
+        ds.GetRasterBand(b + 1).WriteArray(rng.random((size, size)).astype("float32"))
+    ds = None
+    return str(path)

@@ -1,0 +1,140 @@
+"""Parameters and checks shared by the algorithms that use a trained model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from qgis.core import (
+    QgsProcessingContext,
+    QgsProcessingFeedback,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterNumber,
+)
+
+DEVICES = ("auto", "cpu", "cuda")
+MODEL_FILES = ("config.yaml", "model.safetensors")
+
+
+def add_model_param(alg: Any, name: str = "MODEL", optional: bool = False) -> None:
+    """A model folder (models/<name>: config.yaml + model.safetensors)."""
+    param = QgsProcessingParameterFile(name, alg.tr("Model folder"),
+                                       behavior=QgsProcessingParameterFile.Folder,
+                                       optional=optional)
+    param.setHelp(alg.tr("A trained model: a folder with config.yaml and model.safetensors "
+                         "(the output of 'Pretrain encoder')"))
+    alg.addParameter(param)
+
+
+def add_device_params(alg: Any, batch_size: bool = True) -> None:
+    """Device (auto/cpu/cuda) and batch size, as advanced parameters."""
+    device = QgsProcessingParameterEnum("DEVICE", alg.tr("Device"), options=list(DEVICES),
+                                        defaultValue=0)
+    device.setFlags(device.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+    alg.addParameter(device)
+    if batch_size:
+        batch = QgsProcessingParameterNumber("BATCH_SIZE", alg.tr("Batch size"),
+                                             QgsProcessingParameterNumber.Integer,
+                                             defaultValue=64, minValue=1)
+        batch.setFlags(batch.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        alg.addParameter(batch)
+
+
+def device_args(alg: Any, parameters: dict[str, Any], context: QgsProcessingContext,
+                batch_size: bool = True) -> list[str]:
+    args = ["--device", DEVICES[alg.parameterAsEnum(parameters, "DEVICE", context)]]
+    if batch_size:
+        args += ["--batch-size", str(alg.parameterAsInt(parameters, "BATCH_SIZE", context))]
+    return args
+
+
+def model_problem(alg: Any, parameters: dict[str, Any], context: QgsProcessingContext,
+                  name: str = "MODEL") -> str:
+    """"" when the model folder holds config.yaml and model.safetensors, else the problem."""
+    folder = alg.parameterAsFile(parameters, name, context)
+    if not folder:
+        return ""
+    missing = [f for f in MODEL_FILES if not (Path(folder) / f).is_file()]
+    if missing:
+        return (f"Model folder {folder} has no {' or '.join(missing)}; choose the output "
+                "folder of 'Pretrain encoder' (models/<name>).")
+    return ""
+
+
+def vector_file(alg: Any, parameters: dict[str, Any], name: str, context: QgsProcessingContext,
+                feedback: QgsProcessingFeedback | None) -> tuple[str, str]:
+    """(file path, layer name) the engine can open for a vector parameter; file layers are
+    passed as they are (relative photo paths stay valid), others saved to a GeoPackage."""
+    path, layer_name = alg.parameterAsCompatibleSourceLayerPathAndLayerName(
+        parameters, name, context, ["gpkg", "shp", "geojson"], "gpkg", feedback)
+    return path, layer_name or ""
+
+
+def raster_file(alg: Any, parameters: dict[str, Any], name: str,
+                context: QgsProcessingContext) -> str:
+    """The file behind a raster parameter ("" when none is given)."""
+    layer = alg.parameterAsRasterLayer(parameters, name, context)
+    return layer.source() if layer is not None else ""
+
+
+def layer_file(alg: Any, parameters: dict[str, Any], name: str,
+               context: QgsProcessingContext) -> tuple[str, str]:
+    """(file path, layer name) of the file behind a vector-layer parameter, never a copy:
+    embedding GeoPackages carry BLOB vectors and metadata tables an export would drop."""
+    layer = alg.parameterAsVectorLayer(parameters, name, context)
+    if layer is None:
+        return "", ""
+    parts = layer.source().split("|")
+    layer_name = next((p.split("=", 1)[1] for p in parts[1:] if p.startswith("layername=")), "")
+    return parts[0], layer_name
+
+
+def file_layer_problem(alg: Any, parameters: dict[str, Any], name: str,
+                       context: QgsProcessingContext) -> str:
+    """"" when a vector-layer parameter is a GeoPackage file layer, else the problem."""
+    layer = alg.parameterAsVectorLayer(parameters, name, context)
+    if layer is None:
+        return ""
+    path = Path(layer.source().split("|")[0])
+    if layer.providerType() != "ogr" or not path.is_file():
+        return (f"Layer {layer.name()} is not a file; give the GeoPackage written by the "
+                "engine (e.g. by 'Embed street-view photos').")
+    return ""
+
+
+def add_map_output_params(alg: Any) -> None:
+    """Output folder + file-name stem, shared by the map algorithms."""
+    from qgis.core import QgsProcessingParameterFolderDestination, QgsProcessingParameterString
+
+    alg.addParameter(QgsProcessingParameterString("NAME", alg.tr("Output name"),
+                                                  defaultValue=alg.DEFAULT_NAME))
+    alg.addParameter(QgsProcessingParameterFolderDestination("OUTPUT", alg.tr("Output folder")))
+
+
+def map_output_args(alg: Any, parameters: dict[str, Any], context: QgsProcessingContext
+                    ) -> list[str]:
+    name = alg.parameterAsString(parameters, "NAME", context).strip() or alg.DEFAULT_NAME
+    return ["--out", alg.parameterAsString(parameters, "OUTPUT", context), "--name", name]
+
+
+def load_map_outputs(alg: Any, result: dict[str, Any], context: QgsProcessingContext
+                     ) -> dict[str, Any]:
+    """Queue the engine's map layers for loading (GeoTIFF, polygons, points; styled by the
+    GeoPackage's layer_styles) and return the algorithm's outputs."""
+    outputs: dict[str, Any] = {"ENGINE": result}
+    title = str(result.get("target") or result.get("kind") or "map")
+    if result.get("geotiff"):
+        outputs["GEOTIFF"] = str(result["geotiff"])
+        alg.load_on_completion(context, outputs["GEOTIFF"], title, "GEOTIFF")
+    gpkg = str(result.get("gpkg") or "")
+    for key, suffix in (("polygons_layer", "per polygon"), ("points_layer", "points")):
+        if gpkg and result.get(key):
+            uri = f"{gpkg}|layername={result[key]}"
+            outputs[key.upper()] = uri
+            alg.load_on_completion(context, uri, f"{title} ({suffix})", key.upper())
+    if gpkg and result.get("cells_layer"):
+        outputs["CELLS_LAYER"] = f"{gpkg}|layername={result['cells_layer']}"
+    outputs["OUTPUT"] = str(result.get("geotiff") or gpkg)
+    return outputs

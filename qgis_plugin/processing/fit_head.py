@@ -1,0 +1,119 @@
+"""`geocontrast:fit_head`: a light head on embeddings + labels, scored by spatial block CV."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingContext,
+    QgsProcessingFeedback,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
+    QgsProcessingParameterVectorLayer,
+)
+
+from .common import file_layer_problem, layer_file, raster_file, vector_file
+from .engine_algorithm import EngineAlgorithm
+
+HEADS = ("ridge", "logistic", "knn")
+
+
+class FitHeadAlgorithm(EngineAlgorithm):
+    """Runs `python -m engine fit --target T (--embeddings P | --polygons G ...) --out H`."""
+
+    COMMAND = "fit"
+    NAME = "fit_head"
+    DISPLAY_NAME = "Fit head (spatial CV)"
+    GROUP, GROUP_ID = "Learn", "learn"
+    HELP = (
+        "Fits a ridge / logistic / k-NN head that predicts a label from embeddings. Labels "
+        "come from a field of the photo-embedding layer, or from polygons (e.g. census "
+        "tracts: the embeddings inside each polygon are averaged). Scores come from spatial "
+        "block cross-validation (every transform fitted inside the fold), so neighbours "
+        "never leak into the test fold. Writes HEAD.safetensors, HEAD.json and HEAD.cv.json."
+    )
+    EMBEDDINGS, FIELD, POLYGONS, TARGET = "EMBEDDINGS", "FIELD", "POLYGONS", "TARGET"
+    HEAD, BLOCK, FOLDS, SEED, OUTPUT = "HEAD", "BLOCK_SIZE", "FOLDS", "SEED", "OUTPUT"
+
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802
+        self.addParameter(QgsProcessingParameterVectorLayer(
+            self.EMBEDDINGS, self.tr("Photo embeddings (from 'Embed street-view photos')"),
+            [QgsProcessing.TypeVectorPoint], optional=True))
+        self.addParameter(QgsProcessingParameterRasterLayer(
+            self.FIELD, self.tr("Embedding field (from 'Embed overhead raster')"),
+            optional=True))
+        self.addParameter(QgsProcessingParameterFeatureSource(
+            self.POLYGONS, self.tr("Label polygons (e.g. tracts)"),
+            [QgsProcessing.TypeVectorPolygon], optional=True))
+        target = QgsProcessingParameterString(self.TARGET, self.tr("Label field"))
+        target.setHelp(self.tr("Field of the polygons, or else of the photo embeddings"))
+        self.addParameter(target)
+        self.addParameter(QgsProcessingParameterEnum(self.HEAD, self.tr("Head"),
+                                                     options=list(HEADS), defaultValue=0))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.BLOCK, self.tr("CV block size (metres)"), QgsProcessingParameterNumber.Double,
+            defaultValue=200.0, minValue=1.0))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.FOLDS, self.tr("CV folds"), QgsProcessingParameterNumber.Integer,
+            defaultValue=5, minValue=2))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.SEED, self.tr("Seed"), QgsProcessingParameterNumber.Integer, defaultValue=0))
+        self.addParameter(QgsProcessingParameterFileDestination(
+            self.OUTPUT, self.tr("Head"), fileFilter="Head (*.safetensors)"))
+
+    def validate(self, parameters: dict[str, Any], context: QgsProcessingContext) -> str:
+        has = {name: bool(parameters.get(name)) for name in
+               (self.EMBEDDINGS, self.FIELD, self.POLYGONS)}
+        if not has[self.POLYGONS] and not has[self.EMBEDDINGS]:
+            return "Give photo embeddings (labels in a point field) or label polygons."
+        if has[self.POLYGONS] and not (has[self.EMBEDDINGS] or has[self.FIELD]):
+            return "Label polygons need photo embeddings or an embedding field to average."
+        problem = file_layer_problem(self, parameters, self.EMBEDDINGS, context)
+        if problem:
+            return problem
+        labelled = self.POLYGONS if has[self.POLYGONS] else self.EMBEDDINGS
+        source = self.parameterAsSource(parameters, labelled, context)
+        target = self.parameterAsString(parameters, self.TARGET, context)
+        if source is not None and source.fields().indexOf(target) < 0:
+            return (f"{source.sourceName()} has no field '{target}'; fields are "
+                    f"{', '.join(source.fields().names())}.")
+        return ""
+
+    def engine_args(self, parameters: dict[str, Any], context: QgsProcessingContext,
+                    feedback: QgsProcessingFeedback) -> list[str]:
+        args = ["--target", self.parameterAsString(parameters, self.TARGET, context)]
+        if parameters.get(self.EMBEDDINGS):
+            path, layer = layer_file(self, parameters, self.EMBEDDINGS, context)
+            args += ["--embeddings", path] + (["--layer", layer] if layer else [])
+        if parameters.get(self.FIELD):
+            args += ["--field", raster_file(self, parameters, self.FIELD, context)]
+        if parameters.get(self.POLYGONS):
+            path, layer = vector_file(self, parameters, self.POLYGONS, context, feedback)
+            args += ["--polygons", path] + (["--polygons-layer", layer] if layer else [])
+        out = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
+        return args + [
+            "--head", HEADS[self.parameterAsEnum(parameters, self.HEAD, context)],
+            "--block-size", str(self.parameterAsDouble(parameters, self.BLOCK, context)),
+            "--folds", str(self.parameterAsInt(parameters, self.FOLDS, context)),
+            "--seed", str(self.parameterAsInt(parameters, self.SEED, context)),
+            "--out", out]
+
+    def collect_outputs(self, result: dict[str, Any], parameters: dict[str, Any],
+                        context: QgsProcessingContext,
+                        feedback: QgsProcessingFeedback) -> dict[str, Any]:
+        if result.get("summary"):
+            feedback.pushInfo(f"spatial CV: {result['summary']}")
+        if result.get("metrics"):
+            feedback.pushInfo(json.dumps(result["metrics"]))
+        head = str(result.get("head") or self.parameterAsFileOutput(parameters, self.OUTPUT,
+                                                                     context))
+        return {self.OUTPUT: head, "CV_REPORT": str(result.get("cv_report") or
+                                                    Path(head).with_suffix(".cv.json")),
+                "ENGINE": result}

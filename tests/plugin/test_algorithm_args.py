@@ -1,0 +1,139 @@
+"""Model-based algorithms: checks before the engine starts, and the argv they build."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import tiny_geotiff, write_gpkg
+from qgis.core import (
+    QgsApplication,
+    QgsFeature,
+    QgsGeometry,
+    QgsPointXY,
+    QgsProcessingContext,
+    QgsProcessingFeedback,
+    QgsProject,
+    QgsRasterLayer,
+    QgsVectorLayer,
+)
+
+
+@pytest.fixture()
+def files(tmp_path, geocontrast_provider, clean_project):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.yaml").write_text("name: m\n")
+    (model / "model.safetensors").write_bytes(b"\0")
+    points = QgsVectorLayer("Point?crs=EPSG:32617&field=cls:string&field=positive:integer",
+                            "p", "memory")
+    feats = []
+    for i, cls in enumerate(["park", "park", "shops"]):
+        f = QgsFeature(points.fields())
+        f.setAttributes([cls, int(i != 2)])
+        f.setGeometry(QgsGeometry.fromPointXY(QgsPointXY(328005 + 5 * i, 4421390)))
+        feats.append(f)
+    points.dataProvider().addFeatures(feats)
+    polys = QgsVectorLayer("Polygon?crs=EPSG:32617&field=income:double", "t", "memory")
+    f = QgsFeature(polys.fields())
+    f.setAttributes([5.0])
+    f.setGeometry(QgsGeometry.fromWkt(
+        "POLYGON((328000 4421370, 328030 4421370, 328030 4421400, 328000 4421370))"))
+    polys.dataProvider().addFeatures([f])
+    out = {"model": str(model),
+           "raster": QgsRasterLayer(tiny_geotiff(tmp_path / "field.tif"), "field"),
+           "points": QgsVectorLayer(write_gpkg(points, tmp_path / "pts.gpkg", "pts"), "pts"),
+           "polys": QgsVectorLayer(write_gpkg(polys, tmp_path / "t.gpkg", "tracts")
+                                    + "|layername=tracts", "t"),
+           "tmp": tmp_path}
+    for key in ("raster", "points", "polys"):
+        assert out[key].isValid()
+        QgsProject.instance().addMapLayer(out[key])
+    return out
+
+
+def _alg(name):
+    return QgsApplication.processingRegistry().algorithmById(f"geocontrast:{name}")
+
+
+def _check(alg, params):
+    return alg.checkParameterValues(params, QgsProcessingContext())
+
+
+def _args(alg, params):
+    ctx = QgsProcessingContext()
+    ctx.setProject(QgsProject.instance())
+    return alg.engine_args(params, ctx, QgsProcessingFeedback())
+
+
+def test_model_folder_is_checked(files):
+    alg = _alg("embed_points")
+    params = {"MODEL": str(files["tmp"]), "INPUT": files["points"], "OUTPUT": "x.gpkg"}
+    ok, message = _check(alg, params)
+    assert not ok and "config.yaml or model.safetensors" in message
+    assert _check(alg, {**params, "MODEL": files["model"]}) == (True, "")
+
+
+def test_embed_raster_extent_goes_to_raster_crs(files):
+    alg = _alg("embed_raster")
+    params = {"MODEL": files["model"], "INPUT": files["raster"],
+              "EXTENT": "328004,328020,4421380,4421396 [EPSG:32617]", "DTYPE": 1,
+              "OUTPUT": str(files["tmp"] / "f.tif")}
+    assert _check(alg, params) == (True, "")
+    args = _args(alg, params)
+    assert args[args.index("--bbox") + 1:args.index("--bbox") + 5] == [
+        "328004.000000", "4421380.000000", "328020.000000", "4421396.000000"]
+    assert args[args.index("--dtype") + 1] == "int8"
+    assert args[args.index("--raster") + 1] == files["raster"].source()
+
+
+def test_fit_head_checks_labels(files):
+    alg = _alg("fit_head")
+    base = {"TARGET": "income", "OUTPUT": str(files["tmp"] / "head.safetensors")}
+    assert "photo embeddings" in _check(alg, base)[1]
+    assert "need photo embeddings or an embedding field" in _check(
+        alg, {**base, "POLYGONS": files["polys"]})[1]
+    assert "no field 'nope'" in _check(
+        alg, {**base, "TARGET": "nope", "POLYGONS": files["polys"], "FIELD": files["raster"]})[1]
+    params = {**base, "POLYGONS": files["polys"], "FIELD": files["raster"], "HEAD": 2}
+    assert _check(alg, params) == (True, "")
+    args = _args(alg, params)
+    assert args[:2] == ["--target", "income"]
+    assert args[args.index("--polygons") + 1].endswith("t.gpkg")
+    assert args[args.index("--polygons-layer") + 1] == "tracts"
+    assert args[args.index("--head") + 1] == "knn"
+
+
+def test_zero_shot_or_time_map(files):
+    alg = _alg("zero_shot_map")
+    head = files["tmp"] / "head.safetensors"
+    head.write_bytes(b"\0")
+    params = {"HEAD": str(head), "FIELD": files["raster"], "NAME": "income",
+              "OUTPUT": str(files["tmp"] / "maps")}
+    assert _args(alg, params)[0] == "zero_shot"
+    timed = {**params, "DATETIME": "2023-07-12T14:00:00Z"}
+    assert "needs the model folder" in _check(alg, timed)[1]
+    args = _args(alg, {**timed, "MODEL": files["model"]})
+    assert args[0] == "time" and args[args.index("--datetime") + 1] == "2023-07-12T14:00:00Z"
+    assert args[-4:] == ["--out", str(files["tmp"] / "maps"), "--name", "income"]
+
+
+def test_similarity_needs_exactly_one_source(files):
+    alg = _alg("similarity_map")
+    params = {"EXAMPLES": files["points"], "EXAMPLE_FIELD": "positive",
+              "OUTPUT": str(files["tmp"] / "maps")}
+    assert "one of the two" in _check(alg, params)[1]
+    assert "one of the two" in _check(
+        alg, {**params, "FIELD": files["raster"], "EMBEDDINGS": files["points"]})[1]
+    args = _args(alg, {**params, "FIELD": files["raster"]})
+    assert args[:3] == ["similarity", "--field", files["raster"].source()]
+    assert args[args.index("--example-field") + 1] == "positive"
+
+
+def test_fewshot_needs_two_classes(files):
+    alg = _alg("fewshot_map")
+    params = {"FIELD": files["raster"], "POINTS": files["points"], "CLASS_FIELD": "cls",
+              "OUTPUT": str(files["tmp"] / "maps")}
+    assert _check(alg, params) == (True, "")
+    one_class = {**params, "CLASS_FIELD": "positive"}
+    assert _check(alg, one_class) == (True, "")  # 0/1: two classes
+    args = _args(alg, params)
+    assert args[0] == "fewshot" and args[args.index("--class-field") + 1] == "cls"
