@@ -1,0 +1,78 @@
+"""The whole job through the plugin, as a QGIS user runs it: sample city -> pretrain (a few
+steps of a tiny cross-view model) -> embed photos + raster -> fit a head on tracts (spatial
+CV) -> zero-shot map -> similarity map. Every step is a Processing algorithm driving the
+real engine subprocess; every output opens in QGIS."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import REPO, write_gpkg
+from qgis.core import (
+    QgsFeature,
+    QgsGeometry,
+    QgsProcessingContext,
+    QgsProject,
+    QgsRasterLayer,
+    QgsVectorLayer,
+)
+
+TINY = ("model.embedding_dim=16 "
+        "model.image.backbone_kw={width:4,depth:2,out_dim:16} model.image.hidden_dim=32 "
+        "model.overhead.backbone_kw={width:4,depth:2,out_dim:16} model.overhead.hidden_dim=32 "
+        "data.image_size=32 data.chip_size=32 train.batch_size=16 train.checkpoint_every=0")
+
+
+@pytest.mark.slow
+def test_pipeline_through_processing(geocontrast_provider, small_city, tmp_path, clean_project):
+    import processing
+
+    def run(alg: str, params: dict) -> dict:
+        context = QgsProcessingContext()
+        context.setProject(QgsProject.instance())
+        return processing.run(f"geocontrast:{alg}", params, context=context)
+
+    photos = QgsVectorLayer(f"{small_city / 'streetview.gpkg'}|layername=streetview", "sv")
+    overhead = [str(p) for p in sorted((small_city / "overhead").glob("*.tif"))]
+    model = tmp_path / "model"
+    run("pretrain", {"CONFIG": str(REPO / "models" / "crossview.yaml"), "STREETVIEW": photos,
+                     "OVERHEAD": overhead, "STEPS": 3, "DEVICE": 1, "OVERRIDES": TINY,
+                     "OUTPUT": str(model)})
+    assert (model / "model.safetensors").is_file() and (model / "config.yaml").is_file()
+
+    emb = run("embed_points", {"MODEL": str(model), "INPUT": photos, "DEVICE": 1,
+                               "BATCH_SIZE": 64, "OUTPUT": str(tmp_path / "emb.gpkg")})
+    emb_layer = QgsVectorLayer(emb["OUTPUT"], "emb")
+    assert emb_layer.isValid() and emb_layer.featureCount() == photos.featureCount()
+
+    field = run("embed_raster", {"MODEL": str(model), "INPUT": overhead[-1], "STRIDE": 16,
+                                 "DEVICE": 1, "OUTPUT": str(tmp_path / "field.tif")})
+    field_layer = QgsRasterLayer(field["OUTPUT"], "field")
+    assert field_layer.isValid() and field_layer.bandCount() == 16
+    assert field_layer.crs().authid() == "EPSG:32617"
+
+    head = run("fit_head", {"EMBEDDINGS": emb_layer,
+                            "POLYGONS": f"{small_city / 'tracts.gpkg'}|layername=tracts",
+                            "TARGET": "income", "BLOCK_SIZE": 150, "FOLDS": 3,
+                            "OUTPUT": str(tmp_path / "income.safetensors")})
+    assert head["OUTPUT"].endswith(".safetensors") and "metrics" in head["ENGINE"]
+
+    zero = run("zero_shot_map", {"HEAD": head["OUTPUT"], "FIELD": field_layer,
+                                 "POLYGONS": f"{small_city / 'tracts.gpkg'}|layername=tracts",
+                                 "NAME": "income", "OUTPUT": str(tmp_path / "maps")})
+    assert QgsRasterLayer(zero["GEOTIFF"], "z").isValid()
+    per_tract = QgsVectorLayer(zero["POLYGONS_LAYER"], "zt")
+    assert per_tract.isValid() and per_tract.featureCount() > 0
+    assert per_tract.renderer().type() == "graduatedSymbol"  # opened styled from the gpkg
+
+    mem = QgsVectorLayer("Point?crs=EPSG:32617&field=positive:integer", "ex", "memory")
+    example = QgsFeature(mem.fields())
+    example.setAttributes([1])
+    example.setGeometry(next(photos.getFeatures()).geometry())
+    mem.dataProvider().addFeatures([example])
+    examples = write_gpkg(mem, tmp_path / "examples.gpkg", "examples")
+    sim = run("similarity_map", {"EMBEDDINGS": emb_layer, "EXAMPLES": examples,
+                                 "EXAMPLE_FIELD": "positive", "OUTPUT": str(tmp_path / "sim")})
+    sim_points = QgsVectorLayer(sim["POINTS_LAYER"], "s")
+    assert sim_points.isValid() and sim_points.featureCount() == emb_layer.featureCount()
+    best = max(sim_points.getFeatures(), key=lambda f: f["similarity"])
+    assert best.geometry().equals(QgsGeometry(example.geometry()))
