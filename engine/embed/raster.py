@@ -13,10 +13,12 @@ square in metres, and the field is in that UTM CRS (result["crs"], ["reprojected
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,9 @@ from engine.progress import Progress, no_progress
 log = logging.getLogger(__name__)
 
 FIELD_DTYPES: tuple[str, ...] = ("float16", "int8", "float32")
+# GDAL's block cache (default 5 % of RAM) would otherwise grow with the raster read: every
+# source tile is read about once, so a fixed cache keeps peak memory independent of size.
+GDAL_CACHE_MB = 128
 
 
 def open_metric(raster_path: str | os.PathLike[str]) -> tuple[Any, bool]:
@@ -66,6 +71,20 @@ def plan_grid(raster: Any, chip_px: int, stride_px: int, bbox: Any = None,
     return grid
 
 
+def _bounded_gdal_cache(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run `fn` with GDAL's block cache capped at GDAL_CACHE_MB (restored afterwards)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import rasterio
+
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@_bounded_gdal_cache
 def embed_raster(model: Any, raster_path: str | os.PathLike[str],
                  out_tif: str | os.PathLike[str], chip_px: int = 64, stride_px: int = 32,
                  encoder: str = "auto", dtype: str = "float16", bbox: Any = None,
