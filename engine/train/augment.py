@@ -1,7 +1,13 @@
-"""SimCLR-style augmentations on uint8 photos -> ImageNet-normalised float tensors.
+"""SimCLR-style augmentations, split in two so they cost little per sample:
 
-Every random draw comes from a torch.Generator passed in by the caller, seeded per
-(seed, epoch, sample), so a run is the same whatever the number of workers.
+* per sample (in the dataset, seeded per (seed, epoch, index)): `Augment.draw` picks the
+  random resized crop, flip, colour jitter and grayscale as 10 numbers;
+* per batch (in the training step, on the training device): `augment_batch` applies them
+  to the uint8 images in a few batched ops (affine grid sample for crop + flip + resize, a
+  3x3 colour matrix + offset for jitter and grayscale, then ImageNet normalisation).
+
+Same numbers in, same pixels out: a run is the same whatever the number of workers.
+Crops are never larger than the image, so resizing them is upsampling (no antialias needed).
 """
 
 from __future__ import annotations
@@ -13,38 +19,30 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
-STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
-_GRAY = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)
+MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+GRAY = torch.tensor([0.299, 0.587, 0.114])
+N_PARAMS = 10  # sx, sy, cx, cy (affine), brightness, contrast, saturation, gray, 2 spare
 
 
-def sample_generator(seed: int, epoch: int, index: int) -> torch.Generator:
-    """A generator keyed on (seed, epoch, index), independent of worker and process."""
-    state = np.random.SeedSequence([seed & 0xFFFFFFFF, epoch, index]).generate_state(2)
-    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
+    """A numpy generator keyed on (seed, epoch, index), independent of worker and process."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(
+        [seed & 0xFFFFFFFF, epoch, index])))
 
 
-def to_float(img: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """uint8 (H,W,3) array or (3,H,W) uint8 tensor -> float (3,H,W) in 0..1."""
-    t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1) if isinstance(
-        img, np.ndarray) else img
-    return t.float().div_(255.0)
-
-
-def normalize(x: torch.Tensor) -> torch.Tensor:
-    """0..1 RGB -> ImageNet-normalised, as the backbones expect."""
-    return (x - MEAN) / STD
-
-
-def _uniform(g: torch.Generator, lo: float, hi: float) -> float:
-    return lo + (hi - lo) * float(torch.rand((), generator=g))
+def normalize_uint8(x: torch.Tensor) -> torch.Tensor:
+    """uint8 (B,3,H,W) (or (3,H,W)) -> ImageNet-normalised float, as the backbones expect."""
+    mean, std = MEAN.to(x.device), STD.to(x.device)
+    if x.ndim == 3:
+        mean, std = mean[0], std[0]
+    return (x.float() / 255.0 - mean) / std
 
 
 @dataclass(frozen=True)
 class Augment:
-    """Random resized crop, horizontal flip, colour jitter, grayscale; output size x size."""
+    """Random resized crop, horizontal flip, colour jitter, grayscale (SimCLR's recipe)."""
 
-    size: int
     scale: tuple[float, float] = (0.35, 1.0)
     ratio: tuple[float, float] = (3 / 4, 4 / 3)
     flip_p: float = 0.5
@@ -52,51 +50,58 @@ class Augment:
     jitter_p: float = 0.8
     gray_p: float = 0.2
 
-    def crop_box(self, h: int, w: int, g: torch.Generator) -> tuple[int, int, int, int]:
+    def crop_box(self, h: int, w: int, rng: np.random.Generator) -> tuple[int, int, int, int]:
         """(top, left, height, width) of a random crop (torchvision's rule, 10 tries)."""
         area = h * w
         log_lo, log_hi = math.log(self.ratio[0]), math.log(self.ratio[1])
         for _ in range(10):
-            target = area * _uniform(g, *self.scale)
-            aspect = math.exp(_uniform(g, log_lo, log_hi))
+            target = area * rng.uniform(*self.scale)
+            aspect = math.exp(rng.uniform(log_lo, log_hi))
             cw = int(round(math.sqrt(target * aspect)))
             ch = int(round(math.sqrt(target / aspect)))
             if 0 < cw <= w and 0 < ch <= h:
-                top = int(torch.randint(0, h - ch + 1, (), generator=g))
-                left = int(torch.randint(0, w - cw + 1, (), generator=g))
+                top = int(rng.integers(0, h - ch + 1))
+                left = int(rng.integers(0, w - cw + 1))
                 return top, left, ch, cw
         side = min(h, w)
         return (h - side) // 2, (w - side) // 2, side, side
 
-    def __call__(self, img: np.ndarray, g: torch.Generator) -> torch.Tensor:
-        """uint8 (H,W,3) -> float (3,size,size), normalised."""
-        x = to_float(img)
-        top, left, ch, cw = self.crop_box(x.shape[1], x.shape[2], g)
-        x = x[:, top:top + ch, left:left + cw].unsqueeze(0)
-        x = F.interpolate(x, size=(self.size, self.size), mode="bilinear",
-                          align_corners=False, antialias=ch > self.size or cw > self.size)[0]
-        if float(torch.rand((), generator=g)) < self.flip_p:
-            x = x.flip(-1)
-        if float(torch.rand((), generator=g)) < self.jitter_p:
-            x = self._jitter(x, g)
-        if float(torch.rand((), generator=g)) < self.gray_p:
-            x = (x * _GRAY).sum(0, keepdim=True).repeat(3, 1, 1)
-        return normalize(x.clamp_(0.0, 1.0))
-
-    def _jitter(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-        j = self.jitter
-        brightness, contrast, saturation = (_uniform(g, 1 - j, 1 + j) for _ in range(3))
-        x = x * brightness
-        mean = (x * _GRAY).sum(0).mean()
-        x = (x - mean) * contrast + mean
-        gray = (x * _GRAY).sum(0, keepdim=True)
-        return ((x - gray) * saturation + gray).clamp_(0.0, 1.0)
+    def draw(self, h: int, w: int, rng: np.random.Generator) -> torch.Tensor:
+        """The random choices for one image of h x w pixels, as a float32 (N_PARAMS,) tensor."""
+        top, left, ch, cw = self.crop_box(h, w, rng)
+        flip = -1.0 if rng.random() < self.flip_p else 1.0
+        # affine_grid (align_corners=False): output u in [-1,1] -> input cx + sx * u
+        sx, sy = flip * cw / w, ch / h
+        cx, cy = (2 * left + cw) / w - 1, (2 * top + ch) / h - 1
+        b = c = s = 1.0
+        if rng.random() < self.jitter_p:
+            b, c, s = (float(v) for v in rng.uniform(1 - self.jitter, 1 + self.jitter, size=3))
+        gray = 1.0 if rng.random() < self.gray_p else 0.0
+        return torch.tensor([sx, sy, cx, cy, b, c, s, gray, 0.0, 0.0], dtype=torch.float32)
 
 
-def plain(img: np.ndarray, size: int | None = None) -> torch.Tensor:
-    """No augmentation: uint8 (H,W,3) -> normalised float (3,H,W), resized when size is set."""
-    x = to_float(img)
-    if size is not None and x.shape[1:] != (size, size):
-        x = F.interpolate(x.unsqueeze(0), size=(size, size), mode="bilinear",
-                          align_corners=False, antialias=True)[0]
-    return normalize(x)
+def augment_batch(images: torch.Tensor, params: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 (B,3,H,W) + (B,N_PARAMS) -> normalised float (B,3,size,size), batched ops only."""
+    bsz = images.shape[0]
+    p = params.to(device=images.device, dtype=torch.float32)
+    theta = torch.zeros(bsz, 2, 3, device=images.device)
+    theta[:, 0, 0], theta[:, 1, 1], theta[:, 0, 2], theta[:, 1, 2] = p[:, 0], p[:, 1], p[:, 2], \
+        p[:, 3]
+    grid = F.affine_grid(theta, [bsz, 3, size, size], align_corners=False)
+    x = F.grid_sample(images.float() / 255.0, grid, mode="bilinear", padding_mode="border",
+                      align_corners=False)
+    # jitter: brightness b, contrast c about the mean gray, saturation s -> y = M x + o
+    b, c, s, gray = p[:, 4], p[:, 5], p[:, 6], p[:, 7] > 0.5
+    w = GRAY.to(images.device)
+    eye = torch.eye(3, device=images.device).expand(bsz, 3, 3)
+    to_gray = w.view(1, 1, 3).expand(bsz, 3, 3)
+    mean_gray = b * torch.einsum("bchw,c->b", x, w) / (size * size)
+    sat = s.view(-1, 1, 1) * eye + (1 - s).view(-1, 1, 1) * to_gray
+    matrix = sat * (c * b).view(-1, 1, 1)
+    offset = sat @ ((1 - c) * mean_gray).view(-1, 1, 1).expand(bsz, 3, 1)
+    pick = gray.view(-1, 1, 1)
+    offset = torch.where(pick, to_gray @ offset, offset)
+    matrix = torch.where(pick, to_gray @ matrix, matrix)
+    y = torch.baddbmm(offset, matrix, x.reshape(bsz, 3, -1)).clamp_(0.0, 1.0)
+    mean, std = MEAN.to(images.device), STD.to(images.device)
+    return (y.view(bsz, 3, size, size) - mean) / std

@@ -21,30 +21,32 @@ from torch.utils.data import Dataset
 from engine.data.pairs import MinedPairs, PairIndex
 from engine.errors import EngineError
 from engine.progress import Progress, no_progress
-from engine.train.augment import Augment, normalize, sample_generator
+from engine.train.augment import Augment, augment_batch, normalize_uint8, sample_rng
 
 log = logging.getLogger(__name__)
 
 BATCH_KEYS = ("view1", "view2", "temporal", "spatial", "lonlat", "cluster", "overhead",
               "time", "time_valid")
+IMAGE_KEYS = ("view1", "view2", "temporal", "spatial")
+AUG = ".aug"  # items carry "<key>.aug" (the augmentation's random numbers) until prepare_batch
 
 
 class ImageCache:
-    """Decoded photos as uint8 (H,W,3) arrays in memory, keyed by path; filled on demand."""
+    """Decoded photos as uint8 (3,S,S) tensors in memory, keyed by path; filled on demand."""
 
     def __init__(self, size: int, enabled: bool = True) -> None:
         self.size, self.enabled = size, enabled
-        self._images: dict[str, np.ndarray] = {}
+        self._images: dict[str, torch.Tensor] = {}
 
     def __len__(self) -> int:
         return len(self._images)
 
-    def get(self, path: str) -> np.ndarray:
+    def get(self, path: str) -> torch.Tensor:
         img = self._images.get(path)
         if img is None:
             from engine.data.images import load_image
 
-            img = load_image(path, self.size)
+            img = torch.from_numpy(load_image(path, self.size)).permute(2, 0, 1).contiguous()
             if self.enabled:
                 self._images[path] = img
         return img
@@ -58,11 +60,11 @@ class ImageCache:
                 progress(k + 1, len(unique), "decode photos")
 
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in self._images.values())
+        return sum(a.numel() for a in self._images.values())
 
 
 class OverheadChips:
-    """Overhead chips (uint8 (3,h,w), invalid pixels 0) around photos, one raster per date.
+    """Overhead chips (uint8 (3,h,w) tensors, invalid pixels 0) around photos, one per date.
 
     Each process opens its rasters lazily (GDAL handles never cross a fork) and caches chips.
     """
@@ -87,7 +89,7 @@ class OverheadChips:
         return self._open[r]
 
     def chip(self, raster: int, photo: int) -> torch.Tensor:
-        """Normalised float (3, chip, chip) chip of `raster` centred on `photo`."""
+        """uint8 (3, chip, chip) chip of `raster` centred on `photo` (normalised per batch)."""
         key = (raster, photo)
         chip = self._chips.get(key)
         if chip is None:
@@ -100,7 +102,7 @@ class OverheadChips:
             data = np.where(np.asarray(window.valid)[None], data, 0.0)
             chip = torch.from_numpy(np.clip(data, 0, 255).astype(np.uint8))
             self._chips[key] = chip
-        return normalize(chip.float() / 255.0)
+        return chip
 
     def close(self) -> None:
         for raster in self._open.values():
@@ -143,33 +145,37 @@ class GeoPairDataset(Dataset):
             raise EngineError(f"objectives require unknown batch key(s) {unknown}",
                               f"the dataset provides: {', '.join(BATCH_KEYS)}")
         self.sources, self.keys, self.anchors = sources, set(keys), anchors
-        self.cache, self.seed = cache, seed
-        self.augment = Augment(size=image_size)
+        self.cache, self.seed, self.image_size = cache, seed, image_size
+        self.augment = Augment()
 
     def __len__(self) -> int:
         return int(self.anchors.shape[0])
 
-    def _view(self, photo: int, g: torch.Generator) -> torch.Tensor:
-        return self.augment(self.cache.get(self.sources.images[photo]), g)
+    def _view(self, out: dict[str, torch.Tensor], key: str, photo: int,
+              g: np.random.Generator) -> None:
+        img = self.cache.get(self.sources.images[photo])
+        out[key] = img
+        out[key + AUG] = self.augment.draw(img.shape[1], img.shape[2], g)
 
     @staticmethod
-    def _partner(index: PairIndex, photo: int, g: torch.Generator) -> int:
+    def _partner(index: PairIndex, photo: int, g: np.random.Generator) -> int:
         partners = index.partners(photo)
-        return int(partners[int(torch.randint(0, partners.shape[0], (), generator=g))])
+        return int(partners[int(g.integers(0, partners.shape[0]))])
 
     def __getitem__(self, key: tuple[int, int] | int) -> dict[str, torch.Tensor]:
+        """Images as uint8 plus "<key>.aug" numbers; `prepare_batch` turns them into floats."""
         epoch, i = key if isinstance(key, tuple) else (0, key)
         photo = int(self.anchors[i])
-        g = sample_generator(self.seed, epoch, i)
+        g = sample_rng(self.seed, epoch, i)
         src, keys, out = self.sources, self.keys, {}
         if "view1" in keys:
-            out["view1"] = self._view(photo, g)
+            self._view(out, "view1", photo, g)
         if "view2" in keys:
-            out["view2"] = self._view(photo, g)
+            self._view(out, "view2", photo, g)
         if "temporal" in keys:
-            out["temporal"] = self._view(self._partner(src.pairs.temporal, photo, g), g)
+            self._view(out, "temporal", self._partner(src.pairs.temporal, photo, g), g)
         if "spatial" in keys:
-            out["spatial"] = self._view(self._partner(src.pairs.spatial, photo, g), g)
+            self._view(out, "spatial", self._partner(src.pairs.spatial, photo, g), g)
         if "lonlat" in keys:
             out["lonlat"] = torch.from_numpy(src.pairs.lonlat[photo].astype(np.float32))
         if "cluster" in keys:
@@ -181,3 +187,21 @@ class GeoPairDataset(Dataset):
         if "time_valid" in keys:
             out["time_valid"] = torch.tensor(bool(src.pairs.time_valid[photo]))
         return out
+
+
+def prepare_batch(batch: dict[str, torch.Tensor], device: torch.device, image_size: int
+                  ) -> dict[str, torch.Tensor]:
+    """Collated items -> the model's batch on `device`: photos augmented and normalised,
+    overhead chips normalised, "<key>.aug" entries consumed (exactly the required keys left)."""
+    moved = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+    out = {}
+    for key, value in moved.items():
+        if key.endswith(AUG):
+            continue
+        if key in IMAGE_KEYS:
+            out[key] = augment_batch(value, moved[key + AUG], image_size)
+        elif key == "overhead":
+            out[key] = normalize_uint8(value)
+        else:
+            out[key] = value
+    return out

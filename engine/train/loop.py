@@ -98,8 +98,12 @@ def _momentum_step(parts: dict[str, Any]) -> None:
             return
 
 
-def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+def model_batch(batch: dict[str, torch.Tensor], cfg: Config, device: torch.device
+                ) -> dict[str, torch.Tensor]:
+    """Collated items -> the batch the objectives see (augmented on `device`)."""
+    from engine.train.dataset import prepare_batch
+
+    return prepare_batch(batch, device, cfg.data.image_size)
 
 
 def build(cfg: Config, info: distributed.DistInfo, progress: Progress) -> dict[str, Any]:
@@ -170,7 +174,7 @@ def _train(cfg: Config, info: distributed.DistInfo, progress: Progress,
     while pos["step"] < steps:
         sampler.set_epoch(pos["epoch"], pos["batch"])
         for batch in loader:
-            total, losses = engine_module(_to_device(batch, info.device))
+            total, losses = engine_module(model_batch(batch, cfg, info.device))
             optimizer.zero_grad(set_to_none=True)
             total.backward()
             optimizer.step()

@@ -120,25 +120,61 @@ def test_sampler_shards_cover_each_epoch_once() -> None:
     assert list(other) != list(ranks[0])
 
 
+def _batch(ds, keys_epoch: int = 0, n: int = 4) -> dict[str, torch.Tensor]:  # noqa: ANN001
+    from torch.utils.data import default_collate
+
+    from engine.train.dataset import prepare_batch
+
+    items = [ds[(keys_epoch, i)] for i in range(n)]
+    return prepare_batch(default_collate(items), torch.device("cpu"), ds.image_size)
+
+
 def test_dataset_yields_exactly_required_keys(tiny_city: Path, tmp_path: Path) -> None:
     from engine.train.data import build_dataset
 
     cfg = load_config(None, [*tiny_overrides(tiny_city, tmp_path), "objectives.self.weight=1"])
     ds, info = build_dataset(cfg, {"view1", "temporal"})
     item = ds[(0, 3)]
-    assert set(item) == {"view1", "temporal"}
-    assert item["view1"].shape == (3, 24, 24) and item["view1"].dtype == torch.float32
-    assert torch.equal(ds[(0, 3)]["temporal"], item["temporal"])  # seeded per (epoch, index)
-    assert not torch.equal(ds[(1, 3)]["view1"], item["view1"])
+    assert set(item) == {"view1", "temporal", "view1.aug", "temporal.aug"}
+    assert item["view1"].dtype == torch.uint8  # photos travel as uint8, augmented per batch
+    batch = _batch(ds)
+    assert set(batch) == {"view1", "temporal"}
+    assert batch["view1"].shape == (4, 3, 24, 24) and batch["view1"].dtype == torch.float32
+    assert torch.equal(_batch(ds)["temporal"], batch["temporal"])  # seeded per (epoch, index)
+    assert not torch.equal(_batch(ds, 1)["view1"], batch["view1"])
+    assert -3 < float(batch["view1"].min()) and float(batch["view1"].max()) < 3  # normalised
     assert info["pairs"]["temporal_pairs"] > 0 and len(ds.cache) == info["photos"]
+    # the temporal partner is the same place at another date
+    photo = int(ds.anchors[3])
+    partners = ds.sources.pairs.temporal.partners(photo)
+    paths = {ds.sources.images[p] for p in partners}
+    assert any(torch.equal(item["temporal"], ds.cache.get(p)) for p in paths)
     keys = {"view1", "view2", "spatial", "lonlat", "cluster", "overhead", "time", "time_valid"}
     ds, _ = build_dataset(cfg, keys)
-    item = ds[(0, 0)]
-    assert set(item) == keys
-    assert item["overhead"].shape == (3, 24, 24) and item["cluster"].dtype == torch.long
-    assert item["time"].shape == (4,) and bool(item["time_valid"])
-    lon, lat = item["lonlat"].tolist()
+    batch = _batch(ds)
+    assert set(batch) == keys
+    assert batch["overhead"].shape == (4, 3, 24, 24) and batch["cluster"].dtype == torch.long
+    assert batch["time"].shape == (4, 4) and bool(batch["time_valid"].all())
+    lon, lat = batch["lonlat"][0].tolist()
     assert -82 < lon < -80 and 36 < lat < 37  # lon, lat order (UTM 17N near 500 km E)
+
+
+def test_augment_batch_identity_and_flip() -> None:
+    from engine.train.augment import augment_batch, normalize_uint8
+
+    img = torch.randint(0, 256, (2, 3, 16, 16), dtype=torch.uint8)
+    ident = torch.tensor([[1.0, 1, 0, 0, 1, 1, 1, 0, 0, 0]] * 2)
+    assert torch.allclose(augment_batch(img, ident, 16), normalize_uint8(img), atol=1e-5)
+    flip = ident.clone()
+    flip[:, 0] = -1
+    assert torch.allclose(augment_batch(img, flip, 16), normalize_uint8(img).flip(-1),
+                          atol=1e-5)
+    gray = ident.clone()
+    gray[:, 7] = 1
+    out = augment_batch(img, gray, 16)
+    spread = (out * torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+              + torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+    assert torch.allclose(spread[:, 0], spread[:, 1], atol=1e-5)  # grayscale: equal channels
 
 
 def test_overhead_needs_rasters(tiny_city: Path, tmp_path: Path) -> None:

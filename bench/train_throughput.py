@@ -1,0 +1,105 @@
+"""Training throughput: images/s through the real pipeline vs the same model and batch with
+tensors already in memory (pure compute), and their ratio (target >= 0.9), in one run.
+
+    .venv/bin/python bench/train_throughput.py --config models/crossview_spatial.yaml \
+        [--steps 36] [--rounds 6] [key=value ...]
+
+The default recipe data is the sample city at data/sample-city (make it with
+`python -m engine sample-city --out data/sample-city --preset small`). "Images" counts
+anchor photos (batch_size per step); each anchor brings all the views its objectives need.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def _step(loss_module, optimizer, batch) -> float:  # noqa: ANN001
+    total, _ = loss_module(batch)
+    optimizer.zero_grad(set_to_none=True)
+    total.backward()
+    optimizer.step()
+    return float(total.detach())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=Path("models/crossview_spatial.yaml"))
+    parser.add_argument("--steps", type=int, default=36)
+    parser.add_argument("--warmup", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--prefetch", type=int, default=1, help="1: background prefetch thread")
+    parser.add_argument("overrides", nargs="*")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    torch.set_flush_denormal(True)  # CPU: denormals from repeated batches skew timings
+
+    from engine.errors import EngineError
+    from engine.train import distributed
+    from engine.train.config import load_config
+    from engine.train.loop import _loader, build, model_batch
+    from engine.train.prefetch import Prefetcher
+
+    try:
+        cfg = load_config(args.config, args.overrides)
+        info = distributed.setup(cfg.train.device)
+        parts = build(cfg, info, lambda *a: None)
+    except EngineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    loss_module, optimizer, sampler = parts["loss_module"], parts["optimizer"], parts["sampler"]
+    loss_module.train()
+    loader = _loader(parts["dataset"], sampler, cfg, info)
+    sync = torch.cuda.synchronize if info.device.type == "cuda" else (lambda: None)
+
+    def batches():  # noqa: ANN202
+        epoch = 0
+        while True:
+            sampler.set_epoch(epoch)
+            yield from loader
+            epoch += 1
+
+    stream = iter(Prefetcher(batches(), depth=2)) if args.prefetch else batches()
+    kept = [model_batch(next(stream), cfg, info.device) for _ in range(4)]
+    for k in range(args.warmup):  # warm-up: caches (chips, workers) and allocator
+        _step(loss_module, optimizer, model_batch(next(stream), cfg, info.device))
+        _step(loss_module, optimizer, kept[k % len(kept)])
+    # interleave short blocks of both so load from other processes hits both alike
+    pipe_times, comp_times = [], []
+    block = max(1, args.steps // args.rounds)
+    for _ in range(args.rounds):
+        sync()
+        t0 = time.perf_counter()
+        for _ in range(block):  # real pipeline: loader -> device -> step
+            _step(loss_module, optimizer, model_batch(next(stream), cfg, info.device))
+        sync()
+        t1 = time.perf_counter()
+        for k in range(block):  # pure compute: batches already on the device
+            _step(loss_module, optimizer, kept[k % len(kept)])
+        sync()
+        pipe_times.append(t1 - t0)
+        comp_times.append(time.perf_counter() - t1)
+    ratios = sorted(c / p for p, c in zip(pipe_times, comp_times, strict=True))
+    pipeline_s, compute_s = sum(pipe_times), sum(comp_times)
+    steps = block * args.rounds
+    bs = cfg.train.batch_size
+    pipe_ips, comp_ips = steps * bs / pipeline_s, steps * bs / compute_s
+    print(f"recipe {args.config} | device {info.device} | batch {bs} | keys "
+          f"{', '.join(parts['keys'])} | workers {cfg.train.workers} | "
+          f"torch threads {torch.get_num_threads()}")
+    print(f"pipeline: {pipe_ips:.1f} images/s")
+    print(f"compute:  {comp_ips:.1f} images/s")
+    print(f"ratio:    {pipe_ips / comp_ips:.3f} (target >= 0.9; median of {args.rounds} "
+          f"interleaved rounds {ratios[len(ratios) // 2]:.3f})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
