@@ -34,14 +34,13 @@ def rgb_uint8(data: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """(C,H,W) raster values + valid mask -> (3,H,W) uint8 as the training chips are made.
 
     Mirrors engine.train.dataset.OverheadChips: the first three bands (one band is repeated
-    to grey RGB), invalid pixels 0, values clipped to 0..255.
+    to grey RGB), values clipped to 0..255 and truncated to uint8, invalid pixels 0.
     """
-    if data.shape[0] >= 3:
-        rgb = data[:3]
-    else:
-        rgb = np.repeat(data[:1], 3, axis=0)
-    rgb = np.where(valid[None], np.nan_to_num(rgb), 0.0)
-    return np.clip(rgb, 0, 255).astype(np.uint8)
+    rgb = data[:3] if data.shape[0] >= 3 else np.repeat(data[:1], 3, axis=0)
+    with np.errstate(invalid="ignore"):  # NaN (only ever under invalid pixels) -> masked
+        out = np.clip(rgb, 0, 255).astype(np.uint8)
+    out *= np.asarray(valid, dtype=np.uint8)[None]
+    return out
 
 
 def to_model_input(batch_uint8: Any, device: Any) -> Any:
