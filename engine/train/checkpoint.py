@@ -74,16 +74,17 @@ def _weights_path(path: Path) -> Path:
 
 
 def _check_header(path: Path) -> None:
-    """Reject files that are not safetensors (pickle/zip magic, absurd header length)."""
+    """Reject files that are not safetensors; name pickle/zip (torch.save) files as such."""
     with open(path, "rb") as f:
         head = f.read(10)
     size = path.stat().st_size
-    if head[:2] == b"PK" or head[:1] == b"\x80":
+    if len(head) >= 9 and struct.unpack("<Q", head[:8])[0] <= size - 8 and head[8:9] == b"{":
+        return
+    if head[:4] == b"PK\x03\x04" or (head[:1] == b"\x80" and head[1:2] in b"\x02\x03\x04\x05"):
         raise EngineError(f"model file {path} is a pickle/zip archive named .safetensors",
                           "it is refused: re-export the weights with safetensors")
-    if len(head) < 9 or struct.unpack("<Q", head[:8])[0] > size - 8 or head[8:9] != b"{":
-        raise EngineError(f"model file {path} is not a valid safetensors file (bad header)",
-                          "it is corrupt or truncated; re-train or re-copy the model")
+    raise EngineError(f"model file {path} is not a valid safetensors file (bad header)",
+                      "it is corrupt or truncated; re-train or re-copy the model")
 
 
 def read_weights(path: Path) -> dict[str, torch.Tensor]:
