@@ -128,3 +128,15 @@ def test_state_round_trip_without_pickle(tmp_path: Path) -> None:
     (tmp_path / "s.json").write_text("{not json")
     with pytest.raises(EngineError, match="cannot be read"):
         load_state(tmp_path / "s.safetensors", tmp_path / "s.json")
+
+
+def test_header_length_byte_0x80_is_not_mistaken_for_pickle(tmp_path: Path) -> None:
+    from engine.train.checkpoint import read_weights
+
+    path = tmp_path / "w.safetensors"
+    for pad in range(300):  # find a header whose length's low byte is 0x80 (a pickle magic)
+        save_file({"a": torch.ones(2)}, str(path), metadata={"p": "x" * pad})
+        if path.read_bytes()[0] == 0x80:
+            break
+    assert path.read_bytes()[0] == 0x80
+    assert torch.equal(read_weights(path)["a"], torch.ones(2))
