@@ -195,3 +195,19 @@ def test_map_errors_name_the_missing_argument(setup: dict, tmp_path: Path) -> No
         code = main(["map", "zero_shot", "--field", str(setup["field"]), "--out",
                      str(tmp_path), "--events", "jsonl"])
     assert code == 2 and "--head" in json.loads(buf.getvalue().splitlines()[-1])["message"]
+
+
+def test_fit_tract_labels_from_field_pixels(setup: dict, tmp_path: Path) -> None:
+    from engine.cli.main import main
+    from engine.heads.io import load_head
+
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        code = main(["fit", "--field", str(setup["field"]), "--polygons",
+                     str(setup["city"] / "tracts.gpkg"), "--target", "pop_density",
+                     "--block-size", "150", "--folds", "3", "--out", str(tmp_path / "dens"),
+                     "--events", "jsonl"])
+    result = json.loads(buf.getvalue().splitlines()[-1])
+    assert code == 0, result
+    assert result["outputs"]["n_rows"] == 9  # every tract holds field pixels
+    assert load_head(tmp_path / "dens").feature_dim == 16
