@@ -166,3 +166,22 @@ def test_bad_inputs_name_the_problem(tmp_path, model) -> None:  # noqa: ANN001
     with pytest.raises(EngineError, match="not polygons"):
         embed_raster(model, src, tmp_path / "f.tif", mask=tmp_path / "pts.gpkg", device="cpu")
     assert not (tmp_path / "f.tif").exists()
+
+
+def test_cli_defaults_come_from_the_model_folder(tmp_path, model) -> None:  # noqa: ANN001
+    from engine.cli.main import main
+    from engine.train.checkpoint import save_model
+
+    save_model(model, tmp_path / "models/tiny", extra_config={"data": {"chip_size": 12}})
+    src = write_rgb_tif(tmp_path / "in.tif", 48, 36, UTM, ORIGIN, seed=4)
+    out = tmp_path / "cli.tif"
+    code = main(["embed-raster", "--model", str(tmp_path / "models/tiny"), "--raster", str(src),
+                 "--out", str(out), "--events", "jsonl", "--device", "cpu", "--no-preview"])
+    assert code == 0
+    meta = json.loads((tmp_path / "cli.json").read_text())
+    assert (meta["chip_px"], meta["stride_px"], meta["model"]) == (12, 6, "tiny")
+    data, valid, _, transform, _ = read_all(out)
+    assert data.shape == (16, 6, 8) and valid.all() and "preview" not in meta
+    with open_raster(src) as raster:
+        x, y = transform @ (3.5, 2.5)
+        np.testing.assert_allclose(data[:, 2, 3], direct(model, raster, x, y, 12), atol=2e-3)
