@@ -71,6 +71,31 @@ def plan_grid(raster: Any, chip_px: int, stride_px: int, bbox: Any = None,
     return grid
 
 
+def _compute(reader: ChipReader, writer: Any, encode: Callable[[Any], Any], dev: Any,
+             dim: int, total: int, progress: Progress) -> tuple[int, float]:
+    """Embed the reader's batches, write each finished block; (chips, model seconds)."""
+    import torch
+
+    n_chips, done, model_s = 0, 0, 0.0
+    buf = valid = None
+    for item in reader:
+        if item[0] == "block":
+            block, valid = item[1], item[2]
+            buf = np.zeros((dim, block.height, block.width), dtype=np.float32)
+        elif item[0] == "chips":
+            t0 = time.perf_counter()
+            emb = encode(to_model_input(torch.from_numpy(item[3]), dev))
+            buf[:, item[1], item[2]] = emb.float().cpu().numpy().T
+            model_s += time.perf_counter() - t0
+            n_chips += len(item[1])
+        else:  # block_end: the block streams to the writer, its buffer is dropped
+            block = item[1]
+            writer.write(buf, block.col, block.row, valid=valid)
+            done += block.height * block.width
+            progress(done, total, "embed-raster")
+    return n_chips, model_s
+
+
 def _bounded_gdal_cache(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Run `fn` with GDAL's block cache capped at GDAL_CACHE_MB (restored afterwards)."""
 
@@ -130,29 +155,13 @@ def embed_raster(model: Any, raster_path: str | os.PathLike[str],
         log.info("embedding field %dx%d px (stride %d, chip %d) of %s in %d blocks",
                  grid.width, grid.height, stride_px, chip_px, raster_path, len(blocks))
         reader = ChipReader(raster, grid, blocks, batch_size, polygons).start()
-        n_chips, done, model_s = 0, 0, 0.0
         try:
             with EmbeddingFieldWriter(
                     out_tif, crs=raster.crs, transform=grid.transform, width=grid.width,
                     height=grid.height, count=dim, dtype=dtype,
                     band_descriptions=[f"emb_{k:03d}" for k in range(dim)]) as writer, \
                     torch.inference_mode():
-                buf = valid = None
-                for item in reader:
-                    if item[0] == "block":
-                        block, valid = item[1], item[2]
-                        buf = np.zeros((dim, block.height, block.width), dtype=np.float32)
-                    elif item[0] == "chips":
-                        t0 = time.perf_counter()
-                        emb = encode(to_model_input(torch.from_numpy(item[3]), dev))
-                        buf[:, item[1], item[2]] = emb.float().cpu().numpy().T
-                        model_s += time.perf_counter() - t0
-                        n_chips += len(item[1])
-                    else:
-                        block = item[1]
-                        writer.write(buf, block.col, block.row, valid=valid)
-                        done += block.height * block.width
-                        progress(done, total, "embed-raster")
+                n_chips, model_s = _compute(reader, writer, encode, dev, dim, total, progress)
                 t_write = time.perf_counter()
         finally:
             reader.close()

@@ -185,3 +185,26 @@ def test_cli_defaults_come_from_the_model_folder(tmp_path, model) -> None:  # no
     with open_raster(src) as raster:
         x, y = transform @ (3.5, 2.5)
         np.testing.assert_allclose(data[:, 2, 3], direct(model, raster, x, y, 12), atol=2e-3)
+
+
+def test_a_failure_mid_way_leaves_no_output_and_no_thread(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    import threading
+
+    model = tiny_model()
+    calls = {"n": 0}
+    real = model.embed_overhead
+
+    def flaky(x):  # noqa: ANN001, ANN202
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise EngineError("boom in the model", "")
+        return real(x)
+
+    monkeypatch.setattr(model, "embed_overhead", flaky)
+    monkeypatch.setattr(grid_mod, "WINDOW_SIDE", 24)
+    src = write_rgb_tif(tmp_path / "in.tif", 80, 80, UTM, ORIGIN)
+    with pytest.raises(EngineError, match="boom"):
+        embed_raster(model, src, tmp_path / "f.tif", chip_px=8, stride_px=4, batch_size=8,
+                     device="cpu")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif"]
+    assert not any(t.name == "embed-raster-reader" for t in threading.enumerate())
