@@ -16,10 +16,12 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
-TINY = ("model.embedding_dim=16 "
-        "model.image.backbone_kw={width:4,depth:2,out_dim:16} model.image.hidden_dim=32 "
-        "model.overhead.backbone_kw={width:4,depth:2,out_dim:16} model.overhead.hidden_dim=32 "
-        "data.image_size=32 data.chip_size=32 train.batch_size=16 train.checkpoint_every=0")
+TINY = " ".join(
+    [f"model.{enc}.backbone_kw.{k}={v}" for enc in ("image", "overhead")
+     for k, v in (("width", 4), ("depth", 2), ("out_dim", 16))]
+    + ["model.image.hidden_dim=32", "model.overhead.hidden_dim=32", "model.embedding_dim=16",
+       "data.image_size=32", "data.chip_size=32", "train.batch_size=16",
+       "train.checkpoint_every=0"])
 
 
 @pytest.mark.slow
