@@ -7,7 +7,8 @@ Each raster (RGB uint8, tiled 256, deflate, a cheap pattern with a nodata corner
 once under --workdir. Every measurement runs in a fresh subprocess so VmHWM (peak RSS, from
 /proc/self/status) belongs to that run alone. "pure" = the same model on chips already in
 memory (same batch size), so ratio = pipeline chips/s / pure chips/s (1.0 = reads, chip
-cutting and writing fully hidden behind compute). A measured figure, never a test.
+cutting and writing fully hidden behind compute); read_only_s = the reader thread's work alone
+(no model), model_only_s = chips / pure rate. A measured figure, never a test.
 """
 
 from __future__ import annotations
@@ -76,6 +77,27 @@ def child_embed(raster: str, out: str, chip: int, stride: int, batch: int) -> di
             "rss_before_mib": base, "peak_rss_mib": vm("VmHWM")}
 
 
+def child_read(raster: str, chip: int, stride: int, batch: int) -> dict:
+    """Only the reader thread's work: cut every chip of the field, no model."""
+    import rasterio
+
+    from engine.embed.grid import full_grid
+    from engine.embed.raster import GDAL_CACHE_MB, open_metric
+    from engine.embed.reader import ChipReader
+
+    t0 = time.perf_counter()
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        src, _ = open_metric(raster)
+        with src:
+            grid = full_grid(src.width, src.height, src.transform, stride, chip)
+            reader = ChipReader(src, grid, grid.blocks(128), batch).start()
+            try:
+                n = sum(len(item[1]) for item in reader if item[0] == "chips")
+            finally:
+                reader.close()
+    return {"chips": n, "seconds": time.perf_counter() - t0, "peak_rss_mib": vm("VmHWM")}
+
+
 def child_pure(chip: int, batch: int, n_chips: int) -> dict:
     import torch
 
@@ -115,7 +137,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--threads", type=int, default=1, help="torch threads (OMP_NUM_THREADS)")
     p.add_argument("--workdir", type=Path, default=Path("/tmp/geocontrast-bench"))
-    p.add_argument("--child", choices=("embed", "pure"), help=argparse.SUPPRESS)
+    p.add_argument("--child", choices=("embed", "pure", "read"), help=argparse.SUPPRESS)
     p.add_argument("--raster", help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
     p.add_argument("--n", type=int, default=0, help=argparse.SUPPRESS)
@@ -124,8 +146,12 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(a.threads)
-        res = (child_embed(a.raster, a.out, a.chip, a.strides[0], a.batch_size)
-               if a.child == "embed" else child_pure(a.chip, a.batch_size, a.n))
+        if a.child == "embed":
+            res = child_embed(a.raster, a.out, a.chip, a.strides[0], a.batch_size)
+        elif a.child == "read":
+            res = child_read(a.raster, a.chip, a.strides[0], a.batch_size)
+        else:
+            res = child_pure(a.chip, a.batch_size, a.n)
         print(json.dumps(res))
         return
     if len(a.strides) != len(a.sizes):
@@ -143,6 +169,8 @@ def main() -> None:
                          "--strides", str(stride), *common], a.threads)
         n_pure = max(a.batch_size * 20, min(emb["chips"], 4000))
         pure = run_child(["--child", "pure", "--n", str(n_pure), *common], a.threads)
+        read = run_child(["--child", "read", "--raster", str(raster), "--strides", str(stride),
+                          *common], a.threads)
         pipeline_rate = emb["chips"] / emb["seconds"]
         pure_rate = pure["chips"] / pure["seconds"]
         rows.append({
@@ -151,6 +179,8 @@ def main() -> None:
             "seconds": round(emb["seconds"], 1), "chips_per_s": round(pipeline_rate, 1),
             "pure_chips_per_s": round(pure_rate, 1),
             "ratio_to_pure": round(pipeline_rate / pure_rate, 3),
+            "read_only_s": round(read["seconds"], 1),
+            "model_only_s": round(emb["chips"] / pure_rate, 1),
             "reader_wait_s": emb["reader_wait_seconds"], "finalise_s": emb["finalise_seconds"],
             "preview_s": emb["preview_seconds"], "rss_before_mib": emb["rss_before_mib"],
             "peak_rss_mib": emb["peak_rss_mib"], "pure_peak_rss_mib": pure["peak_rss_mib"],
@@ -159,7 +189,8 @@ def main() -> None:
         })
         print(json.dumps(rows[-1]), flush=True)
     keys = ["size_px", "stride_px", "chips", "seconds", "chips_per_s", "pure_chips_per_s",
-            "ratio_to_pure", "reader_wait_s", "peak_rss_mib", "pure_peak_rss_mib"]
+            "ratio_to_pure", "read_only_s", "model_only_s", "reader_wait_s", "peak_rss_mib",
+            "pure_peak_rss_mib"]
     print("| " + " | ".join(keys) + " |")
     print("|" + "---|" * len(keys))
     for r in rows:
