@@ -5,9 +5,12 @@ real engine subprocess; every output opens in QGIS."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from conftest import REPO, write_gpkg
 from qgis.core import (
+    QgsCoordinateReferenceSystem,
     QgsFeature,
     QgsGeometry,
     QgsProcessingContext,
@@ -15,6 +18,9 @@ from qgis.core import (
     QgsRasterLayer,
     QgsVectorLayer,
 )
+from qgis.PyQt.QtCore import QCoreApplication
+
+from qgis_plugin.similarity_dock import SimilarityDock
 
 TINY = " ".join(
     [f"model.{enc}.backbone_kw.{k}={v}" for enc in ("image", "overhead")
@@ -25,7 +31,8 @@ TINY = " ".join(
 
 
 @pytest.mark.slow
-def test_pipeline_through_processing(geocontrast_provider, small_city, tmp_path, clean_project):
+def test_pipeline_through_processing(geocontrast_provider, small_city, tmp_path, clean_project,
+                                     qgis_iface, qgis_canvas):
     import processing
 
     def run(alg: str, params: dict) -> dict:
@@ -78,3 +85,24 @@ def test_pipeline_through_processing(geocontrast_provider, small_city, tmp_path,
     assert sim_points.isValid() and sim_points.featureCount() == emb_layer.featureCount()
     best = max(sim_points.getFeatures(), key=lambda f: f["similarity"])
     assert best.geometry().equals(QgsGeometry(example.geometry()))
+
+    # The dock does the same from a click, through an EngineTask and the real engine.
+    clean_project.addMapLayer(emb_layer)
+    qgis_canvas.setDestinationCrs(QgsCoordinateReferenceSystem("EPSG:32617"))
+    dock = SimilarityDock(qgis_iface)
+    try:
+        dock.layer_box.setLayer(emb_layer)
+        dock.add_example(example.geometry().asPoint())
+        assert dock.run() is not None
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not dock.status.text().startswith(("Done",
+                                                                                  "Failed")):
+            QCoreApplication.processEvents()
+            time.sleep(0.05)
+        assert dock.status.text().startswith("Done"), dock.status.text()
+        loaded = [lyr for lyr in clean_project.mapLayers().values() if lyr.name() == "Similarity"]
+        assert loaded and loaded[0].isValid()
+        assert loaded[0].featureCount() == emb_layer.featureCount()
+    finally:
+        dock.close()
+        dock.deleteLater()
