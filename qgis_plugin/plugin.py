@@ -16,11 +16,12 @@ ICON = Path(__file__).resolve().parent / "icons" / "geocontrast.svg"
 MENU = "&GeoContrast"
 TOOLBAR_NAME = "GeoContrastToolbar"
 
-# (object name, label, algorithm id opened in a Processing dialog, or None for a method)
+# (object name, label, algorithm id opened in a Processing dialog)
 _ALGORITHM_ACTIONS = (
     ("geocontrast_sample_city", "Generate sample city…", "geocontrast:sample_city"),
     ("geocontrast_import_photos", "Import photos…", "geocontrast:import_photos"),
     ("geocontrast_validate_layer", "Validate street-view layer…", "geocontrast:validate_layer"),
+    ("geocontrast_demo", "Run the demo (sample city to maps)…", "geocontrast:demo"),
 )
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
+from .demo import DemoAlgorithm
 from .embed_points import EmbedPointsAlgorithm
 from .embed_raster import EmbedRasterAlgorithm
 from .fewshot_map import FewShotMapAlgorithm
@@ -21,7 +22,7 @@ from .zero_shot_map import ZeroShotMapAlgorithm
 ICON = Path(__file__).resolve().parent.parent / "icons" / "geocontrast.svg"
 
 ALGORITHMS = (
-    SampleCityAlgorithm, ValidateLayerAlgorithm, ImportPhotosAlgorithm,  # data
+    SampleCityAlgorithm, ValidateLayerAlgorithm, ImportPhotosAlgorithm, DemoAlgorithm,
     PretrainAlgorithm, FitHeadAlgorithm,  # learn
     EmbedPointsAlgorithm, EmbedRasterAlgorithm,  # embed
     ZeroShotMapAlgorithm, SimilarityMapAlgorithm, FewShotMapAlgorithm,  # map

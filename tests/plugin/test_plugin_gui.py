@@ -31,7 +31,7 @@ def test_init_gui_and_unload(qgis_iface, qgis_processing, monkeypatch):
     assert toolbar.objectName() == "GeoContrastToolbar"
     names = [a.objectName() for a in toolbar.actions()]
     assert names == ["geocontrast_sample_city", "geocontrast_import_photos",
-                     "geocontrast_validate_layer", "geocontrast_similarity",
+                     "geocontrast_validate_layer", "geocontrast_demo", "geocontrast_similarity",
                      "geocontrast_settings"]
     assert all(not a.icon().isNull() for a in toolbar.actions())
     assert registry.providerById("geocontrast") is not None
