@@ -33,19 +33,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=36)
     parser.add_argument("--warmup", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--prefetch", type=int, default=1, help="1: background prefetch thread")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args(argv)
 
     import torch
 
     torch.set_flush_denormal(True)  # CPU: denormals from repeated batches skew timings
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     from engine.errors import EngineError
     from engine.train import distributed
     from engine.train.config import load_config
     from engine.train.loop import _loader, build, model_batch
-    from engine.train.prefetch import Prefetcher
 
     try:
         cfg = load_config(args.config, args.overrides)
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             yield from loader
             epoch += 1
 
-    stream = iter(Prefetcher(batches(), depth=2)) if args.prefetch else batches()
+    stream = batches()
     kept = [model_batch(next(stream), cfg, info.device) for _ in range(4)]
     for k in range(args.warmup):  # warm-up: caches (chips, workers) and allocator
         _step(loss_module, optimizer, model_batch(next(stream), cfg, info.device))
