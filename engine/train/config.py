@@ -245,6 +245,8 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     data: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
+        if not path.is_file() and not path.is_absolute() and (ROOT / path).is_file():
+            path = ROOT / path  # `--config models/x.yaml` works from any directory
         if not path.is_file():
             raise EngineError(f"recipe {path} does not exist",
                               f"recipes live in {ROOT / 'models'}/*.yaml")

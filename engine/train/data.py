@@ -67,7 +67,12 @@ def build_dataset(cfg: Config, keys: set[str], progress: Progress = no_progress,
     from engine.data.points import read_streetview
 
     if layer is None:
-        layer = read_streetview(resolve_path(cfg.data.streetview), cfg.data.layer)
+        path = resolve_path(cfg.data.streetview)
+        if not path.exists() and "sample-city" in str(cfg.data.streetview):
+            raise EngineError(f"street-view layer {path} does not exist",
+                              "make the sample city first: python -m engine sample-city --out "
+                              f"{path.parent} --preset small (or set data.streetview)")
+        layer = read_streetview(path, cfg.data.layer)
     frame = layer.frame
     kinds = tuple(sorted({_KIND_OF_KEY[k] for k in keys if k in _KIND_OF_KEY}))
     paths, dates = overhead_sources(cfg) if "overhead" in keys else ([], [])
