@@ -95,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"recipe {args.config} | device {info.device} | batch {bs} | keys "
           f"{', '.join(parts['keys'])} | workers {cfg.train.workers} | "
           f"torch threads {torch.get_num_threads()}")
+    d = parts["data_info"]
+    print(f"image cache: {d['cached_photos']} photos decoded up front in {d['cache_fill_s']:.2f} s "
+          f"({d['cached_mb']} MB); data.cache_images={cfg.data.cache_images}")
     print(f"pipeline: {pipe_ips:.1f} images/s")
     print(f"compute:  {comp_ips:.1f} images/s")
     print(f"ratio:    {pipe_ips / comp_ips:.3f} (target >= 0.9; median of {args.rounds} "

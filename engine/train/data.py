@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import logging
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -104,12 +105,16 @@ def build_dataset(cfg: Config, keys: set[str], progress: Progress = no_progress,
         log.warning("%d anchors for a batch of %d: batches repeat photos", anchors.size,
                     cfg.train.batch_size)
     cache = ImageCache(cfg.data.image_size, enabled=cfg.data.cache_images)
+    fill_s = 0.0
     if cfg.data.cache_images:
         needed = _photos_needed(anchors, keys, pairs)
+        t0 = time.perf_counter()
         cache.fill([sources.images[i] for i in needed], progress)
+        fill_s = time.perf_counter() - t0
     info = {"photos": len(frame), "anchors": int(anchors.size), "pairs": dict(pairs.stats),
             "overhead": paths, "overhead_dates": dates, "streetview": str(layer.source),
-            "cached_mb": round(cache.nbytes() / 2**20, 2)}
+            "cached_photos": len(cache), "cached_mb": round(cache.nbytes() / 2**20, 2),
+            "cache_fill_s": round(fill_s, 3)}
     log.info("training data: %s", info)
     dataset = GeoPairDataset(sources, keys, anchors, cfg.data.image_size, cache, cfg.train.seed)
     return dataset, info
