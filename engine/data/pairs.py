@@ -117,7 +117,9 @@ def times_to_days(times: Any) -> np.ndarray:
 
 def _csr(n: int, rows: np.ndarray, cols: np.ndarray) -> PairIndex:
     """Unique directed pairs -> CSR, partners sorted per row."""
-    key = np.unique(rows.astype(np.int64) * n + cols.astype(np.int64))
+    key = np.sort(rows.astype(np.int64) * n + cols.astype(np.int64))
+    if key.size:  # sort + mask: far faster than np.unique on large int arrays (numpy 2.4)
+        key = key[np.r_[True, key[1:] != key[:-1]]]
     rows, cols = key // n, key % n
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
