@@ -89,16 +89,6 @@ def barrier(info: DistInfo) -> None:
         dist.barrier()
 
 
-def all_ok(ok: bool, info: DistInfo) -> bool:
-    """True when `ok` holds on every rank (so all ranks stop together on a bad input)."""
-    if not (info.distributed and dist.is_initialized()):
-        return ok
-    flag = torch.tensor([1 if ok else 0], device=info.device if dist.get_backend() == "nccl"
-                        else "cpu")
-    dist.all_reduce(flag, op=dist.ReduceOp.MIN)
-    return bool(flag.item())
-
-
 def teardown(info: DistInfo) -> None:
     """Destroy the process group this module created."""
     if info.distributed and dist.is_initialized():

@@ -12,7 +12,6 @@ import logging
 import platform
 import random
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -194,6 +193,8 @@ def _train(cfg: Config, info: distributed.DistInfo, progress: Progress,
             if pos["step"] >= steps:
                 break
     distributed.sync_buffers([loss_module, parts["momentum"]], info)
+    if parts["dataset"].sources.overhead is not None:
+        parts["dataset"].sources.overhead.close()
     seconds = time.perf_counter() - t_start
     result = {"steps": steps, "final_loss": history[-1][1] if history else None,
               "seconds": round(seconds, 2), "world_size": info.world,
@@ -206,7 +207,3 @@ def _train(cfg: Config, info: distributed.DistInfo, progress: Progress,
     distributed.barrier(info)
     return result
 
-
-def run_dir(cfg: Config) -> Path:
-    """Where `cfg` writes (models/<name> by default)."""
-    return cfg.output_dir()
