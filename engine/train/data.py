@@ -6,6 +6,7 @@ pair kinds the keys need, fits k-means clusters when asked, and fills the image 
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import logging
 import re
@@ -77,11 +78,7 @@ def build_dataset(cfg: Config, keys: set[str], progress: Progress = no_progress,
     frame = layer.frame
     kinds = tuple(sorted({_KIND_OF_KEY[k] for k in keys if k in _KIND_OF_KEY}))
     paths, dates = overhead_sources(cfg) if "overhead" in keys else ([], [])
-    p = cfg.data.pairs
-    params = PairParams(place_radius_m=p.place_radius_m,
-                        temporal_heading_deg=p.temporal_heading_deg,
-                        temporal_min_days=p.temporal_min_days, spatial_radius_m=p.spatial_radius_m,
-                        spatial_window_days=p.spatial_window_days)
+    params = PairParams(**dataclasses.asdict(cfg.data.pairs))
     pairs = mine_pairs(layer, kinds, params, overhead_dates=dates or None)
     sources = Sources(images=[str(s) for s in frame["image"]], pairs=pairs)
     if "cluster" in keys:
