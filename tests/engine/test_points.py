@@ -222,6 +222,14 @@ def test_missing_file_and_missing_crs(tmp_path):
     np.testing.assert_allclose(read_streetview(path, crs=32617).lonlat(), LONLAT, atol=1e-9)
 
 
+def test_explicit_crs_overrides_the_declared_one_with_a_warning(tmp_path, caplog):
+    frame = _gdf(tmp_path, "EPSG:32617").set_crs("EPSG:32616", allow_override=True)
+    path = _gpkg(frame, tmp_path / "wrong.gpkg")
+    layer = read_streetview(path, crs="EPSG:32617")
+    assert "declares EPSG:32616; using the given crs EPSG:32617" in caplog.text
+    np.testing.assert_allclose(layer.lonlat(), LONLAT, atol=1e-9)
+
+
 def test_crs_helpers(tmp_path):
     layer = read_streetview(_gpkg(_gdf(tmp_path, "EPSG:3857"), tmp_path / "c.gpkg"))
     xy_utm = layer.xy_in("EPSG:32617")
