@@ -13,6 +13,7 @@ from .embed_raster import EmbedRasterAlgorithm
 from .fewshot_map import FewShotMapAlgorithm
 from .fit_head import FitHeadAlgorithm
 from .import_photos import ImportPhotosAlgorithm
+from .location_map import LocationMapAlgorithm
 from .pretrain import PretrainAlgorithm
 from .sample_city import SampleCityAlgorithm
 from .similarity_map import SimilarityMapAlgorithm
@@ -26,6 +27,7 @@ ALGORITHMS = (
     PretrainAlgorithm, FitHeadAlgorithm,  # learn
     EmbedPointsAlgorithm, EmbedRasterAlgorithm,  # embed
     ZeroShotMapAlgorithm, SimilarityMapAlgorithm, FewShotMapAlgorithm,  # map
+    LocationMapAlgorithm,
 )
 
 

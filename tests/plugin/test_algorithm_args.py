@@ -137,3 +137,16 @@ def test_fewshot_needs_two_classes(files):
     assert _check(alg, one_class) == (True, "")  # 0/1: two classes
     args = _args(alg, params)
     assert args[0] == "fewshot" and args[args.index("--class-field") + 1] == "cls"
+
+
+def test_location_map_extent_and_crs(files):
+    alg = _alg("location_map")
+    params = {"MODEL": files["model"], "EMBEDDINGS": files["points"], "TARGET": "positive",
+              "EXTENT": "-81.1,-80.9,39.9,40.1 [EPSG:4326]", "STEP": 25.0,
+              "OUTPUT": str(files["tmp"] / "maps")}
+    assert _check(alg, params) == (True, "")
+    args = _args(alg, params)
+    assert args[0] == "location" and args[args.index("--target") + 1] == "positive"
+    bounds = args[args.index("--bounds") + 1:args.index("--bounds") + 5]
+    assert bounds == ["-81.100000", "39.900000", "-80.900000", "40.100000"]  # lon/lat order
+    assert args[args.index("--crs") + 1] == "EPSG:4326"
