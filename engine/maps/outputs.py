@@ -1,6 +1,6 @@
 """A map GeoTIFF -> styled GeoPackage (grid cells or polygons) + PNG quick-look.
 
-Grid cells are the map's pixels as squares (block-averaged first when there are more than
+Grid cells are the map's pixels as squares (read decimated when there are more than
 MAX_CELLS), carrying `prediction` and `uncertainty` (or `class` + `confidence`); polygons
 (e.g. tracts) carry the mean of each band over the pixels whose centres fall inside.
 """
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -22,43 +21,32 @@ log = logging.getLogger(__name__)
 MAX_CELLS = 40_000
 
 
-def _block_mean(a: np.ndarray, f: int) -> np.ndarray:
-    """Mean of f x f blocks of (C, H, W), ignoring NaN (all-NaN blocks stay NaN)."""
-    c, h, w = a.shape
-    H, W = -(-h // f) * f, -(-w // f) * f
-    pad = np.full((c, H, W), np.nan, dtype=np.float64)
-    pad[:, :h, :w] = a
-    blocks = pad.reshape(c, H // f, f, W // f, f)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN blocks
-        return np.nanmean(blocks, axis=(2, 4))
-
-
 def read_map(path: str | os.PathLike[str], max_cells: int = MAX_CELLS) -> dict:
-    """The map's bands (C, H, W) float64 (NaN = nodata), names, CRS and (coarsened) transform.
+    """The map's bands (C, H, W) float64 (NaN = nodata), names, CRS and transform.
 
-    Maps larger than `max_cells` pixels are read whole once and block-averaged; maps are
-    small (one pixel per embedding stride) so this is cheap next to embedding.
+    A map of more than `max_cells` pixels is read decimated (GDAL average of the valid
+    pixels, so memory stays bounded) onto a coarser grid covering the same extent.
     """
-    from affine import Affine
+    import math
 
-    from engine.export.fieldio import open_field, read_field_window
+    from affine import Affine
+    from rasterio.enums import Resampling
+
+    from engine.export.fieldio import open_field
 
     with open_field(path) as ds:
-        from rasterio.windows import Window
-
-        data, valid = read_field_window(ds, Window(0, 0, ds.width, ds.height))
-        data = data.astype(np.float64)
-        data[:, ~valid] = np.nan
+        f = max(1.0, math.sqrt(ds.width * ds.height / max_cells))
+        h, w = max(1, math.ceil(ds.height / f)), max(1, math.ceil(ds.width / f))
+        arr = ds.read(out_shape=(ds.count, h, w), resampling=Resampling.average, masked=True)
+        scales = np.asarray(ds.scales, dtype=np.float64)[:, None, None]
+        offsets = np.asarray(ds.offsets, dtype=np.float64)[:, None, None]
+        data = np.ma.filled(arr.astype(np.float64), np.nan) * scales + offsets
         names = [d or f"band{i + 1}" for i, d in enumerate(ds.descriptions)]
-        transform, crs = ds.transform, ds.crs
-    f = 1
-    while (data.shape[1] / f) * (data.shape[2] / f) > max_cells:
-        f += 1
-    if f > 1:
-        data = _block_mean(data, f)
-        transform = transform * Affine.scale(f, f)
-    return {"data": data, "names": names, "crs": crs, "transform": transform, "factor": f}
+        transform = ds.transform * Affine.scale(ds.width / w, ds.height / h)
+        crs = ds.crs
+    data[:, ~np.isfinite(data).all(axis=0)] = np.nan
+    return {"data": data, "names": names, "crs": crs, "transform": transform,
+            "factor": ds.width / w}
 
 
 def grid_cells(path: str | os.PathLike[str], max_cells: int = MAX_CELLS):  # noqa: ANN201

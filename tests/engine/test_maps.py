@@ -211,3 +211,21 @@ def test_fit_tract_labels_from_field_pixels(setup: dict, tmp_path: Path) -> None
     assert code == 0, result
     assert result["outputs"]["n_rows"] == 9  # every tract holds field pixels
     assert load_head(tmp_path / "dens").feature_dim == 16
+
+
+def test_grid_cells_of_a_large_map_are_read_decimated(tmp_path: Path) -> None:
+    from affine import Affine
+
+    from engine.export.geotiff import write_geotiff
+    from engine.maps.outputs import grid_cells
+
+    a = np.arange(2 * 60 * 80, dtype=np.float32).reshape(2, 60, 80)
+    a[:, :10, :10] = np.nan
+    t = Affine(5, 0, 328000, 0, -5, 4421300)
+    tif = write_geotiff(a, "EPSG:32617", t, tmp_path / "m.tif")
+    full = grid_cells(tif)
+    assert len(full) == 60 * 80 - 100
+    small = grid_cells(tif, max_cells=1200)
+    assert len(small) <= 1200 and small.crs == full.crs
+    np.testing.assert_allclose(small.total_bounds, full.total_bounds)
+    assert np.nanmean(small["band1"]) == pytest.approx(np.nanmean(full["band1"]), rel=0.02)
