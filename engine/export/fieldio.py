@@ -1,0 +1,51 @@
+"""Reading embedding-field GeoTIFFs back: band scale/offset applied, nodata as a mask."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import EngineError
+
+
+def open_field(path: str | os.PathLike[str]):  # noqa: ANN201 - a rasterio dataset
+    """Open a GeoTIFF for reading; EngineError for a missing/unreadable file or no CRS."""
+    import rasterio
+    from rasterio.errors import RasterioIOError
+
+    path = Path(path)
+    if not path.is_file():
+        raise EngineError(f"raster {path} does not exist", "check the path")
+    try:
+        ds = rasterio.open(path)
+    except RasterioIOError as exc:
+        raise EngineError(f"raster {path} cannot be read: {exc}",
+                          "re-export it as a GeoTIFF") from None
+    if ds.crs is None:
+        ds.close()
+        raise EngineError(f"raster {path} has no CRS", "assign one (Raster > Projections)")
+    return ds
+
+
+def read_field_window(ds, window) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
+    """(data float32 (C, h, w) in real units, valid bool (h, w)) for one window.
+
+    Real value = stored * scale + offset (GDAL band scale/offset); a pixel is valid when no
+    band equals nodata and all are finite.
+    """
+    raw = ds.read(window=window)
+    valid = np.ones(raw.shape[1:], dtype=bool)
+    if ds.nodata is not None:
+        if np.isnan(ds.nodata):
+            valid &= ~np.isnan(raw).any(axis=0)
+        else:
+            valid &= ~(raw == ds.nodata).any(axis=0)
+    data = raw.astype(np.float32)
+    scales = np.asarray(ds.scales, dtype=np.float32)[:, None, None]
+    offsets = np.asarray(ds.offsets, dtype=np.float32)[:, None, None]
+    if not (np.all(scales == 1) and np.all(offsets == 0)):
+        data = data * scales + offsets
+    valid &= np.isfinite(data).all(axis=0)
+    return data, valid

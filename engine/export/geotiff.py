@@ -1,0 +1,250 @@
+"""GeoTIFF maps and embedding fields: tiled COG layout with internal overviews, atomic.
+
+Storage: float32; float16 (GeoTIFF NBITS=16 half floats, nodata NaN); int8 quantised per
+band with value = stored * scale + offset recorded as GDAL band scale/offset (nodata -128);
+uint8 (RGB previews, nodata 0). Large rasters stream window by window through
+`EmbeddingFieldWriter` into a float32 scratch file and are finalised at close.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import EngineError
+from engine.export.atomic import atomic_path
+from engine.export.fieldio import open_field, read_field_window  # noqa: F401 - re-export
+
+log = logging.getLogger(__name__)
+
+DTYPES: tuple[str, ...] = ("float32", "float16", "int8", "uint8")
+INT8_NODATA = -128
+_WINDOW = 512  # rows/cols per window when re-reading the scratch file
+
+
+def int8_scale_offset(lo: float, hi: float) -> tuple[float, float]:
+    """Scale/offset mapping [lo, hi] onto stored int8 -127..127 (value = q * scale + offset)."""
+    if not np.isfinite(lo) or not np.isfinite(hi):
+        return 1.0, 0.0
+    scale = (hi - lo) / 254.0
+    return (scale if scale > 0 else 1.0), (hi + lo) / 2.0
+
+
+class EmbeddingFieldWriter:
+    """Write a (count, height, width) raster window by window; `close()` makes the final file.
+
+    Use as a context manager: on an exception nothing is left under the target name.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, crs, transform, width: int,  # noqa: ANN001
+                 height: int, count: int, dtype: str = "float32",
+                 nodata: float | None = None, band_descriptions: list[str] | None = None,
+                 cog: bool = True, blocksize: int = 256, resampling: str = "average",
+                 colorinterp: str | None = None) -> None:
+        import rasterio
+
+        if dtype not in DTYPES:
+            raise EngineError(f"unknown GeoTIFF dtype {dtype!r}", f"use one of {DTYPES}")
+        if crs is None:
+            raise EngineError(f"no CRS given for {path}", "pass the CRS of the source grid")
+        if blocksize % 16 or blocksize < 16:
+            raise EngineError(f"blocksize {blocksize} is not a multiple of 16", "use 256 or 512")
+        if band_descriptions is not None and len(band_descriptions) != count:
+            raise EngineError(f"{len(band_descriptions)} band descriptions for {count} bands",
+                              "give one description per band")
+        self.path, self.dtype, self.cog = Path(path), dtype, cog
+        self.count, self.width, self.height = int(count), int(width), int(height)
+        self.blocksize, self.resampling, self.colorinterp = blocksize, resampling, colorinterp
+        self.band_descriptions = band_descriptions
+        self.nodata = nodata if nodata is not None else {
+            "int8": INT8_NODATA, "uint8": 0}.get(dtype, float("nan"))
+        self.lo = np.full(count, np.inf)
+        self.hi = np.full(count, -np.inf)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._scratch = self.path.with_name(f".{self.path.stem}.scratch-{uuid.uuid4().hex[:8]}.tif")
+        bs = min(blocksize, 256)
+        self._ds = rasterio.open(
+            self._scratch, "w", driver="GTiff", width=width, height=height, count=count,
+            dtype="float32", crs=crs, transform=transform, nodata=float("nan"), tiled=True,
+            blockxsize=bs, blockysize=bs, BIGTIFF="IF_SAFER", SPARSE_OK="TRUE")
+        self.crs, self.transform = self._ds.crs, self._ds.transform
+
+    def write(self, data: np.ndarray, col_off: int, row_off: int,
+              valid: np.ndarray | None = None) -> None:
+        """Write real values (C, h, w) at (col_off, row_off); `valid` False -> nodata."""
+        from rasterio.windows import Window
+
+        data = np.asarray(data, dtype=np.float32)
+        if data.ndim == 2:
+            data = data[None]
+        c, h, w = data.shape
+        if c != self.count:
+            raise EngineError(f"window has {c} bands, the raster {self.path.name} {self.count}",
+                              "write every band of a window at once")
+        if col_off < 0 or row_off < 0 or col_off + w > self.width or row_off + h > self.height:
+            raise EngineError(f"window {w}x{h} at col {col_off}, row {row_off} falls outside "
+                              f"the {self.width}x{self.height} raster {self.path.name}",
+                              "clip windows to the raster grid")
+        data = data.copy()
+        if valid is not None:
+            data[:, ~np.asarray(valid, dtype=bool)] = np.nan
+        finite = np.isfinite(data)
+        if finite.any():
+            with np.errstate(invalid="ignore"):
+                self.lo = np.fmin(self.lo, np.where(finite, data, np.inf).min(axis=(1, 2)))
+                self.hi = np.fmax(self.hi, np.where(finite, data, -np.inf).max(axis=(1, 2)))
+        self._ds.write(data, window=Window(col_off, row_off, w, h))
+
+    def _windows(self):  # noqa: ANN202
+        from rasterio.windows import Window
+
+        for r in range(0, self.height, _WINDOW):
+            for c in range(0, self.width, _WINDOW):
+                yield Window(c, r, min(_WINDOW, self.width - c), min(_WINDOW, self.height - r))
+
+    def _finalise_into(self, out: Path) -> None:
+        import rasterio
+        from rasterio.enums import ColorInterp, Resampling
+
+        self._ds.close()
+        stage = out.with_name(out.stem + ".stage.tif") if self.cog else out
+        gdal_dtype = "float32" if self.dtype == "float16" else self.dtype
+        scales = np.ones(self.count)
+        offsets = np.zeros(self.count)
+        if self.dtype == "int8":
+            for b in range(self.count):
+                scales[b], offsets[b] = int8_scale_offset(self.lo[b], self.hi[b])
+        opts = {"NBITS": 16} if self.dtype == "float16" else {}
+        try:
+            with rasterio.open(self._scratch) as src, rasterio.open(
+                    stage, "w", driver="GTiff", width=self.width, height=self.height,
+                    count=self.count, dtype=gdal_dtype, crs=src.crs, transform=src.transform,
+                    nodata=self.nodata, tiled=True, blockxsize=self.blocksize,
+                    blockysize=self.blocksize, compress="deflate", BIGTIFF="IF_SAFER",
+                    **opts) as dst:
+                for win in self._windows():
+                    x = src.read(window=win)
+                    bad = ~np.isfinite(x)
+                    if self.dtype == "int8":
+                        q = np.rint((x - offsets[:, None, None]) / scales[:, None, None])
+                        x = np.clip(np.nan_to_num(q), -127, 127)
+                    elif self.dtype == "uint8":
+                        x = np.clip(np.nan_to_num(np.rint(x)), 0, 255)
+                    x[bad] = self.nodata
+                    dst.write(x.astype(gdal_dtype), window=win)
+                if self.dtype == "int8":
+                    dst.scales, dst.offsets = tuple(scales), tuple(offsets)
+                for b, d in enumerate(self.band_descriptions or [], start=1):
+                    dst.set_band_description(b, d)
+                if self.colorinterp == "rgb" and self.count >= 3:
+                    dst.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue] + \
+                        [ColorInterp.undefined] * (self.count - 3)
+                elif self.colorinterp == "gray" and self.count == 1:
+                    dst.colorinterp = [ColorInterp.gray]
+                if not self.cog:
+                    dst.build_overviews(self._factors(), getattr(Resampling, self.resampling))
+            if self.cog:
+                self._to_cog(stage, out, opts)
+        finally:
+            if stage != out:
+                with contextlib.suppress(FileNotFoundError):
+                    stage.unlink()
+
+    def _factors(self) -> list[int]:
+        f, out = 2, []
+        while max(self.width, self.height) / f >= self.blocksize / 2 and f <= 1024:
+            out.append(f)
+            f *= 2
+        return out or [2]
+
+    def _to_cog(self, stage: Path, out: Path, opts: dict) -> None:
+        import rasterio
+        import rasterio.shutil
+        from rasterio.enums import Resampling
+
+        with rasterio.Env() as env:
+            has_cog = "COG" in env.drivers()
+        if has_cog:
+            rasterio.shutil.copy(stage, out, driver="COG", BLOCKSIZE=self.blocksize,
+                                 COMPRESS="DEFLATE", OVERVIEWS="IGNORE_EXISTING",
+                                 OVERVIEW_RESAMPLING=self.resampling.upper(),
+                                 BIGTIFF="IF_SAFER", **opts)
+            return
+        with rasterio.open(stage, "r+") as ds:  # GDAL without COG: overviews, then a copy
+            ds.build_overviews(self._factors(), getattr(Resampling, self.resampling))
+        rasterio.shutil.copy(stage, out, driver="GTiff", TILED="YES", COPY_SRC_OVERVIEWS="YES",
+                             BLOCKXSIZE=self.blocksize, BLOCKYSIZE=self.blocksize,
+                             COMPRESS="DEFLATE", **opts)
+
+    def close(self) -> Path:
+        """Finalise (quantise, tile, overviews) and rename into place; return the path."""
+        try:
+            with atomic_path(self.path) as tmp:
+                self._finalise_into(tmp)
+        finally:
+            self.abort()
+        log.info("wrote %s (%d bands, %s)", self.path, self.count, self.dtype)
+        return self.path
+
+    def abort(self) -> None:
+        """Drop the scratch file without producing an output."""
+        with contextlib.suppress(Exception):
+            self._ds.close()
+        for f in (self._scratch, *self._scratch.parent.glob(self._scratch.name + "*")):
+            with contextlib.suppress(FileNotFoundError):
+                f.unlink()
+
+    def __enter__(self) -> EmbeddingFieldWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:  # noqa: ANN001
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def write_geotiff(array: np.ndarray, crs, transform, path: str | os.PathLike[str],  # noqa: ANN001
+                  nodata: float | None = None, dtype: str = "float32",
+                  band_descriptions: list[str] | None = None, cog: bool = True,
+                  blocksize: int = 256, valid: np.ndarray | None = None,
+                  qml_ramp: str | None = None) -> Path:
+    """Write (C, H, W) real values as a GeoTIFF (see module doc for dtypes); NaN -> nodata.
+
+    `qml_ramp` (e.g. "viridis") writes a singleband-pseudocolor `<name>.qml` sidecar for a
+    one-band map so QGIS opens it coloured.
+    """
+    array = np.asarray(array)
+    if array.ndim == 2:
+        array = array[None]
+    if array.ndim != 3:
+        raise EngineError(f"a GeoTIFF array must be (bands, rows, cols), got {array.shape}",
+                          "add a band axis")
+    c, h, w = array.shape
+    with EmbeddingFieldWriter(path, crs=crs, transform=transform, width=w, height=h, count=c,
+                              dtype=dtype, nodata=nodata, band_descriptions=band_descriptions,
+                              cog=cog, blocksize=blocksize,
+                              colorinterp="gray" if c == 1 else None) as wr:
+        wr.write(array, 0, 0, valid=valid)
+        lo, hi = float(wr.lo[0]), float(wr.hi[0])
+    out = Path(path)
+    if qml_ramp is not None and c == 1 and np.isfinite(lo) and np.isfinite(hi):
+        write_raster_qml(out, lo, hi, ramp=qml_ramp)
+    return out
+
+
+def write_raster_qml(tif_path: str | os.PathLike[str], vmin: float, vmax: float,
+                     ramp: str = "viridis", band: int = 1) -> Path:
+    """Write `<name>.qml` beside a single-band GeoTIFF: QGIS loads it as the default style."""
+    from engine.export.styles import raster_pseudocolor_qml
+
+    qml = Path(tif_path).with_suffix(".qml")
+    with atomic_path(qml) as tmp:
+        tmp.write_text(raster_pseudocolor_qml(vmin, vmax, ramp=ramp, band=band),
+                       encoding="utf-8")
+    return qml

@@ -1,0 +1,74 @@
+"""A 3-band RGB preview of an embedding field: PCA fitted on a sample of valid pixels,
+then applied window by window (memory stays bounded)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import EngineError
+from engine.export.fieldio import open_field, read_field_window
+from engine.export.geotiff import EmbeddingFieldWriter
+from engine.progress import Progress, no_progress
+
+log = logging.getLogger(__name__)
+_WINDOW = 512
+
+
+def _windows(width: int, height: int):  # noqa: ANN202
+    from rasterio.windows import Window
+
+    for r in range(0, height, _WINDOW):
+        for c in range(0, width, _WINDOW):
+            yield Window(c, r, min(_WINDOW, width - c), min(_WINDOW, height - r))
+
+
+def pca_preview(field_path: str | os.PathLike[str], out_path: str | os.PathLike[str],
+                sample: int = 20000, seed: int = 0, cog: bool = True,
+                progress: Progress = no_progress) -> Path:
+    """Write a uint8 RGB GeoTIFF (nodata 0) of the first three principal components.
+
+    Each component is stretched from its 2nd to 98th percentile over the sample onto 1..255.
+    Component signs are fixed (largest loading positive) so the colours are reproducible.
+    """
+    rng = np.random.default_rng(seed)
+    with open_field(field_path) as ds:
+        wins = list(_windows(ds.width, ds.height))
+        per_pixel = sample / float(ds.width * ds.height)
+        picks = []
+        for i, win in enumerate(wins):
+            data, valid = read_field_window(ds, win)
+            vals = data[:, valid].T
+            take = min(len(vals), int(np.ceil(per_pixel * win.width * win.height)))
+            if take:
+                picks.append(vals[rng.choice(len(vals), size=take, replace=False)])
+            progress(i + 1, 2 * len(wins), "pca-preview")
+        if not picks:
+            raise EngineError(f"{field_path} has no valid pixels", "check its nodata value")
+        x = np.concatenate(picks).astype(np.float64)
+        mean = x.mean(axis=0)
+        _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
+        comps = np.zeros((3, x.shape[1]))
+        comps[: min(3, len(vt))] = vt[:3]
+        signs = np.sign(comps[np.arange(3), np.abs(comps).argmax(axis=1)])
+        comps *= np.where(signs == 0, 1.0, signs)[:, None]
+        proj = (x - mean) @ comps.T
+        lo, hi = np.percentile(proj, 2, axis=0), np.percentile(proj, 98, axis=0)
+        span = np.where(hi > lo, hi - lo, 1.0)
+        with EmbeddingFieldWriter(out_path, crs=ds.crs, transform=ds.transform,
+                                  width=ds.width, height=ds.height, count=3, dtype="uint8",
+                                  nodata=0, cog=cog, colorinterp="rgb",
+                                  band_descriptions=["pc1", "pc2", "pc3"]) as wr:
+            for i, win in enumerate(wins):
+                data, valid = read_field_window(ds, win)
+                c, h, w = data.shape
+                p = (data.reshape(c, -1).T.astype(np.float64) - mean) @ comps.T
+                rgb = 1.0 + 254.0 * np.clip((p - lo) / span, 0.0, 1.0)
+                wr.write(rgb.T.reshape(3, h, w), int(win.col_off), int(win.row_off),
+                         valid=valid)
+                progress(len(wins) + i + 1, 2 * len(wins), "pca-preview")
+    log.info("PCA preview of %s -> %s (sample %d px)", field_path, out_path, len(x))
+    return Path(out_path)
