@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shlex
 import signal
 import subprocess
 import threading
@@ -151,7 +152,7 @@ def run_engine(
             "environment where the engine is installed",
         )
     if feedback is not None:
-        feedback.pushCommandInfo(" ".join(argv))
+        feedback.pushCommandInfo(shlex.join(argv))  # copy-paste into a terminal
     popen_kw: dict[str, Any] = {}
     if os.name == "nt":
         popen_kw["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
