@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     from engine.errors import EngineError
     from engine.train import distributed
     from engine.train.config import load_config
-    from engine.train.loop import _loader, build, model_batch
+    from engine.train.loop import _batches, _loader, build
+    from engine.train.prefetch import Prefetcher
 
     try:
         cfg = load_config(args.config, args.overrides)
@@ -60,17 +61,12 @@ def main(argv: list[str] | None = None) -> int:
     loader = _loader(parts["dataset"], sampler, cfg, info)
     sync = torch.cuda.synchronize if info.device.type == "cuda" else (lambda: None)
 
-    def batches():  # noqa: ANN202
-        epoch = 0
-        while True:
-            sampler.set_epoch(epoch)
-            yield from loader
-            epoch += 1
-
-    stream = batches()
-    kept = [model_batch(next(stream), cfg, info.device) for _ in range(4)]
+    stream = _batches(loader, sampler, {"epoch": 0, "batch": 0}, cfg, info.device)
+    if cfg.train.prefetch:  # as in training: batches are prepared in a thread
+        stream = iter(Prefetcher(stream, depth=2))
+    kept = [next(stream) for _ in range(4)]
     for k in range(args.warmup):  # warm-up: caches (chips, workers) and allocator
-        _step(loss_module, optimizer, model_batch(next(stream), cfg, info.device))
+        _step(loss_module, optimizer, next(stream))
         _step(loss_module, optimizer, kept[k % len(kept)])
     # interleave short blocks of both so load from other processes hits both alike
     pipe_times, comp_times = [], []
@@ -79,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         sync()
         t0 = time.perf_counter()
         for _ in range(block):  # real pipeline: loader -> device -> step
-            _step(loss_module, optimizer, model_batch(next(stream), cfg, info.device))
+            _step(loss_module, optimizer, next(stream))
         sync()
         t1 = time.perf_counter()
         for k in range(block):  # pure compute: batches already on the device
@@ -93,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     bs = cfg.train.batch_size
     pipe_ips, comp_ips = steps * bs / pipeline_s, steps * bs / compute_s
     print(f"recipe {args.config} | device {info.device} | batch {bs} | keys "
-          f"{', '.join(parts['keys'])} | workers {cfg.train.workers} | "
+          f"{', '.join(parts['keys'])} | workers {cfg.train.workers} | prefetch "
+          f"{cfg.train.prefetch} | "
           f"torch threads {torch.get_num_threads()}")
     d = parts["data_info"]
     print(f"image cache: {d['cached_photos']} photos decoded up front in {d['cache_fill_s']:.2f} s "

@@ -81,27 +81,26 @@ class Augment:
 
 
 def augment_batch(images: torch.Tensor, params: torch.Tensor, size: int) -> torch.Tensor:
-    """uint8 (B,3,H,W) + (B,N_PARAMS) -> normalised float (B,3,size,size), batched ops only."""
-    bsz = images.shape[0]
-    p = params.to(device=images.device, dtype=torch.float32)
-    theta = torch.zeros(bsz, 2, 3, device=images.device)
-    theta[:, 0, 0], theta[:, 1, 1], theta[:, 0, 2], theta[:, 1, 2] = p[:, 0], p[:, 1], p[:, 2], \
-        p[:, 3]
+    """uint8 (B,3,H,W) + (B,N_PARAMS) -> normalised float (B,3,size,size), batched ops only.
+
+    Jitter in closed form (the gray weights sum to 1): with g = gray(x), m = b * mean(g),
+    y = c*b*(s'*x + (1 - s')*g) + (1 - c)*m, where s' = 0 for grayscale, else s;
+    clamped to 0..255 and normalised in one affine step per channel.
+    """
+    bsz, dev = images.shape[0], images.device
+    p = params.to(device=dev, dtype=torch.float32)
+    zero = torch.zeros_like(p[:, 0])
+    theta = torch.stack([p[:, 0], zero, p[:, 2], zero, p[:, 1], p[:, 3]], dim=1).view(bsz, 2, 3)
     grid = F.affine_grid(theta, [bsz, 3, size, size], align_corners=False)
-    x = F.grid_sample(images.float() / 255.0, grid, mode="bilinear", padding_mode="border",
-                      align_corners=False)
-    # jitter: brightness b, contrast c about the mean gray, saturation s -> y = M x + o
-    b, c, s, gray = p[:, 4], p[:, 5], p[:, 6], p[:, 7] > 0.5
-    w = GRAY.to(images.device)
-    eye = torch.eye(3, device=images.device).expand(bsz, 3, 3)
-    to_gray = w.view(1, 1, 3).expand(bsz, 3, 3)
-    mean_gray = b * torch.einsum("bchw,c->b", x, w) / (size * size)
-    sat = s.view(-1, 1, 1) * eye + (1 - s).view(-1, 1, 1) * to_gray
-    matrix = sat * (c * b).view(-1, 1, 1)
-    offset = sat @ ((1 - c) * mean_gray).view(-1, 1, 1).expand(bsz, 3, 1)
-    pick = gray.view(-1, 1, 1)
-    offset = torch.where(pick, to_gray @ offset, offset)
-    matrix = torch.where(pick, to_gray @ matrix, matrix)
-    y = torch.baddbmm(offset, matrix, x.reshape(bsz, 3, -1)).clamp_(0.0, 1.0)
-    mean, std = MEAN.to(images.device), STD.to(images.device)
-    return (y.view(bsz, 3, size, size) - mean) / std
+    x = F.grid_sample(images.float(), grid, mode="bilinear", padding_mode="border",
+                      align_corners=False)  # 0..255
+    b, c, s = p[:, 4], p[:, 5], torch.where(p[:, 7] > 0.5, zero, p[:, 6])
+    g = torch.einsum("bchw,c->bhw", x, GRAY.to(dev)).unsqueeze(1)
+    m = b * g.mean(dim=(1, 2, 3))
+    std, mean = STD.to(dev), MEAN.to(dev)
+    k = 1.0 / (255.0 * std)  # 0..255 -> normalised: v * k - mean / std
+    a_x = (c * b * s).view(-1, 1, 1, 1) * k
+    a_g = (c * b * (1 - s)).view(-1, 1, 1, 1) * k
+    off = ((1 - c) * m).view(-1, 1, 1, 1) * k - mean / std
+    y = torch.addcmul(torch.addcmul(off, x, a_x), g, a_g)
+    return torch.maximum(torch.minimum(y, (1 - mean) / std), -mean / std)

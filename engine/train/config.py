@@ -67,6 +67,7 @@ class TrainConfig:
     weight_decay: float = _min(0, 1e-4)
     seed: int = 0
     workers: int = _min(0, 0)
+    prefetch: bool = True  # load + augment the next batches in a thread during each step
     device: str = _choices("auto", "cpu", "cuda", default="auto")
     log_every: int = _min(1, 10)
     checkpoint_every: int = _min(0, 100)  # 0: only at the end

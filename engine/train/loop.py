@@ -12,6 +12,7 @@ import logging
 import platform
 import random
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from engine.errors import EngineError
 from engine.progress import Progress, no_progress
 from engine.train import distributed, outputs
 from engine.train.config import Config
+from engine.train.prefetch import Prefetcher
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +146,17 @@ def _loader(dataset: Any, sampler: Any, cfg: Config, info: distributed.DistInfo)
         generator=torch.Generator().manual_seed(cfg.train.seed))
 
 
+def _batches(loader: Any, sampler: Any, pos: dict[str, int], cfg: Config,
+             device: torch.device) -> Iterator[dict[str, torch.Tensor]]:
+    """Model batches from data position `pos` on, epoch after epoch (endless)."""
+    epoch, start = pos["epoch"], pos["batch"]
+    while True:
+        sampler.set_epoch(epoch, start)
+        for batch in loader:
+            yield model_batch(batch, cfg, device)
+        epoch, start = epoch + 1, 0
+
+
 def train(cfg: Config, progress: Progress = no_progress, resume: bool = False) -> dict[str, Any]:
     """Train `cfg`; return the output paths and final figures. Only rank 0 writes files."""
     info = distributed.setup(cfg.train.device)
@@ -168,30 +181,34 @@ def _train(cfg: Config, info: distributed.DistInfo, progress: Progress,
         log.info("resumed %s at step %d", out_dir, pos["step"])
     engine_module = distributed.wrap(loss_module, info)
     loader = _loader(parts["dataset"], sampler, cfg, info)
+    stream = _batches(loader, sampler, dict(pos), cfg, info.device)
+    if cfg.train.prefetch:  # the next batches load and augment while this step computes
+        stream = Prefetcher(stream, depth=2)
     steps, every = cfg.train.steps, cfg.train.checkpoint_every
     loss_module.train()
-    while pos["step"] < steps:
-        sampler.set_epoch(pos["epoch"], pos["batch"])
-        for batch in loader:
-            total, losses = engine_module(model_batch(batch, cfg, info.device))
+    batches = iter(stream)
+    try:
+        while pos["step"] < steps:
+            total, losses = engine_module(next(batches))
             optimizer.zero_grad(set_to_none=True)
             total.backward()
             optimizer.step()
             _momentum_step(parts)
             pos["step"] += 1
             pos["batch"] += 1
+            if pos["batch"] >= sampler.batches_per_epoch():
+                pos["epoch"], pos["batch"] = pos["epoch"] + 1, 0
             history.append([pos["step"], float(total.detach()), *losses])
             progress(pos["step"], steps, "train")
             if pos["step"] % cfg.train.log_every == 0 or pos["step"] == steps:
                 log.info("step %d/%d loss %.4f", pos["step"], steps, history[-1][1])
-            if pos["batch"] >= sampler.batches_per_epoch():
-                pos["epoch"], pos["batch"] = pos["epoch"] + 1, 0
-            if pos["step"] >= steps or (every and pos["step"] % every == 0):
+            if pos["step"] == steps or (every and pos["step"] % every == 0):
                 if info.is_main:
                     checkpoint_io.save(out_dir, cfg, parts, pos, history)
                 distributed.barrier(info)
-            if pos["step"] >= steps:
-                break
+    finally:
+        if isinstance(stream, Prefetcher):
+            stream.close()
     distributed.sync_buffers([loss_module, parts["momentum"]], info)
     if parts["dataset"].sources.overhead is not None:
         parts["dataset"].sources.overhead.close()
