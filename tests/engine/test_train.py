@@ -244,3 +244,28 @@ def test_temporal_without_times_names_captured_at(tiny_city: Path, tmp_path: Pat
                              "objectives.temporal.weight=1"])
     with pytest.raises(EngineError, match="captured_at"):
         train(cfg)
+
+
+def test_prefetch_keeps_order_and_raises_errors() -> None:
+    from engine.train.prefetch import Prefetcher
+
+    assert list(Prefetcher(iter(range(7)), depth=2)) == list(range(7))
+
+    def broken():  # noqa: ANN202
+        yield 1
+        raise EngineError("photo p.jpg cannot be read", "re-export it")
+
+    with pytest.raises(EngineError, match="p.jpg"):
+        list(Prefetcher(broken()))
+
+
+def test_prefetch_does_not_change_results(tiny_city: Path, tmp_path: Path) -> None:
+    from engine.train.loop import train
+
+    base = [*tiny_overrides(tiny_city, tmp_path, steps=3), "objectives.self.weight=1",
+            "objectives.temporal.weight=1"]
+    for flag in ("true", "false"):
+        train(load_config(None, [*base, f"output={tmp_path / flag}", f"train.prefetch={flag}"]))
+    a = _weights(tmp_path / "true" / "model.safetensors")
+    b = _weights(tmp_path / "false" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
