@@ -4,7 +4,10 @@ Keys: view1, view2 (two augmentations of the anchor), temporal (the same place a
 time), spatial (a nearby place at about the same time), lonlat (degrees), cluster (k-means
 id), overhead (chip centred on the anchor from the nearest date), time (4 features),
 time_valid. Items are addressed by (epoch, index) so augmentations are seeded per sample.
-Decoded photos live in an in-memory uint8 cache; rasters open lazily in each worker.
+Photos travel as uint8 with their augmentation's random numbers ("<key>.aug"); the training
+step's `prepare_batch` augments them batched on the device and drops those extra entries,
+so the objectives see exactly the keys they require. Decoded photos live in an in-memory
+uint8 cache (filled up front, before workers fork); rasters open lazily in each process.
 """
 
 from __future__ import annotations
