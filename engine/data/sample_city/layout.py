@@ -12,7 +12,14 @@ from engine.data.sample_city.presets import ORIGIN_XY, Preset
 from engine.data.sample_city.rng import stream
 from engine.data.sample_city.style import accent_colour, stack_styles
 from engine.data.sample_city.world import (
-    LAMP, SIDEWALK, SIDEWALK_M, SIGN, Canvas, World, rasterize_streets, street_lines,
+    LAMP,
+    SIDEWALK,
+    SIDEWALK_M,
+    SIGN,
+    Canvas,
+    World,
+    rasterize_streets,
+    street_lines,
 )
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,14 @@ from engine.data.sample_city.dynamics import Conditions
 from engine.data.sample_city.rng import hash01
 from engine.data.sample_city.style import BRICK, PANEL
 from engine.data.sample_city.world import (
-    BUILDING, GRASS, MARKING, PAVED, POOL, ROAD, SIDEWALK, World,
+    BUILDING,
+    GRASS,
+    MARKING,
+    PAVED,
+    POOL,
+    ROAD,
+    SIDEWALK,
+    World,
 )
 
 T_MAX, DT = 140.0, 0.25

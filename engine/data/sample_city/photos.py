@@ -1,0 +1,96 @@
+"""Render every street photo (in parallel, deterministically) and keep what each one shows."""
+
+from __future__ import annotations
+
+import io
+import multiprocessing as mp
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from PIL import Image
+from scipy.spatial import cKDTree
+
+from engine.data.sample_city.captures import Locations, headings
+from engine.data.sample_city.dynamics import conditions, street_actors
+from engine.data.sample_city.rng import stream
+from engine.data.sample_city.sprites import MAX_DIST
+from engine.data.sample_city.streetview import render_photo
+from engine.data.sample_city.world import World
+
+JPEG_QUALITY = 90
+
+
+@dataclass
+class Shot:
+    """One photo: where, when, which way, the JPEG bytes and its visible-content features."""
+
+    location_id: int
+    time_index: int
+    x: float
+    y: float
+    heading: float
+    captured_at: datetime
+    jpeg: bytes
+    feats: dict[str, float]
+
+
+_STATE: dict = {}  # the world etc. in each worker (set before fork; never pickled per task)
+
+
+def _actors_in_world(world: World, locs: Locations, loc: int, actors: dict) -> dict:
+    """Street coordinates (along, lateral) of cars and people -> world x, y."""
+    if locs.axis[loc] == 0:
+        cx, along_y = world.streets["ns_x"][locs.street[loc]], locs.y[loc]
+        to_xy = lambda p: np.c_[cx + p[:, 1], along_y + p[:, 0]]  # noqa: E731
+    else:
+        cy, along_x = world.streets["ew_y"][locs.street[loc]], locs.x[loc]
+        to_xy = lambda p: np.c_[along_x + p[:, 0], cy + p[:, 1]]  # noqa: E731
+    out = {k: actors[k] for k in ("car_rgb", "people_h", "shirt", "pants", "skin")}
+    out["cars_xy"], out["people_xy"] = to_xy(actors["cars"]), to_xy(actors["people"])
+    return out
+
+
+def _render_location(loc: int) -> list[Shot]:
+    world, locs, times, seed, preset = (_STATE[k] for k in ("world", "locs", "times", "seed",
+                                                          "preset"))
+    x, y = float(locs.x[loc]), float(locs.y[loc])
+    tree_idx = np.array(_STATE["tree_kd"].query_ball_point([x, y], MAX_DIST), dtype=np.int64)
+    prop_idx = np.array(_STATE["prop_kd"].query_ball_point([x, y], MAX_DIST), dtype=np.int64)
+    tree_idx.sort()
+    prop_idx.sort()
+    widths = world.streets["ns_w"] if locs.axis[loc] == 0 else world.streets["ew_w"]
+    half_w = float(widths[locs.street[loc]]) / 2
+    density = float(world.fields.sample("density", [x], [y])[0])
+    upkeep = float(world.fields.sample("wealth", [x], [y])[0])
+    shots = []
+    for k, when in enumerate(times[loc]):
+        rng = stream(seed, "capture", loc, k)
+        cond = conditions(rng, when)
+        actors = _actors_in_world(world, locs, loc, street_actors(
+            rng, density, density * 0.6, half_w, cond.clear))
+        for heading in headings(float(locs.heading[loc]), preset.n_headings):
+            img, feats = render_photo(world, x, y, heading, cond, actors, tree_idx, prop_idx,
+                                      preset.photo_px, upkeep)
+            buf = io.BytesIO()
+            Image.fromarray(img).save(buf, format="JPEG", quality=JPEG_QUALITY)
+            shots.append(Shot(loc, k, x, y, heading, when, buf.getvalue(), feats))
+    return shots
+
+
+def render_all(world: World, locs: Locations, times: list, seed: int, preset) -> Iterator[Shot]:
+    """Yield every shot in (location, time, heading) order; workers > 1 render in forked processes."""
+    _STATE.update(world=world, locs=locs, times=times, seed=seed, preset=preset,
+                  tree_kd=cKDTree(np.c_[world.trees["x"], world.trees["y"]]),
+                  prop_kd=cKDTree(np.c_[world.props["x"], world.props["y"]]))
+    try:
+        if preset.workers <= 1 or "fork" not in mp.get_all_start_methods():
+            for loc in range(len(locs)):
+                yield from _render_location(loc)
+            return
+        with mp.get_context("fork").Pool(preset.workers) as pool:
+            for shots in pool.imap(_render_location, range(len(locs)), chunksize=8):
+                yield from shots
+    finally:
+        _STATE.clear()
