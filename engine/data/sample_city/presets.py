@@ -33,7 +33,7 @@ PRESETS: dict[str, Preset] = {
         tract_grid=3, corr_m=150.0, workers=1,
     ),
     "default": Preset(
-        name="default", extent_m=1600.0, block_pitch_m=100.0, n_locations=1600, photo_px=128,
+        name="default", extent_m=1600.0, block_pitch_m=100.0, n_locations=1500, photo_px=128,
         tract_grid=7, corr_m=250.0, workers=2,
     ),
 }
