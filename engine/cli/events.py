@@ -67,8 +67,9 @@ class HumanEvents:
         width = 30
         frac = done / total if total else 0.0
         bar = "#" * int(width * frac) + "-" * (width - int(width * frac))
-        rate = done / max(now - self._t0, 1e-9)
-        self.stream.write(f"\r{stage:>12} [{bar}] {done}/{total} ({rate:.1f}/s)")
+        elapsed = now - self._t0
+        rate = f" ({done / elapsed:.1f}/s)" if elapsed > 0.5 else ""
+        self.stream.write(f"\r{stage:>12} [{bar}] {done}/{total}{rate}")
         if done == total:
             self.stream.write("\n")
             self._stage = ""

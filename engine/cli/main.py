@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     root = logging.getLogger()
     root.setLevel(logging.DEBUG if args.verbose else logging.INFO)
     root.addHandler(EventsLogHandler(events))
+    for chatty in ("pyogrio", "rasterio", "fiona", "matplotlib", "PIL"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
         outputs = commands[args.command].run(args, events.progress)
     except EngineError as exc:
