@@ -111,3 +111,13 @@ def test_errors_name_the_problem(tmp_path, capsys, case, needle):
     assert events[-1]["event"] == "error" and needle in events[-1]["message"]
     assert events[-1]["hint"]
     assert not (tmp_path / "o.gpkg").exists()
+
+
+def test_exif_folder_without_times_keeps_them_missing(tmp_path, capsys):
+    _photo(tmp_path / "p1.jpg", gps=(-79.9, 40.4, 10.0))
+    out = tmp_path / "sv.gpkg"
+    code, events = _run(capsys, "--input", str(tmp_path), "--out", str(out))
+    assert code == 0, events
+    assert events[-1]["outputs"]["has_times"] is False
+    got = pyogrio.read_dataframe(out)
+    assert got["captured_at"].isna().all() and got["heading"].tolist() == [10.0]
