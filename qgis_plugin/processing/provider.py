@@ -8,6 +8,7 @@ from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
 from .demo import DemoAlgorithm
+from .embed_locations import EmbedLocationsAlgorithm
 from .embed_points import EmbedPointsAlgorithm
 from .embed_raster import EmbedRasterAlgorithm
 from .fewshot_map import FewShotMapAlgorithm
@@ -25,7 +26,7 @@ ICON = Path(__file__).resolve().parent.parent / "icons" / "geocontrast.svg"
 ALGORITHMS = (
     SampleCityAlgorithm, ValidateLayerAlgorithm, ImportPhotosAlgorithm, DemoAlgorithm,
     PretrainAlgorithm, FitHeadAlgorithm,  # learn
-    EmbedPointsAlgorithm, EmbedRasterAlgorithm,  # embed
+    EmbedPointsAlgorithm, EmbedRasterAlgorithm, EmbedLocationsAlgorithm,  # embed
     ZeroShotMapAlgorithm, SimilarityMapAlgorithm, FewShotMapAlgorithm,  # map
     LocationMapAlgorithm,
 )

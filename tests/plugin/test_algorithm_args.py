@@ -150,3 +150,15 @@ def test_location_map_extent_and_crs(files):
     bounds = args[args.index("--bounds") + 1:args.index("--bounds") + 5]
     assert bounds == ["-81.100000", "39.900000", "-80.900000", "40.100000"]  # lon/lat order
     assert args[args.index("--crs") + 1] == "EPSG:4326"
+
+
+def test_embed_locations_grid(files):
+    alg = _alg("embed_locations")
+    params = {"MODEL": files["model"], "EXTENT": "328000,328400,4421000,4421400 [EPSG:32617]",
+              "STEP": 50.0, "DEVICE": 1, "OUTPUT": str(files["tmp"] / "loc.tif")}
+    assert _check(alg, params) == (True, "")
+    args = _args(alg, params)
+    assert args[args.index("--bounds") + 1:args.index("--bounds") + 6] == [
+        "328000.000000", "4421000.000000", "328400.000000", "4421400.000000", "--crs"]
+    assert args[args.index("--crs") + 1] == "EPSG:32617"
+    assert args[args.index("--step") + 1] == "50.0" and "--batch-size" not in args
