@@ -89,7 +89,7 @@ def clean_project(qgis_iface):
     QgsProject.instance().removeAllMapLayers()
 
 
-@pytest.fixture()
+@pytest.fixture(scope="session")
 def engine_python() -> str:
     """The engine interpreter the plugin will use (the repo's .venv unless overridden)."""
     from qgis_plugin.settings import engine_python as resolve
