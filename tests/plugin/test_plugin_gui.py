@@ -62,3 +62,25 @@ def test_init_processing_alone_registers_provider_once(qgis_processing):
     plugin.provider, provider = None, plugin.provider
     registry.removeProvider(provider)
     assert registry.providerById("geocontrast") is None
+
+
+def test_actions_open_their_algorithm_dialogs(qgis_iface, qgis_processing, monkeypatch):
+    import processing
+
+    import qgis_plugin
+
+    opened = []
+    monkeypatch.setattr(processing, "execAlgorithmDialog", lambda alg_id, *a: opened.append(alg_id))
+    monkeypatch.setattr(qgis_iface, "removePluginMenu", lambda *a: None, raising=False)
+    plugin = qgis_plugin.classFactory(qgis_iface)
+    plugin.initGui()
+    try:
+        by_name = {a.objectName(): a for a in plugin.actions}
+        for name in ("sample_city", "import_photos", "validate_layer", "demo"):
+            by_name[f"geocontrast_{name}"].trigger()
+        assert opened == ["geocontrast:sample_city", "geocontrast:import_photos",
+                          "geocontrast:validate_layer", "geocontrast:demo"]
+        registry = QgsApplication.processingRegistry()
+        assert all(registry.algorithmById(alg_id) is not None for alg_id in opened)
+    finally:
+        plugin.unload()
