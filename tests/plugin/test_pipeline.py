@@ -1,7 +1,7 @@
 """The whole job through the plugin, as a QGIS user runs it: sample city -> pretrain (a few
 steps of a tiny cross-view model) -> embed photos + raster -> fit a head on tracts (spatial
-CV) -> zero-shot map -> similarity map. Every step is a Processing algorithm driving the
-real engine subprocess; every output opens in QGIS."""
+CV) -> zero-shot map -> few-shot class map -> similarity map (algorithm and dock). Every
+step drives the real engine subprocess; every output opens in QGIS."""
 
 from __future__ import annotations
 
@@ -85,6 +85,17 @@ def test_pipeline_through_processing(geocontrast_provider, small_city, tmp_path,
     assert sim_points.isValid() and sim_points.featureCount() == emb_layer.featureCount()
     best = max(sim_points.getFeatures(), key=lambda f: f["similarity"])
     assert best.geometry().equals(QgsGeometry(example.geometry()))
+
+    # Few-shot: two classes from a handful of labelled photos (safer / less safe).
+    labelled = processing.run("native:fieldcalculator", {
+        "INPUT": photos, "FIELD_NAME": "cls", "FIELD_TYPE": 2, "FIELD_LENGTH": 10,
+        "FORMULA": "if(\"perception_safety\" > median(\"perception_safety\"), 'safer', 'less')",
+        "OUTPUT": str(tmp_path / "labelled.gpkg")})["OUTPUT"]
+    few = run("fewshot_map", {"FIELD": field_layer, "POINTS": labelled, "CLASS_FIELD": "cls",
+                              "BLOCK_SIZE": 150, "OUTPUT": str(tmp_path / "few")})
+    classes = QgsRasterLayer(few["GEOTIFF"], "few")
+    assert classes.isValid() and classes.crs().authid() == "EPSG:32617"
+    assert sorted(few["ENGINE"]["classes"]) == ["less", "safer"]
 
     # The dock does the same from a click, through an EngineTask and the real engine.
     clean_project.addMapLayer(emb_layer)
