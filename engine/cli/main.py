@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     events = JsonlEvents() if args.events == "jsonl" else HumanEvents()
     root = logging.getLogger()
     root.setLevel(logging.DEBUG if args.verbose else logging.INFO)
-    root.addHandler(EventsLogHandler(events))
+    handler = EventsLogHandler(events)
+    root.addHandler(handler)
     for chatty in ("pyogrio", "rasterio", "fiona", "matplotlib", "PIL"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
@@ -58,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     except MemoryError:
         events.error("out of memory", "use a smaller --batch-size or a smaller area")
         return 3
+    finally:
+        root.removeHandler(handler)  # in-process callers (tests, notebooks) call main() repeatedly
     events.result(outputs or {})
     return 0
 
