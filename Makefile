@@ -19,11 +19,13 @@ demo: setup-engine
 	$(PY) -m engine demo --out $(OUT)
 
 test: setup
-	$(PY) -m pytest tests/engine -q
-	QT_QPA_PLATFORM=offscreen $(PY_QGIS) -m pytest tests/plugin -q -p no:cacheprovider
+	@status=0; \
+	$(PY) -m pytest tests/engine -q -p no:cacheprovider || status=1; \
+	QT_QPA_PLATFORM=offscreen $(PY_QGIS) -m pytest tests/plugin -q -p no:cacheprovider || status=1; \
+	exit $$status
 
 test-engine: setup-engine
-	$(PY) -m pytest tests/engine -q
+	$(PY) -m pytest tests/engine -q -p no:cacheprovider
 
 test-plugin: setup
 	QT_QPA_PLATFORM=offscreen $(PY_QGIS) -m pytest tests/plugin -q -p no:cacheprovider
