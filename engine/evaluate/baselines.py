@@ -1,0 +1,114 @@
+"""Embedders the benchmark compares: a trained GeoModel, a random-init model of the same
+architecture, and raw pixels (per-channel mean/std + 8-bin colour histograms).
+
+Every embedder maps photo paths -> (N, D) float32 and, when it can, overhead chips
+(N, 3, H, W) uint8 -> (N, D) float32; `model` is the GeoModel behind it (or None).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from engine.errors import EngineError
+
+log = logging.getLogger(__name__)
+
+HIST_BINS = 8
+
+
+class ModelEmbedder:
+    """A GeoModel's street-photo (and overhead, when it has one) embeddings on the CPU."""
+
+    def __init__(self, model: Any, name: str, image_size: int = 64, batch_size: int = 64) -> None:
+        self.model = model.eval()
+        self.name = name
+        self.image_size = int(image_size)
+        self.batch_size = int(batch_size)
+
+    @property
+    def has_overhead(self) -> bool:
+        return getattr(self.model, "overhead_encoder", None) is not None
+
+    def embed_photos(self, paths: list[str]) -> np.ndarray:
+        """(N, D) float32 embeddings of the photos; EngineError naming a photo that fails."""
+        from engine.embed.points import embed_images
+
+        rows, emb, errors = embed_images(self.model, list(paths), batch_size=self.batch_size,
+                                         image_size=self.image_size, num_workers=0,
+                                         device="cpu")
+        if errors:
+            row, err = errors[0]
+            raise EngineError(f"photo {paths[row]} could not be embedded: {err}",
+                              "regenerate the sample city or fix the photo")
+        return emb[np.argsort(rows)]
+
+    def embed_chips(self, chips: np.ndarray) -> np.ndarray:
+        """(N, D) float32 overhead embeddings of (N, 3, H, W) uint8 chips."""
+        import torch
+
+        from engine.embed.common import to_model_input
+
+        if not self.has_overhead:
+            raise EngineError(f"{self.name} has no overhead encoder",
+                              "cross-view tasks need a cross-view model (models/crossview*)")
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(chips), self.batch_size):
+                x = to_model_input(torch.from_numpy(np.ascontiguousarray(
+                    chips[i:i + self.batch_size])), torch.device("cpu"))
+                out.append(self.model.embed_overhead(x).float().numpy())
+        return np.concatenate(out).astype(np.float32)
+
+
+def random_init_embedder(model_config: dict, seed: int, name: str = "random-init",
+                         image_size: int = 64) -> ModelEmbedder:
+    """A GeoModel of `model_config`'s architecture with seeded random weights (no training)."""
+    import torch
+
+    from engine.nn.model import GeoModel
+
+    torch.manual_seed(int(seed))
+    model = GeoModel.from_config(model_config, load_pretrained=False)
+    return ModelEmbedder(model, name, image_size)
+
+
+def pixel_features(images: np.ndarray) -> np.ndarray:
+    """(N, 30) float32: per-channel mean and std (0..1) and 8-bin histograms (shares).
+
+    `images` is (N, H, W, 3) uint8.
+    """
+    x = np.asarray(images)
+    if x.ndim != 4 or x.shape[-1] != 3:
+        raise EngineError(f"raw-pixel features need (N, H, W, 3) images, got {x.shape}",
+                          "pass RGB images")
+    flat = x.reshape(len(x), -1, 3).astype(np.float64) / 255.0
+    mean, std = flat.mean(axis=1), flat.std(axis=1)
+    bins = np.minimum((flat * HIST_BINS).astype(np.int64), HIST_BINS - 1)
+    hist = np.stack([np.stack([(bins[:, :, c] == b).mean(axis=1) for b in range(HIST_BINS)],
+                              axis=1) for c in range(3)], axis=1).reshape(len(x), -1)
+    return np.concatenate([mean, std, hist], axis=1).astype(np.float32)
+
+
+class RawPixelEmbedder:
+    """Colour statistics of the pixels: the no-learning baseline (same for photos and chips)."""
+
+    model = None
+    has_overhead = True
+
+    def __init__(self, image_size: int = 64, name: str = "raw pixels") -> None:
+        self.image_size = int(image_size)
+        self.name = name
+
+    def embed_photos(self, paths: list[str]) -> np.ndarray:
+        """(N, 30) colour statistics of the photos (resized to image_size)."""
+        from engine.data.images import load_image
+
+        feats = [pixel_features(load_image(p, self.image_size)[None]) for p in paths]
+        return np.concatenate(feats) if feats else np.zeros((0, 6 + 3 * HIST_BINS), np.float32)
+
+    def embed_chips(self, chips: np.ndarray) -> np.ndarray:
+        """(N, 30) colour statistics of (N, 3, H, W) uint8 chips."""
+        return pixel_features(np.transpose(np.asarray(chips), (0, 2, 3, 1)))

@@ -1,0 +1,175 @@
+"""The benchmark's tasks: each is (embedder, city context, settings) -> a list of result rows
+(plain dicts: task, target, metric values). Heads are ridge with spatial block CV
+(engine.heads.cross_validate): every scaler is fitted inside the fold, folds are blocks.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.evaluate import metrics
+from engine.evaluate.context import CityContext, EvalSettings
+
+log = logging.getLogger(__name__)
+
+PERCEPTION = ("perception_safety", "perception_lively", "perception_beautiful")
+SOCIOECONOMIC = ("income", "poverty_share", "pop_density")
+
+
+def vpr(embedder: Any, key: str, ctx: CityContext, s: EvalSettings) -> list[dict]:
+    """Place recognition: queries = each place's last capture, database = earlier captures."""
+    emb = ctx.photo_embeddings(embedder, key)
+    last = ctx.capture_rank == _last_rank(ctx)
+    res = metrics.recall_at_k(emb[last], emb[~last], ctx.xy[last], ctx.xy[~last],
+                              ctx.heading[last], ctx.heading[~last],
+                              radius_m=s.vpr_radius_m, max_heading_deg=s.vpr_heading_deg)
+    return [{"task": "vpr", "target": "place", **res}]
+
+
+def _last_rank(ctx: CityContext) -> np.ndarray:
+    """Per photo, the highest capture rank of its location+heading group."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"loc": ctx.layer.frame["location_id"].to_numpy(),
+                          "head": np.round(np.nan_to_num(ctx.heading, nan=-1)),
+                          "rank": ctx.capture_rank})
+    return frame.groupby(["loc", "head"])["rank"].transform("max").to_numpy()
+
+
+def _cv_row(task: str, target: str, X: np.ndarray, y: np.ndarray, xy: np.ndarray,
+            block_m: float, folds: int, s: EvalSettings,
+            groups: np.ndarray | None = None) -> dict:
+    """Ridge + spatial block CV: R2 mean and sd over folds; pooled (all out-of-fold
+    predictions at once) R2, Spearman and pairwise ranking accuracy."""
+    from engine.heads.cv import cross_validate
+
+    rep = cross_validate(X, y, xy, "ridge", block_size_m=block_m, n_folds=folds, seed=s.seed,
+                         groups=groups)
+    fold_r2 = np.array([fm["r2"] for fm in rep.fold_metrics], np.float64)
+    return {"task": task, "target": target, "r2": float(np.nanmean(fold_r2)),
+            "r2_sd_folds": float(np.nanstd(fold_r2)), "r2_pooled": float(rep.pooled["r2"]),
+            "spearman": metrics.spearman(y, rep.oof_pred),
+            "pairwise_acc": metrics.pairwise_accuracy(y, rep.oof_pred, s.n_pairs, s.seed),
+            "n": int(len(y))}
+
+
+def tract_rows(ctx: CityContext, point_emb: np.ndarray) -> tuple[np.ndarray, np.ndarray, Any]:
+    """(tract features (T, D), tract x, y centroids (T, 2), covered mask) from point vectors."""
+    from engine.heads.aggregate import aggregate_points
+
+    agg = aggregate_points(ctx.layer.frame, point_emb, ctx.tracts, "tract_id")
+    cov = agg.covered
+    tracts = ctx.tracts.to_crs(ctx.crs) if ctx.tracts.crs != ctx.crs else ctx.tracts
+    cent = tracts.geometry.centroid
+    xy = np.column_stack([cent.x.to_numpy(), cent.y.to_numpy()])
+    return agg.embeddings[cov], xy[cov], cov
+
+
+def _socio_rows(task: str, ctx: CityContext, point_emb: np.ndarray,
+                s: EvalSettings) -> list[dict]:
+    X, xy, cov = tract_rows(ctx, point_emb)
+    rows = []
+    for target in SOCIOECONOMIC:
+        y = ctx.tracts[target].to_numpy(np.float64)[cov]
+        rows.append(_cv_row(task, target, X, y, xy, s.tract_block_m, s.tract_folds, s))
+    return rows
+
+
+def socioeconomic(embedder: Any, key: str, ctx: CityContext, s: EvalSettings) -> list[dict]:
+    """Per tract mean photo embedding -> income, poverty share, density (ridge, spatial CV)."""
+    return _socio_rows("socioeconomic", ctx, ctx.photo_embeddings(embedder, key), s)
+
+
+def perception(embedder: Any, key: str, ctx: CityContext, s: EvalSettings) -> list[dict]:
+    """Per photo -> each perception score (ridge, spatial CV, a place's photos in one fold)."""
+    emb = ctx.photo_embeddings(embedder, key)
+    groups = ctx.layer.frame["location_id"].to_numpy()
+    return [_cv_row("perception", t, emb, ctx.layer.frame[t].to_numpy(np.float64), ctx.xy,
+                    s.point_block_m, s.point_folds, s, groups) for t in PERCEPTION]
+
+
+def overhead_chips(ctx: CityContext, rows: np.ndarray, chip_px: int) -> np.ndarray:
+    """(len(rows), 3, chip, chip) uint8 chips centred on the photos, from the overhead date
+    nearest each photo's capture time."""
+    import pandas as pd
+
+    from engine.data.rasters import open_raster
+    from engine.embed.common import rgb_uint8
+
+    dates = pd.to_datetime(ctx.manifest["overhead_dates"], utc=True)
+    files = [ctx.city / f"overhead/overhead_{d}.tif" for d in ctx.manifest["overhead_dates"]]
+    times = pd.to_datetime(ctx.layer.frame["captured_at"].to_numpy()[rows], utc=True)
+    t_ns = times.as_unit("ns").asi8.astype(np.float64)
+    gap = np.abs(t_ns[:, None] - dates.as_unit("ns").asi8.astype(np.float64)[None, :])
+    which = np.argmin(gap, axis=1)
+    out = np.zeros((len(rows), 3, chip_px, chip_px), np.uint8)
+    for k, path in enumerate(files):
+        sel = np.flatnonzero(which == k)
+        if not len(sel):
+            continue
+        with open_raster(path, target_crs=None) as ras:
+            xy = ctx.layer.xy_in(ras.crs)[rows]
+            for i in sel:
+                win = ras.read_centered(float(xy[i, 0]), float(xy[i, 1]), chip_px)
+                out[i] = rgb_uint8(win.data, win.valid)
+    return out
+
+
+def one_photo_per_place(ctx: CityContext) -> np.ndarray:
+    """Row numbers of the first photo of each location (cross-view pairs must be unique)."""
+    loc = ctx.layer.frame["location_id"].to_numpy()
+    _, first = np.unique(loc, return_index=True)
+    return np.sort(first)
+
+
+def cross_view(embedder: Any, key: str, ctx: CityContext, s: EvalSettings) -> list[dict]:
+    """Ground <-> overhead retrieval among all places (one photo and one chip per place)."""
+    if not getattr(embedder, "has_overhead", False):
+        return []
+    rows = one_photo_per_place(ctx)
+    ground = ctx.photo_embeddings(embedder, key)[rows]
+    over = embedder.embed_chips(overhead_chips(ctx, rows, s.chip_px))
+    return [{"task": "cross_view", "target": "place", "n": int(len(rows)),
+             **metrics.cross_view_retrieval(ground, over)}]
+
+
+def map_fidelity(model: Any, key: str, ctx: CityContext, s: EvalSettings, work: Path,
+                 stride_px: int = 16, min_dist_m: float = 30.0) -> list[dict]:
+    """Photo-free zero-shot maps (engine.demo stages: heads on photos -> overhead field) vs
+    the truth rasters: Pearson r and RMSE on map cells farther than min_dist_m from photos."""
+    from dataclasses import replace
+
+    from engine.demo.evaluate import cell_centres, photo_distance, sample_raster
+    from engine.demo.settings import FULL
+    from engine.demo.stages import run_encoder
+
+    demo = replace(FULL, image_size=s.image_size, chip_px=s.chip_px, stride_px=stride_px,
+                   point_block_m=s.point_block_m, tract_block_m=s.tract_block_m,
+                   point_folds=s.point_folds, tract_folds=s.tract_folds, seed=s.seed,
+                   min_dist_m=min_dist_m)
+    run_encoder(model, key, ctx.city, work, demo)
+    rows = []
+    for target in PERCEPTION + SOCIOECONOMIC:
+        truth = ctx.city / "truth" / f"{target}.tif"
+        values, xy, crs = cell_centres(work / "maps" / f"{target}.tif")
+        true = sample_raster(truth, xy, crs)
+        from engine.data.crs import transform_xy
+
+        dist = photo_distance(xy, transform_xy(ctx.xy, ctx.crs, crs))
+        ok = np.isfinite(values) & np.isfinite(true) & (dist > min_dist_m)
+        rows.append({"task": "map_fidelity", "target": target,
+                     "pearson": metrics.pearson(values[ok], true[ok]),
+                     "rmse": metrics.rmse(values[ok], true[ok]), "n": int(ok.sum())})
+    return rows
+
+
+def location_encoder(model: Any, ctx: CityContext, s: EvalSettings) -> list[dict]:
+    """Tract attributes from the location encoder at the photo points (no image at all)."""
+    from engine.embed.locations import location_embeddings
+
+    emb = location_embeddings(model, ctx.layer.lonlat(), device="cpu")
+    return _socio_rows("location_encoders", ctx, emb, s)
