@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from qgis.core import QgsApplication
+from qgis.core import QgsApplication, QgsProject
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QAction, QToolBar
 
+from .prefill import layer_defaults
 from .processing.provider import GeoContrastProvider
 
 ICON = Path(__file__).resolve().parent / "icons" / "geocontrast.svg"
@@ -22,6 +23,10 @@ _ALGORITHM_ACTIONS = (
     ("geocontrast_import_photos", "Import photos…", "geocontrast:import_photos"),
     ("geocontrast_validate_layer", "Validate street-view layer…", "geocontrast:validate_layer"),
     ("geocontrast_demo", "Run the demo (sample city to maps)…", "geocontrast:demo"),
+    ("geocontrast_pretrain", "Pretrain encoder…", "geocontrast:pretrain"),
+    ("geocontrast_embed_points", "Embed street-view photos…", "geocontrast:embed_points"),
+    ("geocontrast_embed_raster", "Embed overhead raster…", "geocontrast:embed_raster"),
+    ("geocontrast_zero_shot_map", "Zero-shot map…", "geocontrast:zero_shot_map"),
 )
 
 
@@ -71,7 +76,9 @@ class GeoContrastPlugin:
         def open_dialog() -> None:
             import processing  # QGIS's Processing plugin, present whenever the GUI is
 
-            processing.execAlgorithmDialog(algorithm_id)
+            algorithm = QgsApplication.processingRegistry().algorithmById(algorithm_id)
+            layers = [self.iface.activeLayer(), *QgsProject.instance().mapLayers().values()]
+            processing.execAlgorithmDialog(algorithm_id, layer_defaults(algorithm, layers))
 
         return open_dialog
 

@@ -31,8 +31,9 @@ def test_init_gui_and_unload(qgis_iface, qgis_processing, monkeypatch):
     assert toolbar.objectName() == "GeoContrastToolbar"
     names = [a.objectName() for a in toolbar.actions()]
     assert names == ["geocontrast_sample_city", "geocontrast_import_photos",
-                     "geocontrast_validate_layer", "geocontrast_demo", "geocontrast_similarity",
-                     "geocontrast_settings"]
+                     "geocontrast_validate_layer", "geocontrast_demo", "geocontrast_pretrain",
+                     "geocontrast_embed_points", "geocontrast_embed_raster",
+                     "geocontrast_zero_shot_map", "geocontrast_similarity", "geocontrast_settings"]
     assert all(not a.icon().isNull() for a in toolbar.actions())
     assert registry.providerById("geocontrast") is not None
     actions = list(plugin.actions)
@@ -84,3 +85,36 @@ def test_actions_open_their_algorithm_dialogs(qgis_iface, qgis_processing, monke
         assert all(registry.algorithmById(alg_id) is not None for alg_id in opened)
     finally:
         plugin.unload()
+
+
+def test_common_step_actions_prefill_the_working_layers(qgis_iface, qgis_processing, small_city,
+                                                       monkeypatch):
+    import processing
+    from qgis.core import QgsProject, QgsRasterLayer, QgsVectorLayer
+
+    import qgis_plugin
+
+    photos = QgsVectorLayer(f"{small_city / 'streetview.gpkg'}|layername=streetview", "photos", "ogr")
+    overhead = QgsRasterLayer(str(small_city / "overhead" / "overhead_2023-07-12.tif"), "overhead")
+    tracts = QgsVectorLayer(f"{small_city / 'tracts.gpkg'}|layername=tracts", "tracts", "ogr")
+    assert photos.isValid() and overhead.isValid() and tracts.isValid()
+    QgsProject.instance().addMapLayers([tracts, overhead, photos])
+    opened = []
+    monkeypatch.setattr(processing, "execAlgorithmDialog",
+                        lambda alg_id, params=None: opened.append((alg_id, params)))
+    monkeypatch.setattr(qgis_iface, "removePluginMenu", lambda *a: None, raising=False)
+    monkeypatch.setattr(qgis_iface, "activeLayer", lambda: photos, raising=False)
+    plugin = qgis_plugin.classFactory(qgis_iface)
+    plugin.initGui()
+    try:
+        by_name = {a.objectName(): a for a in plugin.actions}
+        by_name["geocontrast_embed_points"].trigger()
+        by_name["geocontrast_embed_raster"].trigger()
+        points_params, raster_params = opened[0][1], opened[1][1]
+        assert opened[0][0] == "geocontrast:embed_points"
+        assert points_params["INPUT"] == photos.id()  # the point layer, never the polygons
+        assert overhead.id() in raster_params.values()
+        assert tracts.id() not in (*points_params.values(), *raster_params.values())
+    finally:
+        plugin.unload()
+        QgsProject.instance().removeAllMapLayers()
