@@ -54,13 +54,15 @@ def _run(args: argparse.Namespace, command: str) -> int:
 
     if args.threads:
         torch.set_num_threads(int(args.threads))
-    settings = bench_settings(args.quick, args.seeds, args.steps)
-    if settings.seeds < 1:
-        raise EngineError(f"--seeds must be at least 1, got {settings.seeds}", "use --seeds 3")
+    quick = bench_settings(args.quick)
     work = (args.work or resolve_path("out/benchmark-quick" if args.quick
                                       else "out/benchmark")).resolve()
-    city = (args.city or work / f"city-{settings.preset}").resolve()
-    ensure_city(city, settings.preset, 0)
+    city = (args.city or work / f"city-{quick.preset}").resolve()
+    info = ensure_city(city, quick.preset, 0)
+    settings = bench_settings(args.quick, args.seeds, args.steps, info.get("preset"))
+    if settings.seeds < 1 or settings.steps < 1:
+        raise EngineError(f"--seeds and --steps must be at least 1, got {settings.seeds} and "
+                          f"{settings.steps}", "use e.g. --seeds 3 --steps 300")
 
     def progress(done: int, total: int, stage: str) -> None:
         logging.getLogger("engine.evaluate").info("%s %d/%d", stage, done, total)

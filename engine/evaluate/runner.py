@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from engine.errors import EngineError
 from engine.evaluate import tasks
 from engine.evaluate.context import CityContext, EvalSettings, load_city
 from engine.progress import Progress, no_progress
@@ -42,20 +43,29 @@ class BenchSettings:
         return asdict(self)
 
 
+SMALL_CITY = EvalSettings(image_size=32, chip_px=32, point_block_m=100.0, tract_block_m=150.0,
+                          point_folds=4, tract_folds=3, n_pairs=5000)
+EVAL_BY_PRESET = {"small": SMALL_CITY, "default": EvalSettings()}
+STRIDE_BY_PRESET = {"small": 8, "default": 16}
 FULL = BenchSettings()
 QUICK = BenchSettings(preset="small", seeds=1, steps=40, csp_steps=20, stride_px=8,
-                      eval=EvalSettings(image_size=32, chip_px=32, point_block_m=100.0,
-                                        tract_block_m=150.0, point_folds=4, tract_folds=3,
-                                        n_pairs=5000))
+                      eval=SMALL_CITY)
 
 
-def bench_settings(quick: bool, seeds: int | None = None, steps: int | None = None
-                   ) -> BenchSettings:
-    """QUICK or FULL, with optional seed count / step overrides."""
+def bench_settings(quick: bool, seeds: int | None = None, steps: int | None = None,
+                   preset: str | None = None) -> BenchSettings:
+    """QUICK or FULL, with optional seed count / step overrides; `preset` (the city's) sets
+    image sizes, CV blocks and folds (a small city needs smaller blocks)."""
     s = QUICK if quick else FULL
-    if seeds:
+    if preset is not None and preset != s.preset:
+        if preset not in EVAL_BY_PRESET:
+            raise EngineError(f"unknown sample-city preset {preset!r} in city.json",
+                              f"use a city of preset {' or '.join(EVAL_BY_PRESET)}")
+        s = replace(s, preset=preset, eval=EVAL_BY_PRESET[preset],
+                    stride_px=STRIDE_BY_PRESET[preset])
+    if seeds is not None:
         s = replace(s, seeds=int(seeds))
-    if steps:
+    if steps is not None:
         s = replace(s, steps=int(steps), csp_steps=int(steps))
     return s
 

@@ -114,4 +114,17 @@ def test_quick_benchmark_end_to_end(small_city: Path, tmp_path: Path) -> None:
     assert {"urbanstcl_self", "urbanstcl_temporal", "urbanstcl_spatial", "crossview_spatial",
             "random-init", "raw pixels", "csp_grid"} <= encoders
     assert all(c["verdict"] in ("reproduced", "not reproduced") for c in doc["claims"])
-    assert not list(out.parent.glob("*.tmp*"))
+    assert not list(out.parent.glob(".*tmp-*"))
+
+
+def test_settings_follow_the_city_preset_and_bad_city_is_named(tmp_path: Path) -> None:
+    from engine.errors import EngineError
+    from engine.evaluate.runner import SMALL_CITY, bench_settings
+
+    full_on_small = bench_settings(False, preset="small")
+    assert full_on_small.eval == SMALL_CITY and full_on_small.seeds == 3
+    assert bench_settings(True, seeds=2, steps=7).seeds == 2
+    with pytest.raises(EngineError, match="city.json"):
+        load_city(tmp_path)
+    with pytest.raises(EngineError, match="preset 'huge'"):
+        bench_settings(True, preset="huge")
