@@ -20,7 +20,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true",
                    help="small city, 1 seed, few steps (a smoke run of every task)")
     p.add_argument("--city", type=Path, default=None,
-                   help="sample-city directory (generated there when missing)")
+                   help="sample-city directory, generated there when missing (default: "
+                        "data/sample-city; --quick: WORK/city-small)")
     p.add_argument("--seeds", type=int, default=None, help="training seeds (default 3; quick 1)")
     p.add_argument("--steps", type=int, default=None, help="override the training steps")
     p.add_argument("--work", type=Path, default=None,
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace, command: str) -> int:
     import torch
 
-    from engine.demo.pipeline import ensure_city
+    from engine.demo.pipeline import default_city, ensure_city
     from engine.evaluate.report import write_report
     from engine.evaluate.runner import bench_settings, run_benchmark
     from engine.train.config import resolve_path
@@ -57,7 +58,8 @@ def _run(args: argparse.Namespace, command: str) -> int:
     quick = bench_settings(args.quick)
     work = (args.work or resolve_path("out/benchmark-quick" if args.quick
                                       else "out/benchmark")).resolve()
-    city = (args.city or work / f"city-{quick.preset}").resolve()
+    # the full run shares the demo's city (data/sample-city); --quick keeps its own small one
+    city = (args.city or (work / "city-small" if args.quick else default_city())).resolve()
     info = ensure_city(city, quick.preset, 0)
     settings = bench_settings(args.quick, args.seeds, args.steps, info.get("preset"))
     if settings.seeds < 1 or settings.steps < 1:
