@@ -47,19 +47,27 @@ def recall_at_k(query_emb: np.ndarray, db_emb: np.ndarray, query_xy: np.ndarray,
     query and, with headings given (NaN = unknown, accepted), within `max_heading_deg`.
     Queries with no true match in the whole database are left out (counted in "n_queries").
     """
+    from scipy.spatial import cKDTree
+
     qxy, dxy = np.asarray(query_xy, np.float64), np.asarray(db_xy, np.float64)
-    dist = np.linalg.norm(qxy[:, None, :] - dxy[None, :, :], axis=2)
-    match = dist <= radius_m
-    if query_heading is not None and db_heading is not None:
-        dh = heading_difference(np.asarray(query_heading)[:, None],
-                                np.asarray(db_heading)[None, :])
-        match &= ~(dh > max_heading_deg)  # NaN heading -> comparison False -> accepted
-    has = match.any(axis=1)
+    use_heading = query_heading is not None and db_heading is not None
+    qh = np.asarray(query_heading, np.float64) if use_heading else np.full(len(qxy), np.nan)
+    dh = np.asarray(db_heading, np.float64) if use_heading else np.full(len(dxy), np.nan)
+
+    def is_match(q: np.ndarray, d: np.ndarray) -> np.ndarray:
+        """Query rows q vs database rows d (same shape): close enough and facing alike."""
+        near = np.linalg.norm(qxy[q] - dxy[d], axis=-1) <= radius_m
+        return near & ~(heading_difference(qh[q], dh[d]) > max_heading_deg)  # NaN: accepted
+
+    tree = cKDTree(dxy)
+    has = np.array([bool(is_match(np.full(len(c), i), np.asarray(c, np.int64)).any())
+                    for i, c in enumerate(tree.query_ball_point(qxy, radius_m))], dtype=bool)
     out: dict[str, float] = {"n_queries": float(has.sum())}
     if not has.any():
         return {**out, **{f"R@{k}": float("nan") for k in ks}}
-    idx = cosine_neighbours(np.asarray(query_emb)[has], db_emb, max(ks))
-    hits = np.take_along_axis(match[has], idx, axis=1)
+    rows = np.flatnonzero(has)
+    idx = cosine_neighbours(np.asarray(query_emb)[rows], db_emb, max(ks))
+    hits = is_match(np.repeat(rows[:, None], idx.shape[1], axis=1), idx)
     for k in ks:
         out[f"R@{k}"] = float(hits[:, :k].any(axis=1).mean())
     return out
