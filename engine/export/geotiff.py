@@ -91,6 +91,9 @@ class EmbeddingFieldWriter:
                               f"the {self.width}x{self.height} raster {self.path.name}",
                               "clip windows to the raster grid")
         data = data.copy()
+        if self.dtype == "float16" and np.nanmax(np.abs(data), initial=0.0) > 65504.0:
+            raise EngineError(f"values beyond +-65504 cannot be stored as float16 in "
+                              f"{self.path.name}", "write this raster as float32")
         if valid is not None:
             data[:, ~np.asarray(valid, dtype=bool)] = np.nan
         finite = np.isfinite(data)
@@ -133,6 +136,8 @@ class EmbeddingFieldWriter:
                     if self.dtype == "int8":
                         q = np.rint((x - offsets[:, None, None]) / scales[:, None, None])
                         x = np.clip(np.nan_to_num(q), -127, 127)
+                    elif self.dtype == "float16":  # round to nearest half here: GDAL truncates
+                        x = x.astype(np.float16).astype(np.float32)
                     elif self.dtype == "uint8":
                         x = np.clip(np.nan_to_num(np.rint(x)), 0, 255)
                     x[bad] = self.nodata

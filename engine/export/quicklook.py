@@ -60,6 +60,7 @@ def _decorate(fig, ax, extent, crs, title: str, north_arrow: bool) -> None:  # n
     ax.set_ylim(ymin, ymax)
     ax.set_aspect("equal")
     ax.tick_params(labelsize=7)
+    ax.ticklabel_format(useOffset=False, style="plain")
 
 
 def _save(fig, out_png: str | os.PathLike[str], dpi: int) -> Path:  # noqa: ANN001
@@ -97,7 +98,7 @@ def quicklook_raster(path: str | os.PathLike[str], out_png: str | os.PathLike[st
     ax = fig.add_subplot()
     im = ax.imshow(data, cmap=cmap, extent=(b.left, b.right, b.bottom, b.top),
                    interpolation="nearest")
-    fig.colorbar(im, ax=ax, shrink=0.8, label=label or desc or f"band {band}")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=label or desc or f"band {band}")
     _decorate(fig, ax, (b.left, b.right, b.bottom, b.top), crs, title or Path(path).stem,
               north_arrow)
     out = _save(fig, out_png, dpi)
@@ -123,15 +124,16 @@ def quicklook_vector(gdf, column: str, out_png: str | os.PathLike[str],  # noqa:
     if len(finite) == 0:
         raise EngineError(f"column {column!r} has no finite values", "check the predictions")
     norm = Normalize(vmin=float(finite.min()), vmax=float(finite.max()))
-    fig = Figure(figsize=(6, 6))
+    xmin, ymin, xmax, ymax = gdf.total_bounds
+    aspect = min(2.0, max(0.3, (ymax - ymin) / (xmax - xmin) if xmax > xmin else 1.0))
+    fig = Figure(figsize=(6, 6 * aspect + 0.6))
     ax = fig.add_subplot()
     gdf.plot(column=column, ax=ax, cmap=cmap, norm=norm, markersize=marker_size,
              edgecolor="0.3", linewidth=0.3, missing_kwds={"color": "lightgrey"})
     from matplotlib.cm import ScalarMappable
 
-    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.8,
+    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, fraction=0.046, pad=0.04,
                  label=label or column)
-    xmin, ymin, xmax, ymax = gdf.total_bounds
     pad_x, pad_y = 0.05 * (xmax - xmin or 1.0), 0.05 * (ymax - ymin or 1.0)
     _decorate(fig, ax, (xmin - pad_x, xmax + pad_x, ymin - pad_y, ymax + pad_y), gdf.crs,
               title or column, north_arrow)

@@ -1,0 +1,189 @@
+"""Exports: styled GeoPackages (layer_styles + valid QML), embedding BLOBs, COG GeoTIFFs
+(CRS, transform, dtype, nodata, overviews, int8 scale/offset), PCA preview, quick-looks."""
+
+from __future__ import annotations
+
+import sqlite3
+import xml.etree.ElementTree as ET
+
+import geopandas as gpd
+import numpy as np
+import pyogrio
+import pytest
+import rasterio
+from PIL import Image
+from rasterio.transform import from_origin
+from shapely.geometry import Point, box
+
+from engine.errors import EngineError
+from engine.export.embeddings_gpkg import read_embeddings_gpkg, write_embeddings_gpkg
+from engine.export.geotiff import EmbeddingFieldWriter, write_geotiff
+from engine.export.gpkg import write_gpkg
+from engine.export.preview import pca_preview
+from engine.export.quicklook import nice_length, quicklook_raster, quicklook_vector
+from engine.export.styles import categorized_style, class_breaks, graduated_style
+
+CRS = "EPSG:32617"
+TRANSFORM = from_origin(600_000.0, 4_100_000.0, 0.5, 0.5)
+
+
+def _points(n: int = 12) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"pred": np.linspace(0.0, 1.0, n), "unc": np.full(n, 0.1),
+         "cls": ["park", "street", "plaza"] * (n // 3)},
+        geometry=[Point(600_000 + 10 * i, 4_100_000 - 5 * i) for i in range(n)], crs=CRS)
+
+
+def test_write_gpkg_stores_a_default_style(tmp_path) -> None:
+    path = tmp_path / "out.gpkg"
+    pts = _points()
+    style = graduated_style(pts["pred"], "pred", n_classes=4, ramp="RdYlBu")
+    write_gpkg(pts, path, "predictions", style=style, metadata={"model": "m", "dim": 8})
+    tracts = gpd.GeoDataFrame({"cls": ["a", "b"]}, geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1)],
+                              crs=CRS)
+    write_gpkg(tracts, path, "tracts", style=categorized_style(tracts["cls"], "cls"))
+    layers = dict(pyogrio.list_layers(path))
+    assert layers["predictions"] == "Point" and layers["tracts"] == "Polygon"
+    back = pyogrio.read_dataframe(path, layer="predictions")
+    assert len(back) == 12 and back.crs == CRS
+    np.testing.assert_allclose(back["pred"], pts["pred"])
+    info = pyogrio.read_info(path, layer="predictions")
+    assert info["layer_metadata"]["model"] == "m" and info["layer_metadata"]["dim"] == "8"
+    with sqlite3.connect(path) as con:
+        assert con.execute("PRAGMA user_version").fetchone()[0] == 10200  # GeoPackage 1.2
+        rows = con.execute("SELECT f_table_name, f_geometry_column, useAsDefault, styleQML "
+                           "FROM layer_styles ORDER BY f_table_name").fetchall()
+    assert [(r[0], r[1], r[2]) for r in rows] == [("predictions", "geom", 1), ("tracts", "geom", 1)]
+    root = ET.fromstring(rows[0][3])
+    renderer = root.find("renderer-v2")
+    assert renderer.get("type") == "graduatedSymbol" and renderer.get("attr") == "pred"
+    ranges = renderer.findall("ranges/range")
+    assert len(ranges) == 4 and float(ranges[0].get("lower")) == 0.0
+    assert float(ranges[-1].get("upper")) == 1.0
+    assert root.find("layerGeometryType").text == "0"
+    assert len(renderer.findall("symbols/symbol[@type='marker']")) == 4
+    cat = ET.fromstring(rows[1][3]).find("renderer-v2")
+    assert cat.get("type") == "categorizedSymbol"
+    assert [c.get("value") for c in cat.findall("categories/category")] == ["a", "b"]
+    assert cat.find("symbols/symbol").get("type") == "fill"
+    # rewriting a layer replaces it and its style, keeping the other layer
+    write_gpkg(pts.iloc[:3], path, "predictions", style=style)
+    assert pyogrio.read_info(path, layer="predictions")["features"] == 3
+    with sqlite3.connect(path) as con:
+        assert con.execute("SELECT count(*) FROM layer_styles").fetchone()[0] == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["out.gpkg"]  # no temp files left
+
+
+def test_class_breaks_quantile_and_equal() -> None:
+    v = np.array([0.0, 1.0, 2.0, 3.0, 10.0, np.nan])
+    assert class_breaks(v, 2, "equal") == [0.0, 5.0, 10.0]
+    assert class_breaks(v, 2, "quantile") == [0.0, 2.0, 10.0]
+    with pytest.raises(EngineError, match="unknown colour ramp"):
+        graduated_style(v, "x", ramp="nope")
+
+
+def test_embedding_blobs_round_trip(tmp_path) -> None:
+    path = tmp_path / "emb.gpkg"
+    emb = np.random.default_rng(0).normal(size=(12, 16)).astype(np.float32)
+    write_embeddings_gpkg(_points(), emb, path, layer="photos", model="tiny-v1",
+                          extra={"objective": "temporal"})
+    gdf, back, meta = read_embeddings_gpkg(path, layer="photos")
+    assert np.array_equal(back, emb) and list(gdf["cls"]) == list(_points()["cls"])
+    assert meta["model"] == "tiny-v1" and meta["dimension"] == 16
+    assert meta["dtype"] == "float32" and meta["byte_order"] == "little"
+    assert meta["extra"] == {"objective": "temporal"}
+    with sqlite3.connect(path) as con:
+        blob = con.execute("SELECT embedding FROM photos WHERE fid = 1").fetchone()[0]
+        kinds = dict(con.execute("SELECT table_name, data_type FROM gpkg_contents"))
+    assert blob == emb[0].astype("<f4").tobytes()
+    assert kinds["gc_embedding_meta"] == "attributes"
+    assert pyogrio.read_info(path, layer="photos")["features"] == 12
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "int8"])
+def test_geotiff_cog_round_trip(tmp_path, dtype) -> None:
+    rng = np.random.default_rng(1)
+    a = (rng.normal(size=(3, 600, 520)) * [[[1.0]], [[5.0]], [[0.1]]]).astype(np.float32)
+    a[:, :4, :4] = np.nan
+    names = ["emb_000", "emb_001", "emb_002"]
+    path = write_geotiff(a, CRS, TRANSFORM, tmp_path / f"f_{dtype}.tif", dtype=dtype,
+                         band_descriptions=names)
+    with rasterio.open(path) as ds:
+        assert ds.crs == CRS and ds.transform == TRANSFORM
+        assert ds.dtypes[0] == ("int8" if dtype == "int8" else "float32")
+        assert ds.block_shapes[0] == (256, 256)
+        assert ds.overviews(1) == [2, 4]
+        assert ds.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+        assert list(ds.descriptions) == names
+        raw = ds.read()
+        if dtype == "int8":
+            assert ds.nodata == -128 and (raw[:, :4, :4] == -128).all()
+            scales, offsets = np.array(ds.scales), np.array(ds.offsets)
+            lo, hi = np.nanmin(a, axis=(1, 2)), np.nanmax(a, axis=(1, 2))
+            np.testing.assert_allclose(scales, (hi - lo) / 254, rtol=1e-6)
+            back = raw * scales[:, None, None] + offsets[:, None, None]
+            tol = scales[:, None, None] / 2 * 1.001
+        else:
+            assert np.isnan(ds.nodata) and np.isnan(raw[:, :4, :4]).all()
+            back = raw
+            tol = 0 if dtype == "float32" else np.abs(a) * 2.0 ** -11 + 1e-7
+        if dtype == "float16":
+            assert ds.tags(1, ns="IMAGE_STRUCTURE")["NBITS"] == "16"
+    ok = np.isfinite(a)
+    assert (np.abs(back - a) <= tol)[ok].all()
+
+
+def test_streaming_writer_and_single_band_qml(tmp_path) -> None:
+    path = tmp_path / "streamed.tif"
+    with EmbeddingFieldWriter(path, crs=CRS, transform=TRANSFORM, width=300, height=200,
+                              count=2, dtype="float32") as w:
+        for r in range(0, 200, 100):
+            for c in range(0, 300, 100):
+                w.write(np.full((2, 100, 100), r + c / 100, dtype=np.float32), c, r)
+        assert not path.exists()  # nothing under the final name before close
+    with rasterio.open(path) as ds:
+        assert ds.read(1)[150, 250] == pytest.approx(102.0)
+    with pytest.raises(RuntimeError):
+        with EmbeddingFieldWriter(tmp_path / "never.tif", crs=CRS, transform=TRANSFORM,
+                                  width=10, height=10, count=1):
+            raise RuntimeError("cancelled")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["streamed.tif"]
+    m = write_geotiff(np.arange(100, dtype=np.float32).reshape(10, 10), CRS, TRANSFORM,
+                      tmp_path / "map.tif", qml_ramp="magma")
+    shader = ET.parse(m.with_suffix(".qml")).getroot().find(".//colorrampshader")
+    assert float(shader.get("minimumValue")) == 0.0 and float(shader.get("maximumValue")) == 99
+    with pytest.raises(EngineError, match="falls outside"):
+        with EmbeddingFieldWriter(tmp_path / "x.tif", crs=CRS, transform=TRANSFORM,
+                                  width=10, height=10, count=1) as w:
+            w.write(np.zeros((1, 5, 5)), 8, 0)
+
+
+def test_pca_preview_is_rgb(tmp_path) -> None:
+    rng = np.random.default_rng(2)
+    base = rng.normal(size=(3, 64, 64)).astype(np.float32)
+    field = np.concatenate([base, base + 0.01 * rng.normal(size=base.shape)]).astype(np.float32)
+    field[:, 0, 0] = np.nan
+    src = write_geotiff(field, CRS, TRANSFORM, tmp_path / "field.tif", dtype="int8")
+    out = pca_preview(src, tmp_path / "preview.tif", sample=2000, seed=0)
+    with rasterio.open(out) as ds:
+        assert ds.count == 3 and ds.dtypes == ("uint8",) * 3 and ds.nodata == 0
+        assert [c.name for c in ds.colorinterp] == ["red", "green", "blue"]
+        rgb = ds.read()
+        assert ds.crs == CRS and ds.transform == TRANSFORM
+    assert (rgb[:, 0, 0] == 0).all() and (rgb[:, 1:, 1:] > 0).all()
+    assert rgb[0].std() > 20  # the first component spreads over the colour range
+    again = pca_preview(src, tmp_path / "preview2.tif", sample=2000, seed=0)
+    with rasterio.open(again) as ds:
+        assert np.array_equal(ds.read(), rgb)
+
+
+def test_quicklooks_are_png(tmp_path) -> None:
+    assert nice_length(730.0) == 500.0 and nice_length(0.31) == 0.2
+    tif = write_geotiff(np.random.default_rng(3).random((1, 40, 60)).astype(np.float32), CRS,
+                        TRANSFORM, tmp_path / "m.tif")
+    for png in (quicklook_raster(tif, tmp_path / "m.png", title="income"),
+                quicklook_vector(_points(), "pred", tmp_path / "p.png")):
+        with Image.open(png) as im:
+            assert im.format == "PNG" and im.size[0] > 200 and im.size[1] > 100
+    with pytest.raises(EngineError, match="no column"):
+        quicklook_vector(_points(), "missing", tmp_path / "x.png")
