@@ -100,6 +100,8 @@ class Head:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Predicted value (regression, float64) or class label (classification)."""
+        if self.kind == "ridge":  # skip the distance term of the uncertainty
+            return self._decision(self.transform(X)).reshape(-1)
         return self.predict_with_uncertainty(X)[0]
 
     def uncertainty(self, X: np.ndarray) -> np.ndarray:
