@@ -111,6 +111,9 @@ def recall_figure(rows: list[dict], path: Path) -> Path:
             m = agg.get((task, e, "place"))
             if m:
                 ax.plot(KS, [m[f"{prefix}R@{k}"][0] for k in KS], marker="o", label=e)
+        n = next((r["n"] for r in rows if r["task"] == task and "n" in r), None)
+        if n:  # every query ranks the same one of n targets: chance
+            ax.plot(KS, [k / n for k in KS], "k--", lw=0.8, label=f"chance (1 of {n})")
         ax.set(xlabel="K", ylabel="Recall@K", title=title, xticks=KS, ylim=(0, 1))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
