@@ -42,7 +42,7 @@ def _truth_latent(world, preset) -> dict[str, np.ndarray]:
 
 def generate(out: str | Path, seed: int = 0, preset: str = "default",
              progress: Progress = no_progress) -> dict:
-    """Write the sample city for `seed` and `preset` into `out`; return a summary of what it wrote."""
+    """Write the sample city for `seed` and `preset` into `out`; return what it wrote."""
     t0 = time.monotonic()
     p = get_preset(preset)
     out = Path(out)

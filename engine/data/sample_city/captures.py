@@ -1,4 +1,4 @@
-"""Where and when the street-view car stops: locations along the streets, capture times, headings."""
+"""Where and when the street-view car stops: locations along streets, times, headings."""
 
 from __future__ import annotations
 

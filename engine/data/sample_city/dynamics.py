@@ -27,8 +27,9 @@ _SEASON = [None] + [
     ((0.62, 0.36, 0.18), 0.55, (0.50, 0.50, 0.34)),
     ((0.40, 0.34, 0.28), 0.30, (0.52, 0.50, 0.40)),  # Dec
 ]
-_CAR_RGB = np.array([(0.92, 0.92, 0.92), (0.70, 0.71, 0.73), (0.10, 0.10, 0.11), (0.40, 0.41, 0.43),
-                     (0.70, 0.08, 0.08), (0.12, 0.22, 0.55), (0.42, 0.05, 0.07), (0.95, 0.75, 0.05)])
+_CAR_RGB = np.array([(0.92, 0.92, 0.92), (0.70, 0.71, 0.73), (0.10, 0.10, 0.11),
+                     (0.40, 0.41, 0.43), (0.70, 0.08, 0.08), (0.12, 0.22, 0.55),
+                     (0.42, 0.05, 0.07), (0.95, 0.75, 0.05)])
 _CAR_P = np.array([0.2, 0.18, 0.17, 0.13, 0.12, 0.1, 0.05, 0.05])
 
 
@@ -60,7 +61,8 @@ def sun_position(when_utc: datetime) -> tuple[float, float]:
     lat, ha = math.radians(LATITUDE), math.radians(15 * (hour - 12))
     sin_el = math.sin(lat) * math.sin(decl) + math.cos(lat) * math.cos(decl) * math.cos(ha)
     el = math.asin(max(-1.0, min(1.0, sin_el)))
-    cos_az = (math.sin(decl) - math.sin(el) * math.sin(lat)) / max(math.cos(el) * math.cos(lat), 1e-6)
+    denom = max(math.cos(el) * math.cos(lat), 1e-6)
+    cos_az = (math.sin(decl) - math.sin(el) * math.sin(lat)) / denom
     az = math.degrees(math.acos(max(-1.0, min(1.0, cos_az))))
     return (az if ha < 0 else 360 - az), math.degrees(el)
 
@@ -104,23 +106,26 @@ def street_actors(rng: np.random.Generator, density: float, shops: float, half_w
     people = np.stack([rng.uniform(-60, 60, n_people),
                        side * (half_w + rng.uniform(0.7, 2.6, n_people))], 1)
     shirts = np.array([accent_colour(rng) for _ in range(n_people)]).reshape(-1, 3)
-    pants = np.array([(0.15, 0.18, 0.30), (0.08, 0.08, 0.09), (0.55, 0.48, 0.35), (0.35, 0.36, 0.4)])
-    skin = np.array([(0.93, 0.78, 0.65), (0.78, 0.58, 0.42), (0.55, 0.38, 0.26), (0.36, 0.25, 0.18)])
+    pants = np.array([(0.15, 0.18, 0.30), (0.08, 0.08, 0.09), (0.55, 0.48, 0.35),
+                      (0.35, 0.36, 0.4)])
+    skin = np.array([(0.93, 0.78, 0.65), (0.78, 0.58, 0.42), (0.55, 0.38, 0.26),
+                     (0.36, 0.25, 0.18)])
     return {
         "cars": cars, "car_rgb": car_rgb,
         "people": people, "people_h": rng.uniform(1.55, 1.9, n_people), "shirt": shirts,
-        "pants": pants[rng.integers(4, size=n_people)], "skin": skin[rng.integers(4, size=n_people)],
+        "pants": pants[rng.integers(4, size=n_people)],
+        "skin": skin[rng.integers(4, size=n_people)],
     }
 
 
 def overhead_cars(rng: np.random.Generator, streets: dict[str, np.ndarray], fields,
                   lo: tuple[float, float], hi: tuple[float, float]) -> np.ndarray:
-    """Cars on all streets at one overhead date: rows (x, y, along_x (1) or along_y (0), r, g, b)."""
+    """Cars on all streets at one overhead date: rows (x, y, along_x 1 / along_y 0, r, g, b)."""
     rows = []
     for axis, centres, widths in (("ns", streets["ns_x"], streets["ns_w"]),
                                   ("ew", streets["ew_y"], streets["ew_w"])):
         a0, a1 = (lo[1], hi[1]) if axis == "ns" else (lo[0], hi[0])
-        for c, w in zip(centres, widths):
+        for c, w in zip(centres, widths, strict=True):
             slots = np.arange(a0 + rng.uniform(0, 6), a1, 6.5)
             for lat in (-(w / 2 - 1.2), w / 2 - 1.2, -w * 0.17, w * 0.17):
                 moving = abs(lat) < w / 4

@@ -28,7 +28,8 @@ def perception_scores(feats: list[dict[str, float]], seed: int) -> dict[str, np.
     z = {k: (v - v.mean()) / (v.std() + 1e-9) for k, v in cols.items()}
     out = {}
     for name, weights in _WEIGHTS.items():
-        raw = sum(w * z[k] for k, w in weights.items()) / np.sqrt(sum(w * w for w in weights.values()))
+        norm = np.sqrt(sum(w * w for w in weights.values()))
+        raw = sum(w * z[k] for k, w in weights.items()) / norm
         raw = raw + rng.normal(0.0, NOISE_SD, raw.size)
         out[name] = np.clip(5.0 + 1.6 * raw, 0.0, 10.0).round(3)
     return out
@@ -42,7 +43,8 @@ def _design(wealth: np.ndarray, density: np.ndarray, greenery: np.ndarray) -> np
 def expected_perception(scores: np.ndarray, at_photos: tuple, on_grid: tuple) -> np.ndarray:
     """E[score | latent fields]: a quadratic least-squares fit at the photos, applied on a grid.
 
-    `at_photos` and `on_grid` are (wealth, density, greenery) arrays; the result has the grid's shape.
+    `at_photos` and `on_grid` are (wealth, density, greenery) arrays; the result has the grid's
+    shape.
     """
     coef, *_ = np.linalg.lstsq(_design(*at_photos), scores, rcond=None)
     shape = np.shape(on_grid[0])

@@ -80,7 +80,8 @@ def _render_location(loc: int) -> list[Shot]:
 
 
 def render_all(world: World, locs: Locations, times: list, seed: int, preset) -> Iterator[Shot]:
-    """Yield every shot in (location, time, heading) order; workers > 1 render in forked processes."""
+    """Yield every shot in (location, time, heading) order; workers > 1 render in forked
+    processes, each location's draws seeded by its index, so the order and bytes never vary."""
     _STATE.update(world=world, locs=locs, times=times, seed=seed, preset=preset,
                   tree_kd=cKDTree(np.c_[world.trees["x"], world.trees["y"]]),
                   prop_kd=cKDTree(np.c_[world.props["x"], world.props["y"]]))

@@ -27,8 +27,8 @@ _GROUND_RGB = {ROAD: (0.34, 0.34, 0.36), MARKING: (0.88, 0.88, 0.84), SIDEWALK: 
                PAVED: (0.58, 0.55, 0.50), BUILDING: (0.45, 0.44, 0.42), POOL: (0.25, 0.60, 0.80)}
 _GROUND_LABEL = np.array([cam.GRASS_PX, cam.ROAD_PX, cam.ROAD_PX, cam.WALK_PX, cam.OTHER,
                           cam.OTHER, cam.OTHER], dtype=np.uint8)
-_GRAFFITI = np.array([(0.85, 0.10, 0.65), (0.10, 0.75, 0.85), (0.95, 0.85, 0.10), (0.12, 0.12, 0.14),
-                      (0.95, 0.35, 0.10)])
+_GRAFFITI = np.array([(0.85, 0.10, 0.65), (0.10, 0.75, 0.85), (0.95, 0.85, 0.10),
+                      (0.12, 0.12, 0.14), (0.95, 0.35, 0.10)])
 
 
 def draw_sky(fr: Frame, cond: Conditions, ang: np.ndarray) -> None:
@@ -142,11 +142,12 @@ def draw_walls(fr: Frame, world: World, cond: Conditions, ang: np.ndarray) -> np
     sign = full(shop & (v > gh - 1.0) & (v < gh - 0.35))
     vitrine = full(shop & (v > 0.3) & (v < gh - 1.2) & (np.abs(fu - 0.5) < 0.42))
     rgb = np.where(sign[..., None], st["accent_rgb"][bid][None], rgb)
-    rgb = np.where(vitrine[..., None], np.array([0.55, 0.52, 0.45]) * (0.7 + 0.5 * noise[..., None]),
-                   rgb)
+    shop_glass = np.array([0.55, 0.52, 0.45]) * (0.7 + 0.5 * noise[..., None])
+    rgb = np.where(vitrine[..., None], shop_glass, rgb)
     label[sign | vitrine] = cam.SHOP
     tag = full((v > 0.2) & (v < 2.0)) & ~vitrine & ~glass
-    tag &= hash01(bid[None, :], np.floor(u * 1.3)[None, :], np.floor(v * 2.0)) < g("graffiti") * 0.55
+    spots = hash01(bid[None, :], np.floor(u * 1.3)[None, :], np.floor(v * 2.0))
+    tag &= spots < g("graffiti") * 0.55
     tag_col = _GRAFFITI[(hash01(bid, np.floor(u * 0.4)) * len(_GRAFFITI)).astype(int)]
     rgb = np.where(tag[..., None], tag_col[None, :, :], rgb)
     label[tag] = cam.GRAFFITI

@@ -41,7 +41,8 @@ def _paint(fr: Frame, box, rgb, label: int, z: float, cond: Conditions, mask=Non
     m = np.broadcast_to(vis[None, :], (rows.stop - rows.start, cols.stop - cols.start))
     if mask is not None:
         m = m & mask
-    colour = haze(np.asarray(rgb, np.float32) * cond.brightness, z, cond.haze_rgb, cond.visibility_m)
+    lit = np.asarray(rgb, np.float32) * cond.brightness
+    colour = haze(lit, z, cond.haze_rgb, cond.visibility_m)
     fr.img[rows, cols][m] = colour if np.ndim(colour) == 1 else colour[m]
     fr.label[rows, cols][m] = label
 
@@ -103,13 +104,15 @@ def draw_sprites(fr: Frame, cond: Conditions, trees: dict, tree_idx: np.ndarray,
     for kind, xs, ys, idx in (
         ("tree", trees["x"][tree_idx], trees["y"][tree_idx], tree_idx),
         ("prop", props["x"][prop_idx], props["y"][prop_idx], prop_idx),
-        ("car", actors["cars_xy"][:, 0], actors["cars_xy"][:, 1], np.arange(len(actors["cars_xy"]))),
+        ("car", actors["cars_xy"][:, 0], actors["cars_xy"][:, 1],
+         np.arange(len(actors["cars_xy"]))),
         ("person", actors["people_xy"][:, 0], actors["people_xy"][:, 1],
          np.arange(len(actors["people_xy"]))),
     ):
         fwd, right = fr.to_camera(xs, ys)
         ok = (fwd > 1.0) & (fwd < MAX_DIST) & (np.abs(right) < fwd * half + 4.0)
-        items += [(z, fr.col_of(r, z), kind, int(i)) for z, r, i in zip(fwd[ok], right[ok], idx[ok])]
+        items += [(z, fr.col_of(r, z), kind, int(i))
+                  for z, r, i in zip(fwd[ok], right[ok], idx[ok], strict=True)]
     items.sort(key=lambda it: (-it[0], it[2], it[3]))
     for z, col, kind, i in items:
         if kind == "tree":

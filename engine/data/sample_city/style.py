@@ -1,4 +1,4 @@
-"""Building styles: height follows density; facade colour, materials, windows, upkeep follow wealth."""
+"""Building styles: height follows density; facade colour, material, windows, upkeep: wealth."""
 
 from __future__ import annotations
 

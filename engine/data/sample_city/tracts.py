@@ -13,7 +13,7 @@ ATTRIBUTES = ("income", "poverty_share", "pop_density")
 
 
 def tract_polygons(bounds: tuple[float, float, float, float], grid: int, seed: int) -> list:
-    """`grid` x `grid` Voronoi cells of a jittered lattice, clipped to the bounds (x, y, city CRS)."""
+    """`grid` x `grid` Voronoi cells of a jittered lattice, clipped to the bounds (city CRS)."""
     rng = stream(seed, "tracts")
     xmin, ymin, xmax, ymax = bounds
     step_x, step_y = (xmax - xmin) / grid, (ymax - ymin) / grid
