@@ -36,7 +36,7 @@ class DemoSettings:
 
 
 FULL = DemoSettings()
-QUICK = DemoSettings(preset="small", steps=150, image_size=32, chip_px=32, stride_px=8,
+QUICK = DemoSettings(preset="small", steps=150, image_size=32, chip_px=64, stride_px=8,
                      point_block_m=100.0, tract_block_m=150.0, point_folds=4, tract_folds=3)
 
 

@@ -38,7 +38,7 @@ def test_trained_zero_shot_map_beats_a_random_encoder(small_city: Path, tmp_path
     from engine.train.checkpoint import load_model
 
     torch.set_num_threads(1)
-    settings = replace(QUICK, recipe="models/crossview.yaml", steps=300, seed=0)
+    settings = replace(QUICK, recipe="models/crossview.yaml", steps=200, seed=0)
     info = train_or_reuse(settings, small_city, tmp_path / "model")
     assert not info["reused"] and info["final_loss"] is not None
     trained = zero_shot_r(load_model(tmp_path / "model"), "trained", small_city,
