@@ -47,7 +47,7 @@ class Frame:
 
     def row_of(self, height_m: np.ndarray | float, forward: np.ndarray | float):
         """Screen row (float) of a point `height_m` above the ground at `forward` metres."""
-        return self.horizon - self.focal * (np.asarray(height_m) - CAM_H) / np.asarray(forward)
+        return self.horizon - self.focal * (height_m - CAM_H) / forward
 
     def col_of(self, right: np.ndarray | float, forward: np.ndarray | float):
         return self.size / 2 + self.focal * np.asarray(right) / np.asarray(forward)
@@ -55,6 +55,8 @@ class Frame:
 
 def haze(rgb: np.ndarray, dist: np.ndarray | float, haze_rgb: np.ndarray, vis: float):
     """Blend colours towards the haze colour with distance (Beer-Lambert)."""
-    a = 1.0 - np.exp(-np.asarray(dist, dtype=np.float32) / vis)
-    a = np.asarray(a)[..., None] if np.ndim(a) else a
+    if np.ndim(dist) == 0:  # one object at one distance (sprites): plain float maths
+        a = 1.0 - math.exp(-float(dist) / vis)
+        return rgb * (1 - a) + haze_rgb * a
+    a = (1.0 - np.exp(-np.asarray(dist, dtype=np.float32) / vis))[..., None]
     return rgb * (1 - a) + haze_rgb * a
