@@ -93,6 +93,7 @@ def test_claims_are_judged_from_rows() -> None:
     assert judge(rows[:2], claim)["verdict"] == "not measured"
 
 
+@pytest.mark.slow  # ~30 s alone, > 60 s on the shared 2 cores; still runs in make test
 def test_quick_benchmark_end_to_end(small_city: Path, tmp_path: Path) -> None:
     out = tmp_path / "docs" / "BENCHMARK.md"
     proc = subprocess.run(
