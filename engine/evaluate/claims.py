@@ -39,6 +39,8 @@ class Claim:
     metric: str
     better: str
     worse: str
+    lower_is_better: bool = False
+    targets: tuple[str, ...] | None = None  # None: every target of the task
 
 
 CLAIMS = (
@@ -50,29 +52,37 @@ CLAIMS = (
           "urbanstcl_self", "random-init"),
     Claim("cross-view zero-shot maps beat a random encoder", "map_fidelity", "pearson",
           "crossview_spatial", "random-init"),
+    Claim("cross-view zero-shot perception maps are closer to the truth than a random "
+          "encoder's (RMSE, lower is better)", "map_fidelity", "rmse", "crossview_spatial",
+          "random-init", lower_is_better=True,
+          targets=("perception_safety", "perception_lively", "perception_beautiful")),
 )
 
 
-def per_seed(rows: list[dict], task: str, metric: str, encoder: str) -> dict[int, float]:
-    """seed -> mean of `metric` over the task's targets for `encoder`."""
+def per_seed(rows: list[dict], task: str, metric: str, encoder: str,
+             targets: tuple[str, ...] | None = None) -> dict[int, float]:
+    """seed -> mean of `metric` over the task's targets (or `targets`) for `encoder`."""
     vals: dict[int, list[float]] = {}
     for r in rows:
-        if r["task"] == task and r["encoder"] == encoder and metric in r:
+        if r["task"] == task and r["encoder"] == encoder and metric in r and \
+                (targets is None or r["target"] in targets):
             vals.setdefault(int(r["seed"]), []).append(float(r[metric]))
     return {s: float(np.nanmean(v)) for s, v in vals.items() if np.isfinite(v).any()}
 
 
 def judge(rows: list[dict], claim: Claim) -> dict:
-    """Difference better - worse (mean, sd over shared seeds), wins, and the verdict."""
-    a = per_seed(rows, claim.task, claim.metric, claim.better)
-    b = per_seed(rows, claim.task, claim.metric, claim.worse)
+    """Improvement of better over worse (better - worse, or worse - better when lower is
+    better; mean and sd over shared seeds), seeds won, and the verdict."""
+    a = per_seed(rows, claim.task, claim.metric, claim.better, claim.targets)
+    b = per_seed(rows, claim.task, claim.metric, claim.worse, claim.targets)
     seeds = sorted(set(a) & set(b))
     out = {"claim": claim.text, "task": claim.task, "metric": claim.metric,
            "better": claim.better, "worse": claim.worse, "n_seeds": len(seeds)}
     if not seeds:
         return {**out, "verdict": "not measured", "diff": float("nan"),
                 "diff_sd": float("nan"), "wins": 0, "a": float("nan"), "b": float("nan")}
-    diff = np.array([a[s] - b[s] for s in seeds])
+    sign = -1.0 if claim.lower_is_better else 1.0
+    diff = np.array([sign * (a[s] - b[s]) for s in seeds])
     wins = int((diff > 0).sum())
     mean = float(diff.mean())
     verdict = "reproduced" if mean > 0 and wins > len(seeds) / 2 else "not reproduced"

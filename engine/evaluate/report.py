@@ -77,14 +77,15 @@ def task_table(rows: list[dict], task: str) -> list[str]:
 def claims_section(rows: list[dict]) -> list[str]:
     """One line per claim: reproduced or not, and by how much (from the rows)."""
     lines = ["## Claims", "", "| claim | metric (mean over targets) | better | worse | "
-             "difference | seeds won | verdict |", "|---|---|---|---|---|---|---|"]
+             "improvement | seeds won | verdict |", "|---|---|---|---|---|---|---|"]
     for c in judge_all(rows):
         lines.append(f"| {c['claim']} | {c['task']} {c['metric']} | {c['better']} "
                      f"{fmt(c['a'], float('nan'))} | {c['worse']} {fmt(c['b'], float('nan'))} "
                      f"| {fmt(c['diff'], c['diff_sd'])} | {c['wins']}/{c['n_seeds']} | "
                      f"**{c['verdict']}** |")
-    return lines + ["", "A claim is reproduced when the mean difference over seeds is positive "
-                    "and the better encoder wins on most seeds.", ""]
+    return lines + ["", "Improvement: the first encoder's score minus the second's (the reverse "
+                    "for RMSE), mean ± sd over seeds. A claim is reproduced when the mean "
+                    "improvement is positive and the first encoder wins on most seeds.", ""]
 
 
 def machine() -> dict:

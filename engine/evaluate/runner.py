@@ -43,7 +43,7 @@ class BenchSettings:
         return asdict(self)
 
 
-SMALL_CITY = EvalSettings(image_size=32, chip_px=32, point_block_m=100.0, tract_block_m=150.0,
+SMALL_CITY = EvalSettings(image_size=32, chip_px=64, point_block_m=100.0, tract_block_m=150.0,
                           point_folds=4, tract_folds=3, n_pairs=5000)
 EVAL_BY_PRESET = {"small": SMALL_CITY, "default": EvalSettings()}
 STRIDE_BY_PRESET = {"small": 8, "default": 16}

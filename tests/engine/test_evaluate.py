@@ -18,7 +18,7 @@ from engine.evaluate.claims import CLAIMS, judge
 from engine.evaluate.context import EvalSettings, capture_ranks, load_city
 
 ROOT = Path(__file__).resolve().parents[2]
-SMALL = EvalSettings(image_size=32, chip_px=32, point_block_m=100.0, tract_block_m=150.0,
+SMALL = EvalSettings(image_size=32, chip_px=64, point_block_m=100.0, tract_block_m=150.0,
                      point_folds=4, tract_folds=3, n_pairs=2000)
 
 
@@ -91,6 +91,13 @@ def test_claims_are_judged_from_rows() -> None:
     assert res["verdict"] == "reproduced" and res["diff"] == pytest.approx(0.1)
     assert res["wins"] == 2
     assert judge(rows[:2], claim)["verdict"] == "not measured"
+    rmse = next(c for c in CLAIMS if c.lower_is_better)
+    rows = [{"encoder": e, "seed": 0, "task": rmse.task, "target": t, rmse.metric: v}
+            for e, v in ((rmse.better, 1.0), (rmse.worse, 3.0))
+            for t in (*rmse.targets, "income")]
+    rows[-1][rmse.metric] = 1e6  # a target outside the claim's targets is ignored
+    res = judge(rows, rmse)
+    assert res["verdict"] == "reproduced" and res["diff"] == pytest.approx(2.0)
 
 
 @pytest.mark.slow  # ~30 s alone, > 60 s on the shared 2 cores; still runs in make test
