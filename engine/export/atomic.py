@@ -11,12 +11,16 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+# what SQLite (GeoPackage) and GDAL may leave beside a file they were writing
+_SIDE_FILES = ("", "-wal", "-shm", "-journal", ".aux.xml", ".ovr", ".msk")
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside `target` (same suffix); rename it on success.
 
-    On any exception the temporary file (and GDAL/SQLite side files) is removed.
+    On any exception the temporary file (and GDAL/SQLite side files) is removed. Side files are
+    named explicitly, never found by listing the directory, so writing N files stays O(N).
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -25,6 +29,6 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
         yield tmp
         os.replace(tmp, target)
     finally:
-        for leftover in (tmp, *tmp.parent.glob(tmp.name + "*")):
+        for suffix in _SIDE_FILES:
             with contextlib.suppress(FileNotFoundError):
-                leftover.unlink()
+                Path(f"{tmp}{suffix}").unlink()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from pathlib import Path
 
 import geopandas as gpd
@@ -19,19 +17,8 @@ FIXED_DATE = "2024-01-01T00:00:00Z"  # GeoPackage timestamps: fixed, so same see
 
 
 def write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to a temporary sibling, then rename it over `path` (atomic, no side files).
-
-    Unlike `atomic_path` this never lists the directory, so writing thousands of photos into
-    one folder stays linear.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
 
 
 def write_geotiff(path: Path, array: np.ndarray, transform: Affine, crs: str,
