@@ -15,4 +15,5 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.cli.fit",
     "engine.cli.map",
     "engine.cli.demo",
+    "engine.cli.evaluate",
 )
