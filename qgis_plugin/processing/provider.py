@@ -11,6 +11,7 @@ from .demo import DemoAlgorithm
 from .embed_locations import EmbedLocationsAlgorithm
 from .embed_points import EmbedPointsAlgorithm
 from .embed_raster import EmbedRasterAlgorithm
+from .evaluate import EvaluateAlgorithm
 from .fewshot_map import FewShotMapAlgorithm
 from .fit_head import FitHeadAlgorithm
 from .import_photos import ImportPhotosAlgorithm
@@ -29,6 +30,7 @@ ALGORITHMS = (
     EmbedPointsAlgorithm, EmbedRasterAlgorithm, EmbedLocationsAlgorithm,  # embed
     ZeroShotMapAlgorithm, SimilarityMapAlgorithm, FewShotMapAlgorithm,  # map
     LocationMapAlgorithm,
+    EvaluateAlgorithm,  # evaluate
 )
 
 

@@ -162,3 +162,21 @@ def test_embed_locations_grid(files):
         "328000.000000", "4421000.000000", "328400.000000", "4421400.000000", "--crs"]
     assert args[args.index("--crs") + 1] == "EPSG:32617"
     assert args[args.index("--step") + 1] == "50.0" and "--batch-size" not in args
+
+
+def test_evaluate_argv(files):
+    alg = _alg("evaluate")
+    report = str(files["tmp"] / "BENCHMARK.md")
+    args = _args(alg, {"QUICK": True, "SEEDS": 2, "STEPS": 0, "OUTPUT": report})
+    assert args == ["--out", report, "--quick", "--seeds", "2"]
+
+
+def test_evaluate_runs_the_real_quick_benchmark(files, small_city):
+    import processing
+
+    report = files["tmp"] / "BENCHMARK.md"
+    result = processing.run("geocontrast:evaluate", {
+        "CITY": str(small_city), "QUICK": True, "SEEDS": 0, "STEPS": 0, "OUTPUT": str(report)})
+    assert result["OUTPUT"] == str(report)
+    text = report.read_text(encoding="utf-8")
+    assert "## Claims" in text and "Visual place recognition" in text
