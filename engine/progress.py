@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 # progress(done, total, stage) -- called by long-running stages; the CLI turns it into
 # a progress bar (humans) or `{"event": "progress", ...}` lines (--events jsonl).

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from qgis.core import QgsMapLayer, QgsProcessingAlgorithm, QgsRasterLayer, QgsVectorLayer, QgsWkbTypes
+from qgis.core import (
+    QgsMapLayer,
+    QgsProcessingAlgorithm,
+    QgsRasterLayer,
+    QgsVectorLayer,
+    QgsWkbTypes,
+)
 
 _POINT_PARAMS = ("source", "vector")  # QgsProcessingParameterFeatureSource / VectorLayer types
 _RASTER_PARAMS = ("raster",)

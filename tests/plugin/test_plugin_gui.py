@@ -94,7 +94,8 @@ def test_common_step_actions_prefill_the_working_layers(qgis_iface, qgis_process
 
     import qgis_plugin
 
-    photos = QgsVectorLayer(f"{small_city / 'streetview.gpkg'}|layername=streetview", "photos", "ogr")
+    photos = QgsVectorLayer(f"{small_city / 'streetview.gpkg'}|layername=streetview", "photos",
+                            "ogr")
     overhead = QgsRasterLayer(str(small_city / "overhead" / "overhead_2023-07-12.tif"), "overhead")
     tracts = QgsVectorLayer(f"{small_city / 'tracts.gpkg'}|layername=tracts", "tracts", "ogr")
     assert photos.isValid() and overhead.isValid() and tracts.isValid()
