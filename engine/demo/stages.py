@@ -67,10 +67,10 @@ def embed_city(model, model_key: str, city: Path, out: Path, settings: DemoSetti
         stamp.unlink()
     layer = read_streetview(city / "streetview.gpkg")
     embed_points(model, layer, photos, batch_size=64, image_size=settings.image_size,
-                 progress=progress, num_workers=0, device="cpu")
+                 progress=progress, num_workers=0, device="auto")
     embed_raster(model, raster, field, chip_px=settings.chip_px, stride_px=settings.stride_px,
                  encoder="overhead", dtype="float16", batch_size=128, progress=progress,
-                 device="cpu")
+                 device="auto")
     with atomic_path(stamp) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return {"photos": str(photos), "field": str(field), "reused": False}

@@ -38,7 +38,7 @@ class ModelEmbedder:
 
         rows, emb, errors = embed_images(self.model, list(paths), batch_size=self.batch_size,
                                          image_size=self.image_size, num_workers=0,
-                                         device="cpu")
+                                         device="auto")
         if errors:
             row, err = errors[0]
             raise EngineError(f"photo {paths[row]} could not be embedded: {err}",
@@ -49,17 +49,19 @@ class ModelEmbedder:
         """(N, D) float32 overhead embeddings of (N, 3, H, W) uint8 chips."""
         import torch
 
-        from engine.embed.common import to_model_input
+        from engine.embed.common import pick_device, to_model_input
 
         if not self.has_overhead:
             raise EngineError(f"{self.name} has no overhead encoder",
                               "cross-view tasks need a cross-view model (models/crossview*)")
         out = []
+        dev = pick_device("auto")
+        self.model.to(dev)
         with torch.inference_mode():
             for i in range(0, len(chips), self.batch_size):
                 x = to_model_input(torch.from_numpy(np.ascontiguousarray(
-                    chips[i:i + self.batch_size])), torch.device("cpu"))
-                out.append(self.model.embed_overhead(x).float().numpy())
+                    chips[i:i + self.batch_size])), dev)
+                out.append(self.model.embed_overhead(x).float().cpu().numpy())
         return np.concatenate(out).astype(np.float32)
 
 

@@ -43,19 +43,32 @@ class Claim:
     targets: tuple[str, ...] | None = None  # None: every target of the task
 
 
+CSP_FAMILIES = ("csp_wrap", "csp_grid", "csp_theory", "csp_sphereC", "csp_sphereM",
+                "csp_spherical_harmonics", "csp_rff")
+COORDS = "raw x,y (quadratic)"
+
 CLAIMS = (
-    Claim("temporal positives help place recognition (vs self)", "vpr", "R@1",
+    Claim("UrbanSTCL: temporal positives help place recognition (vs self)", "vpr", "R@1",
           "urbanstcl_temporal", "urbanstcl_self"),
-    Claim("spatial positives help socioeconomic prediction (vs self)", "socioeconomic",
-          "r2_pooled", "urbanstcl_spatial", "urbanstcl_self"),
-    Claim("self-supervision helps perception (vs random init)", "perception", "r2",
+    Claim("UrbanSTCL: spatial positives help socioeconomic prediction (vs self)",
+          "socioeconomic", "r2_pooled", "urbanstcl_spatial", "urbanstcl_self"),
+    Claim("UrbanSTCL: self-supervision helps perception (vs random init)", "perception", "r2",
           "urbanstcl_self", "random-init"),
-    Claim("cross-view zero-shot maps beat a random encoder", "map_fidelity", "pearson",
+    Claim("cross-view: zero-shot maps beat a random encoder's", "map_fidelity", "pearson",
           "crossview_spatial", "random-init"),
-    Claim("cross-view zero-shot perception maps are closer to the truth than a random "
+    Claim("cross-view: zero-shot perception maps are closer to the truth than a random "
           "encoder's (RMSE, lower is better)", "map_fidelity", "rmse", "crossview_spatial",
           "random-init", lower_is_better=True,
           targets=("perception_safety", "perception_lively", "perception_beautiful")),
+    Claim("cross-view: ground supervision makes overhead chips predict tract attributes "
+          "(vs random init)", "socioeconomic_overhead", "r2_pooled", "crossview_spatial",
+          "random-init"),
+    Claim("GeoSSL: a geo-location pretext helps overhead imagery (Landsat few-shot, "
+          "self+geo vs self)", "landsat", "accuracy", "landsat self+geo", "landsat self"),
+    Claim("GeoSSL: self-supervision on the scene helps land cover (Landsat few-shot, self vs "
+          "random init)", "landsat", "accuracy", "landsat self", "random-init"),
+    *(Claim(f"CSP/SatCLIP: {f} location embeddings transfer (vs raw x,y)",
+            "location_encoders", "r2_pooled", f, COORDS) for f in CSP_FAMILIES),
 )
 
 
@@ -70,11 +83,20 @@ def per_seed(rows: list[dict], task: str, metric: str, encoder: str,
     return {s: float(np.nanmean(v)) for s, v in vals.items() if np.isfinite(v).any()}
 
 
+def _broadcast(one: dict[int, float], other: dict[int, float]) -> dict[int, float]:
+    """A seed-free baseline (one value) compared against every seed of a trained encoder."""
+    if len(one) == 1 and len(other) > 1:
+        value = next(iter(one.values()))
+        return {s: value for s in other}
+    return one
+
+
 def judge(rows: list[dict], claim: Claim) -> dict:
     """Improvement of better over worse (better - worse, or worse - better when lower is
     better; mean and sd over shared seeds), seeds won, and the verdict."""
     a = per_seed(rows, claim.task, claim.metric, claim.better, claim.targets)
     b = per_seed(rows, claim.task, claim.metric, claim.worse, claim.targets)
+    a, b = _broadcast(a, b), _broadcast(b, a)
     seeds = sorted(set(a) & set(b))
     out = {"claim": claim.text, "task": claim.task, "metric": claim.metric,
            "better": claim.better, "worse": claim.worse, "n_seeds": len(seeds)}

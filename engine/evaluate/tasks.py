@@ -173,3 +173,11 @@ def location_encoder(model: Any, ctx: CityContext, s: EvalSettings) -> list[dict
 
     emb = location_embeddings(model, ctx.layer.lonlat(), device="cpu")
     return _socio_rows("location_encoders", ctx, emb, s)
+
+
+def location_baseline(ctx: CityContext, s: EvalSettings) -> list[dict]:
+    """The no-learning location baseline: x, y and their quadratic terms (standardised)."""
+    xy = (ctx.xy - ctx.xy.mean(axis=0)) / np.maximum(ctx.xy.std(axis=0), 1e-9)
+    x, y = xy[:, 0], xy[:, 1]
+    feats = np.column_stack([x, y, x * x, y * y, x * y])
+    return _socio_rows("location_encoders", ctx, feats, s)

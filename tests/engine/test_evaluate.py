@@ -111,16 +111,22 @@ def test_quick_benchmark_end_to_end(small_city: Path, tmp_path: Path) -> None:
     text = out.read_text(encoding="utf-8")
     for heading in ("## Claims", "Visual place recognition", "Cross-view retrieval",
                     "Socioeconomic regression", "Perception per photo", "map fidelity",
-                    "location embeddings", "## Machine and time"):
+                    "location embeddings", "overhead imagery only", "Real Landsat 7",
+                    "## Figures", "## Machine and time"):
         assert heading in text
     for claim in CLAIMS:
         assert claim.text in text
     assert "--quick" in text and "torch:" in text
-    assert (out.parent / "BENCHMARK_recall.png").read_bytes()[:4] == b"\x89PNG"
+    for fig in ("recall", "retrieval", "maps"):
+        assert (out.parent / f"BENCHMARK_{fig}.png").read_bytes()[:4] == b"\x89PNG"
+        assert f"(BENCHMARK_{fig}.png)" in text
     doc = json.loads((out.parent / "BENCHMARK_rows.json").read_text())
     encoders = {r["encoder"] for r in doc["rows"]}
     assert {"urbanstcl_self", "urbanstcl_temporal", "urbanstcl_spatial", "crossview_spatial",
-            "random-init", "raw pixels", "csp_grid"} <= encoders
+            "random-init", "raw pixels", "csp_grid", "raw x,y (quadratic)",
+            "imagenet effnet-lite0", "landsat self", "landsat self+geo"} <= encoders
+    tasks_run = {r["task"] for r in doc["rows"]}
+    assert {"socioeconomic_overhead", "landsat", "map_fidelity"} <= tasks_run
     assert all(c["verdict"] in ("reproduced", "not reproduced") for c in doc["claims"])
     assert not list(out.parent.glob(".*tmp-*"))
 

@@ -1,0 +1,65 @@
+"""Socioeconomic regression from overhead imagery alone: chips on a regular grid over the
+city (latest overhead date), mean chip embedding per tract -> each attribute (ridge, spatial
+block CV), the overhead twin of tasks.socioeconomic.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from engine.evaluate.context import CityContext, EvalSettings
+
+log = logging.getLogger(__name__)
+
+GRID_SPACING_M = 50.0
+
+
+def grid_chips(ctx: CityContext, chip_px: int,
+               spacing_m: float = GRID_SPACING_M) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y centres (M, 2) in the city CRS, (M, 3, chip, chip) uint8 chips) on a regular grid
+    over the city bounds, read once per context from the latest overhead raster."""
+    from engine.data.rasters import open_raster
+    from engine.demo.stages import latest_overhead
+    from engine.embed.common import rgb_uint8
+
+    key = (int(chip_px), float(spacing_m))
+    if key not in ctx.chips:
+        xmin, ymin, xmax, ymax = (float(v) for v in ctx.manifest["bounds"])
+        xs = np.arange(xmin + spacing_m / 2, xmax, spacing_m)
+        ys = np.arange(ymin + spacing_m / 2, ymax, spacing_m)
+        gx, gy = np.meshgrid(xs, ys)
+        xy = np.column_stack([gx.ravel(), gy.ravel()])
+        chips = np.zeros((len(xy), 3, chip_px, chip_px), np.uint8)
+        with open_raster(latest_overhead(ctx.city), target_crs=None) as ras:
+            for i, (x, y) in enumerate(xy):
+                win = ras.read_centered(float(x), float(y), chip_px)
+                chips[i] = rgb_uint8(win.data, win.valid)
+        log.info("read %d overhead chips of %d px on a %.0f m grid", len(xy), chip_px, spacing_m)
+        ctx.chips[key] = (xy, chips)
+    return ctx.chips[key]
+
+
+def socioeconomic_overhead(embedder: Any, key: str, ctx: CityContext,
+                           s: EvalSettings) -> list[dict]:
+    """Per tract mean overhead-chip embedding -> income, poverty share, density."""
+    import geopandas as gpd
+
+    from engine.evaluate.tasks import SOCIOECONOMIC, _cv_row
+    from engine.heads.aggregate import aggregate_points
+
+    if not getattr(embedder, "has_overhead", False):
+        return []
+    xy, chips = grid_chips(ctx, s.chip_px)
+    emb = embedder.embed_chips(chips)
+    points = gpd.GeoDataFrame(geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=ctx.crs)
+    agg = aggregate_points(points, emb, ctx.tracts, "tract_id")
+    cov = agg.covered
+    tracts = ctx.tracts.to_crs(ctx.crs) if ctx.tracts.crs != ctx.crs else ctx.tracts
+    cent = tracts.geometry.centroid
+    txy = np.column_stack([cent.x.to_numpy(), cent.y.to_numpy()])[cov]
+    return [_cv_row("socioeconomic_overhead", target, agg.embeddings[cov],
+                    ctx.tracts[target].to_numpy(np.float64)[cov], txy, s.tract_block_m,
+                    s.tract_folds, s) for target in SOCIOECONOMIC]
