@@ -37,16 +37,18 @@ class TinyCNN(nn.Module):
     """A small VGG-like conv net: `depth` stride-2 stages, widths doubling from `width`."""
 
     def __init__(
-        self, width: int = 32, depth: int = 4, out_dim: int = 256, norm: str = "bn"
+        self, width: int = 32, depth: int = 4, out_dim: int = 256, norm: str = "bn",
+        in_chans: int = 3,
     ) -> None:
         super().__init__()
-        if width < 1 or depth < 1 or out_dim < 1:
+        if width < 1 or depth < 1 or out_dim < 1 or in_chans < 1:
             raise EngineError(
-                f"tiny_cnn needs positive sizes (width={width}, depth={depth}, out_dim={out_dim})",
+                f"tiny_cnn needs positive sizes (width={width}, depth={depth}, out_dim={out_dim}, "
+                f"in_chans={in_chans})",
                 hint="use e.g. width=32, depth=4, out_dim=256",
             )
         layers: list[nn.Module] = []
-        c_in = 3
+        c_in = int(in_chans)
         for i in range(depth):
             c_out = width * 2 ** min(i, 3)
             layers += [
@@ -67,9 +69,10 @@ class TinyCNN(nn.Module):
 
 
 @BACKBONES.register("tiny_cnn")
-def tiny_cnn(width: int = 32, depth: int = 4, out_dim: int = 256, norm: str = "bn") -> nn.Module:
-    """The default small conv net (about 1M parameters at width 32)."""
-    return TinyCNN(width=width, depth=depth, out_dim=out_dim, norm=norm)
+def tiny_cnn(width: int = 32, depth: int = 4, out_dim: int = 256, norm: str = "bn",
+             in_chans: int = 3) -> nn.Module:
+    """The default small conv net (about 1M parameters at width 32); `in_chans` input bands."""
+    return TinyCNN(width=width, depth=depth, out_dim=out_dim, norm=norm, in_chans=in_chans)
 
 
 class TimmBackbone(nn.Module):
