@@ -63,6 +63,9 @@ CLAIMS = (
     Claim("cross-view: ground supervision makes overhead chips predict tract attributes "
           "(vs random init)", "socioeconomic_overhead", "r2_pooled", "crossview_spatial",
           "random-init"),
+    Claim("GeoSSL: temporal MoCo + geo-cluster pretext helps socioeconomic prediction from "
+          "street photos (vs UrbanSTCL temporal InfoNCE alone)", "socioeconomic", "r2_pooled",
+          "geossl_temporal_pretext", "urbanstcl_temporal"),
     Claim("GeoSSL: a geo-location pretext helps overhead imagery (Landsat few-shot, "
           "self+geo vs self)", "landsat", "accuracy", "landsat self+geo", "landsat self"),
     Claim("GeoSSL: self-supervision on the scene helps land cover (Landsat few-shot, self vs "

@@ -121,7 +121,9 @@ def map_figure(map_examples: dict, path: Path) -> Path:
         for c, ((name, _), (a, extent)) in enumerate(zip(panels, arrays, strict=True)):
             ax = axes[r, c]
             im = ax.imshow(a, extent=extent, vmin=lo, vmax=hi, cmap="viridis")
-            ax.set_title(f"{target}: {name}", fontsize=8)
+            ax.set_title(name, fontsize=8)
+            if c == 0:
+                ax.set_ylabel(target, fontsize=8)
             ax.set_xticks([])
             ax.set_yticks([])
         fig.colorbar(im, ax=axes[r, :].tolist(), shrink=0.8)

@@ -20,8 +20,9 @@ from engine.progress import Progress, no_progress
 
 log = logging.getLogger(__name__)
 
+# each objective alone and the combinations the recipes define (models/*.yaml)
 IMAGE_RECIPES = ("urbanstcl_self", "urbanstcl_temporal", "urbanstcl_spatial",
-                 "crossview_spatial")
+                 "geossl_temporal_pretext", "crossview", "crossview_spatial")
 CROSS_VIEW_RECIPE = "crossview_spatial"
 RANDOM = "random-init"
 PIXELS = "raw pixels"
@@ -38,7 +39,7 @@ class BenchSettings:
 
     preset: str = "default"
     seeds: int = 3
-    steps: int = 300
+    steps: int = 400
     csp_steps: int = 300
     landsat_steps: int = 300
     batch_size: int = 32
