@@ -75,9 +75,17 @@ def task_table(rows: list[dict], task: str) -> list[str]:
              "|" + "---|" * (len(cols) + 2)]
     for e, t in keys:
         m = agg[(task, e, t)]
-        cells = [fmt(*m[c][:2]) if c in m else "n/a" for c in cols]
+        cells = [fmt(*m[c][:2]) if c in m else count(rows, task, e, t) if c == "n" else "n/a"
+                 for c in cols]
         lines.append(f"| {e} | {t} | " + " | ".join(cells) + " |")
     return lines + ([""] + [note] if note else []) + [""]
+
+
+def count(rows: list[dict], task: str, encoder: str, target: str) -> str:
+    """The `n` of a table cell (test items; a range when seeds differ)."""
+    ns = sorted({int(r["n"]) for r in rows if r["task"] == task and r["encoder"] == encoder
+                 and r["target"] == target and "n" in r})
+    return "n/a" if not ns else str(ns[0]) if len(ns) == 1 else f"{ns[0]}–{ns[-1]}"
 
 
 def claims_section(rows: list[dict]) -> list[str]:

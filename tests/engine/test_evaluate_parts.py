@@ -92,3 +92,15 @@ def test_figures_are_pngs(ctx, tmp_path: Path) -> None:  # noqa: ANN001
     rows = [{"encoder": "a", "seed": 0, "task": "vpr", "target": "place", "R@1": 0.1,
              "R@5": 0.2, "R@10": 0.3}]
     assert recall_figure(rows, tmp_path / "k.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_table_shows_the_test_size_of_a_task() -> None:
+    from engine.evaluate.report import task_table
+
+    rows = [{"encoder": "a", "seed": s, "task": "landsat", "target": "k=5", "accuracy": 0.5,
+             "macro_f1": 0.4, "n": n} for s, n in ((0, 2436), (1, 2436))]
+    line = next(ln for ln in task_table(rows, "landsat") if ln.startswith("| a |"))
+    assert line.endswith("| 2436 |")
+    rows[1]["n"] = 2400
+    line = next(ln for ln in task_table(rows, "landsat") if ln.startswith("| a |"))
+    assert line.endswith("| 2400–2436 |")
