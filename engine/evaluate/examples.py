@@ -22,16 +22,14 @@ def retrieval_examples(ctx: CityContext, embeddings: dict[str, np.ndarray], s: E
     rng = np.random.default_rng(s.seed)
     picks = np.sort(rng.choice(len(q_rows), size=min(n_queries, len(q_rows)), replace=False))
     paths = ctx.layer.frame["image"].astype(str).to_numpy()
-
-    def hit(q: int, d: int) -> bool:
-        near = np.linalg.norm(ctx.xy[q] - ctx.xy[d]) <= s.vpr_radius_m
-        dh = metrics.heading_difference(ctx.heading[q:q + 1], ctx.heading[d:d + 1])[0]
-        return bool(near and not dh > s.vpr_heading_deg)
-
-    out = {"queries": [str(paths[q_rows[i]]) for i in picks], "k": int(k), "encoders": {}}
+    queries = q_rows[picks]
+    out = {"queries": [str(paths[q]) for q in queries], "k": int(k), "encoders": {}}
     for name, emb in embeddings.items():
-        idx = metrics.cosine_neighbours(emb[q_rows[picks]], emb[d_rows], k)
-        out["encoders"][name] = [
-            [{"path": str(paths[d_rows[j]]), "hit": hit(int(q_rows[picks[i]]), int(d_rows[j]))}
-             for j in row] for i, row in enumerate(idx)]
+        found = d_rows[metrics.cosine_neighbours(emb[queries], emb[d_rows], k)]
+        q = np.repeat(queries[:, None], found.shape[1], axis=1)
+        hits = metrics.place_match(ctx.xy[q], ctx.xy[found], ctx.heading[q],
+                                   ctx.heading[found], s.vpr_radius_m, s.vpr_heading_deg)
+        out["encoders"][name] = [[{"path": str(paths[d]), "hit": bool(h)}
+                                  for d, h in zip(row, hit_row, strict=True)]
+                                 for row, hit_row in zip(found, hits, strict=True)]
     return out

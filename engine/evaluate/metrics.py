@@ -37,6 +37,16 @@ def heading_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.minimum(d, 360.0 - d)
 
 
+def place_match(a_xy: np.ndarray, b_xy: np.ndarray, a_heading: np.ndarray,
+                b_heading: np.ndarray, radius_m: float = 25.0,
+                max_heading_deg: float = 45.0) -> np.ndarray:
+    """Element-wise: photos a and b show the same place (within radius_m metres and, where
+    both headings are known, within max_heading_deg; a NaN heading is accepted)."""
+    near = np.linalg.norm(np.asarray(a_xy, np.float64) - np.asarray(b_xy, np.float64),
+                          axis=-1) <= radius_m
+    return near & ~(heading_difference(a_heading, b_heading) > max_heading_deg)
+
+
 def recall_at_k(query_emb: np.ndarray, db_emb: np.ndarray, query_xy: np.ndarray,
                 db_xy: np.ndarray, query_heading: np.ndarray | None = None,
                 db_heading: np.ndarray | None = None, ks: tuple[int, ...] = (1, 5, 10),
@@ -55,9 +65,7 @@ def recall_at_k(query_emb: np.ndarray, db_emb: np.ndarray, query_xy: np.ndarray,
     dh = np.asarray(db_heading, np.float64) if use_heading else np.full(len(dxy), np.nan)
 
     def is_match(q: np.ndarray, d: np.ndarray) -> np.ndarray:
-        """Query rows q vs database rows d (same shape): close enough and facing alike."""
-        near = np.linalg.norm(qxy[q] - dxy[d], axis=-1) <= radius_m
-        return near & ~(heading_difference(qh[q], dh[d]) > max_heading_deg)  # NaN: accepted
+        return place_match(qxy[q], dxy[d], qh[q], dh[d], radius_m, max_heading_deg)
 
     tree = cKDTree(dxy)
     has = np.array([bool(is_match(np.full(len(c), i), np.asarray(c, np.int64)).any())

@@ -47,19 +47,10 @@ def socioeconomic_overhead(embedder: Any, key: str, ctx: CityContext,
     """Per tract mean overhead-chip embedding -> income, poverty share, density."""
     import geopandas as gpd
 
-    from engine.evaluate.tasks import SOCIOECONOMIC, _cv_row
-    from engine.heads.aggregate import aggregate_points
+    from engine.evaluate.tasks import socio_rows
 
     if not getattr(embedder, "has_overhead", False):
         return []
     xy, chips = grid_chips(ctx, s.chip_px)
-    emb = embedder.embed_chips(chips)
     points = gpd.GeoDataFrame(geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=ctx.crs)
-    agg = aggregate_points(points, emb, ctx.tracts, "tract_id")
-    cov = agg.covered
-    tracts = ctx.tracts.to_crs(ctx.crs) if ctx.tracts.crs != ctx.crs else ctx.tracts
-    cent = tracts.geometry.centroid
-    txy = np.column_stack([cent.x.to_numpy(), cent.y.to_numpy()])[cov]
-    return [_cv_row("socioeconomic_overhead", target, agg.embeddings[cov],
-                    ctx.tracts[target].to_numpy(np.float64)[cov], txy, s.tract_block_m,
-                    s.tract_folds, s) for target in SOCIOECONOMIC]
+    return socio_rows("socioeconomic_overhead", ctx, embedder.embed_chips(chips), s, points)

@@ -57,11 +57,14 @@ def _cv_row(task: str, target: str, X: np.ndarray, y: np.ndarray, xy: np.ndarray
             "n": int(len(y))}
 
 
-def tract_rows(ctx: CityContext, point_emb: np.ndarray) -> tuple[np.ndarray, np.ndarray, Any]:
-    """(tract features (T, D), tract x, y centroids (T, 2), covered mask) from point vectors."""
+def tract_rows(ctx: CityContext, point_emb: np.ndarray,
+               points: Any = None) -> tuple[np.ndarray, np.ndarray, Any]:
+    """(tract features (T, D), tract x, y centroids (T, 2), covered mask) from the vectors of
+    `points` (a GeoDataFrame; default the photos)."""
     from engine.heads.aggregate import aggregate_points
 
-    agg = aggregate_points(ctx.layer.frame, point_emb, ctx.tracts, "tract_id")
+    points = ctx.layer.frame if points is None else points
+    agg = aggregate_points(points, point_emb, ctx.tracts, "tract_id")
     cov = agg.covered
     tracts = ctx.tracts.to_crs(ctx.crs) if ctx.tracts.crs != ctx.crs else ctx.tracts
     cent = tracts.geometry.centroid
@@ -69,9 +72,10 @@ def tract_rows(ctx: CityContext, point_emb: np.ndarray) -> tuple[np.ndarray, np.
     return agg.embeddings[cov], xy[cov], cov
 
 
-def _socio_rows(task: str, ctx: CityContext, point_emb: np.ndarray,
-                s: EvalSettings) -> list[dict]:
-    X, xy, cov = tract_rows(ctx, point_emb)
+def socio_rows(task: str, ctx: CityContext, point_emb: np.ndarray, s: EvalSettings,
+               points: Any = None) -> list[dict]:
+    """Per tract mean of the point vectors -> each socioeconomic attribute (ridge, CV)."""
+    X, xy, cov = tract_rows(ctx, point_emb, points)
     rows = []
     for target in SOCIOECONOMIC:
         y = ctx.tracts[target].to_numpy(np.float64)[cov]
@@ -81,7 +85,7 @@ def _socio_rows(task: str, ctx: CityContext, point_emb: np.ndarray,
 
 def socioeconomic(embedder: Any, key: str, ctx: CityContext, s: EvalSettings) -> list[dict]:
     """Per tract mean photo embedding -> income, poverty share, density (ridge, spatial CV)."""
-    return _socio_rows("socioeconomic", ctx, ctx.photo_embeddings(embedder, key), s)
+    return socio_rows("socioeconomic", ctx, ctx.photo_embeddings(embedder, key), s)
 
 
 def perception(embedder: Any, key: str, ctx: CityContext, s: EvalSettings) -> list[dict]:
@@ -172,7 +176,7 @@ def location_encoder(model: Any, ctx: CityContext, s: EvalSettings) -> list[dict
     from engine.embed.locations import location_embeddings
 
     emb = location_embeddings(model, ctx.layer.lonlat(), device="cpu")
-    return _socio_rows("location_encoders", ctx, emb, s)
+    return socio_rows("location_encoders", ctx, emb, s)
 
 
 def location_baseline(ctx: CityContext, s: EvalSettings) -> list[dict]:
@@ -180,4 +184,4 @@ def location_baseline(ctx: CityContext, s: EvalSettings) -> list[dict]:
     xy = (ctx.xy - ctx.xy.mean(axis=0)) / np.maximum(ctx.xy.std(axis=0), 1e-9)
     x, y = xy[:, 0], xy[:, 1]
     feats = np.column_stack([x, y, x * x, y * y, x * y])
-    return _socio_rows("location_encoders", ctx, feats, s)
+    return socio_rows("location_encoders", ctx, feats, s)
