@@ -253,11 +253,4 @@ def run_benchmark(city: Path, work: Path, s: BenchSettings,
     b.timings["total"] = time.perf_counter() - t0
     return {"rows": b.rows, "timings_s": {k: round(v, 1) for k, v in b.timings.items()},
             "settings": s.to_dict(), "city": str(city), "n_photos": len(ctx.xy),
-            "n_tracts": len(ctx.tracts), "extras": b.extras,
-            "device": "cuda" if _cuda() else "cpu"}
-
-
-def _cuda() -> bool:
-    import torch
-
-    return bool(torch.cuda.is_available())
+            "n_tracts": len(ctx.tracts), "extras": b.extras}
