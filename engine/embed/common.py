@@ -43,6 +43,31 @@ def rgb_uint8(data: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return out
 
 
+def input_channels(module: Any) -> int:
+    """Bands an encoder takes: the input channels of its first convolution (3 if none)."""
+    import torch
+
+    for m in module.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            return int(m.in_channels)
+    return 3
+
+
+def model_raster_record(model_dir: str | Path) -> dict[str, Any] | None:
+    """The raster record (`input:` of config.yaml: bands, scaling, statistics, gsd_m) of a
+    model trained on overhead rasters, or None (8-bit RGB models record none)."""
+    import yaml
+
+    path = Path(model_dir)
+    cfg = (path if path.is_dir() else path.parent) / "config.yaml"
+    try:
+        doc = yaml.safe_load(cfg.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return None
+    rec = doc.get("input") if isinstance(doc, dict) else None
+    return rec if isinstance(rec, dict) and rec.get("bands") else None
+
+
 def to_model_input(batch_uint8: Any, device: Any) -> Any:
     """(B,3,H,W) uint8 tensor -> ImageNet-normalised float on `device` (train's normalize)."""
     from engine.train.augment import MEAN, STD
