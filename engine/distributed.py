@@ -1,5 +1,8 @@
 """torchrun support with no code change: init from RANK / WORLD_SIZE / LOCAL_RANK, gloo on CPU,
-nccl on CUDA; DDP wrapping; rank-0-only writing. A plain `python -m engine.train` is world 1.
+nccl on CUDA; DDP wrapping; rank-0-only writing. A plain `python -m engine ...` is world 1.
+
+One definition for every stage that runs under torchrun: training (DDP) and sharded
+inference (engine.embed.shard).
 """
 
 from __future__ import annotations
@@ -40,8 +43,8 @@ def pick_device(pref: str, local_rank: int = 0) -> torch.device:
     """'auto' -> cuda when available else cpu; 'cuda' without a GPU is an EngineError."""
     if pref == "cuda" or (pref == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
-            raise EngineError("train.device=cuda but no CUDA GPU is available",
-                              "use train.device=auto or train.device=cpu")
+            raise EngineError("device cuda was asked for but no CUDA GPU is available",
+                              "use train.device=auto / --device auto, or cpu")
         return torch.device("cuda", local_rank % max(1, torch.cuda.device_count()))
     return torch.device("cpu")
 
