@@ -22,9 +22,10 @@ import pandas as pd
 
 from engine.data.points import StreetViewLayer
 from engine.embed import shard
-from engine.embed.common import pick_device, to_model_input
 from engine.embed.index import index_path, write_index
 from engine.errors import EngineError
+from engine.models.device import resolve_device
+from engine.models.inputs import to_model_input
 from engine.progress import Progress, no_progress
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ def embed_images(model: Any, paths: list[str], batch_size: int = 64, image_size:
     if batch_size < 1 or image_size < 8:
         raise EngineError(f"batch size {batch_size} / image size {image_size} px is too small",
                           "use e.g. --batch-size 64 --image-size 128")
-    dev = pick_device(device)
+    dev = resolve_device(device)
     model.eval().to(dev)
     loader = DataLoader(PhotoDataset(paths, image_size), batch_size=batch_size,
                         num_workers=num_workers, collate_fn=collate_photos,
@@ -146,7 +147,7 @@ def embed_points(model: Any, layer: StreetViewLayer, out_gpkg: str | os.PathLike
                           "give an output path ending in .gpkg")
     frame = layer.frame
     paths = [str(p) for p in frame["image"]]
-    with shard.session(pick_device(device)) as place, shard.Parts(out_gpkg, place) as parts:
+    with shard.session(resolve_device(device)) as place, shard.Parts(out_gpkg, place) as parts:
         start, stop = shard.row_range(len(paths), max(1, batch_size), place)
         rows, emb, errors = shard.agree(lambda: embed_images(
             model, paths[start:stop], batch_size, image_size, num_workers,

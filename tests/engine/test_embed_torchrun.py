@@ -18,7 +18,9 @@ from engine.distributed import DistInfo
 from engine.embed import shard
 from engine.embed.index import index_path, read_index
 from engine.embed.points import read_point_embeddings
-from engine.train.config import ROOT
+from engine.paths import project_root
+
+ROOT = project_root()
 
 
 def place(rank: int, world: int) -> DistInfo:
@@ -55,7 +57,7 @@ def read_tif(path: Path) -> tuple[np.ndarray, dict, list]:
 
 @pytest.mark.slow
 def test_torchrun_two_ranks_equal_one_process(small_city: Path, tmp_path: Path) -> None:
-    from engine.train.checkpoint import save_model
+    from engine.models.weights import save_model
 
     model_dir = tmp_path / "models" / "tiny"
     save_model(tiny_model(), model_dir, extra_config={"data": {"image_size": 32}})
