@@ -65,8 +65,14 @@ def pick_encoder(model: Any, encoder: str) -> str:
 
 
 def model_input_sizes(model_dir: str | Path) -> dict[str, Any]:
-    """image_size, chip_size, chip_res_m recorded in models/<name>/config.yaml (`data:`), if any."""
+    """image_size, chip_size, chip_res_m recorded in models/<name>/config.yaml (`data:`), if any;
+    a zoo model's training resolution."""
     import yaml
+
+    from engine.nn.pretrained.zoo import is_zoo_name, zoo_input_sizes
+
+    if is_zoo_name(model_dir):
+        return zoo_input_sizes(str(model_dir))
 
     path = Path(model_dir)
     cfg = (path if path.is_dir() else path.parent) / "config.yaml"

@@ -138,7 +138,12 @@ def check_state(expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor
 
 
 def load_model(path_or_dir: str | Path, map_location: str = "cpu") -> nn.Module:
-    """Rebuild a GeoModel from models/<name>/ (config.yaml + model.safetensors), eval mode."""
+    """Rebuild a GeoModel from models/<name>/ (config.yaml + model.safetensors), eval mode;
+    a zoo name (`zoo:efficientnet_lite1`) gives that pretrained network as a frozen embedder."""
+    from engine.nn.pretrained.zoo import is_zoo_name, zoo_model
+
+    if is_zoo_name(path_or_dir):
+        return zoo_model(str(path_or_dir), map_location)
     weights_path = _weights_path(Path(path_or_dir))
     config = read_model_config(Path(path_or_dir))
     weights = read_weights(weights_path)
