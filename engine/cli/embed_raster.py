@@ -36,12 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, progress: Progress) -> dict:
-    from engine.embed.common import model_input_sizes, model_name
     from engine.embed.raster import embed_raster
-    from engine.train.checkpoint import load_model
+    from engine.models.folder import ModelFolder
 
-    model = load_model(args.model)
-    sizes = model_input_sizes(args.model)
+    folder = ModelFolder.open(args.model)
+    model = folder.load()
+    sizes = folder.input_sizes()
     if sizes.get("chip_res_m"):
         log.warning("the model was trained on chips resampled to %s m/px; embed-raster cuts "
                     "chips on the raster's own grid", sizes["chip_res_m"])
@@ -50,4 +50,4 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
     return embed_raster(model, args.raster, args.out, chip_px=chip, stride_px=stride,
                         encoder=args.encoder, dtype=args.dtype, bbox=args.bbox, mask=args.mask,
                         batch_size=args.batch_size, progress=progress, device=args.device,
-                        model_name=model_name(args.model), preview=not args.no_preview)
+                        model_name=folder.name, preview=not args.no_preview)

@@ -20,9 +20,10 @@ import numpy as np
 import pandas as pd
 
 from engine.data.points import StreetViewLayer
-from engine.embed.common import pick_device, to_model_input
 from engine.embed.index import index_path, write_index
 from engine.errors import EngineError
+from engine.models.device import resolve_device
+from engine.models.inputs import to_model_input
 from engine.progress import Progress, no_progress
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ def embed_images(model: Any, paths: list[str], batch_size: int = 64, image_size:
     if batch_size < 1 or image_size < 8:
         raise EngineError(f"batch size {batch_size} / image size {image_size} px is too small",
                           "use e.g. --batch-size 64 --image-size 128")
-    dev = pick_device(device)
+    dev = resolve_device(device)
     model.eval().to(dev)
     loader = DataLoader(PhotoDataset(paths, image_size), batch_size=batch_size,
                         num_workers=num_workers, collate_fn=collate_photos,

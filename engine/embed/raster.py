@@ -25,11 +25,13 @@ from typing import Any
 import numpy as np
 
 from engine.data.crs import crs_name, to_pyproj
-from engine.embed.common import pick_device, pick_encoder, to_model_input
+from engine.embed.common import pick_encoder
 from engine.embed.grid import FieldGrid, crop_grid, full_grid
 from engine.embed.reader import ChipReader
 from engine.errors import EngineError
 from engine.export.atomic import atomic_path
+from engine.models.device import resolve_device
+from engine.models.inputs import to_model_input
 from engine.progress import Progress, no_progress
 
 log = logging.getLogger(__name__)
@@ -136,7 +138,7 @@ def embed_raster(model: Any, raster_path: str | os.PathLike[str],
     if out_tif.suffix.lower() not in (".tif", ".tiff"):
         raise EngineError(f"output {out_tif} is not a .tif file", "name it OUT.tif")
     encoder = pick_encoder(model, encoder)
-    dev = pick_device(device)
+    dev = resolve_device(device)
     model.eval().to(dev)
     encode = model.embed_overhead if encoder == "overhead" else model.embed_image
     dim = int(model.embedding_dim)

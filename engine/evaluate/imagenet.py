@@ -45,7 +45,7 @@ class ImageNetEmbedder:
                  name: str = NAME, cache_dir: str | Path | None = None) -> None:
         import torch
 
-        from engine.embed.common import pick_device
+        from engine.models.device import resolve_device
 
         if int(image_size) < 32 or int(batch_size) < 1:
             raise EngineError(f"ImageNet embedder needs image_size >= 32 and batch_size >= 1, "
@@ -53,7 +53,7 @@ class ImageNetEmbedder:
         self.name = name
         self.image_size = int(image_size)
         self.batch_size = int(batch_size)
-        self.device = pick_device(device)
+        self.device = resolve_device(device)
         # channels_last: ~5x faster on CPU with TF "SAME" padding (same outputs to 1e-5)
         self.network = lite0.load_pretrained(num_classes=0, cache_dir=cache_dir).to(
             self.device, memory_format=torch.channels_last)

@@ -23,7 +23,7 @@ class ZooBackbone(nn.Module):
 
     def __init__(self, arch: str, weights: str | None = "imagenet", in_chans: int = 3) -> None:
         super().__init__()
-        from engine.train.augment import MEAN, STD  # the pipeline's ImageNet normalisation
+        from engine.models.inputs import MEAN, STD  # the pipeline's ImageNet normalisation
 
         spec = get_weights(arch)
         if weights not in ("imagenet", None):

@@ -9,7 +9,10 @@ import pytest
 import torch
 from torch.utils.data import default_collate
 
-from engine.train.config import ROOT, load_config
+from engine.paths import project_root
+from engine.train.config import load_config
+
+ROOT = project_root()
 
 torch.set_num_threads(1)
 

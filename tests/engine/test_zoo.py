@@ -99,8 +99,8 @@ def test_tampered_converted_weights_are_refused(cache_dir, tmp_path):
 def test_zoo_backbone_keeps_the_weights_input_convention(cache_dir, monkeypatch):
     """A recipe's zoo backbone takes ImageNet-normalised input, like every backbone, and feeds
     the network the (x - 127) / 128 numbers its weights were trained on."""
+    from engine.models.inputs import normalize_uint8
     from engine.nn.model import GeoModel
-    from engine.train.augment import normalize_uint8
 
     monkeypatch.setattr(efficientnet_lite, "CACHE_DIR", cache_dir)
     spec = ZOO["efficientnet_lite0"]
@@ -119,9 +119,8 @@ def test_zoo_backbone_keeps_the_weights_input_convention(cache_dir, monkeypatch)
 
 @needs_zoo
 def test_zoo_name_is_a_frozen_embedder_and_adapts_band_count(cache_dir, monkeypatch):
-    from engine.embed.common import model_input_sizes
+    from engine.models.folder import ModelFolder, load_model
     from engine.nn.model import GeoModel
-    from engine.train.checkpoint import load_model
 
     monkeypatch.setattr(efficientnet_lite, "CACHE_DIR", cache_dir)
     model = load_model("zoo:efficientnet_lite1")
@@ -131,7 +130,8 @@ def test_zoo_name_is_a_frozen_embedder_and_adapts_band_count(cache_dir, monkeypa
     with torch.no_grad():
         emb = model.embed_image(x)
     torch.testing.assert_close(emb.norm(dim=1), torch.ones(2))
-    assert model_input_sizes(Path("zoo:efficientnet_lite1"))["image_size"] == 240
+    folder = ModelFolder.open(Path("zoo:efficientnet_lite1"))  # as --model passes it
+    assert folder.input_sizes()["image_size"] == 240 and folder.name == "zoo:efficientnet_lite1"
     with pytest.raises(EngineError, match="unknown zoo model"):
         load_model("zoo:efficientnet_lite9")
     four = GeoModel.from_config({"embedding_dim": 16, "image": {
