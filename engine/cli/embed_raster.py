@@ -15,7 +15,8 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, required=True,
-                        help="model folder (models/<name> with config.yaml + model.safetensors)")
+                        help="model folder (models/<name> with config.yaml + model.safetensors) "
+                        "or a zoo name (zoo:efficientnet_lite0, _lite1, _lite2)")
     parser.add_argument("--raster", type=Path, required=True, help="overhead GeoTIFF")
     parser.add_argument("--out", type=Path, required=True, help="output field OUT.tif")
     parser.add_argument("--chip", type=int, default=None,
