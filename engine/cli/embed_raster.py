@@ -15,7 +15,8 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, required=True,
-                        help="model folder (models/<name> with config.yaml + model.safetensors)")
+                        help="model folder (models/<name> with config.yaml + model.safetensors) "
+                        "or a zoo name (zoo:efficientnet_lite0, _lite1, _lite2)")
     parser.add_argument("--raster", type=Path, required=True, help="overhead GeoTIFF")
     parser.add_argument("--out", type=Path, required=True, help="output field OUT.tif")
     parser.add_argument("--chip", type=int, default=None,
@@ -24,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="raster pixels per output pixel (default: half the chip)")
     parser.add_argument("--chip-m", type=float, default=None,
                         help="chip size in metres (converted with the raster's pixel size; "
-                        "overrides --chip)")
+                        "overrides --chip; default: the model's chip in metres when it has one)")
     parser.add_argument("--stride-m", type=float, default=None,
                         help="output pixel size in metres (overrides --stride)")
     parser.add_argument("--bands", default=None,
@@ -49,23 +50,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, progress: Progress) -> dict:
-    from engine.embed.common import model_input_sizes, model_name, model_raster_record
     from engine.embed.raster import embed_raster
-    from engine.train.checkpoint import load_model
+    from engine.models.folder import ModelFolder
 
-    model = load_model(args.model)
-    sizes = model_input_sizes(args.model)
-    record = model_raster_record(args.model)
+    folder = ModelFolder.open(args.model)
+    model = folder.load()
+    sizes = folder.input_sizes()
     if sizes.get("chip_res_m"):
         log.warning("the model was trained on chips resampled to %s m/px; embed-raster cuts "
                     "chips on the raster's own grid", sizes["chip_res_m"])
+    record = folder.raster_record()
     chip_m = args.chip_m
     if chip_m is None and args.chip is None and record and record.get("chip_m"):
-        chip_m = float(record["chip_m"])  # the model's chip in metres
+        chip_m = float(record["chip_m"])  # the model's chip, in metres
     chip = args.chip or int(sizes.get("chip_size", 64))
     return embed_raster(model, args.raster, args.out, chip_px=chip, stride_px=args.stride,
                         encoder=args.encoder, dtype=args.dtype, bbox=args.bbox, mask=args.mask,
                         batch_size=args.batch_size, progress=progress, device=args.device,
-                        model_name=model_name(args.model), preview=not args.no_preview,
-                        chip_m=chip_m, stride_m=args.stride_m, expected=record,
-                        bands=args.bands, scaling=args.scaling, scale=args.scale)
+                        model_name=folder.name, preview=not args.no_preview, chip_m=chip_m,
+                        stride_m=args.stride_m, expected=record, bands=args.bands,
+                        scaling=args.scaling, scale=args.scale)

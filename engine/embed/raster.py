@@ -30,11 +30,13 @@ from typing import Any
 import numpy as np
 
 from engine.data.crs import crs_name, to_pyproj
-from engine.embed.common import input_channels, pick_device, pick_encoder
+from engine.embed import shard
+from engine.embed.common import input_channels, pick_encoder
 from engine.embed.grid import FieldGrid, crop_grid, full_grid
 from engine.embed.reader import ChipReader
 from engine.errors import EngineError
 from engine.export.atomic import atomic_path
+from engine.models.device import resolve_device
 from engine.progress import Progress, no_progress
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,31 @@ def plan_grid(raster: Any, chip_px: int, stride_px: int, bbox: Any = None,
     return grid
 
 
+def _compute(reader: ChipReader, writer: Any, encode: Callable[[Any], Any], dev: Any,
+             dim: int, total: int, progress: Progress) -> tuple[int, float]:
+    """Embed the reader's batches, write each finished block; (chips, model seconds)."""
+    import torch
+
+    n_chips, done, model_s = 0, 0, 0.0
+    buf = valid = None
+    for item in reader:
+        if item[0] == "block":
+            block, valid = item[1], item[2]
+            buf = np.zeros((dim, block.height, block.width), dtype=np.float32)
+        elif item[0] == "chips":
+            t0 = time.perf_counter()
+            emb = encode(torch.from_numpy(item[3]).to(dev, non_blocking=True))
+            buf[:, item[1], item[2]] = emb.float().cpu().numpy().T
+            model_s += time.perf_counter() - t0
+            n_chips += len(item[1])
+        else:  # block_end: the block streams to the writer, its buffer is dropped
+            block = item[1]
+            writer.write(buf, block.col, block.row, valid=valid)
+            done += block.height * block.width
+            progress(done, total, "embed-raster")
+    return n_chips, model_s
+
+
 def sizes_px(raster: Any, chip_px: int | None, stride_px: int | None,
              chip_m: float | None = None, stride_m: float | None = None,
              default_chip: int = 64) -> tuple[int, int]:
@@ -109,31 +136,6 @@ def check_gsd(model_gsd_m: float | None, raster: Any, raster_path: Any) -> str |
     return msg
 
 
-def _compute(reader: ChipReader, writer: Any, encode: Callable[[Any], Any], dev: Any,
-             dim: int, total: int, progress: Progress) -> tuple[int, float]:
-    """Embed the reader's batches, write each finished block; (chips, model seconds)."""
-    import torch
-
-    n_chips, done, model_s = 0, 0, 0.0
-    buf = valid = None
-    for item in reader:
-        if item[0] == "block":
-            block, valid = item[1], item[2]
-            buf = np.zeros((dim, block.height, block.width), dtype=np.float32)
-        elif item[0] == "chips":
-            t0 = time.perf_counter()
-            emb = encode(torch.from_numpy(item[3]).to(dev, non_blocking=True))
-            buf[:, item[1], item[2]] = emb.float().cpu().numpy().T
-            model_s += time.perf_counter() - t0
-            n_chips += len(item[1])
-        else:  # block_end: the block streams to the writer, its buffer is dropped
-            block = item[1]
-            writer.write(buf, block.col, block.row, valid=valid)
-            done += block.height * block.width
-            progress(done, total, "embed-raster")
-    return n_chips, model_s
-
-
 def _bounded_gdal_cache(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Run `fn` with GDAL's block cache capped at GDAL_CACHE_MB (restored afterwards)."""
 
@@ -164,15 +166,9 @@ def embed_raster(model: Any, raster_path: str | os.PathLike[str],
     `bbox` (xmin, ymin, xmax, ymax) is in `bbox_crs`, by default the raster file's CRS;
     `mask` is a polygon layer: only output pixels whose centres fall inside are computed.
     `expected` is the model's raster record (config.yaml `input:`; None: 8-bit RGB);
-    `bands`, `scaling`, `scale` override it (engine.data.radiometry.for_raster).
+    `bands`, `scaling`, `scale` override it (engine.data.radiometry.for_raster). Chip and
+    stride in metres (`chip_m`, `stride_m`) take precedence over pixels.
     """
-    from engine.data.radiometry import for_raster
-    import torch
-
-    from engine.embed.mask import PolygonMask
-    from engine.export.geotiff import EmbeddingFieldWriter
-    from engine.export.preview import pca_preview
-
     if dtype not in FIELD_DTYPES:
         raise EngineError(f"unknown field dtype {dtype!r}", f"use one of {FIELD_DTYPES}")
     if batch_size < 1:
@@ -181,23 +177,49 @@ def embed_raster(model: Any, raster_path: str | os.PathLike[str],
     if out_tif.suffix.lower() not in (".tif", ".tiff"):
         raise EngineError(f"output {out_tif} is not a .tif file", "name it OUT.tif")
     encoder = pick_encoder(model, encoder)
-    dev = pick_device(device)
+    dev = resolve_device(device)
+    with shard.session(dev) as place:
+        return _embed_raster(model, raster_path, out_tif, chip_px, stride_px, encoder, dtype,
+                             bbox, mask, batch_size, progress, place, model_name, preview,
+                             bbox_crs, {"chip_m": chip_m, "stride_m": stride_m,
+                                        "expected": expected, "bands": bands,
+                                        "scaling": scaling, "scale": scale})
+
+
+def _embed_raster(model: Any, raster_path: str | os.PathLike[str], out_tif: Path,
+                  chip_px: int | None, stride_px: int | None, encoder: str, dtype: str,
+                  bbox: Any, mask: Any, batch_size: int, progress: Progress, place: Any,
+                  model_name: str, preview: bool, bbox_crs: Any,
+                  inputs: dict[str, Any]) -> dict[str, Any]:
+    """embed_raster on this rank (engine.embed.shard: world 1 outside torchrun)."""
+    import torch
+
+    from engine.data.radiometry import for_raster
+    from engine.embed.mask import PolygonMask
+    from engine.export.geotiff import EmbeddingFieldWriter
+    from engine.export.preview import pca_preview
+
+    dev = place.device
     model.eval().to(dev)
     encode = model.embed_overhead if encoder == "overhead" else model.embed_image
     dim = int(model.embedding_dim)
     t_start = time.perf_counter()
-    enc = model.overhead_encoder if encoder == "overhead" else model.image_encoder
-    in_chans = input_channels(enc)
     raster, reprojected = open_metric(raster_path)
-    with raster:
-        rad = for_raster(expected, raster_path, bands, scaling, scale, in_chans=in_chans)
+    with raster, shard.Parts(out_tif, place) as parts:
+        enc = model.overhead_encoder if encoder == "overhead" else model.image_encoder
+        in_chans = input_channels(enc)
+        expected = inputs["expected"]
+        rad = for_raster(expected, raster_path, inputs["bands"], inputs["scaling"],
+                         inputs["scale"], in_chans=in_chans)
         if rad.count != in_chans:
             raise EngineError(f"the model's {encoder} encoder takes {in_chans} bands, the "
                               f"radiometry gives {rad.count}",
                               f"pass --bands with {in_chans} bands")
         raster.band_indexes = list(rad.bands)
         gsd_warning = check_gsd((expected or {}).get("gsd_m"), raster, raster_path)
-        chip_px, stride_px = sizes_px(raster, chip_px, stride_px, chip_m, stride_m)
+        chip_px, stride_px = sizes_px(raster, chip_px, stride_px, inputs["chip_m"],
+                                      inputs["stride_m"])
+        res_m = float((abs(raster.res[0]) + abs(raster.res[1])) / 2)
         if bbox_crs is None and bbox is not None:
             import rasterio
 
@@ -206,22 +228,34 @@ def embed_raster(model: Any, raster_path: str | os.PathLike[str],
         polygons = PolygonMask(mask, raster.crs) if mask is not None else None
         grid = plan_grid(raster, chip_px, stride_px, bbox, bbox_crs, polygons)
         blocks = grid.blocks(dim)
+        mine = shard.mine(blocks, place)
         total = grid.width * grid.height
-        log.info("embedding field %dx%d px (stride %d, chip %d) of %s in %d blocks",
-                 grid.width, grid.height, stride_px, chip_px, raster_path, len(blocks))
-        reader = ChipReader(raster, grid, blocks, batch_size, rad, polygons).start()
+        share = sum(b.height * b.width for b in mine)  # this rank's output pixels
+        log.info("embedding field %dx%d px (stride %d, chip %d) of %s in %d blocks%s",
+                 grid.width, grid.height, stride_px, chip_px, raster_path, len(blocks),
+                 f" ({len(mine)} on rank {place.rank} of {place.world})" if place.distributed
+                 else "")
+        reader = ChipReader(raster, grid, mine, batch_size, rad, polygons).start()
         try:
+            if not place.is_main:  # this rank's blocks become parts; rank 0 assembles
+                with torch.inference_mode():
+                    n_chips, model_s = shard.agree(lambda: _compute(
+                        reader, shard.RasterPart(parts), encode, dev, dim, share, progress),
+                        place)
+                return {"rank": place.rank, "world": place.world, "chips": int(n_chips),
+                        "model_seconds": round(model_s, 3)}
             with EmbeddingFieldWriter(
                     out_tif, crs=raster.crs, transform=grid.transform, width=grid.width,
                     height=grid.height, count=dim, dtype=dtype,
                     band_descriptions=[f"emb_{k:03d}" for k in range(dim)]) as writer, \
                     torch.inference_mode():
-                n_chips, model_s = _compute(reader, writer, encode, dev, dim, total, progress)
+                n_chips, model_s = shard.agree(lambda: _compute(
+                    reader, writer, encode, dev, dim, share, progress), place)
+                n_chips += shard.assemble_raster(parts, blocks, writer)
                 t_write = time.perf_counter()
         finally:
             reader.close()
         crs = raster.crs
-        res_m = float((abs(raster.res[0]) + abs(raster.res[1])) / 2)
     seconds = time.perf_counter() - t_start
     outputs = {"output": str(out_tif)}
     t_preview = time.perf_counter()
@@ -243,6 +277,7 @@ def embed_raster(model: Any, raster_path: str | os.PathLike[str],
         "reader_wait_seconds": round(reader.wait_s, 3),
         "preview_seconds": round(time.perf_counter() - t_preview, 3),
         "chips_per_s": round(n_chips / seconds, 2) if seconds > 0 else None,
+        "ranks": place.world,
     }
     meta = out_tif.with_suffix(".json")
     with atomic_path(meta) as tmp:
