@@ -24,10 +24,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="polygon layer holding the labels (e.g. tracts.gpkg): embeddings "
                         "are averaged per polygon")
     parser.add_argument("--polygons-layer", help="layer of --polygons")
-    parser.add_argument("--target", required=True, help="the label field")
+    parser.add_argument("--target", required=True,
+                        help="the label field, or an expression over fields and area_km2 "
+                        "(equal-area km²), e.g. 'population / area_km2'")
     parser.add_argument("--head", choices=("ridge", "logistic", "knn"), default="ridge")
-    parser.add_argument("--block-size", type=float, default=200.0,
-                        help="spatial CV block side in metres (default 200)")
+    parser.add_argument("--block-size", type=float, default=None,
+                        help="spatial CV block side in metres (default: derived from the labels:"
+                        " 2 x the median polygon diameter, or from the points' extent)")
     parser.add_argument("--folds", type=int, default=5, help="CV folds (default 5)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True,

@@ -2,7 +2,8 @@
 
 Kinds: zero_shot (head on photo embeddings -> overhead embedding field), location (head on
 location-encoder embeddings -> grid), similarity (example points, no head), fewshot
-(labelled points -> class map), time (zero-shot at a chosen --datetime).
+(labelled points and/or polygons -> class map), time (zero-shot at a chosen --datetime),
+predict (a head fitted on the field itself -> map, no re-centring; --mask, --clip).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import numpy as np
 from engine.progress import Progress
 
 NAME = "map"
-HELP = "render a map (zero_shot, location, similarity, fewshot, time) as GeoTIFF + GPKG + PNG"
-KINDS = ("zero_shot", "location", "similarity", "fewshot", "time")
+HELP = ("render a map (zero_shot, location, similarity, fewshot, time, predict) as GeoTIFF + "
+        "GPKG + PNG")
+KINDS = ("zero_shot", "location", "similarity", "fewshot", "time", "predict")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--name", help="output file stem (default: the kind)")
     parser.add_argument("--field", type=Path, help="embedding-field GeoTIFF (embed-raster)")
-    parser.add_argument("--head", type=Path, help="head from `fit` (zero_shot, time, location)")
+    parser.add_argument("--head", type=Path,
+                        help="head from `fit` (zero_shot, time, predict)")
     parser.add_argument("--model", type=Path, help="model folder (time, location)")
     parser.add_argument("--polygons", type=Path, help="also aggregate per polygon (e.g. tracts)")
     parser.add_argument("--id-field", help="polygon id field kept in the output")
@@ -46,12 +49,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="CRS of --positive/--negative/--bounds (default: the field's)")
     parser.add_argument("--points", type=Path, help="fewshot: labelled point layer")
     parser.add_argument("--class-field", help="fewshot: the class field of --points")
+    parser.add_argument("--class-polygons", type=Path,
+                        help="fewshot: labelled polygon layer (its --class-field); their field "
+                        "cells are examples")
     parser.add_argument("--classifier", choices=("logistic", "knn"), default="logistic")
+    parser.add_argument("--mask", type=Path,
+                        help="predict: polygon layer (e.g. land only); pixels outside are nodata")
+    parser.add_argument("--clip", action="store_true",
+                        help="predict: clip predictions to the training target range (the "
+                        "flag band marks them either way)")
     parser.add_argument("--bounds", nargs=4, type=float, metavar=("XMIN", "YMIN", "XMAX", "YMAX"),
                         help="location: grid extent (in --crs)")
     parser.add_argument("--step", type=float, default=20.0, help="location: grid step (metres)")
-    parser.add_argument("--block-size", type=float, default=200.0,
-                        help="CV block side in metres (fewshot, location)")
+    parser.add_argument("--block-size", type=float, default=None,
+                        help="CV block side in metres (fewshot, location; default: derived "
+                        "from the labels' geometry)")
+    parser.add_argument("--folds", type=int, default=3,
+                        help="CV folds (fewshot; fewer when the blocks are fewer)")
     parser.add_argument("--seed", type=int, default=0)
 
 
@@ -127,10 +141,19 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
     if args.kind == "fewshot":
         from engine.maps.fewshot import fewshot_map
 
-        _need(args, "field", "points", "class_field")
+        _need(args, "field", "class_field")
+        if args.points is None:
+            _need(args, "class_polygons")
         return fewshot_map(args.field, args.points, args.class_field, args.out,
                            head=args.classifier, name=name, block_size_m=args.block_size,
-                           seed=args.seed, progress=progress)
+                           n_folds=args.folds, seed=args.seed, progress=progress,
+                           polygons=args.class_polygons)
+    if args.kind == "predict":
+        from engine.maps.predict import predict_map
+
+        _need(args, "head", "field")
+        return predict_map(args.head, args.field, args.out, name, polygons, args.id_field,
+                           clip=args.clip, mask=args.mask, progress=progress)
     from engine.maps.location import location_map
 
     _need(args, "model", "embeddings", "target")
