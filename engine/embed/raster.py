@@ -25,6 +25,15 @@ from typing import Any
 import numpy as np
 
 from engine.data.crs import crs_name, to_pyproj
+from engine.defaults import (
+    CHIP_PX,
+    DEVICE,
+    EMBED_BATCH,
+    ENCODER,
+    FIELD_DTYPE,
+    FIELD_DTYPES,
+    default_stride,
+)
 from engine.embed.common import pick_encoder
 from engine.embed.grid import FieldGrid, crop_grid, full_grid
 from engine.embed.reader import ChipReader
@@ -36,7 +45,6 @@ from engine.progress import Progress, no_progress
 
 log = logging.getLogger(__name__)
 
-FIELD_DTYPES: tuple[str, ...] = ("float16", "int8", "float32")
 # GDAL's block cache (default 5 % of RAM) would otherwise grow with the raster read: every
 # source tile is read about once, so a fixed cache keeps peak memory independent of size.
 GDAL_CACHE_MB = 128
@@ -113,16 +121,18 @@ def _bounded_gdal_cache(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 @_bounded_gdal_cache
 def embed_raster(model: Any, raster_path: str | os.PathLike[str],
-                 out_tif: str | os.PathLike[str], chip_px: int = 64, stride_px: int = 32,
-                 encoder: str = "auto", dtype: str = "float16", bbox: Any = None,
-                 mask: str | os.PathLike[str] | None = None, batch_size: int = 64,
-                 progress: Progress = no_progress, *, device: str = "auto",
+                 out_tif: str | os.PathLike[str], chip_px: int = CHIP_PX,
+                 stride_px: int | None = None, encoder: str = ENCODER,
+                 dtype: str = FIELD_DTYPE, bbox: Any = None,
+                 mask: str | os.PathLike[str] | None = None, batch_size: int = EMBED_BATCH,
+                 progress: Progress = no_progress, *, device: str = DEVICE,
                  model_name: str = "", preview: bool = True,
                  bbox_crs: Any = None) -> dict[str, Any]:
     """Write the embedding field of `raster_path` to `out_tif` (+ PCA preview, + JSON).
 
     `bbox` (xmin, ymin, xmax, ymax) is in `bbox_crs`, by default the raster file's CRS;
     `mask` is a polygon layer: only output pixels whose centres fall inside are computed.
+    `stride_px` None: engine.defaults.default_stride(chip_px).
     """
     import torch
 
@@ -130,6 +140,7 @@ def embed_raster(model: Any, raster_path: str | os.PathLike[str],
     from engine.export.geotiff import EmbeddingFieldWriter
     from engine.export.preview import pca_preview
 
+    stride_px = default_stride(chip_px) if stride_px is None else int(stride_px)
     if dtype not in FIELD_DTYPES:
         raise EngineError(f"unknown field dtype {dtype!r}", f"use one of {FIELD_DTYPES}")
     if batch_size < 1:
