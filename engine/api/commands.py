@@ -26,7 +26,6 @@ from engine.defaults import (
     GRID_STEP_M,
     HEAD,
     IMAGE_PX,
-    default_stride,
 )
 from engine.errors import EngineError
 from engine.models.folder import ModelFolder
@@ -64,13 +63,18 @@ def embed_points(model: ModelLike, layer: PathLike, out: PathLike, *,
 
 def embed_raster(model: ModelLike, raster: PathLike, out: PathLike, *,
                  chip: int | None = None, stride: int | None = None,
+                 chip_m: float | None = None, stride_m: float | None = None,
+                 bands: Any = None, scaling: str | None = None, scale: Any = None,
                  dtype: str = FIELD_DTYPE, encoder: str = ENCODER, bbox: Box | None = None,
                  mask: PathLike | None = None, batch_size: int = EMBED_BATCH,
                  device: str = DEVICE, preview: bool = True,
                  progress: Progress = no_progress) -> dict[str, Any]:
     """Embed an overhead raster chip by chip -> OUT.tif (COG, one band per dimension).
 
-    chip: the model's recorded chip size, else CHIP_PX; stride: default_stride(chip).
+    chip: `chip_m` metres, else `chip` pixels, else the model's chip (in metres when it
+    records one, else its chip size, else CHIP_PX); stride: `stride_m` metres, else `stride`
+    pixels, else default_stride(chip). `bands`, `scaling`, `scale` override the model's
+    raster record (engine.data.radiometry).
     """
     from engine.embed.raster import embed_raster as embed
 
@@ -79,11 +83,14 @@ def embed_raster(model: ModelLike, raster: PathLike, out: PathLike, *,
     if sizes.get("chip_res_m"):
         log.warning("the model was trained on chips resampled to %s m/px; embed-raster cuts "
                     "chips on the raster's own grid", sizes["chip_res_m"])
+    record = folder.raster_record()
+    if chip_m is None and chip is None and record and record.get("chip_m"):
+        chip_m = float(record["chip_m"])  # the model's chip, in metres
     chip = chip or int(sizes.get("chip_size", CHIP_PX))
-    stride = stride or default_stride(chip)
     return embed(folder.load(), raster, out, chip_px=chip, stride_px=stride, encoder=encoder,
                  dtype=dtype, bbox=bbox, mask=mask, batch_size=batch_size, progress=progress,
-                 device=device, model_name=folder.name, preview=preview)
+                 device=device, model_name=folder.name, preview=preview, chip_m=chip_m,
+                 stride_m=stride_m, expected=record, bands=bands, scaling=scaling, scale=scale)
 
 
 def embed_locations(model: ModelLike, out: PathLike, *, bounds: Box | None = None,

@@ -14,7 +14,8 @@ HELP = "embed every photo of a street-view layer (GeoPackage with vectors + fais
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, required=True,
-                        help="model folder (models/<name> with config.yaml + model.safetensors)")
+                        help="model folder (models/<name> with config.yaml + model.safetensors) "
+                        "or a zoo name (zoo:efficientnet_lite0, _lite1, _lite2)")
     parser.add_argument("--layer", type=Path, required=True,
                         help="street-view point layer (.gpkg/.geojson/.shp/.csv or photo folder)")
     parser.add_argument("--layer-name", default=None,

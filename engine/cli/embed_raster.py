@@ -24,13 +24,28 @@ HELP = "embed an overhead raster chip by chip into an embedding-field GeoTIFF (C
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, required=True,
-                        help="model folder (models/<name> with config.yaml + model.safetensors)")
+                        help="model folder (models/<name> with config.yaml + model.safetensors) "
+                        "or a zoo name (zoo:efficientnet_lite0, _lite1, _lite2)")
     parser.add_argument("--raster", type=Path, required=True, help="overhead GeoTIFF")
     parser.add_argument("--out", type=Path, required=True, help="output field OUT.tif")
     parser.add_argument("--chip", type=int, default=None,
                         help=f"chip size in raster pixels (default: the model's, else {CHIP_PX})")
     parser.add_argument("--stride", type=int, default=None,
                         help=f"raster pixels per output pixel (default: chip / {STRIDE_PER_CHIP})")
+    parser.add_argument("--chip-m", type=float, default=None,
+                        help="chip size in metres (converted with the raster's pixel size; "
+                        "overrides --chip; default: the model's chip in metres when it has one)")
+    parser.add_argument("--stride-m", type=float, default=None,
+                        help="output pixel size in metres (overrides --stride)")
+    parser.add_argument("--bands", default=None,
+                        help="bands by 1-based index or description, e.g. 4,3,2 or "
+                        "nir,red,green (default: the model's bands)")
+    parser.add_argument("--scaling", choices=("stats", "tags", "uint8"), default=None,
+                        help="raw values -> model input (default: the model's; 8-bit RGB "
+                        "models: uint8)")
+    parser.add_argument("--scale", default=None, metavar="SCALE[,OFFSET]",
+                        help="raw * SCALE + OFFSET before scaling (default: the raster's "
+                        "scale/offset tags)")
     parser.add_argument("--dtype", choices=FIELD_DTYPES, default=FIELD_DTYPE)
     parser.add_argument("--encoder", choices=ENCODERS, default=ENCODER,
                         help="auto: the overhead encoder when the model has one")
@@ -47,6 +62,8 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
     from engine.api.commands import embed_raster
 
     return embed_raster(args.model, args.raster, args.out, chip=args.chip, stride=args.stride,
-                        dtype=args.dtype, encoder=args.encoder, bbox=args.bbox, mask=args.mask,
+                        chip_m=args.chip_m, stride_m=args.stride_m, bands=args.bands,
+                        scaling=args.scaling, scale=args.scale, dtype=args.dtype,
+                        encoder=args.encoder, bbox=args.bbox, mask=args.mask,
                         batch_size=args.batch_size, device=args.device,
                         preview=not args.no_preview, progress=progress)

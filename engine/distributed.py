@@ -1,5 +1,8 @@
 """torchrun support with no code change: init from RANK / WORLD_SIZE / LOCAL_RANK, gloo on CPU,
-nccl on CUDA; DDP wrapping; rank-0-only writing. A plain `python -m engine.train` is world 1.
+nccl on CUDA; DDP wrapping; rank-0-only writing. A plain `python -m engine ...` is world 1.
+
+One definition for every stage that runs under torchrun: training (DDP) and sharded
+inference (engine.embed.shard).
 """
 
 from __future__ import annotations
