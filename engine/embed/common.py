@@ -23,3 +23,13 @@ def pick_encoder(model: Any, encoder: str) -> str:
         raise EngineError("this model has no overhead encoder to embed a raster with",
                           "use --encoder image (the street-view encoder), or a cross-view model")
     return encoder
+
+
+def input_channels(module: Any) -> int:
+    """Bands an encoder takes: the input channels of its first convolution (3 if none)."""
+    import torch
+
+    for m in module.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            return int(m.in_channels)
+    return 3

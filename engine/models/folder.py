@@ -85,6 +85,13 @@ class ModelFolder:
         data = self.section("data")
         return {k: data[k] for k in INPUT_SIZE_KEYS if data.get(k)}
 
+    def raster_record(self) -> dict[str, Any] | None:
+        """What the model expects of a raster (`input:`: bands, scaling, statistics, gsd_m,
+        chip), written by overhead-only training; None for 8-bit RGB models (engine.data.
+        radiometry.legacy)."""
+        rec = self.section("input")
+        return rec if rec.get("bands") else None
+
     def build(self) -> Any:
         """The GeoModel of `model:` with freshly initialised weights (no file read)."""
         from engine.nn import GeoModel

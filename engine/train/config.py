@@ -43,9 +43,14 @@ class PairsConfig:
 
 @dataclass
 class DataConfig:
-    """Where the photos and overhead rasters are, and how big the model inputs are."""
+    """Where the photos and overhead rasters are, and how big the model inputs are.
 
-    streetview: str = "data/sample-city/streetview.gpkg"
+    streetview null: overhead-only training on the rasters alone (engine.train.raster_data),
+    with their bands (`bands`: "4,3,2" or "nir,red,green"; default all), `scaling` (stats,
+    tags or uint8; engine.data.radiometry) and chips of `chip_m` metres (or chip_size px).
+    """
+
+    streetview: str | None = "data/sample-city/streetview.gpkg"
     layer: str | None = None
     overhead: list[str] = field(default_factory=lambda: ["data/sample-city/overhead/*.tif"])
     overhead_dates: list[str] | None = None  # one per raster; default: YYYY-MM-DD in names
@@ -53,6 +58,12 @@ class DataConfig:
     chip_size: int = _min(8, 64)  # overhead chip, pixels around the photo
     chip_res_m: float | None = None  # chip pixel size (metres); None: the raster's own grid
     clusters: int = _min(2, 16)  # k-means clusters on x,y for the geo pretext task
+    bands: str | None = None  # overhead-only: band indices or descriptions; None: all
+    scaling: str = _choices("stats", "tags", "uint8", default="stats")
+    scale: str | None = None  # "SCALE[,OFFSET]" applied to raw values (default: raster tags)
+    chip_m: float | None = None  # overhead-only: chip side in metres (else chip_size px)
+    anchors: int = _min(2, 4096)  # overhead-only: chip centres drawn among valid pixels
+    max_shift_px: int = _min(0, 3)  # overhead-only: random shift between two views
     cache_images: bool = True
     pairs: PairsConfig = field(default_factory=PairsConfig)
 
@@ -90,6 +101,14 @@ class Config:
     model: dict[str, Any] = field(default_factory=dict)  # GeoModel config (engine.nn.config)
     objectives: dict[str, dict[str, Any]] = field(default_factory=dict)
     train: TrainConfig = field(default_factory=TrainConfig)
+    # written by overhead-only training: bands, scaling, statistics, gsd_m, chip (the raster
+    # record embed-raster checks, engine.data.radiometry); None for photo-based recipes
+    input: dict[str, Any] | None = None
+
+    @property
+    def overhead_only(self) -> bool:
+        """True when the recipe trains on rasters alone (data.streetview: null)."""
+        return not self.data.streetview
 
     def output_dir(self) -> Path:
         """The run directory: `output`, or models/<name> under the project root."""

@@ -224,7 +224,9 @@ def prepare_batch(batch: dict[str, torch.Tensor], device: torch.device, image_si
     for key, value in moved.items():
         if key.endswith(AUG):
             continue
-        if key in (*IMAGE_KEYS, "overhead") and value.ndim == 2:
+        if key in (*IMAGE_KEYS, "overhead") and value.ndim == 2:  # frozen: cached features
+            out[key] = value
+        elif key in IMAGE_KEYS and key + AUG not in moved:  # raster chips: float, augmented
             out[key] = value
         elif key in IMAGE_KEYS:
             out[key] = augment_batch(value, moved[key + AUG], image_size)
