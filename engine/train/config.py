@@ -83,6 +83,12 @@ class TrainConfig:
     log_every: int = _min(1, 10)
     checkpoint_every: int = _min(0, 100)  # 0: only at the end
     write_digest: bool = False  # each rank writes weights_digest.rank<R>.txt (DDP checks)
+    # what trains (engine.train.regimes): full | partial (last blocks, BN stats frozen) |
+    # frozen (backbone features cached on disk once; only adapters/encoders train)
+    regime: str = _choices("full", "partial", "frozen", default="full")
+    trainable_blocks: int = _min(1, 2)  # partial: backbone blocks trained, from the end
+    cached_views: int = _min(1, 4)  # frozen: views cached per photo / chip (1 plain + augmented)
+    feature_cache: str = "data/feature-cache"  # frozen: cache folder (relative: project root)
 
 
 @dataclass
