@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 
 def labelled_points(path: str | os.PathLike[str], class_field: str,
-                    layer: str | None = None):  # noqa: ANN201
+                    layer: str | None = None):
     """(x, y (N, 2) in the layer CRS, labels (N,) object, CRS) of a point layer's class field."""
     from engine.maps.rows import read_polygons
 

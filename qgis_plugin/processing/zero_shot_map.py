@@ -46,7 +46,7 @@ class ZeroShotMapAlgorithm(EngineAlgorithm):
     HEAD, FIELD, POLYGONS, ID_FIELD, NO_ALIGN, DATETIME = (
         "HEAD", "FIELD", "POLYGONS", "ID_FIELD", "NO_ALIGN", "DATETIME")
 
-    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         self.addParameter(QgsProcessingParameterFile(
             self.HEAD, self.tr("Head (from 'Fit head')"), extension="safetensors"))
         self.addParameter(QgsProcessingParameterRasterLayer(
