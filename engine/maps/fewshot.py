@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.defaults import CLASSIFIER, CLASSIFIERS
 from engine.errors import EngineError
 from engine.progress import Progress, no_progress
 
@@ -20,7 +21,7 @@ MIN_GROUPS_FOR_CV = 20  # fewer labelled points/polygons: the CV score carries a
 
 
 def labelled_points(path: str | os.PathLike[str], class_field: str,
-                    layer: str | None = None):  # noqa: ANN201
+                    layer: str | None = None):
     """(x, y (N, 2) in the layer CRS, labels (N,) object, CRS) of a point layer's class field."""
     from engine.maps.rows import read_polygons
 
@@ -69,7 +70,7 @@ def _examples(field_path: str | os.PathLike[str], points: str | os.PathLike[str]
 
 
 def fewshot_map(field_path: str | os.PathLike[str], points: str | os.PathLike[str] | None,
-                class_field: str, out_dir: str | os.PathLike[str], head: str = "logistic",
+                class_field: str, out_dir: str | os.PathLike[str], head: str = CLASSIFIER,
                 name: str = "fewshot", block_size_m: float | None = None, n_folds: int = 3,
                 seed: int = 0, layer: str | None = None,
                 progress: Progress = no_progress,
@@ -83,8 +84,9 @@ def fewshot_map(field_path: str | os.PathLike[str], points: str | os.PathLike[st
     from engine.maps.outputs import grid_cells, write_map_layer
     from engine.maps.rows import metric_xy
 
-    if head not in ("logistic", "knn"):
-        raise EngineError(f"head {head!r} cannot classify", "use --head logistic or knn")
+    if head not in CLASSIFIERS:
+        raise EngineError(f"head {head!r} cannot classify",
+                          f"use --classifier {' or '.join(CLASSIFIERS)}")
     X, labels, xy, groups, crs = _examples(field_path, points, polygons, class_field, seed,
                                            layer)
     classes = sorted(set(labels))

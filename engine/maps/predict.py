@@ -25,7 +25,7 @@ REGRESSION_BANDS = ("prediction", "uncertainty", "flag")
 CLASS_BANDS = ("class_index", "confidence")
 
 
-def predict_fn(head, clip: bool = False):  # noqa: ANN001, ANN201
+def predict_fn(head, clip: bool = False):
     """Pixel function (N, D) -> (N, k) of a head: REGRESSION_BANDS or CLASS_BANDS."""
     if head.task == "classification":
         order = {c: i for i, c in enumerate(np.asarray(head.classes).tolist())}
@@ -47,8 +47,8 @@ def predict_fn(head, clip: bool = False):  # noqa: ANN001, ANN201
     return regress
 
 
-def predict_map(head, field_path: str | os.PathLike[str], out_dir: str | os.PathLike[str],  # noqa: ANN001
-                name: str = "predict", polygons=None, id_field: str | None = None,  # noqa: ANN001
+def predict_map(head, field_path: str | os.PathLike[str], out_dir: str | os.PathLike[str],
+                name: str = "predict", polygons=None, id_field: str | None = None,
                 clip: bool = False, mask: str | os.PathLike[str] | None = None,
                 progress: Progress = no_progress) -> dict:
     """GeoTIFF (+ styled GPKG, PNG; + per-polygon layer) of `head` over the field."""

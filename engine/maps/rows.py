@@ -55,7 +55,7 @@ def embedding_layer(path: str | os.PathLike[str]) -> str:
     return str(row[0])
 
 
-def read_point_layer(path: str | os.PathLike[str], layer: str | None = None):  # noqa: ANN201
+def read_point_layer(path: str | os.PathLike[str], layer: str | None = None):
     """(GeoDataFrame, embeddings (N, D) float64, metadata) of a point-embedding GeoPackage."""
     from engine.export.embeddings_gpkg import read_embeddings_gpkg
 
@@ -64,7 +64,7 @@ def read_point_layer(path: str | os.PathLike[str], layer: str | None = None):  #
     return gdf, np.asarray(X, dtype=np.float64), meta
 
 
-def metric_xy(gdf) -> tuple[np.ndarray, object]:  # noqa: ANN001
+def metric_xy(gdf) -> tuple[np.ndarray, object]:
     """x, y in metres of point geometries (polygons: a point inside each) and that CRS."""
     from engine.data.crs import metric_crs_for_lonlat, transform_xy
 
@@ -79,7 +79,7 @@ def metric_xy(gdf) -> tuple[np.ndarray, object]:  # noqa: ANN001
     return transform_xy(own, gdf.crs, crs), crs
 
 
-def target_values(frame, target: str, where: str) -> np.ndarray:  # noqa: ANN001
+def target_values(frame, target: str, where: str) -> np.ndarray:
     """The label of each row: a field, or an expression such as `population / area_km2`
     (engine.heads.targets)."""
     from engine.heads.targets import AREA, evaluate_target, is_expression
@@ -122,7 +122,7 @@ def point_rows(embeddings: str | os.PathLike[str], target: str,
                         int((~keep).sum()))
 
 
-def read_polygons(path: str | os.PathLike[str], layer: str | None = None):  # noqa: ANN201
+def read_polygons(path: str | os.PathLike[str], layer: str | None = None):
     """A polygon layer as a GeoDataFrame, with an EngineError naming a missing file."""
     import pyogrio
 
@@ -174,7 +174,7 @@ def polygon_rows(polygons: str | os.PathLike[str], target: str,
                         notes=notes)
 
 
-def polygon_diameters(polys, crs) -> np.ndarray:  # noqa: ANN001
+def polygon_diameters(polys, crs) -> np.ndarray:
     """Each polygon's size in metres: the longer side of its bounding box in `crs`."""
     b = polys.geometry.to_crs(crs).bounds
     return np.maximum(b["maxx"] - b["minx"], b["maxy"] - b["miny"]).to_numpy(np.float64)
