@@ -24,6 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="polygon layer holding the labels (e.g. tracts.gpkg): embeddings "
                         "are averaged per polygon")
     parser.add_argument("--polygons-layer", help="layer of --polygons")
+    parser.add_argument("--fuse-field", type=Path,
+                        help="near/remote fusion: also join this overhead embedding field "
+                        "(pixel under each photo, or mean over each polygon) to the "
+                        "--embeddings vectors, one head on both views")
     parser.add_argument("--target", required=True, help="the label field")
     parser.add_argument("--head", choices=("ridge", "logistic", "knn"), default="ridge")
     parser.add_argument("--block-size", type=float, default=200.0,
@@ -48,6 +52,13 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
         raise EngineError("fit needs labelled rows",
                           "pass --embeddings POINTS.gpkg (labels in a point field) or "
                           "--polygons LAYER with --embeddings or --field")
+    if args.fuse_field is not None:
+        from engine.maps.fusion import fuse_rows
+
+        if args.embeddings is None:
+            raise EngineError("--fuse-field joins an overhead field to photo embeddings",
+                              "pass --embeddings POINTS.gpkg as well")
+        rows = fuse_rows(rows, args.fuse_field)
     return fit_rows(rows, args.out, head=args.head, target=args.target,
                     block_size_m=args.block_size, n_folds=args.folds, seed=args.seed,
                     progress=progress)
