@@ -27,7 +27,7 @@ def field(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_geotiff(data, CRS, Affine(PX, 0, X0, 0, -PX, Y0 + SIZE * PX), path)
 
 
-def _rows(n: int = 200):  # noqa: ANN202
+def _rows(n: int = 200):
     """Photo rows whose label = a ground-only signal + the easting (seen only from above)."""
     from engine.maps.rows import LabelledRows
 
@@ -40,7 +40,7 @@ def _rows(n: int = 200):  # noqa: ANN202
     return LabelledRows(X, y, xy, CRS, None, "synthetic photos")
 
 
-def _cv_r2(rows, tmp_path: Path, name: str) -> float:  # noqa: ANN001
+def _cv_r2(rows, tmp_path: Path, name: str) -> float:
     from engine.maps.fit import fit_rows
 
     return float(fit_rows(rows, tmp_path / name, "ridge", "y", 150.0, 3)["metrics"]["r2"])

@@ -35,7 +35,7 @@ def _label(x: np.ndarray) -> np.ndarray:
     return 10.0 + 3.0 * (x - X0) / (SIZE * PX)
 
 
-def _point_rows(field: Path, n: int = 120):  # noqa: ANN202
+def _point_rows(field: Path, n: int = 120):
     from engine.maps.field import sample_field
     from engine.maps.rows import LabelledRows
 
@@ -47,7 +47,7 @@ def _point_rows(field: Path, n: int = 120):  # noqa: ANN202
     return LabelledRows(X, y, xy, CRS, None, "synthetic points")
 
 
-def _wrong(head):  # noqa: ANN001, ANN202
+def _wrong(head):
     """The same head with its coefficients' sign flipped: an anti-correlated map."""
     bad = copy.deepcopy(head)
     bad.arrays["coef"] = -bad.arrays["coef"]

@@ -8,7 +8,7 @@ from qgis.core import QgsApplication, QgsProcessingContext
 
 
 class ErrorsToo(RecordingFeedback):
-    def reportError(self, text: str, fatalError: bool = False) -> None:  # noqa: N802, N803
+    def reportError(self, text: str, fatalError: bool = False) -> None:
         self.messages.append("error: " + text)
 
 
