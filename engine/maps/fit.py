@@ -54,6 +54,7 @@ def fit_rows(rows: LabelledRows, out: str | os.PathLike[str], head: str = "ridge
     from engine.heads.fit import fit_head
     from engine.heads.io import save_head
     from engine.heads.pipeline import HeadConfig
+    from engine.maps.validity import attach_places
 
     config = HeadConfig(head=head, seed=seed)
     block_size_m, n_folds, plan = cv_plan(rows, block_size_m, n_folds)
@@ -67,6 +68,7 @@ def fit_rows(rows: LabelledRows, out: str | os.PathLike[str], head: str = "ridge
             raise EngineError(exc.message, f"{exc.hint}; e.g. {n_blocks_hint}") from None
         raise
     fitted = fit_head(rows.X, rows.y, config=config, target_name=target, cv=report)
+    attach_places(fitted, rows)  # for the validity check of the maps made with this head
     base = Path(out)
     base = base.with_suffix("") if base.suffix in (".json", ".safetensors") else base
     st, js = save_head(fitted, base)

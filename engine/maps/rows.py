@@ -32,6 +32,7 @@ class LabelledRows:
     groups: np.ndarray | None
     source: str
     n_dropped: int = 0
+    wkb: list[bytes] | None = None  # polygon rows: each polygon in `xy_crs` (validity check)
     diameters: np.ndarray | None = None  # polygons: each one's size in metres (CV blocks)
     notes: dict = field(default_factory=dict)  # e.g. cells per polygon, polygons per cell
 
@@ -168,10 +169,12 @@ def polygon_rows(polygons: str | os.PathLike[str], target: str,
         raise EngineError(f"only {int(keep.sum())} polygon(s) of {polygons} hold embeddings "
                           f"and a {target!r}", "check that the layers overlap")
     xy, crs = metric_xy(polys)
+    import shapely
+
+    wkb = list(shapely.to_wkb(polys.to_crs(crs).geometry.to_numpy()[keep]))
     diam = polygon_diameters(polys, crs)
     return LabelledRows(agg.embeddings[keep], y[keep], xy[keep], crs, None, source,
-                        int((~keep).sum()), diameters=diam[keep],
-                        notes=notes)
+                        int((~keep).sum()), wkb, diameters=diam[keep], notes=notes)
 
 
 def polygon_diameters(polys, crs) -> np.ndarray:
