@@ -180,3 +180,21 @@ def test_gsd_warning_names_both(tmp_path: Path, caplog: pytest.LogCaptureFixture
     near = embed_raster(stats_model(), src, tmp_path / "g.tif", chip_px=8, stride_px=4,
                         device="cpu", expected=record(gsd_m=0.15), preview=False)
     assert near["gsd_warning"] is None
+
+
+def test_band_stack_of_mixed_types_reads(tmp_path: Path) -> None:
+    """A `gdalbuildvrt -separate` stack of float32 and int16 bands (Landsat as analysts have
+    it) is measured and embedded like one raster."""
+    import subprocess
+
+    data = scene()
+    files = [write(tmp_path / "a.tif", data[:1], "float32"),
+             write(tmp_path / "b.tif", data[1:2], "float32"),
+             write(tmp_path / "c.tif", np.rint(data[2:] * 1000), "int16")]
+    vrt = tmp_path / "stack.vrt"
+    subprocess.run(["gdalbuildvrt", "-q", "-separate", str(vrt), *map(str, files)], check=True)
+    rad = measure(vrt)
+    assert rad.bands == [1, 2, 3] and rad.count == 3
+    info = embed_raster(stats_model(), vrt, tmp_path / "f.tif", chip_px=8, stride_px=4,
+                        device="cpu", expected=record(), preview=False)
+    assert info["chips"] == 12 * 12
