@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from engine.cli.view_args import add_view_arguments, view_options
 from engine.progress import Progress
 
 NAME = "embed-points"
@@ -24,17 +25,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="photo size in px (default: the model's training size, else 128)")
     parser.add_argument("--workers", type=int, default=2, help="photo-decoding processes")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    add_view_arguments(parser)
 
 
 def run(args: argparse.Namespace, progress: Progress) -> dict:
     from engine.data.points import read_streetview
+    from engine.data.views import expand_views
     from engine.embed.common import model_input_sizes, model_name
     from engine.embed.points import embed_points
+    from engine.models.photo_input import model_resize
     from engine.train.checkpoint import load_model
 
     model = load_model(args.model)
     size = args.image_size or int(model_input_sizes(args.model).get("image_size", 128))
     layer = read_streetview(args.layer, args.layer_name)
-    return embed_points(model, layer, args.out, batch_size=args.batch_size, image_size=size,
-                        progress=progress, num_workers=args.workers, device=args.device,
-                        model_name=model_name(args.model))
+    layer, views = expand_views(layer, view_options(args))
+    result = embed_points(model, layer, args.out, batch_size=args.batch_size, image_size=size,
+                          progress=progress, num_workers=args.workers, device=args.device,
+                          model_name=model_name(args.model), resize=model_resize(args.model))
+    return {**result, "panorama_views": views}

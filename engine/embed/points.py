@@ -20,9 +20,11 @@ import numpy as np
 import pandas as pd
 
 from engine.data.points import StreetViewLayer
+from engine.data.views import view_array
 from engine.embed.common import pick_device, to_model_input
 from engine.embed.index import index_path, write_index
 from engine.errors import EngineError
+from engine.models.photo_input import DEFAULT_RESIZE, check_resize, read_photo
 from engine.progress import Progress, no_progress
 
 log = logging.getLogger(__name__)
@@ -32,10 +34,14 @@ COLUMN = "embedding"
 
 
 class PhotoDataset:
-    """Index -> (index, uint8 (3,S,S) tensor or None, error text or None); decoding in workers."""
+    """Index -> (index, uint8 (3,S,S) tensor or None, error text or None); decoding in workers.
 
-    def __init__(self, paths: list[str], size: int) -> None:
-        self.paths, self.size = paths, size
+    Photos are read as training reads them (engine.models.photo_input: the model's resize
+    policy; rows with a finite view yaw are views cut from their panorama)."""
+
+    def __init__(self, paths: list[str], size: int, resize: str = DEFAULT_RESIZE,
+                 views: np.ndarray | None = None) -> None:
+        self.paths, self.size, self.resize, self.views = paths, size, resize, views
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -43,10 +49,9 @@ class PhotoDataset:
     def __getitem__(self, i: int) -> tuple[int, Any, str | None]:
         import torch
 
-        from engine.data.images import load_image
-
+        view = None if self.views is None else tuple(self.views[i])
         try:
-            img = load_image(self.paths[i], self.size)
+            img = read_photo(self.paths[i], self.size, self.resize, view)
         except EngineError as exc:
             return i, None, exc.message
         except Exception as exc:  # noqa: BLE001 - e.g. Pillow's DecompressionBombError: skip+count
@@ -68,8 +73,10 @@ def collate_photos(items: list[tuple[int, Any, str | None]]) -> dict[str, Any]:
 
 def embed_images(model: Any, paths: list[str], batch_size: int = 64, image_size: int = 128,
                  num_workers: int = 2, device: str = "auto",
-                 progress: Progress = no_progress) -> tuple[np.ndarray, np.ndarray, list]:
-    """(ok row numbers (M,), embeddings (M,D) float32, [(row, error)]) for photo `paths`."""
+                 progress: Progress = no_progress, *, resize: str = DEFAULT_RESIZE,
+                 views: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, list]:
+    """(ok row numbers (M,), embeddings (M,D) float32, [(row, error)]) for photo `paths`;
+    `resize` is the model's policy, `views` (N,2) yaw/fov per row for panorama views."""
     import torch
     from torch.utils.data import DataLoader
 
@@ -78,7 +85,8 @@ def embed_images(model: Any, paths: list[str], batch_size: int = 64, image_size:
                           "use e.g. --batch-size 64 --image-size 128")
     dev = pick_device(device)
     model.eval().to(dev)
-    loader = DataLoader(PhotoDataset(paths, image_size), batch_size=batch_size,
+    loader = DataLoader(PhotoDataset(paths, image_size, check_resize(resize), views),
+                        batch_size=batch_size,
                         num_workers=num_workers, collate_fn=collate_photos,
                         pin_memory=dev.type == "cuda",
                         persistent_workers=False)
@@ -130,8 +138,10 @@ def gpkg_frame(frame: Any) -> Any:
 def embed_points(model: Any, layer: StreetViewLayer, out_gpkg: str | os.PathLike[str],
                  batch_size: int = 64, image_size: int = 128,
                  progress: Progress = no_progress, *, num_workers: int = 2,
-                 device: str = "auto", model_name: str = "") -> dict[str, Any]:
+                 device: str = "auto", model_name: str = "",
+                 resize: str = DEFAULT_RESIZE) -> dict[str, Any]:
     """Embed every photo of `layer` with model.embed_image; write OUT.gpkg + OUT.faiss.
+    Rows that are panorama views (engine.data.views) embed their view.
 
     Returns {"output", "index", "layer", "photos", "embedded", "skipped", "skipped_rows",
     "dimension"}; skipped_rows are the `source_fid`s of photos that could not be read.
@@ -145,7 +155,7 @@ def embed_points(model: Any, layer: StreetViewLayer, out_gpkg: str | os.PathLike
     frame = layer.frame
     paths = [str(p) for p in frame["image"]]
     rows, emb, errors = embed_images(model, paths, batch_size, image_size, num_workers,
-                                     device, progress)
+                                     device, progress, resize=resize, views=view_array(frame))
     if len(rows) == 0:
         raise EngineError(f"none of the {len(paths)} photos of {layer.source} could be read",
                           "check the photo files (the log names each one)")
@@ -154,7 +164,8 @@ def embed_points(model: Any, layer: StreetViewLayer, out_gpkg: str | os.PathLike
                     len(paths))
     kept = gpkg_frame(frame.iloc[np.sort(rows)])
     emb = emb[np.argsort(rows, kind="stable")]
-    extra = {"encoder": "image", "image_size": int(image_size), "source": str(layer.source),
+    extra = {"encoder": "image", "image_size": int(image_size), "resize": resize,
+             "source": str(layer.source),
              "skipped": len(errors), "index": index_path(out_gpkg).name,
              "index_rows": "faiss row k = k-th feature in fid order"}
     write_embeddings_gpkg(kept, emb, out_gpkg, layer=LAYER, column=COLUMN, model=model_name,

@@ -17,7 +17,14 @@ from typing import Any
 
 import yaml
 
+from engine.data.imagery_options import (
+    DEFAULT_VIEW_FOV,
+    PANORAMA_MODES,
+    VIEW_REFERENCES,
+    headings_text,
+)
 from engine.errors import EngineError
+from engine.models.photo_input import DEFAULT_RESIZE, RESIZE_MODES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,6 +46,7 @@ class PairsConfig:
     temporal_min_days: float = _min(0, 30.0)
     spatial_radius_m: float = _min(0, 60.0)
     spatial_window_days: float = _min(0, 60.0)
+    exclude_same_sequence: bool = False  # no positives within one drive (field sequence_id)
 
 
 @dataclass
@@ -54,6 +62,11 @@ class DataConfig:
     chip_res_m: float | None = None  # chip pixel size (metres); None: the raster's own grid
     clusters: int = _min(2, 16)  # k-means clusters on x,y for the geo pretext task
     cache_images: bool = True
+    resize: str = _choices(*RESIZE_MODES, default=DEFAULT_RESIZE)  # any photo size -> square
+    panoramas: str = _choices(*PANORAMA_MODES, default="auto")  # cut 360° photos into views
+    view_headings: str = headings_text()  # degrees, comma-separated, e.g. "0,90,180,270"
+    view_fov: float = _min(1, DEFAULT_VIEW_FOV)
+    view_reference: str = _choices(*VIEW_REFERENCES, default="pano")
     pairs: PairsConfig = field(default_factory=PairsConfig)
 
 
