@@ -15,7 +15,8 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, required=True,
-                        help="model folder (models/<name> with config.yaml + model.safetensors)")
+                        help="model folder (models/<name> with config.yaml + model.safetensors) "
+                        "or a zoo name (zoo:efficientnet_lite0, _lite1, _lite2)")
     parser.add_argument("--raster", type=Path, required=True, help="overhead GeoTIFF")
     parser.add_argument("--out", type=Path, required=True, help="output field OUT.tif")
     parser.add_argument("--chip", type=int, default=None,
@@ -35,12 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, progress: Progress) -> dict:
-    from engine.embed.common import model_input_sizes, model_name
     from engine.embed.raster import embed_raster
-    from engine.train.checkpoint import load_model
+    from engine.models.folder import ModelFolder
 
-    model = load_model(args.model)
-    sizes = model_input_sizes(args.model)
+    folder = ModelFolder.open(args.model)
+    model = folder.load()
+    sizes = folder.input_sizes()
     if sizes.get("chip_res_m"):
         log.warning("the model was trained on chips resampled to %s m/px; embed-raster cuts "
                     "chips on the raster's own grid", sizes["chip_res_m"])
@@ -49,4 +50,4 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
     return embed_raster(model, args.raster, args.out, chip_px=chip, stride_px=stride,
                         encoder=args.encoder, dtype=args.dtype, bbox=args.bbox, mask=args.mask,
                         batch_size=args.batch_size, progress=progress, device=args.device,
-                        model_name=model_name(args.model), preview=not args.no_preview)
+                        model_name=folder.name, preview=not args.no_preview)

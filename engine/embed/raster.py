@@ -25,11 +25,14 @@ from typing import Any
 import numpy as np
 
 from engine.data.crs import crs_name, to_pyproj
-from engine.embed.common import pick_device, pick_encoder, to_model_input
+from engine.embed import shard
+from engine.embed.common import pick_encoder
 from engine.embed.grid import FieldGrid, crop_grid, full_grid
 from engine.embed.reader import ChipReader
 from engine.errors import EngineError
 from engine.export.atomic import atomic_path
+from engine.models.device import resolve_device
+from engine.models.inputs import to_model_input
 from engine.progress import Progress, no_progress
 
 log = logging.getLogger(__name__)
@@ -122,12 +125,6 @@ def embed_raster(model: Any, raster_path: str | os.PathLike[str],
     `bbox` (xmin, ymin, xmax, ymax) is in `bbox_crs`, by default the raster file's CRS;
     `mask` is a polygon layer: only output pixels whose centres fall inside are computed.
     """
-    import torch
-
-    from engine.embed.mask import PolygonMask
-    from engine.export.geotiff import EmbeddingFieldWriter
-    from engine.export.preview import pca_preview
-
     if dtype not in FIELD_DTYPES:
         raise EngineError(f"unknown field dtype {dtype!r}", f"use one of {FIELD_DTYPES}")
     if batch_size < 1:
@@ -136,13 +133,31 @@ def embed_raster(model: Any, raster_path: str | os.PathLike[str],
     if out_tif.suffix.lower() not in (".tif", ".tiff"):
         raise EngineError(f"output {out_tif} is not a .tif file", "name it OUT.tif")
     encoder = pick_encoder(model, encoder)
-    dev = pick_device(device)
+    dev = resolve_device(device)
+    with shard.session(dev) as place:
+        return _embed_raster(model, raster_path, out_tif, chip_px, stride_px, encoder, dtype,
+                             bbox, mask, batch_size, progress, place, model_name, preview,
+                             bbox_crs)
+
+
+def _embed_raster(model: Any, raster_path: str | os.PathLike[str], out_tif: Path, chip_px: int,
+                  stride_px: int, encoder: str, dtype: str, bbox: Any, mask: Any,
+                  batch_size: int, progress: Progress, place: Any, model_name: str,
+                  preview: bool, bbox_crs: Any) -> dict[str, Any]:
+    """embed_raster on this rank (engine.embed.shard: world 1 outside torchrun)."""
+    import torch
+
+    from engine.embed.mask import PolygonMask
+    from engine.export.geotiff import EmbeddingFieldWriter
+    from engine.export.preview import pca_preview
+
+    dev = place.device
     model.eval().to(dev)
     encode = model.embed_overhead if encoder == "overhead" else model.embed_image
     dim = int(model.embedding_dim)
     t_start = time.perf_counter()
     raster, reprojected = open_metric(raster_path)
-    with raster:
+    with raster, shard.Parts(out_tif, place) as parts:
         if bbox_crs is None and bbox is not None:
             import rasterio
 
@@ -151,17 +166,30 @@ def embed_raster(model: Any, raster_path: str | os.PathLike[str],
         polygons = PolygonMask(mask, raster.crs) if mask is not None else None
         grid = plan_grid(raster, chip_px, stride_px, bbox, bbox_crs, polygons)
         blocks = grid.blocks(dim)
+        mine = shard.mine(blocks, place)
         total = grid.width * grid.height
-        log.info("embedding field %dx%d px (stride %d, chip %d) of %s in %d blocks",
-                 grid.width, grid.height, stride_px, chip_px, raster_path, len(blocks))
-        reader = ChipReader(raster, grid, blocks, batch_size, polygons).start()
+        share = sum(b.height * b.width for b in mine)  # this rank's output pixels
+        log.info("embedding field %dx%d px (stride %d, chip %d) of %s in %d blocks%s",
+                 grid.width, grid.height, stride_px, chip_px, raster_path, len(blocks),
+                 f" ({len(mine)} on rank {place.rank} of {place.world})" if place.distributed
+                 else "")
+        reader = ChipReader(raster, grid, mine, batch_size, polygons).start()
         try:
+            if not place.is_main:  # this rank's blocks become parts; rank 0 assembles
+                with torch.inference_mode():
+                    n_chips, model_s = shard.agree(lambda: _compute(
+                        reader, shard.RasterPart(parts), encode, dev, dim, share, progress),
+                        place)
+                return {"rank": place.rank, "world": place.world, "chips": int(n_chips),
+                        "model_seconds": round(model_s, 3)}
             with EmbeddingFieldWriter(
                     out_tif, crs=raster.crs, transform=grid.transform, width=grid.width,
                     height=grid.height, count=dim, dtype=dtype,
                     band_descriptions=[f"emb_{k:03d}" for k in range(dim)]) as writer, \
                     torch.inference_mode():
-                n_chips, model_s = _compute(reader, writer, encode, dev, dim, total, progress)
+                n_chips, model_s = shard.agree(lambda: _compute(
+                    reader, writer, encode, dev, dim, share, progress), place)
+                n_chips += shard.assemble_raster(parts, blocks, writer)
                 t_write = time.perf_counter()
         finally:
             reader.close()
@@ -185,6 +213,7 @@ def embed_raster(model: Any, raster_path: str | os.PathLike[str],
         "reader_wait_seconds": round(reader.wait_s, 3),
         "preview_seconds": round(time.perf_counter() - t_preview, 3),
         "chips_per_s": round(n_chips / seconds, 2) if seconds > 0 else None,
+        "ranks": place.world,
     }
     meta = out_tif.with_suffix(".json")
     with atomic_path(meta) as tmp:

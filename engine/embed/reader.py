@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from engine.embed.common import rgb_uint8
 from engine.embed.grid import Block, FieldGrid
+from engine.models.inputs import rgb_uint8
 
 log = logging.getLogger(__name__)
 

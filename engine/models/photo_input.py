@@ -97,13 +97,8 @@ def resize_of(data_section: dict[str, Any], where: str = "the model") -> str:
 
 
 def model_resize(model_dir: str | os.PathLike[str]) -> str:
-    """The resize policy of models/<name>/config.yaml (`data.resize`; legacy: stretch)."""
-    import yaml
+    """The resize policy of a model folder's config.yaml (`data.resize`; legacy: stretch)."""
+    from engine.models.folder import ModelFolder
 
-    path = Path(model_dir)
-    cfg = (path if path.is_dir() else path.parent) / "config.yaml"
-    try:
-        doc = yaml.safe_load(cfg.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
-        doc = {}
-    return resize_of(doc.get("data", {}) if isinstance(doc, dict) else {}, str(cfg))
+    folder = ModelFolder.open(model_dir)
+    return resize_of(folder.section("data"), str(folder.folder))

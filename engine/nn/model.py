@@ -29,8 +29,8 @@ class ImageEncoder(nn.Module):
         super().__init__()
         self.backbone = build_backbone(cfg["backbone"], **cfg["backbone_kw"])
         self.projection = ProjectionHead(
-            self.backbone.out_dim, embedding_dim, hidden_dim=cfg["hidden_dim"], bn=cfg["bn"]
-        )
+            self.backbone.out_dim, embedding_dim, hidden_dim=cfg["hidden_dim"], bn=cfg["bn"],
+            kind=cfg["projection"])
         self.feature_dim = int(self.backbone.out_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -42,6 +42,8 @@ def _without_weight_files(cfg: dict[str, Any]) -> dict[str, Any]:
     for part in ("image", "overhead"):
         if cfg[part]:
             cfg[part]["backbone_kw"].pop("weights", None)
+            if cfg[part]["backbone"].startswith("zoo:"):  # zoo: random init, state_dict fills it
+                cfg[part]["backbone_kw"]["weights"] = None
     return cfg
 
 

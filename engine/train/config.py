@@ -2,8 +2,8 @@
 
 Validated on load: an unknown key names itself and the allowed keys; a bad value names the
 key and the allowed values. Relative paths (data.streetview, data.overhead, output) resolve
-against the project root (the directory holding `engine/` and `models/`), never the cwd, so
-a recipe means the same thing wherever `python -m engine.train` is started from.
+against the project root (engine.paths), never the cwd, so a recipe means the same thing
+wherever `python -m engine.train` is started from.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from engine.data.imagery_options import (
     VIEW_REFERENCES,
     headings_text,
 )
+from engine.defaults import DEVICE, DEVICES
 from engine.errors import EngineError
 from engine.models.photo_input import DEFAULT_RESIZE, RESIZE_MODES
-
-ROOT = Path(__file__).resolve().parents[2]
+from engine.paths import project_root, resolve_path
 
 
 def _choices(*values: str, default: str) -> Any:
@@ -81,7 +81,7 @@ class TrainConfig:
     seed: int = 0
     workers: int = _min(0, 0)
     prefetch: bool = True  # load + augment the next batches in a thread during each step
-    device: str = _choices("auto", "cpu", "cuda", default="auto")
+    device: str = _choices(*DEVICES, default=DEVICE)
     log_every: int = _min(1, 10)
     checkpoint_every: int = _min(0, 100)  # 0: only at the end
     write_digest: bool = False  # each rank writes weights_digest.rank<R>.txt (DDP checks)
@@ -104,12 +104,6 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-def resolve_path(path: str | Path) -> Path:
-    """Absolute paths as given; relative ones against the project root."""
-    p = Path(path).expanduser()
-    return p if p.is_absolute() else ROOT / p
 
 
 def _check_value(key: str, hint: Any, value: Any, meta: typing.Mapping[str, Any]) -> Any:
@@ -258,12 +252,12 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     """Load a YAML recipe (or defaults when path is None) and apply key=value overrides."""
     data: dict[str, Any] = {}
     if path is not None:
-        path = Path(path)
-        if not path.is_file() and not path.is_absolute() and (ROOT / path).is_file():
-            path = ROOT / path  # `--config models/x.yaml` works from any directory
+        path, root = Path(path), project_root()
+        if not path.is_file() and not path.is_absolute() and (root / path).is_file():
+            path = root / path  # `--config models/x.yaml` works from any directory
         if not path.is_file():
             raise EngineError(f"recipe {path} does not exist",
-                              f"recipes live in {ROOT / 'models'}/*.yaml")
+                              f"pass --config with a recipe; recipes live in {root / 'models'}")
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:

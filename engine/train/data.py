@@ -19,8 +19,9 @@ import numpy as np
 from engine.data.pairs import PairParams, mine_pairs
 from engine.data.views import ViewOptions, expand_views, view_array
 from engine.errors import EngineError
+from engine.paths import resolve_path
 from engine.progress import Progress, no_progress
-from engine.train.config import Config, resolve_path
+from engine.train.config import Config
 from engine.train.dataset import GeoPairDataset, ImageCache, OverheadChips, Sources, usable_anchors
 
 log = logging.getLogger(__name__)

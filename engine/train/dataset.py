@@ -23,9 +23,10 @@ from torch.utils.data import Dataset
 
 from engine.data.pairs import MinedPairs, PairIndex
 from engine.errors import EngineError
+from engine.models.inputs import normalize_uint8, rgb_uint8
 from engine.models.photo_input import DEFAULT_RESIZE, check_resize, is_view, read_photo
 from engine.progress import Progress, no_progress
-from engine.train.augment import Augment, augment_batch, normalize_uint8, sample_rng
+from engine.train.augment import Augment, augment_batch, sample_rng
 
 log = logging.getLogger(__name__)
 
@@ -106,10 +107,7 @@ class OverheadChips:
             window = self._raster(raster).read_centered(float(x), float(y), self.chip_size,
                                                               res=self.res)
             data = np.nan_to_num(np.asarray(window.data[:3], dtype=np.float32))
-            if data.shape[0] == 1:
-                data = np.repeat(data, 3, axis=0)
-            data = np.where(np.asarray(window.valid)[None], data, 0.0)
-            chip = torch.from_numpy(np.clip(data, 0, 255).astype(np.uint8))
+            chip = torch.from_numpy(rgb_uint8(data, window.valid))
             self._chips[key] = chip
         return chip
 

@@ -19,9 +19,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine import distributed
 from engine.errors import EngineError
 from engine.progress import Progress, no_progress
-from engine.train import distributed, outputs
+from engine.train import outputs
 from engine.train.config import Config
 from engine.train.prefetch import Prefetcher
 

@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import save_file
 
 from engine.export.atomic import atomic_path
-from engine.train.checkpoint import save_model
+from engine.models.weights import save_model
 from engine.train.checkpoint_io import OBJECTIVES_FILE, objective_tensors
 from engine.train.config import Config
 

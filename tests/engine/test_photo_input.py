@@ -14,10 +14,10 @@ from shapely.geometry import Point
 from test_train import tiny_overrides, write_tiny_city
 
 from engine.data.images import load_image
-from engine.embed.common import to_model_input
 from engine.embed.points import PhotoDataset, read_point_embeddings
 from engine.errors import EngineError
-from engine.models.photo_input import PAD_RGB, fit_square, model_resize, read_photo
+from engine.models.inputs import to_model_input
+from engine.models.photo_input import PAD_RGB, fit_square, model_resize, read_photo, resize_of
 from engine.train.config import load_config
 from engine.train.dataset import ImageCache
 
@@ -81,7 +81,7 @@ def test_the_model_records_its_policy_and_embed_points_applies_it(tmp_path: Path
     """Train 2 steps with data.resize=letterbox: config.yaml records it; embed-points on
     non-square photos then embeds exactly what the training reader makes of them."""
     from engine.cli.main import main
-    from engine.train.checkpoint import load_model
+    from engine.models.folder import load_model
     from engine.train.loop import train
 
     city = write_tiny_city(tmp_path / "city", n_places=6)
@@ -109,6 +109,8 @@ def test_the_model_records_its_policy_and_embed_points_applies_it(tmp_path: Path
     np.testing.assert_allclose(emb, expected.numpy(), atol=1e-5)
 
 
-def test_models_without_a_recorded_policy_keep_stretching(tmp_path: Path) -> None:
-    (tmp_path / "config.yaml").write_text("model: {}\ndata: {image_size: 32}\n")
-    assert model_resize(tmp_path) == "stretch"
+def test_models_without_a_recorded_policy_keep_stretching() -> None:
+    assert resize_of({"image_size": 32}) == "stretch"
+    assert resize_of({"image_size": 32, "resize": "letterbox"}) == "letterbox"
+    with pytest.raises(EngineError, match="data.resize"):
+        resize_of({"resize": "fill"})

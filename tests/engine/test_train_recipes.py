@@ -9,7 +9,10 @@ import pytest
 import torch
 from torch.utils.data import default_collate
 
-from engine.train.config import ROOT, load_config
+from engine.paths import project_root
+from engine.train.config import load_config
+
+ROOT = project_root()
 
 torch.set_num_threads(1)
 
@@ -64,7 +67,8 @@ def _fixed_batch_loss(parts: dict, cfg, buffers: dict, seed: int = 123) -> float
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
 def test_recipe_trains_on_small_city(recipe: Path, small_city: Path, tmp_path: Path) -> None:
-    from engine.train import checkpoint_io, distributed
+    from engine import distributed
+    from engine.train import checkpoint_io
     from engine.train.loop import build, train
 
     cfg = load_config(recipe, [
