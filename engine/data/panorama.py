@@ -13,6 +13,7 @@ stay straight: this is not a crop.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -105,9 +106,9 @@ def cut_view(pano: np.ndarray, yaw_deg: float, fov_deg: float = DEFAULT_VIEW_FOV
     x1 = (x0 + 1) % w
     y1 = np.clip(y0 + 1, 0, h - 1).astype(np.int64)
     y0 = np.clip(y0, 0, h - 1).astype(np.int64)
-    src = pano.astype(np.float32)
-    top = src[y0, x0] * (1 - fx) + src[y0, x1] * fx
-    bottom = src[y1, x0] * (1 - fx) + src[y1, x1] * fx
+    px = lambda y, x: pano[y, x].astype(np.float32)  # noqa: E731 - gather, then convert
+    top = px(y0, x0) * (1 - fx) + px(y0, x1) * fx
+    bottom = px(y1, x0) * (1 - fx) + px(y1, x1) * fx
     out = top * (1 - fy) + bottom * fy
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
@@ -121,11 +122,28 @@ def read_view(path: str | os.PathLike[str], yaw_deg: float, fov_deg: float, size
               pitch_deg: float = 0.0) -> np.ndarray:
     """Decode the panorama at `path` (upright by EXIF) just sharp enough for a size-px view
     (JPEG draft decoding, then an antialiased reduction: no aliasing from huge panoramas)
-    and cut the view at `yaw_deg` (see cut_view)."""
+    and cut the view at `yaw_deg` (see cut_view). The last few decoded panoramas are kept,
+    so the views of one panorama (consecutive rows) decode it once."""
+    path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError:
+        stat = None
+    key = (stat.st_mtime_ns, stat.st_size) if stat else (0, 0)
+    pano = _decoded(str(path), needed_width(size, fov_deg), *key)
+    return cut_view(pano, yaw_deg, fov_deg, size, pitch_deg)
+
+
+def forget_decoded() -> None:
+    """Drop the decoded panoramas read_view keeps (benchmarks measure cold reads with it)."""
+    _decoded.cache_clear()
+
+
+@functools.lru_cache(maxsize=8)
+def _decoded(path: str, want_w: int, mtime_ns: int, n_bytes: int) -> np.ndarray:
+    """The panorama at `path`, at most ~1.5 x want_w wide (read-only; cached by file state)."""
     from engine.data.images import load_image
 
-    path = Path(path)
-    want_w = needed_width(size, fov_deg)
     pano = load_image(path, draft=(want_w, want_w // 2))
     h, w = pano.shape[:2]
     if not is_equirectangular(w, h):
@@ -135,5 +153,5 @@ def read_view(path: str | os.PathLike[str], yaw_deg: float, fov_deg: float, size
         small = Image.fromarray(pano).resize((want_w, max(1, round(want_w * h / w))),
                                              Image.Resampling.BOX)
         pano = np.asarray(small)
-    return cut_view(pano, yaw_deg, fov_deg, size, pitch_deg)
-
+    pano.setflags(write=False)
+    return pano
