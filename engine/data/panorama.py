@@ -36,6 +36,21 @@ def is_equirectangular(width: int, height: int) -> bool:
     return height > 0 and abs(width / height - 2.0) <= 2.0 * ASPECT_TOLERANCE
 
 
+def looks_equirectangular(path: str | os.PathLike[str]) -> bool:
+    """True when the photo at `path` is 2:1 as shown; reads the header only, and its EXIF
+    orientation only when the stored image is 1:2 (a panorama stored turned)."""
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            if is_equirectangular(height, width):
+                return img.getexif().get(0x0112, 1) in _TRANSPOSED
+            if not is_equirectangular(width, height):
+                return False
+            return img.getexif().get(0x0112, 1) not in _TRANSPOSED
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return False
+
+
 def upright_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
     """(width, height) of a photo as shown (EXIF orientation applied), from its header only;
     None when the file cannot be opened."""

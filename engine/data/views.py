@@ -24,12 +24,7 @@ from engine.data.imagery_options import (
     PANORAMA_MODES,
     VIEW_REFERENCES,
 )
-from engine.data.panorama import (
-    check_fov,
-    is_equirectangular,
-    parse_view_headings,
-    upright_size,
-)
+from engine.data.panorama import check_fov, looks_equirectangular, parse_view_headings
 from engine.errors import EngineError
 
 if TYPE_CHECKING:
@@ -76,9 +71,9 @@ def find_panoramas(frame: pd.DataFrame, mode: str) -> np.ndarray:
             if "is_pano" in frame.columns else np.full(n, np.nan))
     out = flag == 1.0
     unknown = np.flatnonzero(np.isnan(flag))
+    images = frame["image"].to_numpy()
     for i in unknown:
-        size = upright_size(frame["image"].iloc[i])
-        out[i] = size is not None and is_equirectangular(*size)
+        out[i] = looks_equirectangular(images[i])
     return out
 
 

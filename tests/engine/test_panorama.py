@@ -96,3 +96,16 @@ def test_upright_size_follows_exif_orientation(tmp_path: Path) -> None:
     Image.new("RGB", (40, 20)).save(path, exif=exif)
     assert upright_size(path) == (20, 40)
     assert upright_size(tmp_path / "missing.jpg") is None
+
+
+def test_a_panorama_stored_turned_is_still_recognised(tmp_path: Path) -> None:
+    from engine.data.panorama import looks_equirectangular
+
+    turned, plain, photo = tmp_path / "turned.jpg", tmp_path / "plain.jpg", tmp_path / "p.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    Image.new("RGB", (32, 64)).save(turned, exif=exif)  # stored 1:2, shown 2:1
+    Image.new("RGB", (64, 32)).save(plain)
+    Image.new("RGB", (64, 48)).save(photo)
+    assert looks_equirectangular(turned) and looks_equirectangular(plain)
+    assert not looks_equirectangular(photo) and not looks_equirectangular(tmp_path / "no.jpg")
