@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="photo size in px (default: the model's training size, else 128)")
     parser.add_argument("--workers", type=int, default=2, help="photo-decoding processes")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    add_view_arguments(parser)
+    add_view_arguments(parser, from_model=True)
 
 
 def run(args: argparse.Namespace, progress: Progress) -> dict:
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
     model = folder.load()
     size = args.image_size or int(folder.input_sizes().get("image_size", 128))
     layer = read_streetview(args.layer, args.layer_name)
-    layer, views = expand_views(layer, view_options(args))
+    layer, views = expand_views(layer, view_options(args, folder.section("data")))
     result = embed_points(model, layer, args.out, batch_size=args.batch_size, image_size=size,
                           progress=progress, num_workers=args.workers, device=args.device,
                           model_name=folder.name,

@@ -114,3 +114,35 @@ def test_models_without_a_recorded_policy_keep_stretching() -> None:
     assert resize_of({"image_size": 32, "resize": "letterbox"}) == "letterbox"
     with pytest.raises(EngineError, match="data.resize"):
         resize_of({"resize": "fill"})
+
+
+def test_embed_points_cuts_panoramas_as_the_model_was_trained(tmp_path: Path) -> None:
+    """A raw layer (one 2:1 panorama, one photo) and a model trained with view headings
+    0,180: embed-points embeds 2 views + the photo, each exactly as training reads it."""
+    from test_embed_support import tiny_model
+
+    from engine.cli.main import main
+    from engine.models.weights import save_model
+
+    model = tiny_model()
+    save_model(model, tmp_path / "m", extra_config={"data": {
+        "image_size": 24, "resize": "crop", "view_headings": "0,180", "view_fov": 80.0}})
+    rng = np.random.default_rng(3)
+    Image.fromarray(rng.integers(0, 255, (40, 80, 3)).astype(np.uint8)).save(tmp_path / "p.jpg")
+    Image.fromarray(rng.integers(0, 255, (30, 40, 3)).astype(np.uint8)).save(tmp_path / "f.jpg")
+    gpd.GeoDataFrame({"image": ["p.jpg", "f.jpg"], "heading": [10.0, 99.0]},
+                     geometry=[Point(0, 0), Point(50, 0)], crs="EPSG:32617").to_file(
+        tmp_path / "raw.gpkg", driver="GPKG")
+    out = tmp_path / "emb.gpkg"
+    assert main(["embed-points", "--model", str(tmp_path / "m"), "--layer",
+                 str(tmp_path / "raw.gpkg"), "--out", str(out), "--workers", "0",
+                 "--device", "cpu"]) == 0
+    frame, emb = read_point_embeddings(out)
+    assert frame["heading"].tolist() == [10.0, 190.0, 99.0]
+    assert frame["view_fov"].iloc[0] == 80.0 and np.isnan(frame["view_yaw"].iloc[2])
+    cache = ImageCache(24, resize="crop")
+    batch = torch.stack([cache.get(p, (y, f)) for p, y, f in
+                         zip(frame["image"], frame["view_yaw"], frame["view_fov"], strict=True)])
+    with torch.inference_mode():
+        expected = model.embed_image(to_model_input(batch, torch.device("cpu")))
+    np.testing.assert_allclose(emb, expected.numpy(), atol=1e-5)
