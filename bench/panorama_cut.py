@@ -7,9 +7,10 @@ For each panorama width a JPEG (quality 90, a textured synthetic scene) is writt
 --workdir; then, per panorama, `read_view` is timed for every view (decode with JPEG draft
 scaling + antialiased reduction + gnomonic cut, as training and embed-points read a view),
 and `cut_view` alone on the already decoded full-size panorama. read_view keeps the last
-decoded panoramas, so one panorama's views decode it once; every round starts cold. Reported: median seconds per panorama
-(all views) and per view over --repeat rounds. A measured figure, never a test; on a shared
-machine the numbers carry the contention of the moment.
+decoded panoramas, so one panorama's views decode it once; every round starts cold.
+Reported: median seconds per panorama (all views) and per view over --repeat rounds. A
+measured figure, never a test; on a shared machine the numbers carry the contention of the
+moment.
 """
 
 from __future__ import annotations

@@ -9,14 +9,9 @@ from engine.data.imagery_options import (
     DEFAULT_VIEW_FOV,
     PANORAMA_MODES,
     VIEW_REFERENCES,
+    VIEW_SETTINGS,
     headings_text,
 )
-
-# option -> (the model config's data key, the engine's default)
-_DEFAULTS = {"panoramas": ("panoramas", "auto"), "view_headings": ("view_headings",
-                                                                   headings_text()),
-             "view_fov": ("view_fov", DEFAULT_VIEW_FOV),
-             "view_reference": ("view_reference", "pano")}
 
 
 def add_view_arguments(parser: argparse.ArgumentParser, from_model: bool = False) -> None:
@@ -38,15 +33,14 @@ def add_view_arguments(parser: argparse.ArgumentParser, from_model: bool = False
                              f"angle) or to north (default: {source}pano)")
 
 
+def view_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The four options as keyword arguments (None where left out)."""
+    return {key: getattr(args, key) for key in VIEW_SETTINGS}
+
+
 def view_options(args: argparse.Namespace, model_data: dict[str, Any] | None = None) -> Any:
     """The parsed options as engine.data.views.ViewOptions (validated); options left out
     come from `model_data` (a model config's `data:` section), else the engine defaults."""
-    from engine.data.views import ViewOptions
+    from engine.data.views import view_options_from
 
-    model_data = model_data or {}
-    chosen = {}
-    for option, (key, default) in _DEFAULTS.items():
-        value = getattr(args, option)
-        chosen[option] = value if value is not None else model_data.get(key, default)
-    return ViewOptions(mode=chosen["panoramas"], headings=chosen["view_headings"],
-                       fov=chosen["view_fov"], reference=chosen["view_reference"])
+    return view_options_from(view_settings(args), model_data)

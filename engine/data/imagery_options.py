@@ -11,6 +11,10 @@ VIEW_REFERENCES = ("pano", "north")  # view headings relative to the panorama ce
 DEFAULT_VIEW_HEADINGS = (0.0, 90.0, 180.0, 270.0)
 DEFAULT_VIEW_FOV = 90.0
 POSITIONS = ("computed", "original")  # Mapillary: structure-from-motion vs GPS position
+# the settings' names: CLI options (--view-fov), API keywords and the training config's
+# data.* keys (data.view_fov) alike, with their defaults
+VIEW_SETTINGS = {"panoramas": "auto", "view_headings": None, "view_fov": DEFAULT_VIEW_FOV,
+                 "view_reference": "pano"}
 
 
 def headings_text(headings: tuple[float, ...] = DEFAULT_VIEW_HEADINGS) -> str:

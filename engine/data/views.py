@@ -23,6 +23,7 @@ from engine.data.imagery_options import (
     DEFAULT_VIEW_HEADINGS,
     PANORAMA_MODES,
     VIEW_REFERENCES,
+    VIEW_SETTINGS,
 )
 from engine.data.panorama import check_fov, looks_equirectangular, parse_view_headings
 from engine.errors import EngineError
@@ -53,6 +54,20 @@ class ViewOptions:
                               f"pass --view-reference with one of {', '.join(VIEW_REFERENCES)}")
         object.__setattr__(self, "headings", parse_view_headings(self.headings))
         object.__setattr__(self, "fov", check_fov(self.fov))
+
+
+def view_options_from(given: dict[str, Any], model_data: dict[str, Any] | None = None
+                      ) -> ViewOptions:
+    """ViewOptions from settings named as in VIEW_SETTINGS; a setting that is None or absent
+    comes from `model_data` (a model config's `data:` section), else the engine default."""
+    model_data = model_data or {}
+    chosen = {}
+    for key, default in VIEW_SETTINGS.items():
+        value = given.get(key)
+        chosen[key] = value if value is not None else model_data.get(key, default)
+    return ViewOptions(mode=chosen["panoramas"], headings=chosen["view_headings"] or
+                       DEFAULT_VIEW_HEADINGS, fov=chosen["view_fov"],
+                       reference=chosen["view_reference"])
 
 
 def has_views(frame: pd.DataFrame) -> bool:

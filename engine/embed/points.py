@@ -22,6 +22,7 @@ import pandas as pd
 
 from engine.data.points import StreetViewLayer
 from engine.data.views import view_array
+from engine.defaults import DEVICE, EMBED_BATCH, EMBED_WORKERS, IMAGE_PX
 from engine.embed import shard
 from engine.embed.index import index_path, write_index
 from engine.errors import EngineError
@@ -74,8 +75,9 @@ def collate_photos(items: list[tuple[int, Any, str | None]]) -> dict[str, Any]:
     }
 
 
-def embed_images(model: Any, paths: list[str], batch_size: int = 64, image_size: int = 128,
-                 num_workers: int = 2, device: str = "auto",
+def embed_images(model: Any, paths: list[str], batch_size: int = EMBED_BATCH,
+                 image_size: int = IMAGE_PX,
+                 num_workers: int = EMBED_WORKERS, device: str = DEVICE,
                  progress: Progress = no_progress, *, resize: str = DEFAULT_RESIZE,
                  views: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, list]:
     """(ok row numbers (M,), embeddings (M,D) float32, [(row, error)]) for photo `paths`;
@@ -139,9 +141,9 @@ def gpkg_frame(frame: Any) -> Any:
 
 
 def embed_points(model: Any, layer: StreetViewLayer, out_gpkg: str | os.PathLike[str],
-                 batch_size: int = 64, image_size: int = 128,
-                 progress: Progress = no_progress, *, num_workers: int = 2,
-                 device: str = "auto", model_name: str = "",
+                 batch_size: int = EMBED_BATCH, image_size: int = IMAGE_PX,
+                 progress: Progress = no_progress, *, num_workers: int = EMBED_WORKERS,
+                 device: str = DEVICE, model_name: str = "",
                  resize: str = DEFAULT_RESIZE) -> dict[str, Any]:
     """Embed every photo of `layer` with model.embed_image; write OUT.gpkg + OUT.faiss.
     Rows that are panorama views (engine.data.views) embed their view.

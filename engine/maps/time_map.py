@@ -66,7 +66,8 @@ def time_transform(offset: np.ndarray):  # noqa: ANN201
     return fn
 
 
-def time_map(model_dir: str | os.PathLike[str], head, field_path: str | os.PathLike[str],  # noqa: ANN001
+def time_map(model: str | os.PathLike[str] | ModelFolder, head,  # noqa: ANN001
+             field_path: str | os.PathLike[str],
              when: str, out_dir: str | os.PathLike[str], name: str = "time",
              polygons=None, id_field: str | None = None, align: bool = True,  # noqa: ANN001
              progress: Progress = no_progress) -> dict:
@@ -74,16 +75,15 @@ def time_map(model_dir: str | os.PathLike[str], head, field_path: str | os.PathL
     from engine.maps.zero_shot import zero_shot_map
     from engine.models.folder import ModelFolder
 
-    folder = ModelFolder.open(model_dir)
+    folder = ModelFolder.of(model)
     condition = recipe_condition(folder)
     if condition != "overhead":
         raise EngineError(
-            f"model {model_dir} was not trained with the overhead side conditioned on time "
+            f"model {folder.folder} was not trained with the overhead side conditioned on time "
             f"(cross_view condition: {condition})",
             "train models/crossview_time.yaml (objectives.cross_view.condition: overhead); "
             "with a ground-conditioned model use `map zero_shot` (time-independent)")
-    model = folder.load()
-    offset = time_offset(model, when)
+    offset = time_offset(folder.load(), when)
     return zero_shot_map(head, field_path, out_dir, name, polygons, id_field, align, progress,
                          transform=time_transform(offset), kind="time",
                          extra={"datetime": str(when)})

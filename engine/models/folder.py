@@ -65,6 +65,11 @@ class ModelFolder:
         folder = path if path.is_dir() else path.parent
         return cls(folder=folder, weights=weights, doc=_read_doc(folder / CONFIG_FILE))
 
+    @classmethod
+    def of(cls, model: str | Path | ModelFolder) -> ModelFolder:
+        """`model` itself when already opened, else ModelFolder.open(model)."""
+        return model if isinstance(model, ModelFolder) else cls.open(model)
+
     @property
     def name(self) -> str:
         """A short model name for metadata: the models/<name> folder name."""
@@ -84,6 +89,13 @@ class ModelFolder:
         """image_size, chip_size, chip_res_m recorded under `data:` at training time, if any."""
         data = self.section("data")
         return {k: data[k] for k in INPUT_SIZE_KEYS if data.get(k)}
+
+    def raster_record(self) -> dict[str, Any] | None:
+        """What the model expects of a raster (`input:`: bands, scaling, statistics, gsd_m,
+        chip), written by overhead-only training; None for 8-bit RGB models (engine.data.
+        radiometry.legacy)."""
+        rec = self.section("input")
+        return rec if rec.get("bands") else None
 
     def build(self) -> Any:
         """The GeoModel of `model:` with freshly initialised weights (no file read)."""

@@ -48,11 +48,12 @@ def _without_weight_files(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_images(x: torch.Tensor, what: str) -> None:
-    if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != 3 \
+    """(B, C, H, W) float: C is 3 for RGB encoders, the band count for overhead-only ones."""
+    if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] < 1 \
             or not x.is_floating_point():
         shape = f"{tuple(x.shape)} {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
-        raise EngineError(f"{what} images must be a (B, 3, H, W) float tensor, got {shape}",
-                          hint="stack RGB images as floats, ImageNet-normalised, channels first")
+        raise EngineError(f"{what} images must be a (B, C, H, W) float tensor, got {shape}",
+                          hint="stack images as floats, normalised, channels first")
 
 
 class GeoModel(nn.Module):

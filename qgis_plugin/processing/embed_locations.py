@@ -14,9 +14,8 @@ from qgis.core import (
 )
 
 from .common import add_device_params, add_model_param, device_args, model_problem
+from .embed_raster import DTYPES
 from .engine_algorithm import EngineAlgorithm
-
-DTYPES = ("float16", "int8", "float32")
 
 
 class EmbedLocationsAlgorithm(EngineAlgorithm):

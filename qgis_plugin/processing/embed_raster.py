@@ -49,7 +49,7 @@ class EmbedRasterAlgorithm(EngineAlgorithm):
             self.MASK, self.tr("Limit to polygons"), [QgsProcessing.TypeVectorPolygon],
             optional=True))
         for name, label in ((self.CHIP, "Chip size in pixels (0: the model's)"),
-                            (self.STRIDE, "Stride in pixels (0: half the chip)")):
+                            (self.STRIDE, "Stride in pixels (0: the engine's default)")):
             param = QgsProcessingParameterNumber(name, self.tr(label),
                                                  QgsProcessingParameterNumber.Integer,
                                                  defaultValue=0, minValue=0)

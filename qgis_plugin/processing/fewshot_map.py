@@ -31,6 +31,7 @@ class FewShotMapAlgorithm(EngineAlgorithm):
     """Runs `python -m engine map fewshot --field F --points P --class-field C ...`."""
 
     COMMAND = "map"
+    KINDS = ("fewshot",)  # `map <kind>` subcommands this algorithm runs
     NAME = "fewshot_map"
     DISPLAY_NAME = "Few-shot class map"
     GROUP, GROUP_ID = "Map", "map"

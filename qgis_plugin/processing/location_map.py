@@ -32,6 +32,7 @@ class LocationMapAlgorithm(EngineAlgorithm):
     """Runs `python -m engine map location --model M --embeddings E --target T ...`."""
 
     COMMAND = "map"
+    KINDS = ("location",)  # `map <kind>` subcommands this algorithm runs
     NAME = "location_map"
     DISPLAY_NAME = "Attribute map from location"
     GROUP, GROUP_ID = "Map", "map"

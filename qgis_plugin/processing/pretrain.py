@@ -21,9 +21,9 @@ from qgis.core import (
     QgsProcessingParameterVectorLayer,
 )
 
+from .common import DEVICES
 from .engine_algorithm import EngineAlgorithm
 
-DEVICES = ("auto", "cpu", "cuda")
 RECIPES = Path(__file__).resolve().parents[2] / "models"
 
 

@@ -30,6 +30,7 @@ class SimilarityMapAlgorithm(EngineAlgorithm):
     """Runs `python -m engine map similarity (--field F | --embeddings P) --examples E`."""
 
     COMMAND = "map"
+    KINDS = ("similarity",)  # `map <kind>` subcommands this algorithm runs
     NAME = "similarity_map"
     DISPLAY_NAME = "Similarity map"
     GROUP, GROUP_ID = "Map", "map"

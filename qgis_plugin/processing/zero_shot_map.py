@@ -31,6 +31,7 @@ class ZeroShotMapAlgorithm(EngineAlgorithm):
     """Runs `python -m engine map zero_shot|time --head H --field F --out DIR ...`."""
 
     COMMAND = "map"
+    KINDS = ("zero_shot", "time")  # `map <kind>` subcommands this algorithm runs
     NAME = "zero_shot_map"
     DISPLAY_NAME = "Attribute map (zero-shot)"
     GROUP, GROUP_ID = "Map", "map"

@@ -179,9 +179,9 @@ def test_cli_defaults_come_from_the_model_folder(tmp_path, model) -> None:  # no
                  "--out", str(out), "--events", "jsonl", "--device", "cpu", "--no-preview"])
     assert code == 0
     meta = json.loads((tmp_path / "cli.json").read_text())
-    assert (meta["chip_px"], meta["stride_px"], meta["model"]) == (12, 6, "tiny")
+    assert (meta["chip_px"], meta["stride_px"], meta["model"]) == (12, 3, "tiny")
     data, valid, _, transform, _ = read_all(out)
-    assert data.shape == (16, 6, 8) and valid.all() and "preview" not in meta
+    assert data.shape == (16, 12, 16) and valid.all() and "preview" not in meta
     with open_raster(src) as raster:
         x, y = transform @ (3.5, 2.5)
         np.testing.assert_allclose(data[:, 2, 3], direct(model, raster, x, y, 12), atol=2e-3)
