@@ -18,14 +18,14 @@ from pathlib import Path
 import numpy as np
 
 
-def split(layer, block_m: float) -> np.ndarray:  # noqa: ANN001
+def split(layer, block_m: float) -> np.ndarray:
     """True for photos in held-out (odd checkerboard) blocks."""
     xy = layer.xy()
     b = np.floor((xy - xy.min(axis=0)) / block_m).astype(int)
     return (b[:, 0] + b[:, 1]) % 2 == 1
 
 
-def vpr(emb: np.ndarray, layer, rows: np.ndarray) -> dict:  # noqa: ANN001
+def vpr(emb: np.ndarray, layer, rows: np.ndarray) -> dict:
     from engine.evaluate.metrics import recall_at_k
 
     frame = layer.frame.iloc[rows]
@@ -39,7 +39,7 @@ def vpr(emb: np.ndarray, layer, rows: np.ndarray) -> dict:  # noqa: ANN001
     return recall_at_k(emb[last], emb[~last], xy[last], xy[~last], head[last], head[~last])
 
 
-def embed(model, paths: list[str], size: int) -> np.ndarray:  # noqa: ANN001
+def embed(model, paths: list[str], size: int) -> np.ndarray:
     from engine.embed.points import embed_images
 
     _, emb, _ = embed_images(model, paths, 64, size, 0, "cpu")

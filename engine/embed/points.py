@@ -58,7 +58,7 @@ class PhotoDataset:
             img = read_photo(self.paths[i], self.size, self.resize, view)
         except EngineError as exc:
             return i, None, exc.message
-        except Exception as exc:  # noqa: BLE001 - e.g. Pillow's DecompressionBombError: skip+count
+        except Exception as exc:
             return i, None, f"photo {self.paths[i]} cannot be read ({exc})"
         return i, torch.from_numpy(img).permute(2, 0, 1).contiguous(), None
 

@@ -39,7 +39,7 @@ def recipe_condition(folder: ModelFolder) -> str | None:
     return str(cv.get("condition", "ground"))
 
 
-def time_offset(model, when: str) -> np.ndarray:  # noqa: ANN001
+def time_offset(model, when: str) -> np.ndarray:
     """The model's time embedding (D,) float64 of one ISO 8601 datetime (UTC)."""
     import torch
 
@@ -58,7 +58,7 @@ def time_offset(model, when: str) -> np.ndarray:  # noqa: ANN001
     return t[0].double().cpu().numpy()
 
 
-def time_transform(offset: np.ndarray):  # noqa: ANN201
+def time_transform(offset: np.ndarray):
     """X -> normalize(X + offset): the overhead side conditioned on a time."""
     def fn(X: np.ndarray) -> np.ndarray:
         return l2_normalize(X + offset)
@@ -66,10 +66,10 @@ def time_transform(offset: np.ndarray):  # noqa: ANN201
     return fn
 
 
-def time_map(model: str | os.PathLike[str] | ModelFolder, head,  # noqa: ANN001
+def time_map(model: str | os.PathLike[str] | ModelFolder, head,
              field_path: str | os.PathLike[str],
              when: str, out_dir: str | os.PathLike[str], name: str = "time",
-             polygons=None, id_field: str | None = None, align: bool = True,  # noqa: ANN001
+             polygons=None, id_field: str | None = None, align: bool = True,
              progress: Progress = no_progress) -> dict:
     """The zero-shot map of `head` over `field_path` conditioned on datetime `when`."""
     from engine.maps.zero_shot import zero_shot_map

@@ -33,7 +33,7 @@ class EmbedLocationsAlgorithm(EngineAlgorithm):
     )
     EXTENT, STEP, DTYPE, OUTPUT = "EXTENT", "STEP", "DTYPE", "OUTPUT"
 
-    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         add_model_param(self)
         self.addParameter(QgsProcessingParameterExtent(self.EXTENT, self.tr("Extent")))
         self.addParameter(QgsProcessingParameterNumber(

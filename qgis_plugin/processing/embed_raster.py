@@ -39,7 +39,7 @@ class EmbedRasterAlgorithm(EngineAlgorithm):
     INPUT, EXTENT, MASK, CHIP, STRIDE, DTYPE, OUTPUT = (
         "INPUT", "EXTENT", "MASK", "CHIP", "STRIDE", "DTYPE", "OUTPUT")
 
-    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         add_model_param(self)
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT,
                                                             self.tr("Overhead raster")))

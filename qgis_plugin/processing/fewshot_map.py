@@ -44,7 +44,7 @@ class FewShotMapAlgorithm(EngineAlgorithm):
     FIELD, POINTS, CLASS_FIELD, CLASSIFIER, BLOCK, SEED = (
         "FIELD", "POINTS", "CLASS_FIELD", "CLASSIFIER", "BLOCK_SIZE", "SEED")
 
-    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         self.addParameter(QgsProcessingParameterRasterLayer(self.FIELD,
                                                             self.tr("Embedding field")))
         self.addParameter(QgsProcessingParameterFeatureSource(

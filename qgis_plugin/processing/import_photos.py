@@ -58,7 +58,7 @@ class ImportPhotosAlgorithm(EngineAlgorithm):
     PANORAMAS, VIEW_HEADINGS, VIEW_FOV = "PANORAMAS", "VIEW_HEADINGS", "VIEW_FOV"
     VIEW_REFERENCE = "VIEW_REFERENCE"
 
-    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         folder = QgsProcessingParameterFile(
             self.FOLDER, self.tr("Folder of JPEG photos"),
             behavior=QgsProcessingParameterFile.Folder,

@@ -45,7 +45,7 @@ class LocationMapAlgorithm(EngineAlgorithm):
     EMBEDDINGS, TARGET, EXTENT, STEP, BLOCK, SEED, POLYGONS = (
         "EMBEDDINGS", "TARGET", "EXTENT", "STEP", "BLOCK_SIZE", "SEED", "POLYGONS")
 
-    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         add_model_param(self)
         self.addParameter(QgsProcessingParameterVectorLayer(
             self.EMBEDDINGS, self.tr("Labelled points (photo embeddings with a label field)"),

@@ -44,7 +44,7 @@ class SimilarityMapAlgorithm(EngineAlgorithm):
     )
     FIELD, EMBEDDINGS, EXAMPLES, EXAMPLE_FIELD = "FIELD", "EMBEDDINGS", "EXAMPLES", "EXAMPLE_FIELD"
 
-    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         self.addParameter(QgsProcessingParameterRasterLayer(
             self.FIELD, self.tr("Embedding field"), optional=True))
         self.addParameter(QgsProcessingParameterVectorLayer(

@@ -22,14 +22,14 @@ UTM = "EPSG:32617"
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):  # noqa: ANN201
+def model_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("api") / "tiny"
     save_model(tiny_model(location=True), out, extra_config={"data": {"chip_size": 8}})
     return out
 
 
 @pytest.fixture(scope="module")
-def raster(tmp_path_factory):  # noqa: ANN201
+def raster(tmp_path_factory):
     return write_rgb_tif(tmp_path_factory.mktemp("api_r") / "in.tif", 40, 24, UTM,
                          from_origin(500000.0, 4000000.0, 0.5, 0.5), nodata_box=(0, 4, 0, 4))
 

@@ -28,7 +28,7 @@ def test_readme_python_api_example_runs(small_city: Path, tmp_path: Path, monkey
     (tmp_path / "data" / "sample-city").symlink_to(small_city, target_is_directory=True)
     monkeypatch.chdir(tmp_path)
     scope: dict = {}
-    exec(compile(readme_api_block(), str(README), "exec"), scope)  # noqa: S102 - our README
+    exec(compile(readme_api_block(), str(README), "exec"), scope)
 
     photos, field, head, safety = (scope[k] for k in ("photos", "field", "head", "safety"))
     assert len(photos) > 0 and photos.crs is not None

@@ -27,7 +27,7 @@ def _one_thread():
     torch.set_num_threads(before)
 
 
-def _config(city: Path, tmp_path: Path, regime: str, *extra: str):  # noqa: ANN202
+def _config(city: Path, tmp_path: Path, regime: str, *extra: str):
     return load_config(None, [
         f"data.streetview={city / 'streetview.gpkg'}", "data.image_size=32",
         "model={embedding_dim: 32, image: {backbone: 'zoo:efficientnet_lite0', "
@@ -38,7 +38,7 @@ def _config(city: Path, tmp_path: Path, regime: str, *extra: str):  # noqa: ANN2
         "train.device=cpu", "train.checkpoint_every=0", "train.prefetch=false", *extra])
 
 
-def _fixed_loss(parts: dict, cfg) -> float:  # noqa: ANN001
+def _fixed_loss(parts: dict, cfg) -> float:
     from engine.train.loop import model_batch
 
     ds = parts["dataset"]
@@ -50,7 +50,7 @@ def _fixed_loss(parts: dict, cfg) -> float:  # noqa: ANN001
     return float(total)
 
 
-def _run(cfg) -> tuple[dict, dict, float, float]:  # noqa: ANN001
+def _run(cfg) -> tuple[dict, dict, float, float]:
     from engine import distributed
     from engine.train.loop import build, train
 

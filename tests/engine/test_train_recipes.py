@@ -52,7 +52,7 @@ def test_recipe_validates_and_builds(recipe: Path) -> None:
         assert cfg.model["location"]["name"] == recipe.stem[len("csp_"):]
 
 
-def _fixed_batch_loss(parts: dict, cfg, buffers: dict, seed: int = 123) -> float:  # noqa: ANN001
+def _fixed_batch_loss(parts: dict, cfg, buffers: dict, seed: int = 123) -> float:
     """Total loss on 16 photos spread over the city, against the same objective buffers
     (MoCo queues: the negatives) before and after training, so only the learning counts."""
     from engine.train.loop import model_batch
