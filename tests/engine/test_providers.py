@@ -61,7 +61,7 @@ def test_mapillary_geojson_epoch_ms_times_and_headings(tmp_path: Path) -> None:
     assert original.geometry.x.tolist() == pytest.approx([LON + SHIFT, LON + 0.001 + SHIFT])
 
 
-def test_import_photos_reports_and_cuts_mapillary_panoramas(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_import_photos_reports_and_cuts_mapillary_panoramas(tmp_path: Path, capsys) -> None:
     source = mapillary_export(tmp_path, pano=True)
     out = tmp_path / "sv.gpkg"
     assert main(["import-photos", "--input", str(source), "--out", str(out),
