@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from engine.embed.accel import RUNTIMES
 from engine.progress import Progress
 
 NAME = "embed-points"
@@ -24,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="photo size in px (default: the model's training size, else 128)")
     parser.add_argument("--workers", type=int, default=2, help="photo-decoding processes")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--runtime", choices=RUNTIMES, default="auto",
+                        help="run the encoder on torch or ONNX Runtime; auto: ONNX Runtime on CPU "
+                        "for pretrained (timm) backbones, where it is faster with equal features")
 
 
 def run(args: argparse.Namespace, progress: Progress) -> dict:
@@ -37,4 +41,4 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
     layer = read_streetview(args.layer, args.layer_name)
     return embed_points(model, layer, args.out, batch_size=args.batch_size, image_size=size,
                         progress=progress, num_workers=args.workers, device=args.device,
-                        model_name=folder.name)
+                        model_name=folder.name, runtime=args.runtime)

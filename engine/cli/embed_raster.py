@@ -6,6 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from engine.embed.accel import RUNTIMES
 from engine.progress import Progress
 
 NAME = "embed-raster"
@@ -32,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--no-preview", action="store_true", help="skip the PCA preview")
+    parser.add_argument("--runtime", choices=RUNTIMES, default="auto",
+                        help="run the encoder on torch or ONNX Runtime; auto: ONNX Runtime on CPU "
+                        "for pretrained (timm) backbones, where it is faster with equal features")
 
 
 def run(args: argparse.Namespace, progress: Progress) -> dict:
@@ -49,4 +53,5 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
     return embed_raster(model, args.raster, args.out, chip_px=chip, stride_px=stride,
                         encoder=args.encoder, dtype=args.dtype, bbox=args.bbox, mask=args.mask,
                         batch_size=args.batch_size, progress=progress, device=args.device,
-                        model_name=folder.name, preview=not args.no_preview)
+                        model_name=folder.name, preview=not args.no_preview,
+                        runtime=args.runtime)

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from engine.data.crs import crs_name, to_pyproj
-from engine.embed import shard
+from engine.embed import accel, shard
 from engine.embed.common import pick_encoder
 from engine.embed.grid import FieldGrid, crop_grid, full_grid
 from engine.embed.reader import ChipReader
@@ -119,11 +119,12 @@ def embed_raster(model: Any, raster_path: str | os.PathLike[str],
                  mask: str | os.PathLike[str] | None = None, batch_size: int = 64,
                  progress: Progress = no_progress, *, device: str = "auto",
                  model_name: str = "", preview: bool = True,
-                 bbox_crs: Any = None) -> dict[str, Any]:
+                 bbox_crs: Any = None, runtime: str = "auto") -> dict[str, Any]:
     """Write the embedding field of `raster_path` to `out_tif` (+ PCA preview, + JSON).
 
     `bbox` (xmin, ymin, xmax, ymax) is in `bbox_crs`, by default the raster file's CRS;
     `mask` is a polygon layer: only output pixels whose centres fall inside are computed.
+    `runtime` runs the encoder on torch or ONNX Runtime (engine.embed.accel).
     """
     if dtype not in FIELD_DTYPES:
         raise EngineError(f"unknown field dtype {dtype!r}", f"use one of {FIELD_DTYPES}")
@@ -137,13 +138,13 @@ def embed_raster(model: Any, raster_path: str | os.PathLike[str],
     with shard.session(dev) as place:
         return _embed_raster(model, raster_path, out_tif, chip_px, stride_px, encoder, dtype,
                              bbox, mask, batch_size, progress, place, model_name, preview,
-                             bbox_crs)
+                             bbox_crs, runtime)
 
 
 def _embed_raster(model: Any, raster_path: str | os.PathLike[str], out_tif: Path, chip_px: int,
                   stride_px: int, encoder: str, dtype: str, bbox: Any, mask: Any,
                   batch_size: int, progress: Progress, place: Any, model_name: str,
-                  preview: bool, bbox_crs: Any) -> dict[str, Any]:
+                  preview: bool, bbox_crs: Any, runtime: str) -> dict[str, Any]:
     """embed_raster on this rank (engine.embed.shard: world 1 outside torchrun)."""
     import torch
 
@@ -153,7 +154,8 @@ def _embed_raster(model: Any, raster_path: str | os.PathLike[str], out_tif: Path
 
     dev = place.device
     model.eval().to(dev)
-    encode = model.embed_overhead if encoder == "overhead" else model.embed_image
+    encode = accel.encoder_fn(model, "embed_overhead" if encoder == "overhead" else "embed_image",
+                              dev, runtime)
     dim = int(model.embedding_dim)
     t_start = time.perf_counter()
     raster, reprojected = open_metric(raster_path)
