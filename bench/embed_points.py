@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import ROOT, build_model, run_child, set_threads, stamp, vm  # noqa: E402
+from benchlib import ROOT, build_model, run_child, set_threads, stamp, vm
 
 sys.path.insert(0, str(ROOT))
 

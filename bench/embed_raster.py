@@ -3,9 +3,10 @@
     .venv/bin/python bench/embed_raster.py                  # 2k, 8k (with torchgeo), 20k px
     .venv/bin/python bench/embed_raster.py --sizes 2000 --strides 32 --peer-sizes 2000
 
-Each raster (RGB uint8, tiled 256, deflate, a cheap pattern with a nodata corner, no 0 elsewhere)
-is made once under --workdir. Every run is a fresh subprocess; peak RSS is the summed RSS of the process
-and its loader workers, sampled from /proc. For each torch thread count (--threads):
+Each raster (RGB uint8, tiled 256, deflate, a cheap pattern with a nodata corner, no 0
+elsewhere) is made once under --workdir. Every run is a fresh subprocess; peak RSS is the
+summed RSS of the process and its loader workers, sampled from /proc. For each torch thread
+count (--threads):
 - ours: engine.embed.raster.embed_raster (reader thread + default --runtime auto: ONNX
   Runtime for the EfficientNet-Lite0 model) writing the float16 COG field;
 - pure: the same encoder on chips already in memory (ratio_vs_compute = ours / pure);
@@ -28,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import BENCH_PYTHON, ROOT, build_model, run_child, set_threads, stamp, vm  # noqa: E402
+from benchlib import BENCH_PYTHON, ROOT, build_model, run_child, set_threads, stamp, vm
 
 sys.path.insert(0, str(ROOT))
 

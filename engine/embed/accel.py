@@ -3,11 +3,12 @@
 Measured by bench/cpu_inference.py (docs/PERFORMANCE.md): on the pretrained EfficientNet-Lite
 backbones ONNX Runtime is the fastest of torch eager, eager channels_last, torch.compile and
 ONNX Runtime, with the same features (max abs diff ~1e-5); on the small tiny_cnn it gains
-nothing. So runtime "auto" picks ONNX Runtime on CPU for models with a timm backbone, torch
-otherwise; "torch" / "onnxruntime" force one. The graph is exported in memory on the first
-batch (batch size dynamic, chip size fixed; a new chip size re-exports), nothing is cached on
-disk, and that first batch is also run by torch: when the two disagree beyond TOLERANCE the
-encoder stays on torch (logged), so the fast path never changes what a user gets.
+nothing. So runtime "auto" picks ONNX Runtime on CPU for models with a pretrained backbone
+(zoo: or timm:), torch otherwise; "torch" / "onnxruntime" force one. The graph is exported in
+memory on the first batch (batch size dynamic, chip size fixed; a new chip size re-exports),
+nothing is cached on disk, and that first batch is also run by torch: when the two disagree
+beyond TOLERANCE the encoder stays on torch (logged), so the fast path never changes what a
+user gets.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+from engine.defaults import RUNTIME, RUNTIMES
+
 log = logging.getLogger(__name__)
 
-RUNTIMES: tuple[str, ...] = ("auto", "torch", "onnxruntime")
 TOLERANCE = 1e-4  # max abs difference from torch, relative to the largest |value| (>= 1)
 
 
@@ -53,8 +55,9 @@ def wants_onnxruntime(model: Any, device: Any, runtime: str) -> bool:
     if runtime == "onnxruntime":
         return True
     from engine.nn.backbones import TimmBackbone
+    from engine.nn.zoo_backbone import ZooBackbone
 
-    return any(isinstance(m, TimmBackbone) for m in model.modules())
+    return any(isinstance(m, (TimmBackbone, ZooBackbone)) for m in model.modules())
 
 
 def _as_module(model: Any, method: str) -> Any:
@@ -113,7 +116,7 @@ class OrtEncoder:
         if first:
             try:
                 self._build(x)
-            except Exception as exc:  # noqa: BLE001 - an unexportable model runs on torch
+            except Exception as exc:
                 log.warning("ONNX export of %s failed (%s); running it on torch", self.method,
                             str(exc).splitlines()[0][:200])
                 self.fallback = True
@@ -133,7 +136,7 @@ class OrtEncoder:
 
 
 def encoder_fn(model: Any, method: str, device: Any,
-               runtime: str = "auto") -> Callable[[Any], Any]:
+               runtime: str = RUNTIME) -> Callable[[Any], Any]:
     """The function that embeds a normalised batch: model.<method>, or its ONNX Runtime twin."""
     if wants_onnxruntime(model, device, runtime):
         return OrtEncoder(model, method)

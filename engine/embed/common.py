@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from engine.defaults import ENCODERS
 from engine.errors import EngineError
 
 log = logging.getLogger(__name__)
-
-ENCODERS: tuple[str, ...] = ("auto", "overhead", "image")
 
 
 def pick_encoder(model: Any, encoder: str) -> str:
@@ -23,3 +22,13 @@ def pick_encoder(model: Any, encoder: str) -> str:
         raise EngineError("this model has no overhead encoder to embed a raster with",
                           "use --encoder image (the street-view encoder), or a cross-view model")
     return encoder
+
+
+def input_channels(module: Any) -> int:
+    """Bands an encoder takes: the input channels of its first convolution (3 if none)."""
+    import torch
+
+    for m in module.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            return int(m.in_channels)
+    return 3

@@ -32,6 +32,7 @@ class LabelledRows:
     groups: np.ndarray | None
     source: str
     n_dropped: int = 0
+    wkb: list[bytes] | None = None  # polygon rows: each polygon in `xy_crs` (validity check)
 
 
 def embedding_layer(path: str | os.PathLike[str]) -> str:
@@ -53,7 +54,7 @@ def embedding_layer(path: str | os.PathLike[str]) -> str:
     return str(row[0])
 
 
-def read_point_layer(path: str | os.PathLike[str], layer: str | None = None):  # noqa: ANN201
+def read_point_layer(path: str | os.PathLike[str], layer: str | None = None):
     """(GeoDataFrame, embeddings (N, D) float64, metadata) of a point-embedding GeoPackage."""
     from engine.export.embeddings_gpkg import read_embeddings_gpkg
 
@@ -62,7 +63,7 @@ def read_point_layer(path: str | os.PathLike[str], layer: str | None = None):  #
     return gdf, np.asarray(X, dtype=np.float64), meta
 
 
-def metric_xy(gdf) -> tuple[np.ndarray, object]:  # noqa: ANN001
+def metric_xy(gdf) -> tuple[np.ndarray, object]:
     """x, y in metres of point geometries (polygons: a point inside each) and that CRS."""
     from engine.data.crs import metric_crs_for_lonlat, transform_xy
 
@@ -77,7 +78,7 @@ def metric_xy(gdf) -> tuple[np.ndarray, object]:  # noqa: ANN001
     return transform_xy(own, gdf.crs, crs), crs
 
 
-def target_values(frame, target: str, where: str) -> np.ndarray:  # noqa: ANN001
+def target_values(frame, target: str, where: str) -> np.ndarray:
     if target not in frame.columns:
         fields = [c for c in frame.columns if c != frame.geometry.name]
         raise EngineError(f"{where} has no field {target!r}",
@@ -114,7 +115,7 @@ def point_rows(embeddings: str | os.PathLike[str], target: str,
                         int((~keep).sum()))
 
 
-def read_polygons(path: str | os.PathLike[str], layer: str | None = None):  # noqa: ANN201
+def read_polygons(path: str | os.PathLike[str], layer: str | None = None):
     """A polygon layer as a GeoDataFrame, with an EngineError naming a missing file."""
     import pyogrio
 
@@ -156,5 +157,8 @@ def polygon_rows(polygons: str | os.PathLike[str], target: str,
         raise EngineError(f"only {int(keep.sum())} polygon(s) of {polygons} hold embeddings "
                           f"and a {target!r}", "check that the layers overlap")
     xy, crs = metric_xy(polys)
+    import shapely
+
+    wkb = list(shapely.to_wkb(polys.to_crs(crs).geometry.to_numpy()[keep]))
     return LabelledRows(agg.embeddings[keep], y[keep], xy[keep], crs, None, source,
-                        int((~keep).sum()))
+                        int((~keep).sum()), wkb)

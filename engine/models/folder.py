@@ -2,7 +2,9 @@
 
 `ModelFolder.open` parses config.yaml once (a missing, unreadable or malformed file is an
 EngineError, never a silent `{}`); the GeoModel, its recorded input sizes and its recipe
-sections all come from that one parse. `load_model` is the one-line form.
+sections all come from that one parse. `load_model` is the one-line form. A zoo name
+(`zoo:efficientnet_lite1`, engine.nn.pretrained.zoo) opens as a folder-less model: the
+pretrained network as a frozen embedder, its training resolution as the recorded input sizes.
 """
 
 from __future__ import annotations
@@ -45,16 +47,28 @@ class ModelFolder:
     """models/<name>: the weights file and the parsed config.yaml (recipe + `model:`)."""
 
     folder: Path
-    weights: Path
+    weights: Path | None  # None for a zoo model
     doc: dict[str, Any]
 
     @classmethod
     def open(cls, path: str | Path) -> ModelFolder:
-        """Check the weights file and parse config.yaml of a folder (or of a weights file)."""
+        """Check the weights file and parse config.yaml of a folder (or of a weights file);
+        a zoo name gives its frozen pretrained network."""
+        from engine.nn.pretrained.zoo import is_zoo_name, zoo_input_sizes, zoo_model_config
+
+        if is_zoo_name(path):
+            name = str(path)
+            return cls(folder=Path(name), weights=None,
+                       doc={"model": zoo_model_config(name), "data": zoo_input_sizes(name)})
         path = Path(path)
         weights = weights_path(path)
         folder = path if path.is_dir() else path.parent
         return cls(folder=folder, weights=weights, doc=_read_doc(folder / CONFIG_FILE))
+
+    @classmethod
+    def of(cls, model: str | Path | ModelFolder) -> ModelFolder:
+        """`model` itself when already opened, else ModelFolder.open(model)."""
+        return model if isinstance(model, ModelFolder) else cls.open(model)
 
     @property
     def name(self) -> str:
@@ -76,6 +90,13 @@ class ModelFolder:
         data = self.section("data")
         return {k: data[k] for k in INPUT_SIZE_KEYS if data.get(k)}
 
+    def raster_record(self) -> dict[str, Any] | None:
+        """What the model expects of a raster (`input:`: bands, scaling, statistics, gsd_m,
+        chip), written by overhead-only training; None for 8-bit RGB models (engine.data.
+        radiometry.legacy)."""
+        rec = self.section("input")
+        return rec if rec.get("bands") else None
+
     def build(self) -> Any:
         """The GeoModel of `model:` with freshly initialised weights (no file read)."""
         from engine.nn import GeoModel
@@ -84,6 +105,10 @@ class ModelFolder:
 
     def load(self, map_location: str = "cpu") -> Any:
         """The GeoModel with its weights (every key and shape checked), in eval mode."""
+        if self.weights is None:
+            from engine.nn.pretrained.zoo import zoo_model
+
+            return zoo_model(str(self.folder), map_location)
         weights = read_weights(self.weights)
         model = self.build()
         check_state(model.state_dict(), weights, self.weights)
@@ -93,7 +118,8 @@ class ModelFolder:
 
 
 def load_model(path_or_dir: str | Path, map_location: str = "cpu") -> Any:
-    """Rebuild a GeoModel from models/<name>/ (config.yaml + model.safetensors), eval mode."""
+    """Rebuild a GeoModel from models/<name>/ (config.yaml + model.safetensors), eval mode;
+    a zoo name (`zoo:efficientnet_lite1`) gives that pretrained network as a frozen embedder."""
     return ModelFolder.open(path_or_dir).load(map_location)
 
 

@@ -18,7 +18,7 @@ CPU = torch.device("cpu")
 
 
 @pytest.fixture(scope="module")
-def lite_model():  # noqa: ANN201
+def lite_model():
     """A GeoModel whose overhead encoder is timm's efficientnet_lite0 (random init, small)."""
     from engine.nn import GeoModel
 
@@ -28,16 +28,23 @@ def lite_model():  # noqa: ANN201
                                  "overhead": dict(enc)}).eval()
 
 
-def test_auto_picks_onnxruntime_for_timm_backbones_only(lite_model) -> None:  # noqa: ANN001
+def test_auto_picks_onnxruntime_for_timm_backbones_only(lite_model) -> None:
     assert accel.wants_onnxruntime(lite_model, CPU, "auto")
     assert not accel.wants_onnxruntime(tiny_model(), CPU, "auto")
     assert not accel.wants_onnxruntime(lite_model, CPU, "torch")
     assert accel.wants_onnxruntime(tiny_model(), CPU, "onnxruntime")
+    from engine.nn import GeoModel
+    from engine.nn.pretrained.zoo import zoo_model_config
+
+    zoo = zoo_model_config("zoo:efficientnet_lite0")
+    for part in ("image", "overhead"):
+        zoo[part]["backbone_kw"] = {"weights": None}  # the zoo network, random init
+    assert accel.wants_onnxruntime(GeoModel.from_config(zoo), CPU, "auto")
     with pytest.raises(EngineError, match="unknown runtime"):
         accel.wants_onnxruntime(lite_model, CPU, "tensorrt")
 
 
-def test_onnxruntime_features_equal_torch(lite_model) -> None:  # noqa: ANN001
+def test_onnxruntime_features_equal_torch(lite_model) -> None:
     fn = accel.encoder_fn(lite_model, "embed_overhead", CPU, "auto")
     assert isinstance(fn, accel.OrtEncoder)
     x = torch.randn(5, 3, 32, 32)
@@ -49,7 +56,7 @@ def test_onnxruntime_features_equal_torch(lite_model) -> None:  # noqa: ANN001
     assert float((again - ref[:3]).abs().max()) < 1e-4
 
 
-def test_field_on_onnxruntime_equals_torch_to_float16(tmp_path, lite_model) -> None:  # noqa: ANN001
+def test_field_on_onnxruntime_equals_torch_to_float16(tmp_path, lite_model) -> None:
     src = write_rgb_tif(tmp_path / "in.tif", 96, 80, "EPSG:32617",
                         from_origin(500000.0, 4000000.0, 0.5, 0.5))
     fields = {}
