@@ -79,6 +79,7 @@ def child_read(a: argparse.Namespace) -> dict:
     """Only the reader thread's work: cut every chip of the field, no model."""
     import rasterio
 
+    from engine.data.radiometry import for_raster
     from engine.embed.grid import full_grid
     from engine.embed.raster import GDAL_CACHE_MB, open_metric
     from engine.embed.reader import ChipReader
@@ -88,7 +89,8 @@ def child_read(a: argparse.Namespace) -> dict:
         src, _ = open_metric(a.raster)
         with src:
             grid = full_grid(src.width, src.height, src.transform, a.strides[0], a.chip)
-            reader = ChipReader(src, grid, grid.blocks(128), a.batch_size).start()
+            reader = ChipReader(src, grid, grid.blocks(128), a.batch_size,
+                                for_raster(None, a.raster)).start()
             try:
                 n = sum(len(item[1]) for item in reader if item[0] == "chips")
             finally:
@@ -107,12 +109,13 @@ def child_pure(a: argparse.Namespace) -> dict:
     dev = torch.device("cpu")
     encode = encoder_fn(model, "embed_overhead", dev, a.runtime)
     chips = torch.randint(0, 255, (a.batch_size, 3, a.chip, a.chip), dtype=torch.uint8)
+    x = to_model_input(chips, dev)  # the reader thread hands the model inputs ready-made
     with torch.inference_mode():
-        encode(to_model_input(chips, dev))  # warm-up (and the ONNX export)
+        encode(x)  # warm-up (and the ONNX export)
         t0 = time.perf_counter()
         done = 0
         while done < a.n:
-            encode(to_model_input(chips, dev)).numpy()
+            encode(x).numpy()
             done += a.batch_size
         seconds = time.perf_counter() - t0
     return {"chips": done, "seconds": seconds, "peak_rss_mib": vm("VmHWM")}

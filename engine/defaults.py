@@ -31,8 +31,11 @@ HEADS: tuple[str, ...] = ("ridge", "logistic", "knn")  # `fit --head`
 HEAD = "ridge"
 CLASSIFIERS: tuple[str, ...] = ("logistic", "knn")  # `map fewshot --classifier`
 CLASSIFIER = "logistic"
-BLOCK_M = 200.0  # spatial cross-validation block side (metres)
+BLOCK_M: float | None = None  # CV block side (metres); None: derived from the labels' geometry
+# (engine.heads.spatial_cv.derive_block_size: 2 x the median polygon diameter, or the points'
+# extent cut into about 4 blocks per fold), with the folds checked against the blocks
 FOLDS = 5
+FEWSHOT_FOLDS = 3  # `map fewshot`: few examples, few folds
 GRID_STEP_M = 20.0  # `map location` grid step (metres)
 
 

@@ -21,6 +21,7 @@ from engine.defaults import (
     EMBED_BATCH,
     EMBED_WORKERS,
     ENCODER,
+    FEWSHOT_FOLDS,
     FIELD_DTYPE,
     FOLDS,
     GRID_STEP_M,
@@ -113,7 +114,7 @@ def embed_locations(model: ModelLike, out: PathLike, *, bounds: Box | None = Non
 def fit(out: PathLike, target: str, *, embeddings: PathLike | None = None,
         field: PathLike | None = None, layer: str | None = None,
         polygons: PathLike | None = None, polygons_layer: str | None = None,
-        head: str = HEAD, block_size: float = BLOCK_M, folds: int = FOLDS, seed: int = 0,
+        head: str = HEAD, block_size: float | None = BLOCK_M, folds: int = FOLDS, seed: int = 0,
         fuse_field: PathLike | None = None, progress: Progress = no_progress
         ) -> dict[str, Any]:
     """Spatial-block CV of a light head on labelled embeddings, then fit and save it;
@@ -181,20 +182,36 @@ def map_similarity(out: PathLike, positives: Any, *, crs: Any = None, negatives:
                           name=name, progress=progress)
 
 
-def map_fewshot(field: PathLike, points: PathLike, class_field: str, out: PathLike, *,
+def map_fewshot(field: PathLike, points: PathLike | None, class_field: str, out: PathLike, *,
                 classifier: str = CLASSIFIER, name: str = "fewshot",
-                block_size: float = BLOCK_M, seed: int = 0,
+                block_size: float | None = BLOCK_M, folds: int = FEWSHOT_FOLDS, seed: int = 0,
+                polygons: PathLike | None = None,
                 progress: Progress = no_progress) -> dict[str, Any]:
-    """A classifier on field vectors at labelled points, mapped over the whole field."""
+    """A classifier on field vectors at labelled points and/or the field cells of labelled
+    polygons, mapped over the whole field (CV blocks derived from the examples by default)."""
     from engine.maps.fewshot import fewshot_map
 
     return fewshot_map(field, points, class_field, out, head=classifier, name=name,
-                       block_size_m=block_size, seed=seed, progress=progress)
+                       block_size_m=block_size, n_folds=folds, seed=seed, progress=progress,
+                       polygons=polygons)
+
+
+def map_predict(head: Any, field: PathLike, out: PathLike, *, name: str = "predict",
+                polygons: PathLike | None = None, id_field: str | None = None,
+                clip: bool = False, mask: PathLike | None = None,
+                progress: Progress = no_progress) -> dict[str, Any]:
+    """A head fitted on the field itself (`fit --field`) mapped over it: no re-centring;
+    a flag band marks predictions beyond the training range (`clip` clips them); pixels
+    outside `mask` polygons are nodata."""
+    from engine.maps.predict import predict_map
+
+    return predict_map(head, field, out, name, _polygons(polygons), id_field, clip=clip,
+                       mask=mask, progress=progress)
 
 
 def map_location(model: ModelLike, embeddings: PathLike, target: str, out: PathLike, *,
                  name: str = "location", bounds: Box | None = None, crs: Any = None,
-                 step: float = GRID_STEP_M, block_size: float = BLOCK_M, seed: int = 0,
+                 step: float = GRID_STEP_M, block_size: float | None = BLOCK_M, seed: int = 0,
                  polygons: PathLike | None = None,
                  progress: Progress = no_progress) -> dict[str, Any]:
     """A head on location-encoder embeddings at labelled points, mapped over a grid."""
@@ -207,4 +224,4 @@ def map_location(model: ModelLike, embeddings: PathLike, target: str, out: PathL
 
 
 __all__ = ["embed_locations", "embed_points", "embed_raster", "fit", "map_fewshot",
-           "map_location", "map_similarity", "map_time", "map_zero_shot"]
+           "map_location", "map_predict", "map_similarity", "map_time", "map_zero_shot"]
