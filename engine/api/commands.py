@@ -27,6 +27,7 @@ from engine.defaults import (
     GRID_STEP_M,
     HEAD,
     IMAGE_PX,
+    RUNTIME,
 )
 from engine.errors import EngineError
 from engine.models.folder import ModelFolder
@@ -50,7 +51,8 @@ def _polygons(path: PathLike | None) -> Any:
 def embed_points(model: ModelLike, layer: PathLike, out: PathLike, *,
                  layer_name: str | None = None, image_size: int | None = None,
                  batch_size: int = EMBED_BATCH, workers: int = EMBED_WORKERS,
-                 device: str = DEVICE, progress: Progress = no_progress,
+                 device: str = DEVICE, runtime: str = RUNTIME,
+                 progress: Progress = no_progress,
                  panoramas: str | None = None, view_headings: Any = None,
                  view_fov: float | None = None,
                  view_reference: str | None = None) -> dict[str, Any]:
@@ -71,7 +73,8 @@ def embed_points(model: ModelLike, layer: PathLike, out: PathLike, *,
                                view_options_from(given, data))
     result = embed(folder.load(), rows, out, batch_size=batch_size, image_size=size,
                    progress=progress, num_workers=workers, device=device,
-                   model_name=folder.name, resize=resize_of(data, folder.name))
+                   model_name=folder.name, runtime=runtime,
+                   resize=resize_of(data, folder.name))
     return {**result, "panorama_views": views}
 
 
@@ -81,7 +84,7 @@ def embed_raster(model: ModelLike, raster: PathLike, out: PathLike, *,
                  bands: Any = None, scaling: str | None = None, scale: Any = None,
                  dtype: str = FIELD_DTYPE, encoder: str = ENCODER, bbox: Box | None = None,
                  mask: PathLike | None = None, batch_size: int = EMBED_BATCH,
-                 device: str = DEVICE, preview: bool = True,
+                 device: str = DEVICE, preview: bool = True, runtime: str = RUNTIME,
                  progress: Progress = no_progress) -> dict[str, Any]:
     """Embed an overhead raster chip by chip -> OUT.tif (COG, one band per dimension).
 
@@ -104,7 +107,8 @@ def embed_raster(model: ModelLike, raster: PathLike, out: PathLike, *,
     return embed(folder.load(), raster, out, chip_px=chip, stride_px=stride, encoder=encoder,
                  dtype=dtype, bbox=bbox, mask=mask, batch_size=batch_size, progress=progress,
                  device=device, model_name=folder.name, preview=preview, chip_m=chip_m,
-                 stride_m=stride_m, expected=record, bands=bands, scaling=scaling, scale=scale)
+                 stride_m=stride_m, expected=record, bands=bands, scaling=scaling, scale=scale,
+                 runtime=runtime)
 
 
 def embed_locations(model: ModelLike, out: PathLike, *, bounds: Box | None = None,
