@@ -28,12 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, progress: Progress) -> dict:
-    from engine.embed.common import model_name
     from engine.embed.locations import embed_locations
-    from engine.train.checkpoint import load_model
+    from engine.models.folder import ModelFolder
 
-    model = load_model(args.model)
+    folder = ModelFolder.open(args.model)
+    model = folder.load()
     return embed_locations(model, args.out, bounds=args.bounds, step_m=args.step, crs=args.crs,
                            points=args.points, layer=args.layer_name, dtype=args.dtype,
                            progress=progress, device=args.device,
-                           model_name=model_name(args.model))
+                           model_name=folder.name)

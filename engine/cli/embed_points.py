@@ -13,7 +13,8 @@ HELP = "embed every photo of a street-view layer (GeoPackage with vectors + fais
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, required=True,
-                        help="model folder (models/<name> with config.yaml + model.safetensors)")
+                        help="model folder (models/<name> with config.yaml + model.safetensors) "
+                        "or a zoo name (zoo:efficientnet_lite0, _lite1, _lite2)")
     parser.add_argument("--layer", type=Path, required=True,
                         help="street-view point layer (.gpkg/.geojson/.shp/.csv or photo folder)")
     parser.add_argument("--layer-name", default=None,
@@ -28,13 +29,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, progress: Progress) -> dict:
     from engine.data.points import read_streetview
-    from engine.embed.common import model_input_sizes, model_name
     from engine.embed.points import embed_points
-    from engine.train.checkpoint import load_model
+    from engine.models.folder import ModelFolder
 
-    model = load_model(args.model)
-    size = args.image_size or int(model_input_sizes(args.model).get("image_size", 128))
+    folder = ModelFolder.open(args.model)
+    model = folder.load()
+    size = args.image_size or int(folder.input_sizes().get("image_size", 128))
     layer = read_streetview(args.layer, args.layer_name)
     return embed_points(model, layer, args.out, batch_size=args.batch_size, image_size=size,
                         progress=progress, num_workers=args.workers, device=args.device,
-                        model_name=model_name(args.model))
+                        model_name=folder.name)

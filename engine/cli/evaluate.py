@@ -42,7 +42,7 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
     from engine.evaluate.report import write_report
     from engine.evaluate.runner import run_benchmark
     from engine.evaluate.settings import PRESETS, settings_for
-    from engine.train.config import resolve_path
+    from engine.paths import resolve_path
 
     if args.threads:
         torch.set_num_threads(int(args.threads))
