@@ -65,6 +65,11 @@ class ModelFolder:
         folder = path if path.is_dir() else path.parent
         return cls(folder=folder, weights=weights, doc=_read_doc(folder / CONFIG_FILE))
 
+    @classmethod
+    def of(cls, model: str | Path | ModelFolder) -> ModelFolder:
+        """`model` itself when already opened, else ModelFolder.open(model)."""
+        return model if isinstance(model, ModelFolder) else cls.open(model)
+
     @property
     def name(self) -> str:
         """A short model name for metadata: the models/<name> folder name."""
