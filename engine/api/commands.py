@@ -27,6 +27,7 @@ from engine.defaults import (
     GRID_STEP_M,
     HEAD,
     IMAGE_PX,
+    RUNTIME,
 )
 from engine.errors import EngineError
 from engine.models.folder import ModelFolder
@@ -50,7 +51,8 @@ def _polygons(path: PathLike | None) -> Any:
 def embed_points(model: ModelLike, layer: PathLike, out: PathLike, *,
                  layer_name: str | None = None, image_size: int | None = None,
                  batch_size: int = EMBED_BATCH, workers: int = EMBED_WORKERS,
-                 device: str = DEVICE, progress: Progress = no_progress) -> dict[str, Any]:
+                 device: str = DEVICE, runtime: str = RUNTIME,
+                 progress: Progress = no_progress) -> dict[str, Any]:
     """Embed every photo of a street-view layer -> OUT.gpkg (+ OUT.faiss)."""
     from engine.data.points import read_streetview
     from engine.embed.points import embed_points as embed
@@ -59,7 +61,7 @@ def embed_points(model: ModelLike, layer: PathLike, out: PathLike, *,
     size = image_size or int(folder.input_sizes().get("image_size", IMAGE_PX))
     return embed(folder.load(), read_streetview(layer, layer_name), out, batch_size=batch_size,
                  image_size=size, progress=progress, num_workers=workers, device=device,
-                 model_name=folder.name)
+                 model_name=folder.name, runtime=runtime)
 
 
 def embed_raster(model: ModelLike, raster: PathLike, out: PathLike, *,
@@ -68,7 +70,7 @@ def embed_raster(model: ModelLike, raster: PathLike, out: PathLike, *,
                  bands: Any = None, scaling: str | None = None, scale: Any = None,
                  dtype: str = FIELD_DTYPE, encoder: str = ENCODER, bbox: Box | None = None,
                  mask: PathLike | None = None, batch_size: int = EMBED_BATCH,
-                 device: str = DEVICE, preview: bool = True,
+                 device: str = DEVICE, preview: bool = True, runtime: str = RUNTIME,
                  progress: Progress = no_progress) -> dict[str, Any]:
     """Embed an overhead raster chip by chip -> OUT.tif (COG, one band per dimension).
 
@@ -91,7 +93,8 @@ def embed_raster(model: ModelLike, raster: PathLike, out: PathLike, *,
     return embed(folder.load(), raster, out, chip_px=chip, stride_px=stride, encoder=encoder,
                  dtype=dtype, bbox=bbox, mask=mask, batch_size=batch_size, progress=progress,
                  device=device, model_name=folder.name, preview=preview, chip_m=chip_m,
-                 stride_m=stride_m, expected=record, bands=bands, scaling=scaling, scale=scale)
+                 stride_m=stride_m, expected=record, bands=bands, scaling=scaling, scale=scale,
+                 runtime=runtime)
 
 
 def embed_locations(model: ModelLike, out: PathLike, *, bounds: Box | None = None,

@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.defaults import DEVICE, DEVICES, EMBED_BATCH, EMBED_WORKERS, IMAGE_PX
+from engine.defaults import (
+    DEVICE,
+    DEVICES,
+    EMBED_BATCH,
+    EMBED_WORKERS,
+    IMAGE_PX,
+    RUNTIME,
+    RUNTIMES,
+)
 from engine.progress import Progress
 
 NAME = "embed-points"
@@ -28,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=EMBED_WORKERS,
                         help="photo-decoding processes")
     parser.add_argument("--device", choices=DEVICES, default=DEVICE)
+    parser.add_argument("--runtime", choices=RUNTIMES, default=RUNTIME,
+                        help="run the encoder on torch or ONNX Runtime; auto: ONNX Runtime on CPU "
+                        "for pretrained (zoo/timm) backbones, where it is faster, equal features")
 
 
 def run(args: argparse.Namespace, progress: Progress) -> dict:
@@ -35,4 +46,5 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
 
     return embed_points(args.model, args.layer, args.out, layer_name=args.layer_name,
                         image_size=args.image_size, batch_size=args.batch_size,
-                        workers=args.workers, device=args.device, progress=progress)
+                        workers=args.workers, device=args.device, runtime=args.runtime,
+                        progress=progress)

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from engine.data.points import StreetViewLayer
-from engine.defaults import DEVICE, EMBED_BATCH, EMBED_WORKERS, IMAGE_PX
-from engine.embed import shard
+from engine.defaults import DEVICE, EMBED_BATCH, EMBED_WORKERS, IMAGE_PX, RUNTIME
+from engine.embed import accel, shard
 from engine.embed.index import index_path, write_index
 from engine.errors import EngineError
 from engine.models.device import resolve_device
@@ -73,7 +73,8 @@ def collate_photos(items: list[tuple[int, Any, str | None]]) -> dict[str, Any]:
 def embed_images(model: Any, paths: list[str], batch_size: int = EMBED_BATCH,
                  image_size: int = IMAGE_PX,
                  num_workers: int = EMBED_WORKERS, device: str = DEVICE,
-                 progress: Progress = no_progress) -> tuple[np.ndarray, np.ndarray, list]:
+                 progress: Progress = no_progress,
+                 runtime: str = RUNTIME) -> tuple[np.ndarray, np.ndarray, list]:
     """(ok row numbers (M,), embeddings (M,D) float32, [(row, error)]) for photo `paths`."""
     import torch
     from torch.utils.data import DataLoader
@@ -83,6 +84,7 @@ def embed_images(model: Any, paths: list[str], batch_size: int = EMBED_BATCH,
                           "use e.g. --batch-size 64 --image-size 128")
     dev = resolve_device(device)
     model.eval().to(dev)
+    encode = accel.encoder_fn(model, "embed_image", dev, runtime)
     loader = DataLoader(PhotoDataset(paths, image_size), batch_size=batch_size,
                         num_workers=num_workers, collate_fn=collate_photos,
                         pin_memory=dev.type == "cuda",
@@ -97,7 +99,7 @@ def embed_images(model: Any, paths: list[str], batch_size: int = EMBED_BATCH,
                 log.warning("skipping photo %d: %s", i, err)
             errors += batch["errors"]
             if batch["images"] is not None:
-                emb = model.embed_image(to_model_input(batch["images"], dev))
+                emb = encode(to_model_input(batch["images"], dev))
                 chunks.append(emb.float().cpu().numpy())
                 rows += batch["index"]
             done += len(batch["index"]) + len(batch["errors"])
@@ -135,7 +137,8 @@ def gpkg_frame(frame: Any) -> Any:
 def embed_points(model: Any, layer: StreetViewLayer, out_gpkg: str | os.PathLike[str],
                  batch_size: int = EMBED_BATCH, image_size: int = IMAGE_PX,
                  progress: Progress = no_progress, *, num_workers: int = EMBED_WORKERS,
-                 device: str = DEVICE, model_name: str = "") -> dict[str, Any]:
+                 device: str = DEVICE, model_name: str = "",
+                 runtime: str = RUNTIME) -> dict[str, Any]:
     """Embed every photo of `layer` with model.embed_image; write OUT.gpkg + OUT.faiss.
 
     Returns {"output", "index", "layer", "photos", "embedded", "skipped", "skipped_rows",
@@ -153,7 +156,7 @@ def embed_points(model: Any, layer: StreetViewLayer, out_gpkg: str | os.PathLike
         start, stop = shard.row_range(len(paths), max(1, batch_size), place)
         rows, emb, errors = shard.agree(lambda: embed_images(
             model, paths[start:stop], batch_size, image_size, num_workers,
-            place.device.type, progress), place)
+            place.device.type, progress, runtime), place)
         rows, errors = rows + start, [(i + start, e) for i, e in errors]
         if not place.is_main:  # rank 0 assembles every rank's rows (engine.embed.shard)
             shard.agree(lambda: shard.save_rows(parts, rows, emb, errors), place)
