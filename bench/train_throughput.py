@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     from engine import distributed
     from engine.errors import EngineError
     from engine.train.config import load_config
-    from engine.train.loop import _batches, _loader, build
+    from engine.train.loop import batch_stream, build, data_loader
     from engine.train.prefetch import Prefetcher
 
     try:
@@ -58,10 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     loss_module, optimizer, sampler = parts.loss_module, parts.optimizer, parts.sampler
     loss_module.train()
-    loader = _loader(parts.dataset, sampler, cfg, info)
+    loader = data_loader(parts.dataset, sampler, cfg, info)
     sync = torch.cuda.synchronize if info.device.type == "cuda" else (lambda: None)
 
-    stream = _batches(loader, sampler, {"epoch": 0, "batch": 0}, cfg, info.device)
+    stream = batch_stream(loader, sampler, {"epoch": 0, "batch": 0}, cfg, info.device)
     if cfg.train.prefetch:  # as in training: batches are prepared in a thread
         stream = iter(Prefetcher(stream, depth=2))
     kept = [next(stream) for _ in range(4)]

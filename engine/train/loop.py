@@ -154,7 +154,8 @@ def build(cfg: Config, info: distributed.DistInfo, progress: Progress) -> TrainP
                       data_info=data_info, keys=sorted(keys))
 
 
-def _loader(dataset: Any, sampler: Any, cfg: Config, info: distributed.DistInfo) -> Any:
+def data_loader(dataset: Any, sampler: Any, cfg: Config, info: distributed.DistInfo) -> Any:
+    """The DataLoader over `dataset` driven by the epoch batch sampler."""
     from torch.utils.data import DataLoader
 
     workers = cfg.train.workers
@@ -166,8 +167,8 @@ def _loader(dataset: Any, sampler: Any, cfg: Config, info: distributed.DistInfo)
         generator=torch.Generator().manual_seed(cfg.train.seed))
 
 
-def _batches(loader: Any, sampler: Any, pos: dict[str, int], cfg: Config,
-             device: torch.device) -> Iterator[dict[str, torch.Tensor]]:
+def batch_stream(loader: Any, sampler: Any, pos: dict[str, int], cfg: Config,
+                 device: torch.device) -> Iterator[dict[str, torch.Tensor]]:
     """Model batches from data position `pos` on, epoch after epoch (endless)."""
     epoch, start = pos["epoch"], pos["batch"]
     while True:
@@ -201,8 +202,8 @@ def _train(cfg: Config, info: distributed.DistInfo, progress: Progress,
         pos, history = checkpoint_io.restore(out_dir, parts)
         log.info("resumed %s at step %d", out_dir, pos["step"])
     engine_module = distributed.wrap(loss_module, info)
-    loader = _loader(parts.dataset, sampler, cfg, info)
-    stream = _batches(loader, sampler, dict(pos), cfg, info.device)
+    loader = data_loader(parts.dataset, sampler, cfg, info)
+    stream = batch_stream(loader, sampler, dict(pos), cfg, info.device)
     if cfg.train.prefetch:  # the next batches load and augment while this step computes
         stream = Prefetcher(stream, depth=2)
     steps, every = cfg.train.steps, cfg.train.checkpoint_every
