@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine.defaults import DEVICE
 from engine.errors import EngineError
 from engine.evaluate.landsat.data import LandsatScene
 from engine.progress import Progress, no_progress
@@ -46,7 +47,7 @@ class PretrainConfig:
     lr: float = 2e-3
     weight_decay: float = 1e-4
     seed: int = 0
-    device: str = "auto"
+    device: str = DEVICE
 
     def to_dict(self) -> dict:
         return asdict(self)
