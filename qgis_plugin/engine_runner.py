@@ -148,8 +148,9 @@ def run_engine(
     if not Path(argv[0]).is_file():
         raise EngineRunError(
             f"engine interpreter not found: {argv[0]}",
-            f"set GeoContrast > Engine settings (or {ENV_VAR}) to the python of the virtual "
-            "environment where the engine is installed",
+            f"run GeoContrast > Set up engine… (it installs the engine shipped in the plugin "
+            f"zip), or set GeoContrast > Engine settings (or {ENV_VAR}) to the python of a "
+            "virtual environment where the engine is installed",
         )
     if feedback is not None:
         feedback.pushCommandInfo(shlex.join(argv))  # copy-paste into a terminal

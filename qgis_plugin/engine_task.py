@@ -32,6 +32,7 @@ class _TaskFeedback:
 
     pushCommandInfo = pushInfo  # noqa: N815
     pushDebugInfo = pushInfo  # noqa: N815
+    pushConsoleInfo = pushInfo  # noqa: N815
 
     def pushWarning(self, text: str) -> None:  # noqa: N802
         QgsMessageLog.logMessage(text, LOG_TAG, Qgis.Warning)

@@ -16,4 +16,5 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.cli.map",
     "engine.cli.demo",
     "engine.cli.evaluate",
+    "engine.cli.recipes",
 )

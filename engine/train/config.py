@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from engine.errors import EngineError
+from engine.train.recipes import recipe_path, recipes_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -248,9 +249,12 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
         path = Path(path)
         if not path.is_file() and not path.is_absolute() and (ROOT / path).is_file():
             path = ROOT / path  # `--config models/x.yaml` works from any directory
+        if not path.is_file() and path.parent == Path(".") and recipe_path(path.name):
+            path = recipe_path(path.name)  # `--config crossview` names a shipped recipe
         if not path.is_file():
             raise EngineError(f"recipe {path} does not exist",
-                              f"recipes live in {ROOT / 'models'}/*.yaml")
+                              f"recipes live in {recipes_dir()}/*.yaml "
+                              "(`python -m engine recipes` lists them)")
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
+from ..icon import PLUGIN_ICON
 from .demo import DemoAlgorithm
 from .embed_locations import EmbedLocationsAlgorithm
 from .embed_points import EmbedPointsAlgorithm
@@ -18,11 +17,10 @@ from .import_photos import ImportPhotosAlgorithm
 from .location_map import LocationMapAlgorithm
 from .pretrain import PretrainAlgorithm
 from .sample_city import SampleCityAlgorithm
+from .setup_engine import SetupEngineAlgorithm
 from .similarity_map import SimilarityMapAlgorithm
 from .validate_layer import ValidateLayerAlgorithm
 from .zero_shot_map import ZeroShotMapAlgorithm
-
-ICON = Path(__file__).resolve().parent.parent / "icons" / "geocontrast.svg"
 
 ALGORITHMS = (
     SampleCityAlgorithm, ValidateLayerAlgorithm, ImportPhotosAlgorithm, DemoAlgorithm,
@@ -31,6 +29,7 @@ ALGORITHMS = (
     ZeroShotMapAlgorithm, SimilarityMapAlgorithm, FewShotMapAlgorithm,  # map
     LocationMapAlgorithm,
     EvaluateAlgorithm,  # evaluate
+    SetupEngineAlgorithm,  # engine
 )
 
 
@@ -47,7 +46,7 @@ class GeoContrastProvider(QgsProcessingProvider):
         return "GeoContrast: geo-aware self-supervised image representations"
 
     def icon(self) -> QIcon:
-        return QIcon(str(ICON))
+        return QIcon(str(PLUGIN_ICON))
 
     def supportsNonFileBasedOutput(self) -> bool:  # noqa: N802
         return False  # the engine writes files: no memory-layer outputs
