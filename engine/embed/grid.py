@@ -6,8 +6,8 @@ ceil(H/s) x ceil(W/s). Its chip is chip_px x chip_px centred on the output pixel
 (the same window as OverheadRaster.read_centered at that point), padded invalid (zeros)
 outside the raster. The pixel is nodata when the source pixel at its centre, (i*s + s//2,
 j*s + s//2) clamped into the raster, is invalid, when it lies outside the mask polygons, or
-when less than MIN_CHIP_INSIDE of its chip lies inside the raster (an edge chip that is mostly
-padding embeds the padding, and its extreme values would dominate a map's colour ramp).
+when less than MIN_CHIP_INSIDE of its chip's area lies inside the raster (an edge chip that
+is largely padding embeds the padding, and its extreme values would dominate a map).
 A bbox / mask crops the field to the output pixels it touches, on the same aligned grid.
 """
 
@@ -24,7 +24,10 @@ from engine.errors import EngineError
 
 WINDOW_SIDE = 2048  # source pixels per block side (about): bounds the read window's memory
 BLOCK_BYTES = 64 * 2**20  # bounds a block's (D, h, w) float32 output buffer
-MIN_CHIP_INSIDE = 0.5  # an edge cell whose chip is mostly padding (outside the raster): nodata
+# an edge cell is embedded only when at most a quarter of its chip lies outside the raster: a
+# chip that is a third padding already embeds the padding (the edge of a zero-shot map came out
+# several times the interior's values and set the colour ramp)
+MIN_CHIP_INSIDE = 0.75
 
 
 @dataclass(frozen=True)

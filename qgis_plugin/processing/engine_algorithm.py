@@ -22,6 +22,7 @@ from qgis.PyQt.QtGui import QIcon
 from ..engine_runner import EngineCancelled, EngineRunError, run_engine
 from ..icon import icon_for
 from ..kinds import kind_problem, param_kind
+from ..summary import human_summary
 
 
 class EngineAlgorithm(QgsProcessingAlgorithm):
@@ -117,7 +118,10 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
             if exc.hint:
                 text += f"\nHint: {self.in_dialog_words(exc.hint)}"
             raise QgsProcessingException(text) from exc
-        return self.collect_outputs(result, parameters, context, feedback)
+        feedback.pushInfo(human_summary(self.displayName(), result))
+        outputs = self.collect_outputs(result, parameters, context, feedback)
+        outputs.setdefault("SUMMARY", human_summary(self.displayName(), result))
+        return outputs
 
     def in_dialog_words(self, text: str) -> str:
         """The engine's hint with its flag/option names replaced by this dialog's labels."""

@@ -58,16 +58,17 @@ def test_field_grid_crs_nodata_and_values(tmp_path, model) -> None:  # noqa: ANN
     # nodata exactly where the centre pixel was nodata: rows 4, 12 x cols 4, 12, 20, 28
     expect_invalid = np.zeros(valid.shape, bool)
     expect_invalid[:2, :4] = True
-    # and where less than half of the 16 px chip lies inside the 130 x 100 px raster
-    # (engine.embed.grid.MIN_CHIP_INSIDE): the last column (chip cols 124..140: 6/16 inside)
-    # and the corners (12, 0) (rows 92..108: 1/2, cols -4..12: 3/4, together 3/8) and
-    # (12, 15) (rows 1/2, cols 116..132: 14/16, together 7/16)
+    # and where less than 3/4 of the 16 px chip lies inside the 130 x 100 px raster
+    # (engine.embed.grid.MIN_CHIP_INSIDE): the last row (chip rows 92..108: 1/2 inside), the
+    # last column (cols 124..140: 6/16) and the corner cell (0, 15) (rows -4..12: 3/4,
+    # cols 116..132: 14/16, together 0.66)
+    expect_invalid[12, :] = True
     expect_invalid[:, 16] = True
-    expect_invalid[12, [0, 15]] = True
+    expect_invalid[0, 15] = True
     assert np.array_equal(~valid, expect_invalid)
     assert res["chips"] == valid.sum() and res["nodata_pixels"] == int(expect_invalid.sum())
     with open_raster(src) as raster:
-        for i, j in [(2, 0), (5, 7), (12, 14), (0, 15), (12, 1)]:
+        for i, j in [(2, 0), (5, 7), (11, 15), (1, 15), (11, 0)]:
             x, y = transform @ (j + 0.5, i + 0.5)
             ref = direct(model, raster, x, y, 16)
             np.testing.assert_allclose(data[:, i, j], ref, atol=2e-3, rtol=2e-3)
@@ -98,12 +99,12 @@ def test_stride_wider_than_chip_and_image_encoder(tmp_path) -> None:  # noqa: AN
     res = embed_raster(model, src, out, chip_px=8, stride_px=20, device="cpu", preview=False)
     assert res["encoder"] == "image"  # auto: the model has no overhead encoder
     data, valid, _, transform, _ = read_all(out)
-    # the last row's chips (rows 46..54 of 45) lie wholly outside the raster: nodata; the
-    # last column's (cols 46..54 of 50) half inside: kept, centre clamped inside
-    assert data.shape[1:] == (3, 3) and valid[:2].all() and not valid[2].any()
+    # the last row's chips (rows 46..54 of 45) lie wholly outside the raster and the last
+    # column's (cols 46..54 of 50) half outside: nodata (engine.embed.grid.MIN_CHIP_INSIDE)
+    assert data.shape[1:] == (3, 3) and valid[:2, :2].all() and valid.sum() == 4
     with open_raster(src) as raster:
-        x, y = transform @ (2.5, 1.5)
-        np.testing.assert_allclose(data[:, 1, 2], direct(model, raster, x, y, 8, "image"),
+        x, y = transform @ (1.5, 1.5)
+        np.testing.assert_allclose(data[:, 1, 1], direct(model, raster, x, y, 8, "image"),
                                    atol=2e-3)
     with pytest.raises(EngineError, match="no overhead encoder"):
         embed_raster(model, src, out, encoder="overhead", device="cpu")
@@ -133,6 +134,7 @@ def test_bbox_and_mask_limit_the_area(tmp_path, model) -> None:  # noqa: ANN001
     centres = [shapely.Point(mtransform @ (j + 0.5, i + 0.5)) for i in range(12)
                for j in range(12)]
     inside = np.array([tri.contains(p) for p in centres]).reshape(12, 12)
+    inside[0, 0] = False  # the corner's chip (rows/cols -3..13 of 120) is 1/3 outside
     assert np.array_equal(mvalid, inside) and inside.sum() > 10
     np.testing.assert_allclose(mdata[:, mvalid], whole[:, :12, :12][:, mvalid], atol=1e-6)
     with pytest.raises(EngineError, match="does not overlap"):
@@ -189,7 +191,10 @@ def test_cli_defaults_come_from_the_model_folder(tmp_path, model) -> None:  # no
     meta = json.loads((tmp_path / "cli.json").read_text())
     assert (meta["chip_px"], meta["stride_px"], meta["model"]) == (12, 6, "tiny")
     data, valid, _, transform, _ = read_all(out)
-    assert data.shape == (16, 6, 8) and valid.all() and "preview" not in meta
+    corners = np.zeros((6, 8), bool)
+    corners[[0, 0, -1, -1], [0, -1, 0, -1]] = True  # their chips are 7/16 outside the raster
+    assert data.shape == (16, 6, 8) and np.array_equal(~valid, corners)
+    assert "preview" not in meta
     with open_raster(src) as raster:
         x, y = transform @ (3.5, 2.5)
         np.testing.assert_allclose(data[:, 2, 3], direct(model, raster, x, y, 12), atol=2e-3)
