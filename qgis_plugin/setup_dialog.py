@@ -25,14 +25,14 @@ from .settings import engine_python, probe_engine
 class _SetupFeedback(_TaskFeedback):
     """Task feedback that also hands every line to the task's `line` signal (GUI thread)."""
 
-    def pushInfo(self, text: str) -> None:  # noqa: N802
+    def pushInfo(self, text: str) -> None:
         super().pushInfo(text)
         self.task.line.emit(text)
 
-    pushCommandInfo = pushInfo  # noqa: N815
-    pushConsoleInfo = pushInfo  # noqa: N815
+    pushCommandInfo = pushInfo
+    pushConsoleInfo = pushInfo
 
-    def setProgressText(self, text: str) -> None:  # noqa: N802
+    def setProgressText(self, text: str) -> None:
         self.task.stage = text
         self.task.line.emit(f"[{text}]")
 
@@ -54,7 +54,7 @@ class EngineSetupTask(QgsTask):
             self.ok = True
         except SetupError as exc:
             self.message = str(exc)
-        except Exception as exc:  # noqa: BLE001 - shown in the dialog, never a QGIS crash
+        except Exception as exc:
             self.message = f"set-up failed: {exc!r}"
         return self.ok
 

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
     }
 
 
-def write_streetview_gpkg(frame, out: Path, image_field: str | None = None) -> None:  # noqa: ANN001
+def write_streetview_gpkg(frame, out: Path, image_field: str | None = None) -> None:
     """Write the normalised frame as layer "streetview" (GeoPackage 1.2, atomic)."""
     import numpy as np
     import pandas as pd

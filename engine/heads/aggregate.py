@@ -28,7 +28,7 @@ class PolygonEmbeddings:
         return self.counts > 0
 
 
-def _polygon_ids(polygons, id_field: str | None) -> np.ndarray:  # noqa: ANN001
+def _polygon_ids(polygons, id_field: str | None) -> np.ndarray:
     if id_field is None:
         return np.asarray(polygons.index)
     if id_field not in polygons.columns:
@@ -37,7 +37,7 @@ def _polygon_ids(polygons, id_field: str | None) -> np.ndarray:  # noqa: ANN001
     return np.asarray(polygons[id_field])
 
 
-def _check_polygons(polygons) -> None:  # noqa: ANN001
+def _check_polygons(polygons) -> None:
     if polygons.crs is None:
         raise EngineError("the polygon layer has no CRS", "assign its CRS in QGIS and re-save it")
     kinds = set(polygons.geom_type.dropna().unique())
@@ -46,7 +46,7 @@ def _check_polygons(polygons) -> None:  # noqa: ANN001
                           "pass a Polygon / MultiPolygon layer (e.g. tracts)")
 
 
-def aggregate_points(points, embeddings: np.ndarray, polygons,  # noqa: ANN001
+def aggregate_points(points, embeddings: np.ndarray, polygons,
                      id_field: str | None = None) -> PolygonEmbeddings:
     """Mean of the embeddings of the points inside each polygon (geopandas sjoin).
 
@@ -82,7 +82,7 @@ def aggregate_points(points, embeddings: np.ndarray, polygons,  # noqa: ANN001
     return PolygonEmbeddings(_polygon_ids(polygons, id_field), means, counts)
 
 
-def _accumulate(read, height: int, width: int, transform, polys, progress: Progress):  # noqa: ANN001
+def _accumulate(read, height: int, width: int, transform, polys, progress: Progress):
     """Per polygon: read the window over its bounds, mask to pixel centres inside, average."""
     from rasterio.features import geometry_mask
     from rasterio.windows import Window, from_bounds
@@ -121,7 +121,7 @@ def _accumulate(read, height: int, width: int, transform, polys, progress: Progr
     return out, np.asarray(counts, dtype=np.int64)
 
 
-def aggregate_pixels(field: np.ndarray, transform, crs, polygons,  # noqa: ANN001
+def aggregate_pixels(field: np.ndarray, transform, crs, polygons,
                      valid: np.ndarray | None = None, id_field: str | None = None,
                      progress: Progress = no_progress) -> PolygonEmbeddings:
     """Mean embedding of the valid pixels (C, H, W) whose centres fall in each polygon."""
@@ -134,7 +134,7 @@ def aggregate_pixels(field: np.ndarray, transform, crs, polygons,  # noqa: ANN00
         valid = np.isfinite(field).all(axis=0)
     polys = polygons.to_crs(crs) if polygons.crs != crs else polygons
 
-    def read(win):  # noqa: ANN001, ANN202
+    def read(win):
         r, c = slice(int(win.row_off), int(win.row_off + win.height)), \
             slice(int(win.col_off), int(win.col_off + win.width))
         return field[:, r, c], valid[r, c]
@@ -143,7 +143,7 @@ def aggregate_pixels(field: np.ndarray, transform, crs, polygons,  # noqa: ANN00
     return PolygonEmbeddings(_polygon_ids(polygons, id_field), means, counts)
 
 
-def aggregate_field_file(path: str | os.PathLike[str], polygons, id_field: str | None = None,  # noqa: ANN001
+def aggregate_field_file(path: str | os.PathLike[str], polygons, id_field: str | None = None,
                          progress: Progress = no_progress) -> PolygonEmbeddings:
     """Like `aggregate_pixels` for an embedding-field GeoTIFF, read polygon window by window
     (band scale/offset applied, nodata and NaN treated as invalid)."""

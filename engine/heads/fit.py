@@ -7,7 +7,7 @@ import logging
 import numpy as np
 
 from engine.heads.cv import CVReport, check_xy_inputs
-from engine.heads.head import Head, _nearest
+from engine.heads.head import Head, nearest
 from engine.heads.pipeline import HeadConfig, build_pipeline, resolve_task
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def fit_head(
         ref = z[keep]
         arrays["train_z"] = ref
         if len(ref) > 1:  # typical spacing: median distance to the nearest other row
-            _, d = _nearest(ref, ref, 2)
+            _, d = nearest(ref, ref, 2)
             meta["ref_distance"] = float(np.median(d[:, 1]))
     if config.head == "knn":
         arrays["train_z"] = z

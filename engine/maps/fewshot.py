@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.defaults import CLASSIFIER, CLASSIFIERS
 from engine.errors import EngineError
 from engine.progress import Progress, no_progress
 
@@ -17,7 +18,7 @@ log = logging.getLogger(__name__)
 
 
 def labelled_points(path: str | os.PathLike[str], class_field: str,
-                    layer: str | None = None):  # noqa: ANN201
+                    layer: str | None = None):
     """(x, y (N, 2) in the layer CRS, labels (N,) object, CRS) of a point layer's class field."""
     from engine.maps.rows import read_polygons
 
@@ -35,7 +36,7 @@ def labelled_points(path: str | os.PathLike[str], class_field: str,
 
 
 def fewshot_map(field_path: str | os.PathLike[str], points: str | os.PathLike[str],
-                class_field: str, out_dir: str | os.PathLike[str], head: str = "logistic",
+                class_field: str, out_dir: str | os.PathLike[str], head: str = CLASSIFIER,
                 name: str = "fewshot", block_size_m: float = 200.0, n_folds: int = 3,
                 seed: int = 0, layer: str | None = None,
                 progress: Progress = no_progress) -> dict:
@@ -47,8 +48,9 @@ def fewshot_map(field_path: str | os.PathLike[str], points: str | os.PathLike[st
     from engine.maps.outputs import grid_cells, write_map_layer
     from engine.maps.rows import metric_xy
 
-    if head not in ("logistic", "knn"):
-        raise EngineError(f"head {head!r} cannot classify", "use --head logistic or knn")
+    if head not in CLASSIFIERS:
+        raise EngineError(f"head {head!r} cannot classify",
+                          f"use --classifier {' or '.join(CLASSIFIERS)}")
     xy, labels, crs = labelled_points(points, class_field, layer)
     X, valid = sample_field(field_path, xy, crs)
     if (~valid).any():

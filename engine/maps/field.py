@@ -34,7 +34,7 @@ def field_info(path: str | os.PathLike[str]) -> dict:
                 "descriptions": list(ds.descriptions)}
 
 
-def _windows(width: int, height: int, size: int):  # noqa: ANN202
+def _windows(width: int, height: int, size: int):
     from rasterio.windows import Window
 
     for r in range(0, height, size):
@@ -79,7 +79,7 @@ def map_field(field_path: str | os.PathLike[str], fn: PixelFn, out_tif: str | os
     return Path(out_tif)
 
 
-def sample_field(field_path: str | os.PathLike[str], xy: np.ndarray, crs) -> tuple[  # noqa: ANN001
+def sample_field(field_path: str | os.PathLike[str], xy: np.ndarray, crs) -> tuple[
         np.ndarray, np.ndarray]:
     """Field vectors at points x, y (in `crs`): (N, D) float64 and valid (N,) bool.
 

@@ -53,7 +53,7 @@ def embedding_layer(path: str | os.PathLike[str]) -> str:
     return str(row[0])
 
 
-def read_point_layer(path: str | os.PathLike[str], layer: str | None = None):  # noqa: ANN201
+def read_point_layer(path: str | os.PathLike[str], layer: str | None = None):
     """(GeoDataFrame, embeddings (N, D) float64, metadata) of a point-embedding GeoPackage."""
     from engine.export.embeddings_gpkg import read_embeddings_gpkg
 
@@ -62,7 +62,7 @@ def read_point_layer(path: str | os.PathLike[str], layer: str | None = None):  #
     return gdf, np.asarray(X, dtype=np.float64), meta
 
 
-def metric_xy(gdf) -> tuple[np.ndarray, object]:  # noqa: ANN001
+def metric_xy(gdf) -> tuple[np.ndarray, object]:
     """x, y in metres of point geometries (polygons: a point inside each) and that CRS."""
     from engine.data.crs import metric_crs_for_lonlat, transform_xy
 
@@ -77,7 +77,7 @@ def metric_xy(gdf) -> tuple[np.ndarray, object]:  # noqa: ANN001
     return transform_xy(own, gdf.crs, crs), crs
 
 
-def target_values(frame, target: str, where: str) -> np.ndarray:  # noqa: ANN001
+def target_values(frame, target: str, where: str) -> np.ndarray:
     if target not in frame.columns:
         fields = [c for c in frame.columns if c != frame.geometry.name]
         raise EngineError(f"{where} has no field {target!r}",
@@ -114,7 +114,7 @@ def point_rows(embeddings: str | os.PathLike[str], target: str,
                         int((~keep).sum()))
 
 
-def read_polygons(path: str | os.PathLike[str], layer: str | None = None):  # noqa: ANN201
+def read_polygons(path: str | os.PathLike[str], layer: str | None = None):
     """A polygon layer as a GeoDataFrame, with an EngineError naming a missing file."""
     import pyogrio
 

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 VALUE_BANDS = ("prediction", "uncertainty")
 
 
-def as_head(head):  # noqa: ANN001, ANN201
+def as_head(head):
     """A Head, from a Head or a head path (`<name>`, `<name>.json` or `.safetensors`)."""
     from engine.heads.head import Head
     from engine.heads.io import load_head
@@ -33,7 +33,7 @@ def as_head(head):  # noqa: ANN001, ANN201
     return head if isinstance(head, Head) else load_head(head)
 
 
-def head_fn(head, shift: np.ndarray | None = None, transform=None):  # noqa: ANN001, ANN201
+def head_fn(head, shift: np.ndarray | None = None, transform=None):
     """Pixel function (N, D) -> (N, 2) [prediction, uncertainty] of a regression head.
 
     Each vector goes through `transform(X)` first (e.g. time conditioning), then `+ shift`.
@@ -53,8 +53,8 @@ def head_fn(head, shift: np.ndarray | None = None, transform=None):  # noqa: ANN
     return fn
 
 
-def modality_shift(head, field_path: str | os.PathLike[str],  # noqa: ANN001
-                   transform=None) -> np.ndarray | None:  # noqa: ANN001
+def modality_shift(head, field_path: str | os.PathLike[str],
+                   transform=None) -> np.ndarray | None:
     """mean(head training rows) - mean(transformed field), or None when the head kept none."""
     from engine.maps.field import field_mean
 
@@ -70,10 +70,10 @@ def modality_shift(head, field_path: str | os.PathLike[str],  # noqa: ANN001
     return np.asarray(ref, dtype=np.float64) - fm
 
 
-def zero_shot_map(head, field_path: str | os.PathLike[str], out_dir: str | os.PathLike[str],  # noqa: ANN001
-                  name: str = "zero_shot", polygons=None, id_field: str | None = None,  # noqa: ANN001
+def zero_shot_map(head, field_path: str | os.PathLike[str], out_dir: str | os.PathLike[str],
+                  name: str = "zero_shot", polygons=None, id_field: str | None = None,
                   align: bool = True, progress: Progress = no_progress, *,
-                  transform=None, kind: str = "zero_shot", extra: dict | None = None  # noqa: ANN001
+                  transform=None, kind: str = "zero_shot", extra: dict | None = None
                   ) -> dict:
     """Apply a regression head to an embedding field: GeoTIFF (prediction, uncertainty),
     styled GPKG (grid cells; + polygons when given) and PNG quick-look in `out_dir`.

@@ -63,25 +63,25 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
     def name(self) -> str:
         return self.NAME
 
-    def displayName(self) -> str:  # noqa: N802
+    def displayName(self) -> str:
         return self.tr(self.DISPLAY_NAME)
 
     def group(self) -> str:
         return self.tr(self.GROUP)
 
-    def groupId(self) -> str:  # noqa: N802
+    def groupId(self) -> str:
         return self.GROUP_ID
 
-    def shortHelpString(self) -> str:  # noqa: N802
+    def shortHelpString(self) -> str:
         return self.tr(self.HELP)
 
     def icon(self) -> QIcon:
         return icon_for(self.NAME)
 
-    def createInstance(self) -> EngineAlgorithm:  # noqa: N802
+    def createInstance(self) -> EngineAlgorithm:
         return type(self)()
 
-    def checkParameterValues(  # noqa: N802
+    def checkParameterValues(
         self, parameters: dict[str, Any], context: QgsProcessingContext
     ) -> tuple[bool, str]:
         ok, message = super().checkParameterValues(parameters, context)
@@ -101,7 +101,7 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
                     return problem
         return ""
 
-    def processAlgorithm(  # noqa: N802
+    def processAlgorithm(
         self, parameters: dict[str, Any], context: QgsProcessingContext,
         feedback: QgsProcessingFeedback,
     ) -> dict[str, Any]:

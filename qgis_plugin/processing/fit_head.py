@@ -46,7 +46,7 @@ class FitHeadAlgorithm(EngineAlgorithm):
                    "--folds": "'CV folds'"}
     HEAD, BLOCK, FOLDS, SEED, OUTPUT = "HEAD", "BLOCK_SIZE", "FOLDS", "SEED", "OUTPUT"
 
-    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         self.addParameter(set_param_kind(QgsProcessingParameterVectorLayer(
             self.EMBEDDINGS, self.tr("Photo embeddings (from 'Embed street-view photos')"),
             [QgsProcessing.TypeVectorPoint], optional=True), EMBEDDINGS))

@@ -38,11 +38,11 @@ class LayerPostProcessor(QgsProcessingLayerPostProcessorInterface):
         super().__init__()
         self.style, self.group, self.rank, self.classes = style, group, rank, list(classes)
 
-    def postProcessLayer(self, layer: QgsMapLayer, context: QgsProcessingContext,  # noqa: N802
+    def postProcessLayer(self, layer: QgsMapLayer, context: QgsProcessingContext,
                          feedback: QgsProcessingFeedback) -> None:
         try:
             apply_style(layer, self.style, self.classes)
-        except Exception as exc:  # noqa: BLE001 - a style problem must not lose the layer
+        except Exception as exc:
             if feedback is not None:
                 feedback.pushWarning(f"GeoContrast: could not style {layer.name()}: {exc}")
         if self.group:

@@ -21,9 +21,9 @@ from qgis.core import (
     QgsProcessingParameterVectorLayer,
 )
 
+from .common import DEVICES
 from .engine_algorithm import EngineAlgorithm
 
-DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_RECIPE = "crossview_spatial"
 
 
@@ -66,7 +66,7 @@ class PretrainAlgorithm(EngineAlgorithm):
     RECIPE, CONFIG, STREETVIEW, OVERHEAD = "RECIPE", "CONFIG", "STREETVIEW", "OVERHEAD"
     STEPS, DEVICE, OVERRIDES, RESUME, OUTPUT = "STEPS", "DEVICE", "OVERRIDES", "RESUME", "OUTPUT"
 
-    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         self.recipes = recipe_names()
         default = self.recipes.index(DEFAULT_RECIPE) if DEFAULT_RECIPE in self.recipes else 0
         named = QgsProcessingParameterEnum(self.RECIPE, self.tr("Recipe"),

@@ -42,27 +42,27 @@ class GeoContrastProvider(QgsProcessingProvider):
     def name(self) -> str:
         return "GeoContrast"
 
-    def longName(self) -> str:  # noqa: N802
+    def longName(self) -> str:
         return "GeoContrast: geo-aware self-supervised image representations"
 
     def icon(self) -> QIcon:
         return QIcon(str(PLUGIN_ICON))
 
-    def supportsNonFileBasedOutput(self) -> bool:  # noqa: N802
+    def supportsNonFileBasedOutput(self) -> bool:
         return False  # the engine writes files: no memory-layer outputs
 
-    def supportedOutputVectorLayerExtensions(self) -> list[str]:  # noqa: N802
+    def supportedOutputVectorLayerExtensions(self) -> list[str]:
         return ["gpkg"]
 
-    def supportedOutputRasterLayerExtensions(self) -> list[str]:  # noqa: N802
+    def supportedOutputRasterLayerExtensions(self) -> list[str]:
         return ["tif"]
 
-    def defaultVectorFileExtension(self, hasGeometry: bool = True) -> str:  # noqa: N802, N803
+    def defaultVectorFileExtension(self, hasGeometry: bool = True) -> str:
         return "gpkg"
 
-    def defaultRasterFileExtension(self) -> str:  # noqa: N802
+    def defaultRasterFileExtension(self) -> str:
         return "tif"
 
-    def loadAlgorithms(self) -> None:  # noqa: N802
+    def loadAlgorithms(self) -> None:
         for algorithm in ALGORITHMS:
             self.addAlgorithm(algorithm())

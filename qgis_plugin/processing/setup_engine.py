@@ -34,19 +34,19 @@ class SetupEngineAlgorithm(QgsProcessingAlgorithm):
     def name(self) -> str:
         return "setup_engine"
 
-    def displayName(self) -> str:  # noqa: N802
+    def displayName(self) -> str:
         return self.tr("Set up engine")
 
     def group(self) -> str:
         return self.tr("Engine")
 
-    def groupId(self) -> str:  # noqa: N802
+    def groupId(self) -> str:
         return "engine"
 
     def icon(self) -> Any:
         return icon_for("setup")
 
-    def shortHelpString(self) -> str:  # noqa: N802
+    def shortHelpString(self) -> str:
         return self.tr(
             f"Creates a Python virtual environment in {managed_venv_dir()} (outside QGIS and "
             "its plugin folder) and installs the GeoContrast engine shipped in the plugin zip "
@@ -55,17 +55,17 @@ class SetupEngineAlgorithm(QgsProcessingAlgorithm):
             "Then checks that the engine runs. A checkout's .venv or "
             "GEOCONTRAST_ENGINE_PYTHON still takes precedence.")
 
-    def createInstance(self) -> SetupEngineAlgorithm:  # noqa: N802
+    def createInstance(self) -> SetupEngineAlgorithm:
         return type(self)()
 
-    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         self.addParameter(QgsProcessingParameterFile(
             self.PYTHON, self.tr("Python to build the venv with (empty: found automatically)"),
             optional=True))
         self.addOutput(QgsProcessingOutputFile(self.ENGINE_PYTHON, self.tr("Engine python")))
         self.addOutput(QgsProcessingOutputString(self.MESSAGE, self.tr("Engine check")))
 
-    def processAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,  # noqa: N802
+    def processAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,
                          feedback: QgsProcessingFeedback) -> dict[str, Any]:
         python = self.parameterAsFile(parameters, self.PYTHON, context) or None
         try:

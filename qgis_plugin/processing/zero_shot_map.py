@@ -32,6 +32,7 @@ class ZeroShotMapAlgorithm(EngineAlgorithm):
     """Runs `python -m engine map zero_shot|time --head H --field F --out DIR ...`."""
 
     COMMAND = "map"
+    KINDS = ("zero_shot", "time")  # `map <kind>` subcommands this algorithm runs
     NAME = "zero_shot_map"
     DISPLAY_NAME = "Attribute map (zero-shot)"
     GROUP, GROUP_ID = "Map", "map"
@@ -46,7 +47,7 @@ class ZeroShotMapAlgorithm(EngineAlgorithm):
     HEAD, FIELD, POLYGONS, ID_FIELD, NO_ALIGN, DATETIME = (
         "HEAD", "FIELD", "POLYGONS", "ID_FIELD", "NO_ALIGN", "DATETIME")
 
-    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         self.addParameter(QgsProcessingParameterFile(
             self.HEAD, self.tr("Head (from 'Fit head')"), extension="safetensors"))
         self.addParameter(set_param_kind(QgsProcessingParameterRasterLayer(

@@ -41,7 +41,7 @@ def settle(ms: int = 1500) -> None:
     iface.mapCanvas().waitWhileRendering()
 
 
-def grab(widget, name: str) -> None:  # noqa: ANN001
+def grab(widget, name: str) -> None:
     settle()
     widget.grab().save(str(SHOTS / name))
 
@@ -122,7 +122,7 @@ def main() -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     try:
         run()
-    except Exception:  # noqa: BLE001 - written for the Makefile to show, then QGIS quits
+    except Exception:
         (SHOTS / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
     QgsProject.instance().removeAllMapLayers()
     QgsProject.instance().setDirty(False)

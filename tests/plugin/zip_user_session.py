@@ -26,7 +26,7 @@ TINY = " ".join(
        "train.checkpoint_every=0"])
 
 
-def describe(layer) -> dict:  # noqa: ANN001
+def describe(layer) -> dict:
     """What a user sees of a loaded layer: name, renderer and its key settings."""
     renderer = layer.renderer()
     out = {"name": layer.name(), "source": layer.source(),
@@ -44,7 +44,7 @@ def describe(layer) -> dict:  # noqa: ANN001
     return out
 
 
-def project_state(project) -> dict:  # noqa: ANN001
+def project_state(project) -> dict:
     """Top-level groups with their layers in tree order, each layer described."""
     groups = {}
     for child in project.layerTreeRoot().children():
@@ -70,7 +70,7 @@ def main(zip_path: str, work: str, report_path: str, engine: str = "") -> None:
     from processing.core.Processing import Processing
 
     Processing.initialize()
-    import geocontrast  # noqa: E402 - the plugin as installed, never a checkout
+    import geocontrast
 
     plugin = geocontrast.classFactory(None)
     plugin.initProcessing()
