@@ -40,15 +40,19 @@ def human_summary(title: str, result: dict[str, Any]) -> str:
     counts = result.get("counts")
     if isinstance(counts, dict):
         lines.append("  " + ", ".join(f"{v} {k}" for k, v in counts.items()))
-    if result.get("validity") is not None or result.get("unreliable") is not None:
+    if "reliable" in result:
         lines.append(f"  validity: {validity_text(result)}")
     return "\n".join(lines)
 
 
 def validity_text(result: dict[str, Any]) -> str:
-    """The truth-free validity check of a zero-shot map, when the engine reported one."""
-    if result.get("unreliable"):
-        return "UNRELIABLE map — " + str(result.get("validity_reason") or
-                                         result.get("validity") or "see the engine log")
-    validity = result.get("validity")
-    return str(validity) if validity is not None else "ok"
+    """The truth-free validity check of a zero-shot map (engine.maps.validity), in words."""
+    check = result.get("validity") or {}
+    r, n = check.get("r"), check.get("n")
+    where = f"r={r:+.2f} at {n} labelled {check.get('places', 'places')}" \
+        if isinstance(r, int | float) else ""
+    if result.get("reliable") is False:
+        return f"UNRELIABLE map ({where}; needs r >= {check.get('min_r')})"
+    if result.get("reliable") is None:
+        return f"not checked ({check.get('note') or 'no labelled places'})"
+    return f"check passed ({where})"

@@ -111,8 +111,10 @@ def fit(out: PathLike, target: str, *, embeddings: PathLike | None = None,
         field: PathLike | None = None, layer: str | None = None,
         polygons: PathLike | None = None, polygons_layer: str | None = None,
         head: str = HEAD, block_size: float = BLOCK_M, folds: int = FOLDS, seed: int = 0,
-        progress: Progress = no_progress) -> dict[str, Any]:
-    """Spatial-block CV of a light head on labelled embeddings, then fit and save it."""
+        fuse_field: PathLike | None = None, progress: Progress = no_progress
+        ) -> dict[str, Any]:
+    """Spatial-block CV of a light head on labelled embeddings, then fit and save it;
+    `fuse_field` joins that overhead field to the photo embeddings (near/remote fusion)."""
     from engine.maps.fit import fit_rows
     from engine.maps.rows import point_rows, polygon_rows
 
@@ -125,6 +127,13 @@ def fit(out: PathLike, target: str, *, embeddings: PathLike | None = None,
         raise EngineError("fit needs labelled rows",
                           "pass --embeddings POINTS.gpkg (labels in a point field) or "
                           "--polygons LAYER with --embeddings or --field")
+    if fuse_field is not None:
+        from engine.maps.fusion import fuse_rows
+
+        if embeddings is None:
+            raise EngineError("--fuse-field joins an overhead field to photo embeddings",
+                              "pass --embeddings POINTS.gpkg as well")
+        rows = fuse_rows(rows, fuse_field)
     return fit_rows(rows, out, head=head, target=target, block_size_m=block_size,
                     n_folds=folds, seed=seed, progress=progress)
 

@@ -25,6 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="polygon layer holding the labels (e.g. tracts.gpkg): embeddings "
                         "are averaged per polygon")
     parser.add_argument("--polygons-layer", help="layer of --polygons")
+    parser.add_argument("--fuse-field", type=Path,
+                        help="near/remote fusion: also join this overhead embedding field "
+                        "(pixel under each photo, or mean over each polygon) to the "
+                        "--embeddings vectors, one head on both views")
     parser.add_argument("--target", required=True, help="the label field")
     parser.add_argument("--head", choices=HEADS, default=HEAD)
     parser.add_argument("--block-size", type=float, default=BLOCK_M,
@@ -41,4 +45,4 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
     return fit(args.out, args.target, embeddings=args.embeddings, field=args.field,
                layer=args.layer, polygons=args.polygons, polygons_layer=args.polygons_layer,
                head=args.head, block_size=args.block_size, folds=args.folds, seed=args.seed,
-               progress=progress)
+               fuse_field=args.fuse_field, progress=progress)

@@ -30,6 +30,7 @@ def fit_rows(rows: LabelledRows, out: str | os.PathLike[str], head: str = "ridge
     from engine.heads.fit import fit_head
     from engine.heads.io import save_head
     from engine.heads.pipeline import HeadConfig
+    from engine.maps.validity import attach_places
 
     config = HeadConfig(head=head, seed=seed)
     n_blocks_hint = f"fewer folds than {n_folds} or a block smaller than {block_size_m:g} m"
@@ -42,6 +43,7 @@ def fit_rows(rows: LabelledRows, out: str | os.PathLike[str], head: str = "ridge
             raise EngineError(exc.message, f"{exc.hint}; e.g. {n_blocks_hint}") from None
         raise
     fitted = fit_head(rows.X, rows.y, config=config, target_name=target, cv=report)
+    attach_places(fitted, rows)  # for the validity check of the maps made with this head
     base = Path(out)
     base = base.with_suffix("") if base.suffix in (".json", ".safetensors") else base
     st, js = save_head(fitted, base)

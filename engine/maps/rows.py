@@ -32,6 +32,7 @@ class LabelledRows:
     groups: np.ndarray | None
     source: str
     n_dropped: int = 0
+    wkb: list[bytes] | None = None  # polygon rows: each polygon in `xy_crs` (validity check)
 
 
 def embedding_layer(path: str | os.PathLike[str]) -> str:
@@ -156,5 +157,8 @@ def polygon_rows(polygons: str | os.PathLike[str], target: str,
         raise EngineError(f"only {int(keep.sum())} polygon(s) of {polygons} hold embeddings "
                           f"and a {target!r}", "check that the layers overlap")
     xy, crs = metric_xy(polys)
+    import shapely
+
+    wkb = list(shapely.to_wkb(polys.to_crs(crs).geometry.to_numpy()[keep]))
     return LabelledRows(agg.embeddings[keep], y[keep], xy[keep], crs, None, source,
-                        int((~keep).sum()))
+                        int((~keep).sum()), wkb)

@@ -164,14 +164,17 @@ def map_style(result: dict[str, Any]) -> str:
 def load_map_outputs(alg: Any, result: dict[str, Any], context: QgsProcessingContext
                      ) -> dict[str, Any]:
     """Queue the engine's map layers for loading, styled and grouped (points over polygons
-    over the raster), and return the algorithm's outputs."""
+    over the raster), and return the algorithm's outputs. A map whose truth-free validity
+    check failed (result "reliable": False) is titled UNRELIABLE, in its group's name too."""
     from .postprocess import load_styled
 
-    outputs: dict[str, Any] = {"ENGINE": result}
+    outputs: dict[str, Any] = {"ENGINE": result, "RELIABLE": result.get("reliable")}
     title = str(result.get("target") or result.get("kind") or "map")
+    if result.get("reliable") is False:  # the engine's truth-free validity check failed
+        title = f"UNRELIABLE {title}"
     gpkg = str(result.get("gpkg") or "")
     stem = Path(str(result.get("geotiff") or gpkg or title)).stem
-    group = f"GeoContrast: {stem}"
+    group = f"GeoContrast: {stem}" + (" (UNRELIABLE)" if result.get("reliable") is False else "")
     for rank, (key, suffix) in enumerate((("points_layer", "points"),
                                           ("polygons_layer", "per polygon"))):
         if gpkg and result.get(key):

@@ -97,4 +97,15 @@ class ZeroShotMapAlgorithm(EngineAlgorithm):
     def collect_outputs(self, result: dict[str, Any], parameters: dict[str, Any],
                         context: QgsProcessingContext,
                         feedback: QgsProcessingFeedback) -> dict[str, Any]:
+        check = result.get("validity") or {}
+        if result.get("reliable") is False:
+            feedback.reportError(
+                f"UNRELIABLE map: at the {check.get('n')} labelled {check.get('places')} the "
+                f"map correlates with the labels at r={check.get('r'):+.2f} (needs >= "
+                f"{check.get('min_r')}); do not use it as a prediction", fatalError=False)
+        elif result.get("reliable") is None and check:
+            feedback.pushWarning(f"map not checked: {check.get('note')}")
+        elif check:
+            feedback.pushInfo(f"validity check passed: r={check.get('r'):+.2f} at "
+                              f"{check.get('n')} labelled {check.get('places')}")
         return load_map_outputs(self, result, context)
