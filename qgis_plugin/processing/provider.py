@@ -29,8 +29,7 @@ ALGORITHMS = (
     ZeroShotMapAlgorithm, SimilarityMapAlgorithm, FewShotMapAlgorithm,  # map
     LocationMapAlgorithm,
     EvaluateAlgorithm,  # evaluate
-    SetupEngineAlgorithm,  # engine
-)
+)  # each one engine command; SetupEngineAlgorithm (no engine yet) comes on top
 
 
 class GeoContrastProvider(QgsProcessingProvider):
@@ -64,5 +63,5 @@ class GeoContrastProvider(QgsProcessingProvider):
         return "tif"
 
     def loadAlgorithms(self) -> None:
-        for algorithm in ALGORITHMS:
+        for algorithm in (*ALGORITHMS, SetupEngineAlgorithm):
             self.addAlgorithm(algorithm())
