@@ -132,6 +132,24 @@ def _stream(argv: list[str], feedback: Any, stage: str, base: float, span: float
     reader = threading.Thread(target=lambda: [lines.append(ln.rstrip()) for ln in proc.stdout],
                               daemon=True)
     reader.start()
+    try:
+        _follow(proc, reader, lines, feedback, stage, base, span, on_line)
+    finally:
+        if proc.poll() is None:
+            _kill_group(proc)
+        reader.join(timeout=5)
+        proc.stdout.close()
+    if proc.returncode != 0:
+        tail = " | ".join(ln for ln in lines[-4:] if ln.strip())
+        raise SetupError(f"{stage} failed (exit code {proc.returncode}): {tail}")
+
+
+def _follow(proc: subprocess.Popen, reader: threading.Thread, lines: list[str], feedback: Any,
+            stage: str, base: float, span: float,
+            on_line: Callable[[str], None] | None) -> None:
+    """Pass pip's lines to feedback as they come; progress by packages seen; cancel."""
+    from .engine_runner import _kill_group
+
     seen, packages = 0, 0
     while True:
         if feedback.isCanceled():
@@ -156,9 +174,6 @@ def _stream(argv: list[str], feedback: Any, stage: str, base: float, span: float
         if proc.poll() is not None and not reader.is_alive():
             break
         time.sleep(0.1)
-    if proc.returncode != 0:
-        tail = " | ".join(ln for ln in lines[-4:] if ln.strip())
-        raise SetupError(f"{stage} failed (exit code {proc.returncode}): {tail}")
 
 
 def install_engine(feedback: Any, venv: Path | None = None, python: str | None = None,
