@@ -75,6 +75,10 @@ def test_field_grid_crs_nodata_and_values(tmp_path, model) -> None:
     with rasterio.open(res["preview"]) as pv:
         assert pv.count == 3 and pv.dtypes[0] == "uint8" and pv.crs == crs
         assert pv.transform == transform
+        assert pv.tags()["GEOCONTRAST_KIND"] == "embedding_preview"  # QGIS tells them apart
+    with rasterio.open(out) as ds:
+        tags = ds.tags()
+    assert tags["GEOCONTRAST_KIND"] == "embedding_field" and tags["GEOCONTRAST_DIMENSION"] == "16"
     meta = json.loads((tmp_path / "field.json").read_text())
     assert meta["stride_px"] == 8 and meta["encoder"] == "overhead" and meta["dimension"] == 16
 
