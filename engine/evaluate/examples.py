@@ -8,10 +8,11 @@ from __future__ import annotations
 import numpy as np
 
 from engine.evaluate import metrics
-from engine.evaluate.context import CityContext, EvalSettings
+from engine.evaluate.context import CityContext
+from engine.evaluate.settings import Settings
 
 
-def retrieval_examples(ctx: CityContext, embeddings: dict[str, np.ndarray], s: EvalSettings,
+def retrieval_examples(ctx: CityContext, embeddings: dict[str, np.ndarray], s: Settings,
                        n_queries: int = 4, k: int = 4) -> dict:
     """Seeded queries (last captures that have a true match) and, per encoder, the top-k
     database photos with a hit flag (within the VPR radius and heading)."""

@@ -81,7 +81,9 @@ def _data_lines(cfg: Config, info: dict[str, Any], parts: dict[str, Any]) -> str
             f"{info['anchors']} used as anchors)\n"
             f"- positive pairs: {info['pairs'] or 'none mined'}\n"
             f"- overhead rasters: {len(info['overhead'])} ({', '.join(info['overhead_dates'])})\n"
-            f"- batch keys: {keys}; image size {cfg.data.image_size} px\n")
+            f"- batch keys: {keys}; image size {cfg.data.image_size} px (resize policy "
+            f"`{cfg.data.resize}`, recorded as data.resize)\n"
+            f"- panorama views: {info.get('panorama_views') or 'none'}\n")
 
 
 def card_text(cfg: Config, parts: dict[str, Any], history: list[list[float]],
