@@ -63,8 +63,9 @@ def check_session(report: dict, tmp_path: Path) -> None:
     first, second = (Path(p) for p in report["zero_shot_geotiffs"])
     assert (first.name, second.name) == ("zero_shot.tif", "zero_shot_2.tif")  # no overwrite
     groups = report["project"]
-    for tif in (first, second):
-        loaded = groups[f"GeoContrast: {tif.stem}"]
+    for tif, reliable in zip((first, second), report["zero_shot_reliable"], strict=True):
+        flag = " (UNRELIABLE)" if reliable is False else ""  # the validity check's verdict
+        loaded = groups[f"GeoContrast: {tif.stem}{flag}"]
         assert [lyr["renderer"] for lyr in loaded] == ["graduatedSymbol",
                                                        "singlebandpseudocolor"]
         polygons, raster = loaded
@@ -98,6 +99,7 @@ def test_zip_install_dialog_path_with_engine_settings(tmp_path, engine_python):
                            "`make test-zip-install`")
 def test_zip_install_with_engine_setup(tmp_path):
     report = run_session(tmp_path)
+    print(f"set-up: {report['setup_seconds']} s, {report['setup_bytes'] / 1e9:.2f} GB")
     venv = Path(report["profile"]) / "geocontrast" / "engine-venv"
     assert not Path(report["engine_before"]).is_file()  # no engine before the set-up
     assert Path(report["engine_after"]).is_relative_to(venv)

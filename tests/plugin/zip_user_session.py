@@ -89,6 +89,9 @@ def main(zip_path: str, work: str, report_path: str, engine: str = "") -> None:
         result = processing.run("geocontrast:setup_engine", {}, feedback=feedback)
         report["setup_message"] = result["MESSAGE"]
     report["setup_seconds"] = round(time.monotonic() - started, 1)
+    venv = Path(report["profile"]) / "geocontrast" / "engine-venv"
+    report["setup_bytes"] = sum(p.stat().st_size for p in venv.rglob("*")
+                                if p.is_file() and not p.is_symlink())
     report["engine_after"] = engine_python()
     report["recipes"] = [r["name"] for r in run_engine("recipes", [])["recipes"]]
 
@@ -138,6 +141,7 @@ def main(zip_path: str, work: str, report_path: str, engine: str = "") -> None:
             "HEAD": head, "FIELD": field, "POLYGONS": tracts, "OUTPUT": str(maps)},
             feedback=feedback))
     report["zero_shot_geotiffs"] = [r["GEOTIFF"] for r in runs]
+    report["zero_shot_reliable"] = [r["RELIABLE"] for r in runs]  # the engine's validity check
     labelled = processing.run("native:fieldcalculator", {
         "INPUT": photos, "FIELD_NAME": "cls", "FIELD_TYPE": 2, "FIELD_LENGTH": 10,
         "FORMULA": "if(\"perception_safety\" > median(\"perception_safety\"), 'safer', 'less')",
