@@ -21,14 +21,14 @@ log = logging.getLogger(__name__)
 def vpr(embedder: Any, key: str, ctx: CityContext, s: Settings) -> list[dict]:
     """Place recognition: queries = each place's last capture, database = earlier captures."""
     emb = ctx.photo_embeddings(embedder, key)
-    last = ctx.capture_rank == _last_rank(ctx)
+    last = ctx.capture_rank == last_capture_rank(ctx)
     res = metrics.recall_at_k(emb[last], emb[~last], ctx.xy[last], ctx.xy[~last],
                               ctx.heading[last], ctx.heading[~last],
                               radius_m=s.vpr_radius_m, max_heading_deg=s.vpr_heading_deg)
     return [{"task": "vpr", "target": "place", **res}]
 
 
-def _last_rank(ctx: CityContext) -> np.ndarray:
+def last_capture_rank(ctx: CityContext) -> np.ndarray:
     """Per photo, the highest capture rank of its location+heading group."""
     import pandas as pd
 
