@@ -39,7 +39,7 @@ def training_mask(xy: np.ndarray, heldout: np.ndarray, buffer_m: float) -> np.nd
 
 def write_training_layer(city: Path, keep: np.ndarray, out: Path) -> Path:
     """The city's street-view layer restricted to the rows `keep` (layer order), with absolute
-    image paths, written to `out` (GeoPackage); reused when already there."""
+    image paths, written (atomically, every run: it is cheap and never stale) to `out`."""
     import geopandas as gpd
 
     from engine.data.sample_city.writer import write_gpkg
@@ -50,9 +50,8 @@ def write_training_layer(city: Path, keep: np.ndarray, out: Path) -> Path:
                           f"mask {len(keep)}", "regenerate the city: delete WORK/cities/")
     sub = frame[np.asarray(keep, bool)].copy()
     sub["image"] = [str((Path(city) / p).resolve()) for p in sub["image"]]
-    if not out.is_file():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        write_gpkg(out, sub, "streetview")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_gpkg(out, sub, "streetview")
     log.info("training layer %s: %d of %d photos (held-out places and buffer left out)",
              out, len(sub), len(frame))
     return out
