@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def _step(loss_module, optimizer, batch) -> float:  # noqa: ANN001
+def _step(loss_module, optimizer, batch) -> float:
     total, _ = loss_module(batch)
     optimizer.zero_grad(set_to_none=True)
     total.backward()
@@ -43,8 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
+    from engine import distributed
     from engine.errors import EngineError
-    from engine.train import distributed
     from engine.train.config import load_config
     from engine.train.loop import _batches, _loader, build
     from engine.train.prefetch import Prefetcher

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from engine.defaults import DEVICE, DEVICES, FIELD_DTYPE, FIELD_DTYPES
 from engine.progress import Progress
 
 NAME = "embed-locations"
@@ -23,17 +24,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--step", type=float, default=None, help="grid cell size in metres")
     parser.add_argument("--points", type=Path, default=None, help="point layer instead of a grid")
     parser.add_argument("--layer-name", default=None, help="layer inside a multi-layer file")
-    parser.add_argument("--dtype", choices=("float16", "int8", "float32"), default="float16")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--dtype", choices=FIELD_DTYPES, default=FIELD_DTYPE)
+    parser.add_argument("--device", choices=DEVICES, default=DEVICE)
 
 
 def run(args: argparse.Namespace, progress: Progress) -> dict:
-    from engine.embed.common import model_name
-    from engine.embed.locations import embed_locations
-    from engine.train.checkpoint import load_model
+    from engine.api.commands import embed_locations
 
-    model = load_model(args.model)
-    return embed_locations(model, args.out, bounds=args.bounds, step_m=args.step, crs=args.crs,
-                           points=args.points, layer=args.layer_name, dtype=args.dtype,
-                           progress=progress, device=args.device,
-                           model_name=model_name(args.model))
+    return embed_locations(args.model, args.out, bounds=args.bounds, crs=args.crs,
+                           step=args.step, points=args.points, layer_name=args.layer_name,
+                           dtype=args.dtype, device=args.device, progress=progress)

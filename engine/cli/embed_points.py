@@ -5,6 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from engine.cli.view_args import add_view_arguments, view_settings
+from engine.defaults import (
+    DEVICE,
+    DEVICES,
+    EMBED_BATCH,
+    EMBED_WORKERS,
+    IMAGE_PX,
+    RUNTIME,
+    RUNTIMES,
+)
 from engine.progress import Progress
 
 NAME = "embed-points"
@@ -13,28 +23,30 @@ HELP = "embed every photo of a street-view layer (GeoPackage with vectors + fais
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, required=True,
-                        help="model folder (models/<name> with config.yaml + model.safetensors)")
+                        help="model folder (models/<name> with config.yaml + model.safetensors) "
+                        "or a zoo name (zoo:efficientnet_lite0, _lite1, _lite2)")
     parser.add_argument("--layer", type=Path, required=True,
                         help="street-view point layer (.gpkg/.geojson/.shp/.csv or photo folder)")
     parser.add_argument("--layer-name", default=None,
                         help="layer inside a multi-layer file (default: 'streetview' or the only)")
     parser.add_argument("--out", type=Path, required=True, help="output GeoPackage OUT.gpkg")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=EMBED_BATCH)
     parser.add_argument("--image-size", type=int, default=None,
-                        help="photo size in px (default: the model's training size, else 128)")
-    parser.add_argument("--workers", type=int, default=2, help="photo-decoding processes")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+                        help=f"photo size in px (default: the model's training size, else "
+                        f"{IMAGE_PX})")
+    parser.add_argument("--workers", type=int, default=EMBED_WORKERS,
+                        help="photo-decoding processes")
+    parser.add_argument("--device", choices=DEVICES, default=DEVICE)
+    parser.add_argument("--runtime", choices=RUNTIMES, default=RUNTIME,
+                        help="run the encoder on torch or ONNX Runtime; auto: ONNX Runtime on CPU "
+                        "for pretrained (zoo/timm) backbones, where it is faster, equal features")
+    add_view_arguments(parser, from_model=True)
 
 
 def run(args: argparse.Namespace, progress: Progress) -> dict:
-    from engine.data.points import read_streetview
-    from engine.embed.common import model_input_sizes, model_name
-    from engine.embed.points import embed_points
-    from engine.train.checkpoint import load_model
+    from engine.api.commands import embed_points
 
-    model = load_model(args.model)
-    size = args.image_size or int(model_input_sizes(args.model).get("image_size", 128))
-    layer = read_streetview(args.layer, args.layer_name)
-    return embed_points(model, layer, args.out, batch_size=args.batch_size, image_size=size,
-                        progress=progress, num_workers=args.workers, device=args.device,
-                        model_name=model_name(args.model))
+    return embed_points(args.model, args.layer, args.out, layer_name=args.layer_name,
+                        image_size=args.image_size, batch_size=args.batch_size,
+                        workers=args.workers, device=args.device, runtime=args.runtime,
+                        progress=progress, **view_settings(args))

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
     from engine.evaluate.report import write_report
     from engine.evaluate.runner import run_benchmark
     from engine.evaluate.settings import PRESETS, settings_for
-    from engine.train.config import resolve_path
+    from engine.paths import resolve_path
 
     t0 = time.perf_counter()
     if args.threads:

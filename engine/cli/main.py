@@ -3,23 +3,34 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 from types import ModuleType
 
 from engine.cli.events import EventsLogHandler, HumanEvents, JsonlEvents
-from engine.cli.registry import COMMAND_MODULES
+from engine.cli.flags import add_global_flags
+from engine.cli.registry import command_modules
 from engine.errors import EngineError
 
 
-def _commands() -> dict[str, ModuleType]:
-    modules = (importlib.import_module(name) for name in COMMAND_MODULES)
-    return {module.NAME: module for module in modules}
+class UsageError(Exception):
+    """A command line argparse rejects (unknown flag, value out of range)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so a bad flag becomes an error event."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _wants_jsonl(argv: list[str]) -> bool:
+    return "--events=jsonl" in argv or any(
+        a == "--events" and b == "jsonl" for a, b in zip(argv, argv[1:], strict=False))
 
 
 def build_parser(commands: dict[str, ModuleType]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m engine",
         description="GeoContrast engine: learn image representations from geography, "
         "embed layers and rasters, fit heads with spatial CV, render maps.",
@@ -27,20 +38,22 @@ def build_parser(commands: dict[str, ModuleType]) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module in commands.items():
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
-        p.add_argument(
-            "--events",
-            choices=("human", "jsonl"),
-            default="human",
-            help="'jsonl': one JSON event per line on stdout (for QGIS and scripts)",
-        )
-        p.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+        add_global_flags(p)
         module.add_arguments(p)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    commands = _commands()
-    args = build_parser(commands).parse_args(argv)
+    commands = command_modules()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(commands)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        events = JsonlEvents() if _wants_jsonl(argv) else HumanEvents()
+        prog = str(exc).split(":", 1)[0]
+        events.error(str(exc), f"see `{prog} --help` for the options and their ranges")
+        return 2
     events = JsonlEvents() if args.events == "jsonl" else HumanEvents()
     root = logging.getLogger()
     root.setLevel(logging.DEBUG if args.verbose else logging.INFO)

@@ -18,10 +18,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tract-grid", type=int, default=None,
                         help="tracts per side (default: the preset's, 3 small / 7 default); "
                              "more gives more, smaller tracts")
+    parser.add_argument("--panoramas", action="store_true",
+                        help="also render one 360° equirectangular panorama per capture "
+                             "(photos/*_pano.jpg, panoramas.gpkg)")
 
 
 def run(args: argparse.Namespace, progress: Progress) -> dict:
     from engine.data.sample_city import generate
 
     return generate(args.out, seed=args.seed, preset=args.preset, progress=progress,
-                    tract_grid=args.tract_grid)
+                    tract_grid=args.tract_grid, panoramas=args.panoramas)

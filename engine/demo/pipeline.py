@@ -31,7 +31,7 @@ def run_demo(out: str | Path, city: str | Path | None = None, quick: bool = Fals
     from engine.evaluate.baselines import random_init_embedder
     from engine.evaluate.encoder_run import file_digest, mean_r, run_encoder
     from engine.evaluate.recipes import train_or_reuse
-    from engine.train.checkpoint import load_model, read_model_config
+    from engine.models.folder import load_model, read_model_config
 
     preset = "demo-quick" if quick else "demo"
     out = Path(out).resolve()

@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 def default_city() -> Path:
     """data/sample-city under the project root (where the recipes look)."""
-    from engine.train.config import resolve_path
+    from engine.paths import resolve_path
 
     return resolve_path("data/sample-city")
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.defaults import DEVICE
 from engine.evaluate.settings import PERCEPTION, SOCIOECONOMIC, Settings
 from engine.export.atomic import atomic_path
 from engine.progress import Progress, no_progress
@@ -69,10 +70,10 @@ def embed_city(model: Any, model_key: str, city: Path, out: Path, settings: Sett
         stamp.unlink()
     layer = read_streetview(city / "streetview.gpkg")
     embed_points(model, layer, photos, batch_size=64, image_size=settings.image_size,
-                 progress=progress, num_workers=0, device="auto")
+                 progress=progress, num_workers=0, device=DEVICE)
     embed_raster(model, raster, field, chip_px=settings.chip_px, stride_px=settings.stride_px,
                  encoder="overhead", dtype="float16", batch_size=128, progress=progress,
-                 device="auto")
+                 device=DEVICE)
     with atomic_path(stamp) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return {"photos": str(photos), "field": str(field), "reused": False}

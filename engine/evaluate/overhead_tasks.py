@@ -23,8 +23,8 @@ def grid_chips(ctx: CityContext, chip_px: int,
     """(x, y centres (M, 2) in the city CRS, (M, 3, chip, chip) uint8 chips) on a regular grid
     over the city bounds, read once per context from the latest overhead raster."""
     from engine.data.rasters import open_raster
-    from engine.embed.common import rgb_uint8
     from engine.evaluate.encoder_run import latest_overhead
+    from engine.models.inputs import rgb_uint8
 
     key = (int(chip_px), float(spacing_m))
     if key not in ctx.chips:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.defaults import DEVICE
 from engine.errors import EngineError
 from engine.evaluate.settings import Settings
 from engine.export.atomic import atomic_path
@@ -58,7 +59,7 @@ def recipe_names(kind: str) -> list[str]:
     """Registered recipes of `kind`; for "location" also every models/csp_*.yaml (sorted)."""
     names = [r.name for r in RECIPES.values() if r.kind == kind]
     if kind == "location":
-        from engine.train.config import resolve_path
+        from engine.paths import resolve_path
 
         names += [n for n in sorted(p.stem for p in resolve_path("models").glob(LOCATION_GLOB))
                   if n not in names]
@@ -76,7 +77,8 @@ def recipe_config(recipe: str, city: Path, out: Path, s: Settings, seed: int,
     """models/<recipe>.yaml loaded by the config loader with the city's data (`streetview`:
     another photo layer, e.g. the training places only), the run's sizes, seed and steps,
     and `out` as its output (an engine.train.config.Config)."""
-    from engine.train.config import load_config, resolve_path
+    from engine.paths import resolve_path
+    from engine.train.config import load_config
 
     path = resolve_path(f"models/{recipe}.yaml")
     if not path.is_file():
@@ -88,7 +90,7 @@ def recipe_config(recipe: str, city: Path, out: Path, s: Settings, seed: int,
               "data.image_size": s.image_size, "data.chip_size": s.chip_px,
               "train.steps": int(steps), "train.batch_size": s.batch_size,
               "train.seed": int(seed), "train.checkpoint_every": 0,
-              "train.log_every": max(1, int(steps) // 5), "train.device": "auto",
+              "train.log_every": max(1, int(steps) // 5), "train.device": DEVICE,
               "train.workers": 0}
     return load_config(path, [f"{k}={json.dumps(v)}" for k, v in values.items()])
 

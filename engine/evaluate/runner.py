@@ -126,7 +126,7 @@ def _one_seed(b: Bench, ctx: CityContext, seed: int) -> None:
     """Train every recipe with `seed`, evaluate it and a random-init twin of the map recipe."""
     from engine.evaluate.baselines import ModelEmbedder, random_init_embedder
     from engine.evaluate.examples import retrieval_examples
-    from engine.train.checkpoint import load_model, read_model_config
+    from engine.models.folder import load_model, read_model_config
 
     es = replace(b.s, seed=seed)
     maps: dict[str, str] = {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
+from engine import defaults
 from engine.data.sample_city.perception import PERCEPTION
 from engine.data.sample_city.tracts import ATTRIBUTES as SOCIOECONOMIC
 from engine.errors import EngineError
@@ -30,14 +31,14 @@ class Settings:
     steps: int = 300
     csp_steps: int = 200
     landsat_steps: int = 300
-    batch_size: int = 32
-    image_size: int = 64           # street photos seen by the model (px)
-    chip_px: int = 64              # overhead chip side (px of the raster; 1 m/px in the city)
-    stride_px: int = 16            # embedding-field pixel = stride_px raster pixels
+    batch_size: int = defaults.TRAIN_BATCH
+    image_size: int = defaults.IMAGE_PX  # street photos seen by the model (px)
+    chip_px: int = defaults.CHIP_PX  # overhead chip side (px of the raster; 1 m/px in the city)
+    stride_px: int = defaults.default_stride(defaults.CHIP_PX)  # field pixel, raster pixels
     point_block_m: float = 200.0   # CV block side for per-photo heads
     tract_block_m: float = 400.0   # CV block side for per-tract heads
-    point_folds: int = 5
-    tract_folds: int = 5
+    point_folds: int = defaults.FOLDS
+    tract_folds: int = defaults.FOLDS
     vpr_radius_m: float = 25.0
     vpr_heading_deg: float = 45.0
     n_pairs: int = 20000           # pairs sampled for the pairwise ranking accuracy

@@ -22,7 +22,7 @@ from engine.progress import Progress, no_progress
 log = logging.getLogger(__name__)
 
 
-def example_vectors(xy: np.ndarray, crs, field_path=None, points=None,  # noqa: ANN001
+def example_vectors(xy: np.ndarray, crs, field_path=None, points=None,
                     what: str = "positive") -> np.ndarray:
     """Normalised embeddings (K, D) at example points x, y in `crs`: field pixels, or the
     nearest embedded point of `points` = (GeoDataFrame, X)."""
@@ -49,7 +49,7 @@ def example_vectors(xy: np.ndarray, crs, field_path=None, points=None,  # noqa: 
     return l2_normalize(X[np.argmin(d2, axis=1)])
 
 
-def similarity_fn(pos: np.ndarray, neg: np.ndarray | None = None):  # noqa: ANN201
+def similarity_fn(pos: np.ndarray, neg: np.ndarray | None = None):
     """Pixel function (N, D) -> (N, 2) [similarity, spread]."""
     mean_pos = l2_normalize(pos.mean(axis=0, keepdims=True))[0]
     mean_neg = None if neg is None or len(neg) == 0 else \
@@ -66,9 +66,9 @@ def similarity_fn(pos: np.ndarray, neg: np.ndarray | None = None):  # noqa: ANN2
     return fn
 
 
-def similarity_map(out_dir: str | os.PathLike[str], positives_xy: np.ndarray, crs,  # noqa: ANN001
-                   negatives_xy: np.ndarray | None = None, field_path=None,  # noqa: ANN001
-                   embeddings=None, name: str = "similarity",  # noqa: ANN001
+def similarity_map(out_dir: str | os.PathLike[str], positives_xy: np.ndarray, crs,
+                   negatives_xy: np.ndarray | None = None, field_path=None,
+                   embeddings=None, name: str = "similarity",
                    progress: Progress = no_progress) -> dict:
     """Similarity to the examples over an embedding field (GeoTIFF + cells GPKG + PNG) or
     over point embeddings (`embeddings` = point-embedding GPKG: points GPKG + PNG)."""

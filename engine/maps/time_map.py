@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,27 +24,22 @@ from engine.errors import EngineError
 from engine.maps.field import l2_normalize
 from engine.progress import Progress, no_progress
 
+if TYPE_CHECKING:
+    from engine.models.folder import ModelFolder
+
 log = logging.getLogger(__name__)
 
 
-def recipe_condition(model_dir: str | os.PathLike[str]) -> str | None:
+def recipe_condition(folder: ModelFolder) -> str | None:
     """objectives.cross_view.condition recorded in the model's config.yaml (None: no
-    cross_view objective or no recipe), "ground" when cross_view is there without one."""
-    import yaml
-
-    path = Path(model_dir)
-    cfg = (path if path.is_dir() else path.parent) / "config.yaml"
-    try:
-        doc = yaml.safe_load(cfg.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
-        return None
-    cv = (doc.get("objectives") or {}).get("cross_view") if isinstance(doc, dict) else None
+    cross_view objective), "ground" when cross_view is there without one."""
+    cv = folder.section("objectives").get("cross_view")
     if not isinstance(cv, dict):
         return None
     return str(cv.get("condition", "ground"))
 
 
-def time_offset(model, when: str) -> np.ndarray:  # noqa: ANN001
+def time_offset(model, when: str) -> np.ndarray:
     """The model's time embedding (D,) float64 of one ISO 8601 datetime (UTC)."""
     import torch
 
@@ -63,7 +58,7 @@ def time_offset(model, when: str) -> np.ndarray:  # noqa: ANN001
     return t[0].double().cpu().numpy()
 
 
-def time_transform(offset: np.ndarray):  # noqa: ANN201
+def time_transform(offset: np.ndarray):
     """X -> normalize(X + offset): the overhead side conditioned on a time."""
     def fn(X: np.ndarray) -> np.ndarray:
         return l2_normalize(X + offset)
@@ -71,23 +66,24 @@ def time_transform(offset: np.ndarray):  # noqa: ANN201
     return fn
 
 
-def time_map(model_dir: str | os.PathLike[str], head, field_path: str | os.PathLike[str],  # noqa: ANN001
+def time_map(model: str | os.PathLike[str] | ModelFolder, head,
+             field_path: str | os.PathLike[str],
              when: str, out_dir: str | os.PathLike[str], name: str = "time",
-             polygons=None, id_field: str | None = None, align: bool = True,  # noqa: ANN001
+             polygons=None, id_field: str | None = None, align: bool = True,
              progress: Progress = no_progress) -> dict:
     """The zero-shot map of `head` over `field_path` conditioned on datetime `when`."""
     from engine.maps.zero_shot import zero_shot_map
-    from engine.train.checkpoint import load_model
+    from engine.models.folder import ModelFolder
 
-    condition = recipe_condition(model_dir)
+    folder = ModelFolder.of(model)
+    condition = recipe_condition(folder)
     if condition != "overhead":
         raise EngineError(
-            f"model {model_dir} was not trained with the overhead side conditioned on time "
+            f"model {folder.folder} was not trained with the overhead side conditioned on time "
             f"(cross_view condition: {condition})",
             "train models/crossview_time.yaml (objectives.cross_view.condition: overhead); "
             "with a ground-conditioned model use `map zero_shot` (time-independent)")
-    model = load_model(model_dir)
-    offset = time_offset(model, when)
+    offset = time_offset(folder.load(), when)
     return zero_shot_map(head, field_path, out_dir, name, polygons, id_field, align, progress,
                          transform=time_transform(offset), kind="time",
                          extra={"datetime": str(when)})

@@ -17,10 +17,19 @@ from typing import Any
 import numpy as np
 
 from engine.data.pairs import PairParams, mine_pairs
+from engine.data.views import ViewOptions, expand_views, view_array
 from engine.errors import EngineError
+from engine.paths import resolve_path
 from engine.progress import Progress, no_progress
-from engine.train.config import Config, resolve_path
-from engine.train.dataset import GeoPairDataset, ImageCache, OverheadChips, Sources, usable_anchors
+from engine.train.config import Config
+from engine.train.dataset import (
+    GeoPairDataset,
+    ImageCache,
+    OverheadChips,
+    Sources,
+    photos_needed,
+    usable_anchors,
+)
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +38,9 @@ _KIND_OF_KEY = {"temporal": "temporal", "spatial": "spatial", "overhead": "cross
                 "lonlat": "location"}
 
 
-def overhead_sources(cfg: Config) -> tuple[list[str], list[str]]:
-    """Overhead raster paths (globs expanded, sorted) and one YYYY-MM-DD date per raster."""
+def overhead_sources(cfg: Config, need_dates: bool = True) -> tuple[list[str], list[str]]:
+    """Overhead raster paths (globs expanded, sorted) and one YYYY-MM-DD date per raster
+    (no dates when `need_dates` is False and the names carry none)."""
     paths: list[str] = []
     for entry in cfg.data.overhead:
         pattern = str(resolve_path(entry))
@@ -48,7 +58,9 @@ def overhead_sources(cfg: Config) -> tuple[list[str], list[str]]:
     else:
         dates = []
         for p in paths:
-            m = _DATE.search(Path(p).name)
+            m = _DATE.search(Path(p).name) or _DATE.search(_dashed(Path(p).name))
+            if not m and not need_dates:
+                return paths, []
             if not m:
                 raise EngineError(f"overhead raster {p} has no YYYY-MM-DD date in its name",
                                   "rename it (overhead_2024-05-01.tif) or set "
@@ -63,6 +75,11 @@ def overhead_sources(cfg: Config) -> tuple[list[str], list[str]]:
     return paths, dates
 
 
+def _dashed(name: str) -> str:
+    """rgbn_20160101.tif -> rgbn_2016-01-01.tif: YYYYMMDD dates in names count too."""
+    return re.sub(r"(?<!\d)(\d{4})(\d{2})(\d{2})(?!\d)", r"\1-\2-\3", name)
+
+
 def build_dataset(cfg: Config, keys: set[str], progress: Progress = no_progress,
                   layer: Any = None) -> tuple[GeoPairDataset, dict[str, Any]]:
     """The training dataset for `keys`, plus facts for the model card (counts, sources)."""
@@ -75,12 +92,16 @@ def build_dataset(cfg: Config, keys: set[str], progress: Progress = no_progress,
                               "make the sample city first: python -m engine sample-city --out "
                               f"{path.parent} --preset small (or set data.streetview)")
         layer = read_streetview(path, cfg.data.layer)
+    layer, views = expand_views(layer, ViewOptions(
+        mode=cfg.data.panoramas, headings=cfg.data.view_headings, fov=cfg.data.view_fov,
+        reference=cfg.data.view_reference))
     frame = layer.frame
     kinds = tuple(sorted({_KIND_OF_KEY[k] for k in keys if k in _KIND_OF_KEY}))
     paths, dates = overhead_sources(cfg) if "overhead" in keys else ([], [])
     params = PairParams(**dataclasses.asdict(cfg.data.pairs))
     pairs = mine_pairs(layer, kinds, params, overhead_dates=dates or None)
-    sources = Sources(images=[str(s) for s in frame["image"]], pairs=pairs)
+    sources = Sources(images=[str(s) for s in frame["image"]], pairs=pairs,
+                      views=view_array(frame))
     if "cluster" in keys:
         from engine.data.clusters import location_clusters
 
@@ -101,29 +122,23 @@ def build_dataset(cfg: Config, keys: set[str], progress: Progress = no_progress,
     if anchors.size < cfg.train.batch_size:
         log.warning("%d anchors for a batch of %d: batches repeat photos", anchors.size,
                     cfg.train.batch_size)
-    cache = ImageCache(cfg.data.image_size, enabled=cfg.data.cache_images)
+    cache = ImageCache(cfg.data.image_size, enabled=cfg.data.cache_images,
+                       resize=cfg.data.resize)
     fill_s = 0.0
-    if cfg.data.cache_images:
-        needed = _photos_needed(anchors, keys, pairs)
+    if cfg.data.cache_images and cfg.train.regime != "frozen":  # frozen: features cached
+        needed = photos_needed(anchors, keys, pairs)
         t0 = time.perf_counter()
-        cache.fill([sources.images[i] for i in needed], progress)
+        cache.fill([sources.images[i] for i in needed], progress,
+                   None if sources.views is None else [sources.views[i] for i in needed])
         fill_s = time.perf_counter() - t0
     info = {"photos": len(frame), "anchors": int(anchors.size), "pairs": dict(pairs.stats),
             "overhead": paths, "overhead_dates": dates, "streetview": str(layer.source),
             "cached_photos": len(cache), "cached_mb": round(cache.nbytes() / 2**20, 2),
-            "cache_fill_s": round(fill_s, 3)}
+            "cache_fill_s": round(fill_s, 3), "resize": cfg.data.resize,
+            "panorama_views": views}
     log.info("training data: %s", info)
     dataset = GeoPairDataset(sources, keys, anchors, cfg.data.image_size, cache, cfg.train.seed)
     return dataset, info
-
-
-def _photos_needed(anchors: np.ndarray, keys: set[str], pairs: Any) -> np.ndarray:
-    needed = [anchors]
-    for key, index in (("temporal", pairs.temporal), ("spatial", pairs.spatial)):
-        if key in keys and index is not None:
-            rows = np.repeat(np.arange(index.n_photos), index.counts())
-            needed.append(index.indices[np.isin(rows, anchors)])
-    return np.unique(np.concatenate(needed))
 
 
 def _xy_per_raster(layer: Any, paths: list[str]) -> list[np.ndarray]:

@@ -23,8 +23,10 @@ from torch.utils.data import Dataset
 
 from engine.data.pairs import MinedPairs, PairIndex
 from engine.errors import EngineError
+from engine.models.inputs import normalize_uint8, rgb_uint8
+from engine.models.photo_input import DEFAULT_RESIZE, check_resize, is_view, read_photo
 from engine.progress import Progress, no_progress
-from engine.train.augment import Augment, augment_batch, normalize_uint8, sample_rng
+from engine.train.augment import Augment, augment_batch, sample_rng
 
 log = logging.getLogger(__name__)
 
@@ -35,30 +37,35 @@ AUG = ".aug"  # items carry "<key>.aug" (the augmentation's random numbers) unti
 
 
 class ImageCache:
-    """Decoded photos as uint8 (3,S,S) tensors in memory, keyed by path; filled on demand."""
+    """Decoded photos as uint8 (3,S,S) tensors in memory, keyed by path and panorama view;
+    filled on demand. Photos are read by engine.models.photo_input (the model's resize
+    policy, panorama views cut), exactly as embed-points reads them."""
 
-    def __init__(self, size: int, enabled: bool = True) -> None:
-        self.size, self.enabled = size, enabled
-        self._images: dict[str, torch.Tensor] = {}
+    def __init__(self, size: int, enabled: bool = True, resize: str = DEFAULT_RESIZE) -> None:
+        self.size, self.enabled, self.resize = size, enabled, check_resize(resize)
+        self._images: dict[tuple, torch.Tensor] = {}
 
     def __len__(self) -> int:
         return len(self._images)
 
-    def get(self, path: str) -> torch.Tensor:
-        img = self._images.get(path)
+    def get(self, path: str, view: tuple[float, float] | None = None) -> torch.Tensor:
+        key = (path, *view) if is_view(view) else (path,)
+        img = self._images.get(key)
         if img is None:
-            from engine.data.images import load_image
-
-            img = torch.from_numpy(load_image(path, self.size)).permute(2, 0, 1).contiguous()
+            pixels = read_photo(path, self.size, self.resize, view)
+            img = torch.from_numpy(pixels).permute(2, 0, 1).contiguous()
             if self.enabled:
-                self._images[path] = img
+                self._images[key] = img
         return img
 
-    def fill(self, paths: list[str], progress: Progress = no_progress) -> None:
+    def fill(self, paths: list[str], progress: Progress = no_progress,
+             views: list | None = None) -> None:
         """Decode every photo up front (before workers fork, so they share the pages)."""
-        unique = list(dict.fromkeys(paths))
-        for k, path in enumerate(unique):
-            self.get(path)
+        views = views if views is not None else [None] * len(paths)
+        unique = list(dict.fromkeys(zip(paths, [tuple(v) if is_view(v) else None
+                                                for v in views], strict=True)))
+        for k, (path, view) in enumerate(unique):
+            self.get(path, view)
             if k % 64 == 0 or k == len(unique) - 1:
                 progress(k + 1, len(unique), "decode photos")
 
@@ -100,10 +107,7 @@ class OverheadChips:
             window = self._raster(raster).read_centered(float(x), float(y), self.chip_size,
                                                               res=self.res)
             data = np.nan_to_num(np.asarray(window.data[:3], dtype=np.float32))
-            if data.shape[0] == 1:
-                data = np.repeat(data, 3, axis=0)
-            data = np.where(np.asarray(window.valid)[None], data, 0.0)
-            chip = torch.from_numpy(np.clip(data, 0, 255).astype(np.uint8))
+            chip = torch.from_numpy(rgb_uint8(data, window.valid))
             self._chips[key] = chip
         return chip
 
@@ -121,6 +125,7 @@ class Sources:
 
     images: list[str]
     pairs: MinedPairs
+    views: np.ndarray | None = None  # (N,2) view_yaw, view_fov (NaN: a whole photo)
     clusters: np.ndarray | None = None
     time: np.ndarray | None = None  # (N,4) float32
     overhead: OverheadChips | None = None
@@ -150,15 +155,39 @@ class GeoPairDataset(Dataset):
         self.sources, self.keys, self.anchors = sources, set(keys), anchors
         self.cache, self.seed, self.image_size = cache, seed, image_size
         self.augment = Augment()
+        self.photo_features: torch.Tensor | None = None  # (N, V, D): the frozen regime
+        self.chip_features: torch.Tensor | None = None
+
+    def photos_needed(self) -> np.ndarray:
+        """Rows of every photo an item can show: the anchors and their partners."""
+        return photos_needed(self.anchors, self.keys, self.sources.pairs)
+
+    def use_features(self, photo: torch.Tensor | None, chip: torch.Tensor | None) -> None:
+        """Serve cached backbone features (N, V, D), a random view per draw, instead of
+        pixels (the frozen regime); the decoded photos are then no longer needed."""
+        self.photo_features, self.chip_features = photo, chip
+        self.cache = ImageCache(self.cache.size, enabled=False)
 
     def __len__(self) -> int:
         return int(self.anchors.shape[0])
 
     def _view(self, out: dict[str, torch.Tensor], key: str, photo: int,
-              g: np.random.Generator) -> None:
-        img = self.cache.get(self.sources.images[photo])
+              g: np.random.Generator, avoid: int = -1) -> int:
+        if self.photo_features is not None:  # a cached view; view2 differs from view1
+            n = self.photo_features.shape[1]
+            if avoid >= 0 and n > 1:
+                view = int(g.integers(0, n - 1))
+                view += int(view >= avoid)
+            else:
+                view = int(g.integers(0, n))
+            out[key] = self.photo_features[photo, view]
+            return view
+        views = self.sources.views
+        img = self.cache.get(self.sources.images[photo],
+                             None if views is None else tuple(views[photo]))
         out[key] = img
         out[key + AUG] = self.augment.draw(img.shape[1], img.shape[2], g)
+        return -1
 
     @staticmethod
     def _partner(index: PairIndex, photo: int, g: np.random.Generator) -> int:
@@ -171,10 +200,9 @@ class GeoPairDataset(Dataset):
         photo = int(self.anchors[i])
         g = sample_rng(self.seed, epoch, i)
         src, keys, out = self.sources, self.keys, {}
-        if "view1" in keys:
-            self._view(out, "view1", photo, g)
+        first = self._view(out, "view1", photo, g) if "view1" in keys else -1
         if "view2" in keys:
-            self._view(out, "view2", photo, g)
+            self._view(out, "view2", photo, g, avoid=first)
         if "temporal" in keys:
             self._view(out, "temporal", self._partner(src.pairs.temporal, photo, g), g)
         if "spatial" in keys:
@@ -183,7 +211,10 @@ class GeoPairDataset(Dataset):
             out["lonlat"] = torch.from_numpy(src.pairs.lonlat[photo].astype(np.float32))
         if "cluster" in keys:
             out["cluster"] = torch.tensor(int(src.clusters[photo]), dtype=torch.long)
-        if "overhead" in keys:
+        if "overhead" in keys and self.chip_features is not None:
+            views = self.chip_features.shape[1]
+            out["overhead"] = self.chip_features[photo, int(g.integers(0, views))]
+        elif "overhead" in keys:
             out["overhead"] = src.overhead.chip(int(src.pairs.crossview_date[photo]), photo)
         if "time" in keys:
             out["time"] = torch.from_numpy(src.time[photo])
@@ -195,16 +226,31 @@ class GeoPairDataset(Dataset):
 def prepare_batch(batch: dict[str, torch.Tensor], device: torch.device, image_size: int
                   ) -> dict[str, torch.Tensor]:
     """Collated items -> the model's batch on `device`: photos augmented and normalised,
-    overhead chips normalised, "<key>.aug" entries consumed (exactly the required keys left)."""
+    overhead chips normalised, "<key>.aug" entries consumed (exactly the required keys left);
+    cached backbone features (B, D) (the frozen regime) pass as they are."""
     moved = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
     out = {}
     for key, value in moved.items():
         if key.endswith(AUG):
             continue
-        if key in IMAGE_KEYS:
+        if key in (*IMAGE_KEYS, "overhead") and value.ndim == 2:  # frozen: cached features
+            out[key] = value
+        elif key in IMAGE_KEYS and key + AUG not in moved:  # raster chips: float, augmented
+            out[key] = value
+        elif key in IMAGE_KEYS:
             out[key] = augment_batch(value, moved[key + AUG], image_size)
         elif key == "overhead":
             out[key] = normalize_uint8(value)
         else:
             out[key] = value
     return out
+
+
+def photos_needed(anchors: np.ndarray, keys: set[str], pairs: MinedPairs) -> np.ndarray:
+    """The anchors and every temporal/spatial partner of theirs the keys can draw."""
+    needed = [anchors]
+    for key, index in (("temporal", pairs.temporal), ("spatial", pairs.spatial)):
+        if key in keys and index is not None:
+            rows = np.repeat(np.arange(index.n_photos), index.counts())
+            needed.append(index.indices[np.isin(rows, anchors)])
+    return np.unique(np.concatenate(needed))

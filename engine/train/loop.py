@@ -19,9 +19,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine import distributed
 from engine.errors import EngineError
 from engine.progress import Progress, no_progress
-from engine.train import distributed, outputs
+from engine.train import outputs
 from engine.train.config import Config
 from engine.train.prefetch import Prefetcher
 
@@ -112,13 +113,31 @@ def build(cfg: Config, info: distributed.DistInfo, progress: Progress) -> dict[s
     from engine.nn.model import GeoModel
     from engine.objectives import build_objectives
     from engine.train.data import build_dataset
+    from engine.train.regimes import apply_regime, precompute
     from engine.train.sampler import EpochBatchSampler
 
     seed_everything(cfg.train.seed)
+    if cfg.overhead_only:  # bands decide the first convolution's width
+        from engine.train.raster_data import raster_record
+
+        cfg.input = cfg.input or raster_record(cfg)
+        cfg.model["image"]["backbone_kw"]["in_chans"] = len(cfg.input["bands"])
     model = GeoModel.from_config(cfg.model)
     objectives = build_objectives(_objective_spec(cfg), model)
     keys = required_keys(objectives, model)
-    dataset, data_info = build_dataset(cfg, keys, progress)
+    if cfg.overhead_only:
+        from engine.train.raster_data import build_raster_dataset
+
+        if cfg.train.regime == "frozen":
+            raise EngineError("train.regime=frozen caches street-photo features; this recipe "
+                              "is overhead-only", "set train.regime=partial or full")
+        dataset, data_info = build_raster_dataset(cfg, keys)
+    else:
+        dataset, data_info = build_dataset(cfg, keys, progress)
+    data_info.update(apply_regime(model, cfg.train.regime, cfg.train.trainable_blocks),
+                     regime=cfg.train.regime)
+    if cfg.train.regime == "frozen":
+        data_info.update(precompute(cfg, model, dataset, info.device, progress))
     loss_module = LossModule(model, objectives).to(info.device)
     momentum = _momentum(objectives, model)
     if momentum is not None:
@@ -169,6 +188,7 @@ def train(cfg: Config, progress: Progress = no_progress, resume: bool = False) -
 def _train(cfg: Config, info: distributed.DistInfo, progress: Progress,
            resume: bool) -> dict[str, Any]:
     from engine.train import checkpoint_io
+    from engine.train.regimes import train_mode
 
     out_dir = cfg.output_dir()
     t_start = time.perf_counter()
@@ -185,7 +205,7 @@ def _train(cfg: Config, info: distributed.DistInfo, progress: Progress,
     if cfg.train.prefetch:  # the next batches load and augment while this step computes
         stream = Prefetcher(stream, depth=2)
     steps, every = cfg.train.steps, cfg.train.checkpoint_every
-    loss_module.train()
+    train_mode(loss_module, parts["model"], cfg.train.regime)
     batches = iter(stream)
     try:
         while pos["step"] < steps:
@@ -210,7 +230,9 @@ def _train(cfg: Config, info: distributed.DistInfo, progress: Progress,
         if isinstance(stream, Prefetcher):
             stream.close()
     distributed.sync_buffers([loss_module, parts["momentum"]], info)
-    if parts["dataset"].sources.overhead is not None:
+    if hasattr(parts["dataset"], "close"):
+        parts["dataset"].close()
+    elif parts["dataset"].sources.overhead is not None:
         parts["dataset"].sources.overhead.close()
     seconds = time.perf_counter() - t_start
     result = {"steps": steps, "final_loss": history[-1][1] if history else None,

@@ -169,3 +169,18 @@ def test_held_out_places_and_their_buffer() -> None:
     gaps = np.linalg.norm(xy[train][:, None] - xy[held][None], axis=-1).min()
     assert gaps > 50.0
     assert (~train & ~held).any()  # the buffer is used by nobody
+
+
+def test_more_smaller_tracts_tile_the_city() -> None:
+    import shapely
+
+    from engine.data.sample_city.tracts import check_tract_grid, tract_polygons
+    from engine.errors import EngineError
+
+    bounds = (0.0, 0.0, 400.0, 400.0)
+    polys = tract_polygons(bounds, check_tract_grid(6), seed=1)
+    assert len(polys) == 36
+    assert shapely.union_all(polys).area == pytest.approx(400.0 * 400.0, rel=1e-6)
+    assert sum(p.area for p in polys) == pytest.approx(400.0 * 400.0, rel=1e-6)  # no overlap
+    with pytest.raises(EngineError, match="tract grid"):
+        check_tract_grid(1)

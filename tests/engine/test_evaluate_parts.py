@@ -20,12 +20,12 @@ SMALL = Settings(preset="small", image_size=32, chip_px=32, point_block_m=100.0,
 
 
 @pytest.fixture(scope="module")
-def ctx(small_city: Path):  # noqa: ANN201
+def ctx(small_city: Path):
     torch.set_num_threads(1)
     return load_city(small_city)
 
 
-def test_overhead_tract_task_reads_a_grid_inside_the_city_once(ctx) -> None:  # noqa: ANN001
+def test_overhead_tract_task_reads_a_grid_inside_the_city_once(ctx) -> None:
     from engine.evaluate.overhead_tasks import grid_chips, socioeconomic_overhead
 
     xy, chips = grid_chips(ctx, 32, spacing_m=50.0)
@@ -41,7 +41,7 @@ def test_overhead_tract_task_reads_a_grid_inside_the_city_once(ctx) -> None:  # 
     assert socioeconomic_overhead(object(), "none", ctx, SMALL) == []  # no overhead side
 
 
-def test_location_baseline_uses_only_coordinates(ctx) -> None:  # noqa: ANN001
+def test_location_baseline_uses_only_coordinates(ctx) -> None:
     rows = tasks.location_baseline(ctx, SMALL)
     assert [r["target"] for r in rows] == list(tasks.SOCIOECONOMIC)
     assert all(np.isfinite(r["r2_pooled"]) and r["n_fold_min"] >= 1 for r in rows)
@@ -49,7 +49,7 @@ def test_location_baseline_uses_only_coordinates(ctx) -> None:  # noqa: ANN001
     assert feats.shape == (len(ctx.xy), 27) and feats.min() >= 0 and feats.max() <= 1
 
 
-def test_retrieval_examples_flag_true_matches(ctx) -> None:  # noqa: ANN001
+def test_retrieval_examples_flag_true_matches(ctx) -> None:
     from engine.evaluate.examples import retrieval_examples
 
     n = len(ctx.xy)
@@ -80,7 +80,7 @@ def test_a_seed_free_baseline_is_compared_with_every_seed() -> None:
     assert res["lo"] < 0 < res["hi"] and res["verdict"] == "inconclusive"
 
 
-def test_figures_are_pngs(ctx, tmp_path: Path) -> None:  # noqa: ANN001
+def test_figures_are_pngs(ctx, tmp_path: Path) -> None:
     from engine.evaluate.examples import retrieval_examples
     from engine.evaluate.figures import map_figure, recall_figure, retrieval_figure
 

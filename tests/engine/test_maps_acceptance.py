@@ -14,7 +14,7 @@ from pathlib import Path
 TARGET = "perception_beautiful"  # greenery: what the overhead view can see
 
 
-def zero_shot_r(model, key: str, city: Path, out: Path, settings) -> dict:  # noqa: ANN001
+def zero_shot_r(model, key: str, city: Path, out: Path, settings) -> dict:
     """Embed photos + overhead field, fit a ridge head on photos, map it zero-shot, score it."""
     from engine.data.points import read_streetview
     from engine.evaluate.encoder_run import embed_city
@@ -39,7 +39,7 @@ def test_trained_zero_shot_map_beats_a_random_encoder(small_city: Path, tmp_path
     from engine.evaluate.baselines import random_init_embedder
     from engine.evaluate.recipes import train_or_reuse
     from engine.evaluate.settings import settings_for
-    from engine.train.checkpoint import load_model, read_model_config
+    from engine.models.folder import load_model, read_model_config
 
     torch.set_num_threads(1)
     settings = replace(settings_for("demo-quick"), steps=200, seed=0)

@@ -16,8 +16,11 @@ from rasterio.transform import from_origin
 from shapely.geometry import Point
 
 from engine.errors import EngineError
-from engine.train.config import ROOT, load_config
+from engine.paths import project_root
+from engine.train.config import load_config
 from engine.train.sampler import EpochBatchSampler
+
+ROOT = project_root()
 
 torch.set_num_threads(1)
 
@@ -120,7 +123,7 @@ def test_sampler_shards_cover_each_epoch_once() -> None:
     assert list(other) != list(ranks[0])
 
 
-def _batch(ds, keys_epoch: int = 0, n: int = 4) -> dict[str, torch.Tensor]:  # noqa: ANN001
+def _batch(ds, keys_epoch: int = 0, n: int = 4) -> dict[str, torch.Tensor]:
     from torch.utils.data import default_collate
 
     from engine.train.dataset import prepare_batch
@@ -160,7 +163,8 @@ def test_dataset_yields_exactly_required_keys(tiny_city: Path, tmp_path: Path) -
 
 
 def test_augment_batch_identity_and_flip() -> None:
-    from engine.train.augment import augment_batch, normalize_uint8
+    from engine.models.inputs import normalize_uint8
+    from engine.train.augment import augment_batch
 
     img = torch.randint(0, 256, (2, 3, 16, 16), dtype=torch.uint8)
     ident = torch.tensor([[1.0, 1, 0, 0, 1, 1, 1, 0, 0, 0]] * 2)
@@ -251,7 +255,7 @@ def test_prefetch_keeps_order_and_raises_errors() -> None:
 
     assert list(Prefetcher(iter(range(7)), depth=2)) == list(range(7))
 
-    def broken():  # noqa: ANN202
+    def broken():
         yield 1
         raise EngineError("photo p.jpg cannot be read", "re-export it")
 
