@@ -22,7 +22,7 @@ def vpr(embedder: Any, key: str, ctx: CityContext, s: Settings) -> list[dict]:
     """Place recognition among held-out places (ctx.identity_rows): queries = each place's
     last capture, database = its earlier captures."""
     emb = ctx.photo_embeddings(embedder, key)
-    last = ctx.capture_rank == _last_rank(ctx)
+    last = ctx.capture_rank == last_capture_rank(ctx)
     use = ctx.identity_rows
     q, d = last & use, ~last & use
     res = metrics.recall_at_k(emb[q], emb[d], ctx.xy[q], ctx.xy[d], ctx.heading[q],
@@ -31,7 +31,7 @@ def vpr(embedder: Any, key: str, ctx: CityContext, s: Settings) -> list[dict]:
     return [{"task": "vpr", "target": "place", **res}]
 
 
-def _last_rank(ctx: CityContext) -> np.ndarray:
+def last_capture_rank(ctx: CityContext) -> np.ndarray:
     """Per photo, the highest capture rank of its location+heading group."""
     import pandas as pd
 
