@@ -27,12 +27,15 @@ BENCHES: list[tuple[str, str, str, str]] = [
      "torch eager (NCHW), eager channels_last, torch.compile and ONNX Runtime on the same "
      "chips; speed-up against eager, max abs difference of the features against eager."),
     ("embed_raster", "embed-raster vs pure compute and vs torchgeo",
-     f"{PY} bench/embed_raster.py --sizes 2000 20000 --strides 32 128 --peer-sizes 2000 "
-     "--threads 1 2",
+     f"{PY} bench/embed_raster.py --sizes 2000 --strides 32 --peer-sizes 2000 --threads 1 2",
      "ratio_vs_compute = our chips/s / the same encoder on chips in memory; "
      "ratio_vs_torchgeo_wN = our chips/s / torchgeo's (RasterDataset + GridGeoSampler + "
      "DataLoader with N workers, the same model in torch eager); peak RSS summed over the "
      "process and its workers; max_field_diff on the chips both computed."),
+    ("embed_raster_20k", "embed-raster at 20k px vs pure compute, peak RSS",
+     f"{PY} bench/embed_raster.py --sizes 20000 --strides 256 --peer-sizes --threads 1",
+     "a 20,000 x 20,000 px RGB raster (1.2 GB uncompressed) read in windows: ratio to pure "
+     "compute and peak RSS (the raster never sits in memory)."),
     ("embed_points", "embed-points vs a plain torchvision DataLoader; faiss HNSW vs flat",
      f"{PY} bench/embed_points.py",
      "ratio_vs_dataloader = our photos/s / a torchvision ImageFolder-style DataLoader's "
