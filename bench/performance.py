@@ -42,16 +42,16 @@ BENCHES: list[tuple[str, str, str, str]] = [
      "(same files, workers, batch and model); recall@10 of the HNSW index used beyond "
      "engine.embed.index.HNSW_THRESHOLD vectors, against exact search."),
     ("train_frozen", "training pipeline vs pure compute: frozen regime",
-     f"{PY} bench/train_throughput.py --config models/lite0_self.yaml --steps 12 --rounds 4 "
-     "--warmup 2 train.regime=frozen train.batch_size=32",
+     f"{PY} bench/train_throughput.py --config models/lite0_self.yaml --steps 24 --rounds 6 "
+     "--warmup 4 train.regime=frozen train.batch_size=32 train.cached_views=1",
      "frozen ImageNet EfficientNet-Lite0, features from the on-disk cache; ratio = pipeline "
      "images/s / the same steps on batches already in memory (target >= 0.9)."),
     ("train_partial", "training pipeline vs pure compute: partial regime",
      f"{PY} bench/train_throughput.py --config models/lite0_self.yaml --steps 12 --rounds 4 "
      "--warmup 2 train.regime=partial train.batch_size=32", "last blocks of Lite0 train."),
     ("train_full", "training pipeline vs pure compute: full regime (tiny_cnn)",
-     f"{PY} bench/train_throughput.py --config models/urbanstcl_self.yaml --steps 12 "
-     "--rounds 4 --warmup 2 train.regime=full train.batch_size=32",
+     f"{PY} bench/train_throughput.py --config models/urbanstcl_self.yaml --steps 24 "
+     "--rounds 6 --warmup 4 train.regime=full train.batch_size=32",
      "the laptop default network, every weight trains."),
 ]
 
