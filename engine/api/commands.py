@@ -52,16 +52,30 @@ def embed_points(model: ModelLike, layer: PathLike, out: PathLike, *,
                  layer_name: str | None = None, image_size: int | None = None,
                  batch_size: int = EMBED_BATCH, workers: int = EMBED_WORKERS,
                  device: str = DEVICE, runtime: str = RUNTIME,
-                 progress: Progress = no_progress) -> dict[str, Any]:
-    """Embed every photo of a street-view layer -> OUT.gpkg (+ OUT.faiss)."""
+                 progress: Progress = no_progress,
+                 panoramas: str | None = None, view_headings: Any = None,
+                 view_fov: float | None = None,
+                 view_reference: str | None = None) -> dict[str, Any]:
+    """Embed every photo of a street-view layer -> OUT.gpkg (+ OUT.faiss). Photos are read
+    by the model's resize policy; panoramas are cut into views (engine.data.views) by the
+    given settings, else the model's training settings, else the defaults."""
     from engine.data.points import read_streetview
+    from engine.data.views import expand_views, view_options_from
     from engine.embed.points import embed_points as embed
+    from engine.models.photo_input import resize_of
 
     folder = ModelFolder.of(model)
+    data = folder.section("data")
     size = image_size or int(folder.input_sizes().get("image_size", IMAGE_PX))
-    return embed(folder.load(), read_streetview(layer, layer_name), out, batch_size=batch_size,
-                 image_size=size, progress=progress, num_workers=workers, device=device,
-                 model_name=folder.name, runtime=runtime)
+    given = {"panoramas": panoramas, "view_headings": view_headings, "view_fov": view_fov,
+             "view_reference": view_reference}
+    rows, views = expand_views(read_streetview(layer, layer_name),
+                               view_options_from(given, data))
+    result = embed(folder.load(), rows, out, batch_size=batch_size, image_size=size,
+                   progress=progress, num_workers=workers, device=device,
+                   model_name=folder.name, runtime=runtime,
+                   resize=resize_of(data, folder.name))
+    return {**result, "panorama_views": views}
 
 
 def embed_raster(model: ModelLike, raster: PathLike, out: PathLike, *,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from engine.cli.view_args import add_view_arguments, view_settings
 from engine.defaults import (
     DEVICE,
     DEVICES,
@@ -39,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runtime", choices=RUNTIMES, default=RUNTIME,
                         help="run the encoder on torch or ONNX Runtime; auto: ONNX Runtime on CPU "
                         "for pretrained (zoo/timm) backbones, where it is faster, equal features")
+    add_view_arguments(parser, from_model=True)
 
 
 def run(args: argparse.Namespace, progress: Progress) -> dict:
@@ -47,4 +49,4 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
     return embed_points(args.model, args.layer, args.out, layer_name=args.layer_name,
                         image_size=args.image_size, batch_size=args.batch_size,
                         workers=args.workers, device=args.device, runtime=args.runtime,
-                        progress=progress)
+                        progress=progress, **view_settings(args))

@@ -88,6 +88,14 @@ def plan_grid(raster: Any, chip_px: int, stride_px: int, bbox: Any = None,
     return grid
 
 
+def field_tags(model_name: str, dim: int, encoder: str) -> dict[str, str]:
+    """GDAL metadata that marks the GeoTIFF as an embedding field (engine.export.geotiff)."""
+    from engine.export.geotiff import KIND_TAG
+
+    return {KIND_TAG: "embedding_field", "GEOCONTRAST_MODEL": model_name,
+            "GEOCONTRAST_DIMENSION": str(dim), "GEOCONTRAST_ENCODER": encoder}
+
+
 def _compute(reader: ChipReader, writer: Any, encode: Callable[[Any], Any], dev: Any,
              dim: int, total: int, progress: Progress) -> tuple[int, float]:
     """Embed the reader's batches, write each finished block; (chips, model seconds)."""
@@ -260,7 +268,8 @@ def _embed_raster(model: Any, raster_path: str | os.PathLike[str], out_tif: Path
             with EmbeddingFieldWriter(
                     out_tif, crs=raster.crs, transform=grid.transform, width=grid.width,
                     height=grid.height, count=dim, dtype=dtype,
-                    band_descriptions=[f"emb_{k:03d}" for k in range(dim)]) as writer, \
+                    band_descriptions=[f"emb_{k:03d}" for k in range(dim)],
+                    tags=field_tags(model_name, dim, encoder)) as writer, \
                     torch.inference_mode():
                 n_chips, model_s = shard.agree(lambda: _compute(
                     reader, writer, encode, dev, dim, share, progress), place)
