@@ -6,6 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from engine.cli.args import MAX_BATCH, MAX_CHIP_PX, int_in
 from engine.progress import Progress
 
 NAME = "embed-raster"
@@ -18,9 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="model folder (models/<name> with config.yaml + model.safetensors)")
     parser.add_argument("--raster", type=Path, required=True, help="overhead GeoTIFF")
     parser.add_argument("--out", type=Path, required=True, help="output field OUT.tif")
-    parser.add_argument("--chip", type=int, default=None,
+    parser.add_argument("--chip", type=int_in(4, MAX_CHIP_PX), default=None,
                         help="chip size in raster pixels (default: the model's chip size, else 64)")
-    parser.add_argument("--stride", type=int, default=None,
+    parser.add_argument("--stride", type=int_in(1, MAX_CHIP_PX), default=None,
                         help="raster pixels per output pixel (default: half the chip)")
     parser.add_argument("--dtype", choices=("float16", "int8", "float32"), default="float16")
     parser.add_argument("--encoder", choices=("auto", "overhead", "image"), default="auto",
@@ -29,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default=None, help="limit to this box (in the raster's CRS)")
     parser.add_argument("--mask", type=Path, default=None,
                         help="polygon layer: embed only pixels inside its polygons")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int_in(1, MAX_BATCH), default=64)
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--no-preview", action="store_true", help="skip the PCA preview")
 
@@ -37,15 +38,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, progress: Progress) -> dict:
     from engine.embed.common import model_input_sizes, model_name
     from engine.embed.raster import embed_raster
+    from engine.export.guard import prepare_output
     from engine.train.checkpoint import load_model
 
+    out = args.out
+    prepare_output(out, [args.raster, args.model, args.mask],
+                   [out.with_suffix(".json"), out.with_name(out.stem + "_pca.tif")],
+                   suffixes=(".tif", ".tiff"))
     model = load_model(args.model)
     sizes = model_input_sizes(args.model)
     if sizes.get("chip_res_m"):
         log.warning("the model was trained on chips resampled to %s m/px; embed-raster cuts "
                     "chips on the raster's own grid", sizes["chip_res_m"])
-    chip = args.chip or int(sizes.get("chip_size", 64))
-    stride = args.stride or max(1, chip // 2)
+    chip = args.chip if args.chip is not None else int(sizes.get("chip_size", 64))
+    stride = args.stride if args.stride is not None else max(1, chip // 2)
     return embed_raster(model, args.raster, args.out, chip_px=chip, stride_px=stride,
                         encoder=args.encoder, dtype=args.dtype, bbox=args.bbox, mask=args.mask,
                         batch_size=args.batch_size, progress=progress, device=args.device,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from engine.cli.args import int_in, positive_float
 from engine.progress import Progress
 
 NAME = "fit"
@@ -26,9 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--polygons-layer", help="layer of --polygons")
     parser.add_argument("--target", required=True, help="the label field")
     parser.add_argument("--head", choices=("ridge", "logistic", "knn"), default="ridge")
-    parser.add_argument("--block-size", type=float, default=200.0,
+    parser.add_argument("--block-size", type=positive_float, default=200.0,
                         help="spatial CV block side in metres (default 200)")
-    parser.add_argument("--folds", type=int, default=5, help="CV folds (default 5)")
+    parser.add_argument("--folds", type=int_in(2, 1000), default=5, help="CV folds (default 5)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True,
                         help="head path: writes OUT.safetensors, OUT.json and OUT.cv.json")
@@ -36,9 +37,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, progress: Progress) -> dict:
     from engine.errors import EngineError
+    from engine.export.guard import prepare_output
     from engine.maps.fit import fit_rows
     from engine.maps.rows import point_rows, polygon_rows
 
+    base = args.out.with_suffix("") if args.out.suffix in (".json", ".safetensors") else args.out
+    prepare_output(args.out, [args.embeddings, args.field, args.polygons],
+                   [base.with_name(base.name + s) for s in (".safetensors", ".json", ".cv.json")])
     if args.polygons is not None:
         rows = polygon_rows(args.polygons, args.target, embeddings=args.embeddings,
                             field=args.field, layer=args.polygons_layer)

@@ -6,9 +6,11 @@ import argparse
 import importlib
 import logging
 import sys
+import traceback
 from types import ModuleType
 
 from engine.cli.events import EventsLogHandler, HumanEvents, JsonlEvents
+from engine.cli.failures import describe
 from engine.cli.registry import COMMAND_MODULES
 from engine.errors import EngineError
 
@@ -18,8 +20,24 @@ def _commands() -> dict[str, ModuleType]:
     return {module.NAME: module for module in modules}
 
 
+class UsageError(Exception):
+    """A command line argparse rejects (unknown flag, value out of range)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so a bad flag becomes an error event."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _wants_jsonl(argv: list[str]) -> bool:
+    return "--events=jsonl" in argv or any(
+        a == "--events" and b == "jsonl" for a, b in zip(argv, argv[1:], strict=False))
+
+
 def build_parser(commands: dict[str, ModuleType]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m engine",
         description="GeoContrast engine: learn image representations from geography, "
         "embed layers and rasters, fit heads with spatial CV, render maps.",
@@ -40,7 +58,15 @@ def build_parser(commands: dict[str, ModuleType]) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     commands = _commands()
-    args = build_parser(commands).parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(commands)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        events = JsonlEvents() if _wants_jsonl(argv) else HumanEvents()
+        prog = str(exc).split(":", 1)[0]
+        events.error(str(exc), f"see `{prog} --help` for the options and their ranges")
+        return 2
     events = JsonlEvents() if args.events == "jsonl" else HumanEvents()
     root = logging.getLogger()
     root.setLevel(logging.DEBUG if args.verbose else logging.INFO)
@@ -50,15 +76,16 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
         outputs = commands[args.command].run(args, events.progress)
-    except EngineError as exc:
-        events.error(exc.message, exc.hint)
-        return 2
     except KeyboardInterrupt:
-        events.error("interrupted", "outputs are written atomically; nothing partial was left")
+        events.error("interrupted", "outputs are committed together or not at all; the next "
+                     "run removes any scratch files")
         return 130
-    except MemoryError:
-        events.error("out of memory", "use a smaller --batch-size or a smaller area")
-        return 3
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one line (+ -v traceback)
+        if args.verbose and not isinstance(exc, EngineError):
+            traceback.print_exc(file=sys.stderr)
+        message, hint, code = describe(exc, args)
+        events.error(message, hint)
+        return code
     finally:
         root.removeHandler(handler)  # in-process callers (tests, notebooks) call main() repeatedly
     events.result(outputs or {})

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.cli.args import positive_float
 from engine.progress import Progress
 
 NAME = "map"
@@ -49,8 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--classifier", choices=("logistic", "knn"), default="logistic")
     parser.add_argument("--bounds", nargs=4, type=float, metavar=("XMIN", "YMIN", "XMAX", "YMAX"),
                         help="location: grid extent (in --crs)")
-    parser.add_argument("--step", type=float, default=20.0, help="location: grid step (metres)")
-    parser.add_argument("--block-size", type=float, default=200.0,
+    parser.add_argument("--step", type=positive_float, default=20.0,
+                        help="location: grid step (metres)")
+    parser.add_argument("--block-size", type=positive_float, default=200.0,
                         help="CV block side in metres (fewshot, location)")
     parser.add_argument("--seed", type=int, default=0)
 
@@ -99,13 +101,66 @@ def _examples(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, object]
     return pos, neg, crs
 
 
+MAP_FILES = (".tif", ".qml", ".gpkg", ".png", "_polygons.png")
+
+
+def _relocate(value: object, stage: Path, final: Path) -> object:
+    """Output paths inside the staging folder -> the same names in the output folder."""
+    if isinstance(value, dict):
+        return {k: _relocate(v, stage, final) for k, v in value.items()}
+    if isinstance(value, str) and value.startswith(str(stage)):
+        return str(final) + value[len(str(stage)):]
+    return value
+
+
+def _check_polygons(field: Path | None, polygons: object, path: Path) -> None:
+    """EngineError when the --polygons do not overlap the --field."""
+    from rasterio.warp import transform_bounds
+
+    from engine.data.coords import bounds_overlap
+    from engine.errors import EngineError
+    from engine.maps.field import field_info
+
+    if field is None or polygons is None:
+        return
+    info = field_info(field)
+    box = transform_bounds(polygons.crs.to_wkt(), info["crs"], *polygons.total_bounds)
+    if not bounds_overlap(box, info["bounds"]):
+        raise EngineError(f"the polygons {path} do not overlap the field {field}",
+                          "pass --polygons that cover the embedded area, or a --field that "
+                          "covers the polygons")
+
+
 def run(args: argparse.Namespace, progress: Progress) -> dict:
+    """Render into a hidden staging folder; commit every file together (nothing on failure)."""
+    import shutil
+
+    from engine.export.atomic import staged_folder
+    from engine.export.guard import check_not_input, check_writable
+
     name = args.name or args.kind
+    final = args.out
+    inputs = [args.field, args.embeddings, args.polygons, args.points, args.examples]
+    check_not_input([final / f"{name}{ext}" for ext in MAP_FILES], inputs)
+    check_writable(final / name)
+    with staged_folder(final, name) as stage:
+        if (final / f"{name}.gpkg").is_file():  # keep the file's other layers
+            shutil.copyfile(final / f"{name}.gpkg", stage / f"{name}.gpkg")
+        args.out = stage
+        try:
+            result = _render(args, progress, name)
+        finally:
+            args.out = final
+    return _relocate(result, stage, final)
+
+
+def _render(args: argparse.Namespace, progress: Progress, name: str) -> dict:
     polygons = None
     if args.polygons is not None:
         from engine.maps.rows import read_polygons
 
         polygons = read_polygons(args.polygons)
+        _check_polygons(args.field, polygons, args.polygons)
     if args.kind == "zero_shot":
         from engine.maps.zero_shot import zero_shot_map
 

@@ -29,7 +29,6 @@ from engine.embed.common import pick_device, pick_encoder, to_model_input
 from engine.embed.grid import FieldGrid, crop_grid, full_grid
 from engine.embed.reader import ChipReader
 from engine.errors import EngineError
-from engine.export.atomic import atomic_path
 from engine.progress import Progress, no_progress
 
 log = logging.getLogger(__name__)
@@ -58,6 +57,10 @@ def plan_grid(raster: Any, chip_px: int, stride_px: int, bbox: Any = None,
     """The field grid over `raster`, cropped to `bbox` (in bbox_crs) and the mask's extent."""
     from rasterio.warp import transform_bounds
 
+    if min(raster.width, raster.height) < chip_px:
+        raise EngineError(f"the raster {raster.path} is {raster.width} x {raster.height} px, "
+                          f"smaller than one {chip_px} px chip",
+                          f"use a smaller --chip (at most {min(raster.width, raster.height)})")
     grid = full_grid(raster.width, raster.height, raster.transform, stride_px, chip_px)
     if bbox is not None:
         if len(bbox) != 4:
@@ -125,6 +128,7 @@ def embed_raster(model: Any, raster_path: str | os.PathLike[str],
     import torch
 
     from engine.embed.mask import PolygonMask
+    from engine.export.atomic import atomic_outputs
     from engine.export.geotiff import EmbeddingFieldWriter
     from engine.export.preview import pca_preview
 
@@ -142,7 +146,10 @@ def embed_raster(model: Any, raster_path: str | os.PathLike[str],
     dim = int(model.embedding_dim)
     t_start = time.perf_counter()
     raster, reprojected = open_metric(raster_path)
-    with raster:
+    preview_path = out_tif.with_name(out_tif.stem + "_pca.tif")
+    meta = out_tif.with_suffix(".json")
+    # the field, its preview and its JSON are committed together (never a stale side file)
+    with raster, atomic_outputs(out_tif, meta, preview_path) as outs:
         if bbox_crs is None and bbox is not None:
             import rasterio
 
@@ -157,8 +164,8 @@ def embed_raster(model: Any, raster_path: str | os.PathLike[str],
         reader = ChipReader(raster, grid, blocks, batch_size, polygons).start()
         try:
             with EmbeddingFieldWriter(
-                    out_tif, crs=raster.crs, transform=grid.transform, width=grid.width,
-                    height=grid.height, count=dim, dtype=dtype,
+                    outs.path(out_tif), crs=raster.crs, transform=grid.transform,
+                    width=grid.width, height=grid.height, count=dim, dtype=dtype,
                     band_descriptions=[f"emb_{k:03d}" for k in range(dim)]) as writer, \
                     torch.inference_mode():
                 n_chips, model_s = _compute(reader, writer, encode, dev, dim, total, progress)
@@ -166,29 +173,28 @@ def embed_raster(model: Any, raster_path: str | os.PathLike[str],
         finally:
             reader.close()
         crs = raster.crs
-    seconds = time.perf_counter() - t_start
-    outputs = {"output": str(out_tif)}
-    t_preview = time.perf_counter()
-    if n_chips and preview:
-        outputs["preview"] = str(pca_preview(out_tif, out_tif.with_name(out_tif.stem + "_pca.tif"),
-                                             progress=progress))
-    elif not n_chips:
-        log.warning("no valid pixel in the area: %s is all nodata (no PCA preview)", out_tif)
-    info = {
-        **outputs, "model": model_name, "encoder": encoder, "chip_px": int(chip_px),
-        "stride_px": int(stride_px), "dtype": dtype, "dimension": dim,
-        "crs": crs_name(crs), "reprojected": reprojected, "source": str(raster_path),
-        "width": grid.width, "height": grid.height, "transform": list(grid.transform)[:6],
-        "chips": int(n_chips), "nodata_pixels": int(total - n_chips),
-        "seconds": round(seconds, 3), "model_seconds": round(model_s, 3),
-        "finalise_seconds": round(seconds - (t_write - t_start), 3),
-        "reader_wait_seconds": round(reader.wait_s, 3),
-        "preview_seconds": round(time.perf_counter() - t_preview, 3),
-        "chips_per_s": round(n_chips / seconds, 2) if seconds > 0 else None,
-    }
-    meta = out_tif.with_suffix(".json")
-    with atomic_path(meta) as tmp:
-        tmp.write_text(json.dumps(info, indent=2), encoding="utf-8")
+        seconds = time.perf_counter() - t_start
+        outputs = {"output": str(out_tif)}
+        t_preview = time.perf_counter()
+        if n_chips and preview:
+            pca_preview(outs.path(out_tif), outs.path(preview_path), progress=progress)
+            outputs["preview"] = str(preview_path)
+        elif not n_chips:
+            log.warning("no valid pixel in the area: %s is all nodata (no PCA preview)",
+                        out_tif)
+        info = {
+            **outputs, "model": model_name, "encoder": encoder, "chip_px": int(chip_px),
+            "stride_px": int(stride_px), "dtype": dtype, "dimension": dim,
+            "crs": crs_name(crs), "reprojected": reprojected, "source": str(raster_path),
+            "width": grid.width, "height": grid.height, "transform": list(grid.transform)[:6],
+            "chips": int(n_chips), "nodata_pixels": int(total - n_chips),
+            "seconds": round(seconds, 3), "model_seconds": round(model_s, 3),
+            "finalise_seconds": round(seconds - (t_write - t_start), 3),
+            "reader_wait_seconds": round(reader.wait_s, 3),
+            "preview_seconds": round(time.perf_counter() - t_preview, 3),
+            "chips_per_s": round(n_chips / seconds, 2) if seconds > 0 else None,
+        }
+        outs.path(meta).write_text(json.dumps(info, indent=2), encoding="utf-8")
     info["metadata"] = str(meta)
     log.info("embedded %d chips in %.1f s (%.1f chips/s; model %.1f s, waiting for reads "
              "%.1f s)", n_chips, seconds, n_chips / max(seconds, 1e-9), model_s, reader.wait_s)

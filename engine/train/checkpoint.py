@@ -113,6 +113,9 @@ def read_model_config(path: Path) -> dict[str, Any]:
     if not isinstance(doc, dict) or not isinstance(doc.get("model"), dict):
         raise EngineError(f"model config {cfg_path} has no `model:` section",
                           "it must hold the model settings written at training time")
+    from engine.train.config import check_keys
+
+    check_keys(doc, f"model config {cfg_path}")
     return doc["model"]
 
 

@@ -20,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="dotted overrides, e.g. train.steps=50 objectives.temporal.weight=0.5")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the run's last checkpoint")
+    parser.add_argument("--allow-changed-config", action="store_true",
+                        help="with --resume: accept hyperparameters that differ from the "
+                        "checkpoint's (the model card records the change)")
 
 
 def run(args: argparse.Namespace, progress: Progress) -> dict:
@@ -30,4 +33,5 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
     if int(os.environ.get("RANK", "0")) != 0:
         progress = no_progress  # one progress bar and one log per job, not per rank
         logging.getLogger("engine").setLevel(logging.WARNING)
-    return train(cfg, progress=progress, resume=args.resume)
+    return train(cfg, progress=progress, resume=args.resume,
+                 allow_changed_config=args.allow_changed_config)
