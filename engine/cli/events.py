@@ -83,6 +83,9 @@ class HumanEvents:
             print(f"{key}: {value}")
 
     def error(self, message: str, hint: str = "") -> None:
+        if self._stage:  # end an unfinished progress bar first: the error is its own line
+            self.stream.write("\n")
+            self._stage = ""
         self.stream.write(f"error: {message}\n")
         if hint:
             self.stream.write(f"hint: {hint}\n")

@@ -37,6 +37,29 @@ _ERRNO = {
 }
 
 
+# GDAL/libtiff say only this when a write fails; the disk tells why
+_WRITE_FAILED = ("write failed", "write error", "io error writing", "i/o error")
+
+
+def _disk_state(where: str) -> tuple[str, str]:
+    """Why a write into `where`'s folder failed: full, read-only, or an I/O error."""
+    import os
+    from pathlib import Path
+
+    folder = Path(where or ".")
+    while not folder.is_dir() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return "a write failed (I/O error)", _SPACE_HINT
+    if st.f_bavail * st.f_frsize < 1 << 20:
+        return "the disk is full", _SPACE_HINT
+    if not os.access(folder, os.W_OK):
+        return "the folder is read-only", _WRITE_HINT
+    return "a write failed (I/O error)", _SPACE_HINT
+
+
 def _where(exc: BaseException, args: argparse.Namespace | None) -> str:
     """The file an error is about: the OS error's file name, else the command's --out."""
     name = getattr(exc, "filename", None)
@@ -44,6 +67,15 @@ def _where(exc: BaseException, args: argparse.Namespace | None) -> str:
         return str(name)
     out = getattr(args, "out", None) if args is not None else None
     return str(out) if out is not None else ""
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """`exc` and the exceptions it was raised from or during (__cause__ / __context__)."""
+    out: list[BaseException] = []
+    while exc is not None and exc not in out and len(out) < 10:
+        out.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return out
 
 
 def _first_line(exc: BaseException) -> str:
@@ -60,14 +92,19 @@ def describe(exc: BaseException, args: argparse.Namespace | None = None
         return "out of memory", "use a smaller --batch-size or a smaller area", 3
     where = _where(exc, args)
     at = f" ({where})" if where and where not in _first_line(exc) else ""
-    if isinstance(exc, OSError) and exc.errno in _ERRNO:
-        what, hint = _ERRNO[exc.errno]
+    for link in _chain(exc):  # GDAL: "Write failed. See previous exception for details."
+        if isinstance(link, OSError) and link.errno in _ERRNO:
+            what, hint = _ERRNO[link.errno]
+            return f"cannot write {where or 'the output'}: {what}", hint, 2
+        low = str(link).lower()
+        if isinstance(link, (OSError, sqlite3.Error, RuntimeError)):
+            for needle, what, hint in _PATTERNS:
+                if needle in low:
+                    return f"cannot write {where or 'the output'}: {what}", hint, 2
+    if any(w in str(link).lower() for link in _chain(exc) for w in _WRITE_FAILED):
+        what, hint = _disk_state(where)
         return f"cannot write {where or 'the output'}: {what}", hint, 2
     low = str(exc).lower()
-    if isinstance(exc, (OSError, sqlite3.Error, RuntimeError)):
-        for needle, what, hint in _PATTERNS:
-            if needle in low:
-                return f"cannot write {where or 'the output'}: {what}", hint, 2
     if isinstance(exc, RuntimeError) and "dataloader worker" in low:
         return (f"a photo-decoding worker crashed{at}: {_first_line(exc)}",
                 "run with --workers 0 (decode in the main process), or a smaller --image-size",

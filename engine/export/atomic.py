@@ -125,6 +125,25 @@ def folder_lock(folder: str | os.PathLike[str]) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def made_folder(folder: str | os.PathLike[str]) -> Iterator[Path]:
+    """`mkdir -p folder`; on an exception the folders this made are removed (when empty)."""
+    folder = Path(folder)
+    made = []
+    p = folder
+    while not p.exists() and p != p.parent:
+        made.append(p)
+        p = p.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield folder
+    except BaseException:
+        for d in made:  # deepest first
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        raise
+
+
+@contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a scratch path beside `target` (same suffix); rename it on success.
 
@@ -199,11 +218,12 @@ def atomic_outputs(*targets: str | os.PathLike[str],
     start with `hold_lock` (for read-modify-write outputs such as an existing GeoPackage).
     """
     paths = [Path(t) for t in targets]
-    for p in paths:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        clean_stale(p)
-    outputs = OutputSet(paths, remove)
     with contextlib.ExitStack() as stack:
+        for folder in dict.fromkeys(p.parent for p in paths):
+            stack.enter_context(made_folder(folder))
+        for p in paths:
+            clean_stale(p)
+        outputs = OutputSet(paths, remove)
         if hold_lock:
             stack.enter_context(folder_lock(paths[0].parent))
         try:
@@ -223,18 +243,18 @@ def staged_folder(out_dir: str | os.PathLike[str], key: str) -> Iterator[Path]:
     the GeoTIFF last; on failure the folder is removed and `out_dir` holds nothing new.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    anchor = out_dir / key
-    clean_stale(anchor)
-    stage = scratch_name(anchor, "")
-    stage.mkdir()
-    try:
-        yield stage
-        files = sorted((p for p in stage.iterdir() if p.is_file()),
-                       key=lambda p: (p.suffix != ".tif", p.name))
-        commit = OutputSet([out_dir / f.name for f in files],
-                           scratch={out_dir / f.name: f for f in files}, key=anchor)
-        with folder_lock(out_dir):
-            commit.commit()
-    finally:
-        _remove(stage)
+    with made_folder(out_dir):
+        anchor = out_dir / key
+        clean_stale(anchor)
+        stage = scratch_name(anchor, "")
+        stage.mkdir()
+        try:
+            yield stage
+            files = sorted((p for p in stage.iterdir() if p.is_file()),
+                           key=lambda p: (p.suffix != ".tif", p.name))
+            commit = OutputSet([out_dir / f.name for f in files],
+                               scratch={out_dir / f.name: f for f in files}, key=anchor)
+            with folder_lock(out_dir):
+                commit.commit()
+        finally:
+            _remove(stage)
