@@ -101,7 +101,7 @@ def child_read(raster: str, chip: int, stride: int, batch: int) -> dict:
 def child_pure(chip: int, batch: int, n_chips: int) -> dict:
     import torch
 
-    from engine.embed.common import to_model_input
+    from engine.models.inputs import to_model_input
     from engine.nn import GeoModel
 
     torch.manual_seed(0)

@@ -43,8 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
+    from engine import distributed
     from engine.errors import EngineError
-    from engine.train import distributed
     from engine.train.config import load_config
     from engine.train.loop import _batches, _loader, build
     from engine.train.prefetch import Prefetcher

@@ -33,10 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, progress: Progress) -> dict:
-    from engine.embed.common import model_name
+    from engine.cli.models import open_model
     from engine.embed.locations import COMMAND, embed_locations
     from engine.export.guard import prepare_output
-    from engine.train.checkpoint import load_model
 
     out = args.out
     gpkg = out.suffix.lower() == ".gpkg"
@@ -44,8 +43,9 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
                    [] if gpkg else [out.with_name(out.stem + "_pca.tif")],
                    suffixes=(".gpkg", ".tif", ".tiff"), layer="embeddings" if gpkg else None,
                    command=COMMAND, overwrite=args.overwrite)
-    model = load_model(args.model)
+    folder = open_model(args.model)
+    model = folder.load()
     return embed_locations(model, args.out, bounds=args.bounds, step_m=args.step, crs=args.crs,
                            points=args.points, layer=args.layer_name, dtype=args.dtype,
                            progress=progress, device=args.device,
-                           model_name=model_name(args.model), overwrite=args.overwrite)
+                           model_name=folder.name, overwrite=args.overwrite)

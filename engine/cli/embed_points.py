@@ -14,7 +14,8 @@ HELP = "embed every photo of a street-view layer (GeoPackage with vectors + fais
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, required=True,
-                        help="model folder (models/<name> with config.yaml + model.safetensors)")
+                        help="model folder (models/<name> with config.yaml + model.safetensors) "
+                        "or a zoo name (zoo:efficientnet_lite0, _lite1, _lite2)")
     parser.add_argument("--layer", type=Path, required=True,
                         help="street-view point layer (.gpkg/.geojson/.shp/.csv or photo folder)")
     parser.add_argument("--layer-name", default=None,
@@ -32,21 +33,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, progress: Progress) -> dict:
+    from engine.cli.models import open_model
     from engine.data.points import read_streetview
-    from engine.embed.common import model_input_sizes, model_name
     from engine.embed.index import index_path
     from engine.embed.points import COMMAND, LAYER, embed_points
     from engine.export.guard import prepare_output
-    from engine.train.checkpoint import load_model
 
-    prepare_output(args.out, [args.layer, args.model], [index_path(args.out)], suffixes=(".gpkg",),
-                   layer=LAYER,
-                   command=COMMAND, overwrite=args.overwrite)
-    model = load_model(args.model)
+    prepare_output(args.out, [args.layer, args.model], [index_path(args.out)],
+                   suffixes=(".gpkg",), layer=LAYER, command=COMMAND, overwrite=args.overwrite)
+    folder = open_model(args.model)
+    model = folder.load()
     size = args.image_size
     if size is None:
-        size = int(model_input_sizes(args.model).get("image_size", 128))
+        size = int(folder.input_sizes().get("image_size", 128))
     layer = read_streetview(args.layer, args.layer_name)
     return embed_points(model, layer, args.out, batch_size=args.batch_size, image_size=size,
                         progress=progress, num_workers=args.workers, device=args.device,
-                        model_name=model_name(args.model), overwrite=args.overwrite)
+                        model_name=folder.name, overwrite=args.overwrite)

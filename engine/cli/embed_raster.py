@@ -16,13 +16,28 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, required=True,
-                        help="model folder (models/<name> with config.yaml + model.safetensors)")
+                        help="model folder (models/<name> with config.yaml + model.safetensors) "
+                        "or a zoo name (zoo:efficientnet_lite0, _lite1, _lite2)")
     parser.add_argument("--raster", type=Path, required=True, help="overhead GeoTIFF")
     parser.add_argument("--out", type=Path, required=True, help="output field OUT.tif")
     parser.add_argument("--chip", type=int_in(4, MAX_CHIP_PX), default=None,
                         help="chip size in raster pixels (default: the model's chip size, else 64)")
     parser.add_argument("--stride", type=int_in(1, MAX_CHIP_PX), default=None,
                         help="raster pixels per output pixel (default: half the chip)")
+    parser.add_argument("--chip-m", type=float, default=None,
+                        help="chip size in metres (converted with the raster's pixel size; "
+                        "overrides --chip; default: the model's chip in metres when it has one)")
+    parser.add_argument("--stride-m", type=float, default=None,
+                        help="output pixel size in metres (overrides --stride)")
+    parser.add_argument("--bands", default=None,
+                        help="bands by 1-based index or description, e.g. 4,3,2 or "
+                        "nir,red,green (default: the model's bands)")
+    parser.add_argument("--scaling", choices=("stats", "tags", "uint8"), default=None,
+                        help="raw values -> model input (default: the model's; 8-bit RGB "
+                        "models: uint8)")
+    parser.add_argument("--scale", default=None, metavar="SCALE[,OFFSET]",
+                        help="raw * SCALE + OFFSET before scaling (default: the raster's "
+                        "scale/offset tags)")
     parser.add_argument("--dtype", choices=("float16", "int8", "float32"), default="float16")
     parser.add_argument("--encoder", choices=("auto", "overhead", "image"), default="auto",
                         help="auto: the overhead encoder when the model has one")
@@ -36,23 +51,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, progress: Progress) -> dict:
-    from engine.embed.common import model_input_sizes, model_name
+    from engine.cli.models import open_model
     from engine.embed.raster import embed_raster
     from engine.export.guard import prepare_output
-    from engine.train.checkpoint import load_model
 
     out = args.out
     prepare_output(out, [args.raster, args.model, args.mask],
                    [out.with_suffix(".json"), out.with_name(out.stem + "_pca.tif")],
                    suffixes=(".tif", ".tiff"))
-    model = load_model(args.model)
-    sizes = model_input_sizes(args.model)
+    folder = open_model(args.model)
+    model = folder.load()
+    sizes = folder.input_sizes()
     if sizes.get("chip_res_m"):
         log.warning("the model was trained on chips resampled to %s m/px; embed-raster cuts "
                     "chips on the raster's own grid", sizes["chip_res_m"])
+    record = folder.raster_record()
+    chip_m = args.chip_m
+    if chip_m is None and args.chip is None and record and record.get("chip_m"):
+        chip_m = float(record["chip_m"])  # the model's chip, in metres
     chip = args.chip if args.chip is not None else int(sizes.get("chip_size", 64))
-    stride = args.stride if args.stride is not None else max(1, chip // 2)
-    return embed_raster(model, args.raster, args.out, chip_px=chip, stride_px=stride,
+    return embed_raster(model, args.raster, args.out, chip_px=chip, stride_px=args.stride,
                         encoder=args.encoder, dtype=args.dtype, bbox=args.bbox, mask=args.mask,
                         batch_size=args.batch_size, progress=progress, device=args.device,
-                        model_name=model_name(args.model), preview=not args.no_preview)
+                        model_name=folder.name, preview=not args.no_preview, chip_m=chip_m,
+                        stride_m=args.stride_m, expected=record, bands=args.bands,
+                        scaling=args.scaling, scale=args.scale)

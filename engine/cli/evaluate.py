@@ -41,7 +41,7 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
     from engine.demo.pipeline import default_city, ensure_city
     from engine.evaluate.report import write_report
     from engine.evaluate.runner import bench_settings, run_benchmark
-    from engine.train.config import resolve_path
+    from engine.paths import resolve_path
 
     if args.threads:
         torch.set_num_threads(int(args.threads))

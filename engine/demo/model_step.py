@@ -27,7 +27,8 @@ DIGEST_FILE = "demo_config.sha256"
 
 def demo_config(settings: DemoSettings, city: Path, model_dir: Path):  # noqa: ANN201
     """The recipe with the city's data, the demo's sizes and `model_dir` as its output."""
-    from engine.train.config import config_from_dict, resolve_path
+    from engine.paths import resolve_path
+    from engine.train.config import config_from_dict
 
     recipe = resolve_path(settings.recipe)
     if not recipe.is_file():

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 def default_city() -> Path:
     """data/sample-city under the project root (where the recipes look)."""
-    from engine.train.config import resolve_path
+    from engine.paths import resolve_path
 
     return resolve_path("data/sample-city")
 
@@ -49,7 +49,7 @@ def run_demo(out: str | Path, city: str | Path | None = None, quick: bool = Fals
     from engine.demo.model_step import train_or_reuse
     from engine.demo.report import write_report
     from engine.demo.stages import file_digest, mean_r, random_model, run_encoder
-    from engine.train.checkpoint import load_model
+    from engine.models.folder import load_model
 
     settings = settings_for(quick, steps)
     out = Path(out).resolve()

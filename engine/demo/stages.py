@@ -134,8 +134,8 @@ def random_model(model_dir: Path, seed: int):  # noqa: ANN201
     """A random-init GeoModel of the trained model's architecture (the baseline encoder)."""
     import torch
 
+    from engine.models.folder import read_model_config
     from engine.nn.model import GeoModel
-    from engine.train.checkpoint import read_model_config
 
     torch.manual_seed(seed)
     return GeoModel.from_config(read_model_config(model_dir)).eval()

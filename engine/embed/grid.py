@@ -22,6 +22,10 @@ from engine.errors import EngineError
 
 WINDOW_SIDE = 2048  # source pixels per block side (about): bounds the read window's memory
 BLOCK_BYTES = 64 * 2**20  # bounds a block's (D, h, w) float32 output buffer
+# A field is cut into at least this many block rows (when it has that many output rows), so
+# even a small raster has work for several torchrun ranks (engine.embed.shard). The plan never
+# depends on the number of ranks: every rank count computes the very same batches.
+MIN_BLOCK_ROWS = 8
 
 
 @dataclass(frozen=True)
@@ -63,11 +67,13 @@ class FieldGrid:
         return self.transform @ Affine.translation(b.col, b.row)
 
     def blocks(self, dim: int) -> list[Block]:
-        """Row-major blocks whose read window and (dim, h, w) output buffer stay bounded."""
+        """Row-major blocks whose read window and (dim, h, w) output buffer stay bounded,
+        at least MIN_BLOCK_ROWS block rows when the field has that many rows."""
         side = max(1, (WINDOW_SIDE - self.chip) // self.stride + 1)
         side = max(1, min(side, int(math.sqrt(BLOCK_BYTES / (4 * max(dim, 1))))))
-        return [Block(r, c, min(side, self.height - r), min(side, self.width - c))
-                for r in range(0, self.height, side) for c in range(0, self.width, side)]
+        tall = max(1, min(side, math.ceil(self.height / MIN_BLOCK_ROWS)))
+        return [Block(r, c, min(tall, self.height - r), min(side, self.width - c))
+                for r in range(0, self.height, tall) for c in range(0, self.width, side)]
 
     def source_window(self, b: Block) -> tuple[int, int, int, int]:
         """(col_off, row_off, width, height) in source pixels covering the block's chips and

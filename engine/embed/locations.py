@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from engine.data.crs import CRSLike, crs_name, metric_crs_for_lonlat, to_pyproj, transform_xy
-from engine.embed.common import pick_device
 from engine.errors import EngineError
+from engine.models.device import resolve_device
 from engine.progress import Progress, no_progress
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def location_embeddings(model: Any, lonlat: np.ndarray, batch_size: int = 4096,
         raise EngineError("this model has no location encoder",
                           "use a model trained with a location objective (e.g. models/csp_*)")
     lonlat = np.asarray(lonlat, dtype=np.float64).reshape(-1, 2)
-    dev = pick_device(device)
+    dev = resolve_device(device)
     model.eval().to(dev)
     out = np.empty((len(lonlat), int(model.embedding_dim)), dtype=np.float32)
     with torch.inference_mode():

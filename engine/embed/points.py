@@ -6,7 +6,8 @@ absolute path, `captured_at` as ISO 8601 UTC text), and the vector in the BLOB c
 `embedding` (little-endian float32, see engine.export.embeddings_gpkg, with the model,
 dimension and dtype in `gc_embedding_meta`). `OUT.faiss` (engine.embed.index) holds the same
 vectors in the same (fid) order. Photos that cannot be read are skipped: logged with their
-file, counted in the result, and absent from both outputs.
+file, counted in the result, and absent from both outputs. Under torchrun each rank embeds a
+contiguous range of rows and rank 0 writes both outputs (engine.embed.shard).
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ import numpy as np
 import pandas as pd
 
 from engine.data.points import StreetViewLayer
-from engine.embed.common import pick_device, to_model_input
+from engine.embed import shard
 from engine.embed.index import index_path, write_index
 from engine.errors import EngineError
+from engine.models.device import resolve_device
+from engine.models.inputs import to_model_input
 from engine.progress import Progress, no_progress
 
 log = logging.getLogger(__name__)
@@ -77,7 +80,7 @@ def embed_images(model: Any, paths: list[str], batch_size: int = 64, image_size:
     if batch_size < 1 or image_size < 8:
         raise EngineError(f"batch size {batch_size} / image size {image_size} px is too small",
                           "use e.g. --batch-size 64 --image-size 128")
-    dev = pick_device(device)
+    dev = resolve_device(device)
     model.eval().to(dev)
     loader = DataLoader(PhotoDataset(paths, image_size), batch_size=batch_size,
                         num_workers=num_workers, collate_fn=collate_photos,
@@ -152,8 +155,18 @@ def embed_points(model: Any, layer: StreetViewLayer, out_gpkg: str | os.PathLike
                           "give an output path ending in .gpkg")
     frame = layer.frame
     paths = [str(p) for p in frame["image"]]
-    rows, emb, errors = embed_images(model, paths, batch_size, image_size, num_workers,
-                                     device, progress)
+    with shard.session(resolve_device(device)) as place, shard.Parts(out_gpkg, place) as parts:
+        start, stop = shard.row_range(len(paths), max(1, batch_size), place)
+        rows, emb, errors = shard.agree(lambda: embed_images(
+            model, paths[start:stop], batch_size, image_size, num_workers,
+            place.device.type, progress), place)
+        rows, errors = rows + start, [(i + start, e) for i, e in errors]
+        if not place.is_main:  # rank 0 assembles every rank's rows (engine.embed.shard)
+            shard.agree(lambda: shard.save_rows(parts, rows, emb, errors), place)
+            return {"rank": place.rank, "world": place.world, "embedded": int(len(rows))}
+        shard.agree(lambda: None, place)  # every part is on disk
+        if place.distributed:
+            rows, emb, errors = shard.gather_rows(parts, rows, emb, errors)
     if len(rows) == 0:
         raise EngineError(f"none of the {len(paths)} photos of {layer.source} could be read",
                           "check the photo files (the log names each one)")
@@ -178,7 +191,7 @@ def embed_points(model: Any, layer: StreetViewLayer, out_gpkg: str | os.PathLike
         "photos": len(paths), "embedded": int(len(rows)), "skipped": len(errors),
         "skipped_rows": [int(v) if isinstance(v, (int, np.integer)) else str(v)
                          for v in skipped_fids],
-        "dimension": int(emb.shape[1]),
+        "dimension": int(emb.shape[1]), "ranks": place.world,
     }
 
 

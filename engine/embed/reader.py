@@ -1,10 +1,11 @@
 """A reader thread that cuts the chips of an embedding field, block by block, ahead of compute.
 
 It reads one source window per block (GDAL releases the GIL, so reads overlap the model's
-forward pass), turns it into uint8 RGB as the training chips are made, and puts batches into a
+forward pass), turns it into model input with the model's radiometry (engine.data.radiometry:
+bands, scaling), and puts batches into a
 bounded queue: at most `depth` batches wait, so memory does not grow with the raster.
-Items, in order: ("block", Block, valid (h,w)), ("chips", rows (n,), cols (n,), uint8
-(n,3,chip,chip)) ..., ("block_end", Block), ..., ("done",); ("error", exc) on failure.
+Items, in order: ("block", Block, valid (h,w)), ("chips", rows (n,), cols (n,), float32
+(n,C,chip,chip)) ..., ("block_end", Block), ..., ("done",); ("error", exc) on failure.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from engine.embed.common import rgb_uint8
 from engine.embed.grid import Block, FieldGrid
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 class BlockChips:
     """The chips of one block, cut batch by batch from a single source-window read."""
 
-    def __init__(self, raster: Any, grid: FieldGrid, block: Block, mask: Any = None) -> None:
+    def __init__(self, raster: Any, grid: FieldGrid, block: Block, radiometry: Any,
+                 mask: Any = None) -> None:
         col, row, width, height = grid.source_window(block)
         win = raster.read_window(col, row, width, height)
         crow, ccol = grid.centre_pixels(block)
@@ -36,15 +37,15 @@ class BlockChips:
             valid &= mask.inside(grid.block_transform(block), (block.height, block.width))
         self.valid = valid  # (h, w): cells that get an embedding
         self.rows, self.cols = np.nonzero(valid)
-        rgb = rgb_uint8(win.data, win.valid)
-        self._view = sliding_window_view(rgb, (grid.chip, grid.chip), axis=(1, 2))
+        bands = radiometry.normalise(win.data, win.valid)
+        self._view = sliding_window_view(bands, (grid.chip, grid.chip), axis=(1, 2))
         self._srow, self._scol = grid.chip_starts(block)
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def chips(self, start: int, stop: int) -> np.ndarray:
-        """uint8 (n, 3, chip, chip) chips of valid cells start..stop (row-major order)."""
+        """float32 (n, C, chip, chip) chips of valid cells start..stop (row-major order)."""
         rows, cols = self.rows[start:stop], self.cols[start:stop]
         return np.ascontiguousarray(
             self._view[:, self._srow[rows], self._scol[cols]].transpose(1, 0, 2, 3))
@@ -54,8 +55,9 @@ class ChipReader:
     """Start with `start()`, iterate the items, `close()` in a finally (stops the thread)."""
 
     def __init__(self, raster: Any, grid: FieldGrid, blocks: list[Block], batch_size: int,
-                 mask: Any = None, depth: int = 4) -> None:
+                 radiometry: Any, mask: Any = None, depth: int = 4) -> None:
         self.raster, self.grid, self.blocks, self.mask = raster, grid, blocks, mask
+        self.radiometry = radiometry
         self.batch_size = int(batch_size)
         self.queue: queue.Queue = queue.Queue(maxsize=depth)
         self.stop = threading.Event()
@@ -79,7 +81,7 @@ class ChipReader:
     def _run(self) -> None:
         try:
             for block in self.blocks:
-                cut = BlockChips(self.raster, self.grid, block, self.mask)
+                cut = BlockChips(self.raster, self.grid, block, self.radiometry, self.mask)
                 if not self._put(("block", block, cut.valid)):
                     return
                 for i in range(0, len(cut), self.batch_size):

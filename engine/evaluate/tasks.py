@@ -102,7 +102,7 @@ def overhead_chips(ctx: CityContext, rows: np.ndarray, chip_px: int) -> np.ndarr
     import pandas as pd
 
     from engine.data.rasters import open_raster
-    from engine.embed.common import rgb_uint8
+    from engine.models.inputs import rgb_uint8
 
     dates = pd.to_datetime(ctx.manifest["overhead_dates"], utc=True)
     files = [ctx.city / f"overhead/overhead_{d}.tif" for d in ctx.manifest["overhead_dates"]]

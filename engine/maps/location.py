@@ -29,7 +29,7 @@ def location_map(model_dir: str | os.PathLike[str], points: str | os.PathLike[st
     from engine.maps.fit import fit_rows
     from engine.maps.rows import point_rows, target_values
     from engine.maps.zero_shot import zero_shot_map
-    from engine.train.checkpoint import load_model
+    from engine.models.folder import load_model
 
     model = load_model(model_dir)
     out_dir = Path(out_dir)

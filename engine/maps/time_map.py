@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,21 +24,16 @@ from engine.errors import EngineError
 from engine.maps.field import l2_normalize
 from engine.progress import Progress, no_progress
 
+if TYPE_CHECKING:
+    from engine.models.folder import ModelFolder
+
 log = logging.getLogger(__name__)
 
 
-def recipe_condition(model_dir: str | os.PathLike[str]) -> str | None:
+def recipe_condition(folder: ModelFolder) -> str | None:
     """objectives.cross_view.condition recorded in the model's config.yaml (None: no
-    cross_view objective or no recipe), "ground" when cross_view is there without one."""
-    import yaml
-
-    path = Path(model_dir)
-    cfg = (path if path.is_dir() else path.parent) / "config.yaml"
-    try:
-        doc = yaml.safe_load(cfg.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
-        return None
-    cv = (doc.get("objectives") or {}).get("cross_view") if isinstance(doc, dict) else None
+    cross_view objective), "ground" when cross_view is there without one."""
+    cv = folder.section("objectives").get("cross_view")
     if not isinstance(cv, dict):
         return None
     return str(cv.get("condition", "ground"))
@@ -77,16 +72,17 @@ def time_map(model_dir: str | os.PathLike[str], head, field_path: str | os.PathL
              progress: Progress = no_progress) -> dict:
     """The zero-shot map of `head` over `field_path` conditioned on datetime `when`."""
     from engine.maps.zero_shot import zero_shot_map
-    from engine.train.checkpoint import load_model
+    from engine.models.folder import ModelFolder
 
-    condition = recipe_condition(model_dir)
+    folder = ModelFolder.open(model_dir)
+    condition = recipe_condition(folder)
     if condition != "overhead":
         raise EngineError(
             f"model {model_dir} was not trained with the overhead side conditioned on time "
             f"(cross_view condition: {condition})",
             "train models/crossview_time.yaml (objectives.cross_view.condition: overhead); "
             "with a ground-conditioned model use `map zero_shot` (time-independent)")
-    model = load_model(model_dir)
+    model = folder.load()
     offset = time_offset(model, when)
     return zero_shot_map(head, field_path, out_dir, name, polygons, id_field, align, progress,
                          transform=time_transform(offset), kind="time",

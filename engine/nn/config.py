@@ -1,7 +1,8 @@
 """GeoModel configuration as data: plain JSON-able dicts, validated on load with clear messages.
 
     {"embedding_dim": 128,
-     "image":    {"backbone": "tiny_cnn", "backbone_kw": {}, "hidden_dim": 512, "bn": true},
+     "image":    {"backbone": "tiny_cnn", "backbone_kw": {}, "hidden_dim": 512, "bn": true,
+                  "projection": "mlp" | "linear" | "none"}     (none: features = embedding)
      "overhead": null | {same keys as "image"}            (cross-view: a separate encoder)
      "location": null | {"name": "sphereC", ...}          (build_location_encoder settings)
      "time":     null | {"hidden_dim": 64, "drop_p": 0.1, "in_dim": 4}
@@ -18,8 +19,9 @@ from typing import Any
 from engine.errors import EngineError
 
 ENCODER_DEFAULTS: dict[str, Any] = {
-    "backbone": "tiny_cnn", "backbone_kw": {}, "hidden_dim": 512, "bn": True,
+    "backbone": "tiny_cnn", "backbone_kw": {}, "hidden_dim": 512, "bn": True, "projection": "mlp",
 }
+PROJECTIONS = ("mlp", "linear", "none")
 TIME_DEFAULTS: dict[str, Any] = {"hidden_dim": 64, "drop_p": 0.1, "in_dim": 4}
 PREDICTOR_DEFAULTS: dict[str, Any] = {"hidden_dim": 512, "bn": True}
 TOP_KEYS = ("embedding_dim", "image", "overhead", "location", "time", "predictor")
@@ -63,6 +65,10 @@ def normalize_config(cfg: Any) -> dict[str, Any]:
         None if cfg.get("overhead") is None
         else _merge("overhead", cfg["overhead"], ENCODER_DEFAULTS)
     )
+    for part in ("image", "overhead"):
+        if out[part] and out[part]["projection"] not in PROJECTIONS:
+            raise EngineError(f"model config '{part}.projection' is {out[part]['projection']!r}",
+                              hint=f"allowed values: {', '.join(PROJECTIONS)}")
     loc = cfg.get("location")
     if loc is not None:
         if not isinstance(loc, dict) or not isinstance(loc.get("name"), str):

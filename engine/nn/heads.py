@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.errors import EngineError
+
 
 def _mlp(in_dim: int, hidden_dim: int, out_dim: int, bn: bool) -> nn.Sequential:
     layers: list[nn.Module] = [nn.Linear(in_dim, hidden_dim, bias=not bn)]
@@ -16,12 +18,25 @@ def _mlp(in_dim: int, hidden_dim: int, out_dim: int, bn: bool) -> nn.Sequential:
 
 
 class ProjectionHead(nn.Module):
-    """2-layer MLP (Linear-[BN]-ReLU-Linear) -> L2-normalised (B, out_dim) embeddings."""
+    """Features -> L2-normalised (B, out_dim) embeddings through `kind`: "mlp" (Linear-[BN]-ReLU-
+    Linear, SimCLR), "linear" (one Linear: an adapter) or "none" (the features themselves)."""
 
-    def __init__(self, in_dim: int, out_dim: int = 128, hidden_dim: int = 512, bn: bool = True):
+    def __init__(self, in_dim: int, out_dim: int = 128, hidden_dim: int = 512, bn: bool = True,
+                 kind: str = "mlp"):
         super().__init__()
-        self.net = _mlp(in_dim, hidden_dim, out_dim, bn)
-        self.out_dim = out_dim
+        if kind == "mlp":
+            self.net: nn.Module = _mlp(in_dim, hidden_dim, out_dim, bn)
+        elif kind == "linear":
+            self.net = nn.Linear(in_dim, out_dim)
+        elif kind == "none":
+            if in_dim != out_dim:
+                raise EngineError(f"projection 'none' needs embedding_dim == the backbone's "
+                                  f"{in_dim} features, got {out_dim}",
+                                  hint=f"set embedding_dim: {in_dim}, or projection: linear")
+            self.net = nn.Identity()
+        else:
+            raise EngineError(f"unknown projection {kind!r}", hint="use mlp, linear or none")
+        self.kind, self.out_dim = kind, out_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.net(x), dim=1)

@@ -29,8 +29,8 @@ class ImageEncoder(nn.Module):
         super().__init__()
         self.backbone = build_backbone(cfg["backbone"], **cfg["backbone_kw"])
         self.projection = ProjectionHead(
-            self.backbone.out_dim, embedding_dim, hidden_dim=cfg["hidden_dim"], bn=cfg["bn"]
-        )
+            self.backbone.out_dim, embedding_dim, hidden_dim=cfg["hidden_dim"], bn=cfg["bn"],
+            kind=cfg["projection"])
         self.feature_dim = int(self.backbone.out_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -42,15 +42,18 @@ def _without_weight_files(cfg: dict[str, Any]) -> dict[str, Any]:
     for part in ("image", "overhead"):
         if cfg[part]:
             cfg[part]["backbone_kw"].pop("weights", None)
+            if cfg[part]["backbone"].startswith("zoo:"):  # zoo: random init, state_dict fills it
+                cfg[part]["backbone_kw"]["weights"] = None
     return cfg
 
 
 def _check_images(x: torch.Tensor, what: str) -> None:
-    if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != 3 \
+    """(B, C, H, W) float: C is 3 for RGB encoders, the band count for overhead-only ones."""
+    if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] < 1 \
             or not x.is_floating_point():
         shape = f"{tuple(x.shape)} {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
-        raise EngineError(f"{what} images must be a (B, 3, H, W) float tensor, got {shape}",
-                          hint="stack RGB images as floats, ImageNet-normalised, channels first")
+        raise EngineError(f"{what} images must be a (B, C, H, W) float tensor, got {shape}",
+                          hint="stack images as floats, normalised, channels first")
 
 
 class GeoModel(nn.Module):

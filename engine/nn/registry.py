@@ -97,6 +97,6 @@ def check_kwargs(fn: Callable[..., Any], kwargs: dict[str, Any], what: str, skip
             )
 
 
-BACKBONES = Registry("backbone", populate=("engine.nn.backbones",))
+BACKBONES = Registry("backbone", populate=("engine.nn.backbones", "engine.nn.zoo_backbone"))
 LOCATION_ENCODERS = Registry("location encoder", populate=("engine.nn.location",))
 OBJECTIVES = Registry("objective", populate=("engine.objectives",))

@@ -4,6 +4,6 @@
     from engine.train.loop import train
     result = train(load_config("models/crossview_spatial.yaml", ["train.steps=50"]))
 
-    from engine.train.checkpoint import load_model
-    model = load_model("models/crossview_spatial")   # GeoModel, eval mode, never torch.load
+Loading the trained model is the inference side's job (engine.models.folder.load_model);
+this package builds on engine.models, never the reverse.
 """

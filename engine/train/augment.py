@@ -4,7 +4,8 @@
   random resized crop, flip, colour jitter and grayscale as 10 numbers;
 * per batch (in the training step, on the training device): `augment_batch` applies them
   to the uint8 images in a few batched ops (affine grid sample for crop + flip + resize, a
-  3x3 colour matrix + offset for jitter and grayscale, then ImageNet normalisation).
+  3x3 colour matrix + offset for jitter and grayscale, then the ImageNet normalisation of
+  engine.models.inputs).
 
 Same numbers in, same pixels out: a run is the same whatever the number of workers.
 Crops are never larger than the image, so resizing them is upsampling (no antialias needed).
@@ -19,8 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+from engine.models.inputs import MEAN, STD
+
 GRAY = torch.tensor([0.299, 0.587, 0.114])
 N_PARAMS = 10  # sx, sy, cx, cy (affine), brightness, contrast, saturation, gray, 2 spare
 
@@ -29,14 +30,6 @@ def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
     """A numpy generator keyed on (seed, epoch, index), independent of worker and process."""
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(
         [seed & 0xFFFFFFFF, epoch, index])))
-
-
-def normalize_uint8(x: torch.Tensor) -> torch.Tensor:
-    """uint8 (B,3,H,W) (or (3,H,W)) -> ImageNet-normalised float, as the backbones expect."""
-    mean, std = MEAN.to(x.device), STD.to(x.device)
-    if x.ndim == 3:
-        mean, std = mean[0], std[0]
-    return (x.float() / 255.0 - mean) / std
 
 
 @dataclass(frozen=True)

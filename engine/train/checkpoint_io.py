@@ -21,7 +21,7 @@ from safetensors.torch import save_file
 
 from engine.errors import EngineError
 from engine.export.atomic import atomic_path
-from engine.train.checkpoint import MODEL_FILE, check_state, read_weights, tensors_of
+from engine.models.weights import MODEL_FILE, check_state, read_weights, tensors_of
 from engine.train.config import Config
 from engine.train.state import load_state, rng_state, save_state, set_rng_state
 

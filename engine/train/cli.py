@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="recipe YAML, e.g. models/crossview_spatial.yaml")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="dotted overrides, e.g. train.steps=50 objectives.temporal.weight=0.5")
+    parser.add_argument("--raster", nargs="+", type=Path, default=None,
+                        help="overhead raster(s) to train on (sets data.overhead; paths from "
+                        "the current directory), e.g. for models/overhead_*.yaml")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the run's last checkpoint")
     parser.add_argument("--allow-changed-config", action="store_true",
@@ -29,7 +32,11 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
     from engine.train.config import load_config
     from engine.train.loop import train
 
-    cfg = load_config(args.config, args.overrides)
+    overrides = list(args.overrides)
+    if args.raster:
+        listed = ",".join(f'"{p.expanduser().resolve()}"' for p in args.raster)
+        overrides.append(f"data.overhead=[{listed}]")
+    cfg = load_config(args.config, overrides)
     if int(os.environ.get("RANK", "0")) != 0:
         progress = no_progress  # one progress bar and one log per job, not per rank
         logging.getLogger("engine").setLevel(logging.WARNING)

@@ -2,8 +2,8 @@
 
 Validated on load: an unknown key names itself and the allowed keys; a bad value names the
 key and the allowed values. Relative paths (data.streetview, data.overhead, output) resolve
-against the project root (the directory holding `engine/` and `models/`), never the cwd, so
-a recipe means the same thing wherever `python -m engine.train` is started from.
+against the project root (engine.paths), never the cwd, so a recipe means the same thing
+wherever `python -m engine.train` is started from.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any
 
 import yaml
 
+from engine.defaults import DEVICE, DEVICES
 from engine.errors import EngineError
-
-ROOT = Path(__file__).resolve().parents[2]
+from engine.paths import project_root, resolve_path
 
 
 def _choices(*values: str, default: str) -> Any:
@@ -43,9 +43,14 @@ class PairsConfig:
 
 @dataclass
 class DataConfig:
-    """Where the photos and overhead rasters are, and how big the model inputs are."""
+    """Where the photos and overhead rasters are, and how big the model inputs are.
 
-    streetview: str = "data/sample-city/streetview.gpkg"
+    streetview null: overhead-only training on the rasters alone (engine.train.raster_data),
+    with their bands (`bands`: "4,3,2" or "nir,red,green"; default all), `scaling` (stats,
+    tags or uint8; engine.data.radiometry) and chips of `chip_m` metres (or chip_size px).
+    """
+
+    streetview: str | None = "data/sample-city/streetview.gpkg"
     layer: str | None = None
     overhead: list[str] = field(default_factory=lambda: ["data/sample-city/overhead/*.tif"])
     overhead_dates: list[str] | None = None  # one per raster; default: YYYY-MM-DD in names
@@ -53,6 +58,12 @@ class DataConfig:
     chip_size: int = _min(8, 64)  # overhead chip, pixels around the photo
     chip_res_m: float | None = None  # chip pixel size (metres); None: the raster's own grid
     clusters: int = _min(2, 16)  # k-means clusters on x,y for the geo pretext task
+    bands: str | None = None  # overhead-only: band indices or descriptions; None: all
+    scaling: str = _choices("stats", "tags", "uint8", default="stats")
+    scale: str | None = None  # "SCALE[,OFFSET]" applied to raw values (default: raster tags)
+    chip_m: float | None = None  # overhead-only: chip side in metres (else chip_size px)
+    anchors: int = _min(2, 4096)  # overhead-only: chip centres drawn among valid pixels
+    max_shift_px: int = _min(0, 3)  # overhead-only: random shift between two views
     cache_images: bool = True
     pairs: PairsConfig = field(default_factory=PairsConfig)
 
@@ -68,7 +79,7 @@ class TrainConfig:
     seed: int = 0
     workers: int = _min(0, 0)
     prefetch: bool = True  # load + augment the next batches in a thread during each step
-    device: str = _choices("auto", "cpu", "cuda", default="auto")
+    device: str = _choices(*DEVICES, default=DEVICE)
     log_every: int = _min(1, 10)
     checkpoint_every: int = _min(0, 100)  # 0: only at the end
     write_digest: bool = False  # each rank writes weights_digest.rank<R>.txt (DDP checks)
@@ -84,6 +95,14 @@ class Config:
     model: dict[str, Any] = field(default_factory=dict)  # GeoModel config (engine.nn.config)
     objectives: dict[str, dict[str, Any]] = field(default_factory=dict)
     train: TrainConfig = field(default_factory=TrainConfig)
+    # written by overhead-only training: bands, scaling, statistics, gsd_m, chip (the raster
+    # record embed-raster checks, engine.data.radiometry); None for photo-based recipes
+    input: dict[str, Any] | None = None
+
+    @property
+    def overhead_only(self) -> bool:
+        """True when the recipe trains on rasters alone (data.streetview: null)."""
+        return not self.data.streetview
 
     def output_dir(self) -> Path:
         """The run directory: `output`, or models/<name> under the project root."""
@@ -91,12 +110,6 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-def resolve_path(path: str | Path) -> Path:
-    """Absolute paths as given; relative ones against the project root."""
-    p = Path(path).expanduser()
-    return p if p.is_absolute() else ROOT / p
 
 
 def _check_value(key: str, hint: Any, value: Any, meta: typing.Mapping[str, Any]) -> Any:
@@ -265,12 +278,12 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     """Load a YAML recipe (or defaults when path is None) and apply key=value overrides."""
     data: dict[str, Any] = {}
     if path is not None:
-        path = Path(path)
-        if not path.is_file() and not path.is_absolute() and (ROOT / path).is_file():
-            path = ROOT / path  # `--config models/x.yaml` works from any directory
+        path, root = Path(path), project_root()
+        if not path.is_file() and not path.is_absolute() and (root / path).is_file():
+            path = root / path  # `--config models/x.yaml` works from any directory
         if not path.is_file():
             raise EngineError(f"recipe {path} does not exist",
-                              f"recipes live in {ROOT / 'models'}/*.yaml")
+                              f"pass --config with a recipe; recipes live in {root / 'models'}")
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:

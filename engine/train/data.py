@@ -18,8 +18,9 @@ import numpy as np
 
 from engine.data.pairs import PairParams, mine_pairs
 from engine.errors import EngineError
+from engine.paths import resolve_path
 from engine.progress import Progress, no_progress
-from engine.train.config import Config, resolve_path
+from engine.train.config import Config
 from engine.train.dataset import GeoPairDataset, ImageCache, OverheadChips, Sources, usable_anchors
 
 log = logging.getLogger(__name__)
@@ -29,8 +30,9 @@ _KIND_OF_KEY = {"temporal": "temporal", "spatial": "spatial", "overhead": "cross
                 "lonlat": "location"}
 
 
-def overhead_sources(cfg: Config) -> tuple[list[str], list[str]]:
-    """Overhead raster paths (globs expanded, sorted) and one YYYY-MM-DD date per raster."""
+def overhead_sources(cfg: Config, need_dates: bool = True) -> tuple[list[str], list[str]]:
+    """Overhead raster paths (globs expanded, sorted) and one YYYY-MM-DD date per raster
+    (no dates when `need_dates` is False and the names carry none)."""
     paths: list[str] = []
     for entry in cfg.data.overhead:
         pattern = str(resolve_path(entry))
@@ -48,7 +50,9 @@ def overhead_sources(cfg: Config) -> tuple[list[str], list[str]]:
     else:
         dates = []
         for p in paths:
-            m = _DATE.search(Path(p).name)
+            m = _DATE.search(Path(p).name) or _DATE.search(_dashed(Path(p).name))
+            if not m and not need_dates:
+                return paths, []
             if not m:
                 raise EngineError(f"overhead raster {p} has no YYYY-MM-DD date in its name",
                                   "rename it (overhead_2024-05-01.tif) or set "
@@ -61,6 +65,11 @@ def overhead_sources(cfg: Config) -> tuple[list[str], list[str]]:
             raise EngineError(f"overhead date {d!r} is not a YYYY-MM-DD date",
                               "fix data.overhead_dates") from None
     return paths, dates
+
+
+def _dashed(name: str) -> str:
+    """rgbn_20160101.tif -> rgbn_2016-01-01.tif: YYYYMMDD dates in names count too."""
+    return re.sub(r"(?<!\d)(\d{4})(\d{2})(\d{2})(?!\d)", r"\1-\2-\3", name)
 
 
 def build_dataset(cfg: Config, keys: set[str], progress: Progress = no_progress,

@@ -23,8 +23,9 @@ from torch.utils.data import Dataset
 
 from engine.data.pairs import MinedPairs, PairIndex
 from engine.errors import EngineError
+from engine.models.inputs import normalize_uint8, rgb_uint8
 from engine.progress import Progress, no_progress
-from engine.train.augment import Augment, augment_batch, normalize_uint8, sample_rng
+from engine.train.augment import Augment, augment_batch, sample_rng
 
 log = logging.getLogger(__name__)
 
@@ -100,10 +101,7 @@ class OverheadChips:
             window = self._raster(raster).read_centered(float(x), float(y), self.chip_size,
                                                               res=self.res)
             data = np.nan_to_num(np.asarray(window.data[:3], dtype=np.float32))
-            if data.shape[0] == 1:
-                data = np.repeat(data, 3, axis=0)
-            data = np.where(np.asarray(window.valid)[None], data, 0.0)
-            chip = torch.from_numpy(np.clip(data, 0, 255).astype(np.uint8))
+            chip = torch.from_numpy(rgb_uint8(data, window.valid))
             self._chips[key] = chip
         return chip
 
@@ -201,7 +199,9 @@ def prepare_batch(batch: dict[str, torch.Tensor], device: torch.device, image_si
     for key, value in moved.items():
         if key.endswith(AUG):
             continue
-        if key in IMAGE_KEYS:
+        if key in IMAGE_KEYS and key + AUG not in moved:  # raster chips: float, augmented
+            out[key] = value
+        elif key in IMAGE_KEYS:
             out[key] = augment_batch(value, moved[key + AUG], image_size)
         elif key == "overhead":
             out[key] = normalize_uint8(value)

@@ -19,9 +19,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine import distributed
 from engine.errors import EngineError
 from engine.progress import Progress, no_progress
-from engine.train import distributed, outputs
+from engine.train import outputs
 from engine.train.config import Config
 from engine.train.prefetch import Prefetcher
 
@@ -115,10 +116,20 @@ def build(cfg: Config, info: distributed.DistInfo, progress: Progress) -> dict[s
     from engine.train.sampler import EpochBatchSampler
 
     seed_everything(cfg.train.seed)
+    if cfg.overhead_only:  # bands decide the first convolution's width
+        from engine.train.raster_data import raster_record
+
+        cfg.input = cfg.input or raster_record(cfg)
+        cfg.model["image"]["backbone_kw"]["in_chans"] = len(cfg.input["bands"])
     model = GeoModel.from_config(cfg.model)
     objectives = build_objectives(_objective_spec(cfg), model)
     keys = required_keys(objectives, model)
-    dataset, data_info = build_dataset(cfg, keys, progress)
+    if cfg.overhead_only:
+        from engine.train.raster_data import build_raster_dataset
+
+        dataset, data_info = build_raster_dataset(cfg, keys)
+    else:
+        dataset, data_info = build_dataset(cfg, keys, progress)
     loss_module = LossModule(model, objectives).to(info.device)
     momentum = _momentum(objectives, model)
     if momentum is not None:
@@ -214,7 +225,9 @@ def _train(cfg: Config, info: distributed.DistInfo, progress: Progress,
         if isinstance(stream, Prefetcher):
             stream.close()
     distributed.sync_buffers([loss_module, parts["momentum"]], info)
-    if parts["dataset"].sources.overhead is not None:
+    if hasattr(parts["dataset"], "close"):
+        parts["dataset"].close()
+    elif parts["dataset"].sources.overhead is not None:
         parts["dataset"].sources.overhead.close()
     seconds = time.perf_counter() - t_start
     result = {"steps": steps, "final_loss": history[-1][1] if history else None,

@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import save_file
 
 from engine.export.atomic import atomic_path
-from engine.train.checkpoint import save_model
+from engine.models.weights import save_model
 from engine.train.checkpoint_io import OBJECTIVES_FILE, objective_tensors
 from engine.train.config import Config
 
@@ -69,6 +69,21 @@ def write_loss_png(path: Path, names: list[str], history: list[list[float]]) -> 
     return path
 
 
+def _data_lines(cfg: Config, info: dict[str, Any], parts: dict[str, Any]) -> str:
+    """The card's data section: photos and pairs, or the rasters of an overhead-only run."""
+    keys = ", ".join(parts["keys"])
+    if cfg.overhead_only:
+        return (f"- overhead only (no photos): {', '.join(map(str, info['rasters']))}\n"
+                f"- {info['radiometry']}; {info['gsd_m']:g} m pixels; chips "
+                f"{info['chip_px']} px = {info['chip_m']:g} m; {info['anchors']} anchor places\n"
+                f"- batch keys: {keys}\n")
+    return (f"- street-view layer: `{info['streetview']}` ({info['photos']} photos, "
+            f"{info['anchors']} used as anchors)\n"
+            f"- positive pairs: {info['pairs'] or 'none mined'}\n"
+            f"- overhead rasters: {len(info['overhead'])} ({', '.join(info['overhead_dates'])})\n"
+            f"- batch keys: {keys}; image size {cfg.data.image_size} px\n")
+
+
 def card_text(cfg: Config, parts: dict[str, Any], history: list[list[float]],
               result: dict[str, Any], machine: str) -> str:
     """The model card: data, objectives, steps, final loss, time, machine, versions."""
@@ -87,13 +102,9 @@ def card_text(cfg: Config, parts: dict[str, Any], history: list[list[float]],
     first = f"{history[0][1]:.4f}" if history else "n/a"
     return (
         f"# {cfg.name}\n\n"
-        "GeoContrast model pretrained without labels, from the geography of the photos.\n\n"
+        "GeoContrast model pretrained without labels, from the geography of its data.\n\n"
         "## Data\n\n"
-        f"- street-view layer: `{info['streetview']}` ({info['photos']} photos, "
-        f"{info['anchors']} used as anchors)\n"
-        f"- positive pairs: {info['pairs'] or 'none mined'}\n"
-        f"- overhead rasters: {len(info['overhead'])} ({', '.join(info['overhead_dates'])})\n"
-        f"- batch keys: {', '.join(parts['keys'])}; image size {cfg.data.image_size} px\n\n"
+        f"{_data_lines(cfg, info, parts)}\n"
         f"## Objectives\n\n{objectives}\n\n"
         "## Training\n\n"
         f"- steps: {result['steps']}, batch size {cfg.train.batch_size} per rank, "

@@ -83,7 +83,7 @@ def build_world(root: Path) -> dict[str, Path]:
     from rasterio.transform import from_origin
     from test_embed_support import tiny_model, write_rgb_tif
 
-    from engine.train.checkpoint import save_model
+    from engine.models.weights import save_model
 
     root.mkdir(parents=True, exist_ok=True)
     w: dict[str, Path] = {"root": root}

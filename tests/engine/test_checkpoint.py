@@ -15,8 +15,9 @@ import yaml
 from safetensors.torch import load_file, save_file
 
 from engine.errors import EngineError
+from engine.models.folder import load_model
+from engine.models.weights import save_model
 from engine.nn import GeoModel
-from engine.train.checkpoint import load_model, save_model
 from engine.train.state import load_state, rng_state, save_state, set_rng_state
 
 torch.set_num_threads(1)
@@ -131,7 +132,7 @@ def test_state_round_trip_without_pickle(tmp_path: Path) -> None:
 
 
 def test_header_length_byte_0x80_is_not_mistaken_for_pickle(tmp_path: Path) -> None:
-    from engine.train.checkpoint import read_weights
+    from engine.models.weights import read_weights
 
     path = tmp_path / "w.safetensors"
     for pad in range(300):  # find a header whose length's low byte is 0x80 (a pickle magic)

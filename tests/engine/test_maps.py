@@ -30,8 +30,8 @@ def setup(small_city: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     from engine.embed.raster import embed_raster
     from engine.maps.fit import fit_rows
     from engine.maps.rows import point_rows
+    from engine.models.weights import save_model
     from engine.nn.model import GeoModel
-    from engine.train.checkpoint import save_model
 
     torch.set_num_threads(1)
     torch.manual_seed(0)

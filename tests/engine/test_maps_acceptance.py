@@ -39,7 +39,7 @@ def test_trained_zero_shot_map_beats_a_random_encoder(small_city: Path, tmp_path
     from engine.demo.model_step import train_or_reuse
     from engine.demo.settings import QUICK
     from engine.demo.stages import random_model
-    from engine.train.checkpoint import load_model
+    from engine.models.folder import load_model
 
     torch.set_num_threads(1)
     settings = replace(QUICK, recipe="models/crossview.yaml", steps=200, seed=0)

@@ -46,11 +46,12 @@ def test_overhead_condition_moves_time_to_the_overhead_side() -> None:
 def test_condition_is_validated_and_the_time_recipe_uses_overhead() -> None:
     from engine.errors import EngineError
     from engine.objectives import build_objectives
-    from engine.train.config import ROOT, load_config
+    from engine.paths import resolve_path
+    from engine.train.config import load_config
 
     with pytest.raises(EngineError, match="condition 'sky'"):
         build_objectives({"cross_view": {"condition": "sky"}})
-    cfg = load_config(ROOT / "models" / "crossview_time.yaml")
+    cfg = load_config(resolve_path("models/crossview_time.yaml"))
     assert cfg.objectives["cross_view"]["condition"] == "overhead"
 
 
@@ -61,8 +62,8 @@ def test_time_map_is_the_head_on_the_time_conditioned_field(tmp_path: Path) -> N
     from engine.heads.fit import fit_head
     from engine.heads.io import save_head
     from engine.maps.time_map import time_map, time_offset
+    from engine.models.weights import save_model
     from engine.nn.model import GeoModel
-    from engine.train.checkpoint import save_model
 
     torch.manual_seed(0)
     model = GeoModel(MODEL).eval()

@@ -108,7 +108,7 @@ def test_missing_encoders_say_how_to_add_them() -> None:
         model.embed_location(torch.zeros(1, 2))
     with pytest.raises(EngineError, match="time"):
         model.embed_time(torch.zeros(1, 4))
-    with pytest.raises(EngineError, match=r"\(B, 3, H, W\)"):
+    with pytest.raises(EngineError, match=r"\(B, C, H, W\)"):
         model.embed_image(torch.zeros(1, 8, 8))
     with pytest.raises(EngineError, match="uint8"):
         model.embed_image(torch.zeros(1, 3, 8, 8, dtype=torch.uint8))

@@ -16,8 +16,11 @@ from rasterio.transform import from_origin
 from shapely.geometry import Point
 
 from engine.errors import EngineError
-from engine.train.config import ROOT, load_config
+from engine.paths import project_root
+from engine.train.config import load_config
 from engine.train.sampler import EpochBatchSampler
+
+ROOT = project_root()
 
 torch.set_num_threads(1)
 
@@ -160,7 +163,8 @@ def test_dataset_yields_exactly_required_keys(tiny_city: Path, tmp_path: Path) -
 
 
 def test_augment_batch_identity_and_flip() -> None:
-    from engine.train.augment import augment_batch, normalize_uint8
+    from engine.models.inputs import normalize_uint8
+    from engine.train.augment import augment_batch
 
     img = torch.randint(0, 256, (2, 3, 16, 16), dtype=torch.uint8)
     ident = torch.tensor([[1.0, 1, 0, 0, 1, 1, 1, 0, 0, 0]] * 2)

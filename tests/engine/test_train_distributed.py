@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from test_train import ALL_OBJECTIVES, tiny_overrides, write_tiny_city
 
-from engine.train.checkpoint import load_model
-from engine.train.config import ROOT
+from engine.models.folder import load_model
+from engine.paths import project_root
+
+ROOT = project_root()
 
 
 @pytest.mark.slow

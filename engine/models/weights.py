@@ -1,9 +1,9 @@
-"""Model files: models/<name>/{config.yaml, model.safetensors}; loading never executes code.
+"""Model weights: models/<name>/model.safetensors (+ config.yaml); reading never executes code.
 
 `save_model` writes the GeoModel's weights (safetensors) and its config (YAML, `model:`
-section = GeoModel.config). `load_model` rebuilds the GeoModel from config.yaml and loads the
-weights after checking every key and shape; a pickle/.pt file, a corrupt or tampered
-safetensors file, a missing key or a shape mismatch is an EngineError. Never torch.load.
+section = GeoModel.config). `read_weights` refuses a pickle/.pt file or a corrupt or tampered
+safetensors file, and `check_state` a missing key or a shape mismatch, each with an
+EngineError. Never torch.load. engine.models.folder rebuilds a GeoModel from a folder.
 """
 
 from __future__ import annotations
@@ -30,13 +30,6 @@ CONFIG_FILE = "config.yaml"
 _PICKLE_SUFFIXES = {".pt", ".pth", ".ckpt", ".bin", ".pkl", ".pickle", ".tar", ".zip"}
 
 
-def geomodel_class() -> Any:
-    """The GeoModel class (engine.nn), imported lazily."""
-    from engine.nn import GeoModel
-
-    return GeoModel
-
-
 def tensors_of(module: nn.Module, prefix: str = "") -> dict[str, torch.Tensor]:
     """A module's state_dict as contiguous CPU tensors that do not share memory."""
     return {prefix + k: v.detach().cpu().contiguous().clone()
@@ -58,7 +51,7 @@ def save_model(model: nn.Module, out_dir: Path, extra_config: dict[str, Any] | N
     return {"model": weights, "config": config}
 
 
-def _weights_path(path: Path) -> Path:
+def weights_path(path: Path) -> Path:
     if path.is_dir():
         path = path / MODEL_FILE
     if not path.exists():
@@ -98,27 +91,6 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
                           "it is corrupt or was edited; re-train or re-copy the model") from None
 
 
-def read_model_config(path: Path) -> dict[str, Any]:
-    """The `model:` section of the config.yaml beside `path` (a folder or weights file)."""
-    folder = path if path.is_dir() else path.parent
-    cfg_path = folder / CONFIG_FILE
-    if not cfg_path.is_file():
-        raise EngineError(f"model config {cfg_path} is missing",
-                          "a model folder holds config.yaml next to model.safetensors")
-    try:
-        doc = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise EngineError(f"model config {cfg_path} is not valid YAML: {exc}",
-                          "re-train or restore the file") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("model"), dict):
-        raise EngineError(f"model config {cfg_path} has no `model:` section",
-                          "it must hold the model settings written at training time")
-    from engine.train.config import check_keys
-
-    check_keys(doc, f"model config {cfg_path}")
-    return doc["model"]
-
-
 def check_state(expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor], source: Path
                 ) -> None:
     """EngineError naming the first missing/unexpected key or shape/dtype mismatch."""
@@ -138,15 +110,3 @@ def check_state(expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor
                 f"model file {source}: weight {key!r} is {tuple(got.shape)} {got.dtype}, "
                 f"config.yaml expects {tuple(ref.shape)} {ref.dtype}",
                 "the weights do not match config.yaml; re-train or re-copy the model")
-
-
-def load_model(path_or_dir: str | Path, map_location: str = "cpu") -> nn.Module:
-    """Rebuild a GeoModel from models/<name>/ (config.yaml + model.safetensors), eval mode."""
-    weights_path = _weights_path(Path(path_or_dir))
-    config = read_model_config(Path(path_or_dir))
-    weights = read_weights(weights_path)
-    model = geomodel_class().from_config(config)
-    check_state(model.state_dict(), weights, weights_path)
-    model.load_state_dict(weights, strict=True)
-    log.info("loaded model %s (%d tensors)", weights_path, len(weights))
-    return model.to(map_location).eval()

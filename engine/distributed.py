@@ -1,5 +1,8 @@
 """torchrun support with no code change: init from RANK / WORLD_SIZE / LOCAL_RANK, gloo on CPU,
-nccl on CUDA; DDP wrapping; rank-0-only writing. A plain `python -m engine.train` is world 1.
+nccl on CUDA; DDP wrapping; rank-0-only writing. A plain `python -m engine ...` is world 1.
+
+One definition for every stage that runs under torchrun: training (DDP) and sharded
+inference (engine.embed.shard).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from engine.errors import EngineError
+from engine.models.device import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -36,22 +39,12 @@ class DistInfo:
         return self.world > 1
 
 
-def pick_device(pref: str, local_rank: int = 0) -> torch.device:
-    """'auto' -> cuda when available else cpu; 'cuda' without a GPU is an EngineError."""
-    if pref == "cuda" or (pref == "auto" and torch.cuda.is_available()):
-        if not torch.cuda.is_available():
-            raise EngineError("train.device=cuda but no CUDA GPU is available",
-                              "use train.device=auto or train.device=cpu")
-        return torch.device("cuda", local_rank % max(1, torch.cuda.device_count()))
-    return torch.device("cpu")
-
-
 def setup(device_pref: str = "auto") -> DistInfo:
     """Initialise torch.distributed when torchrun's variables say world > 1 (idempotent)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = pick_device(device_pref, local_rank)
+    device = resolve_device(device_pref, local_rank)
     if world > 1 and not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         if device.type == "cuda":
