@@ -14,6 +14,7 @@ import sqlite3
 
 from engine.errors import EngineError
 
+_FULL = "the disk is full"
 _WRITE_HINT = "choose a folder you can write to with --out"
 _SPACE_HINT = "free some disk space, or write to another disk with --out"
 # (text GDAL, SQLite or the OS put in a message, what it means, the hint)
@@ -46,15 +47,19 @@ def _disk_state(where: str) -> tuple[str, str]:
     import os
     from pathlib import Path
 
-    folder = Path(where or ".")
+    if not where:
+        return "", ""
+    folder = Path(where)
     while not folder.is_dir() and folder != folder.parent:
         folder = folder.parent
     try:
         st = os.statvfs(folder)
     except OSError:
         return "a write failed (I/O error)", _SPACE_HINT
+    if st.f_flag & os.ST_RDONLY:
+        return "the folder is on a read-only file system", _WRITE_HINT
     if st.f_bavail * st.f_frsize < 1 << 20:
-        return "the disk is full", _SPACE_HINT
+        return _FULL, _SPACE_HINT
     if not os.access(folder, os.W_OK):
         return "the folder is read-only", _WRITE_HINT
     return "a write failed (I/O error)", _SPACE_HINT
@@ -92,6 +97,8 @@ def describe(exc: BaseException, args: argparse.Namespace | None = None
         return "out of memory", "use a smaller --batch-size or a smaller area", 3
     where = _where(exc, args)
     at = f" ({where})" if where and where not in _first_line(exc) else ""
+    if _disk_state(where)[0] == _FULL:  # GDAL often reports a full disk as anything else
+        return f"cannot write {where}: {_FULL}", _SPACE_HINT, 2
     for link in _chain(exc):  # GDAL: "Write failed. See previous exception for details."
         if isinstance(link, OSError) and link.errno in _ERRNO:
             what, hint = _ERRNO[link.errno]

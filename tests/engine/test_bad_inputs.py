@@ -159,6 +159,46 @@ def not_a_raster(w: W, d: Path) -> Path:
     return p
 
 
+def deep_raster(dtype: str) -> Callable[[W, Path], Path]:
+    """The world's 8-bit raster as uint16 (x 257) or float32 reflectance (/ 255)."""
+
+    def make(w: W, d: Path) -> Path:
+        import rasterio
+
+        with rasterio.open(w["ov"]) as src:
+            data, profile = src.read().astype(np.float64), src.profile
+        data = data * 257 if dtype == "uint16" else data / 255.0
+        profile.update(dtype=dtype)
+        out = d / f"ov_{dtype}.tif"
+        with rasterio.open(out, "w", **profile) as dst:
+            dst.write(data.astype(dtype))
+        return out
+
+    return make
+
+
+def same_field_as_8bit(w: W, d: Path, m: Path | None) -> None:
+    """Not clipped, not truncated: the field equals the 8-bit raster's field."""
+    import rasterio
+
+    from engine.export.fieldio import open_field, read_field_window
+
+    def read(path: Path) -> np.ndarray:
+        with open_field(path) as ds:
+            win = rasterio.windows.Window(0, 0, ds.width, ds.height)
+            return read_field_window(ds, win)[0].reshape(ds.count, -1).T
+
+    a, b = read(w["field"]), read(d / "deep.tif")
+    cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    assert cos.min() > 0.999 and b.std(axis=0).max() > 1e-3, cos.min()
+
+
+def deep(scale: str | None) -> Callable[[W, Path, Path | None], list[str]]:
+    return lambda w, d, m: ["embed-raster", *M(w), "--raster", str(m), "--out",
+                            str(d / "deep.tif"), "--chip", "12", "--stride", "6",
+                            "--device", "cpu", *(["--scale", scale] if scale else [])]
+
+
 def recipe(w: W, d: Path, overhead: str = "ov", steps: int = 2) -> Path:
     doc = {"name": "t", "output": str(d / "run"),
            "data": {"streetview": str(w["sv"]), "overhead": [str(w[overhead])],
@@ -321,6 +361,14 @@ CASES = [
     Case("er-not-a-raster", lambda w, d, m: ["embed-raster", *M(w), "--raster", str(m),
                                              "--out", str(d / "f.tif")],
          ("notes.tif", "cannot be opened"), make=not_a_raster, origin="today"),
+    Case("er-uint16-8bit-model-refused", deep(None), ("ov_uint16.tif", "8-bit"),
+         make=deep_raster("uint16")),
+    Case("er-float32-8bit-model-refused", deep(None), ("ov_float32.tif", "8-bit"),
+         make=deep_raster("float32")),
+    Case("er-uint16-with-scale-not-clipped", deep(str(1 / 257)), (), code=0,
+         make=deep_raster("uint16"), check=same_field_as_8bit),
+    Case("er-float32-with-scale-not-truncated", deep("255"), (), code=0,
+         make=deep_raster("float32"), check=same_field_as_8bit),
     Case("er-read-only-folder", er("--chip", "12"), ("f.tif", "read-only"), fs="ro"),
     Case("er-disk-full", er("--chip", "12"), ("f.tif", "disk is full"), fs="full"),
     # embed-locations
