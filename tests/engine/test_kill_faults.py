@@ -1,22 +1,26 @@
 """`kill -9` at random points of embed-raster, embed-points, map and import-photos.
 
-The kill time is drawn uniformly over the command's own work (from its first progress event
-to its exit, measured on a full run, x 1.1), not over the Python start-up before it.
+Each loop alternates two argument sets (so a new output differs from the old one), SIGKILLs the
+command's process at a random time and checks the outputs right away: either the old ones
+byte-identical, or the new ones complete and consistent with each other (a field with its own
+preview and JSON, a GeoPackage with its own .faiss, a map whose GeoPackage cells match its
+GeoTIFF). A commit the kill interrupted is finished by the next run (engine.export.atomic.
+recover, the first thing it does); after the last run no scratch file is left.
 
-Each loop alternates two argument sets (so a new output differs from the old one), kills the
-real CLI process (`python -m engine ...`) at a random time within its measured run time, and
-checks the outputs right away: either the old ones byte-identical, or the new ones complete
-and consistent with each other (a field with its own preview and JSON, a GeoPackage with its
-own .faiss, a map whose GeoPackage cells match its GeoTIFF). A commit the kill interrupted is
-finished by the next run (engine.export.atomic.recover, the first thing it does); after the
-last run no scratch file is left. Outcome counts are printed (`-s` shows them).
+Each command runs in its own process, forked from a warm runner that imported the engine once
+(fork_runner.py: `engine.cli.main.main(argv)`, exactly what `python -m engine` runs), so the
+loops do not pay an interpreter start-up per kill. The kill time is drawn uniformly over the
+command's own work (first event to exit, measured on a full run, x 1.1) for half the kills and
+over its last fifth (where the commit is) for the other half. Outcome counts are printed (`-s`
+shows them). The journal roll-forward itself is tested deterministically in
+test_atomic_outputs.py (a kill between two renames is too rare to hit at random).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
@@ -36,56 +40,70 @@ MAX_TRIES = 30
 pytestmark = pytest.mark.slow
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    return env
+class Runner:
+    """The warm fork runner (fork_runner.py): one real process per command, started fast."""
+
+    def __init__(self, scratch: Path) -> None:
+        env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name(
+            "fork_runner.py"))], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            text=True)
+        assert json.loads(self.proc.stdout.readline()).get("ready")
+        self.events = scratch / "events.jsonl"
+
+    def _ask(self, req: dict) -> dict:
+        self.proc.stdin.write(json.dumps(req) + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def start(self, argv: list[str]) -> tuple[int, float]:
+        """Fork the command; return its pid and when its first event came (work started)."""
+        self.events.unlink(missing_ok=True)  # wait for this run's own first event
+        pid = self._ask({"argv": argv, "events": str(self.events)})["pid"]
+        t_end = time.monotonic() + 120
+        while time.monotonic() < t_end:
+            if self.events.exists() and self.events.read_text().strip():
+                break
+            time.sleep(0.002)
+        return pid, time.monotonic()
+
+    def full(self, argv: list[str]) -> float:
+        """Run to the end; seconds from the first event to the exit."""
+        pid, t0 = self.start(argv)
+        reply = self._ask({"wait": pid, "timeout": 300})
+        assert reply.get("code") == 0, self.events.read_text()[-2000:]
+        return time.monotonic() - t0
+
+    def killed(self, argv: list[str], after_s: float) -> bool:
+        """SIGKILL the command `after_s` after its first event; True when it was running."""
+        pid, _ = self.start(argv)
+        return bool(self._ask({"wait": pid, "timeout": after_s, "kill": True}).get("killed"))
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
 
 
-def _start(argv: list[str]) -> tuple[subprocess.Popen, float]:
-    """Start the command; return it and the time its first progress event came (the work
-    starts: imports are done)."""
-    proc = subprocess.Popen([sys.executable, "-m", "engine", *argv, "--events", "jsonl"],
-                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True)
-    for line in proc.stdout:
-        if '"progress"' in line or '"result"' in line or '"error"' in line:
-            break
-    return proc, time.monotonic()
+@pytest.fixture(scope="module")
+def runner(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    r = Runner(tmp_path_factory.mktemp("runner"))
+    yield r
+    r.close()
 
 
-def run_full(argv: list[str]) -> float:
-    """Run to the end; return the seconds from its first progress event to its exit."""
-    proc, t0 = _start(argv)
-    rest = proc.stdout.read()
-    assert proc.wait(timeout=300) == 0, rest[-2000:]
-    return time.monotonic() - t0
-
-
-def run_killed(argv: list[str], after_s: float) -> bool:
-    """SIGKILL the command `after_s` after its work started; True when it was still running."""
-    proc, _ = _start(argv)
-    try:
-        proc.wait(timeout=after_s)
-        hit = False
-    except subprocess.TimeoutExpired:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        hit = True
-    proc.stdout.close()
-    return hit
-
-
-def kill_loop(name: str, folder: Path, argvs: list[list[str]], outputs: list[Path],
+def kill_loop(run: Runner, name: str, folder: Path, argvs: list[list[str]], outputs: list[Path],
               complete: Callable[[int], bool], seed: int) -> Counter:
     """The loop described in the module doc; returns the outcome counts."""
     rng = random.Random(seed)
-    t_full = run_full(argvs[0])  # the old outputs, and how long one run takes
+    t_full = run.full(argvs[0])  # the old outputs, and how long one run takes
     counts: Counter = Counter()
     k = 1
     while counts["kills"] < KILLS and counts["tries"] < MAX_TRIES:
         old = snapshot(folder)
         counts["tries"] += 1
-        hit = run_killed(argvs[k % 2], rng.uniform(0.0, 1.1) * t_full)
+        # half the kills anywhere in the run, half in its last fifth (the commit is there)
+        frac = rng.uniform(0.0, 1.1) if rng.random() < 0.5 else rng.uniform(0.8, 1.1)
+        hit = run.killed(argvs[k % 2], frac * t_full)
         journal = any(TAG in p.name and p.name.endswith(".commit") for p in folder.iterdir())
         for out in outputs:
             recover(out)  # what the next run does first
@@ -99,7 +117,7 @@ def kill_loop(name: str, folder: Path, argvs: list[list[str]], outputs: list[Pat
         if not old_kept:
             k += 1  # the new outputs are the old ones of the next round
     assert counts["kills"] >= KILLS, counts
-    run_full(argvs[k % 2])  # the next run: it cleans what the killed runs left
+    run.full(argvs[k % 2])  # the next run: it cleans what the killed runs left
     assert scratch_left(folder) == [], f"{name}: scratch left {scratch_left(folder)}"
     assert complete(k % 2)
     print(f"\n{name}: {dict(counts)}")
@@ -114,7 +132,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return build_world(tmp_path_factory.mktemp("world"))
 
 
-def test_kill_embed_raster(world: dict[str, Path], tmp_path: Path) -> None:
+def test_kill_embed_raster(world: dict[str, Path], runner: Runner, tmp_path: Path) -> None:
     import json
 
     import rasterio
@@ -132,10 +150,10 @@ def test_kill_embed_raster(world: dict[str, Path], tmp_path: Path) -> None:
             return (a.width == b.width == info["width"] == width and a.count == 16
                     and info["stride_px"] == int(strides[i]))
 
-    kill_loop("embed-raster", tmp_path, argvs, [out], complete, seed=1)
+    kill_loop(runner, "embed-raster", tmp_path, argvs, [out], complete, seed=1)
 
 
-def test_kill_embed_points(world: dict[str, Path], tmp_path: Path) -> None:
+def test_kill_embed_points(world: dict[str, Path], runner: Runner, tmp_path: Path) -> None:
     from engine.embed.index import index_path, read_index
     from engine.embed.points import read_point_embeddings
     from engine.export.embeddings_gpkg import read_embedding_meta
@@ -155,10 +173,10 @@ def test_kill_embed_points(world: dict[str, Path], tmp_path: Path) -> None:
         return (meta["extra"]["image_size"] == int(sizes[i]) and len(emb) == index.ntotal == 16
                 and np.allclose(vecs, unit, atol=1e-5))
 
-    kill_loop("embed-points", tmp_path, argvs, [out, index_path(out)], complete, seed=2)
+    kill_loop(runner, "embed-points", tmp_path, argvs, [out, index_path(out)], complete, seed=2)
 
 
-def test_kill_map(world: dict[str, Path], tmp_path: Path) -> None:
+def test_kill_map(world: dict[str, Path], runner: Runner, tmp_path: Path) -> None:
     import pyogrio
     import rasterio
 
@@ -178,10 +196,10 @@ def test_kill_map(world: dict[str, Path], tmp_path: Path) -> None:
                 and abs(float(band.mean()) - float(cells["similarity"].mean())) < 1e-3)
 
     out.mkdir()
-    kill_loop("map", out, argvs, [out / "similarity"], complete, seed=3)
+    kill_loop(runner, "map", out, argvs, [out / "similarity"], complete, seed=3)
 
 
-def test_kill_import_photos(world: dict[str, Path], tmp_path: Path) -> None:
+def test_kill_import_photos(world: dict[str, Path], runner: Runner, tmp_path: Path) -> None:
     import pyogrio
 
     photos = sorted(str(p) for p in (world["root"] / "photos").glob("*.jpg"))
@@ -197,4 +215,4 @@ def test_kill_import_photos(world: dict[str, Path], tmp_path: Path) -> None:
         rows = len(pyogrio.read_dataframe(out, layer="streetview"))
         return {"other", "streetview"} <= layers and rows == (16, 8)[i]
 
-    kill_loop("import-photos", out.parent, argvs, [out], complete, seed=4)
+    kill_loop(runner, "import-photos", out.parent, argvs, [out], complete, seed=4)
