@@ -33,9 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, progress: Progress) -> dict:
-    from engine.cli.models import open_model
     from engine.embed.locations import COMMAND, embed_locations
     from engine.export.guard import prepare_output
+    from engine.models.folder import ModelFolder
 
     out = args.out
     gpkg = out.suffix.lower() == ".gpkg"
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
                    [] if gpkg else [out.with_name(out.stem + "_pca.tif")],
                    suffixes=(".gpkg", ".tif", ".tiff"), layer="embeddings" if gpkg else None,
                    command=COMMAND, overwrite=args.overwrite)
-    folder = open_model(args.model)
+    folder = ModelFolder.open(args.model)
     model = folder.load()
     return embed_locations(model, args.out, bounds=args.bounds, step_m=args.step, crs=args.crs,
                            points=args.points, layer=args.layer_name, dtype=args.dtype,

@@ -33,15 +33,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, progress: Progress) -> dict:
-    from engine.cli.models import open_model
     from engine.data.points import read_streetview
     from engine.embed.index import index_path
     from engine.embed.points import COMMAND, LAYER, embed_points
     from engine.export.guard import prepare_output
+    from engine.models.folder import ModelFolder
 
     prepare_output(args.out, [args.layer, args.model], [index_path(args.out)],
                    suffixes=(".gpkg",), layer=LAYER, command=COMMAND, overwrite=args.overwrite)
-    folder = open_model(args.model)
+    folder = ModelFolder.open(args.model)
     model = folder.load()
     size = args.image_size
     if size is None:

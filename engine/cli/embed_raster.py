@@ -51,15 +51,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, progress: Progress) -> dict:
-    from engine.cli.models import open_model
     from engine.embed.raster import embed_raster
     from engine.export.guard import prepare_output
+    from engine.models.folder import ModelFolder
 
     out = args.out
     prepare_output(out, [args.raster, args.model, args.mask],
                    [out.with_suffix(".json"), out.with_name(out.stem + "_pca.tif")],
                    suffixes=(".tif", ".tiff"))
-    folder = open_model(args.model)
+    folder = ModelFolder.open(args.model)
     model = folder.load()
     sizes = folder.input_sizes()
     if sizes.get("chip_res_m"):

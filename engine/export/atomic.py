@@ -45,13 +45,14 @@ def _remove(path: Path) -> None:
 
 
 def _owner_alive(name: str) -> bool:
-    """True when the scratch `name` belongs to a process that is still running (not us)."""
+    """True when the scratch `name` belongs to a process that is still running (this one
+    included: its own scratch, e.g. a torchrun job's parts folder, is in use)."""
     try:
         pid = int(name.split(TAG, 1)[1].split("-", 1)[0])
     except (IndexError, ValueError):
         return False
     if pid == os.getpid():
-        return False
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -174,26 +174,6 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
     return cls(**kwargs)
 
 
-def check_keys(data: dict[str, Any], where: str, cls: type | None = None,
-               prefix: str = "") -> None:
-    """EngineError naming the first key of `data` that the recipe (Config) does not know.
-
-    Only names are checked (values are the model's own, checked when it is rebuilt); the
-    `model` and `objectives` sections are checked by their own validators.
-    """
-    cls = cls or Config
-    hints = typing.get_type_hints(cls)
-    fields = {f.name for f in dataclasses.fields(cls)}
-    for key, value in data.items():
-        if key not in fields:
-            raise EngineError(f"{where}: unknown key {prefix}{key}",
-                              f"allowed keys in {prefix.rstrip('.') or 'the top level'}: "
-                              f"{', '.join(sorted(fields))}; fix the file or re-train "
-                              "the model")
-        if dataclasses.is_dataclass(hints[key]) and isinstance(value, dict):
-            check_keys(value, where, hints[key], f"{prefix}{key}.")
-
-
 def _check_objectives(objectives: dict[str, Any]) -> dict[str, dict[str, Any]]:
     if not objectives:
         raise EngineError("the recipe has no objectives",

@@ -84,9 +84,9 @@ def test_clean_stale_keeps_a_running_writer_s_scratch(tmp_path: Path) -> None:
     try:
         running = tmp_path / f".f.tif{TAG}{writer.pid}-ffff.tif"
         running.write_text("another process is writing this")
-        assert clean_stale(target) == 3  # this process's own leftovers count as stale
-        assert running.exists() and other.exists()
-        assert not dead.exists() and not old_style.exists() and not mine.exists()
+        assert clean_stale(target) == 2
+        assert running.exists() and mine.exists() and other.exists()  # in use / not ours
+        assert not dead.exists() and not old_style.exists()
     finally:
         writer.kill()
         writer.wait()

@@ -536,6 +536,27 @@ def test_worker_crash_and_sqlite_errors_become_one_line() -> None:
     assert "internal error" in message and "-v" in hint and code == 1
 
 
+def test_recipe_keys_equal_the_recipe_schema() -> None:
+    """engine.models.recipe_keys lists what engine.train.config.Config defines (contract)."""
+    import dataclasses
+    import typing
+
+    from engine.models.recipe_keys import RECIPE_KEYS
+    from engine.train.config import Config
+
+    found: dict[str, tuple[str, ...]] = {}
+
+    def walk(cls: type, prefix: str) -> None:
+        hints = typing.get_type_hints(cls)
+        found[prefix] = tuple(f.name for f in dataclasses.fields(cls))
+        for f in dataclasses.fields(cls):
+            if dataclasses.is_dataclass(hints[f.name]):
+                walk(hints[f.name], f"{prefix}.{f.name}" if prefix else f.name)
+
+    walk(Config, "")
+    assert found == RECIPE_KEYS
+
+
 def test_no_scratch_left_by_failures(world: W) -> None:
     assert scratch_left(world["root"]) == []
 
