@@ -81,6 +81,7 @@ def child_read(raster: str, chip: int, stride: int, batch: int) -> dict:
     """Only the reader thread's work: cut every chip of the field, no model."""
     import rasterio
 
+    from engine.data.radiometry import for_raster
     from engine.embed.grid import full_grid
     from engine.embed.raster import GDAL_CACHE_MB, open_metric
     from engine.embed.reader import ChipReader
@@ -90,7 +91,8 @@ def child_read(raster: str, chip: int, stride: int, batch: int) -> dict:
         src, _ = open_metric(raster)
         with src:
             grid = full_grid(src.width, src.height, src.transform, stride, chip)
-            reader = ChipReader(src, grid, grid.blocks(128), batch).start()
+            reader = ChipReader(src, grid, grid.blocks(128), batch, for_raster(None, raster)
+                                ).start()
             try:
                 n = sum(len(item[1]) for item in reader if item[0] == "chips")
             finally:

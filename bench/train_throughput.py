@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def _step(loss_module, optimizer, batch) -> float:  # noqa: ANN001
+def _step(loss_module, optimizer, batch) -> float:
     total, _ = loss_module(batch)
     optimizer.zero_grad(set_to_none=True)
     total.backward()

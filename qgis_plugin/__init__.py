@@ -4,7 +4,7 @@ Runs inside QGIS with stdlib + qgis.* + numpy only; torch lives in the engine's 
 """
 
 
-def classFactory(iface):  # noqa: N802 (QGIS plugin entry point)
+def classFactory(iface):
     """QGIS calls this to create the plugin for the given QgisInterface."""
     from .plugin import GeoContrastPlugin
 

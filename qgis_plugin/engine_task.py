@@ -18,25 +18,25 @@ class _TaskFeedback:
     def __init__(self, task: QgsTask) -> None:
         self.task = task
 
-    def isCanceled(self) -> bool:  # noqa: N802 (QGIS naming)
+    def isCanceled(self) -> bool:
         return self.task.isCanceled()
 
-    def setProgress(self, percent: float) -> None:  # noqa: N802
+    def setProgress(self, percent: float) -> None:
         self.task.setProgress(percent)
 
-    def setProgressText(self, text: str) -> None:  # noqa: N802
+    def setProgressText(self, text: str) -> None:
         self.task.stage = text
 
-    def pushInfo(self, text: str) -> None:  # noqa: N802
+    def pushInfo(self, text: str) -> None:
         QgsMessageLog.logMessage(text, LOG_TAG, Qgis.Info)
 
-    pushCommandInfo = pushInfo  # noqa: N815
-    pushDebugInfo = pushInfo  # noqa: N815
+    pushCommandInfo = pushInfo
+    pushDebugInfo = pushInfo
 
-    def pushWarning(self, text: str) -> None:  # noqa: N802
+    def pushWarning(self, text: str) -> None:
         QgsMessageLog.logMessage(text, LOG_TAG, Qgis.Warning)
 
-    def reportError(self, text: str, fatal: bool = False) -> None:  # noqa: N802
+    def reportError(self, text: str, fatal: bool = False) -> None:
         QgsMessageLog.logMessage(text, LOG_TAG, Qgis.Critical)
 
 

@@ -45,13 +45,13 @@ class GeoContrastPlugin:
         self.provider: GeoContrastProvider | None = None
         self.dock: Any = None
 
-    def initProcessing(self) -> None:  # noqa: N802 (QGIS calls it by this name)
+    def initProcessing(self) -> None:
         """Register the `geocontrast` provider (also called by qgis_process without a GUI)."""
         if self.provider is None:
             self.provider = GeoContrastProvider()
             QgsApplication.processingRegistry().addProvider(self.provider)
 
-    def initGui(self) -> None:  # noqa: N802
+    def initGui(self) -> None:
         """Create the toolbar and actions, and register the provider."""
         self.initProcessing()
         self.toolbar = self.iface.addToolBar("GeoContrast")

@@ -177,6 +177,6 @@ class SimilarityDock(QDockWidget):
         else:
             self.status.setText(f"The engine wrote {path}, but QGIS cannot open it.")
 
-    def closeEvent(self, event: Any) -> None:  # noqa: N802
+    def closeEvent(self, event: Any) -> None:
         self.pick_button.setChecked(False)
         super().closeEvent(event)

@@ -13,8 +13,8 @@ HELP = ("sample city -> pretrain cross-view -> embed -> fit heads (spatial CV) -
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=Path("out/sample-city"),
-                        help="output folder (default out/sample-city)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output folder (default: out/sample-city under the project root)")
     parser.add_argument("--city", type=Path,
                         help="sample city folder (default data/sample-city; generated if missing)")
     parser.add_argument("--quick", action="store_true",
@@ -27,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, progress: Progress) -> dict:
     from engine.demo.pipeline import run_demo
+    from engine.paths import resolve_path
 
-    return run_demo(args.out, args.city, quick=args.quick, retrain=args.retrain,
+    out = args.out or resolve_path("out/sample-city")
+    return run_demo(out, args.city, quick=args.quick, retrain=args.retrain,
                     steps=args.steps, baseline=not args.no_baseline, progress=progress)

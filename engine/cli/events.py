@@ -5,7 +5,7 @@ With `--events jsonl` every line on stdout is one JSON object:
   {"event": "log", "level": "warning", "message": "..."}
   {"event": "result", "outputs": {...}}
   {"event": "error", "message": "...", "hint": "..."}
-Humans get a one-line progress bar on stderr and a readable summary instead.
+Humans get a tqdm progress bar on stderr and a readable summary instead.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import time
 from typing import Any, TextIO
 
 
@@ -47,45 +46,44 @@ class JsonlEvents:
 
 
 class HumanEvents:
-    """A progress bar on stderr and a plain summary on stdout."""
+    """A tqdm progress bar per stage on stderr and a plain summary on stdout."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
+        self._bar: Any = None
         self._stage = ""
-        self._t0 = time.monotonic()
-        self._drawn = 0.0
+
+    def _close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar, self._stage = None, ""
 
     def progress(self, done: int, total: int, stage: str) -> None:
-        now = time.monotonic()
-        if stage != self._stage:
-            if self._stage:
-                self.stream.write("\n")
-            self._stage, self._t0 = stage, now
-        if now - self._drawn < 0.1 and done != total:
-            return
-        self._drawn = now
-        width = 30
-        frac = done / total if total else 0.0
-        bar = "#" * int(width * frac) + "-" * (width - int(width * frac))
-        elapsed = now - self._t0
-        rate = f" ({done / elapsed:.1f}/s)" if elapsed > 0.5 else ""
-        self.stream.write(f"\r{stage:>12} [{bar}] {done}/{total}{rate}")
-        if done == total:
-            self.stream.write("\n")
-            self._stage = ""
-        self.stream.flush()
+        from tqdm import tqdm
+
+        if self._bar is None or stage != self._stage or (total or None) != self._bar.total:
+            self._close()
+            self._bar = tqdm(total=total or None, desc=stage, file=self.stream, leave=True,
+                             mininterval=0.1, dynamic_ncols=True)
+            self._stage = stage
+        if done < self._bar.n:  # a stage that restarts its count
+            self._bar.reset(total=total or None)
+        self._bar.update(done - self._bar.n)
+        if total and done >= total:
+            self._close()
 
     def log(self, level: str, message: str) -> None:
-        self.stream.write(f"{level}: {message}\n")
+        from tqdm import tqdm
+
+        tqdm.write(f"{level}: {message}", file=self.stream)  # above an open bar, not through it
 
     def result(self, outputs: dict[str, Any]) -> None:
+        self._close()
         for key, value in outputs.items():
             print(f"{key}: {value}")
 
     def error(self, message: str, hint: str = "") -> None:
-        if self._stage:  # end an unfinished progress bar first: the error is its own line
-            self.stream.write("\n")
-            self._stage = ""
+        self._close()
         self.stream.write(f"error: {message}\n")
         if hint:
             self.stream.write(f"hint: {hint}\n")

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from engine.cli.args import int_in, positive_float
+from engine.defaults import BLOCK_M, FOLDS, HEAD, HEADS
 from engine.progress import Progress
 
 NAME = "fit"
@@ -25,34 +26,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="polygon layer holding the labels (e.g. tracts.gpkg): embeddings "
                         "are averaged per polygon")
     parser.add_argument("--polygons-layer", help="layer of --polygons")
-    parser.add_argument("--target", required=True, help="the label field")
-    parser.add_argument("--head", choices=("ridge", "logistic", "knn"), default="ridge")
-    parser.add_argument("--block-size", type=positive_float, default=200.0,
-                        help="spatial CV block side in metres (default 200)")
-    parser.add_argument("--folds", type=int_in(2, 1000), default=5, help="CV folds (default 5)")
+    parser.add_argument("--fuse-field", type=Path,
+                        help="near/remote fusion: also join this overhead embedding field "
+                        "(pixel under each photo, or mean over each polygon) to the "
+                        "--embeddings vectors, one head on both views")
+    parser.add_argument("--target", required=True,
+                        help="the label field, or an expression over fields and area_km2 "
+                        "(equal-area km²), e.g. 'population / area_km2'")
+    parser.add_argument("--head", choices=HEADS, default=HEAD)
+    parser.add_argument("--block-size", type=positive_float, default=BLOCK_M,
+                        help="spatial CV block side in metres (default: derived from the "
+                        "labels: 2 x the median polygon diameter, or from the points' extent)")
+    parser.add_argument("--folds", type=int_in(2, 1000), default=FOLDS,
+                        help=f"CV folds (default {FOLDS}; fewer, said in the report, when the "
+                        "blocks are fewer)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True,
                         help="head path: writes OUT.safetensors, OUT.json and OUT.cv.json")
 
 
 def run(args: argparse.Namespace, progress: Progress) -> dict:
-    from engine.errors import EngineError
-    from engine.export.guard import prepare_output
-    from engine.maps.fit import fit_rows
-    from engine.maps.rows import point_rows, polygon_rows
+    from engine.api.commands import fit
 
-    base = args.out.with_suffix("") if args.out.suffix in (".json", ".safetensors") else args.out
-    prepare_output(args.out, [args.embeddings, args.field, args.polygons],
-                   [base.with_name(base.name + s) for s in (".safetensors", ".json", ".cv.json")])
-    if args.polygons is not None:
-        rows = polygon_rows(args.polygons, args.target, embeddings=args.embeddings,
-                            field=args.field, layer=args.polygons_layer)
-    elif args.embeddings is not None:
-        rows = point_rows(args.embeddings, args.target, layer=args.layer)
-    else:
-        raise EngineError("fit needs labelled rows",
-                          "pass --embeddings POINTS.gpkg (labels in a point field) or "
-                          "--polygons LAYER with --embeddings or --field")
-    return fit_rows(rows, args.out, head=args.head, target=args.target,
-                    block_size_m=args.block_size, n_folds=args.folds, seed=args.seed,
-                    progress=progress)
+    return fit(args.out, args.target, embeddings=args.embeddings, field=args.field,
+               layer=args.layer, polygons=args.polygons, polygons_layer=args.polygons_layer,
+               head=args.head, block_size=args.block_size, folds=args.folds, seed=args.seed,
+               fuse_field=args.fuse_field, progress=progress)

@@ -68,7 +68,7 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
     }
 
 
-def write_streetview_gpkg(frame, out: Path, image_field: str | None = None,  # noqa: ANN001
+def write_streetview_gpkg(frame, out: Path, image_field: str | None = None,
                           overwrite: bool = False) -> None:
     """Write the normalised frame as layer "streetview" (GeoPackage 1.2, atomic); an existing
     GeoPackage keeps its other layers."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 import traceback
@@ -11,13 +10,9 @@ from types import ModuleType
 
 from engine.cli.events import EventsLogHandler, HumanEvents, JsonlEvents
 from engine.cli.failures import describe
-from engine.cli.registry import COMMAND_MODULES
+from engine.cli.flags import add_global_flags
+from engine.cli.registry import command_modules
 from engine.errors import EngineError
-
-
-def _commands() -> dict[str, ModuleType]:
-    modules = (importlib.import_module(name) for name in COMMAND_MODULES)
-    return {module.NAME: module for module in modules}
 
 
 class UsageError(Exception):
@@ -45,19 +40,13 @@ def build_parser(commands: dict[str, ModuleType]) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module in commands.items():
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
-        p.add_argument(
-            "--events",
-            choices=("human", "jsonl"),
-            default="human",
-            help="'jsonl': one JSON event per line on stdout (for QGIS and scripts)",
-        )
-        p.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+        add_global_flags(p)
         module.add_arguments(p)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    commands = _commands()
+    commands = command_modules()
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(commands)
     try:
@@ -80,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         events.error("interrupted", "outputs are committed together or not at all; the next "
                      "run removes any scratch files")
         return 130
-    except Exception as exc:  # noqa: BLE001 - every failure becomes one line (+ -v traceback)
+    except Exception as exc:
         if args.verbose and not isinstance(exc, EngineError):
             traceback.print_exc(file=sys.stderr)
         message, hint, code = describe(exc, args)

@@ -1,92 +1,145 @@
 """`python -m engine map <kind>`: GeoTIFF + styled GeoPackage + PNG maps from embeddings.
 
-Kinds: zero_shot (head on photo embeddings -> overhead embedding field), location (head on
-location-encoder embeddings -> grid), similarity (example points, no head), fewshot
-(labelled points -> class map), time (zero-shot at a chosen --datetime).
+Each kind is an argparse subcommand with its own flags and help (`map zero_shot --help`):
+zero_shot (head on photo embeddings -> overhead embedding field), time (zero-shot at a
+chosen --datetime), similarity (example points, no head), fewshot (labelled points and/or
+polygons -> class map), location (head on location-encoder embeddings -> grid), predict (a
+head fitted on the field itself -> map, no re-centring; --mask, --clip). Each calls
+engine.api.commands.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from engine.cli.args import positive_float
+from engine.cli.flags import add_global_flags
+from engine.defaults import BLOCK_M, CLASSIFIER, CLASSIFIERS, FEWSHOT_FOLDS, GRID_STEP_M
+from engine.errors import EngineError
 from engine.progress import Progress
 
 NAME = "map"
-HELP = "render a map (zero_shot, location, similarity, fewshot, time) as GeoTIFF + GPKG + PNG"
-KINDS = ("zero_shot", "location", "similarity", "fewshot", "time")
+HELP = ("render a map (zero_shot, time, similarity, fewshot, location, predict) as GeoTIFF + "
+        "GPKG + PNG")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("kind", choices=KINDS, help="which map")
-    parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--name", help="output file stem (default: the kind)")
-    parser.add_argument("--field", type=Path, help="embedding-field GeoTIFF (embed-raster)")
-    parser.add_argument("--head", type=Path, help="head from `fit` (zero_shot, time, location)")
-    parser.add_argument("--model", type=Path, help="model folder (time, location)")
-    parser.add_argument("--polygons", type=Path, help="also aggregate per polygon (e.g. tracts)")
-    parser.add_argument("--id-field", help="polygon id field kept in the output")
-    parser.add_argument("--no-align", action="store_true",
-                        help="zero_shot/time: do not re-centre the field on the photo mean")
-    parser.add_argument("--datetime", help="time: ISO 8601 UTC, e.g. 2023-07-12T14:00:00Z")
-    parser.add_argument("--embeddings", type=Path,
-                        help="point embeddings (similarity over points; location: labels)")
-    parser.add_argument("--target", help="location: label field of --embeddings")
-    parser.add_argument("--positive", nargs="+", default=[], metavar="X,Y",
-                        help="similarity: example points x,y (in --crs)")
-    parser.add_argument("--negative", nargs="+", default=[], metavar="X,Y",
-                        help="similarity: counter-example points x,y (in --crs)")
-    parser.add_argument("--examples", type=Path,
-                        help="similarity: point layer of examples (field --example-field "
-                        "1/positive, 0/negative; all positive without it)")
-    parser.add_argument("--example-field", help="similarity: the positive/negative field")
-    parser.add_argument("--crs", default=None,
-                        help="CRS of --positive/--negative/--bounds (default: the field's)")
-    parser.add_argument("--points", type=Path, help="fewshot: labelled point layer")
-    parser.add_argument("--class-field", help="fewshot: the class field of --points")
-    parser.add_argument("--classifier", choices=("logistic", "knn"), default="logistic")
-    parser.add_argument("--bounds", nargs=4, type=float, metavar=("XMIN", "YMIN", "XMAX", "YMAX"),
-                        help="location: grid extent (in --crs)")
-    parser.add_argument("--step", type=positive_float, default=20.0,
-                        help="location: grid step (metres)")
-    parser.add_argument("--block-size", type=positive_float, default=200.0,
-                        help="CV block side in metres (fewshot, location)")
-    parser.add_argument("--seed", type=int, default=0)
+def _field(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("--field", type=Path, required=required,
+                   help="embedding-field GeoTIFF (python -m engine embed-raster)")
 
 
-def _need(args: argparse.Namespace, *names: str) -> None:
-    from engine.errors import EngineError
+def _polygons(p: argparse.ArgumentParser, id_field: bool = True) -> None:
+    p.add_argument("--polygons", type=Path, help="also aggregate per polygon (e.g. tracts)")
+    if id_field:
+        p.add_argument("--id-field", help="polygon id field kept in the output")
 
-    for n in names:
-        if getattr(args, n) is None:
-            flag = "--" + n.replace("_", "-")
-            raise EngineError(f"map {args.kind} needs {flag}",
-                              f"see `python -m engine map {args.kind} --help`")
+
+def _no_align(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-align", action="store_true",
+                   help="do not re-centre the field on the photo embeddings' mean")
+
+
+def _cv(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--block-size", type=positive_float, default=BLOCK_M,
+                   help="spatial CV block side in metres (default: derived from the labels' "
+                   "geometry)")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def add_zero_shot(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--head", type=Path, required=True,
+                   help="head fitted on photo embeddings (python -m engine fit)")
+    _field(p)
+    _polygons(p)
+    _no_align(p)
+
+
+def add_time(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", type=Path, required=True,
+                   help="model folder with a time encoder (models/crossview_time)")
+    add_zero_shot(p)
+    p.add_argument("--datetime", required=True,
+                   help="ISO 8601 UTC, e.g. 2023-07-12T14:00:00Z")
+
+
+def add_similarity(p: argparse.ArgumentParser) -> None:
+    _field(p, required=False)
+    p.add_argument("--embeddings", type=Path,
+                   help="point embeddings (embed-points) instead of --field")
+    p.add_argument("--positive", nargs="+", default=[], metavar="X,Y",
+                   help="example points x,y (in --crs)")
+    p.add_argument("--negative", nargs="+", default=[], metavar="X,Y",
+                   help="counter-example points x,y (in --crs)")
+    p.add_argument("--examples", type=Path,
+                   help="point layer of examples (field --example-field 1/positive, "
+                   "0/negative; all positive without it)")
+    p.add_argument("--example-field", help="the positive/negative field of --examples")
+    p.add_argument("--crs", default=None,
+                   help="CRS of --positive/--negative (default: the field's)")
+
+
+def add_fewshot(p: argparse.ArgumentParser) -> None:
+    _field(p)
+    p.add_argument("--points", type=Path, help="labelled point layer")
+    p.add_argument("--class-polygons", type=Path,
+                   help="labelled polygon layer: the field cells inside each are examples")
+    p.add_argument("--class-field", required=True,
+                   help="the class field of --points / --class-polygons")
+    p.add_argument("--classifier", choices=CLASSIFIERS, default=CLASSIFIER)
+    p.add_argument("--folds", type=int, default=FEWSHOT_FOLDS,
+                   help=f"CV folds (default {FEWSHOT_FOLDS}; fewer when the blocks are fewer)")
+    _cv(p)
+
+
+def add_predict(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--head", type=Path, required=True,
+                   help="head fitted on this field's embeddings (python -m engine fit --field)")
+    _field(p)
+    _polygons(p)
+    p.add_argument("--mask", type=Path,
+                   help="polygon layer (e.g. land only): pixels outside are nodata")
+    p.add_argument("--clip", action="store_true",
+                   help="clip predictions to the training target range (the flag band marks "
+                   "them either way)")
+
+
+def add_location(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", type=Path, required=True,
+                   help="model folder with a location encoder (models/csp_*)")
+    p.add_argument("--embeddings", type=Path, required=True,
+                   help="labelled point layer (e.g. embed-points output)")
+    p.add_argument("--target", required=True, help="label field of --embeddings")
+    p.add_argument("--bounds", nargs=4, type=float, metavar=("XMIN", "YMIN", "XMAX", "YMAX"),
+                   help="grid extent in --crs (default: the points' extent)")
+    p.add_argument("--crs", default=None, help="CRS of --bounds (default: the points')")
+    p.add_argument("--step", type=positive_float, default=GRID_STEP_M,
+                   help=f"grid step in metres (default {GRID_STEP_M:g})")
+    _cv(p)
+    _polygons(p, id_field=False)
 
 
 def _xy_list(items: list[str], what: str) -> np.ndarray:
-    from engine.errors import EngineError
-
     out = []
     for s in items:
         try:
             x, y = (float(v) for v in s.split(","))
         except ValueError:
             raise EngineError(f"{what} point {s!r} is not x,y",
-                              "write each point as x,y (no space), e.g. 328500,4421300") from None
+                              f"write each --{what} point as x,y (no space), "
+                              "e.g. 328500,4421300") from None
         out.append((x, y))
     return np.asarray(out, dtype=np.float64).reshape(-1, 2)
 
 
-def _examples(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, object]:
+def _examples(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, Any]:
     """(positives xy, negatives xy, crs) from --positive/--negative or --examples."""
-    from engine.maps.field import field_info
-
-    crs = args.crs or (field_info(args.field)["crs"] if args.field else None)
     pos, neg = _xy_list(args.positive, "positive"), _xy_list(args.negative, "negative")
+    crs = args.crs
     if args.examples is not None:
         from engine.maps.rows import read_polygons
 
@@ -101,6 +154,91 @@ def _examples(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, object]
     return pos, neg, crs
 
 
+def run_zero_shot(args: argparse.Namespace, progress: Progress) -> dict:
+    from engine.api.commands import map_zero_shot
+
+    _check_polygons(args.field, args.polygons)
+    return map_zero_shot(args.head, args.field, args.out, name=args.name or "zero_shot",
+                         polygons=args.polygons, id_field=args.id_field,
+                         align=not args.no_align, progress=progress)
+
+
+def run_time(args: argparse.Namespace, progress: Progress) -> dict:
+    from engine.api.commands import map_time
+
+    _check_polygons(args.field, args.polygons)
+    return map_time(args.model, args.head, args.field, args.datetime, args.out,
+                    name=args.name or "time", polygons=args.polygons, id_field=args.id_field,
+                    align=not args.no_align, progress=progress)
+
+
+def run_similarity(args: argparse.Namespace, progress: Progress) -> dict:
+    from engine.api.commands import map_similarity
+
+    pos, neg, crs = _examples(args)
+    return map_similarity(args.out, pos, crs=crs, negatives=neg, field=args.field,
+                          embeddings=args.embeddings, name=args.name or "similarity",
+                          progress=progress)
+
+
+def run_fewshot(args: argparse.Namespace, progress: Progress) -> dict:
+    from engine.api.commands import map_fewshot
+
+    if args.points is None and args.class_polygons is None:
+        raise EngineError("map fewshot needs labelled examples",
+                          "pass --points and/or --class-polygons")
+    return map_fewshot(args.field, args.points, args.class_field, args.out,
+                       classifier=args.classifier, name=args.name or "fewshot",
+                       block_size=args.block_size, folds=args.folds, seed=args.seed,
+                       polygons=args.class_polygons, progress=progress)
+
+
+def run_predict(args: argparse.Namespace, progress: Progress) -> dict:
+    from engine.api.commands import map_predict
+
+    _check_polygons(args.field, args.polygons)
+    return map_predict(args.head, args.field, args.out, name=args.name or "predict",
+                       polygons=args.polygons, id_field=args.id_field, clip=args.clip,
+                       mask=args.mask, progress=progress)
+
+
+def run_location(args: argparse.Namespace, progress: Progress) -> dict:
+    from engine.api.commands import map_location
+
+    return map_location(args.model, args.embeddings, args.target, args.out,
+                        name=args.name or "location", bounds=args.bounds, crs=args.crs,
+                        step=args.step, block_size=args.block_size, seed=args.seed,
+                        polygons=args.polygons, progress=progress)
+
+
+Adder = Callable[[argparse.ArgumentParser], None]
+Runner = Callable[[argparse.Namespace, Progress], dict]
+KINDS: dict[str, tuple[str, Adder, Runner]] = {
+    "zero_shot": ("a head fitted on photo embeddings applied to an overhead embedding field",
+                  add_zero_shot, run_zero_shot),
+    "time": ("the zero-shot map at a chosen --datetime (a time-conditioned model)",
+             add_time, run_time),
+    "similarity": ("similarity to a few example points, over a field or point embeddings",
+                   add_similarity, run_similarity),
+    "fewshot": ("a classifier on field vectors at labelled points and/or polygons, mapped "
+                "everywhere", add_fewshot, run_fewshot),
+    "location": ("a head on location-encoder embeddings at labelled points, over a grid",
+                 add_location, run_location),
+    "predict": ("a head fitted on the field itself, mapped over it (no re-centring)",
+                add_predict, run_predict),
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
+    for kind, (help_text, add, _) in KINDS.items():
+        p = sub.add_parser(kind, help=help_text, description=help_text)
+        add_global_flags(p, nested=True)
+        p.add_argument("--out", type=Path, required=True, help="output folder")
+        p.add_argument("--name", help=f"output file stem (default: {kind})")
+        add(p)
+
+
 MAP_FILES = (".tif", ".qml", ".gpkg", ".png", "_polygons.png")
 
 
@@ -113,16 +251,17 @@ def _relocate(value: object, stage: Path, final: Path) -> object:
     return value
 
 
-def _check_polygons(field: Path | None, polygons: object, path: Path) -> None:
-    """EngineError when the --polygons do not overlap the --field."""
+def _check_polygons(field: Path | None, path: Path | None) -> None:
+    """EngineError when the --polygons do not overlap the --field (checked up front)."""
     from rasterio.warp import transform_bounds
 
     from engine.data.coords import bounds_overlap
-    from engine.errors import EngineError
     from engine.maps.field import field_info
+    from engine.maps.rows import read_polygons
 
-    if field is None or polygons is None:
+    if field is None or path is None:
         return
+    polygons = read_polygons(path)
     info = field_info(field)
     box = transform_bounds(polygons.crs.to_wkt(), info["crs"], *polygons.total_bounds)
     if not bounds_overlap(box, info["bounds"]):
@@ -140,7 +279,8 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
 
     name = args.name or args.kind
     final = args.out
-    inputs = [args.field, args.embeddings, args.polygons, args.points, args.examples]
+    inputs = [getattr(args, k, None) for k in ("field", "embeddings", "polygons", "points",
+                                                 "examples", "class_polygons", "mask")]
     check_not_input([final / f"{name}{ext}" for ext in MAP_FILES], inputs)
     check_writable(final / name)
     with staged_folder(final, name) as stage:
@@ -148,48 +288,7 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
             shutil.copyfile(final / f"{name}.gpkg", stage / f"{name}.gpkg")
         args.out = stage
         try:
-            result = _render(args, progress, name)
+            result = KINDS[args.kind][2](args, progress)
         finally:
             args.out = final
     return _relocate(result, stage, final)
-
-
-def _render(args: argparse.Namespace, progress: Progress, name: str) -> dict:
-    polygons = None
-    if args.polygons is not None:
-        from engine.maps.rows import read_polygons
-
-        polygons = read_polygons(args.polygons)
-        _check_polygons(args.field, polygons, args.polygons)
-    if args.kind == "zero_shot":
-        from engine.maps.zero_shot import zero_shot_map
-
-        _need(args, "head", "field")
-        return zero_shot_map(args.head, args.field, args.out, name, polygons, args.id_field,
-                             not args.no_align, progress)
-    if args.kind == "time":
-        from engine.maps.time_map import time_map
-
-        _need(args, "model", "head", "field", "datetime")
-        return time_map(args.model, args.head, args.field, args.datetime, args.out, name,
-                        polygons, args.id_field, not args.no_align, progress)
-    if args.kind == "similarity":
-        from engine.maps.similarity import similarity_map
-
-        pos, neg, crs = _examples(args)
-        return similarity_map(args.out, pos, crs, neg, field_path=args.field,
-                              embeddings=args.embeddings, name=name, progress=progress)
-    if args.kind == "fewshot":
-        from engine.maps.fewshot import fewshot_map
-
-        _need(args, "field", "points", "class_field")
-        return fewshot_map(args.field, args.points, args.class_field, args.out,
-                           head=args.classifier, name=name, block_size_m=args.block_size,
-                           seed=args.seed, progress=progress)
-    from engine.maps.location import location_map
-
-    _need(args, "model", "embeddings", "target")
-    return location_map(args.model, args.embeddings, args.target, args.out, name=name,
-                        bounds=args.bounds, crs=args.crs, step_m=args.step,
-                        block_size_m=args.block_size, seed=args.seed, polygons=polygons,
-                        progress=progress)

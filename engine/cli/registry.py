@@ -5,6 +5,11 @@ Each module named here defines NAME, HELP, `add_arguments(parser)` and
 `run`, so `--help` stays fast. Adding a command = one module + one line here.
 """
 
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
 COMMAND_MODULES: tuple[str, ...] = (
     "engine.cli.sample_city",
     "engine.cli.import_photos",
@@ -16,4 +21,11 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.cli.map",
     "engine.cli.demo",
     "engine.cli.evaluate",
+    "engine.cli.defaults",
 )
+
+
+def command_modules() -> dict[str, ModuleType]:
+    """The command modules by their NAME, in the order above."""
+    modules = (importlib.import_module(name) for name in COMMAND_MODULES)
+    return {module.NAME: module for module in modules}

@@ -32,7 +32,7 @@ def cell_centres(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray, 
     return values, np.column_stack([xs, ys]), crs
 
 
-def sample_raster(path: str | os.PathLike[str], xy: np.ndarray, crs) -> np.ndarray:  # noqa: ANN001
+def sample_raster(path: str | os.PathLike[str], xy: np.ndarray, crs) -> np.ndarray:
     """Band 1 of a raster at points x, y (in `crs`); NaN outside or on nodata."""
     from engine.maps.field import sample_field
 
@@ -59,7 +59,7 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def map_vs_truth(map_tif: str | os.PathLike[str], truth_tif: str | os.PathLike[str],
-                 photo_xy: np.ndarray, photo_crs, min_dist_m: float = 30.0) -> dict:  # noqa: ANN001
+                 photo_xy: np.ndarray, photo_crs, min_dist_m: float = 30.0) -> dict:
     """Pearson r of map vs truth on photo-free cells (and on all cells, for reference)."""
     from engine.data.crs import transform_xy
 

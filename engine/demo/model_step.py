@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 DIGEST_FILE = "demo_config.sha256"
 
 
-def demo_config(settings: DemoSettings, city: Path, model_dir: Path):  # noqa: ANN201
+def demo_config(settings: DemoSettings, city: Path, model_dir: Path):
     """The recipe with the city's data, the demo's sizes and `model_dir` as its output."""
     from engine.paths import resolve_path
     from engine.train.config import config_from_dict
@@ -47,7 +47,7 @@ def demo_config(settings: DemoSettings, city: Path, model_dir: Path):  # noqa: A
     return config_from_dict(data)
 
 
-def config_digest(cfg) -> str:  # noqa: ANN001
+def config_digest(cfg) -> str:
     """sha256 of the validated config (sorted JSON)."""
     text = json.dumps(cfg.to_dict(), sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

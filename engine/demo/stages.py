@@ -48,7 +48,7 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def embed_city(model, model_key: str, city: Path, out: Path, settings: DemoSettings,  # noqa: ANN001
+def embed_city(model, model_key: str, city: Path, out: Path, settings: DemoSettings,
                progress: Progress = no_progress) -> dict:
     """Photo embeddings (GPKG + faiss) and the overhead embedding field of the latest date;
     reused when `embed.json` shows the same model and sizes."""
@@ -130,7 +130,7 @@ def score_maps(maps_dir: Path, city: Path, settings: DemoSettings) -> dict[str, 
     return out
 
 
-def random_model(model_dir: Path, seed: int):  # noqa: ANN201
+def random_model(model_dir: Path, seed: int):
     """A random-init GeoModel of the trained model's architecture (the baseline encoder)."""
     import torch
 
@@ -141,7 +141,7 @@ def random_model(model_dir: Path, seed: int):  # noqa: ANN201
     return GeoModel.from_config(read_model_config(model_dir)).eval()
 
 
-def run_encoder(model, model_key: str, city: Path, out: Path, settings: DemoSettings,  # noqa: ANN001
+def run_encoder(model, model_key: str, city: Path, out: Path, settings: DemoSettings,
                 progress: Progress = no_progress) -> dict:
     """Embed, fit, map and score with one encoder; outputs under `out`."""
     emb = embed_city(model, model_key, city, out / "embeddings", settings, progress)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from engine.defaults import ENCODERS
 from engine.errors import EngineError
 
 log = logging.getLogger(__name__)
-
-ENCODERS: tuple[str, ...] = ("auto", "overhead", "image")
 
 
 def pick_encoder(model: Any, encoder: str) -> str:

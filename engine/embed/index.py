@@ -47,7 +47,7 @@ def write_index(vectors: np.ndarray, path: str | os.PathLike[str]) -> Path:
     return Path(path)
 
 
-def read_index(path: str | os.PathLike[str]):  # noqa: ANN201 - a faiss.Index
+def read_index(path: str | os.PathLike[str]):
     """Read an index written by write_index; EngineError naming the file when it cannot."""
     import faiss
 
@@ -62,7 +62,7 @@ def read_index(path: str | os.PathLike[str]):  # noqa: ANN201 - a faiss.Index
                           "re-run embed-points to rebuild it") from None
 
 
-def search(index, queries: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
+def search(index, queries: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
     """(cosine similarities (Q,k), row numbers (Q,k)) of the k nearest rows to each query."""
     q = l2_normalise(np.atleast_2d(queries))
     if q.shape[1] != index.d:

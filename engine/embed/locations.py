@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from engine.data.crs import CRSLike, crs_name, metric_crs_for_lonlat, to_pyproj, transform_xy
+from engine.defaults import DEVICE, FIELD_DTYPE
 from engine.errors import EngineError
 from engine.models.device import resolve_device
 from engine.progress import Progress, no_progress
@@ -32,7 +33,7 @@ BAND_CELLS = 65_536  # cells embedded and written per band of rows
 
 
 def location_embeddings(model: Any, lonlat: np.ndarray, batch_size: int = 4096,
-                        device: str = "auto") -> np.ndarray:
+                        device: str = DEVICE) -> np.ndarray:
     """(N, D) float32 model.embed_location of (N, 2) lon, lat degrees (EPSG:4326)."""
     import torch
 
@@ -135,9 +136,9 @@ def read_point_layer(path: str | os.PathLike[str], layer: str | None = None) -> 
 
 def embed_locations(model: Any, out: str | os.PathLike[str], *, bounds: Any = None,
                     step_m: float | None = None, crs: CRSLike = "EPSG:4326",
-                    points: Any = None, layer: str | None = None, dtype: str = "float16",
+                    points: Any = None, layer: str | None = None, dtype: str = FIELD_DTYPE,
                     batch_size: int = 4096, progress: Progress = no_progress,
-                    device: str = "auto", model_name: str = "",
+                    device: str = DEVICE, model_name: str = "",
                     preview: bool = True, overwrite: bool = False) -> dict[str, Any]:
     """Location embeddings over a grid (`bounds` in `crs`, `step_m`) -> OUT.tif (+ _pca.tif),
     or at `points` (a point layer path or GeoDataFrame) -> OUT.gpkg layer "embeddings".

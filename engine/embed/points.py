@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from engine.data.points import StreetViewLayer
+from engine.defaults import DEVICE, EMBED_BATCH, EMBED_WORKERS, IMAGE_PX
 from engine.embed import shard
 from engine.embed.index import index_path, write_index
 from engine.errors import EngineError
@@ -53,7 +54,7 @@ class PhotoDataset:
             img = load_image(self.paths[i], self.size)
         except EngineError as exc:
             return i, None, exc.message
-        except Exception as exc:  # noqa: BLE001 - e.g. Pillow's DecompressionBombError: skip+count
+        except Exception as exc:
             return i, None, f"photo {self.paths[i]} cannot be read ({exc})"
         return i, torch.from_numpy(img).permute(2, 0, 1).contiguous(), None
 
@@ -70,8 +71,9 @@ def collate_photos(items: list[tuple[int, Any, str | None]]) -> dict[str, Any]:
     }
 
 
-def embed_images(model: Any, paths: list[str], batch_size: int = 64, image_size: int = 128,
-                 num_workers: int = 2, device: str = "auto",
+def embed_images(model: Any, paths: list[str], batch_size: int = EMBED_BATCH,
+                 image_size: int = IMAGE_PX,
+                 num_workers: int = EMBED_WORKERS, device: str = DEVICE,
                  progress: Progress = no_progress) -> tuple[np.ndarray, np.ndarray, list]:
     """(ok row numbers (M,), embeddings (M,D) float32, [(row, error)]) for photo `paths`."""
     import torch
@@ -132,9 +134,9 @@ def gpkg_frame(frame: Any) -> Any:
 
 
 def embed_points(model: Any, layer: StreetViewLayer, out_gpkg: str | os.PathLike[str],
-                 batch_size: int = 64, image_size: int = 128,
-                 progress: Progress = no_progress, *, num_workers: int = 2,
-                 device: str = "auto", model_name: str = "",
+                 batch_size: int = EMBED_BATCH, image_size: int = IMAGE_PX,
+                 progress: Progress = no_progress, *, num_workers: int = EMBED_WORKERS,
+                 device: str = DEVICE, model_name: str = "",
                  overwrite: bool = False) -> dict[str, Any]:
     """Embed every photo of `layer` with model.embed_image; write OUT.gpkg + OUT.faiss.
 

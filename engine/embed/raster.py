@@ -31,6 +31,15 @@ from typing import Any
 import numpy as np
 
 from engine.data.crs import crs_name, to_pyproj
+from engine.defaults import (
+    CHIP_PX,
+    DEVICE,
+    EMBED_BATCH,
+    ENCODER,
+    FIELD_DTYPE,
+    FIELD_DTYPES,
+    default_stride,
+)
 from engine.embed import shard
 from engine.embed.common import input_channels, pick_encoder
 from engine.embed.grid import FieldGrid, crop_grid, full_grid
@@ -41,7 +50,6 @@ from engine.progress import Progress, no_progress
 
 log = logging.getLogger(__name__)
 
-FIELD_DTYPES: tuple[str, ...] = ("float16", "int8", "float32")
 # GDAL's block cache (default 5 % of RAM) would otherwise grow with the raster read: every
 # source tile is read about once, so a fixed cache keeps peak memory independent of size.
 GDAL_CACHE_MB = 128
@@ -111,7 +119,7 @@ def _compute(reader: ChipReader, writer: Any, encode: Callable[[Any], Any], dev:
 
 def sizes_px(raster: Any, chip_px: int | None, stride_px: int | None,
              chip_m: float | None = None, stride_m: float | None = None,
-             default_chip: int = 64) -> tuple[int, int]:
+             default_chip: int = CHIP_PX) -> tuple[int, int]:
     """Chip and stride in raster pixels; metres are converted with the raster's pixel size."""
     res = float((abs(raster.res[0]) + abs(raster.res[1])) / 2)
     for name, v in (("--chip-m", chip_m), ("--stride-m", stride_m)):
@@ -119,7 +127,7 @@ def sizes_px(raster: Any, chip_px: int | None, stride_px: int | None,
             raise EngineError(f"{name} {v} must be a positive number of metres", "e.g. 480")
     chip = max(1, round(chip_m / res)) if chip_m is not None else int(chip_px or default_chip)
     stride = max(1, round(stride_m / res)) if stride_m is not None else \
-        int(stride_px or max(1, chip // 2))
+        int(stride_px or default_stride(chip))
     if chip < 1 or stride < 1:
         raise EngineError(f"chip {chip} px and stride {stride} px must be positive",
                           "use --chip/--stride (pixels) or --chip-m/--stride-m (metres)")
@@ -156,11 +164,11 @@ def _bounded_gdal_cache(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 @_bounded_gdal_cache
 def embed_raster(model: Any, raster_path: str | os.PathLike[str],
-                 out_tif: str | os.PathLike[str], chip_px: int | None = 64,
-                 stride_px: int | None = 32,
-                 encoder: str = "auto", dtype: str = "float16", bbox: Any = None,
-                 mask: str | os.PathLike[str] | None = None, batch_size: int = 64,
-                 progress: Progress = no_progress, *, device: str = "auto",
+                 out_tif: str | os.PathLike[str], chip_px: int | None = CHIP_PX,
+                 stride_px: int | None = None, encoder: str = ENCODER,
+                 dtype: str = FIELD_DTYPE, bbox: Any = None,
+                 mask: str | os.PathLike[str] | None = None, batch_size: int = EMBED_BATCH,
+                 progress: Progress = no_progress, *, device: str = DEVICE,
                  model_name: str = "", preview: bool = True,
                  bbox_crs: Any = None, chip_m: float | None = None,
                  stride_m: float | None = None, expected: dict[str, Any] | None = None,
@@ -172,7 +180,8 @@ def embed_raster(model: Any, raster_path: str | os.PathLike[str],
     `mask` is a polygon layer: only output pixels whose centres fall inside are computed.
     `expected` is the model's raster record (config.yaml `input:`; None: 8-bit RGB);
     `bands`, `scaling`, `scale` override it (engine.data.radiometry.for_raster). Chip and
-    stride in metres (`chip_m`, `stride_m`) take precedence over pixels.
+    stride in metres (`chip_m`, `stride_m`) take precedence over pixels; `stride_px` None:
+    engine.defaults.default_stride(chip).
     """
     if dtype not in FIELD_DTYPES:
         raise EngineError(f"unknown field dtype {dtype!r}", f"use one of {FIELD_DTYPES}")

@@ -92,7 +92,7 @@ class ChipReader:
                 if not self._put(("block_end", block)):
                     return
             self._put(("done",))
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, re-raised there
+        except BaseException as exc:
             self._put(("error", exc))
 
     def __iter__(self) -> Iterator[tuple]:

@@ -71,7 +71,7 @@ def agree(fn: Callable[[], T], info: distributed.DistInfo) -> T:
     result = None
     try:
         result = fn()
-    except Exception as exc:  # noqa: BLE001 - re-raised below, after the ranks agreed
+    except Exception as exc:
         error = exc
     flag = torch.tensor([0 if error is not None else 1], dtype=torch.int32,
                         device=info.device)

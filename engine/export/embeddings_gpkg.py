@@ -32,7 +32,7 @@ CREATE TABLE IF NOT EXISTS {META_TABLE} (
 )"""
 
 
-def write_embeddings_gpkg(gdf, embeddings: np.ndarray, path: str | os.PathLike[str],  # noqa: ANN001
+def write_embeddings_gpkg(gdf, embeddings: np.ndarray, path: str | os.PathLike[str],
                           layer: str = "embeddings", model: str = "", column: str = "embedding",
                           style: Style | None = None, metadata: dict | None = None,
                           extra: dict | None = None, into: Path | None = None) -> Path:
@@ -96,7 +96,7 @@ def read_embedding_meta(path: str | os.PathLike[str], layer: str,
 
 
 def read_embeddings_gpkg(path: str | os.PathLike[str], layer: str = "embeddings",
-                         column: str = "embedding"):  # noqa: ANN201
+                         column: str = "embedding"):
     """(GeoDataFrame without the BLOB column, embeddings (N, D) float32, metadata dict)."""
     import pyogrio
 

@@ -10,7 +10,7 @@ import numpy as np
 from engine.errors import EngineError
 
 
-def open_field(path: str | os.PathLike[str]):  # noqa: ANN201 - a rasterio dataset
+def open_field(path: str | os.PathLike[str]):
     """Open a GeoTIFF for reading; EngineError for a missing/unreadable file or no CRS."""
     import rasterio
     from rasterio.errors import RasterioIOError
@@ -29,7 +29,7 @@ def open_field(path: str | os.PathLike[str]):  # noqa: ANN201 - a rasterio datas
     return ds
 
 
-def read_field_window(ds, window) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
+def read_field_window(ds, window) -> tuple[np.ndarray, np.ndarray]:
     """(data float32 (C, h, w) in real units, valid bool (h, w)) for one window.
 
     Real value = stored * scale + offset (GDAL band scale/offset); a pixel is valid when no

@@ -40,7 +40,7 @@ class EmbeddingFieldWriter:
     Use as a context manager: on an exception nothing is left under the target name.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, crs, transform, width: int,  # noqa: ANN001
+    def __init__(self, path: str | os.PathLike[str], *, crs, transform, width: int,
                  height: int, count: int, dtype: str = "float32",
                  nodata: float | None = None, band_descriptions: list[str] | None = None,
                  cog: bool = True, blocksize: int = 256, resampling: str = "average",
@@ -102,7 +102,7 @@ class EmbeddingFieldWriter:
                 self.hi = np.fmax(self.hi, np.where(finite, data, -np.inf).max(axis=(1, 2)))
         self._ds.write(data, window=Window(col_off, row_off, w, h))
 
-    def _windows(self):  # noqa: ANN202
+    def _windows(self):
         from rasterio.windows import Window
 
         for r in range(0, self.height, _WINDOW):
@@ -206,14 +206,14 @@ class EmbeddingFieldWriter:
     def __enter__(self) -> EmbeddingFieldWriter:
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:  # noqa: ANN001
+    def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
             self.close()
         else:
             self.abort()
 
 
-def write_geotiff(array: np.ndarray, crs, transform, path: str | os.PathLike[str],  # noqa: ANN001
+def write_geotiff(array: np.ndarray, crs, transform, path: str | os.PathLike[str],
                   nodata: float | None = None, dtype: str = "float32",
                   band_descriptions: list[str] | None = None, cog: bool = True,
                   blocksize: int = 256, valid: np.ndarray | None = None,

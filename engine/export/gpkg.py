@@ -29,7 +29,7 @@ CREATE TABLE IF NOT EXISTS layer_styles (
 )"""
 
 
-def geometry_kind(gdf) -> str:  # noqa: ANN001 - a GeoDataFrame
+def geometry_kind(gdf) -> str:
     """"point", "line" or "polygon" for a layer of one geometry family."""
     kinds = set(gdf.geom_type.dropna().unique())
     for name, members in (("point", {"Point", "MultiPoint"}),
@@ -68,7 +68,7 @@ def write_layer_style(gpkg: str | os.PathLike[str], layer: str, style: Style,
             (layer, row[0], style.name or layer, style.to_qml(), description))
 
 
-def _check_frame(gdf, layer: str) -> None:  # noqa: ANN001
+def _check_frame(gdf, layer: str) -> None:
     import geopandas as gpd
 
     if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
@@ -85,9 +85,9 @@ _OS_TROUBLE = ("no space", "disk is full", "read-only", "readonly", "permission 
                "disk i/o", "file too large", "unable to open database")
 
 
-def write_gpkg(gdf, path: str | os.PathLike[str], layer: str,  # noqa: ANN001
+def write_gpkg(gdf, path: str | os.PathLike[str], layer: str,
                style: Style | None = None, metadata: dict | None = None,
-               keep_other_layers: bool = True, before_commit=None,  # noqa: ANN001
+               keep_other_layers: bool = True, before_commit=None,
                into: Path | None = None) -> Path:
     """Write `gdf` as `layer` of a GeoPackage 1.2 at `path`, atomically, with its style.
 

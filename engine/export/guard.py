@@ -59,7 +59,7 @@ def layer_owner(gpkg: str | os.PathLike[str], layer: str) -> str | None:
         if layer not in names:
             return None
         meta = pyogrio.read_info(gpkg, layer=layer).get("layer_metadata") or {}
-    except Exception as exc:  # noqa: BLE001 - pyogrio's DataSourceError and friends
+    except Exception as exc:
         raise EngineError(f"the output {gpkg} exists and is not a readable GeoPackage ({exc})",
                           "pass --overwrite to replace the whole file, or choose another --out"
                           ) from None

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 _WINDOW = 512
 
 
-def _windows(width: int, height: int):  # noqa: ANN202
+def _windows(width: int, height: int):
     from rasterio.windows import Window
 
     for r in range(0, height, _WINDOW):

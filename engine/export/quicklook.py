@@ -16,7 +16,7 @@ from engine.export.atomic import atomic_path
 log = logging.getLogger(__name__)
 
 
-def metres_per_unit(crs, y_centre: float) -> float:  # noqa: ANN001 - rasterio/pyproj CRS
+def metres_per_unit(crs, y_centre: float) -> float:
     """Ground metres per map unit along x at latitude/northing `y_centre`."""
     from pyproj import CRS
 
@@ -35,7 +35,7 @@ def nice_length(max_m: float) -> float:
     return max(m * p for m in (1, 2, 5) if m * p <= max_m)
 
 
-def _decorate(fig, ax, extent, crs, title: str, north_arrow: bool) -> None:  # noqa: ANN001
+def _decorate(fig, ax, extent, crs, title: str, north_arrow: bool) -> None:
     from matplotlib.patches import Rectangle
 
     xmin, xmax, ymin, ymax = extent
@@ -63,7 +63,7 @@ def _decorate(fig, ax, extent, crs, title: str, north_arrow: bool) -> None:  # n
     ax.ticklabel_format(useOffset=False, style="plain")
 
 
-def _save(fig, out_png: str | os.PathLike[str], dpi: int) -> Path:  # noqa: ANN001
+def _save(fig, out_png: str | os.PathLike[str], dpi: int) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
@@ -106,7 +106,7 @@ def quicklook_raster(path: str | os.PathLike[str], out_png: str | os.PathLike[st
     return out
 
 
-def quicklook_vector(gdf, column: str, out_png: str | os.PathLike[str],  # noqa: ANN001
+def quicklook_vector(gdf, column: str, out_png: str | os.PathLike[str],
                      title: str | None = None, cmap: str = "viridis", label: str = "",
                      north_arrow: bool = True, marker_size: float = 12.0,
                      dpi: int = 100) -> Path:

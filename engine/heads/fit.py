@@ -7,7 +7,7 @@ import logging
 import numpy as np
 
 from engine.heads.cv import CVReport, check_xy_inputs
-from engine.heads.head import Head, _nearest
+from engine.heads.head import Head, nearest
 from engine.heads.pipeline import HeadConfig, build_pipeline, resolve_task
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,8 @@ def fit_head(
                   "n_train": int(len(X)), "classes": None}
     z = pipe[:-1].transform(X) if len(pipe) > 1 else X
     z = np.asarray(z, dtype=np.float64)
+    if task == "regression":  # the extrapolation guard's reference (engine.heads.extrapolation)
+        meta["y_range"] = [float(np.min(y)), float(np.max(y))]
     if task == "classification":
         classes = np.asarray(model.classes_)
         meta["classes"] = [_json_scalar(c) for c in classes]
@@ -73,7 +75,7 @@ def fit_head(
         ref = z[keep]
         arrays["train_z"] = ref
         if len(ref) > 1:  # typical spacing: median distance to the nearest other row
-            _, d = _nearest(ref, ref, 2)
+            _, d = nearest(ref, ref, 2)
             meta["ref_distance"] = float(np.median(d[:, 1]))
     if config.head == "knn":
         arrays["train_z"] = z

@@ -12,24 +12,38 @@ import numpy as np
 
 from engine.errors import EngineError
 
-_CHUNK = 2048  # rows per block when computing distances to the training matrix
+CHUNK = 2048  # query rows per block (bounds the float64 re-ranking buffer)
+RERANK_MARGIN = 8  # extra faiss candidates re-ranked exactly, so float32 near-ties cannot
+# change which rows are the k nearest
 
 
-def _nearest(z: np.ndarray, train: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices and Euclidean distances of the k nearest training rows (sorted), in chunks."""
+def nearest(z: np.ndarray, train: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and Euclidean distances of the k nearest training rows, sorted by distance
+    then by training row.
+
+    faiss (exact IndexFlatL2, float32) finds k + RERANK_MARGIN candidates; their distances
+    are recomputed in float64 and re-ranked, so the result matches an exact float64 search.
+    """
+    import faiss
+
+    z = np.asarray(z, dtype=np.float64)
+    train = np.asarray(train, dtype=np.float64)
+    n = train.shape[0]
+    if k > n:
+        raise EngineError(f"{k} neighbours asked of {n} training rows",
+                          "fit the head on more rows or use a smaller k")
+    index = faiss.IndexFlatL2(train.shape[1])
+    index.add(np.ascontiguousarray(train, dtype=np.float32))
     idx = np.empty((len(z), k), dtype=np.int64)
     dist = np.empty((len(z), k), dtype=np.float64)
-    sq_train = np.einsum("ij,ij->i", train, train)
-    for s in range(0, len(z), _CHUNK):
-        q = z[s:s + _CHUNK]
-        d2 = np.einsum("ij,ij->i", q, q)[:, None] - 2.0 * q @ train.T + sq_train[None, :]
-        np.maximum(d2, 0.0, out=d2)
-        part = np.argpartition(d2, k - 1, axis=1)[:, :k] if k < train.shape[0] else \
-            np.tile(np.arange(train.shape[0]), (len(q), 1))
-        pd = np.take_along_axis(d2, part, axis=1)
-        order = np.lexsort((part, pd), axis=1)  # by distance, then by training row
-        idx[s:s + _CHUNK] = np.take_along_axis(part, order, axis=1)
-        dist[s:s + _CHUNK] = np.sqrt(np.take_along_axis(pd, order, axis=1))
+    for s in range(0, len(z), CHUNK):
+        q = z[s:s + CHUNK]
+        _, cand = index.search(np.ascontiguousarray(q, dtype=np.float32),
+                               min(n, k + RERANK_MARGIN))
+        d2 = ((q[:, None, :] - train[cand]) ** 2).sum(axis=2)
+        order = np.lexsort((cand, d2), axis=1)[:, :k]  # by distance, then by training row
+        idx[s:s + CHUNK] = np.take_along_axis(cand, order, axis=1)
+        dist[s:s + CHUNK] = np.sqrt(np.take_along_axis(d2, order, axis=1))
     return idx, dist
 
 
@@ -89,7 +103,7 @@ class Head:
             d = d - d.max(axis=1, keepdims=True)
             e = np.exp(d)
             return e / e.sum(axis=1, keepdims=True)
-        idx, _ = _nearest(z, self.arrays["train_z"], self._k)
+        idx, _ = nearest(z, self.arrays["train_z"], self._k)
         votes = self.arrays["train_y"][idx]
         n_cls = len(self.meta["classes"])
         return np.stack([(votes == c).mean(axis=1) for c in range(n_cls)], axis=1)
@@ -118,13 +132,13 @@ class Head:
             return self.classes[best], 1.0 - p.max(axis=1)
         z = self.transform(X)
         if self.kind == "knn":
-            idx, _ = _nearest(z, self.arrays["train_z"], self._k)
+            idx, _ = nearest(z, self.arrays["train_z"], self._k)
             t = self.arrays["train_y"][idx].astype(np.float64)
             return t.mean(axis=1), t.std(axis=1)
         pred = self._decision(z).reshape(-1)
         sd = float(self.meta.get("residual_sd") or 0.0)
         ref = float(self.meta.get("ref_distance") or 0.0)
         if ref > 0 and "train_z" in self.arrays:
-            _, d = _nearest(z, self.arrays["train_z"], 1)
+            _, d = nearest(z, self.arrays["train_z"], 1)
             return pred, sd * np.maximum(1.0, d[:, 0] / ref)
         return pred, np.full(len(pred), sd)

@@ -10,9 +10,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from engine.defaults import HEAD, HEADS
 from engine.errors import EngineError
 
-HEADS: tuple[str, ...] = ("ridge", "logistic", "knn")
 TASKS: tuple[str, ...] = ("auto", "regression", "classification")
 RIDGE_ALPHAS: tuple[float, ...] = tuple(float(a) for a in np.logspace(-3, 4, 15))
 
@@ -21,7 +21,7 @@ RIDGE_ALPHAS: tuple[float, ...] = tuple(float(a) for a in np.logspace(-3, 4, 15)
 class HeadConfig:
     """Options of a light head; `task` "auto" is resolved from the head and the targets."""
 
-    head: str = "ridge"
+    head: str = HEAD
     task: str = "auto"
     standardize: bool = True
     pca_components: int | None = None

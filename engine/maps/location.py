@@ -11,17 +11,21 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.progress import Progress, no_progress
+
+if TYPE_CHECKING:
+    from engine.models.folder import ModelFolder
 
 log = logging.getLogger(__name__)
 
 
-def location_map(model_dir: str | os.PathLike[str], points: str | os.PathLike[str],
+def location_map(model: str | os.PathLike[str] | ModelFolder, points: str | os.PathLike[str],
                  target: str, out_dir: str | os.PathLike[str], name: str = "location",
-                 bounds: tuple[float, float, float, float] | None = None, crs=None,  # noqa: ANN001
-                 step_m: float = 20.0, head: str = "ridge", block_size_m: float = 200.0,
-                 n_folds: int = 5, seed: int = 0, polygons=None,  # noqa: ANN001
+                 bounds: tuple[float, float, float, float] | None = None, crs=None,
+                 step_m: float = 20.0, head: str = "ridge", block_size_m: float | None = None,
+                 n_folds: int = 5, seed: int = 0, polygons=None,
                  progress: Progress = no_progress) -> dict:
     """Fit a head on location embeddings at `points` (field `target`) and map it over
     `bounds` (in `crs`; default: the points' extent) at `step_m` metres."""
@@ -29,15 +33,15 @@ def location_map(model_dir: str | os.PathLike[str], points: str | os.PathLike[st
     from engine.maps.fit import fit_rows
     from engine.maps.rows import point_rows, target_values
     from engine.maps.zero_shot import zero_shot_map
-    from engine.models.folder import load_model
+    from engine.models.folder import ModelFolder
 
-    model = load_model(model_dir)
+    net = ModelFolder.of(model).load()
     out_dir = Path(out_dir)
     frame = read_point_layer(points)
     target_values(frame, target, str(points))  # a missing field fails before embedding
     keep = [c for c in (target, "location_id") if c in frame.columns]
     pts_gpkg = out_dir / f"{name}_points.gpkg"
-    embed_locations(model, pts_gpkg, points=frame[keep + [frame.geometry.name]],
+    embed_locations(net, pts_gpkg, points=frame[keep + [frame.geometry.name]],
                     progress=progress, device="cpu")
     rows = point_rows(pts_gpkg, target)
     fitted = fit_rows(rows, out_dir / f"{name}_head", head, target, block_size_m, n_folds,
@@ -45,7 +49,7 @@ def location_map(model_dir: str | os.PathLike[str], points: str | os.PathLike[st
     if bounds is None:
         bounds, crs = tuple(float(v) for v in frame.total_bounds), frame.crs
     field = out_dir / f"{name}_location_field.tif"
-    embed_locations(model, field, bounds=bounds, step_m=step_m, crs=crs or frame.crs,
+    embed_locations(net, field, bounds=bounds, step_m=step_m, crs=crs or frame.crs,
                     progress=progress, device="cpu", preview=False)
     res = zero_shot_map(out_dir / f"{name}_head", field, out_dir, name, polygons, None,
                         False, progress, kind="location")

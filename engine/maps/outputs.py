@@ -49,7 +49,7 @@ def read_map(path: str | os.PathLike[str], max_cells: int = MAX_CELLS) -> dict:
             "factor": ds.width / w}
 
 
-def grid_cells(path: str | os.PathLike[str], max_cells: int = MAX_CELLS):  # noqa: ANN201
+def grid_cells(path: str | os.PathLike[str], max_cells: int = MAX_CELLS):
     """GeoDataFrame of square cells (one per valid map pixel) with one column per band."""
     import geopandas as gpd
     import shapely
@@ -67,8 +67,8 @@ def grid_cells(path: str | os.PathLike[str], max_cells: int = MAX_CELLS):  # noq
     return gpd.GeoDataFrame(cols_out, geometry=geoms, crs=m["crs"])
 
 
-def polygon_means(path: str | os.PathLike[str], polygons, id_field: str | None = None,  # noqa: ANN001
-                  progress: Progress = no_progress):  # noqa: ANN201
+def polygon_means(path: str | os.PathLike[str], polygons, id_field: str | None = None,
+                  progress: Progress = no_progress):
     """The polygons (in the map's CRS) with the mean of every map band inside each, and the
     number of map pixels averaged (`n_pixels`)."""
     from engine.heads.aggregate import aggregate_field_file
@@ -84,7 +84,7 @@ def polygon_means(path: str | os.PathLike[str], polygons, id_field: str | None =
     return out
 
 
-def write_map_layer(gdf, gpkg: str | os.PathLike[str], layer: str, attribute: str,  # noqa: ANN001
+def write_map_layer(gdf, gpkg: str | os.PathLike[str], layer: str, attribute: str,
                     metadata: dict | None = None, categorical: bool = False,
                     ramp: str = "viridis") -> Path:
     """Write `gdf` as a layer styled graduated (or categorised) on `attribute`."""
@@ -102,7 +102,7 @@ def write_map_layer(gdf, gpkg: str | os.PathLike[str], layer: str, attribute: st
 
 
 def map_outputs(tif: str | os.PathLike[str], out_dir: str | os.PathLike[str], name: str,
-                title: str, polygons=None, id_field: str | None = None,  # noqa: ANN001
+                title: str, polygons=None, id_field: str | None = None,
                 metadata: dict | None = None, categorical: bool = False,
                 progress: Progress = no_progress) -> dict[str, str]:
     """Grid-cell GPKG (+ polygon layer) and PNG quick-look for a map GeoTIFF; returns paths."""

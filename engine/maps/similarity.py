@@ -25,7 +25,7 @@ SNAP_MIN_M = 250.0  # an example snaps to the nearest photo within this distance
 SNAP_SPACINGS = 5.0  # ... or within this many median photo spacings
 
 
-def example_vectors(xy: np.ndarray, crs, field_path=None, points=None,  # noqa: ANN001
+def example_vectors(xy: np.ndarray, crs, field_path=None, points=None,
                     what: str = "positive") -> np.ndarray:
     """Normalised embeddings (K, D) at example points x, y in `crs`: field pixels, or the
     nearest embedded point of `points` = (GeoDataFrame, X)."""
@@ -48,7 +48,7 @@ def example_vectors(xy: np.ndarray, crs, field_path=None, points=None,  # noqa: 
     return l2_normalize(X[snap_to_points(xy, crs, gdf, what)])
 
 
-def snap_to_points(xy: np.ndarray, crs, gdf, what: str = "positive") -> np.ndarray:  # noqa: ANN001
+def snap_to_points(xy: np.ndarray, crs, gdf, what: str = "positive") -> np.ndarray:
     """Row of the nearest point of `gdf` to each example; EngineError when an example is
     farther than max(SNAP_MIN_M, SNAP_SPACINGS x the median photo spacing) from any point."""
     from scipy.spatial import cKDTree
@@ -73,7 +73,7 @@ def snap_to_points(xy: np.ndarray, crs, gdf, what: str = "positive") -> np.ndarr
     return rows
 
 
-def similarity_fn(pos: np.ndarray, neg: np.ndarray | None = None):  # noqa: ANN201
+def similarity_fn(pos: np.ndarray, neg: np.ndarray | None = None):
     """Pixel function (N, D) -> (N, 2) [similarity, spread]."""
     mean_pos = l2_normalize(pos.mean(axis=0, keepdims=True))[0]
     mean_neg = None if neg is None or len(neg) == 0 else \
@@ -90,9 +90,9 @@ def similarity_fn(pos: np.ndarray, neg: np.ndarray | None = None):  # noqa: ANN2
     return fn
 
 
-def similarity_map(out_dir: str | os.PathLike[str], positives_xy: np.ndarray, crs,  # noqa: ANN001
-                   negatives_xy: np.ndarray | None = None, field_path=None,  # noqa: ANN001
-                   embeddings=None, name: str = "similarity",  # noqa: ANN001
+def similarity_map(out_dir: str | os.PathLike[str], positives_xy: np.ndarray, crs,
+                   negatives_xy: np.ndarray | None = None, field_path=None,
+                   embeddings=None, name: str = "similarity",
                    progress: Progress = no_progress) -> dict:
     """Similarity to the examples over an embedding field (GeoTIFF + cells GPKG + PNG) or
     over point embeddings (`embeddings` = point-embedding GPKG: points GPKG + PNG)."""

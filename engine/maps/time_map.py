@@ -39,7 +39,7 @@ def recipe_condition(folder: ModelFolder) -> str | None:
     return str(cv.get("condition", "ground"))
 
 
-def time_offset(model, when: str) -> np.ndarray:  # noqa: ANN001
+def time_offset(model, when: str) -> np.ndarray:
     """The model's time embedding (D,) float64 of one ISO 8601 datetime (UTC)."""
     import torch
 
@@ -58,7 +58,7 @@ def time_offset(model, when: str) -> np.ndarray:  # noqa: ANN001
     return t[0].double().cpu().numpy()
 
 
-def time_transform(offset: np.ndarray):  # noqa: ANN201
+def time_transform(offset: np.ndarray):
     """X -> normalize(X + offset): the overhead side conditioned on a time."""
     def fn(X: np.ndarray) -> np.ndarray:
         return l2_normalize(X + offset)
@@ -66,24 +66,24 @@ def time_transform(offset: np.ndarray):  # noqa: ANN201
     return fn
 
 
-def time_map(model_dir: str | os.PathLike[str], head, field_path: str | os.PathLike[str],  # noqa: ANN001
+def time_map(model: str | os.PathLike[str] | ModelFolder, head,
+             field_path: str | os.PathLike[str],
              when: str, out_dir: str | os.PathLike[str], name: str = "time",
-             polygons=None, id_field: str | None = None, align: bool = True,  # noqa: ANN001
+             polygons=None, id_field: str | None = None, align: bool = True,
              progress: Progress = no_progress) -> dict:
     """The zero-shot map of `head` over `field_path` conditioned on datetime `when`."""
     from engine.maps.zero_shot import zero_shot_map
     from engine.models.folder import ModelFolder
 
-    folder = ModelFolder.open(model_dir)
+    folder = ModelFolder.of(model)
     condition = recipe_condition(folder)
     if condition != "overhead":
         raise EngineError(
-            f"model {model_dir} was not trained with the overhead side conditioned on time "
+            f"model {folder.folder} was not trained with the overhead side conditioned on time "
             f"(cross_view condition: {condition})",
             "train models/crossview_time.yaml (objectives.cross_view.condition: overhead); "
             "with a ground-conditioned model use `map zero_shot` (time-independent)")
-    model = folder.load()
-    offset = time_offset(model, when)
+    offset = time_offset(folder.load(), when)
     return zero_shot_map(head, field_path, out_dir, name, polygons, id_field, align, progress,
                          transform=time_transform(offset), kind="time",
                          extra={"datetime": str(when)})

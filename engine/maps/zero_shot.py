@@ -7,6 +7,9 @@ encoders' embeddings (the "modality gap"). The field is re-centred on the mean o
 training (street-photo) embeddings before the head is applied: x' = x - mean(field) +
 mean(photos). Linear heads only shift by a constant, but distance-based uncertainty and k-NN
 heads would otherwise see every pixel as far from the training data.
+
+Every map carries a truth-free validity check (engine.maps.validity): the map read at the
+places the head was fitted on, scored against their labels; `reliable` is False when it fails.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ log = logging.getLogger(__name__)
 VALUE_BANDS = ("prediction", "uncertainty")
 
 
-def as_head(head):  # noqa: ANN001, ANN201
+def as_head(head):
     """A Head, from a Head or a head path (`<name>`, `<name>.json` or `.safetensors`)."""
     from engine.heads.head import Head
     from engine.heads.io import load_head
@@ -33,7 +36,7 @@ def as_head(head):  # noqa: ANN001, ANN201
     return head if isinstance(head, Head) else load_head(head)
 
 
-def head_fn(head, shift: np.ndarray | None = None, transform=None):  # noqa: ANN001, ANN201
+def head_fn(head, shift: np.ndarray | None = None, transform=None):
     """Pixel function (N, D) -> (N, 2) [prediction, uncertainty] of a regression head.
 
     Each vector goes through `transform(X)` first (e.g. time conditioning), then `+ shift`.
@@ -53,8 +56,8 @@ def head_fn(head, shift: np.ndarray | None = None, transform=None):  # noqa: ANN
     return fn
 
 
-def modality_shift(head, field_path: str | os.PathLike[str],  # noqa: ANN001
-                   transform=None) -> np.ndarray | None:  # noqa: ANN001
+def modality_shift(head, field_path: str | os.PathLike[str],
+                   transform=None) -> np.ndarray | None:
     """mean(head training rows) - mean(transformed field), or None when the head kept none."""
     from engine.maps.field import field_mean
 
@@ -70,10 +73,10 @@ def modality_shift(head, field_path: str | os.PathLike[str],  # noqa: ANN001
     return np.asarray(ref, dtype=np.float64) - fm
 
 
-def zero_shot_map(head, field_path: str | os.PathLike[str], out_dir: str | os.PathLike[str],  # noqa: ANN001
-                  name: str = "zero_shot", polygons=None, id_field: str | None = None,  # noqa: ANN001
+def zero_shot_map(head, field_path: str | os.PathLike[str], out_dir: str | os.PathLike[str],
+                  name: str = "zero_shot", polygons=None, id_field: str | None = None,
                   align: bool = True, progress: Progress = no_progress, *,
-                  transform=None, kind: str = "zero_shot", extra: dict | None = None  # noqa: ANN001
+                  transform=None, kind: str = "zero_shot", extra: dict | None = None
                   ) -> dict:
     """Apply a regression head to an embedding field: GeoTIFF (prediction, uncertainty),
     styled GPKG (grid cells; + polygons when given) and PNG quick-look in `out_dir`.
@@ -82,6 +85,7 @@ def zero_shot_map(head, field_path: str | os.PathLike[str], out_dir: str | os.Pa
     """
     from engine.maps.field import map_field
     from engine.maps.outputs import map_outputs
+    from engine.maps.validity import check_map, tag_geotiff
 
     head = as_head(head)
     shift = modality_shift(head, field_path, transform) if align else None
@@ -89,11 +93,17 @@ def zero_shot_map(head, field_path: str | os.PathLike[str], out_dir: str | os.Pa
     tif = out_dir / f"{name}.tif"
     map_field(field_path, head_fn(head, shift, transform), tif, list(VALUE_BANDS), progress,
               kind.replace("_", "-"))
+    validity = check_map(tif, head)
+    tag_geotiff(tif, validity)
     target = head.meta.get("target", "value")
     meta = {"kind": kind, "target": target, "head": head.kind, "field": str(field_path),
-            "modality_alignment": bool(align and shift is not None), **(extra or {})}
+            "modality_alignment": bool(align and shift is not None), **(extra or {}),
+            "validity": validity.to_dict(), "reliable": validity.passed}
     title = f"{kind.replace('_', '-')} {target}" + (f" at {extra['datetime']}"
                                                     if extra and "datetime" in extra else "")
+    title = f"{title}\n{validity.label()}"
     outputs = map_outputs(tif, out_dir, name, title, polygons, id_field, meta,
                           progress=progress)
-    return {"kind": kind, "target": target, **outputs}
+    # reliable: True (check passed), False (failed: do not trust the map), None (not checked)
+    return {"kind": kind, "target": target, **outputs, "validity": validity.to_dict(),
+            "reliable": validity.passed}

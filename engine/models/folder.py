@@ -68,6 +68,11 @@ class ModelFolder:
         check_recipe_keys(doc, f"model config {folder / CONFIG_FILE}")
         return cls(folder=folder, weights=weights, doc=doc)
 
+    @classmethod
+    def of(cls, model: str | Path | ModelFolder) -> ModelFolder:
+        """`model` itself when already opened, else ModelFolder.open(model)."""
+        return model if isinstance(model, ModelFolder) else cls.open(model)
+
     @property
     def name(self) -> str:
         """A short model name for metadata: the models/<name> folder name."""

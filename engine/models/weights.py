@@ -85,7 +85,7 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
     _check_header(path)
     try:
         with safe_open(str(path), framework="pt") as f:
-            return {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+            return {k: f.get_tensor(k) for k in f.keys()}
     except Exception as exc:  # safetensors raises SafetensorError / OSError / ValueError
         raise EngineError(f"model file {path} cannot be read: {exc}",
                           "it is corrupt or was edited; re-train or re-copy the model") from None

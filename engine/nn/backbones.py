@@ -67,6 +67,12 @@ class TinyCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
 
+    def blocks(self) -> list[nn.Module]:
+        """The stages (conv-norm-relu twice) and the output conv, input to output."""
+        layers = list(self.body)
+        stages = [nn.ModuleList(layers[i:i + 6]) for i in range(0, len(layers) - 3, 6)]
+        return [*stages, layers[-3]]
+
 
 @BACKBONES.register("tiny_cnn")
 def tiny_cnn(width: int = 32, depth: int = 4, out_dim: int = 256, norm: str = "bn",

@@ -42,8 +42,12 @@ class StepContext:
         return self._memo[(kind, key)]
 
     def image_features(self, key: str = "view1") -> torch.Tensor:
-        """Backbone features of the images at `key` (before projection)."""
-        return self._memoised("features", key, lambda: self.model.features_image(self.get(key)))
+        """Backbone features of the images at `key` (before projection); a (B, D) entry is
+        already features (the frozen regime's cache) and is used as it is."""
+        x = self.get(key)
+        if x.ndim == 2:
+            return x
+        return self._memoised("features", key, lambda: self.model.features_image(x))
 
     def image(self, key: str = "view1") -> torch.Tensor:
         """Normalised embeddings of the street-view images at `key`."""
@@ -61,14 +65,22 @@ class StepContext:
             )
 
         def encode() -> torch.Tensor:
+            x = self.get(key)
             with torch.no_grad():
-                return self.momentum_model.embed_image(self.get(key)).detach()
+                if x.ndim == 2:  # cached backbone features (frozen regime)
+                    return self.momentum_model.project_image(x).detach()
+                return self.momentum_model.embed_image(x).detach()
 
         return self._memoised("momentum_image", key, encode)
 
     def overhead(self, key: str = "overhead") -> torch.Tensor:
-        """Normalised embeddings of the overhead chips at `key`."""
-        return self._memoised("overhead", key, lambda: self.model.embed_overhead(self.get(key)))
+        """Normalised embeddings of the overhead chips at `key` ((B, D) entries: cached
+        backbone features, projected only)."""
+        x = self.get(key)
+        if x.ndim == 2:
+            return self._memoised("overhead", key,
+                                  lambda: self.model.overhead_encoder.projection(x))
+        return self._memoised("overhead", key, lambda: self.model.embed_overhead(x))
 
     def location(self, key: str = "lonlat") -> torch.Tensor:
         """Normalised location-encoder embeddings of the lon,lat degrees at `key`."""

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from engine.defaults import DEVICE, DEVICES
+from engine.defaults import CHIP_PX, DEVICE, DEVICES, IMAGE_PX, TRAIN_BATCH, TRAIN_STEPS
 from engine.errors import EngineError
 from engine.paths import project_root, resolve_path
 
@@ -54,8 +54,8 @@ class DataConfig:
     layer: str | None = None
     overhead: list[str] = field(default_factory=lambda: ["data/sample-city/overhead/*.tif"])
     overhead_dates: list[str] | None = None  # one per raster; default: YYYY-MM-DD in names
-    image_size: int = _min(8, 64)
-    chip_size: int = _min(8, 64)  # overhead chip, pixels around the photo
+    image_size: int = _min(8, IMAGE_PX)
+    chip_size: int = _min(8, CHIP_PX)  # overhead chip, pixels around the photo
     chip_res_m: float | None = None  # chip pixel size (metres); None: the raster's own grid
     clusters: int = _min(2, 16)  # k-means clusters on x,y for the geo pretext task
     bands: str | None = None  # overhead-only: band indices or descriptions; None: all
@@ -72,8 +72,8 @@ class DataConfig:
 class TrainConfig:
     """Optimisation and bookkeeping."""
 
-    steps: int = _min(1, 300)
-    batch_size: int = _min(2, 32)
+    steps: int = _min(1, TRAIN_STEPS)
+    batch_size: int = _min(2, TRAIN_BATCH)
     lr: float = _min(0, 1e-3)
     weight_decay: float = _min(0, 1e-4)
     seed: int = 0
@@ -83,6 +83,12 @@ class TrainConfig:
     log_every: int = _min(1, 10)
     checkpoint_every: int = _min(0, 100)  # 0: only at the end
     write_digest: bool = False  # each rank writes weights_digest.rank<R>.txt (DDP checks)
+    # what trains (engine.train.regimes): full | partial (last blocks, BN stats frozen) |
+    # frozen (backbone features cached on disk once; only adapters/encoders train)
+    regime: str = _choices("full", "partial", "frozen", default="full")
+    trainable_blocks: int = _min(1, 2)  # partial: backbone blocks trained, from the end
+    cached_views: int = _min(1, 4)  # frozen: views cached per photo / chip (1 plain + augmented)
+    feature_cache: str = "data/feature-cache"  # frozen: cache folder (relative: project root)
 
 
 @dataclass

@@ -21,7 +21,14 @@ from engine.errors import EngineError
 from engine.paths import resolve_path
 from engine.progress import Progress, no_progress
 from engine.train.config import Config
-from engine.train.dataset import GeoPairDataset, ImageCache, OverheadChips, Sources, usable_anchors
+from engine.train.dataset import (
+    GeoPairDataset,
+    ImageCache,
+    OverheadChips,
+    Sources,
+    photos_needed,
+    usable_anchors,
+)
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +119,8 @@ def build_dataset(cfg: Config, keys: set[str], progress: Progress = no_progress,
                     cfg.train.batch_size)
     cache = ImageCache(cfg.data.image_size, enabled=cfg.data.cache_images)
     fill_s = 0.0
-    if cfg.data.cache_images:
-        needed = _photos_needed(anchors, keys, pairs)
+    if cfg.data.cache_images and cfg.train.regime != "frozen":  # frozen: features cached
+        needed = photos_needed(anchors, keys, pairs)
         t0 = time.perf_counter()
         cache.fill([sources.images[i] for i in needed], progress)
         fill_s = time.perf_counter() - t0
@@ -124,15 +131,6 @@ def build_dataset(cfg: Config, keys: set[str], progress: Progress = no_progress,
     log.info("training data: %s", info)
     dataset = GeoPairDataset(sources, keys, anchors, cfg.data.image_size, cache, cfg.train.seed)
     return dataset, info
-
-
-def _photos_needed(anchors: np.ndarray, keys: set[str], pairs: Any) -> np.ndarray:
-    needed = [anchors]
-    for key, index in (("temporal", pairs.temporal), ("spatial", pairs.spatial)):
-        if key in keys and index is not None:
-            rows = np.repeat(np.arange(index.n_photos), index.counts())
-            needed.append(index.indices[np.isin(rows, anchors)])
-    return np.unique(np.concatenate(needed))
 
 
 def _xy_per_raster(layer: Any, paths: list[str]) -> list[np.ndarray]:

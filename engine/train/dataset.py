@@ -148,15 +148,37 @@ class GeoPairDataset(Dataset):
         self.sources, self.keys, self.anchors = sources, set(keys), anchors
         self.cache, self.seed, self.image_size = cache, seed, image_size
         self.augment = Augment()
+        self.photo_features: torch.Tensor | None = None  # (N, V, D): the frozen regime
+        self.chip_features: torch.Tensor | None = None
+
+    def photos_needed(self) -> np.ndarray:
+        """Rows of every photo an item can show: the anchors and their partners."""
+        return photos_needed(self.anchors, self.keys, self.sources.pairs)
+
+    def use_features(self, photo: torch.Tensor | None, chip: torch.Tensor | None) -> None:
+        """Serve cached backbone features (N, V, D), a random view per draw, instead of
+        pixels (the frozen regime); the decoded photos are then no longer needed."""
+        self.photo_features, self.chip_features = photo, chip
+        self.cache = ImageCache(self.cache.size, enabled=False)
 
     def __len__(self) -> int:
         return int(self.anchors.shape[0])
 
     def _view(self, out: dict[str, torch.Tensor], key: str, photo: int,
-              g: np.random.Generator) -> None:
+              g: np.random.Generator, avoid: int = -1) -> int:
+        if self.photo_features is not None:  # a cached view; view2 differs from view1
+            n = self.photo_features.shape[1]
+            if avoid >= 0 and n > 1:
+                view = int(g.integers(0, n - 1))
+                view += int(view >= avoid)
+            else:
+                view = int(g.integers(0, n))
+            out[key] = self.photo_features[photo, view]
+            return view
         img = self.cache.get(self.sources.images[photo])
         out[key] = img
         out[key + AUG] = self.augment.draw(img.shape[1], img.shape[2], g)
+        return -1
 
     @staticmethod
     def _partner(index: PairIndex, photo: int, g: np.random.Generator) -> int:
@@ -169,10 +191,9 @@ class GeoPairDataset(Dataset):
         photo = int(self.anchors[i])
         g = sample_rng(self.seed, epoch, i)
         src, keys, out = self.sources, self.keys, {}
-        if "view1" in keys:
-            self._view(out, "view1", photo, g)
+        first = self._view(out, "view1", photo, g) if "view1" in keys else -1
         if "view2" in keys:
-            self._view(out, "view2", photo, g)
+            self._view(out, "view2", photo, g, avoid=first)
         if "temporal" in keys:
             self._view(out, "temporal", self._partner(src.pairs.temporal, photo, g), g)
         if "spatial" in keys:
@@ -181,7 +202,10 @@ class GeoPairDataset(Dataset):
             out["lonlat"] = torch.from_numpy(src.pairs.lonlat[photo].astype(np.float32))
         if "cluster" in keys:
             out["cluster"] = torch.tensor(int(src.clusters[photo]), dtype=torch.long)
-        if "overhead" in keys:
+        if "overhead" in keys and self.chip_features is not None:
+            views = self.chip_features.shape[1]
+            out["overhead"] = self.chip_features[photo, int(g.integers(0, views))]
+        elif "overhead" in keys:
             out["overhead"] = src.overhead.chip(int(src.pairs.crossview_date[photo]), photo)
         if "time" in keys:
             out["time"] = torch.from_numpy(src.time[photo])
@@ -193,13 +217,16 @@ class GeoPairDataset(Dataset):
 def prepare_batch(batch: dict[str, torch.Tensor], device: torch.device, image_size: int
                   ) -> dict[str, torch.Tensor]:
     """Collated items -> the model's batch on `device`: photos augmented and normalised,
-    overhead chips normalised, "<key>.aug" entries consumed (exactly the required keys left)."""
+    overhead chips normalised, "<key>.aug" entries consumed (exactly the required keys left);
+    cached backbone features (B, D) (the frozen regime) pass as they are."""
     moved = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
     out = {}
     for key, value in moved.items():
         if key.endswith(AUG):
             continue
-        if key in IMAGE_KEYS and key + AUG not in moved:  # raster chips: float, augmented
+        if key in (*IMAGE_KEYS, "overhead") and value.ndim == 2:  # frozen: cached features
+            out[key] = value
+        elif key in IMAGE_KEYS and key + AUG not in moved:  # raster chips: float, augmented
             out[key] = value
         elif key in IMAGE_KEYS:
             out[key] = augment_batch(value, moved[key + AUG], image_size)
@@ -208,3 +235,13 @@ def prepare_batch(batch: dict[str, torch.Tensor], device: torch.device, image_si
         else:
             out[key] = value
     return out
+
+
+def photos_needed(anchors: np.ndarray, keys: set[str], pairs: MinedPairs) -> np.ndarray:
+    """The anchors and every temporal/spatial partner of theirs the keys can draw."""
+    needed = [anchors]
+    for key, index in (("temporal", pairs.temporal), ("spatial", pairs.spatial)):
+        if key in keys and index is not None:
+            rows = np.repeat(np.arange(index.n_photos), index.counts())
+            needed.append(index.indices[np.isin(rows, anchors)])
+    return np.unique(np.concatenate(needed))

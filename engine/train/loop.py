@@ -113,6 +113,7 @@ def build(cfg: Config, info: distributed.DistInfo, progress: Progress) -> dict[s
     from engine.nn.model import GeoModel
     from engine.objectives import build_objectives
     from engine.train.data import build_dataset
+    from engine.train.regimes import apply_regime, precompute
     from engine.train.sampler import EpochBatchSampler
 
     seed_everything(cfg.train.seed)
@@ -127,9 +128,16 @@ def build(cfg: Config, info: distributed.DistInfo, progress: Progress) -> dict[s
     if cfg.overhead_only:
         from engine.train.raster_data import build_raster_dataset
 
+        if cfg.train.regime == "frozen":
+            raise EngineError("train.regime=frozen caches street-photo features; this recipe "
+                              "is overhead-only", "set train.regime=partial or full")
         dataset, data_info = build_raster_dataset(cfg, keys)
     else:
         dataset, data_info = build_dataset(cfg, keys, progress)
+    data_info.update(apply_regime(model, cfg.train.regime, cfg.train.trainable_blocks),
+                     regime=cfg.train.regime)
+    if cfg.train.regime == "frozen":
+        data_info.update(precompute(cfg, model, dataset, info.device, progress))
     loss_module = LossModule(model, objectives).to(info.device)
     momentum = _momentum(objectives, model)
     if momentum is not None:
@@ -184,6 +192,7 @@ def train(cfg: Config, progress: Progress = no_progress, resume: bool = False,
 def _train(cfg: Config, info: distributed.DistInfo, progress: Progress,
            resume: bool, allow_changed_config: bool = False) -> dict[str, Any]:
     from engine.train import checkpoint_io
+    from engine.train.regimes import train_mode
 
     out_dir = cfg.output_dir()
     t_start = time.perf_counter()
@@ -200,7 +209,7 @@ def _train(cfg: Config, info: distributed.DistInfo, progress: Progress,
     if cfg.train.prefetch:  # the next batches load and augment while this step computes
         stream = Prefetcher(stream, depth=2)
     steps, every = cfg.train.steps, cfg.train.checkpoint_every
-    loss_module.train()
+    train_mode(loss_module, parts["model"], cfg.train.regime)
     batches = iter(stream)
     try:
         while pos["step"] < steps:

@@ -123,8 +123,10 @@ def load_map_outputs(alg: Any, result: dict[str, Any], context: QgsProcessingCon
                      ) -> dict[str, Any]:
     """Queue the engine's map layers for loading (GeoTIFF, polygons, points; styled by the
     GeoPackage's layer_styles) and return the algorithm's outputs."""
-    outputs: dict[str, Any] = {"ENGINE": result}
+    outputs: dict[str, Any] = {"ENGINE": result, "RELIABLE": result.get("reliable")}
     title = str(result.get("target") or result.get("kind") or "map")
+    if result.get("reliable") is False:  # the engine's truth-free validity check failed
+        title = f"UNRELIABLE {title}"
     if result.get("geotiff"):
         outputs["GEOTIFF"] = str(result["geotiff"])
         alg.load_on_completion(context, outputs["GEOTIFF"], title, "GEOTIFF")

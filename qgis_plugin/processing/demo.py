@@ -36,7 +36,7 @@ class DemoAlgorithm(EngineAlgorithm):
     )
     CITY, QUICK, RETRAIN, STEPS, OUTPUT = "CITY", "QUICK", "RETRAIN", "STEPS", "OUTPUT"
 
-    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         self.addParameter(QgsProcessingParameterFile(
             self.CITY, self.tr("Sample city folder (empty: generate one)"),
             behavior=QgsProcessingParameterFile.Folder, optional=True))

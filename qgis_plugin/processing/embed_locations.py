@@ -14,9 +14,8 @@ from qgis.core import (
 )
 
 from .common import add_device_params, add_model_param, device_args, model_problem
+from .embed_raster import DTYPES
 from .engine_algorithm import EngineAlgorithm
-
-DTYPES = ("float16", "int8", "float32")
 
 
 class EmbedLocationsAlgorithm(EngineAlgorithm):
@@ -34,7 +33,7 @@ class EmbedLocationsAlgorithm(EngineAlgorithm):
     )
     EXTENT, STEP, DTYPE, OUTPUT = "EXTENT", "STEP", "DTYPE", "OUTPUT"
 
-    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         add_model_param(self)
         self.addParameter(QgsProcessingParameterExtent(self.EXTENT, self.tr("Extent")))
         self.addParameter(QgsProcessingParameterNumber(

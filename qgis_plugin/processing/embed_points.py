@@ -31,7 +31,7 @@ class EmbedPointsAlgorithm(EngineAlgorithm):
     )
     INPUT, OUTPUT = "INPUT", "OUTPUT"
 
-    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         add_model_param(self)
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.INPUT, self.tr("Street-view point layer"), [QgsProcessing.TypeVectorPoint]))

@@ -39,7 +39,7 @@ class EmbedRasterAlgorithm(EngineAlgorithm):
     INPUT, EXTENT, MASK, CHIP, STRIDE, DTYPE, OUTPUT = (
         "INPUT", "EXTENT", "MASK", "CHIP", "STRIDE", "DTYPE", "OUTPUT")
 
-    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         add_model_param(self)
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT,
                                                             self.tr("Overhead raster")))
@@ -49,7 +49,7 @@ class EmbedRasterAlgorithm(EngineAlgorithm):
             self.MASK, self.tr("Limit to polygons"), [QgsProcessing.TypeVectorPolygon],
             optional=True))
         for name, label in ((self.CHIP, "Chip size in pixels (0: the model's)"),
-                            (self.STRIDE, "Stride in pixels (0: half the chip)")):
+                            (self.STRIDE, "Stride in pixels (0: the engine's default)")):
             param = QgsProcessingParameterNumber(name, self.tr(label),
                                                  QgsProcessingParameterNumber.Integer,
                                                  defaultValue=0, minValue=0)

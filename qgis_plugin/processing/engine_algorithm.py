@@ -62,25 +62,25 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
     def name(self) -> str:
         return self.NAME
 
-    def displayName(self) -> str:  # noqa: N802
+    def displayName(self) -> str:
         return self.tr(self.DISPLAY_NAME)
 
     def group(self) -> str:
         return self.tr(self.GROUP)
 
-    def groupId(self) -> str:  # noqa: N802
+    def groupId(self) -> str:
         return self.GROUP_ID
 
-    def shortHelpString(self) -> str:  # noqa: N802
+    def shortHelpString(self) -> str:
         return self.tr(self.HELP)
 
     def icon(self) -> QIcon:
         return QIcon(str(ICON))
 
-    def createInstance(self) -> EngineAlgorithm:  # noqa: N802
+    def createInstance(self) -> EngineAlgorithm:
         return type(self)()
 
-    def checkParameterValues(  # noqa: N802
+    def checkParameterValues(
         self, parameters: dict[str, Any], context: QgsProcessingContext
     ) -> tuple[bool, str]:
         ok, message = super().checkParameterValues(parameters, context)
@@ -89,7 +89,7 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
         problem = self.validate(parameters, context)
         return (False, problem) if problem else (True, "")
 
-    def processAlgorithm(  # noqa: N802
+    def processAlgorithm(
         self, parameters: dict[str, Any], context: QgsProcessingContext,
         feedback: QgsProcessingFeedback,
     ) -> dict[str, Any]:

@@ -32,7 +32,7 @@ class EvaluateAlgorithm(EngineAlgorithm):
     )
     CITY, QUICK, SEEDS, STEPS, OUTPUT = "CITY", "QUICK", "SEEDS", "STEPS", "OUTPUT"
 
-    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         self.addParameter(QgsProcessingParameterFile(
             self.CITY, self.tr("Sample city folder (empty: generate one)"),
             behavior=QgsProcessingParameterFile.Folder, optional=True))

@@ -31,6 +31,7 @@ class FewShotMapAlgorithm(EngineAlgorithm):
     """Runs `python -m engine map fewshot --field F --points P --class-field C ...`."""
 
     COMMAND = "map"
+    KINDS = ("fewshot",)  # `map <kind>` subcommands this algorithm runs
     NAME = "fewshot_map"
     DISPLAY_NAME = "Few-shot class map"
     GROUP, GROUP_ID = "Map", "map"
@@ -43,7 +44,7 @@ class FewShotMapAlgorithm(EngineAlgorithm):
     FIELD, POINTS, CLASS_FIELD, CLASSIFIER, BLOCK, SEED = (
         "FIELD", "POINTS", "CLASS_FIELD", "CLASSIFIER", "BLOCK_SIZE", "SEED")
 
-    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         self.addParameter(QgsProcessingParameterRasterLayer(self.FIELD,
                                                             self.tr("Embedding field")))
         self.addParameter(QgsProcessingParameterFeatureSource(

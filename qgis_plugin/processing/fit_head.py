@@ -42,7 +42,7 @@ class FitHeadAlgorithm(EngineAlgorithm):
     EMBEDDINGS, FIELD, POLYGONS, TARGET = "EMBEDDINGS", "FIELD", "POLYGONS", "TARGET"
     HEAD, BLOCK, FOLDS, SEED, OUTPUT = "HEAD", "BLOCK_SIZE", "FOLDS", "SEED", "OUTPUT"
 
-    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         self.addParameter(QgsProcessingParameterVectorLayer(
             self.EMBEDDINGS, self.tr("Photo embeddings (from 'Embed street-view photos')"),
             [QgsProcessing.TypeVectorPoint], optional=True))

@@ -41,7 +41,7 @@ class ImportPhotosAlgorithm(EngineAlgorithm):
 
     FOLDER, RECURSIVE, OUTPUT = "FOLDER", "RECURSIVE", "OUTPUT"
 
-    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         folder = QgsProcessingParameterFile(
             self.FOLDER, self.tr("Folder of JPEG photos"),
             behavior=QgsProcessingParameterFile.Folder,

@@ -32,6 +32,7 @@ class LocationMapAlgorithm(EngineAlgorithm):
     """Runs `python -m engine map location --model M --embeddings E --target T ...`."""
 
     COMMAND = "map"
+    KINDS = ("location",)  # `map <kind>` subcommands this algorithm runs
     NAME = "location_map"
     DISPLAY_NAME = "Attribute map from location"
     GROUP, GROUP_ID = "Map", "map"
@@ -44,7 +45,7 @@ class LocationMapAlgorithm(EngineAlgorithm):
     EMBEDDINGS, TARGET, EXTENT, STEP, BLOCK, SEED, POLYGONS = (
         "EMBEDDINGS", "TARGET", "EXTENT", "STEP", "BLOCK_SIZE", "SEED", "POLYGONS")
 
-    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         add_model_param(self)
         self.addParameter(QgsProcessingParameterVectorLayer(
             self.EMBEDDINGS, self.tr("Labelled points (photo embeddings with a label field)"),

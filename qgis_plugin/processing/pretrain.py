@@ -21,9 +21,9 @@ from qgis.core import (
     QgsProcessingParameterVectorLayer,
 )
 
+from .common import DEVICES
 from .engine_algorithm import EngineAlgorithm
 
-DEVICES = ("auto", "cpu", "cuda")
 RECIPES = Path(__file__).resolve().parents[2] / "models"
 
 
@@ -50,7 +50,7 @@ class PretrainAlgorithm(EngineAlgorithm):
     CONFIG, STREETVIEW, OVERHEAD = "CONFIG", "STREETVIEW", "OVERHEAD"
     STEPS, DEVICE, OVERRIDES, RESUME, OUTPUT = "STEPS", "DEVICE", "OVERRIDES", "RESUME", "OUTPUT"
 
-    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         recipe = QgsProcessingParameterFile(self.CONFIG, self.tr("Recipe (YAML)"),
                                             extension="yaml")
         recipe.setHelp(self.tr(f"A training recipe, e.g. one of {RECIPES}/*.yaml"))

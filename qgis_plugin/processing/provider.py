@@ -16,6 +16,7 @@ from .fewshot_map import FewShotMapAlgorithm
 from .fit_head import FitHeadAlgorithm
 from .import_photos import ImportPhotosAlgorithm
 from .location_map import LocationMapAlgorithm
+from .predict_map import PredictMapAlgorithm
 from .pretrain import PretrainAlgorithm
 from .sample_city import SampleCityAlgorithm
 from .similarity_map import SimilarityMapAlgorithm
@@ -29,7 +30,7 @@ ALGORITHMS = (
     PretrainAlgorithm, FitHeadAlgorithm,  # learn
     EmbedPointsAlgorithm, EmbedRasterAlgorithm, EmbedLocationsAlgorithm,  # embed
     ZeroShotMapAlgorithm, SimilarityMapAlgorithm, FewShotMapAlgorithm,  # map
-    LocationMapAlgorithm,
+    LocationMapAlgorithm, PredictMapAlgorithm,
     EvaluateAlgorithm,  # evaluate
 )
 
@@ -43,27 +44,27 @@ class GeoContrastProvider(QgsProcessingProvider):
     def name(self) -> str:
         return "GeoContrast"
 
-    def longName(self) -> str:  # noqa: N802
+    def longName(self) -> str:
         return "GeoContrast: geo-aware self-supervised image representations"
 
     def icon(self) -> QIcon:
         return QIcon(str(ICON))
 
-    def supportsNonFileBasedOutput(self) -> bool:  # noqa: N802
+    def supportsNonFileBasedOutput(self) -> bool:
         return False  # the engine writes files: no memory-layer outputs
 
-    def supportedOutputVectorLayerExtensions(self) -> list[str]:  # noqa: N802
+    def supportedOutputVectorLayerExtensions(self) -> list[str]:
         return ["gpkg"]
 
-    def supportedOutputRasterLayerExtensions(self) -> list[str]:  # noqa: N802
+    def supportedOutputRasterLayerExtensions(self) -> list[str]:
         return ["tif"]
 
-    def defaultVectorFileExtension(self, hasGeometry: bool = True) -> str:  # noqa: N802, N803
+    def defaultVectorFileExtension(self, hasGeometry: bool = True) -> str:
         return "gpkg"
 
-    def defaultRasterFileExtension(self) -> str:  # noqa: N802
+    def defaultRasterFileExtension(self) -> str:
         return "tif"
 
-    def loadAlgorithms(self) -> None:  # noqa: N802
+    def loadAlgorithms(self) -> None:
         for algorithm in ALGORITHMS:
             self.addAlgorithm(algorithm())

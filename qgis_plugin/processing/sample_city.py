@@ -39,7 +39,7 @@ class SampleCityAlgorithm(EngineAlgorithm):
     PRESET, SEED, LOAD, OUTPUT = "PRESET", "SEED", "LOAD_LAYERS", "OUTPUT"
     STREETVIEW, TRACTS, OVERHEAD = "STREETVIEW", "TRACTS", "OVERHEAD"
 
-    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         preset = QgsProcessingParameterEnum(
             self.PRESET, self.tr("Preset"), options=list(PRESETS), defaultValue=1
         )

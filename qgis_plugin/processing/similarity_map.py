@@ -30,6 +30,7 @@ class SimilarityMapAlgorithm(EngineAlgorithm):
     """Runs `python -m engine map similarity (--field F | --embeddings P) --examples E`."""
 
     COMMAND = "map"
+    KINDS = ("similarity",)  # `map <kind>` subcommands this algorithm runs
     NAME = "similarity_map"
     DISPLAY_NAME = "Similarity map"
     GROUP, GROUP_ID = "Map", "map"
@@ -43,7 +44,7 @@ class SimilarityMapAlgorithm(EngineAlgorithm):
     )
     FIELD, EMBEDDINGS, EXAMPLES, EXAMPLE_FIELD = "FIELD", "EMBEDDINGS", "EXAMPLES", "EXAMPLE_FIELD"
 
-    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         self.addParameter(QgsProcessingParameterRasterLayer(
             self.FIELD, self.tr("Embedding field"), optional=True))
         self.addParameter(QgsProcessingParameterVectorLayer(

@@ -36,7 +36,7 @@ class ValidateLayerAlgorithm(EngineAlgorithm):
 
     INPUT, IMAGE_FIELD, OUTPUT = "INPUT", "IMAGE_FIELD", "OUTPUT"
 
-    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         source = QgsProcessingParameterFeatureSource(
             self.INPUT, self.tr("Street-view point layer"), [QgsProcessing.TypeVectorPoint]
         )

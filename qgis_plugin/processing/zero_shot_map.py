@@ -31,6 +31,7 @@ class ZeroShotMapAlgorithm(EngineAlgorithm):
     """Runs `python -m engine map zero_shot|time --head H --field F --out DIR ...`."""
 
     COMMAND = "map"
+    KINDS = ("zero_shot", "time")  # `map <kind>` subcommands this algorithm runs
     NAME = "zero_shot_map"
     DISPLAY_NAME = "Attribute map (zero-shot)"
     GROUP, GROUP_ID = "Map", "map"
@@ -45,7 +46,7 @@ class ZeroShotMapAlgorithm(EngineAlgorithm):
     HEAD, FIELD, POLYGONS, ID_FIELD, NO_ALIGN, DATETIME = (
         "HEAD", "FIELD", "POLYGONS", "ID_FIELD", "NO_ALIGN", "DATETIME")
 
-    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         self.addParameter(QgsProcessingParameterFile(
             self.HEAD, self.tr("Head (from 'Fit head')"), extension="safetensors"))
         self.addParameter(QgsProcessingParameterRasterLayer(
@@ -94,4 +95,15 @@ class ZeroShotMapAlgorithm(EngineAlgorithm):
     def collect_outputs(self, result: dict[str, Any], parameters: dict[str, Any],
                         context: QgsProcessingContext,
                         feedback: QgsProcessingFeedback) -> dict[str, Any]:
+        check = result.get("validity") or {}
+        if result.get("reliable") is False:
+            feedback.reportError(
+                f"UNRELIABLE map: at the {check.get('n')} labelled {check.get('places')} the "
+                f"map correlates with the labels at r={check.get('r'):+.2f} (needs >= "
+                f"{check.get('min_r')}); do not use it as a prediction", fatalError=False)
+        elif result.get("reliable") is None and check:
+            feedback.pushWarning(f"map not checked: {check.get('note')}")
+        elif check:
+            feedback.pushInfo(f"validity check passed: r={check.get('r'):+.2f} at "
+                              f"{check.get('n')} labelled {check.get('places')}")
         return load_map_outputs(self, result, context)

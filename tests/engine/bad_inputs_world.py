@@ -37,7 +37,7 @@ def _photos(folder: Path, n: int, seed: int = 0) -> list[str]:
 
 
 def streetview_frame(photos: list[str], crs: str = UTM, xy: np.ndarray | None = None,
-                     heading: list | None = None):  # noqa: ANN201
+                     heading: list | None = None):
     """A street-view GeoDataFrame: points on a 4 x 4 grid (10 m) inside the raster."""
     import geopandas as gpd
 
@@ -53,7 +53,7 @@ def streetview_frame(photos: list[str], crs: str = UTM, xy: np.ndarray | None = 
         geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=crs)
 
 
-def write_layer(frame, path: Path, layer: str = "streetview") -> Path:  # noqa: ANN001
+def write_layer(frame, path: Path, layer: str = "streetview") -> Path:
     import pyogrio
 
     pyogrio.write_dataframe(frame, path, layer=layer, driver="GPKG")
@@ -129,7 +129,7 @@ def scratch_left(folder: Path) -> list[str]:
 
 
 @contextlib.contextmanager
-def tmpfs(size_kb: int = 256, read_only: bool = False, fill: bool = False):  # noqa: ANN201
+def tmpfs(size_kb: int = 256, read_only: bool = False, fill: bool = False):
     """A real small file system (tmpfs), optionally read-only or full; None when the machine
     does not allow mounts (not root, or a container without the capability)."""
     folder = Path(tempfile.mkdtemp(prefix="gc-fs-"))

@@ -24,10 +24,10 @@ def _warm() -> None:
     import rasterio  # noqa: F401
     import torch
 
-    import engine.cli.main  # noqa: F401
-    import engine.embed.points  # noqa: F401
-    import engine.embed.raster  # noqa: F401
-    import engine.maps.similarity  # noqa: F401
+    import engine.cli.main
+    import engine.embed.points
+    import engine.embed.raster
+    import engine.maps.similarity
     import engine.models.folder  # noqa: F401
 
     torch.set_num_threads(1)

@@ -60,7 +60,7 @@ def photos(w: W, n: int = 4) -> list[str]:
     return [str(p) for p in sorted((w["root"] / "photos").glob("*.jpg"))[:n]]
 
 
-def layer_with(w: W, d: Path, name: str, **kw) -> Path:  # noqa: ANN003
+def layer_with(w: W, d: Path, name: str, **kw) -> Path:
     return write_layer(streetview_frame(photos(w), **kw), d / name)
 
 
@@ -237,7 +237,7 @@ class Case:
     extra: dict = field(default_factory=dict)
 
 
-def M(w: W) -> list[str]:  # noqa: N802
+def M(w: W) -> list[str]:
     return ["--model", str(w["model"])]
 
 
@@ -251,7 +251,7 @@ def made(w: W, d: Path, m: Path | None) -> str:
     return str(m)
 
 
-def ep(layer: Callable[[W, Path, Path | None], str], *more: str, out: str = "e.gpkg"):  # noqa: ANN201
+def ep(layer: Callable[[W, Path, Path | None], str], *more: str, out: str = "e.gpkg"):
     return lambda w, d, m: ["embed-points", *M(w), "--layer", layer(w, d, m), "--out",
                             str(d / out), "--workers", "0", "--device", "cpu", *more]
 
@@ -260,7 +260,7 @@ def sv(w: W, d: Path, m: Path | None) -> str:
     return str(w["sv"])
 
 
-def er(*more: str, raster: str = "ov", out: str = "f.tif"):  # noqa: ANN201
+def er(*more: str, raster: str = "ov", out: str = "f.tif"):
     return lambda w, d, m: ["embed-raster", *M(w), "--raster", str(w[raster]), "--out",
                             str(d / out), "--device", "cpu", *more]
 

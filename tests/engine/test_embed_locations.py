@@ -23,16 +23,16 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
-def model():  # noqa: ANN201
+def model():
     return tiny_model(location=True)
 
 
-def direct(model, lonlat: np.ndarray) -> np.ndarray:  # noqa: ANN001
+def direct(model, lonlat: np.ndarray) -> np.ndarray:
     with torch.inference_mode():
         return model.embed_location(torch.from_numpy(lonlat)).numpy()
 
 
-def test_lonlat_grid_is_laid_out_in_utm_metres(tmp_path: Path, model) -> None:  # noqa: ANN001
+def test_lonlat_grid_is_laid_out_in_utm_metres(tmp_path: Path, model) -> None:
     out = tmp_path / "loc.tif"
     bounds = (-81.0020, 34.9990, -81.0000, 35.0000)  # ~180 m x 110 m
     res = embed_locations(model, out, bounds=bounds, step_m=20.0, crs="EPSG:4326",
@@ -54,7 +54,7 @@ def test_lonlat_grid_is_laid_out_in_utm_metres(tmp_path: Path, model) -> None:  
     assert Path(res["preview"]).is_file()
 
 
-def test_projected_grid_keeps_its_crs(tmp_path: Path, model, monkeypatch) -> None:  # noqa: ANN001
+def test_projected_grid_keeps_its_crs(tmp_path: Path, model, monkeypatch) -> None:
     import engine.embed.locations as loc
 
     monkeypatch.setattr(loc, "BAND_CELLS", 10)  # several bands of rows
@@ -70,7 +70,7 @@ def test_projected_grid_keeps_its_crs(tmp_path: Path, model, monkeypatch) -> Non
     np.testing.assert_allclose(data[:, [0, 9], [0, 9]].T, ref, atol=1e-6)
 
 
-def test_points_are_converted_to_lonlat(tmp_path: Path, model) -> None:  # noqa: ANN001
+def test_points_are_converted_to_lonlat(tmp_path: Path, model) -> None:
     pts = [shapely.Point(500000 + 37 * k, 4000000 - 11 * k) for k in range(7)]
     gpd.GeoDataFrame({"name": [f"p{k}" for k in range(7)], "value": np.arange(7.0)},
                      geometry=pts, crs="EPSG:32617").to_file(tmp_path / "pts.gpkg",
@@ -88,7 +88,7 @@ def test_points_are_converted_to_lonlat(tmp_path: Path, model) -> None:  # noqa:
                                                    batch_size=3, device="cpu"), ref, atol=1e-6)
 
 
-def test_location_errors(tmp_path: Path, model) -> None:  # noqa: ANN001
+def test_location_errors(tmp_path: Path, model) -> None:
     with pytest.raises(EngineError, match="no location encoder"):
         embed_locations(tiny_model(), tmp_path / "a.tif", bounds=(0, 0, 1, 1), step_m=100)
     with pytest.raises(EngineError, match="either a point layer or grid bounds"):

@@ -30,19 +30,19 @@ def first_rows(layer: StreetViewLayer, n: int) -> StreetViewLayer:
                            source=layer.source, has_times=layer.has_times)
 
 
-def direct(model, paths: list[str], size: int) -> np.ndarray:  # noqa: ANN001
+def direct(model, paths: list[str], size: int) -> np.ndarray:
     batch = torch.from_numpy(np.stack([load_image(p, size) for p in paths])).permute(0, 3, 1, 2)
     with torch.inference_mode():
         return model.embed_image(to_model_input(batch, torch.device("cpu"))).numpy()
 
 
 @pytest.fixture(scope="module")
-def model():  # noqa: ANN201
+def model():
     return tiny_model()
 
 
 def test_point_embeddings_equal_the_model_and_keep_the_layer(small_city: Path, tmp_path: Path,
-                                                            model) -> None:  # noqa: ANN001
+                                                            model) -> None:
     layer = first_rows(read_streetview(small_city / "streetview.gpkg"), N)
     out = tmp_path / "emb.gpkg"
     res = embed_points(model, layer, out, batch_size=5, image_size=32, num_workers=2,
@@ -64,7 +64,7 @@ def test_point_embeddings_equal_the_model_and_keep_the_layer(small_city: Path, t
     assert meta["extra"]["skipped"] == 0 and meta["extra"]["index"] == "emb.faiss"
 
 
-def test_faiss_index_finds_each_row_itself(small_city: Path, tmp_path: Path, model) -> None:  # noqa: ANN001
+def test_faiss_index_finds_each_row_itself(small_city: Path, tmp_path: Path, model) -> None:
     layer = first_rows(read_streetview(small_city / "streetview.gpkg"), N)
     out = tmp_path / "emb.gpkg"
     embed_points(model, layer, out, batch_size=4, image_size=32, num_workers=0, device="cpu")
@@ -78,7 +78,7 @@ def test_faiss_index_finds_each_row_itself(small_city: Path, tmp_path: Path, mod
     assert (np.diff(sims, axis=1) <= 1e-6).all()  # sorted, most similar first
 
 
-def test_unreadable_photos_are_skipped_and_counted(small_city: Path, tmp_path: Path, model,  # noqa: ANN001
+def test_unreadable_photos_are_skipped_and_counted(small_city: Path, tmp_path: Path, model,
                                                    caplog: pytest.LogCaptureFixture) -> None:
     gdf = gpd.read_file(small_city / "streetview.gpkg", layer="streetview").iloc[:6].copy()
     (tmp_path / "photos").mkdir()
@@ -111,7 +111,7 @@ def test_unreadable_photos_are_skipped_and_counted(small_city: Path, tmp_path: P
     assert not (tmp_path / "none.gpkg").exists()
 
 
-def test_cli_uses_the_model_folder(small_city: Path, tmp_path: Path, model) -> None:  # noqa: ANN001
+def test_cli_uses_the_model_folder(small_city: Path, tmp_path: Path, model) -> None:
     from engine.cli.main import main
     from engine.models.weights import save_model
 

@@ -26,7 +26,7 @@ UTM = "EPSG:32617"
 ORIGIN = from_origin(500000.0, 4000000.0, 0.5, 0.5)
 
 
-def direct(model, raster, x: float, y: float, chip: int, encoder: str = "overhead"):  # noqa: ANN001, ANN201
+def direct(model, raster, x: float, y: float, chip: int, encoder: str = "overhead"):
     """The embedding of the chip centred on (x, y), computed straight from the model."""
     win = raster.read_centered(x, y, chip)
     batch = torch.from_numpy(rgb_uint8(win.data, win.valid)[None])
@@ -35,18 +35,18 @@ def direct(model, raster, x: float, y: float, chip: int, encoder: str = "overhea
         return fn(to_model_input(batch, torch.device("cpu")))[0].numpy()
 
 
-def read_all(path):  # noqa: ANN001, ANN201
+def read_all(path):
     with open_field(path) as ds:
         data, valid = read_field_window(ds, rasterio.windows.Window(0, 0, ds.width, ds.height))
         return data, valid, ds.crs, ds.transform, ds.profile
 
 
 @pytest.fixture(scope="module")
-def model():  # noqa: ANN201
+def model():
     return tiny_model()
 
 
-def test_field_grid_crs_nodata_and_values(tmp_path, model) -> None:  # noqa: ANN001
+def test_field_grid_crs_nodata_and_values(tmp_path, model) -> None:
     src = write_rgb_tif(tmp_path / "in.tif", 130, 100, UTM, ORIGIN, nodata_box=(0, 20, 0, 30))
     out = tmp_path / "field.tif"
     res = embed_raster(model, src, out, chip_px=16, stride_px=8, batch_size=32, device="cpu")
@@ -72,7 +72,7 @@ def test_field_grid_crs_nodata_and_values(tmp_path, model) -> None:  # noqa: ANN
     assert meta["stride_px"] == 8 and meta["encoder"] == "overhead" and meta["dimension"] == 16
 
 
-def test_blocks_stream_to_the_same_field(tmp_path, model, monkeypatch) -> None:  # noqa: ANN001
+def test_blocks_stream_to_the_same_field(tmp_path, model, monkeypatch) -> None:
     src = write_rgb_tif(tmp_path / "in.tif", 90, 70, UTM, ORIGIN, seed=3)
     embed_raster(model, src, tmp_path / "one.tif", chip_px=12, stride_px=5, device="cpu",
                  preview=False, dtype="float32")
@@ -85,7 +85,7 @@ def test_blocks_stream_to_the_same_field(tmp_path, model, monkeypatch) -> None: 
     np.testing.assert_allclose(a, b, atol=1e-5)
 
 
-def test_stride_wider_than_chip_and_image_encoder(tmp_path) -> None:  # noqa: ANN001
+def test_stride_wider_than_chip_and_image_encoder(tmp_path) -> None:
     model = tiny_model(overhead=False)
     src = write_rgb_tif(tmp_path / "in.tif", 50, 45, UTM, ORIGIN, seed=5)
     out = tmp_path / "f.tif"
@@ -101,7 +101,7 @@ def test_stride_wider_than_chip_and_image_encoder(tmp_path) -> None:  # noqa: AN
         embed_raster(model, src, out, encoder="overhead", device="cpu")
 
 
-def test_bbox_and_mask_limit_the_area(tmp_path, model) -> None:  # noqa: ANN001
+def test_bbox_and_mask_limit_the_area(tmp_path, model) -> None:
     src = write_rgb_tif(tmp_path / "in.tif", 120, 120, UTM, ORIGIN, seed=1)
     # bbox in metres: x 500010..500030, y 3999970..3999990 -> source cols 20..60, rows 20..60
     res = embed_raster(model, src, tmp_path / "b.tif", chip_px=16, stride_px=10, device="cpu",
@@ -131,7 +131,7 @@ def test_bbox_and_mask_limit_the_area(tmp_path, model) -> None:  # noqa: ANN001
         embed_raster(model, src, tmp_path / "x.tif", bbox=(0, 0, 10, 10), device="cpu")
 
 
-def test_geographic_raster_is_embedded_in_utm(tmp_path, model) -> None:  # noqa: ANN001
+def test_geographic_raster_is_embedded_in_utm(tmp_path, model) -> None:
     # ~100 x 80 m around (-81.0, 35.0) at ~1 m per pixel (degrees)
     transform = from_origin(-81.0, 35.0, 1.1e-5, 0.9e-5)
     src = write_rgb_tif(tmp_path / "geo.tif", 100, 80, "EPSG:4326", transform, seed=2)
@@ -153,7 +153,7 @@ def test_geographic_raster_is_embedded_in_utm(tmp_path, model) -> None:  # noqa:
         np.testing.assert_allclose(data[:, i, j], ref, atol=0.02)
 
 
-def test_bad_inputs_name_the_problem(tmp_path, model) -> None:  # noqa: ANN001
+def test_bad_inputs_name_the_problem(tmp_path, model) -> None:
     src = write_rgb_tif(tmp_path / "in.tif", 40, 40, UTM, ORIGIN)
     with pytest.raises(EngineError, match="dtype"):
         embed_raster(model, src, tmp_path / "f.tif", dtype="uint16")
@@ -168,7 +168,7 @@ def test_bad_inputs_name_the_problem(tmp_path, model) -> None:  # noqa: ANN001
     assert not (tmp_path / "f.tif").exists()
 
 
-def test_cli_defaults_come_from_the_model_folder(tmp_path, model) -> None:  # noqa: ANN001
+def test_cli_defaults_come_from_the_model_folder(tmp_path, model) -> None:
     from engine.cli.main import main
     from engine.models.weights import save_model
 
@@ -179,22 +179,22 @@ def test_cli_defaults_come_from_the_model_folder(tmp_path, model) -> None:  # no
                  "--out", str(out), "--events", "jsonl", "--device", "cpu", "--no-preview"])
     assert code == 0
     meta = json.loads((tmp_path / "cli.json").read_text())
-    assert (meta["chip_px"], meta["stride_px"], meta["model"]) == (12, 6, "tiny")
+    assert (meta["chip_px"], meta["stride_px"], meta["model"]) == (12, 3, "tiny")
     data, valid, _, transform, _ = read_all(out)
-    assert data.shape == (16, 6, 8) and valid.all() and "preview" not in meta
+    assert data.shape == (16, 12, 16) and valid.all() and "preview" not in meta
     with open_raster(src) as raster:
         x, y = transform @ (3.5, 2.5)
         np.testing.assert_allclose(data[:, 2, 3], direct(model, raster, x, y, 12), atol=2e-3)
 
 
-def test_a_failure_mid_way_leaves_no_output_and_no_thread(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_a_failure_mid_way_leaves_no_output_and_no_thread(tmp_path, monkeypatch) -> None:
     import threading
 
     model = tiny_model()
     calls = {"n": 0}
     real = model.embed_overhead
 
-    def flaky(x):  # noqa: ANN001, ANN202
+    def flaky(x):
         calls["n"] += 1
         if calls["n"] == 3:
             raise EngineError("boom in the model", "")

@@ -11,7 +11,7 @@ TINY = {"backbone": "tiny_cnn", "backbone_kw": {"width": 8, "depth": 2, "out_dim
         "hidden_dim": 32}
 
 
-def tiny_model(overhead: bool = True, location: bool = False, seed: int = 0):  # noqa: ANN201
+def tiny_model(overhead: bool = True, location: bool = False, seed: int = 0):
     """A GeoModel small enough to run in milliseconds (16-d embeddings), in eval mode."""
     from engine.nn import GeoModel
 
@@ -24,7 +24,7 @@ def tiny_model(overhead: bool = True, location: bool = False, seed: int = 0):  #
     return GeoModel.from_config(cfg).eval()
 
 
-def write_rgb_tif(path: Path, width: int, height: int, crs: str, transform,  # noqa: ANN001
+def write_rgb_tif(path: Path, width: int, height: int, crs: str, transform,
                   seed: int = 0, nodata_box: tuple[int, int, int, int] | None = None) -> Path:
     """A random RGB uint8 GeoTIFF (nodata 0); `nodata_box` (row0, row1, col0, col1) is 0."""
     import rasterio

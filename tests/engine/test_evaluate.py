@@ -23,7 +23,7 @@ SMALL = EvalSettings(image_size=32, chip_px=64, point_block_m=100.0, tract_block
 
 
 @pytest.fixture(scope="module")
-def ctx(small_city: Path):  # noqa: ANN201
+def ctx(small_city: Path):
     torch.set_num_threads(1)
     return load_city(small_city)
 
@@ -34,7 +34,7 @@ def test_capture_ranks_order_each_place_and_heading() -> None:
     assert ranks.tolist() == [2, 0, 1, 0]
 
 
-def test_baselines_give_finite_embeddings_of_the_right_shape(ctx) -> None:  # noqa: ANN001
+def test_baselines_give_finite_embeddings_of_the_right_shape(ctx) -> None:
     paths = ctx.layer.frame["image"].astype(str).tolist()[:12]
     raw = RawPixelEmbedder(32).embed_photos(paths)
     assert raw.shape == (12, 30) and np.isfinite(raw).all()
@@ -50,7 +50,7 @@ def test_baselines_give_finite_embeddings_of_the_right_shape(ctx) -> None:  # no
     np.testing.assert_array_equal(emb, again)  # seeded
 
 
-def test_spatial_folds_of_the_tract_task_are_disjoint_blocks(ctx) -> None:  # noqa: ANN001
+def test_spatial_folds_of_the_tract_task_are_disjoint_blocks(ctx) -> None:
     from engine.heads.spatial_cv import spatial_blocks, spatial_folds
 
     folds = spatial_folds(ctx.xy, SMALL.point_block_m, SMALL.point_folds, seed=0,
@@ -66,7 +66,7 @@ def test_spatial_folds_of_the_tract_task_are_disjoint_blocks(ctx) -> None:  # no
     assert np.mean(pure) > 0.7
 
 
-def test_raw_pixel_tasks_give_rows(ctx) -> None:  # noqa: ANN001
+def test_raw_pixel_tasks_give_rows(ctx) -> None:
     emb = RawPixelEmbedder(32)
     vpr = tasks.vpr(emb, "raw", ctx, SMALL)
     assert vpr[0]["n_queries"] > 0 and 0 <= vpr[0]["R@1"] <= vpr[0]["R@10"] <= 1

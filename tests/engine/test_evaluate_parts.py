@@ -19,12 +19,12 @@ SMALL = EvalSettings(image_size=32, chip_px=32, point_block_m=100.0, tract_block
 
 
 @pytest.fixture(scope="module")
-def ctx(small_city: Path):  # noqa: ANN201
+def ctx(small_city: Path):
     torch.set_num_threads(1)
     return load_city(small_city)
 
 
-def test_overhead_tract_task_reads_a_grid_inside_the_city_once(ctx) -> None:  # noqa: ANN001
+def test_overhead_tract_task_reads_a_grid_inside_the_city_once(ctx) -> None:
     from engine.evaluate.overhead_tasks import grid_chips, socioeconomic_overhead
 
     xy, chips = grid_chips(ctx, 32, spacing_m=50.0)
@@ -40,14 +40,14 @@ def test_overhead_tract_task_reads_a_grid_inside_the_city_once(ctx) -> None:  # 
     assert socioeconomic_overhead(object(), "none", ctx, SMALL) == []  # no overhead side
 
 
-def test_location_baseline_uses_only_coordinates(ctx) -> None:  # noqa: ANN001
+def test_location_baseline_uses_only_coordinates(ctx) -> None:
     rows = tasks.location_baseline(ctx, SMALL)
     assert [r["target"] for r in rows] == list(tasks.SOCIOECONOMIC)
     # pop_density follows a smooth field: even quadratic x, y explain part of it
     assert all(np.isfinite(r["r2_pooled"]) for r in rows)
 
 
-def test_retrieval_examples_flag_true_matches(ctx) -> None:  # noqa: ANN001
+def test_retrieval_examples_flag_true_matches(ctx) -> None:
     from engine.evaluate.examples import retrieval_examples
 
     n = len(ctx.xy)
@@ -75,7 +75,7 @@ def test_a_seed_free_baseline_is_compared_with_every_seed() -> None:
     assert res["verdict"] == "reproduced"
 
 
-def test_figures_are_pngs(ctx, tmp_path: Path) -> None:  # noqa: ANN001
+def test_figures_are_pngs(ctx, tmp_path: Path) -> None:
     from engine.evaluate.examples import retrieval_examples
     from engine.evaluate.figures import map_figure, recall_figure, retrieval_figure
 

@@ -85,7 +85,7 @@ class Runner:
 
 
 @pytest.fixture(scope="module")
-def runner(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def runner(tmp_path_factory: pytest.TempPathFactory):
     r = Runner(tmp_path_factory.mktemp("runner"))
     yield r
     r.close()

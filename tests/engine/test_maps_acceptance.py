@@ -14,7 +14,7 @@ from pathlib import Path
 TARGET = "perception_beautiful"  # greenery: what the overhead view can see
 
 
-def zero_shot_r(model, key: str, city: Path, out: Path, settings) -> dict:  # noqa: ANN001
+def zero_shot_r(model, key: str, city: Path, out: Path, settings) -> dict:
     """Embed photos + overhead field, fit a ridge head on photos, map it zero-shot, score it."""
     from engine.data.points import read_streetview
     from engine.demo.evaluate import map_vs_truth

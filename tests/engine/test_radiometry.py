@@ -42,7 +42,7 @@ def write(path: Path, data: np.ndarray, dtype: str, res: float = 1.0,
     return path
 
 
-def stats_model(bands: int = 3, seed: int = 0):  # noqa: ANN201
+def stats_model(bands: int = 3, seed: int = 0):
     """A tiny overhead-only GeoModel taking `bands` bands (image encoder only)."""
     from engine.nn import GeoModel
 

@@ -67,11 +67,11 @@ class RecordRows(BaseEstimator, TransformerMixin):
     def __init__(self, log: list | None = None) -> None:
         self.log = log
 
-    def fit(self, X, y=None):  # noqa: ANN001 - sklearn signature
+    def fit(self, X, y=None):
         self.log.append(np.asarray(X).copy())
         return self
 
-    def transform(self, X):  # noqa: ANN001
+    def transform(self, X):
         return X
 
 

@@ -123,7 +123,7 @@ def test_sampler_shards_cover_each_epoch_once() -> None:
     assert list(other) != list(ranks[0])
 
 
-def _batch(ds, keys_epoch: int = 0, n: int = 4) -> dict[str, torch.Tensor]:  # noqa: ANN001
+def _batch(ds, keys_epoch: int = 0, n: int = 4) -> dict[str, torch.Tensor]:
     from torch.utils.data import default_collate
 
     from engine.train.dataset import prepare_batch
@@ -255,7 +255,7 @@ def test_prefetch_keeps_order_and_raises_errors() -> None:
 
     assert list(Prefetcher(iter(range(7)), depth=2)) == list(range(7))
 
-    def broken():  # noqa: ANN202
+    def broken():
         yield 1
         raise EngineError("photo p.jpg cannot be read", "re-export it")
 

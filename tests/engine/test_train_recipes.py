@@ -24,7 +24,10 @@ def test_recipes_exist_for_every_method() -> None:
     names = {p.stem for p in RECIPES}
     wanted = {"urbanstcl_self", "urbanstcl_temporal", "urbanstcl_spatial",
               "geossl_temporal_pretext", "crossview", "crossview_time", "crossview_spatial",
-              *(f"csp_{f}" for f in FAMILIES)}
+              *(f"csp_{f}" for f in FAMILIES),
+              # pretrained counterparts (frozen ImageNet EfficientNet-Lite0 + adapters)
+              "lite0_self", "lite0_temporal", "lite0_spatial", "lite0_geossl", "lite0_crossview",
+              "lite0_crossview_spatial", "lite0_crossview_time", "lite0_csp_rff"}
     assert wanted <= names
 
 
@@ -49,7 +52,7 @@ def test_recipe_validates_and_builds(recipe: Path) -> None:
         assert cfg.model["location"]["name"] == recipe.stem[len("csp_"):]
 
 
-def _fixed_batch_loss(parts: dict, cfg, buffers: dict, seed: int = 123) -> float:  # noqa: ANN001
+def _fixed_batch_loss(parts: dict, cfg, buffers: dict, seed: int = 123) -> float:
     """Total loss on 16 photos spread over the city, against the same objective buffers
     (MoCo queues: the negatives) before and after training, so only the learning counts."""
     from engine.train.loop import model_batch
@@ -80,7 +83,7 @@ def test_recipe_trains_on_small_city(recipe: Path, small_city: Path, tmp_path: P
         *data, f"data.overhead=[{small_city / 'overhead' / '*.tif'}]",
         "data.image_size=32", "data.chip_size=32", f"output={tmp_path / 'run'}",
         "train.steps=10", "train.batch_size=16", "train.lr=0.002", "train.device=cpu",
-        "train.checkpoint_every=0"])
+        "train.checkpoint_every=0", f"train.feature_cache={tmp_path / 'features'}"])
     info = distributed.setup("cpu")
     parts = build(cfg, info, lambda *a: None)
     before = {k: v.clone() for k, v in parts["model"].state_dict().items()}
@@ -90,9 +93,13 @@ def test_recipe_trains_on_small_city(recipe: Path, small_city: Path, tmp_path: P
     checkpoint_io.restore(tmp_path / "run", parts)  # the final weights and objective state
     loss_after = _fixed_batch_loss(parts, cfg, buffers)
     after = parts["model"].state_dict()
-    changed = [k for k in before if before[k].is_floating_point()
-               and not torch.equal(before[k], after[k])]
-    assert len(changed) > len(before) // 3, "most weights should move"
+    frozen = cfg.train.regime == "frozen"  # the backbones must not move at all
+    trainable = [k for k in before if before[k].is_floating_point()
+                 and not (frozen and ".backbone." in k)]
+    changed = [k for k in trainable if not torch.equal(before[k], after[k])]
+    assert len(changed) > len(trainable) // 3, "most weights should move"
+    if frozen:
+        assert all(torch.equal(before[k], after[k]) for k in before if ".backbone." in k)
     if recipe.stem == "csp_spherical_harmonics":
         # SatCLIP's L=10 harmonics resolve ~2000 km: over a 400 m city every location encodes
         # alike, so image-location contrast has nothing to learn here (a known scale limit).

@@ -43,13 +43,13 @@ class RecordingFeedback(QgsProcessingFeedback):
         timer.start()
         return timer
 
-    def pushInfo(self, text: str) -> None:  # noqa: N802
+    def pushInfo(self, text: str) -> None:
         self.messages.append(text)
 
-    def pushWarning(self, text: str) -> None:  # noqa: N802
+    def pushWarning(self, text: str) -> None:
         self.messages.append("warning: " + text)
 
-    def pushDebugInfo(self, text: str) -> None:  # noqa: N802
+    def pushDebugInfo(self, text: str) -> None:
         if text.startswith("engine pid "):
             self.pid = int(text.split()[-1])
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import stat
-import time
 
 import pytest
 from conftest import RecordingFeedback, wait_group_gone
@@ -107,11 +106,11 @@ sleep 60 &
 echo '{"event": "progress", "done": 0, "total": 1, "stage": "train"}'
 sleep 60""")
     feedback = RecordingFeedback()
-    t0 = time.monotonic()
-    with pytest.raises(EngineTimeout, match="did not finish within 1 s"):
+    with pytest.raises(EngineTimeout, match="did not finish within 1 s") as info:
         run_engine("train", [], feedback, timeout_s=1.0, python=python)
-    assert time.monotonic() - t0 < 10
-    assert feedback.pid is not None and wait_group_gone(feedback.pid) == []
+    assert "time limit" in info.value.hint
+    assert "engine: train" in feedback.messages  # it was running (not stuck at start) when killed
+    assert feedback.pid is not None and wait_group_gone(feedback.pid) == []  # child sleep too
 
 
 def test_cancel_kills_the_whole_group(tmp_path):

@@ -104,7 +104,11 @@ def test_pipeline_through_processing(geocontrast_provider, small_city, tmp_path,
     try:
         dock.layer_box.setLayer(emb_layer)
         dock.add_example(example.geometry().asPoint())
-        assert dock.run() is not None
+        task = dock.run()
+        assert task is not None and (task.command, task.args[0]) == ("map", "similarity")
+        examples = task.args[task.args.index("--examples") + 1]
+        assert QgsVectorLayer(examples, "examples", "ogr").featureCount() == 1
+        assert dock.status.text() == "Running…"
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not dock.status.text().startswith(("Done",
                                                                                   "Failed")):

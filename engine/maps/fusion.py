@@ -1,0 +1,59 @@
+"""Near/remote fusion (ground + overhead): each labelled row's street-photo embedding joined
+with the overhead embedding field at the same place, for one head on both views.
+
+Point rows take the field pixel under each photo; polygon rows (tracts) the mean of the field
+over each polygon. The fused vector is [ground (D_g), overhead (D_o)]; the head's own scaling
+(fitted inside each CV fold) puts both halves on one footing. Rows whose place has no field
+value are left out (counted in `n_dropped`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import replace
+
+import numpy as np
+
+from engine.errors import EngineError
+from engine.maps.rows import LabelledRows
+
+log = logging.getLogger(__name__)
+
+
+def overhead_at_rows(rows: LabelledRows, field: str | os.PathLike[str]) -> np.ndarray:
+    """(N, D_o) field vectors at the rows' places (NaN rows where the field has no value)."""
+    if rows.wkb is not None:
+        import geopandas as gpd
+        import shapely
+
+        from engine.heads.aggregate import aggregate_field_file
+
+        polys = gpd.GeoDataFrame({"row": np.arange(len(rows.wkb))},
+                                 geometry=shapely.from_wkb(rows.wkb), crs=rows.xy_crs)
+        agg = aggregate_field_file(field, polys)
+        out = np.asarray(agg.embeddings, dtype=np.float64).copy()
+        out[~np.asarray(agg.covered)] = np.nan
+        return out
+    from engine.maps.field import sample_field
+
+    values, _ = sample_field(field, rows.xy, rows.xy_crs)
+    return np.asarray(values, dtype=np.float64)
+
+
+def fuse_rows(rows: LabelledRows, field: str | os.PathLike[str]) -> LabelledRows:
+    """The rows with the overhead field's vectors appended to their ground embeddings."""
+    over = overhead_at_rows(rows, field)
+    keep = np.isfinite(over).all(axis=1)
+    if keep.sum() < 2:
+        raise EngineError(f"only {int(keep.sum())} labelled place(s) lie on the field {field}",
+                          "pass --fuse-field with an embedding field covering the labels")
+    if (~keep).any():
+        log.warning("%d of %d labelled places have no overhead value and are left out",
+                    int((~keep).sum()), len(keep))
+    X = np.concatenate([np.asarray(rows.X, np.float64)[keep], over[keep]], axis=1)
+    wkb = None if rows.wkb is None else [w for w, k in zip(rows.wkb, keep, strict=True) if k]
+    return replace(rows, X=X, y=rows.y[keep], xy=rows.xy[keep],
+                   groups=None if rows.groups is None else rows.groups[keep],
+                   source=f"{rows.source} + overhead {field}",
+                   n_dropped=rows.n_dropped + int((~keep).sum()), wkb=wkb)

