@@ -21,7 +21,8 @@ RECIPE_KEYS: dict[str, tuple[str, ...]] = {
     "data.pairs": ("place_radius_m", "temporal_heading_deg", "temporal_min_days",
                    "spatial_radius_m", "spatial_window_days"),
     "train": ("steps", "batch_size", "lr", "weight_decay", "seed", "workers", "prefetch",
-              "device", "log_every", "checkpoint_every", "write_digest"),
+              "device", "log_every", "checkpoint_every", "write_digest", "regime",
+              "trainable_blocks", "cached_views", "feature_cache"),
 }
 
 

@@ -110,7 +110,7 @@ def _load_into(module: torch.nn.Module, tensors: dict[str, torch.Tensor], prefix
 # settings a resumed run may change: how long, how often to log/save, where it runs
 RESUME_FREE = frozenset({"train.steps", "train.log_every", "train.checkpoint_every",
                          "train.device", "train.prefetch", "train.write_digest",
-                         "train.workers", "data.cache_images"})
+                         "train.workers", "train.feature_cache", "data.cache_images"})
 
 
 def _flat(d: Any, prefix: str = "") -> dict[str, Any]:

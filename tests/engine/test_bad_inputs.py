@@ -9,6 +9,7 @@ disks are real tmpfs mounts (skipped where the machine allows no mount).
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import sqlite3
@@ -30,7 +31,8 @@ from bad_inputs_world import (
 )
 from test_embed_support import TINY
 
-from engine.cli.main import _commands, build_parser, main
+from engine.cli.main import build_parser, main
+from engine.cli.registry import command_modules
 
 W = dict[str, Path]
 
@@ -46,11 +48,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> W:
 def all_flags() -> set[str]:
     """Every option string of every engine command (and `python -m engine.train`)."""
     flags: set[str] = set()
-    parser = build_parser(_commands())
-    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
-    for p in sub.choices.values():
-        for action in p._actions:
+
+    def walk(parser: argparse.ArgumentParser) -> None:
+        for action in parser._actions:
             flags.update(o for o in action.option_strings if o.startswith("--"))
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    walk(sub)
+
+    walk(build_parser(command_modules()))
     return flags
 
 
