@@ -48,7 +48,7 @@ def _disk_state(where: str) -> tuple[str, str]:
     from pathlib import Path
 
     if not where:
-        return "", ""
+        return "a write failed (I/O error)", _SPACE_HINT
     folder = Path(where)
     while not folder.is_dir() and folder != folder.parent:
         folder = folder.parent

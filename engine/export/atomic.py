@@ -127,7 +127,8 @@ def folder_lock(folder: str | os.PathLike[str]) -> Iterator[None]:
 
 @contextlib.contextmanager
 def made_folder(folder: str | os.PathLike[str]) -> Iterator[Path]:
-    """`mkdir -p folder`; on an exception the folders this made are removed (when empty)."""
+    """`mkdir -p folder`; on an exception the folders this made are removed when they hold no
+    file (empty sub-folders made meanwhile go with them)."""
     folder = Path(folder)
     made = []
     p = folder
@@ -139,8 +140,9 @@ def made_folder(folder: str | os.PathLike[str]) -> Iterator[Path]:
         yield folder
     except BaseException:
         for d in made:  # deepest first
-            with contextlib.suppress(OSError):
-                d.rmdir()
+            for sub, _, _ in sorted(os.walk(d), key=lambda w: -len(w[0])):
+                with contextlib.suppress(OSError):
+                    os.rmdir(sub)  # fails (kept) when it holds a file
         raise
 
 

@@ -38,6 +38,7 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
         listed = ",".join(f'"{p.expanduser().resolve()}"' for p in args.raster)
         overrides.append(f"data.overhead=[{listed}]")
     cfg = load_config(args.config, overrides)
+    args.out = cfg.output_dir()  # what an OS error (disk full, read-only) is reported about
     if int(os.environ.get("RANK", "0")) != 0:
         progress = no_progress  # one progress bar and one log per job, not per rank
         logging.getLogger("engine").setLevel(logging.WARNING)

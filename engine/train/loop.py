@@ -182,9 +182,12 @@ def train(cfg: Config, progress: Progress = no_progress, resume: bool = False,
 
     `resume` refuses a recipe whose hyperparameters changed unless `allow_changed_config`.
     """
+    from engine.export.atomic import made_folder
+
     info = distributed.setup(cfg.train.device)
     try:
-        return _train(cfg, info, progress, resume, allow_changed_config)
+        with made_folder(cfg.output_dir()):  # a run that fails at once leaves no empty folder
+            return _train(cfg, info, progress, resume, allow_changed_config)
     finally:
         distributed.teardown(info)
 

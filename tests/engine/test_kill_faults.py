@@ -56,16 +56,20 @@ class Runner:
         self.proc.stdin.flush()
         return json.loads(self.proc.stdout.readline())
 
-    def start(self, argv: list[str]) -> tuple[int, float]:
+    def start(self, argv: list[str], events: Path | None = None) -> tuple[int, float]:
         """Fork the command; return its pid and when its first event came (work started)."""
-        self.events.unlink(missing_ok=True)  # wait for this run's own first event
-        pid = self._ask({"argv": argv, "events": str(self.events)})["pid"]
+        events = events or self.events
+        events.unlink(missing_ok=True)  # wait for this run's own first event
+        pid = self._ask({"argv": argv, "events": str(events)})["pid"]
         t_end = time.monotonic() + 120
         while time.monotonic() < t_end:
-            if self.events.exists() and self.events.read_text().strip():
+            if events.exists() and events.read_text().strip():
                 break
             time.sleep(0.002)
         return pid, time.monotonic()
+
+    def wait(self, pid: int) -> int:
+        return int(self._ask({"wait": pid, "timeout": 300})["code"])
 
     def full(self, argv: list[str]) -> float:
         """Run to the end; seconds from the first event to the exit."""
@@ -216,3 +220,28 @@ def test_kill_import_photos(world: dict[str, Path], runner: Runner, tmp_path: Pa
         return {"other", "streetview"} <= layers and rows == (16, 8)[i]
 
     kill_loop(runner, "import-photos", out.parent, argvs, [out], complete, seed=4)
+
+
+def test_two_commands_writing_one_geopackage_at_once(world: dict[str, Path], runner: Runner,
+                                                     tmp_path: Path) -> None:
+    """import-photos and embed-points into one GeoPackage, concurrently, three times: every
+    time both layers survive and the .faiss matches the embeddings layer (the folder lock
+    serialises the read-modify-write commits; the last one no longer wins)."""
+    import pyogrio
+
+    from engine.embed.index import index_path, read_index
+    from engine.embed.points import read_point_embeddings
+
+    out = tmp_path / "both.gpkg"
+    for i in range(3):
+        a, _ = runner.start(["import-photos", "--input", str(world["sv"]), "--out", str(out)],
+                            tmp_path / f"a{i}.jsonl")
+        b, _ = runner.start(["embed-points", "--model", str(world["model"]), "--layer",
+                             str(world["sv"]), "--out", str(out), "--workers", "0",
+                             "--device", "cpu"], tmp_path / f"b{i}.jsonl")
+        assert runner.wait(a) == 0 and runner.wait(b) == 0
+        layers = {str(r[0]) for r in pyogrio.list_layers(out)}
+        assert {"streetview", "embeddings"} <= layers, layers
+        _, emb = read_point_embeddings(out)
+        assert read_index(index_path(out)).ntotal == len(emb) == 16
+    assert scratch_left(tmp_path) == []
