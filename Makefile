@@ -13,7 +13,7 @@ OUT         ?= out/sample-city
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: demo test test-engine test-plugin setup setup-engine setup-qgis qgis-system \
-        plugin benchmark lint clean
+        plugin test-zip-install screenshots benchmark lint clean
 
 demo: setup-engine
 	$(PY) -m engine demo --out $(OUT)
@@ -61,6 +61,26 @@ $(STAMP_QGIS):
 
 plugin:
 	$(PYTHON) qgis_plugin/build_zip.py --out dist
+
+# The acceptance test with the real engine set-up from the zip (venv + pip, ~6 GB, minutes).
+test-zip-install: setup
+	GEOCONTRAST_TEST_ENGINE_SETUP=1 QT_QPA_PLATFORM=offscreen $(PY_QGIS) -m pytest \
+	  tests/plugin/test_zip_install.py -q -p no:cacheprovider
+
+# docs/qgis_*.png: the real QGIS desktop under Xvfb, the plugin installed from dist/ into a
+# fresh profile (needs the qgis and xvfb packages; SHOTS_ENGINE: the engine's python).
+SHOTS_DIR    := build/screenshots
+SHOTS_ENGINE ?= $(abspath $(PY))
+screenshots: plugin setup-engine
+	rm -rf $(SHOTS_DIR) && mkdir -p $(SHOTS_DIR)/profiles/default/python/plugins $(SHOTS_DIR)/work
+	$(PYTHON) -c "import zipfile, sys; zipfile.ZipFile('dist/geocontrast.zip').extractall(sys.argv[1])" \
+	  $(SHOTS_DIR)/profiles/default/python/plugins
+	GC_SHOTS=$(CURDIR)/$(SHOTS_DIR)/shots GC_WORK=$(CURDIR)/$(SHOTS_DIR)/work \
+	  GC_ENGINE=$(SHOTS_ENGINE) timeout 1200 xvfb-run -a -s "-screen 0 1600x1000x24" \
+	  qgis --profiles-path $(CURDIR)/$(SHOTS_DIR) --nologo --noversioncheck \
+	  --code $(CURDIR)/tests/plugin/desktop_screenshots.py
+	@if [ -f $(SHOTS_DIR)/shots/error.txt ]; then cat $(SHOTS_DIR)/shots/error.txt; exit 1; fi
+	cp $(SHOTS_DIR)/shots/qgis_*.png docs/
 
 benchmark: setup-engine
 	$(PY) -m engine.evaluate --out docs/BENCHMARK.md

@@ -27,6 +27,7 @@ from engine.defaults import (
     GRID_STEP_M,
     HEAD,
     IMAGE_PX,
+    RUNTIME,
 )
 from engine.errors import EngineError
 from engine.models.folder import ModelFolder
@@ -55,26 +56,40 @@ def _model_input(model: ModelLike) -> list[Any]:
 def embed_points(model: ModelLike, layer: PathLike, out: PathLike, *,
                  layer_name: str | None = None, image_size: int | None = None,
                  batch_size: int = EMBED_BATCH, workers: int = EMBED_WORKERS,
-                 device: str = DEVICE, overwrite: bool = False,
-                 progress: Progress = no_progress) -> dict[str, Any]:
-    """Embed every photo of a street-view layer -> OUT.gpkg (+ OUT.faiss); an existing
-    OUT.gpkg keeps its other layers, its "embeddings" layer is replaced only when
+                 device: str = DEVICE, runtime: str = RUNTIME, overwrite: bool = False,
+                 progress: Progress = no_progress,
+                 panoramas: str | None = None, view_headings: Any = None,
+                 view_fov: float | None = None,
+                 view_reference: str | None = None) -> dict[str, Any]:
+    """Embed every photo of a street-view layer -> OUT.gpkg (+ OUT.faiss). Photos are read
+    by the model's resize policy; panoramas are cut into views (engine.data.views) by the
+    given settings, else the model's training settings, else the defaults. An existing
+    OUT.gpkg keeps its other layers; its "embeddings" layer is replaced only when
     embed-points wrote it (or with `overwrite`)."""
     from engine.data.points import read_streetview
+    from engine.data.views import expand_views, view_options_from
     from engine.embed.index import index_path
     from engine.embed.points import COMMAND, LAYER
     from engine.embed.points import embed_points as embed
     from engine.export.guard import prepare_output
+    from engine.models.photo_input import resize_of
 
     prepare_output(out, [layer, *_model_input(model)], [index_path(out)], suffixes=(".gpkg",),
                    layer=LAYER, command=COMMAND, overwrite=overwrite)
     folder = ModelFolder.of(model)
+    data = folder.section("data")
     size = image_size
     if size is None:
         size = int(folder.input_sizes().get("image_size", IMAGE_PX))
-    return embed(folder.load(), read_streetview(layer, layer_name), out, batch_size=batch_size,
-                 image_size=size, progress=progress, num_workers=workers, device=device,
-                 model_name=folder.name, overwrite=overwrite)
+    given = {"panoramas": panoramas, "view_headings": view_headings, "view_fov": view_fov,
+             "view_reference": view_reference}
+    rows, views = expand_views(read_streetview(layer, layer_name),
+                               view_options_from(given, data))
+    result = embed(folder.load(), rows, out, batch_size=batch_size, image_size=size,
+                   progress=progress, num_workers=workers, device=device,
+                   model_name=folder.name, runtime=runtime,
+                   resize=resize_of(data, folder.name), overwrite=overwrite)
+    return {**result, "panorama_views": views}
 
 
 def embed_raster(model: ModelLike, raster: PathLike, out: PathLike, *,
@@ -83,7 +98,7 @@ def embed_raster(model: ModelLike, raster: PathLike, out: PathLike, *,
                  bands: Any = None, scaling: str | None = None, scale: Any = None,
                  dtype: str = FIELD_DTYPE, encoder: str = ENCODER, bbox: Box | None = None,
                  mask: PathLike | None = None, batch_size: int = EMBED_BATCH,
-                 device: str = DEVICE, preview: bool = True,
+                 device: str = DEVICE, preview: bool = True, runtime: str = RUNTIME,
                  progress: Progress = no_progress) -> dict[str, Any]:
     """Embed an overhead raster chip by chip -> OUT.tif (COG, one band per dimension).
 
@@ -113,7 +128,8 @@ def embed_raster(model: ModelLike, raster: PathLike, out: PathLike, *,
     return embed(folder.load(), raster, out, chip_px=chip, stride_px=stride, encoder=encoder,
                  dtype=dtype, bbox=bbox, mask=mask, batch_size=batch_size, progress=progress,
                  device=device, model_name=folder.name, preview=preview, chip_m=chip_m,
-                 stride_m=stride_m, expected=record, bands=bands, scaling=scaling, scale=scale)
+                 stride_m=stride_m, expected=record, bands=bands, scaling=scaling, scale=scale,
+                 runtime=runtime)
 
 
 def embed_locations(model: ModelLike, out: PathLike, *, bounds: Box | None = None,

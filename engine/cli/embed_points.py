@@ -6,7 +6,16 @@ import argparse
 from pathlib import Path
 
 from engine.cli.args import MAX_BATCH, MAX_IMAGE_PX, MAX_WORKERS, int_in
-from engine.defaults import DEVICE, DEVICES, EMBED_BATCH, EMBED_WORKERS, IMAGE_PX
+from engine.cli.view_args import add_view_arguments, view_settings
+from engine.defaults import (
+    DEVICE,
+    DEVICES,
+    EMBED_BATCH,
+    EMBED_WORKERS,
+    IMAGE_PX,
+    RUNTIME,
+    RUNTIMES,
+)
 from engine.progress import Progress
 
 NAME = "embed-points"
@@ -32,6 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an 'embeddings' layer of OUT.gpkg that another command "
                         "(or program) wrote")
+    parser.add_argument("--runtime", choices=RUNTIMES, default=RUNTIME,
+                        help="run the encoder on torch or ONNX Runtime; auto: ONNX Runtime on CPU "
+                        "for pretrained (zoo/timm) backbones, where it is faster, equal features")
+    add_view_arguments(parser, from_model=True)
 
 
 def run(args: argparse.Namespace, progress: Progress) -> dict:
@@ -39,5 +52,5 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
 
     return embed_points(args.model, args.layer, args.out, layer_name=args.layer_name,
                         image_size=args.image_size, batch_size=args.batch_size,
-                        workers=args.workers, device=args.device, overwrite=args.overwrite,
-                        progress=progress)
+                        workers=args.workers, device=args.device, runtime=args.runtime,
+                        overwrite=args.overwrite, progress=progress, **view_settings(args))

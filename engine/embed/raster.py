@@ -38,9 +38,10 @@ from engine.defaults import (
     ENCODER,
     FIELD_DTYPE,
     FIELD_DTYPES,
+    RUNTIME,
     default_stride,
 )
-from engine.embed import shard
+from engine.embed import accel, shard
 from engine.embed.common import input_channels, pick_encoder
 from engine.embed.grid import FieldGrid, crop_grid, full_grid
 from engine.embed.reader import ChipReader
@@ -90,6 +91,14 @@ def plan_grid(raster: Any, chip_px: int, stride_px: int, bbox: Any = None,
     if mask is not None:
         grid = crop_grid(grid, mask.bounds, f"mask {mask.path}", raster.bounds)
     return grid
+
+
+def field_tags(model_name: str, dim: int, encoder: str) -> dict[str, str]:
+    """GDAL metadata that marks the GeoTIFF as an embedding field (engine.export.geotiff)."""
+    from engine.export.geotiff import KIND_TAG
+
+    return {KIND_TAG: "embedding_field", "GEOCONTRAST_MODEL": model_name,
+            "GEOCONTRAST_DIMENSION": str(dim), "GEOCONTRAST_ENCODER": encoder}
 
 
 def _compute(reader: ChipReader, writer: Any, encode: Callable[[Any], Any], dev: Any,
@@ -173,7 +182,7 @@ def embed_raster(model: Any, raster_path: str | os.PathLike[str],
                  bbox_crs: Any = None, chip_m: float | None = None,
                  stride_m: float | None = None, expected: dict[str, Any] | None = None,
                  bands: Any = None, scaling: str | None = None,
-                 scale: Any = None) -> dict[str, Any]:
+                 scale: Any = None, runtime: str = RUNTIME) -> dict[str, Any]:
     """Write the embedding field of `raster_path` to `out_tif` (+ PCA preview, + JSON).
 
     `bbox` (xmin, ymin, xmax, ymax) is in `bbox_crs`, by default the raster file's CRS;
@@ -182,6 +191,7 @@ def embed_raster(model: Any, raster_path: str | os.PathLike[str],
     `bands`, `scaling`, `scale` override it (engine.data.radiometry.for_raster). Chip and
     stride in metres (`chip_m`, `stride_m`) take precedence over pixels; `stride_px` None:
     engine.defaults.default_stride(chip).
+    `runtime` runs the encoder on torch or ONNX Runtime (engine.embed.accel).
     """
     if dtype not in FIELD_DTYPES:
         raise EngineError(f"unknown field dtype {dtype!r}", f"use one of {FIELD_DTYPES}")
@@ -197,7 +207,8 @@ def embed_raster(model: Any, raster_path: str | os.PathLike[str],
                              bbox, mask, batch_size, progress, place, model_name, preview,
                              bbox_crs, {"chip_m": chip_m, "stride_m": stride_m,
                                         "expected": expected, "bands": bands,
-                                        "scaling": scaling, "scale": scale})
+                                        "scaling": scaling, "scale": scale,
+                                        "runtime": runtime})
 
 
 def _embed_raster(model: Any, raster_path: str | os.PathLike[str], out_tif: Path,
@@ -216,7 +227,8 @@ def _embed_raster(model: Any, raster_path: str | os.PathLike[str], out_tif: Path
 
     dev = place.device
     model.eval().to(dev)
-    encode = model.embed_overhead if encoder == "overhead" else model.embed_image
+    encode = accel.encoder_fn(model, "embed_overhead" if encoder == "overhead" else "embed_image",
+                              dev, inputs["runtime"])
     dim = int(model.embedding_dim)
     t_start = time.perf_counter()
     raster, reprojected = open_metric(raster_path)
@@ -268,7 +280,8 @@ def _embed_raster(model: Any, raster_path: str | os.PathLike[str], out_tif: Path
             with EmbeddingFieldWriter(
                     outs.path(out_tif), crs=raster.crs, transform=grid.transform,
                     width=grid.width, height=grid.height, count=dim, dtype=dtype,
-                    band_descriptions=[f"emb_{k:03d}" for k in range(dim)]) as writer, \
+                    band_descriptions=[f"emb_{k:03d}" for k in range(dim)],
+                    tags=field_tags(model_name, dim, encoder)) as writer, \
                     torch.inference_mode():
                 n_chips, model_s = shard.agree(lambda: _compute(
                     reader, writer, encode, dev, dim, share, progress), place)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import EngineError
+from engine.export.geotiff import KIND_TAG
 from engine.export.gpkg import register_attributes_table, write_gpkg
 from engine.export.styles import Style
 
@@ -73,7 +74,10 @@ def write_embeddings_gpkg(gdf, embeddings: np.ndarray, path: str | os.PathLike[s
                 "byte_order, encoding, extra) VALUES (?, ?, ?, ?, 'float32', 'little', ?, ?)",
                 (layer, column, model, int(emb.shape[1]), ENCODING, json.dumps(extra or {})))
 
-    return write_gpkg(gdf.reset_index(drop=True), path, layer, style=style, metadata=metadata,
+    # the GDAL layer tag by which QGIS (the plugin) recognises an embeddings layer
+    tagged = {**(metadata or {}), KIND_TAG: "embeddings",
+              "GEOCONTRAST_DIMENSION": str(int(emb.shape[1])), "GEOCONTRAST_MODEL": model}
+    return write_gpkg(gdf.reset_index(drop=True), path, layer, style=style, metadata=tagged,
                       before_commit=add_blobs, into=into)
 
 

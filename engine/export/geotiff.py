@@ -25,6 +25,9 @@ DTYPES: tuple[str, ...] = ("float32", "float16", "int8", "uint8")
 INT8_NODATA = -128
 _WINDOW = 512  # rows/cols per window when re-reading the scratch file
 
+# GDAL dataset tag naming what a GeoContrast GeoTIFF is, so QGIS (the plugin) can tell an
+# embedding field ("embedding_field") from its preview ("embedding_preview") or an image
+KIND_TAG = "GEOCONTRAST_KIND"
 
 def int8_scale_offset(lo: float, hi: float) -> tuple[float, float]:
     """Scale/offset mapping [lo, hi] onto stored int8 -127..127 (value = q * scale + offset)."""
@@ -44,7 +47,7 @@ class EmbeddingFieldWriter:
                  height: int, count: int, dtype: str = "float32",
                  nodata: float | None = None, band_descriptions: list[str] | None = None,
                  cog: bool = True, blocksize: int = 256, resampling: str = "average",
-                 colorinterp: str | None = None) -> None:
+                 colorinterp: str | None = None, tags: dict[str, str] | None = None) -> None:
         import rasterio
 
         if dtype not in DTYPES:
@@ -60,6 +63,7 @@ class EmbeddingFieldWriter:
         self.count, self.width, self.height = int(count), int(width), int(height)
         self.blocksize, self.resampling, self.colorinterp = blocksize, resampling, colorinterp
         self.band_descriptions = band_descriptions
+        self.tags = {str(k): str(v) for k, v in (tags or {}).items()}  # GDAL dataset metadata
         self.nodata = nodata if nodata is not None else {
             "int8": INT8_NODATA, "uint8": 0}.get(dtype, float("nan"))
         self.lo = np.full(count, np.inf)
@@ -145,6 +149,8 @@ class EmbeddingFieldWriter:
                     dst.scales, dst.offsets = tuple(scales), tuple(offsets)
                 for b, d in enumerate(self.band_descriptions or [], start=1):
                     dst.set_band_description(b, d)
+                if self.tags:
+                    dst.update_tags(**self.tags)
                 if self.colorinterp == "rgb" and self.count >= 3:
                     dst.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue] + \
                         [ColorInterp.undefined] * (self.count - 3)

@@ -15,6 +15,7 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
+from ..kinds import EMBEDDING_FIELD, set_param_kind
 from .common import (
     add_map_output_params,
     load_map_outputs,
@@ -45,8 +46,8 @@ class FewShotMapAlgorithm(EngineAlgorithm):
         "FIELD", "POINTS", "CLASS_FIELD", "CLASSIFIER", "BLOCK_SIZE", "SEED")
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
-        self.addParameter(QgsProcessingParameterRasterLayer(self.FIELD,
-                                                            self.tr("Embedding field")))
+        self.addParameter(set_param_kind(QgsProcessingParameterRasterLayer(
+            self.FIELD, self.tr("Embedding field")), EMBEDDING_FIELD))
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.POINTS, self.tr("Labelled points"), [QgsProcessing.TypeVectorPoint]))
         self.addParameter(QgsProcessingParameterField(

@@ -15,6 +15,7 @@ from qgis.core import (
     QgsProcessingParameterVectorLayer,
 )
 
+from ..kinds import EMBEDDINGS, set_param_kind
 from .common import (
     add_map_output_params,
     add_model_param,
@@ -47,9 +48,9 @@ class LocationMapAlgorithm(EngineAlgorithm):
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         add_model_param(self)
-        self.addParameter(QgsProcessingParameterVectorLayer(
+        self.addParameter(set_param_kind(QgsProcessingParameterVectorLayer(
             self.EMBEDDINGS, self.tr("Labelled points (photo embeddings with a label field)"),
-            [QgsProcessing.TypeVectorPoint]))
+            [QgsProcessing.TypeVectorPoint]), EMBEDDINGS))
         self.addParameter(QgsProcessingParameterField(
             self.TARGET, self.tr("Label field"), parentLayerParameterName=self.EMBEDDINGS,
             type=QgsProcessingParameterField.Numeric))

@@ -73,3 +73,15 @@ def test_the_cli_calls_the_api_not_the_reverse() -> None:
     for command in ("embed_points", "embed_raster", "embed_locations", "fit", "map"):
         modules = {m for _, m in imported_modules(ENGINE / "cli" / f"{command}.py", ENGINE.parent)}
         assert "engine.api.commands" in modules, command
+
+
+def test_no_private_name_is_imported_across_modules() -> None:
+    """`from a.b import _name` couples a module to another's internals: make it public."""
+    found = []
+    for base in ("engine", "bench"):
+        for path in sorted((ENGINE.parent / base).rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            found += [f"{path.relative_to(ENGINE.parent)}:{node.lineno} {node.module}.{a.name}"
+                      for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                      for a in node.names if a.name.startswith("_") and a.name[1:2] != "_"]
+    assert found == []
