@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, progress: Progress) -> dict:
-    from engine.train.recipes import list_recipes, recipes_dir
+    from engine.models.recipes import list_recipes, recipes_dir
 
     recipes = list_recipes()
     if args.json and args.events != "jsonl":

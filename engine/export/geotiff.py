@@ -11,13 +11,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import uuid
 from pathlib import Path
 
 import numpy as np
 
 from engine.errors import EngineError
-from engine.export.atomic import atomic_path
+from engine.export.atomic import atomic_path, scratch_name
 from engine.export.fieldio import open_field, read_field_window  # noqa: F401 - re-export
 
 log = logging.getLogger(__name__)
@@ -70,7 +69,7 @@ class EmbeddingFieldWriter:
         self.lo = np.full(count, np.inf)
         self.hi = np.full(count, -np.inf)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._scratch = self.path.with_name(f".{self.path.stem}.scratch-{uuid.uuid4().hex[:8]}.tif")
+        self._scratch = scratch_name(self.path, ".scratch.tif")
         bs = min(blocksize, 256)
         self._ds = rasterio.open(
             self._scratch, "w", driver="GTiff", width=width, height=height, count=count,
@@ -166,7 +165,7 @@ class EmbeddingFieldWriter:
                 self._to_cog(stage, out, opts)
         finally:
             if stage != out:
-                with contextlib.suppress(FileNotFoundError):
+                with contextlib.suppress(OSError):
                     stage.unlink()
 
     def _factors(self) -> list[int]:
@@ -210,7 +209,7 @@ class EmbeddingFieldWriter:
         with contextlib.suppress(Exception):
             self._ds.close()
         for f in (self._scratch, *self._scratch.parent.glob(self._scratch.name + "*")):
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):
                 f.unlink()
 
     def __enter__(self) -> EmbeddingFieldWriter:

@@ -26,8 +26,8 @@ from engine.data.imagery_options import (
 from engine.defaults import CHIP_PX, DEVICE, DEVICES, IMAGE_PX, TRAIN_BATCH, TRAIN_STEPS
 from engine.errors import EngineError
 from engine.models.photo_input import DEFAULT_RESIZE, RESIZE_MODES
+from engine.models.recipes import recipe_path, recipes_dir
 from engine.paths import project_root, resolve_path
-from engine.train.recipes import recipe_path, recipes_dir
 
 
 def _choices(*values: str, default: str) -> Any:

@@ -55,8 +55,8 @@ class FewShotMapAlgorithm(EngineAlgorithm):
         self.addParameter(QgsProcessingParameterEnum(
             self.CLASSIFIER, self.tr("Classifier"), options=list(CLASSIFIERS), defaultValue=0))
         self.addParameter(QgsProcessingParameterNumber(
-            self.BLOCK, self.tr("CV block size (metres)"), QgsProcessingParameterNumber.Double,
-            defaultValue=200.0, minValue=1.0))
+            self.BLOCK, self.tr("CV block size (metres; empty: derived from the labels)"),
+            QgsProcessingParameterNumber.Double, optional=True, minValue=1.0))
         self.addParameter(QgsProcessingParameterNumber(
             self.SEED, self.tr("Seed"), QgsProcessingParameterNumber.Integer, defaultValue=0))
         add_map_output_params(self)
@@ -80,9 +80,16 @@ class FewShotMapAlgorithm(EngineAlgorithm):
                 "--class-field", self.parameterAsString(parameters, self.CLASS_FIELD, context),
                 "--classifier",
                 CLASSIFIERS[self.parameterAsEnum(parameters, self.CLASSIFIER, context)],
-                "--block-size", str(self.parameterAsDouble(parameters, self.BLOCK, context)),
+                *self.block_size_args(parameters, context),
                 "--seed", str(self.parameterAsInt(parameters, self.SEED, context)),
                 *map_output_args(self, parameters, context)]
+
+    def block_size_args(self, parameters: dict[str, Any], context: QgsProcessingContext
+                        ) -> list[str]:
+        """`--block-size` when the user set one; else the engine derives it from the labels."""
+        if parameters.get(self.BLOCK) in (None, ""):
+            return []
+        return ["--block-size", str(self.parameterAsDouble(parameters, self.BLOCK, context))]
 
     def collect_outputs(self, result: dict[str, Any], parameters: dict[str, Any],
                         context: QgsProcessingContext,

@@ -62,8 +62,8 @@ class FitHeadAlgorithm(EngineAlgorithm):
         self.addParameter(QgsProcessingParameterEnum(self.HEAD, self.tr("Head"),
                                                      options=list(HEADS), defaultValue=0))
         self.addParameter(QgsProcessingParameterNumber(
-            self.BLOCK, self.tr("CV block size (metres)"), QgsProcessingParameterNumber.Double,
-            defaultValue=200.0, minValue=1.0))
+            self.BLOCK, self.tr("CV block size (metres; empty: derived from the labels)"),
+            QgsProcessingParameterNumber.Double, optional=True, minValue=1.0))
         self.addParameter(QgsProcessingParameterNumber(
             self.FOLDS, self.tr("CV folds"), QgsProcessingParameterNumber.Integer,
             defaultValue=5, minValue=2))
@@ -137,10 +137,17 @@ class FitHeadAlgorithm(EngineAlgorithm):
         out = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
         return args + [
             "--head", HEADS[self.parameterAsEnum(parameters, self.HEAD, context)],
-            "--block-size", str(self.parameterAsDouble(parameters, self.BLOCK, context)),
+            *self.block_size_args(parameters, context),
             "--folds", str(self.parameterAsInt(parameters, self.FOLDS, context)),
             "--seed", str(self.parameterAsInt(parameters, self.SEED, context)),
             "--out", out]
+
+    def block_size_args(self, parameters: dict[str, Any], context: QgsProcessingContext
+                        ) -> list[str]:
+        """`--block-size` when the user set one; else the engine derives it from the labels."""
+        if parameters.get(self.BLOCK) in (None, ""):
+            return []
+        return ["--block-size", str(self.parameterAsDouble(parameters, self.BLOCK, context))]
 
     def collect_outputs(self, result: dict[str, Any], parameters: dict[str, Any],
                         context: QgsProcessingContext,

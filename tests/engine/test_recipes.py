@@ -10,8 +10,8 @@ from contextlib import redirect_stdout
 from pathlib import Path
 
 from engine.cli.main import main
+from engine.models.recipes import list_recipes, recipe_path
 from engine.train.config import load_config
-from engine.train.recipes import list_recipes, recipe_path
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -40,7 +40,7 @@ def test_the_plugin_wheel_carries_engine_and_recipes(tmp_path: Path) -> None:
             assert archive.read(f"engine/recipes/{recipe.name}") == recipe.read_bytes()
         meta = archive.read("geocontrast-0.1.0.dist-info/METADATA").decode()
         entry = archive.read("geocontrast-0.1.0.dist-info/entry_points.txt").decode()
-    assert "engine/__main__.py" in names and "engine/train/recipes.py" in names
+    assert "engine/__main__.py" in names and "engine/models/recipes.py" in names
     assert not [n for n in names if "__pycache__" in n or n.startswith("tests/")]
     assert "Requires-Dist: torch" in meta and "geocontrast = engine.cli.main:main" in entry
     assert build_wheel(tmp_path / "again").read_bytes() == wheel.read_bytes()  # reproducible
