@@ -92,7 +92,7 @@ def embed_images(model: Any, paths: list[str], batch_size: int = EMBED_BATCH,
                           "use e.g. --batch-size 64 --image-size 128")
     dev = resolve_device(device)
     model.eval().to(dev)
-    encode = accel.encoder_fn(model, "embed_image", dev, runtime)
+    encode = accel.encoder_fn(model, "embed_image", dev, runtime, n_items=len(paths))
     loader = DataLoader(PhotoDataset(paths, image_size, check_resize(resize), views),
                         batch_size=batch_size,
                         num_workers=num_workers, collate_fn=collate_photos,

@@ -227,8 +227,6 @@ def _embed_raster(model: Any, raster_path: str | os.PathLike[str], out_tif: Path
 
     dev = place.device
     model.eval().to(dev)
-    encode = accel.encoder_fn(model, "embed_overhead" if encoder == "overhead" else "embed_image",
-                              dev, inputs["runtime"])
     dim = int(model.embedding_dim)
     t_start = time.perf_counter()
     raster, reprojected = open_metric(raster_path)
@@ -264,6 +262,8 @@ def _embed_raster(model: Any, raster_path: str | os.PathLike[str], out_tif: Path
         mine = shard.mine(blocks, place)
         total = grid.width * grid.height
         share = sum(b.height * b.width for b in mine)  # this rank's output pixels
+        encode = accel.encoder_fn(model, "embed_overhead" if encoder == "overhead" else
+                                  "embed_image", dev, inputs["runtime"], n_items=share)
         log.info("embedding field %dx%d px (stride %d, chip %d) of %s in %d blocks%s",
                  grid.width, grid.height, stride_px, chip_px, raster_path, len(blocks),
                  f" ({len(mine)} on rank {place.rank} of {place.world})" if place.distributed

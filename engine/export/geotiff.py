@@ -74,7 +74,10 @@ class EmbeddingFieldWriter:
         self._ds = rasterio.open(
             self._scratch, "w", driver="GTiff", width=width, height=height, count=count,
             dtype="float32", crs=crs, transform=transform, nodata=float("nan"), tiled=True,
-            blockxsize=bs, blockysize=bs, BIGTIFF="IF_SAFER", SPARSE_OK="TRUE")
+            blockxsize=bs, blockysize=bs, BIGTIFF="IF_SAFER", SPARSE_OK="TRUE",
+            # band-interleaved: a tile is one band's (256 KiB), not all bands' (1280 bands:
+            # 335 MB per tile, which a bounded GDAL cache re-reads on every partial write)
+            interleave="band")
         self.crs, self.transform = self._ds.crs, self._ds.transform
 
     def write(self, data: np.ndarray, col_off: int, row_off: int,
