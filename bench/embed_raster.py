@@ -1,14 +1,21 @@
-"""Benchmark embed_raster: chips/s, its ratio to pure model compute, and peak RSS per size.
+"""Benchmark embed_raster against pure model compute and against torchgeo, side by side.
 
-    .venv/bin/python bench/embed_raster.py                       # 2k, 8k, 20k px rasters
-    .venv/bin/python bench/embed_raster.py --sizes 2000 --strides 32
+    .venv/bin/python bench/embed_raster.py                  # 2k, 8k (with torchgeo), 20k px
+    .venv/bin/python bench/embed_raster.py --sizes 2000 --strides 32 --peer-sizes 2000
 
-Each raster (RGB uint8, tiled 256, deflate, a cheap pattern with a nodata corner) is made
-once under --workdir. Every measurement runs in a fresh subprocess so VmHWM (peak RSS, from
-/proc/self/status) belongs to that run alone. "pure" = the same model on chips already in
-memory (same batch size), so ratio = pipeline chips/s / pure chips/s (1.0 = reads, chip
-cutting and writing fully hidden behind compute); read_only_s = the reader thread's work alone
-(no model), model_only_s = chips / pure rate. A measured figure, never a test.
+Each raster (RGB uint8, tiled 256, deflate, a cheap pattern with a nodata corner, no 0
+elsewhere) is made once under --workdir. Every run is a fresh subprocess; peak RSS is the
+summed RSS of the process and its loader workers, sampled from /proc. For each torch thread
+count (--threads):
+- ours: engine.embed.raster.embed_raster (reader thread + default --runtime auto: ONNX
+  Runtime for the EfficientNet-Lite0 model) writing the float16 COG field;
+- pure: the same encoder on chips already in memory (ratio_vs_compute = ours / pure);
+- torchgeo (in the bench-only .venv-bench, `make bench-env`): RasterDataset + GridGeoSampler
+  (units pixels, same chip, stride and chip positions via its roi) + DataLoader with 0 and
+  1 workers, the same model in torch eager, as torchgeo's docs tile a scene for inference
+  (ratio_vs_torchgeo = ours / torchgeo chips/s); max_field_diff compares both fields on the
+  chips they share (interior, valid). All timings share the machine with other jobs: only
+  ratios measured within one run mean anything. A measured figure, never a test.
 """
 
 from __future__ import annotations
@@ -17,22 +24,14 @@ import argparse
 import json
 import math
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-MODEL = {"embedding_dim": 128, "image": {"backbone": "tiny_cnn"},
-         "overhead": {"backbone": "tiny_cnn"}}  # the default tiny_cnn (width 32, depth 4)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import BENCH_PYTHON, ROOT, build_model, run_child, set_threads, stamp, vm
 
-
-def vm(key: str) -> int:
-    """A /proc/self/status figure in MiB (VmHWM = peak RSS, VmRSS = now)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) // 1024
-    return -1
+sys.path.insert(0, str(ROOT))
 
 
 def make_raster(path: Path, size: int) -> Path:
@@ -53,44 +52,45 @@ def make_raster(path: Path, size: int) -> Path:
         for r0 in range(0, size, 512):
             rows = np.arange(r0, min(r0 + 512, size))[:, None]
             base = ((rows // 40) * 7 + (cols[None] // 56) * 13) % 200 + 30
-            band = base.astype(np.uint8)
+            band = base.astype(np.int32)  # 30..229
             band[(rows < size // 8) & (cols[None] < size // 8)] = 0  # a nodata corner
-            ds.write(np.stack([band, (band * 3) % 251, 255 - band]), window=Window(
-                0, r0, size, len(rows)))
+            # no 0 in any band outside the corner: a 0 is nodata, zeroed in our chips only
+            rgb = np.stack([band, np.where(band > 0, band * 3 % 251, 0), 255 - band])
+            rgb[:, band == 0] = 0
+            ds.write(rgb.astype(np.uint8), window=Window(0, r0, size, len(rows)))
     os.replace(tmp, path)
     return path
 
 
-def child_embed(raster: str, out: str, chip: int, stride: int, batch: int) -> dict:
-    import torch
-
+def child_embed(a: argparse.Namespace) -> dict:
     from engine.embed.raster import embed_raster
-    from engine.nn import GeoModel
 
-    torch.manual_seed(0)
-    model = GeoModel.from_config(MODEL).eval()
+    model = build_model(a.model)
     base = vm("VmRSS")
-    res = embed_raster(model, raster, out, chip_px=chip, stride_px=stride, batch_size=batch,
-                       device="cpu", dtype="float16")
+    res = embed_raster(model, a.raster, a.out, chip_px=a.chip, stride_px=a.strides[0],
+                       batch_size=a.batch_size, device="cpu", dtype="float16", preview=False,
+                       runtime=a.runtime)
     return {**{k: res[k] for k in ("chips", "seconds", "model_seconds", "reader_wait_seconds",
-                                   "finalise_seconds", "preview_seconds", "width", "height")},
+                                   "finalise_seconds", "width", "height")},
             "rss_before_mib": base, "peak_rss_mib": vm("VmHWM")}
 
 
-def child_read(raster: str, chip: int, stride: int, batch: int) -> dict:
+def child_read(a: argparse.Namespace) -> dict:
     """Only the reader thread's work: cut every chip of the field, no model."""
     import rasterio
 
+    from engine.data.radiometry import for_raster
     from engine.embed.grid import full_grid
     from engine.embed.raster import GDAL_CACHE_MB, open_metric
     from engine.embed.reader import ChipReader
 
     t0 = time.perf_counter()
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
-        src, _ = open_metric(raster)
+        src, _ = open_metric(a.raster)
         with src:
-            grid = full_grid(src.width, src.height, src.transform, stride, chip)
-            reader = ChipReader(src, grid, grid.blocks(128), batch).start()
+            grid = full_grid(src.width, src.height, src.transform, a.strides[0], a.chip)
+            reader = ChipReader(src, grid, grid.blocks(128), a.batch_size,
+                                for_raster(None, a.raster)).start()
             try:
                 n = sum(len(item[1]) for item in reader if item[0] == "chips")
             finally:
@@ -98,106 +98,201 @@ def child_read(raster: str, chip: int, stride: int, batch: int) -> dict:
     return {"chips": n, "seconds": time.perf_counter() - t0, "peak_rss_mib": vm("VmHWM")}
 
 
-def child_pure(chip: int, batch: int, n_chips: int) -> dict:
+def child_pure(a: argparse.Namespace) -> dict:
+    """The same encoder (same runtime) on chips already in memory."""
     import torch
 
+    from engine.embed.accel import encoder_fn
     from engine.models.inputs import to_model_input
-    from engine.nn import GeoModel
 
-    torch.manual_seed(0)
-    model = GeoModel.from_config(MODEL).eval()
-    chips = torch.randint(0, 255, (batch, 3, chip, chip), dtype=torch.uint8)
+    model = build_model(a.model)
     dev = torch.device("cpu")
+    encode = encoder_fn(model, "embed_overhead", dev, a.runtime)
+    chips = torch.randint(0, 255, (a.batch_size, 3, a.chip, a.chip), dtype=torch.uint8)
+    x = to_model_input(chips, dev)  # the reader thread hands the model inputs ready-made
     with torch.inference_mode():
-        model.embed_overhead(to_model_input(chips, dev))  # warm-up
+        encode(x)  # warm-up (and the ONNX export)
         t0 = time.perf_counter()
         done = 0
-        while done < n_chips:
-            model.embed_overhead(to_model_input(chips, dev)).numpy()
-            done += batch
+        while done < a.n:
+            encode(x).numpy()
+            done += a.batch_size
         seconds = time.perf_counter() - t0
     return {"chips": done, "seconds": seconds, "peak_rss_mib": vm("VmHWM")}
 
 
-def run_child(args: list[str], threads: int) -> dict:
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True,
-                          env=env, cwd=ROOT, check=False)
-    if proc.returncode != 0:
-        raise SystemExit(f"child {args} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+def peer_roi(raster: str, chip: int, stride: int) -> tuple:
+    """(roi box, left, top, res, width, height): torchgeo's GridGeoSampler walks chips from the
+    roi's bottom-left corner; this roi puts them on our grid's chip positions."""
+    import rasterio
+
+    with rasterio.open(raster) as ds:
+        left, top, res = ds.transform.c, ds.transform.f, ds.transform.a
+        width, height = ds.width, ds.height
+    off = (stride - chip + 1) // 2  # engine.embed.grid.FieldGrid.chip_offset
+    a = off % stride
+    k = max(0, (height - chip - a) // stride)
+    box = (left + a * res, top - (chip + a + k * stride) * res, left + width * res, top)
+    return box, left, top, res, width, height
+
+
+def child_torchgeo(a: argparse.Namespace) -> dict:
+    """torchgeo's inference tiling with the same model in torch eager; embeddings to OUT.npz."""
+    import numpy as np
+    import shapely
+    import torch
+    from torch.utils.data import DataLoader
+    from torchgeo.datasets import RasterDataset, stack_samples
+    from torchgeo.samplers import GridGeoSampler, Units
+
+    from engine.models.inputs import normalize_uint8
+
+    t0 = time.perf_counter()
+    model = build_model(a.model)
+    t_model = time.perf_counter() - t0
+    box, left, top, res, _, _ = peer_roi(a.raster, a.chip, a.strides[0])
+
+    class Scene(RasterDataset):
+        filename_glob = Path(a.raster).name
+        is_image = True
+
+    t0 = time.perf_counter()
+    ds = Scene(paths=[str(Path(a.raster).parent)])
+    sampler = GridGeoSampler(ds, size=a.chip, stride=a.strides[0], roi=shapely.box(*box),
+                             units=Units.PIXELS)
+    loader = DataLoader(ds, batch_size=a.batch_size, sampler=sampler, num_workers=a.workers,
+                        collate_fn=stack_samples)
+    rows, cols, embs, n = [], [], [], 0
+    with torch.inference_mode():
+        for batch in loader:
+            emb = model.embed_overhead(normalize_uint8(batch["image"]))
+            embs.append(emb.numpy())
+            for x, y, _t in batch["bounds"]:
+                cols.append(round((x.start - left) / res))
+                rows.append(round((top - y.stop) / res))
+            n += len(emb)
+    seconds = time.perf_counter() - t0
+    np.savez(a.out, rows=np.asarray(rows), cols=np.asarray(cols), emb=np.concatenate(embs))
+    return {"chips": n, "seconds": seconds, "model_build_s": t_model,
+            "peak_rss_mib": vm("VmHWM")}
+
+
+def field_diff(field: Path, peer: Path, size: int, chip: int, stride: int) -> tuple[float, int]:
+    """(max |ours - torchgeo|, chips compared) over chips both computed: same window, fully
+    inside the raster and clear of the nodata corner, valid in our field."""
+    import numpy as np
+    import rasterio
+
+    with rasterio.open(field) as ds:
+        ours = ds.read().astype(np.float32)
+    with np.load(peer) as f:
+        rows, cols, emb = f["rows"], f["cols"], f["emb"]
+    off = (stride - chip + 1) // 2
+    keep = ((rows - off) % stride == 0) & ((cols - off) % stride == 0)
+    keep &= (rows >= 0) & (cols >= 0) & (rows + chip <= size) & (cols + chip <= size)
+    keep &= ~((rows < size // 8 + chip) & (cols < size // 8 + chip))
+    r, c = (rows[keep] - off) // stride, (cols[keep] - off) // stride
+    inside = (r < ours.shape[1]) & (c < ours.shape[2])
+    vals = ours[:, r[inside], c[inside]].T
+    ok = np.isfinite(vals).all(axis=1)
+    if not ok.any():
+        return float("nan"), 0
+    return float(np.abs(vals[ok] - emb[keep][inside][ok]).max()), int(ok.sum())
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[2000, 8000, 20000])
-    p.add_argument("--strides", type=int, nargs="+", default=[16, 64, 128],
+    p.add_argument("--strides", type=int, nargs="+", default=[32, 128, 128],
                    help="one stride per size")
+    p.add_argument("--peer-sizes", type=int, nargs="*", default=[2000, 8000],
+                   help="sizes also run with torchgeo (needs .venv-bench: make bench-env)")
     p.add_argument("--chip", type=int, default=64)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--threads", type=int, default=1, help="torch threads (OMP_NUM_THREADS)")
+    p.add_argument("--model", choices=("lite0", "tiny"), default="lite0")
+    p.add_argument("--runtime", choices=("auto", "torch", "onnxruntime"), default="auto")
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2],
+                   help="torch threads (OMP_NUM_THREADS) per configuration")
+    p.add_argument("--workers", type=int, nargs="+", default=[0, 1],
+                   help="torchgeo DataLoader workers per configuration")
     p.add_argument("--workdir", type=Path, default=Path("/tmp/geocontrast-bench"))
-    p.add_argument("--child", choices=("embed", "pure", "read"), help=argparse.SUPPRESS)
+    p.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    p.add_argument("--child", choices=("embed", "pure", "read", "torchgeo"),
+                   help=argparse.SUPPRESS)
     p.add_argument("--raster", help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
     p.add_argument("--n", type=int, default=0, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child:
-        import torch
-
-        torch.set_num_threads(a.threads)
-        if a.child == "embed":
-            res = child_embed(a.raster, a.out, a.chip, a.strides[0], a.batch_size)
-        elif a.child == "read":
-            res = child_read(a.raster, a.chip, a.strides[0], a.batch_size)
-        else:
-            res = child_pure(a.chip, a.batch_size, a.n)
-        print(json.dumps(res))
+        a.workers = a.workers[0]
+        set_threads(a.threads[0])
+        fn = {"embed": child_embed, "read": child_read, "pure": child_pure,
+              "torchgeo": child_torchgeo}[a.child]
+        print(json.dumps(fn(a)))
         return
     if len(a.strides) != len(a.sizes):
         raise SystemExit("give one --strides value per --sizes value")
+    peer_python = BENCH_PYTHON if BENCH_PYTHON.is_file() else None
+    if a.peer_sizes and peer_python is None:
+        print("torchgeo is not installed (.venv-bench missing: make bench-env); "
+              "running without the peer", file=sys.stderr)
     a.workdir.mkdir(parents=True, exist_ok=True)
-    common = ["--chip", str(a.chip), "--batch-size", str(a.batch_size),
-              "--threads", str(a.threads)]
+    script = Path(__file__).resolve()
     rows = []
     for size, stride in zip(a.sizes, a.strides, strict=True):
-        t0 = time.perf_counter()
-        raster = make_raster(a.workdir / f"bench_{size}.tif", size)
-        made = time.perf_counter() - t0
-        out = a.workdir / f"field_{size}_s{stride}.tif"
-        emb = run_child(["--child", "embed", "--raster", str(raster), "--out", str(out),
-                         "--strides", str(stride), *common], a.threads)
-        n_pure = max(a.batch_size * 20, min(emb["chips"], 4000))
-        pure = run_child(["--child", "pure", "--n", str(n_pure), *common], a.threads)
-        read = run_child(["--child", "read", "--raster", str(raster), "--strides", str(stride),
-                          *common], a.threads)
-        pipeline_rate = emb["chips"] / emb["seconds"]
-        pure_rate = pure["chips"] / pure["seconds"]
-        rows.append({
-            "size_px": size, "stride_px": stride, "chip_px": a.chip,
-            "field": f"{emb['width']}x{emb['height']}", "chips": emb["chips"],
-            "seconds": round(emb["seconds"], 1), "chips_per_s": round(pipeline_rate, 1),
-            "pure_chips_per_s": round(pure_rate, 1),
-            "ratio_to_pure": round(pipeline_rate / pure_rate, 3),
-            "read_only_s": round(read["seconds"], 1),
-            "model_only_s": round(emb["chips"] / pure_rate, 1),
-            "reader_wait_s": emb["reader_wait_seconds"], "finalise_s": emb["finalise_seconds"],
-            "preview_s": emb["preview_seconds"], "rss_before_mib": emb["rss_before_mib"],
-            "peak_rss_mib": emb["peak_rss_mib"], "pure_peak_rss_mib": pure["peak_rss_mib"],
-            "raster_mb_on_disk": round(raster.stat().st_size / 1e6, 1),
-            "raster_made_s": round(made, 1),
-        })
-        print(json.dumps(rows[-1]), flush=True)
-    keys = ["size_px", "stride_px", "chips", "seconds", "chips_per_s", "pure_chips_per_s",
-            "ratio_to_pure", "read_only_s", "model_only_s", "reader_wait_s", "peak_rss_mib",
-            "pure_peak_rss_mib"]
+        raster = make_raster(a.workdir / f"bench_{size}_v2.tif", size)
+        common = ["--chip", str(a.chip), "--batch-size", str(a.batch_size), "--model", a.model,
+                  "--runtime", a.runtime, "--raster", str(raster), "--strides", str(stride)]
+        for threads in a.threads:
+            opts = [*common, "--threads", str(threads)]
+            field = a.workdir / f"field_{size}_s{stride}_t{threads}.tif"
+            emb = run_child(sys.executable, script, ["--child", "embed", "--out", str(field),
+                                                     *opts], threads)
+            n_pure = max(a.batch_size * 10, min(emb["chips"], 2000))
+            pure = run_child(sys.executable, script, ["--child", "pure", "--n", str(n_pure),
+                                                      *opts], threads)
+            rate = emb["chips"] / emb["seconds"]
+            pure_rate = pure["chips"] / pure["seconds"]
+            row = {"size_px": size, "stride_px": stride, "chip_px": a.chip, "model": a.model,
+                   "threads": threads, "field": f"{emb['width']}x{emb['height']}",
+                   "chips": emb["chips"], "seconds": round(emb["seconds"], 1),
+                   "chips_per_s": round(rate, 1), "pure_chips_per_s": round(pure_rate, 1),
+                   "ratio_vs_compute": round(rate / pure_rate, 3),
+                   "peak_rss_mib": emb["tree_peak_rss_mib"],
+                   "reader_wait_s": emb["reader_wait_seconds"],
+                   "finalise_s": emb["finalise_seconds"]}
+            if size in a.peer_sizes and peer_python is not None:
+                for workers in a.workers:
+                    npz = a.workdir / f"torchgeo_{size}_t{threads}_w{workers}.npz"
+                    tg = run_child(peer_python, script, [
+                        "--child", "torchgeo", "--out", str(npz), "--workers", str(workers),
+                        *opts], threads)
+                    tg_rate = tg["chips"] / tg["seconds"]
+                    diff, n_cmp = field_diff(field, npz, size, a.chip, stride)
+                    row[f"torchgeo_w{workers}_chips_per_s"] = round(tg_rate, 1)
+                    row[f"ratio_vs_torchgeo_w{workers}"] = round(rate / tg_rate, 2)
+                    row[f"torchgeo_w{workers}_peak_rss_mib"] = tg["tree_peak_rss_mib"]
+                    row[f"max_field_diff_w{workers}"] = float(f"{diff:.2g}")
+                    row["chips_compared"] = n_cmp
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    keys = sorted({k for r in rows for k in r}, key=lambda k: list(rows[-1]).index(k)
+                  if k in rows[-1] else 99)
+    keys = [k for k in ["size_px", "stride_px", "threads", "chips", "chips_per_s",
+                        "pure_chips_per_s", "ratio_vs_compute", "peak_rss_mib",
+                        "torchgeo_w0_chips_per_s", "ratio_vs_torchgeo_w0",
+                        "torchgeo_w0_peak_rss_mib", "torchgeo_w1_chips_per_s",
+                        "ratio_vs_torchgeo_w1", "torchgeo_w1_peak_rss_mib",
+                        "max_field_diff_w0", "chips_compared"] if k in keys]
     print("| " + " | ".join(keys) + " |")
     print("|" + "---|" * len(keys))
     for r in rows:
-        print("| " + " | ".join(str(r[k]) for k in keys) + " |")
-    print(f"torch threads {a.threads}, batch {a.batch_size}, chip {a.chip} px, "
-          f"{os.cpu_count()} CPUs; uncompressed {max(a.sizes)}^2 RGB = "
-          f"{3 * max(a.sizes) ** 2 / 1e9:.1f} GB (~{math.ceil(3 * max(a.sizes) ** 2 / 2**20)} MiB)")
+        print("| " + " | ".join(str(r.get(k, "")) for k in keys) + " |")
+    print(f"model {a.model}, runtime {a.runtime}, batch {a.batch_size}, chip {a.chip} px | "
+          f"{stamp()} | uncompressed {max(a.sizes)}^2 RGB = {3 * max(a.sizes) ** 2 / 1e9:.1f} GB "
+          f"(~{math.ceil(3 * max(a.sizes) ** 2 / 2**20)} MiB)")
+    if a.json:
+        a.json.write_text(json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":

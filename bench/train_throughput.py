@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     from engine import distributed
     from engine.errors import EngineError
     from engine.train.config import load_config
-    from engine.train.loop import _batches, _loader, build
+    from engine.train.loop import batch_stream, build, data_loader
     from engine.train.prefetch import Prefetcher
 
     try:
@@ -56,12 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     except EngineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    loss_module, optimizer, sampler = parts["loss_module"], parts["optimizer"], parts["sampler"]
+    loss_module, optimizer, sampler = parts.loss_module, parts.optimizer, parts.sampler
     loss_module.train()
-    loader = _loader(parts["dataset"], sampler, cfg, info)
+    loader = data_loader(parts.dataset, sampler, cfg, info)
     sync = torch.cuda.synchronize if info.device.type == "cuda" else (lambda: None)
 
-    stream = _batches(loader, sampler, {"epoch": 0, "batch": 0}, cfg, info.device)
+    stream = batch_stream(loader, sampler, {"epoch": 0, "batch": 0}, cfg, info.device)
     if cfg.train.prefetch:  # as in training: batches are prepared in a thread
         stream = iter(Prefetcher(stream, depth=2))
     kept = [next(stream) for _ in range(4)]
@@ -89,10 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     bs = cfg.train.batch_size
     pipe_ips, comp_ips = steps * bs / pipeline_s, steps * bs / compute_s
     print(f"recipe {args.config} | device {info.device} | batch {bs} | keys "
-          f"{', '.join(parts['keys'])} | workers {cfg.train.workers} | prefetch "
+          f"{', '.join(parts.keys)} | workers {cfg.train.workers} | prefetch "
           f"{cfg.train.prefetch} | "
           f"torch threads {torch.get_num_threads()}")
-    d = parts["data_info"]
+    d = parts.data_info
     print(f"image cache: {d['cached_photos']} photos decoded up front in {d['cache_fill_s']:.2f} s "
           f"({d['cached_mb']} MB); data.cache_images={cfg.data.cache_images}")
     print(f"pipeline: {pipe_ips:.1f} images/s")

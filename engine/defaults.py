@@ -13,6 +13,10 @@ FIELD_DTYPES: tuple[str, ...] = ("float16", "int8", "float32")  # embedding-fiel
 FIELD_DTYPE = "float16"
 ENCODERS: tuple[str, ...] = ("auto", "overhead", "image")  # which encoder embeds a raster
 ENCODER = "auto"
+# what runs the encoder when embedding (engine.embed.accel): auto = ONNX Runtime on CPU for
+# pretrained (timm / zoo) backbones, where it is faster with equal features; else torch
+RUNTIMES: tuple[str, ...] = ("auto", "torch", "onnxruntime")
+RUNTIME = "auto"
 
 IMAGE_PX = 64  # street-photo side the model sees, unless the model records its own
 CHIP_PX = 64  # overhead chip side in raster pixels, unless the model records its own
@@ -27,8 +31,11 @@ HEADS: tuple[str, ...] = ("ridge", "logistic", "knn")  # `fit --head`
 HEAD = "ridge"
 CLASSIFIERS: tuple[str, ...] = ("logistic", "knn")  # `map fewshot --classifier`
 CLASSIFIER = "logistic"
-BLOCK_M = 200.0  # spatial cross-validation block side (metres)
+BLOCK_M: float | None = None  # CV block side (metres); None: derived from the labels' geometry
+# (engine.heads.spatial_cv.derive_block_size: 2 x the median polygon diameter, or the points'
+# extent cut into about 4 blocks per fold), with the folds checked against the blocks
 FOLDS = 5
+FEWSHOT_FOLDS = 3  # `map fewshot`: few examples, few folds
 GRID_STEP_M = 20.0  # `map location` grid step (metres)
 
 

@@ -21,11 +21,13 @@ from engine.defaults import (
     EMBED_BATCH,
     EMBED_WORKERS,
     ENCODER,
+    FEWSHOT_FOLDS,
     FIELD_DTYPE,
     FOLDS,
     GRID_STEP_M,
     HEAD,
     IMAGE_PX,
+    RUNTIME,
 )
 from engine.errors import EngineError
 from engine.models.folder import ModelFolder
@@ -49,16 +51,31 @@ def _polygons(path: PathLike | None) -> Any:
 def embed_points(model: ModelLike, layer: PathLike, out: PathLike, *,
                  layer_name: str | None = None, image_size: int | None = None,
                  batch_size: int = EMBED_BATCH, workers: int = EMBED_WORKERS,
-                 device: str = DEVICE, progress: Progress = no_progress) -> dict[str, Any]:
-    """Embed every photo of a street-view layer -> OUT.gpkg (+ OUT.faiss)."""
+                 device: str = DEVICE, runtime: str = RUNTIME,
+                 progress: Progress = no_progress,
+                 panoramas: str | None = None, view_headings: Any = None,
+                 view_fov: float | None = None,
+                 view_reference: str | None = None) -> dict[str, Any]:
+    """Embed every photo of a street-view layer -> OUT.gpkg (+ OUT.faiss). Photos are read
+    by the model's resize policy; panoramas are cut into views (engine.data.views) by the
+    given settings, else the model's training settings, else the defaults."""
     from engine.data.points import read_streetview
+    from engine.data.views import expand_views, view_options_from
     from engine.embed.points import embed_points as embed
+    from engine.models.photo_input import resize_of
 
     folder = ModelFolder.of(model)
+    data = folder.section("data")
     size = image_size or int(folder.input_sizes().get("image_size", IMAGE_PX))
-    return embed(folder.load(), read_streetview(layer, layer_name), out, batch_size=batch_size,
-                 image_size=size, progress=progress, num_workers=workers, device=device,
-                 model_name=folder.name)
+    given = {"panoramas": panoramas, "view_headings": view_headings, "view_fov": view_fov,
+             "view_reference": view_reference}
+    rows, views = expand_views(read_streetview(layer, layer_name),
+                               view_options_from(given, data))
+    result = embed(folder.load(), rows, out, batch_size=batch_size, image_size=size,
+                   progress=progress, num_workers=workers, device=device,
+                   model_name=folder.name, runtime=runtime,
+                   resize=resize_of(data, folder.name))
+    return {**result, "panorama_views": views}
 
 
 def embed_raster(model: ModelLike, raster: PathLike, out: PathLike, *,
@@ -67,7 +84,7 @@ def embed_raster(model: ModelLike, raster: PathLike, out: PathLike, *,
                  bands: Any = None, scaling: str | None = None, scale: Any = None,
                  dtype: str = FIELD_DTYPE, encoder: str = ENCODER, bbox: Box | None = None,
                  mask: PathLike | None = None, batch_size: int = EMBED_BATCH,
-                 device: str = DEVICE, preview: bool = True,
+                 device: str = DEVICE, preview: bool = True, runtime: str = RUNTIME,
                  progress: Progress = no_progress) -> dict[str, Any]:
     """Embed an overhead raster chip by chip -> OUT.tif (COG, one band per dimension).
 
@@ -90,7 +107,8 @@ def embed_raster(model: ModelLike, raster: PathLike, out: PathLike, *,
     return embed(folder.load(), raster, out, chip_px=chip, stride_px=stride, encoder=encoder,
                  dtype=dtype, bbox=bbox, mask=mask, batch_size=batch_size, progress=progress,
                  device=device, model_name=folder.name, preview=preview, chip_m=chip_m,
-                 stride_m=stride_m, expected=record, bands=bands, scaling=scaling, scale=scale)
+                 stride_m=stride_m, expected=record, bands=bands, scaling=scaling, scale=scale,
+                 runtime=runtime)
 
 
 def embed_locations(model: ModelLike, out: PathLike, *, bounds: Box | None = None,
@@ -110,7 +128,7 @@ def embed_locations(model: ModelLike, out: PathLike, *, bounds: Box | None = Non
 def fit(out: PathLike, target: str, *, embeddings: PathLike | None = None,
         field: PathLike | None = None, layer: str | None = None,
         polygons: PathLike | None = None, polygons_layer: str | None = None,
-        head: str = HEAD, block_size: float = BLOCK_M, folds: int = FOLDS, seed: int = 0,
+        head: str = HEAD, block_size: float | None = BLOCK_M, folds: int = FOLDS, seed: int = 0,
         fuse_field: PathLike | None = None, progress: Progress = no_progress
         ) -> dict[str, Any]:
     """Spatial-block CV of a light head on labelled embeddings, then fit and save it;
@@ -178,20 +196,36 @@ def map_similarity(out: PathLike, positives: Any, *, crs: Any = None, negatives:
                           name=name, progress=progress)
 
 
-def map_fewshot(field: PathLike, points: PathLike, class_field: str, out: PathLike, *,
+def map_fewshot(field: PathLike, points: PathLike | None, class_field: str, out: PathLike, *,
                 classifier: str = CLASSIFIER, name: str = "fewshot",
-                block_size: float = BLOCK_M, seed: int = 0,
+                block_size: float | None = BLOCK_M, folds: int = FEWSHOT_FOLDS, seed: int = 0,
+                polygons: PathLike | None = None,
                 progress: Progress = no_progress) -> dict[str, Any]:
-    """A classifier on field vectors at labelled points, mapped over the whole field."""
+    """A classifier on field vectors at labelled points and/or the field cells of labelled
+    polygons, mapped over the whole field (CV blocks derived from the examples by default)."""
     from engine.maps.fewshot import fewshot_map
 
     return fewshot_map(field, points, class_field, out, head=classifier, name=name,
-                       block_size_m=block_size, seed=seed, progress=progress)
+                       block_size_m=block_size, n_folds=folds, seed=seed, progress=progress,
+                       polygons=polygons)
+
+
+def map_predict(head: Any, field: PathLike, out: PathLike, *, name: str = "predict",
+                polygons: PathLike | None = None, id_field: str | None = None,
+                clip: bool = False, mask: PathLike | None = None,
+                progress: Progress = no_progress) -> dict[str, Any]:
+    """A head fitted on the field itself (`fit --field`) mapped over it: no re-centring;
+    a flag band marks predictions beyond the training range (`clip` clips them); pixels
+    outside `mask` polygons are nodata."""
+    from engine.maps.predict import predict_map
+
+    return predict_map(head, field, out, name, _polygons(polygons), id_field, clip=clip,
+                       mask=mask, progress=progress)
 
 
 def map_location(model: ModelLike, embeddings: PathLike, target: str, out: PathLike, *,
                  name: str = "location", bounds: Box | None = None, crs: Any = None,
-                 step: float = GRID_STEP_M, block_size: float = BLOCK_M, seed: int = 0,
+                 step: float = GRID_STEP_M, block_size: float | None = BLOCK_M, seed: int = 0,
                  polygons: PathLike | None = None,
                  progress: Progress = no_progress) -> dict[str, Any]:
     """A head on location-encoder embeddings at labelled points, mapped over a grid."""
@@ -204,4 +238,4 @@ def map_location(model: ModelLike, embeddings: PathLike, target: str, out: PathL
 
 
 __all__ = ["embed_locations", "embed_points", "embed_raster", "fit", "map_fewshot",
-           "map_location", "map_similarity", "map_time", "map_zero_shot"]
+           "map_location", "map_predict", "map_similarity", "map_time", "map_zero_shot"]

@@ -5,7 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.defaults import DEVICE, DEVICES, EMBED_BATCH, EMBED_WORKERS, IMAGE_PX
+from engine.cli.view_args import add_view_arguments, view_settings
+from engine.defaults import (
+    DEVICE,
+    DEVICES,
+    EMBED_BATCH,
+    EMBED_WORKERS,
+    IMAGE_PX,
+    RUNTIME,
+    RUNTIMES,
+)
 from engine.progress import Progress
 
 NAME = "embed-points"
@@ -28,6 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=EMBED_WORKERS,
                         help="photo-decoding processes")
     parser.add_argument("--device", choices=DEVICES, default=DEVICE)
+    parser.add_argument("--runtime", choices=RUNTIMES, default=RUNTIME,
+                        help="run the encoder on torch or ONNX Runtime; auto: ONNX Runtime on CPU "
+                        "for pretrained (zoo/timm) backbones, where it is faster, equal features")
+    add_view_arguments(parser, from_model=True)
 
 
 def run(args: argparse.Namespace, progress: Progress) -> dict:
@@ -35,4 +48,5 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
 
     return embed_points(args.model, args.layer, args.out, layer_name=args.layer_name,
                         image_size=args.image_size, batch_size=args.batch_size,
-                        workers=args.workers, device=args.device, progress=progress)
+                        workers=args.workers, device=args.device, runtime=args.runtime,
+                        progress=progress, **view_settings(args))

@@ -14,6 +14,8 @@ from engine.defaults import (
     ENCODERS,
     FIELD_DTYPE,
     FIELD_DTYPES,
+    RUNTIME,
+    RUNTIMES,
     STRIDE_PER_CHIP,
 )
 from engine.progress import Progress
@@ -56,6 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=EMBED_BATCH)
     parser.add_argument("--device", choices=DEVICES, default=DEVICE)
     parser.add_argument("--no-preview", action="store_true", help="skip the PCA preview")
+    parser.add_argument("--runtime", choices=RUNTIMES, default=RUNTIME,
+                        help="run the encoder on torch or ONNX Runtime; auto: ONNX Runtime on CPU "
+                        "for pretrained (zoo/timm) backbones, where it is faster, equal features")
 
 
 def run(args: argparse.Namespace, progress: Progress) -> dict:
@@ -66,4 +71,5 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
                         scaling=args.scaling, scale=args.scale, dtype=args.dtype,
                         encoder=args.encoder, bbox=args.bbox, mask=args.mask,
                         batch_size=args.batch_size, device=args.device,
-                        preview=not args.no_preview, progress=progress)
+                        preview=not args.no_preview, runtime=args.runtime,
+                        progress=progress)

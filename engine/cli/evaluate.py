@@ -38,20 +38,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, progress: Progress) -> dict:
     import torch
 
-    from engine.demo.pipeline import default_city, ensure_city
+    from engine.evaluate.city import default_city, ensure_city
     from engine.evaluate.report import write_report
-    from engine.evaluate.runner import bench_settings, run_benchmark
+    from engine.evaluate.runner import run_benchmark
+    from engine.evaluate.settings import PRESETS, settings_for
     from engine.paths import resolve_path
 
     if args.threads:
         torch.set_num_threads(int(args.threads))
-    quick = bench_settings(args.quick)
+    name = "benchmark-quick" if args.quick else "benchmark"
     work = (args.work or resolve_path("out/benchmark-quick" if args.quick
                                       else "out/benchmark")).resolve()
     # the full run shares the demo's city (data/sample-city); --quick keeps its own small one
     city = (args.city or (work / "city-small" if args.quick else default_city())).resolve()
-    info = ensure_city(city, quick.preset, 0, progress)
-    settings = bench_settings(args.quick, args.seeds, args.steps, info.get("preset"))
+    info = ensure_city(city, PRESETS[name].preset, 0, progress)
+    settings = settings_for(name, info.get("preset"), args.seeds, args.steps)
     if settings.seeds < 1 or settings.steps < 1:
         raise EngineError(f"--seeds and --steps must be at least 1, got {settings.seeds} and "
                           f"{settings.steps}", "use e.g. --seeds 3 --steps 300")

@@ -29,11 +29,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="near/remote fusion: also join this overhead embedding field "
                         "(pixel under each photo, or mean over each polygon) to the "
                         "--embeddings vectors, one head on both views")
-    parser.add_argument("--target", required=True, help="the label field")
+    parser.add_argument("--target", required=True,
+                        help="the label field, or an expression over fields and area_km2 "
+                        "(equal-area km²), e.g. 'population / area_km2'")
     parser.add_argument("--head", choices=HEADS, default=HEAD)
     parser.add_argument("--block-size", type=float, default=BLOCK_M,
-                        help=f"spatial CV block side in metres (default {BLOCK_M:g})")
-    parser.add_argument("--folds", type=int, default=FOLDS, help=f"CV folds (default {FOLDS})")
+                        help="spatial CV block side in metres (default: derived from the "
+                        "labels: 2 x the median polygon diameter, or from the points' extent)")
+    parser.add_argument("--folds", type=int, default=FOLDS,
+                        help=f"CV folds (default {FOLDS}; fewer, said in the report, when the "
+                        "blocks are fewer)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True,
                         help="head path: writes OUT.safetensors, OUT.json and OUT.cv.json")

@@ -5,6 +5,12 @@ output), a CSV, or a folder of geotagged JPEGs (EXIF). Output layer "streetview"
 input's CRS with `image` (absolute path), `captured_at` (ISO 8601 UTC text, empty when
 unknown), `heading` (degrees from north, empty when unknown), `location_id`, and the
 input's other fields (numeric ones may serve as labels later).
+
+Provider exports (Mapillary GeoJSON/CSV: epoch-ms captured_at, compass_angle, sequence,
+is_pano, computed vs original position; KartaView fields) are mapped onto those fields and
+the result's `found` says which source field became which. Panoramas (2:1, or flagged) are
+cut into perspective views: one row per view with `view_yaw`, `view_fov`, `pano_heading` and
+its absolute `heading`, sharing the panorama's location_id (engine.data.views).
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from engine.cli.view_args import add_view_arguments, view_options
+from engine.data.imagery_options import POSITIONS
 from engine.progress import Progress
 
 NAME = "import-photos"
@@ -31,6 +39,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="CRS of a file that declares none (e.g. EPSG:4326)")
     parser.add_argument("--recursive", action="store_true",
                         help="photo folder: include sub-folders")
+    add_view_arguments(parser)
+    parser.add_argument("--position", choices=POSITIONS, default="computed",
+                        help="provider exports: the computed (structure-from-motion / "
+                             "map-matched) or the original GPS position (default: computed)")
+    parser.add_argument("--image-template", default=None,
+                        help="photo file from an id field when the layer has no path field, "
+                             "relative to the layer (default: {id}.jpg)")
     parser.add_argument("--out", type=Path, required=True, help="output GeoPackage (.gpkg)")
 
 
@@ -50,7 +65,11 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
 
         layer = read_streetview(args.input, args.layer, image_field=args.image_field,
                                 lon_field=args.lon_field, lat_field=args.lat_field,
-                                crs=args.crs)
+                                crs=args.crs, position=args.position,
+                                image_template=args.image_template)
+    from engine.data.views import expand_views
+
+    layer, views = expand_views(layer, view_options(args))
     progress(1, 2, "read")
     write_streetview_gpkg(layer.frame, args.out, args.image_field)
     progress(2, 2, "read")
@@ -63,6 +82,10 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
         "has_times": bool(layer.has_times),
         "crs": layer.frame.crs.to_string(),
         "location_ids_derived": bool(layer.location_ids_derived),
+        "panoramas": views["panoramas"],
+        "views": views["views"],
+        "perspective_photos": views["photos"],
+        "found": layer.found,
     }
 
 

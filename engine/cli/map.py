@@ -2,8 +2,10 @@
 
 Each kind is an argparse subcommand with its own flags and help (`map zero_shot --help`):
 zero_shot (head on photo embeddings -> overhead embedding field), time (zero-shot at a
-chosen --datetime), similarity (example points, no head), fewshot (labelled points -> class
-map), location (head on location-encoder embeddings -> grid). Each calls engine.api.commands.
+chosen --datetime), similarity (example points, no head), fewshot (labelled points and/or
+polygons -> class map), location (head on location-encoder embeddings -> grid), predict (a
+head fitted on the field itself -> map, no re-centring; --mask, --clip). Each calls
+engine.api.commands.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from typing import Any
 import numpy as np
 
 from engine.cli.flags import add_global_flags
-from engine.defaults import BLOCK_M, CLASSIFIER, CLASSIFIERS, GRID_STEP_M
+from engine.defaults import BLOCK_M, CLASSIFIER, CLASSIFIERS, FEWSHOT_FOLDS, GRID_STEP_M
 from engine.errors import EngineError
 from engine.progress import Progress
 
 NAME = "map"
-HELP = "render a map (zero_shot, time, similarity, fewshot, location) as GeoTIFF + GPKG + PNG"
+HELP = ("render a map (zero_shot, time, similarity, fewshot, location, predict) as GeoTIFF + "
+        "GPKG + PNG")
 
 
 def _field(p: argparse.ArgumentParser, required: bool = True) -> None:
@@ -42,7 +45,8 @@ def _no_align(p: argparse.ArgumentParser) -> None:
 
 def _cv(p: argparse.ArgumentParser) -> None:
     p.add_argument("--block-size", type=float, default=BLOCK_M,
-                   help=f"spatial CV block side in metres (default {BLOCK_M:g})")
+                   help="spatial CV block side in metres (default: derived from the labels' "
+                   "geometry)")
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -80,10 +84,27 @@ def add_similarity(p: argparse.ArgumentParser) -> None:
 
 def add_fewshot(p: argparse.ArgumentParser) -> None:
     _field(p)
-    p.add_argument("--points", type=Path, required=True, help="labelled point layer")
-    p.add_argument("--class-field", required=True, help="the class field of --points")
+    p.add_argument("--points", type=Path, help="labelled point layer")
+    p.add_argument("--class-polygons", type=Path,
+                   help="labelled polygon layer: the field cells inside each are examples")
+    p.add_argument("--class-field", required=True,
+                   help="the class field of --points / --class-polygons")
     p.add_argument("--classifier", choices=CLASSIFIERS, default=CLASSIFIER)
+    p.add_argument("--folds", type=int, default=FEWSHOT_FOLDS,
+                   help=f"CV folds (default {FEWSHOT_FOLDS}; fewer when the blocks are fewer)")
     _cv(p)
+
+
+def add_predict(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--head", type=Path, required=True,
+                   help="head fitted on this field's embeddings (python -m engine fit --field)")
+    _field(p)
+    _polygons(p)
+    p.add_argument("--mask", type=Path,
+                   help="polygon layer (e.g. land only): pixels outside are nodata")
+    p.add_argument("--clip", action="store_true",
+                   help="clip predictions to the training target range (the flag band marks "
+                   "them either way)")
 
 
 def add_location(p: argparse.ArgumentParser) -> None:
@@ -160,9 +181,21 @@ def run_similarity(args: argparse.Namespace, progress: Progress) -> dict:
 def run_fewshot(args: argparse.Namespace, progress: Progress) -> dict:
     from engine.api.commands import map_fewshot
 
+    if args.points is None and args.class_polygons is None:
+        raise EngineError("map fewshot needs labelled examples",
+                          "pass --points and/or --class-polygons")
     return map_fewshot(args.field, args.points, args.class_field, args.out,
                        classifier=args.classifier, name=args.name or "fewshot",
-                       block_size=args.block_size, seed=args.seed, progress=progress)
+                       block_size=args.block_size, folds=args.folds, seed=args.seed,
+                       polygons=args.class_polygons, progress=progress)
+
+
+def run_predict(args: argparse.Namespace, progress: Progress) -> dict:
+    from engine.api.commands import map_predict
+
+    return map_predict(args.head, args.field, args.out, name=args.name or "predict",
+                       polygons=args.polygons, id_field=args.id_field, clip=args.clip,
+                       mask=args.mask, progress=progress)
 
 
 def run_location(args: argparse.Namespace, progress: Progress) -> dict:
@@ -183,10 +216,12 @@ KINDS: dict[str, tuple[str, Adder, Runner]] = {
              add_time, run_time),
     "similarity": ("similarity to a few example points, over a field or point embeddings",
                    add_similarity, run_similarity),
-    "fewshot": ("a classifier on field vectors at labelled points, mapped everywhere",
-                add_fewshot, run_fewshot),
+    "fewshot": ("a classifier on field vectors at labelled points and/or polygons, mapped "
+                "everywhere", add_fewshot, run_fewshot),
     "location": ("a head on location-encoder embeddings at labelled points, over a grid",
                  add_location, run_location),
+    "predict": ("a head fitted on the field itself, mapped over it (no re-centring)",
+                add_predict, run_predict),
 }
 
 

@@ -15,9 +15,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output directory")
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes)")
     parser.add_argument("--preset", choices=("small", "default"), default="default")
+    parser.add_argument("--panoramas", action="store_true",
+                        help="also render one 360° equirectangular panorama per capture "
+                             "(photos/*_pano.jpg, panoramas.gpkg)")
 
 
 def run(args: argparse.Namespace, progress: Progress) -> dict:
     from engine.data.sample_city import generate
 
-    return generate(args.out, seed=args.seed, preset=args.preset, progress=progress)
+    return generate(args.out, seed=args.seed, preset=args.preset, progress=progress,
+                    panoramas=args.panoramas)

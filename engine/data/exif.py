@@ -3,12 +3,15 @@
 Position from GPSLatitude/Ref and GPSLongitude/Ref; time from DateTimeOriginal with
 OffsetTimeOriginal (no offset: taken as UTC, logged; no DateTimeOriginal: IFD0 DateTime);
 heading from GPSImgDirection. Photos without GPS are skipped, logged and counted.
+360° cameras' XMP GPano tags mark panoramas: ProjectionType=equirectangular sets `is_pano`,
+PoseHeadingDegrees is the heading of the panorama's centre when GPSImgDirection is absent.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +33,8 @@ TAG_DATETIME, TAG_DATETIME_ORIGINAL, TAG_OFFSET_ORIGINAL = 0x0132, 0x9003, 0x901
 GPS_LAT_REF, GPS_LAT, GPS_LON_REF, GPS_LON = 1, 2, 3, 4
 GPS_ALT_REF, GPS_ALT, GPS_DIRECTION_REF, GPS_DIRECTION = 5, 6, 16, 17
 JPEG_SUFFIXES = (".jpg", ".jpeg")
+_GPANO = {key: re.compile(rb"GPano:" + key.encode() + rb"""(?:=["']|>)\s*([^"'<\s]+)""")
+          for key in ("ProjectionType", "PoseHeadingDegrees")}
 
 
 def read_exif_folder(folder: str | os.PathLike[str],
@@ -78,6 +83,7 @@ def read_exif(path: Path) -> dict | None:
     try:
         with Image.open(path) as img:
             exif = img.getexif()
+            xmp = img.info.get("xmp") or b""
     except (UnidentifiedImageError, OSError) as exc:
         raise EngineError(f"photo {path} cannot be read ({exc})",
                           "remove it from the folder or re-export it as JPEG") from None
@@ -87,6 +93,9 @@ def read_exif(path: Path) -> dict | None:
     if lat is None or lon is None or abs(lat) > 90 or abs(lon) > 180:
         return None
     heading = _number(gps.get(GPS_DIRECTION))
+    gpano = _gpano(xmp if isinstance(xmp, bytes) else str(xmp).encode())
+    if heading is None:
+        heading = _number(gpano.get("PoseHeadingDegrees"))
     if heading is not None and str(gps.get(GPS_DIRECTION_REF, "T")).upper().startswith("M"):
         log.info("%s: GPSImgDirection is magnetic; used as is (no declination applied)", path)
     altitude = _number(gps.get(GPS_ALT))
@@ -95,7 +104,19 @@ def read_exif(path: Path) -> dict | None:
     return {"image": str(path.resolve()), "filename": path.name, "lon": lon, "lat": lat,
             "altitude": np.nan if altitude is None else altitude,
             "captured_at": _capture_time(exif, path),
-            "heading": np.nan if heading is None else heading}
+            "heading": np.nan if heading is None else heading,
+            "is_pano": 1.0 if gpano.get("ProjectionType", "").lower() == "equirectangular"
+            else np.nan}
+
+
+def _gpano(xmp: bytes) -> dict[str, str]:
+    """GPano XMP values (ProjectionType, PoseHeadingDegrees) as text, when present."""
+    out = {}
+    for key, pattern in _GPANO.items():
+        match = pattern.search(xmp)
+        if match:
+            out[key] = match.group(1).decode(errors="ignore")
+    return out
 
 
 def _capture_time(exif: Image.Exif, path: Path) -> str | None:

@@ -16,11 +16,14 @@ log = logging.getLogger(__name__)
 _HIGH_DEPTH_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 
 
-def load_image(path: str | os.PathLike[str], size: int | None = None) -> np.ndarray:
+def load_image(path: str | os.PathLike[str], size: int | None = None, *,
+               draft: tuple[int, int] | None = None) -> np.ndarray:
     """Read `path` as uint8 (H, W, 3) RGB, upright by its EXIF orientation.
 
     With `size`, the photo is resized to size x size (bilinear, antialiased when shrinking;
-    the aspect ratio is not kept). Grayscale, RGBA, palette and CMYK become RGB.
+    the aspect ratio is not kept: engine.models.photo_input keeps it). With `draft`
+    (width, height), a JPEG is decoded at the smallest DCT scale at least that large.
+    Grayscale, RGBA, palette and CMYK become RGB.
     """
     path = Path(path)
     if size is not None and (not isinstance(size, (int, np.integer)) or size <= 0):
@@ -37,8 +40,10 @@ def load_image(path: str | os.PathLike[str], size: int | None = None) -> np.ndar
                           "re-copy or re-export the photo, or remove its row from the layer")
     try:
         with Image.open(path) as img:
-            if size is not None and img.format == "JPEG":
-                img.draft("RGB", (size, size))  # decode at a reduced scale: faster, same result
+            if size is not None:
+                draft = (size, size)
+            if draft is not None and img.format == "JPEG":
+                img.draft("RGB", draft)  # decode at a reduced scale: faster, same result
             img.load()
             rgb = _to_rgb(ImageOps.exif_transpose(img))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:

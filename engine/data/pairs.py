@@ -12,6 +12,8 @@ Rules (all distances in metres in a projected CRS, angles in degrees, times in d
 * spatial: within `spatial_radius_m`, not the same place, capture times within
   `spatial_window_days` (a pair where either time is missing is kept: there is nothing to
   compare);
+* with `exclude_same_sequence`, no temporal or spatial positive pairs two photos of one
+  `sequence_id` (one drive / upload; photos without a sequence are not restricted);
 * cross-view: per photo, the index of the overhead date nearest its capture time;
 * location: the photo's own lon/lat.
 """
@@ -42,6 +44,7 @@ class PairParams:
     temporal_min_days: float = 30.0
     spatial_radius_m: float = 60.0
     spatial_window_days: float = 60.0
+    exclude_same_sequence: bool = False
 
     def __post_init__(self) -> None:
         for name in ("place_radius_m", "spatial_radius_m", "temporal_min_days",
@@ -169,9 +172,28 @@ def _check_xy(xy: np.ndarray) -> np.ndarray:
     return xy
 
 
+def _other_sequence(sequence: np.ndarray | None, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """True where photos i and j are not from one known sequence (drive)."""
+    if sequence is None:
+        return np.ones(i.shape[0], dtype=bool)
+    known = (sequence[i] >= 0) & (sequence[j] >= 0)
+    return ~known | (sequence[i] != sequence[j])
+
+
+def sequence_codes(values: Any) -> np.ndarray:
+    """Sequence ids (any type, missing allowed) -> int64 codes, -1 where missing."""
+    import pandas as pd
+
+    codes, _ = pd.factorize(pd.Series(values, dtype=object).map(
+        lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) or v == ""
+        else str(v)))
+    return codes.astype(np.int64)
+
+
 def mine_temporal(xy: np.ndarray, days: np.ndarray, params: PairParams,
                   location_id: np.ndarray | None = None,
-                  heading: np.ndarray | None = None) -> PairIndex:
+                  heading: np.ndarray | None = None,
+                  sequence: np.ndarray | None = None) -> PairIndex:
     """Same place, same heading, capture dates at least `temporal_min_days` apart."""
     xy = _check_xy(xy)
     n = xy.shape[0]
@@ -188,12 +210,14 @@ def mine_temporal(xy: np.ndarray, days: np.ndarray, params: PairParams,
     heading = None if heading is None else np.asarray(heading, dtype=np.float64)
     keep = np.abs(days[i] - days[j]) >= params.temporal_min_days  # NaN compares False
     keep &= _heading_ok(heading, i, j, params.temporal_heading_deg)
+    keep &= _other_sequence(sequence, i, j)
     keep &= i != j
     return _csr(n, i[keep], j[keep])
 
 
 def mine_spatial(xy: np.ndarray, days: np.ndarray | None, params: PairParams,
-                 location_id: np.ndarray | None = None) -> PairIndex:
+                 location_id: np.ndarray | None = None,
+                 sequence: np.ndarray | None = None) -> PairIndex:
     """Other places within `spatial_radius_m`, captured within `spatial_window_days`."""
     xy = _check_xy(xy)
     n = xy.shape[0]
@@ -208,6 +232,7 @@ def mine_spatial(xy: np.ndarray, days: np.ndarray | None, params: PairParams,
         days = np.asarray(days, dtype=np.float64)
         dt = np.abs(days[i] - days[j])
         keep &= np.isnan(dt) | (dt <= params.spatial_window_days)
+    keep &= _other_sequence(sequence, i, j)
     pairs = pairs[keep]
     return _csr(n, *_both_ways(pairs))
 
@@ -246,6 +271,15 @@ def mine_pairs(layer: Any, kinds: tuple[str, ...], params: PairParams | None = N
             else np.full(len(frame), np.nan))
     loc_id = frame["location_id"].to_numpy() if "location_id" in frame.columns else None
     heading = frame["heading"].to_numpy(dtype=np.float64) if "heading" in frame.columns else None
+    sequence = None
+    if params.exclude_same_sequence:
+        if "sequence_id" not in frame.columns:
+            raise EngineError(f"exclude_same_sequence needs a sequence_id field, but "
+                              f"{layer.source} has none",
+                              "import the provider export with import-photos (sequence / "
+                              "sequenceId become sequence_id), or set "
+                              "data.pairs.exclude_same_sequence=false")
+        sequence = sequence_codes(frame["sequence_id"].tolist())
     out = MinedPairs(time_valid=~np.isnan(days))
     xy = layer.xy() if {"temporal", "spatial"} & set(kinds) else None
     if "temporal" in kinds:
@@ -254,10 +288,10 @@ def mine_pairs(layer: Any, kinds: tuple[str, ...], params: PairParams | None = N
                               "has no field `captured_at` values",
                               "add an ISO 8601 `captured_at` field, or drop the temporal "
                               "objective")
-        out.temporal = mine_temporal(xy, days, params, loc_id, heading)
+        out.temporal = mine_temporal(xy, days, params, loc_id, heading, sequence)
         out.stats["temporal_pairs"] = out.temporal.n_pairs
     if "spatial" in kinds:
-        out.spatial = mine_spatial(xy, days if has_times else None, params, loc_id)
+        out.spatial = mine_spatial(xy, days if has_times else None, params, loc_id, sequence)
         out.stats["spatial_pairs"] = out.spatial.n_pairs
     if "crossview" in kinds:
         if not overhead_dates:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
@@ -48,6 +48,7 @@ class StreetViewLayer:
     has_times: bool  # at least one photo has a capture time (the others are NaT)
     location_ids_derived: bool = False
     skipped: int = 0  # photos left out while reading (EXIF folders: photos without GPS)
+    found: dict = field(default_factory=dict)  # provider fields mapped (engine.data.providers)
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -83,10 +84,14 @@ def read_streetview(path: str | os.PathLike[str], layer: str | None = None, *,
                     lon_field: str | None = None, lat_field: str | None = None,
                     x_field: str | None = None, y_field: str | None = None,
                     crs: CRSLike | None = None, image_field: str | None = None,
-                    check_images: bool = True) -> StreetViewLayer:
+                    check_images: bool = True, position: str = "computed",
+                    image_template: str | None = None) -> StreetViewLayer:
     """Read and validate a street-view layer: GeoPackage/GeoJSON/Shapefile/any OGR, CSV, or
     a folder of geotagged JPEGs (EXIF). `crs` is the CRS of CSV x/y columns, or of a vector
     file that declares none. With `check_images`, missing photo files raise EngineError.
+    Provider exports (Mapillary, KartaView) are read as they are (engine.data.providers):
+    `position` picks their computed or original positions, `image_template` names the photo
+    files from an id field (e.g. "images/{id}.jpg").
     """
     path = Path(path).expanduser()
     if not path.exists():
@@ -108,8 +113,14 @@ def read_streetview(path: str | os.PathLike[str], layer: str | None = None, *,
         labels, unit = [int(i) for i in frame.index], "feature id"
         where = f"{path} (layer {layer!r})"
         frame = _assign_crs(frame, crs, where)
-    return layer_from_frame(frame, source=path, labels=labels, unit=unit, where=where,
-                            image_field=image_field, check_images=check_images)
+    from engine.data.providers import apply_providers
+
+    frame, found = apply_providers(frame, where, path.parent, position=position,
+                                   image_template=image_template, image_field=image_field)
+    out = layer_from_frame(frame, source=path, labels=labels, unit=unit, where=where,
+                           image_field=image_field, check_images=check_images)
+    out.found = found.as_dict()
+    return out
 
 
 def layer_from_frame(frame: gpd.GeoDataFrame, *, source: Path, labels: list[object] | None = None,

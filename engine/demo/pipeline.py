@@ -1,6 +1,9 @@
 """`make demo`: sample city -> pretrain cross-view + spatial -> embed -> heads -> zero-shot
 maps -> report, with a random-init encoder of the same architecture as the baseline.
 
+A preset ("demo" / "demo-quick") of the benchmark's pipeline (engine.evaluate): its settings,
+recipe -> config path, map stages and map scorer; only the report is the demo's own.
+
 Layout of `out`: model/ (weights, card), embeddings/, heads/, maps/ (GeoTIFF + GPKG + PNG
 per attribute), baseline/ (the same for the random encoder), report.md, demo.json.
 """
@@ -12,46 +15,25 @@ import logging
 import time
 from pathlib import Path
 
-from engine.demo.settings import PERCEPTION, SOCIOECONOMIC, settings_for
+from engine.evaluate.city import default_city, ensure_city
+from engine.evaluate.settings import PERCEPTION, SOCIOECONOMIC, settings_for
 from engine.export.atomic import atomic_path
 from engine.progress import Progress, no_progress
 
 log = logging.getLogger(__name__)
 
 
-def default_city() -> Path:
-    """data/sample-city under the project root (where the recipes look)."""
-    from engine.paths import resolve_path
-
-    return resolve_path("data/sample-city")
-
-
-def ensure_city(city: Path, preset: str, seed: int, progress: Progress = no_progress) -> dict:
-    """Generate the sample city at `city` unless a manifest is already there."""
-    manifest = city / "city.json"
-    if manifest.is_file():
-        doc = json.loads(manifest.read_text(encoding="utf-8"))
-        if doc.get("preset") != preset:
-            log.warning("%s holds the %r preset (the demo asked for %r): using it as it is",
-                        city, doc.get("preset"), preset)
-        return {"city": str(city), "generated": False, "preset": doc.get("preset")}
-    from engine.data.sample_city import generate
-
-    log.info("generating the %s sample city in %s", preset, city)
-    generate(city, seed=seed, preset=preset, progress=progress)
-    return {"city": str(city), "generated": True, "preset": preset}
-
-
 def run_demo(out: str | Path, city: str | Path | None = None, quick: bool = False,
              retrain: bool = False, steps: int | None = None, baseline: bool = True,
              progress: Progress = no_progress) -> dict:
     """The whole demo; returns the outputs and figures (also written to demo.json)."""
-    from engine.demo.model_step import train_or_reuse
     from engine.demo.report import write_report
-    from engine.demo.stages import file_digest, mean_r, random_model, run_encoder
-    from engine.models.folder import load_model
+    from engine.evaluate.baselines import random_init_embedder
+    from engine.evaluate.encoder_run import file_digest, mean_r, run_encoder
+    from engine.evaluate.recipes import train_or_reuse
+    from engine.models.folder import load_model, read_model_config
 
-    settings = settings_for(quick, steps)
+    preset = "demo-quick" if quick else "demo"
     out = Path(out).resolve()
     city = Path(city).resolve() if city is not None else default_city()
     timings: dict[str, float] = {}
@@ -64,13 +46,14 @@ def run_demo(out: str | Path, city: str | Path | None = None, quick: bool = Fals
 
     t = time.perf_counter()
     stage(0, "sample city")
-    city_info = ensure_city(city, settings.preset, settings.seed, progress)
+    city_info = ensure_city(city, settings_for(preset).preset, 0, progress)
+    settings = settings_for(preset, city_info.get("preset"), steps=steps)
     timings["city"] = time.perf_counter() - t
 
     t = time.perf_counter()
     stage(1, "pretrain")
     model_dir = out / "model"
-    trained = train_or_reuse(settings, city, model_dir, retrain, progress)
+    trained = train_or_reuse(settings.map_recipe, city, model_dir, settings, retrain, progress)
     timings["train"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -84,8 +67,9 @@ def run_demo(out: str | Path, city: str | Path | None = None, quick: bool = Fals
     if baseline:
         t = time.perf_counter()
         stage(3, "embed, fit, map (random encoder)")
-        rnd = random_model(model_dir, settings.seed)
-        key = f"random-init seed {settings.seed} " + json.dumps(rnd.config, sort_keys=True)
+        arch = read_model_config(model_dir)
+        rnd = random_init_embedder(arch, settings.seed).model
+        key = f"random-init seed {settings.seed} " + json.dumps(arch, sort_keys=True)
         base = run_encoder(rnd, key, city, out / "baseline", settings, progress)
         timings["random_encoder"] = time.perf_counter() - t
     progress(n_stages, n_stages, "demo")

@@ -6,7 +6,7 @@ import math
 import os
 from pathlib import Path
 
-from engine.demo.settings import PERCEPTION, SOCIOECONOMIC
+from engine.evaluate.settings import PERCEPTION, SOCIOECONOMIC
 from engine.export.atomic import atomic_path
 
 
@@ -51,7 +51,8 @@ def write_report(path: str | os.PathLike[str], summary: dict, result: dict,
     lines = [
         "# GeoContrast demo: sample city", "",
         f"City: `{summary['city']['city']}` (preset {summary['city']['preset']}, "
-        f"seed {s['seed']}). Model: `{model['model_dir']}` from `{s['recipe']}`, "
+        f"seed {s['seed']}). Model: `{model['model_dir']}` from "
+        f"`models/{s['map_recipe']}.yaml`, "
         f"{model['steps']} steps, " + ("reused (config unchanged)" if model["reused"] else
                                        f"trained in {model['seconds']} s") +
         f", final loss {_f(model['final_loss'])}.", "",

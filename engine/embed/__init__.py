@@ -2,5 +2,6 @@
 field (COG GeoTIFF + PCA preview), and locations (grid GeoTIFF or point GeoPackage).
 
 Modules: points (embed_points, read_point_embeddings), raster (embed_raster), locations
-(embed_locations), index (the faiss nearest-neighbour index), common (device, model inputs).
+(embed_locations), index (the faiss nearest-neighbour index), common (which encoder), shard
+(torchrun: ranks split the work, rank 0 assembles), accel (the ONNX Runtime CPU path).
 """

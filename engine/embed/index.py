@@ -1,8 +1,11 @@
 """A faiss nearest-neighbour index beside a point-embedding GeoPackage.
 
-`OUT.faiss` next to `OUT.gpkg`: an IndexFlatIP over the L2-normalised vectors, so inner
-product = cosine similarity. Row k of the index is the k-th feature of the GeoPackage layer in
-fid order, i.e. row k of `read_point_embeddings(OUT.gpkg)`.
+`OUT.faiss` next to `OUT.gpkg` holds the L2-normalised vectors, so inner product = cosine
+similarity. Up to HNSW_THRESHOLD vectors it is an exact IndexFlatIP; beyond, an approximate
+IndexHNSWFlat (inner product; M=HNSW_M, efConstruction/efSearch below), whose search time
+grows about logarithmically instead of linearly: bench/embed_points.py measures its recall@10
+against flat search (docs/PERFORMANCE.md). Either way row k of the index is the k-th feature
+of the GeoPackage layer in fid order, i.e. row k of `read_point_embeddings(OUT.gpkg)`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ from engine.errors import EngineError
 from engine.export.atomic import atomic_path
 
 log = logging.getLogger(__name__)
+HNSW_THRESHOLD = 100_000  # vectors; below it flat search is exact and fast enough
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 128
 logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # its CPU-feature probing chatter
 
 
@@ -32,18 +39,33 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(v / np.where(norms > 0, norms, 1.0), dtype=np.float32)
 
 
-def write_index(vectors: np.ndarray, path: str | os.PathLike[str]) -> Path:
-    """Write an IndexFlatIP of the L2-normalised `vectors` (N,D) to `path`, atomically."""
+def build_index(vectors: np.ndarray, threshold: int = HNSW_THRESHOLD):
+    """A faiss index of the L2-normalised `vectors` (N,D): flat, or HNSW beyond `threshold`."""
     import faiss
 
     v = l2_normalise(vectors)
     if v.ndim != 2 or v.shape[1] < 1:
         raise EngineError(f"cannot index vectors of shape {v.shape}", "pass (N, D) embeddings")
-    index = faiss.IndexFlatIP(int(v.shape[1]))
+    d = int(v.shape[1])
+    if len(v) > threshold:
+        index = faiss.IndexHNSWFlat(d, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+    else:
+        index = faiss.IndexFlatIP(d)
     index.add(v)
+    return index
+
+
+def write_index(vectors: np.ndarray, path: str | os.PathLike[str]) -> Path:
+    """Write build_index(vectors) to `path`, atomically."""
+    import faiss
+
+    index = build_index(vectors)
     with atomic_path(path) as tmp:
         faiss.write_index(index, str(tmp))
-    log.info("wrote faiss index %s (%d vectors, %d-d)", path, index.ntotal, v.shape[1])
+    log.info("wrote faiss index %s (%s, %d vectors, %d-d)", path, type(index).__name__,
+             index.ntotal, index.d)
     return Path(path)
 
 

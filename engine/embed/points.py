@@ -21,12 +21,14 @@ import numpy as np
 import pandas as pd
 
 from engine.data.points import StreetViewLayer
-from engine.defaults import DEVICE, EMBED_BATCH, EMBED_WORKERS, IMAGE_PX
-from engine.embed import shard
+from engine.data.views import view_array
+from engine.defaults import DEVICE, EMBED_BATCH, EMBED_WORKERS, IMAGE_PX, RUNTIME
+from engine.embed import accel, shard
 from engine.embed.index import index_path, write_index
 from engine.errors import EngineError
 from engine.models.device import resolve_device
 from engine.models.inputs import to_model_input
+from engine.models.photo_input import DEFAULT_RESIZE, check_resize, read_photo
 from engine.progress import Progress, no_progress
 
 log = logging.getLogger(__name__)
@@ -36,10 +38,14 @@ COLUMN = "embedding"
 
 
 class PhotoDataset:
-    """Index -> (index, uint8 (3,S,S) tensor or None, error text or None); decoding in workers."""
+    """Index -> (index, uint8 (3,S,S) tensor or None, error text or None); decoding in workers.
 
-    def __init__(self, paths: list[str], size: int) -> None:
-        self.paths, self.size = paths, size
+    Photos are read as training reads them (engine.models.photo_input: the model's resize
+    policy; rows with a finite view yaw are views cut from their panorama)."""
+
+    def __init__(self, paths: list[str], size: int, resize: str = DEFAULT_RESIZE,
+                 views: np.ndarray | None = None) -> None:
+        self.paths, self.size, self.resize, self.views = paths, size, resize, views
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -47,10 +53,9 @@ class PhotoDataset:
     def __getitem__(self, i: int) -> tuple[int, Any, str | None]:
         import torch
 
-        from engine.data.images import load_image
-
+        view = None if self.views is None else tuple(self.views[i])
         try:
-            img = load_image(self.paths[i], self.size)
+            img = read_photo(self.paths[i], self.size, self.resize, view)
         except EngineError as exc:
             return i, None, exc.message
         except Exception as exc:
@@ -73,8 +78,11 @@ def collate_photos(items: list[tuple[int, Any, str | None]]) -> dict[str, Any]:
 def embed_images(model: Any, paths: list[str], batch_size: int = EMBED_BATCH,
                  image_size: int = IMAGE_PX,
                  num_workers: int = EMBED_WORKERS, device: str = DEVICE,
-                 progress: Progress = no_progress) -> tuple[np.ndarray, np.ndarray, list]:
-    """(ok row numbers (M,), embeddings (M,D) float32, [(row, error)]) for photo `paths`."""
+                 progress: Progress = no_progress,
+                 runtime: str = RUNTIME, *, resize: str = DEFAULT_RESIZE,
+                 views: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, list]:
+    """(ok row numbers (M,), embeddings (M,D) float32, [(row, error)]) for photo `paths`;
+    `resize` is the model's policy, `views` (N,2) yaw/fov per row for panorama views."""
     import torch
     from torch.utils.data import DataLoader
 
@@ -83,7 +91,9 @@ def embed_images(model: Any, paths: list[str], batch_size: int = EMBED_BATCH,
                           "use e.g. --batch-size 64 --image-size 128")
     dev = resolve_device(device)
     model.eval().to(dev)
-    loader = DataLoader(PhotoDataset(paths, image_size), batch_size=batch_size,
+    encode = accel.encoder_fn(model, "embed_image", dev, runtime)
+    loader = DataLoader(PhotoDataset(paths, image_size, check_resize(resize), views),
+                        batch_size=batch_size,
                         num_workers=num_workers, collate_fn=collate_photos,
                         pin_memory=dev.type == "cuda",
                         persistent_workers=False)
@@ -97,7 +107,7 @@ def embed_images(model: Any, paths: list[str], batch_size: int = EMBED_BATCH,
                 log.warning("skipping photo %d: %s", i, err)
             errors += batch["errors"]
             if batch["images"] is not None:
-                emb = model.embed_image(to_model_input(batch["images"], dev))
+                emb = encode(to_model_input(batch["images"], dev))
                 chunks.append(emb.float().cpu().numpy())
                 rows += batch["index"]
             done += len(batch["index"]) + len(batch["errors"])
@@ -135,8 +145,10 @@ def gpkg_frame(frame: Any) -> Any:
 def embed_points(model: Any, layer: StreetViewLayer, out_gpkg: str | os.PathLike[str],
                  batch_size: int = EMBED_BATCH, image_size: int = IMAGE_PX,
                  progress: Progress = no_progress, *, num_workers: int = EMBED_WORKERS,
-                 device: str = DEVICE, model_name: str = "") -> dict[str, Any]:
+                 device: str = DEVICE, model_name: str = "",
+                 runtime: str = RUNTIME, resize: str = DEFAULT_RESIZE) -> dict[str, Any]:
     """Embed every photo of `layer` with model.embed_image; write OUT.gpkg + OUT.faiss.
+    Rows that are panorama views (engine.data.views) embed their view.
 
     Returns {"output", "index", "layer", "photos", "embedded", "skipped", "skipped_rows",
     "dimension"}; skipped_rows are the `source_fid`s of photos that could not be read.
@@ -149,11 +161,13 @@ def embed_points(model: Any, layer: StreetViewLayer, out_gpkg: str | os.PathLike
                           "give an output path ending in .gpkg")
     frame = layer.frame
     paths = [str(p) for p in frame["image"]]
+    views = view_array(frame)
     with shard.session(resolve_device(device)) as place, shard.Parts(out_gpkg, place) as parts:
         start, stop = shard.row_range(len(paths), max(1, batch_size), place)
         rows, emb, errors = shard.agree(lambda: embed_images(
             model, paths[start:stop], batch_size, image_size, num_workers,
-            place.device.type, progress), place)
+            place.device.type, progress, runtime, resize=resize,
+            views=None if views is None else views[start:stop]), place)
         rows, errors = rows + start, [(i + start, e) for i, e in errors]
         if not place.is_main:  # rank 0 assembles every rank's rows (engine.embed.shard)
             shard.agree(lambda: shard.save_rows(parts, rows, emb, errors), place)
@@ -169,7 +183,8 @@ def embed_points(model: Any, layer: StreetViewLayer, out_gpkg: str | os.PathLike
                     len(paths))
     kept = gpkg_frame(frame.iloc[np.sort(rows)])
     emb = emb[np.argsort(rows, kind="stable")]
-    extra = {"encoder": "image", "image_size": int(image_size), "source": str(layer.source),
+    extra = {"encoder": "image", "image_size": int(image_size), "resize": resize,
+             "source": str(layer.source),
              "skipped": len(errors), "index": index_path(out_gpkg).name,
              "index_rows": "faiss row k = k-th feature in fid order"}
     write_embeddings_gpkg(kept, emb, out_gpkg, layer=LAYER, column=COLUMN, model=model_name,

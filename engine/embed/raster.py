@@ -37,9 +37,10 @@ from engine.defaults import (
     ENCODER,
     FIELD_DTYPE,
     FIELD_DTYPES,
+    RUNTIME,
     default_stride,
 )
-from engine.embed import shard
+from engine.embed import accel, shard
 from engine.embed.common import input_channels, pick_encoder
 from engine.embed.grid import FieldGrid, crop_grid, full_grid
 from engine.embed.reader import ChipReader
@@ -168,7 +169,7 @@ def embed_raster(model: Any, raster_path: str | os.PathLike[str],
                  bbox_crs: Any = None, chip_m: float | None = None,
                  stride_m: float | None = None, expected: dict[str, Any] | None = None,
                  bands: Any = None, scaling: str | None = None,
-                 scale: Any = None) -> dict[str, Any]:
+                 scale: Any = None, runtime: str = RUNTIME) -> dict[str, Any]:
     """Write the embedding field of `raster_path` to `out_tif` (+ PCA preview, + JSON).
 
     `bbox` (xmin, ymin, xmax, ymax) is in `bbox_crs`, by default the raster file's CRS;
@@ -177,6 +178,7 @@ def embed_raster(model: Any, raster_path: str | os.PathLike[str],
     `bands`, `scaling`, `scale` override it (engine.data.radiometry.for_raster). Chip and
     stride in metres (`chip_m`, `stride_m`) take precedence over pixels; `stride_px` None:
     engine.defaults.default_stride(chip).
+    `runtime` runs the encoder on torch or ONNX Runtime (engine.embed.accel).
     """
     if dtype not in FIELD_DTYPES:
         raise EngineError(f"unknown field dtype {dtype!r}", f"use one of {FIELD_DTYPES}")
@@ -192,7 +194,8 @@ def embed_raster(model: Any, raster_path: str | os.PathLike[str],
                              bbox, mask, batch_size, progress, place, model_name, preview,
                              bbox_crs, {"chip_m": chip_m, "stride_m": stride_m,
                                         "expected": expected, "bands": bands,
-                                        "scaling": scaling, "scale": scale})
+                                        "scaling": scaling, "scale": scale,
+                                        "runtime": runtime})
 
 
 def _embed_raster(model: Any, raster_path: str | os.PathLike[str], out_tif: Path,
@@ -210,7 +213,8 @@ def _embed_raster(model: Any, raster_path: str | os.PathLike[str], out_tif: Path
 
     dev = place.device
     model.eval().to(dev)
-    encode = model.embed_overhead if encoder == "overhead" else model.embed_image
+    encode = accel.encoder_fn(model, "embed_overhead" if encoder == "overhead" else "embed_image",
+                              dev, inputs["runtime"])
     dim = int(model.embedding_dim)
     t_start = time.perf_counter()
     raster, reprojected = open_metric(raster_path)

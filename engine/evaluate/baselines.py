@@ -17,6 +17,11 @@ from engine.errors import EngineError
 log = logging.getLogger(__name__)
 
 HIST_BINS = 8
+# the baselines' encoder names in result rows and claims
+RANDOM = "random-init"
+PIXELS = "raw pixels"
+COORDS = "raw x,y (quadratic)"
+IMAGENET = "imagenet effnet-lite0"
 
 
 class ModelEmbedder:
@@ -66,7 +71,7 @@ class ModelEmbedder:
         return np.concatenate(out).astype(np.float32)
 
 
-def random_init_embedder(model_config: dict, seed: int, name: str = "random-init",
+def random_init_embedder(model_config: dict, seed: int, name: str = RANDOM,
                          image_size: int = 64) -> ModelEmbedder:
     """A GeoModel of `model_config`'s architecture with seeded random weights (no training)."""
     import torch
@@ -101,7 +106,7 @@ class RawPixelEmbedder:
     model = None
     has_overhead = True
 
-    def __init__(self, image_size: int = 64, name: str = "raw pixels") -> None:
+    def __init__(self, image_size: int = 64, name: str = PIXELS) -> None:
         self.image_size = int(image_size)
         self.name = name
 

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.evaluate.baselines import COORDS, RANDOM
+from engine.evaluate.settings import PERCEPTION
+
 META = ("encoder", "seed", "task", "target", "n")
 
 
@@ -45,7 +48,6 @@ class Claim:
 
 CSP_FAMILIES = ("csp_wrap", "csp_grid", "csp_theory", "csp_sphereC", "csp_sphereM",
                 "csp_spherical_harmonics", "csp_rff")
-COORDS = "raw x,y (quadratic)"
 
 CLAIMS = (
     Claim("UrbanSTCL: temporal positives help place recognition (vs self)", "vpr", "R@1",
@@ -53,23 +55,23 @@ CLAIMS = (
     Claim("UrbanSTCL: spatial positives help socioeconomic prediction (vs self)",
           "socioeconomic", "r2_pooled", "urbanstcl_spatial", "urbanstcl_self"),
     Claim("UrbanSTCL: self-supervision helps perception (vs random init)", "perception", "r2",
-          "urbanstcl_self", "random-init"),
+          "urbanstcl_self", RANDOM),
     Claim("cross-view: zero-shot maps beat a random encoder's", "map_fidelity", "pearson",
-          "crossview_spatial", "random-init"),
+          "crossview_spatial", RANDOM),
     Claim("cross-view: zero-shot perception maps are closer to the truth than a random "
           "encoder's (RMSE, lower is better)", "map_fidelity", "rmse", "crossview_spatial",
-          "random-init", lower_is_better=True,
-          targets=("perception_safety", "perception_lively", "perception_beautiful")),
+          RANDOM, lower_is_better=True,
+          targets=PERCEPTION),
     Claim("cross-view: ground supervision makes overhead chips predict tract attributes "
           "(vs random init)", "socioeconomic_overhead", "r2_pooled", "crossview_spatial",
-          "random-init"),
+          RANDOM),
     Claim("GeoSSL: temporal MoCo + geo-cluster pretext helps socioeconomic prediction from "
           "street photos (vs UrbanSTCL temporal InfoNCE alone)", "socioeconomic", "r2_pooled",
           "geossl_temporal_pretext", "urbanstcl_temporal"),
     Claim("GeoSSL: a geo-location pretext helps overhead imagery (Landsat few-shot, "
           "self+geo vs self)", "landsat", "accuracy", "landsat self+geo", "landsat self"),
     Claim("GeoSSL: self-supervision on the scene helps land cover (Landsat few-shot, self vs "
-          "random init)", "landsat", "accuracy", "landsat self", "random-init"),
+          "random init)", "landsat", "accuracy", "landsat self", RANDOM),
     *(Claim(f"CSP/SatCLIP: {f} location embeddings transfer (vs raw x,y)",
             "location_encoders", "r2_pooled", f, COORDS) for f in CSP_FAMILIES),
 )

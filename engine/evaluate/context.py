@@ -17,22 +17,6 @@ from engine.errors import EngineError
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class EvalSettings:
-    """Sizes and CV settings of the tasks (quick mode: smaller blocks, fewer folds)."""
-
-    image_size: int = 64
-    chip_px: int = 64
-    point_block_m: float = 200.0
-    tract_block_m: float = 400.0
-    point_folds: int = 5
-    tract_folds: int = 5
-    vpr_radius_m: float = 25.0
-    vpr_heading_deg: float = 45.0
-    n_pairs: int = 20000
-    seed: int = 0
-
-
 @dataclass
 class CityContext:
     """The sample city's photos and tracts, with photo embeddings cached per embedder key."""

@@ -8,16 +8,17 @@ from __future__ import annotations
 import numpy as np
 
 from engine.evaluate import metrics
-from engine.evaluate.context import CityContext, EvalSettings
+from engine.evaluate.context import CityContext
+from engine.evaluate.settings import Settings
 
 
-def retrieval_examples(ctx: CityContext, embeddings: dict[str, np.ndarray], s: EvalSettings,
+def retrieval_examples(ctx: CityContext, embeddings: dict[str, np.ndarray], s: Settings,
                        n_queries: int = 4, k: int = 4) -> dict:
     """Seeded queries (last captures that have a true match) and, per encoder, the top-k
     database photos with a hit flag (within the VPR radius and heading)."""
-    from engine.evaluate.tasks import _last_rank
+    from engine.evaluate.tasks import last_capture_rank
 
-    last = ctx.capture_rank == _last_rank(ctx)
+    last = ctx.capture_rank == last_capture_rank(ctx)
     q_rows, d_rows = np.flatnonzero(last), np.flatnonzero(~last)
     rng = np.random.default_rng(s.seed)
     picks = np.sort(rng.choice(len(q_rows), size=min(n_queries, len(q_rows)), replace=False))

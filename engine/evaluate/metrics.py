@@ -7,6 +7,11 @@ from __future__ import annotations
 import numpy as np
 
 from engine.errors import EngineError
+from engine.heads.metrics import pearson, r2, rmse, spearman
+
+__all__ = ["cosine_neighbours", "cross_view_retrieval", "l2_normalise", "match_ranks",
+           "pairwise_accuracy", "pearson", "place_match", "r2", "recall_at_k",
+           "retrieval_scores", "rmse", "spearman"]
 
 
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:
@@ -108,20 +113,6 @@ def cross_view_retrieval(ground: np.ndarray, overhead: np.ndarray,
     return {**{f"g2o_{k}": v for k, v in g2o.items()}, **{f"o2g_{k}": v for k, v in o2g.items()}}
 
 
-def r2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Coefficient of determination 1 - SS_res / SS_tot (NaN for a constant truth)."""
-    t, p = np.asarray(y_true, np.float64), np.asarray(y_pred, np.float64)
-    ss_tot = float(np.sum((t - t.mean()) ** 2))
-    return 1.0 - float(np.sum((t - p) ** 2)) / ss_tot if ss_tot > 0 else float("nan")
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman's rho (Pearson r of average ranks); NaN when either side is constant."""
-    from scipy.stats import rankdata
-
-    return pearson(rankdata(a), rankdata(b))
-
-
 def pairwise_accuracy(y_true: np.ndarray, y_pred: np.ndarray, n_pairs: int = 10000,
                       seed: int = 0) -> float:
     """Share of sampled pairs (seeded, ties in the truth skipped) ordered alike by both."""
@@ -136,17 +127,3 @@ def pairwise_accuracy(y_true: np.ndarray, y_pred: np.ndarray, n_pairs: int = 100
     if not keep.any():
         return float("nan")
     return float(np.mean(np.sign(p[i] - p[j])[keep] == dt[keep]))
-
-
-def pearson(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson r (NaN when fewer than 2 values or either side is constant)."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    if len(a) < 2 or a.std() == 0 or b.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(a, b)[0, 1])
-
-
-def rmse(a: np.ndarray, b: np.ndarray) -> float:
-    """Root mean squared difference."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.sqrt(np.mean((a - b) ** 2))) if len(a) else float("nan")

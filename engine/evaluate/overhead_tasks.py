@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.evaluate.context import CityContext, EvalSettings
+from engine.evaluate.context import CityContext
+from engine.evaluate.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ def grid_chips(ctx: CityContext, chip_px: int,
     """(x, y centres (M, 2) in the city CRS, (M, 3, chip, chip) uint8 chips) on a regular grid
     over the city bounds, read once per context from the latest overhead raster."""
     from engine.data.rasters import open_raster
-    from engine.demo.stages import latest_overhead
+    from engine.evaluate.encoder_run import latest_overhead
     from engine.models.inputs import rgb_uint8
 
     key = (int(chip_px), float(spacing_m))
@@ -43,7 +44,7 @@ def grid_chips(ctx: CityContext, chip_px: int,
 
 
 def socioeconomic_overhead(embedder: Any, key: str, ctx: CityContext,
-                           s: EvalSettings) -> list[dict]:
+                           s: Settings) -> list[dict]:
     """Per tract mean overhead-chip embedding -> income, poverty share, density."""
     import geopandas as gpd
 

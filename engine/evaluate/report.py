@@ -173,8 +173,8 @@ def write_report(out: Path, result: dict, command: str) -> dict:
              f"Command: `{command}`", "",
              f"Sample city: preset `{s['preset']}` ({result['n_photos']} photos, "
              f"{result['n_tracts']} tracts); seeds: {s['seeds']}; training steps: "
-             f"{s['steps']} (csp_*: {s['csp_steps']}); image {s['eval']['image_size']} px, "
-             f"overhead chip {s['eval']['chip_px']} px.", "",
+             f"{s['steps']} (csp_*: {s['csp_steps']}); image {s['image_size']} px, "
+             f"overhead chip {s['chip_px']} px.", "",
              "Values are mean ± sd over seeds (sd left out with one seed). "
              "`raw pixels`, `raw x,y` and `imagenet effnet-lite0` are seed-free (evaluated "
              "once, compared against every seed in the claims).", ""]

@@ -12,25 +12,23 @@ from typing import Any
 import numpy as np
 
 from engine.evaluate import metrics
-from engine.evaluate.context import CityContext, EvalSettings
+from engine.evaluate.context import CityContext
+from engine.evaluate.settings import PERCEPTION, SOCIOECONOMIC, Settings
 
 log = logging.getLogger(__name__)
 
-PERCEPTION = ("perception_safety", "perception_lively", "perception_beautiful")
-SOCIOECONOMIC = ("income", "poverty_share", "pop_density")
 
-
-def vpr(embedder: Any, key: str, ctx: CityContext, s: EvalSettings) -> list[dict]:
+def vpr(embedder: Any, key: str, ctx: CityContext, s: Settings) -> list[dict]:
     """Place recognition: queries = each place's last capture, database = earlier captures."""
     emb = ctx.photo_embeddings(embedder, key)
-    last = ctx.capture_rank == _last_rank(ctx)
+    last = ctx.capture_rank == last_capture_rank(ctx)
     res = metrics.recall_at_k(emb[last], emb[~last], ctx.xy[last], ctx.xy[~last],
                               ctx.heading[last], ctx.heading[~last],
                               radius_m=s.vpr_radius_m, max_heading_deg=s.vpr_heading_deg)
     return [{"task": "vpr", "target": "place", **res}]
 
 
-def _last_rank(ctx: CityContext) -> np.ndarray:
+def last_capture_rank(ctx: CityContext) -> np.ndarray:
     """Per photo, the highest capture rank of its location+heading group."""
     import pandas as pd
 
@@ -41,7 +39,7 @@ def _last_rank(ctx: CityContext) -> np.ndarray:
 
 
 def _cv_row(task: str, target: str, X: np.ndarray, y: np.ndarray, xy: np.ndarray,
-            block_m: float, folds: int, s: EvalSettings,
+            block_m: float, folds: int, s: Settings,
             groups: np.ndarray | None = None) -> dict:
     """Ridge + spatial block CV: R2 mean and sd over folds; pooled (all out-of-fold
     predictions at once) R2, Spearman and pairwise ranking accuracy."""
@@ -72,7 +70,7 @@ def tract_rows(ctx: CityContext, point_emb: np.ndarray,
     return agg.embeddings[cov], xy[cov], cov
 
 
-def socio_rows(task: str, ctx: CityContext, point_emb: np.ndarray, s: EvalSettings,
+def socio_rows(task: str, ctx: CityContext, point_emb: np.ndarray, s: Settings,
                points: Any = None) -> list[dict]:
     """Per tract mean of the point vectors -> each socioeconomic attribute (ridge, CV)."""
     X, xy, cov = tract_rows(ctx, point_emb, points)
@@ -83,12 +81,12 @@ def socio_rows(task: str, ctx: CityContext, point_emb: np.ndarray, s: EvalSettin
     return rows
 
 
-def socioeconomic(embedder: Any, key: str, ctx: CityContext, s: EvalSettings) -> list[dict]:
+def socioeconomic(embedder: Any, key: str, ctx: CityContext, s: Settings) -> list[dict]:
     """Per tract mean photo embedding -> income, poverty share, density (ridge, spatial CV)."""
     return socio_rows("socioeconomic", ctx, ctx.photo_embeddings(embedder, key), s)
 
 
-def perception(embedder: Any, key: str, ctx: CityContext, s: EvalSettings) -> list[dict]:
+def perception(embedder: Any, key: str, ctx: CityContext, s: Settings) -> list[dict]:
     """Per photo -> each perception score (ridge, spatial CV, a place's photos in one fold)."""
     emb = ctx.photo_embeddings(embedder, key)
     groups = ctx.layer.frame["location_id"].to_numpy()
@@ -130,7 +128,7 @@ def one_photo_per_place(ctx: CityContext) -> np.ndarray:
     return np.sort(first)
 
 
-def cross_view(embedder: Any, key: str, ctx: CityContext, s: EvalSettings) -> list[dict]:
+def cross_view(embedder: Any, key: str, ctx: CityContext, s: Settings) -> list[dict]:
     """Ground <-> overhead retrieval among all places (one photo and one chip per place)."""
     if not getattr(embedder, "has_overhead", False):
         return []
@@ -141,37 +139,19 @@ def cross_view(embedder: Any, key: str, ctx: CityContext, s: EvalSettings) -> li
              **metrics.cross_view_retrieval(ground, over)}]
 
 
-def map_fidelity(model: Any, key: str, ctx: CityContext, s: EvalSettings, work: Path,
-                 stride_px: int = 16, min_dist_m: float = 30.0) -> list[dict]:
-    """Photo-free zero-shot maps (engine.demo stages: heads on photos -> overhead field) vs
-    the truth rasters: Pearson r and RMSE on map cells farther than min_dist_m from photos."""
-    from dataclasses import replace
+def map_fidelity(model: Any, key: str, ctx: CityContext, s: Settings, work: Path) -> list[dict]:
+    """Photo-free zero-shot maps (the pipeline's map stages: heads on photos -> overhead
+    field) vs the truth rasters: Pearson r and RMSE on map cells farther than s.min_dist_m
+    from every photo, as scored once by map_score.map_vs_truth."""
+    from engine.evaluate.encoder_run import run_encoder
 
-    from engine.demo.evaluate import cell_centres, photo_distance, sample_raster
-    from engine.demo.settings import FULL
-    from engine.demo.stages import run_encoder
-
-    demo = replace(FULL, image_size=s.image_size, chip_px=s.chip_px, stride_px=stride_px,
-                   point_block_m=s.point_block_m, tract_block_m=s.tract_block_m,
-                   point_folds=s.point_folds, tract_folds=s.tract_folds, seed=s.seed,
-                   min_dist_m=min_dist_m)
-    run_encoder(model, key, ctx.city, work, demo)
-    rows = []
-    for target in PERCEPTION + SOCIOECONOMIC:
-        truth = ctx.city / "truth" / f"{target}.tif"
-        values, xy, crs = cell_centres(work / "maps" / f"{target}.tif")
-        true = sample_raster(truth, xy, crs)
-        from engine.data.crs import transform_xy
-
-        dist = photo_distance(xy, transform_xy(ctx.xy, ctx.crs, crs))
-        ok = np.isfinite(values) & np.isfinite(true) & (dist > min_dist_m)
-        rows.append({"task": "map_fidelity", "target": target,
-                     "pearson": metrics.pearson(values[ok], true[ok]),
-                     "rmse": metrics.rmse(values[ok], true[ok]), "n": int(ok.sum())})
-    return rows
+    scores = run_encoder(model, key, ctx.city, work, s)["scores"]
+    return [{"task": "map_fidelity", "target": t, "pearson": scores[t]["r_photo_free"],
+             "rmse": scores[t]["rmse_photo_free"], "n": scores[t]["n_photo_free"]}
+            for t in PERCEPTION + SOCIOECONOMIC if t in scores]
 
 
-def location_encoder(model: Any, ctx: CityContext, s: EvalSettings) -> list[dict]:
+def location_encoder(model: Any, ctx: CityContext, s: Settings) -> list[dict]:
     """Tract attributes from the location encoder at the photo points (no image at all)."""
     from engine.embed.locations import location_embeddings
 
@@ -179,7 +159,7 @@ def location_encoder(model: Any, ctx: CityContext, s: EvalSettings) -> list[dict
     return socio_rows("location_encoders", ctx, emb, s)
 
 
-def location_baseline(ctx: CityContext, s: EvalSettings) -> list[dict]:
+def location_baseline(ctx: CityContext, s: Settings) -> list[dict]:
     """The no-learning location baseline: x, y and their quadratic terms (standardised)."""
     xy = (ctx.xy - ctx.xy.mean(axis=0)) / np.maximum(ctx.xy.std(axis=0), 1e-9)
     x, y = xy[:, 0], xy[:, 1]

@@ -1,4 +1,10 @@
-"""Polygon labels meet point or pixel embeddings: the mean embedding inside each polygon."""
+"""Polygon labels meet point or pixel embeddings: the mean embedding inside each polygon.
+
+Pixels: every field cell whose centre lies inside the polygon; a polygon smaller than a cell
+(no centre inside) takes the cells it touches, weighted by the area of overlap, so every
+polygon the field covers gets an embedding. How many polygons each cell serves is reported
+(`cell_use`): a cell shared by many polygons makes their rows near duplicates.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +27,8 @@ class PolygonEmbeddings:
     ids: np.ndarray
     embeddings: np.ndarray  # (P, D) float64
     counts: np.ndarray      # (P,) int64: points or valid pixels averaged
+    weighted: np.ndarray | None = None  # (P,) bool: area-weighted touched cells (small)
+    cell_use: dict | None = None        # how many polygons each used cell serves
 
     @property
     def covered(self) -> np.ndarray:
@@ -82,13 +90,45 @@ def aggregate_points(points, embeddings: np.ndarray, polygons,
     return PolygonEmbeddings(_polygon_ids(polygons, id_field), means, counts)
 
 
+def _touched_weights(geom, win_transform, shape: tuple[int, int]) -> np.ndarray:
+    """(h, w) area of overlap of `geom` with each cell of the window (0 for cells apart)."""
+    import shapely
+    from rasterio.features import geometry_mask
+
+    touched = geometry_mask([geom], out_shape=shape, transform=win_transform, invert=True,
+                            all_touched=True)
+    out = np.zeros(shape, dtype=np.float64)
+    rows, cols = np.nonzero(touched)
+    if len(rows):
+        x0, y0 = win_transform * (cols, rows)
+        x1, y1 = win_transform * (cols + 1, rows + 1)
+        boxes = shapely.box(np.minimum(x0, x1), np.minimum(y0, y1), np.maximum(x0, x1),
+                            np.maximum(y0, y1))
+        out[rows, cols] = shapely.area(shapely.intersection(boxes, geom))
+    return out
+
+
+def cell_use_summary(use: np.ndarray) -> dict:
+    """How many polygons the used cells serve: cells used, mean and max, cells shared."""
+    used = use[use > 0]
+    if used.size == 0:
+        return {"cells_used": 0, "polygons_per_cell_mean": 0.0, "polygons_per_cell_max": 0,
+                "cells_serving_several_polygons": 0}
+    return {"cells_used": int(used.size), "polygons_per_cell_mean": round(float(used.mean()), 3),
+            "polygons_per_cell_max": int(used.max()),
+            "cells_serving_several_polygons": int((used > 1).sum())}
+
+
 def _accumulate(read, height: int, width: int, transform, polys, progress: Progress):
-    """Per polygon: read the window over its bounds, mask to pixel centres inside, average."""
+    """Per polygon: read the window over its bounds, mask to pixel centres inside, average;
+    no centre inside: the touched cells, weighted by overlap area. Returns (means, counts,
+    weighted, cell use)."""
     from rasterio.features import geometry_mask
     from rasterio.windows import Window, from_bounds
     from rasterio.windows import transform as window_transform
 
-    means, counts = [], []
+    means, counts, weighted = [], [], []
+    use = np.zeros((height, width), dtype=np.int32)
     full = Window(0, 0, width, height)
     for i, geom in enumerate(polys.geometry.values):
         win = None
@@ -100,25 +140,42 @@ def _accumulate(read, height: int, width: int, transform, polys, progress: Progr
                              int(np.ceil(win.row_off + win.height)) - r0).intersection(full)
             except Exception:  # rasterio raises WindowError when they do not overlap
                 win = None
+        weighted.append(False)
         if win is None or win.width < 1 or win.height < 1:
             means.append(None)
             counts.append(0)
             progress(i + 1, len(polys), "aggregate")
             continue
         data, valid = read(win)
-        inside = geometry_mask([geom], out_shape=(int(win.height), int(win.width)),
-                               transform=window_transform(win, transform), invert=True)
+        shape, wt = (int(win.height), int(win.width)), window_transform(win, transform)
+        inside = geometry_mask([geom], out_shape=shape, transform=wt, invert=True)
         sel = inside & valid
         n = int(sel.sum())
+        mean = data[:, sel].mean(axis=1, dtype=np.float64) if n else None
+        if not n:  # smaller than a cell, or thin: the touched cells by overlap area
+            area = _touched_weights(geom, wt, shape) * valid
+            sel = area > 0
+            n = int(sel.sum())
+            if n:
+                w = area[sel] / area[sel].sum()
+                mean = (data[:, sel].astype(np.float64) * w[None]).sum(axis=1)
+                weighted[-1] = True
+        r0, c0 = int(win.row_off), int(win.col_off)
+        use[r0:r0 + shape[0], c0:c0 + shape[1]] += sel
         counts.append(n)
-        means.append(data[:, sel].mean(axis=1, dtype=np.float64) if n else None)
+        means.append(mean)
         progress(i + 1, len(polys), "aggregate")
     dim = next((m.shape[0] for m in means if m is not None), 0)
     out = np.full((len(means), dim), np.nan)
     for i, m in enumerate(means):
         if m is not None:
             out[i] = m
-    return out, np.asarray(counts, dtype=np.int64)
+    n_weighted = int(np.sum(weighted))
+    if n_weighted:
+        log.info("%d polygon(s) smaller than a field cell: area-weighted touched cells",
+                 n_weighted)
+    return (out, np.asarray(counts, dtype=np.int64), np.asarray(weighted, dtype=bool),
+            cell_use_summary(use))
 
 
 def aggregate_pixels(field: np.ndarray, transform, crs, polygons,
@@ -139,8 +196,9 @@ def aggregate_pixels(field: np.ndarray, transform, crs, polygons,
             slice(int(win.col_off), int(win.col_off + win.width))
         return field[:, r, c], valid[r, c]
 
-    means, counts = _accumulate(read, field.shape[1], field.shape[2], transform, polys, progress)
-    return PolygonEmbeddings(_polygon_ids(polygons, id_field), means, counts)
+    means, counts, weighted, use = _accumulate(read, field.shape[1], field.shape[2], transform,
+                                               polys, progress)
+    return PolygonEmbeddings(_polygon_ids(polygons, id_field), means, counts, weighted, use)
 
 
 def aggregate_field_file(path: str | os.PathLike[str], polygons, id_field: str | None = None,
@@ -152,6 +210,7 @@ def aggregate_field_file(path: str | os.PathLike[str], polygons, id_field: str |
     _check_polygons(polygons)
     with open_field(path) as ds:
         polys = polygons.to_crs(ds.crs) if polygons.crs != ds.crs else polygons
-        means, counts = _accumulate(lambda win: read_field_window(ds, win), ds.height,
-                                    ds.width, ds.transform, polys, progress)
-    return PolygonEmbeddings(_polygon_ids(polygons, id_field), means, counts)
+        means, counts, weighted, use = _accumulate(lambda win: read_field_window(ds, win),
+                                                   ds.height, ds.width, ds.transform, polys,
+                                                   progress)
+    return PolygonEmbeddings(_polygon_ids(polygons, id_field), means, counts, weighted, use)

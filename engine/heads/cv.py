@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.errors import EngineError
+from engine.heads.extrapolation import FAR_OUT_SHARE, far_out_share
 from engine.heads.metrics import (
     CLASSIFICATION_METRICS,
     REGRESSION_METRICS,
@@ -56,7 +57,7 @@ class CVReport:
             "n_rows": int(len(self.folds)), "fold_metrics": self.fold_metrics,
             "fold_sizes": self.fold_sizes, "mean": self.mean,
             "ci95": {k: list(v) for k, v in self.ci95.items()}, "pooled": self.pooled,
-            "residual_sd": self.residual_sd,
+            "residual_sd": self.residual_sd, **self.extra,
         }
 
     def summary(self) -> str:
@@ -121,6 +122,7 @@ def cross_validate(
     oof = np.empty(len(y), dtype=np.float64 if task == "regression" else y.dtype)
     fold_metrics: list[dict[str, float]] = []
     fold_sizes: list[dict[str, int]] = []
+    far: list[float] = []
     for f in range(n_folds):
         test = folds == f
         train = ~test
@@ -132,6 +134,7 @@ def cross_validate(
         else:
             model = build_pipeline(config, task, int(train.sum()), X.shape[1])
         model.fit(X[train], y[train])
+        far.append(far_out_share(X[train], X[test]))
         pred = np.asarray(model.predict(X[test]))
         oof[test] = pred
         score = (regression_metrics(y[test], pred) if task == "regression"
@@ -154,5 +157,14 @@ def cross_validate(
         head=config.head, task=task, config=config.to_dict(), block_size_m=float(block_size_m),
         n_folds=int(n_folds), seed=int(seed), folds=folds, fold_metrics=fold_metrics,
         fold_sizes=fold_sizes, mean=mean, ci95=ci95, pooled=pooled, oof_pred=oof,
-        residual_sd=residual_sd,
+        residual_sd=residual_sd, extra=_far_out_report(far),
     )
+
+
+def _far_out_report(far: list[float]) -> dict:
+    """Per-fold share of test rows outside the training features; folds mostly outside."""
+    folds = [f for f, share in enumerate(far) if share > FAR_OUT_SHARE]
+    for f in folds:
+        log.warning("fold %d: %.0f%% of its test rows lie outside the training features: "
+                    "its score measures extrapolation", f, 100 * far[f])
+    return {"far_out_share": [round(v, 3) for v in far], "far_out_folds": folds}

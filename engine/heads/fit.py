@@ -54,6 +54,8 @@ def fit_head(
                   "n_train": int(len(X)), "classes": None}
     z = pipe[:-1].transform(X) if len(pipe) > 1 else X
     z = np.asarray(z, dtype=np.float64)
+    if task == "regression":  # the extrapolation guard's reference (engine.heads.extrapolation)
+        meta["y_range"] = [float(np.min(y)), float(np.max(y))]
     if task == "classification":
         classes = np.asarray(model.classes_)
         meta["classes"] = [_json_scalar(c) for c in classes]

@@ -1,8 +1,9 @@
-"""Fold metrics (R2, MAE, Spearman; accuracy, macro-F1) and a t-interval across folds."""
+"""Fold metrics (R2, MAE, Spearman; accuracy, macro-F1) and a t-interval across folds.
+
+The one definition of R2, Pearson, Spearman and RMSE: engine.evaluate.metrics imports them.
+"""
 
 from __future__ import annotations
-
-import warnings
 
 import numpy as np
 
@@ -10,23 +11,38 @@ REGRESSION_METRICS: tuple[str, ...] = ("r2", "mae", "spearman")
 CLASSIFICATION_METRICS: tuple[str, ...] = ("accuracy", "macro_f1")
 
 
-def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    """R2 (1 - SS_res / SS_tot), mean absolute error and Spearman's rho (NaN if undefined)."""
-    from scipy.stats import spearmanr
+def r2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Coefficient of determination 1 - SS_res / SS_tot (NaN for a constant truth)."""
+    t, p = np.asarray(y_true, np.float64), np.asarray(y_pred, np.float64)
+    ss_tot = float(np.sum((t - t.mean()) ** 2))
+    return 1.0 - float(np.sum((t - p) ** 2)) / ss_tot if ss_tot > 0 else float("nan")
 
-    y_true = np.asarray(y_true, dtype=np.float64)
-    y_pred = np.asarray(y_pred, dtype=np.float64)
-    ss_res = float(np.sum((y_true - y_pred) ** 2))
-    ss_tot = float(np.sum((y_true - y_true.mean()) ** 2))
-    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
-    mae = float(np.mean(np.abs(y_true - y_pred)))
-    if len(y_true) < 2 or np.ptp(y_true) == 0 or np.ptp(y_pred) == 0:
-        rho = float("nan")
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            rho = float(spearmanr(y_true, y_pred).statistic)
-    return {"r2": r2, "mae": mae, "spearman": rho}
+
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson r (NaN when fewer than 2 values or either side is constant)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if len(a) < 2 or a.std() == 0 or b.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rho (Pearson r of average ranks); NaN when either side is constant."""
+    from scipy.stats import rankdata
+
+    return pearson(rankdata(a), rankdata(b))
+
+
+def rmse(a: np.ndarray, b: np.ndarray) -> float:
+    """Root mean squared difference (NaN for no values)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.sqrt(np.mean((a - b) ** 2))) if len(a) else float("nan")
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """R2, mean absolute error and Spearman's rho (NaN where undefined)."""
+    t, p = np.asarray(y_true, np.float64), np.asarray(y_pred, np.float64)
+    return {"r2": r2(t, p), "mae": float(np.mean(np.abs(t - p))), "spearman": spearman(t, p)}
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:

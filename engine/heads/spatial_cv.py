@@ -105,3 +105,59 @@ def spatial_folds(xy: np.ndarray, block_size_m: float, n_folds: int, seed: int,
     log.debug("spatial folds: %d blocks -> %d folds of %s rows", n_blocks, n_folds,
               fold_rows.tolist())
     return fold_of_block[blocks]
+
+
+POLYGON_BLOCK_FACTOR = 2.0   # default block: this many median polygon diameters
+BLOCKS_PER_FOLD = 4          # points: blocks sized for about this many per fold
+
+
+def derive_block_size(xy: np.ndarray, n_folds: int,
+                      diameters: np.ndarray | None = None) -> tuple[float, str]:
+    """A CV block side (metres) from the label geometry, and the reason in words.
+
+    Polygons: POLYGON_BLOCK_FACTOR x their median diameter, so a block holds a few whole
+    polygons (not one per block, which is random CV in disguise). Points: the side that cuts
+    their extent into about BLOCKS_PER_FOLD blocks per fold, and at least 5 x the median
+    nearest-neighbour spacing.
+    """
+    xy = _check_xy(xy)
+    if diameters is not None and len(diameters) and np.isfinite(diameters).any():
+        med = float(np.nanmedian(diameters))
+        size = POLYGON_BLOCK_FACTOR * med
+        return size, (f"{POLYGON_BLOCK_FACTOR:g} x the median polygon diameter "
+                      f"({med:.0f} m)")
+    if len(xy) < 2:
+        raise EngineError("cross-validation needs at least two labelled rows",
+                          "label more points")
+    span = xy.max(axis=0) - xy.min(axis=0)
+    area = float(max(span[0], 1.0) * max(span[1], 1.0))
+    by_extent = float(np.sqrt(area / (BLOCKS_PER_FOLD * max(int(n_folds), 2))))
+    from scipy.spatial import cKDTree
+
+    d, _ = cKDTree(xy).query(xy, k=2)
+    spacing = float(np.median(d[:, 1]))
+    size = max(by_extent, 5.0 * spacing)
+    return size, (f"about {BLOCKS_PER_FOLD} blocks per fold over the points' extent "
+                  f"({span[0]:.0f} x {span[1]:.0f} m), at least 5 x their median spacing "
+                  f"({spacing:.0f} m)")
+
+
+def check_folds(xy: np.ndarray, block_size_m: float, n_folds: int,
+                groups: np.ndarray | None = None) -> tuple[int, str | None]:
+    """Folds that the blocks allow: n_folds, or fewer (with a note) when there are fewer
+    blocks than folds; an EngineError naming --block-size when under two blocks hold data."""
+    blocks = spatial_blocks(xy, block_size_m)
+    if groups is not None:
+        blocks = _merge_groups(blocks, _check_xy(xy), groups, block_size_m)
+    n_blocks = len(np.unique(blocks))
+    if n_blocks < 2:
+        raise EngineError(
+            f"only {n_blocks} spatial block of {block_size_m:.0f} m holds the labelled rows: "
+            "no spatial cross-validation is possible",
+            f"pass a smaller --block-size (e.g. {block_size_m / 4:.0f}) or label a larger area")
+    if n_blocks < n_folds:
+        note = (f"only {n_blocks} blocks of {block_size_m:.0f} m hold data: {n_blocks} folds "
+                f"instead of {n_folds} (set --folds or --block-size)")
+        log.warning("%s", note)
+        return n_blocks, note
+    return int(n_folds), None

@@ -1,6 +1,7 @@
-"""Few-shot class maps: labelled points -> field sampled at the points -> logistic / k-NN
-head -> class raster (band 1: class index into the classes listed in the GPKG metadata and
-band description) + per-pixel confidence (band 2: the winning class probability)."""
+"""Few-shot class maps: labelled points (and/or the field cells of labelled polygons) -> field
+sampled there -> logistic / k-NN head -> class raster (band 1: class index into the classes
+listed in the GPKG metadata and band description) + per-pixel confidence (band 2: the winning
+class probability). CV blocks are derived from the examples' geometry unless given."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from engine.errors import EngineError
 from engine.progress import Progress, no_progress
 
 log = logging.getLogger(__name__)
+
+MIN_GROUPS_FOR_CV = 20  # fewer labelled points/polygons: the CV score carries a caveat
 
 
 def labelled_points(path: str | os.PathLike[str], class_field: str,
@@ -35,45 +38,83 @@ def labelled_points(path: str | os.PathLike[str], class_field: str,
     return xy, labels, gdf.crs
 
 
-def fewshot_map(field_path: str | os.PathLike[str], points: str | os.PathLike[str],
+def _examples(field_path: str | os.PathLike[str], points: str | os.PathLike[str] | None,
+              polygons: str | os.PathLike[str] | None, class_field: str, seed: int,
+              layer: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, object]:
+    """(X, labels, xy, groups, crs) of the labelled points and polygon cells on the field."""
+    from engine.data.crs import transform_xy
+    from engine.maps.field import field_info, sample_field
+    from engine.maps.labels import polygon_cells
+
+    if points is None and polygons is None:
+        raise EngineError("a few-shot map needs labelled examples",
+                          "pass --points (labelled points) and/or --polygons")
+    crs = field_info(field_path)["crs"]
+    xy, labels, groups = [np.zeros((0, 2))], [np.zeros(0, dtype=object)], [np.zeros(0, int)]
+    if points is not None:
+        pxy, plab, pcrs = labelled_points(points, class_field, layer)
+        xy.append(transform_xy(pxy, pcrs, crs) if pcrs is not None else pxy)
+        labels.append(plab)
+        groups.append(-1 - np.arange(len(pxy)))  # each point its own group
+    if polygons is not None:
+        cxy, clab, owner, _ = polygon_cells(field_path, polygons, class_field, seed)
+        xy.append(cxy)
+        labels.append(clab)
+        groups.append(owner)
+    xy_all, lab, grp = np.concatenate(xy), np.concatenate(labels), np.concatenate(groups)
+    X, valid = sample_field(field_path, xy_all, crs)
+    if (~valid).any():
+        log.warning("%d labelled example(s) fall outside the field or on nodata and are "
+                    "ignored", int((~valid).sum()))
+    return X[valid], lab[valid], xy_all[valid], grp[valid], crs
+
+
+def fewshot_map(field_path: str | os.PathLike[str], points: str | os.PathLike[str] | None,
                 class_field: str, out_dir: str | os.PathLike[str], head: str = CLASSIFIER,
-                name: str = "fewshot", block_size_m: float = 200.0, n_folds: int = 3,
+                name: str = "fewshot", block_size_m: float | None = None, n_folds: int = 3,
                 seed: int = 0, layer: str | None = None,
-                progress: Progress = no_progress) -> dict:
-    """Fit a classifier on field vectors at labelled points and map classes everywhere."""
+                progress: Progress = no_progress,
+                polygons: str | os.PathLike[str] | None = None) -> dict:
+    """Fit a classifier on field vectors at labelled points and polygon cells, and map classes
+    everywhere. CV blocks are derived from the examples unless `block_size_m` is given."""
     from engine.export.quicklook import quicklook_raster
     from engine.heads.fit import fit_head
     from engine.heads.pipeline import HeadConfig
-    from engine.maps.field import map_field, sample_field
+    from engine.maps.field import map_field
     from engine.maps.outputs import grid_cells, write_map_layer
     from engine.maps.rows import metric_xy
 
     if head not in CLASSIFIERS:
         raise EngineError(f"head {head!r} cannot classify",
                           f"use --classifier {' or '.join(CLASSIFIERS)}")
-    xy, labels, crs = labelled_points(points, class_field, layer)
-    X, valid = sample_field(field_path, xy, crs)
-    if (~valid).any():
-        log.warning("%d labelled point(s) fall outside the field and are ignored",
-                    int((~valid).sum()))
-    X, labels, xy = X[valid], labels[valid], xy[valid]
+    X, labels, xy, groups, crs = _examples(field_path, points, polygons, class_field, seed,
+                                           layer)
     classes = sorted(set(labels))
     if len(classes) < 2:
         raise EngineError(f"the labelled points inside the field hold {len(classes)} class(es)",
                           "label at least two classes")
     config = HeadConfig(head=head, task="classification", seed=seed, k=min(5, len(X)))
-    cv = None
+    cv, plan = None, {}
     try:
         import geopandas as gpd
 
         from engine.heads.cv import cross_validate
+        from engine.maps.fit import cv_plan
+        from engine.maps.rows import LabelledRows
 
         pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=crs)
-        mxy, _ = metric_xy(pts)
-        cv = cross_validate(X, labels, mxy, block_size_m=block_size_m, n_folds=n_folds,
-                            seed=seed, config=config)
+        mxy, mcrs = metric_xy(pts)
+        rows = LabelledRows(X, labels, mxy, mcrs, groups, str(field_path))
+        block, folds, plan = cv_plan(rows, block_size_m, n_folds)
+        cv = cross_validate(X, labels, mxy, block_size_m=block, n_folds=folds,
+                            seed=seed, config=config, groups=groups)
     except EngineError as exc:
+        plan["skipped"] = f"{exc.message} ({exc.hint})"
         log.warning("few-shot cross-validation skipped: %s", exc.message)
+    n_groups = len(np.unique(groups))
+    if n_groups < MIN_GROUPS_FOR_CV:
+        plan["caveat"] = (f"only {n_groups} labelled points/polygons: the CV score is a "
+                          "rough indication, not an accuracy estimate")
     fitted = fit_head(X, labels, config=config, target_name=class_field, cv=cv)
     order = {c: i for i, c in enumerate(np.asarray(fitted.classes).tolist())}
 
@@ -89,7 +130,7 @@ def fewshot_map(field_path: str | os.PathLike[str], points: str | os.PathLike[st
     names = np.asarray(list(order), dtype=object)
     cells["class"] = names[np.rint(cells["class_index"].to_numpy()).astype(int)]
     meta = {"kind": "fewshot", "classes": list(order), "head": head,
-            "cv": None if cv is None else cv.to_dict()}
+            "cv": None if cv is None else cv.to_dict(), "cv_plan": plan}
     gpkg = out_dir / f"{name}.gpkg"
     write_map_layer(cells, gpkg, f"{name}_cells", "class", meta, categorical=True)
     png = quicklook_raster(tif, out_dir / f"{name}.png", band=1, cmap="tab10",
@@ -97,4 +138,5 @@ def fewshot_map(field_path: str | os.PathLike[str], points: str | os.PathLike[st
     return {"kind": "fewshot", "geotiff": str(tif), "gpkg": str(gpkg), "png": str(png),
             "cells_layer": f"{name}_cells",
             "classes": list(order), "n_labelled": int(len(X)),
-            "cv": None if cv is None else cv.summary()}
+            "cv": None if cv is None else cv.summary(), "cv_plan": plan,
+            "metrics": None if cv is None else cv.mean}

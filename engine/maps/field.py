@@ -12,6 +12,7 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -44,11 +45,14 @@ def _windows(width: int, height: int, size: int):
 
 def map_field(field_path: str | os.PathLike[str], fn: PixelFn, out_tif: str | os.PathLike[str],
               band_names: list[str], progress: Progress = no_progress,
-              stage: str = "map", qml_ramp: str | None = "viridis") -> Path:
+              stage: str = "map", qml_ramp: str | None = "viridis", mask: Any = None) -> Path:
     """Write `fn` of every valid field pixel as a float32 GeoTIFF of len(band_names) bands.
 
-    Invalid pixels (nodata in the field) stay nodata (NaN). A `.qml` sidecar styles band 1.
+    Invalid pixels (nodata in the field) stay nodata (NaN), and so do pixels outside `mask`
+    (engine.embed.mask.PolygonMask, e.g. land only). A `.qml` sidecar styles band 1.
     """
+    from rasterio.windows import transform as window_transform
+
     from engine.export.fieldio import open_field, read_field_window
     from engine.export.geotiff import EmbeddingFieldWriter, write_raster_qml
 
@@ -62,6 +66,8 @@ def map_field(field_path: str | os.PathLike[str], fn: PixelFn, out_tif: str | os
             for i, win in enumerate(wins):
                 data, valid = read_field_window(ds, win)
                 h, w = valid.shape
+                if mask is not None:
+                    valid = valid & mask.inside(window_transform(win, ds.transform), (h, w))
                 out = np.full((k, h, w), np.nan, dtype=np.float32)
                 if valid.any():
                     X = data[:, valid].T.astype(np.float64)

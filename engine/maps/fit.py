@@ -19,12 +19,36 @@ from engine.progress import Progress, no_progress
 log = logging.getLogger(__name__)
 
 
+def cv_plan(rows: LabelledRows, block_size_m: float | None, n_folds: int
+            ) -> tuple[float, int, dict]:
+    """Block size (given, or derived from the label geometry) and the folds it allows, with
+    what was decided in words (engine.heads.spatial_cv.derive_block_size / check_folds)."""
+    from engine.heads.spatial_cv import check_folds, derive_block_size
+
+    if block_size_m is None:
+        block_size_m, why = derive_block_size(rows.xy, n_folds, rows.diameters)
+        log.info("CV block %.0f m: %s", block_size_m, why)
+    else:
+        if not block_size_m > 0:
+            raise EngineError(f"--block-size {block_size_m:g} must be a positive number of "
+                              "metres", "leave --block-size out to derive it from the labels")
+        why = "given (--block-size)"
+    folds, note = check_folds(rows.xy, block_size_m, n_folds, rows.groups)
+    plan = {"block_size_m": round(float(block_size_m), 1), "block_size_source": why,
+            "folds_asked": int(n_folds), "folds_used": folds}
+    if note:
+        plan["folds_note"] = note
+    return float(block_size_m), folds, plan
+
+
 def fit_rows(rows: LabelledRows, out: str | os.PathLike[str], head: str = "ridge",
-             target: str = "target", block_size_m: float = 200.0, n_folds: int = 5,
+             target: str = "target", block_size_m: float | None = None, n_folds: int = 5,
              seed: int = 0, progress: Progress = no_progress) -> dict:
     """Cross-validate `head` on `rows` by spatial blocks, fit it on all rows, save both.
 
-    Returns {"head", "head_json", "cv_report", "summary", "metrics", "n_rows"}.
+    `block_size_m` None: derived from the label geometry; fewer folds when the blocks are
+    fewer (said in the report). Returns {"head", "head_json", "cv_report", "summary",
+    "metrics", "n_rows", "cv_plan", "aggregation"}.
     """
     from engine.heads.cv import cross_validate
     from engine.heads.fit import fit_head
@@ -33,6 +57,7 @@ def fit_rows(rows: LabelledRows, out: str | os.PathLike[str], head: str = "ridge
     from engine.maps.validity import attach_places
 
     config = HeadConfig(head=head, seed=seed)
+    block_size_m, n_folds, plan = cv_plan(rows, block_size_m, n_folds)
     n_blocks_hint = f"fewer folds than {n_folds} or a block smaller than {block_size_m:g} m"
     try:
         report = cross_validate(rows.X, rows.y, rows.xy, head=head, block_size_m=block_size_m,
@@ -48,7 +73,8 @@ def fit_rows(rows: LabelledRows, out: str | os.PathLike[str], head: str = "ridge
     base = base.with_suffix("") if base.suffix in (".json", ".safetensors") else base
     st, js = save_head(fitted, base)
     doc = {"target": target, "source": rows.source, "n_rows": int(len(rows.y)),
-           "n_dropped": rows.n_dropped, "xy_crs": str(rows.xy_crs),
+           "n_dropped": rows.n_dropped, "xy_crs": str(rows.xy_crs), "cv_plan": plan,
+           "aggregation": rows.notes,
            "summary": report.summary(), **report.to_dict()}
     cv_path = base.with_name(base.name + ".cv.json")
     with atomic_path(cv_path) as tmp:
@@ -57,7 +83,8 @@ def fit_rows(rows: LabelledRows, out: str | os.PathLike[str], head: str = "ridge
     return {"head": str(st), "head_json": str(js), "cv_report": str(cv_path),
             "summary": report.summary(), "metrics": report.mean,
             "ci95": {k: list(v) for k, v in report.ci95.items()}, "n_rows": int(len(rows.y)),
-            "task": report.task}
+            "task": report.task, "cv_plan": plan, "aggregation": rows.notes,
+            "far_out_folds": report.extra.get("far_out_folds", [])}
 
 
 def _default(o: object) -> object:

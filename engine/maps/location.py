@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 def location_map(model: str | os.PathLike[str] | ModelFolder, points: str | os.PathLike[str],
                  target: str, out_dir: str | os.PathLike[str], name: str = "location",
                  bounds: tuple[float, float, float, float] | None = None, crs=None,
-                 step_m: float = 20.0, head: str = "ridge", block_size_m: float = 200.0,
+                 step_m: float = 20.0, head: str = "ridge", block_size_m: float | None = None,
                  n_folds: int = 5, seed: int = 0, polygons=None,
                  progress: Progress = no_progress) -> dict:
     """Fit a head on location embeddings at `points` (field `target`) and map it over

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import os
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,8 @@ class LabelledRows:
     source: str
     n_dropped: int = 0
     wkb: list[bytes] | None = None  # polygon rows: each polygon in `xy_crs` (validity check)
+    diameters: np.ndarray | None = None  # polygons: each one's size in metres (CV blocks)
+    notes: dict = field(default_factory=dict)  # e.g. cells per polygon, polygons per cell
 
 
 def embedding_layer(path: str | os.PathLike[str]) -> str:
@@ -79,6 +81,12 @@ def metric_xy(gdf) -> tuple[np.ndarray, object]:
 
 
 def target_values(frame, target: str, where: str) -> np.ndarray:
+    """The label of each row: a field, or an expression such as `population / area_km2`
+    (engine.heads.targets)."""
+    from engine.heads.targets import AREA, evaluate_target, is_expression
+
+    if target not in frame.columns and (is_expression(target) or target == AREA):
+        return evaluate_target(frame, target, where)
     if target not in frame.columns:
         fields = [c for c in frame.columns if c != frame.geometry.name]
         raise EngineError(f"{where} has no field {target!r}",
@@ -142,6 +150,7 @@ def polygon_rows(polygons: str | os.PathLike[str], target: str,
                           "pass --embeddings POINTS.gpkg or --field FIELD.tif")
     polys = read_polygons(polygons, layer)
     y = target_values(polys, target, str(polygons))
+    notes: dict = {}
     if embeddings is not None:
         gdf, X, _ = read_point_layer(embeddings)
         agg = aggregate_points(gdf, X, polys)
@@ -149,6 +158,9 @@ def polygon_rows(polygons: str | os.PathLike[str], target: str,
     else:
         agg = aggregate_field_file(field, polys)
         source = f"{field} per polygon of {polygons}"
+        notes = {"cells_per_polygon": _spread(agg.counts[agg.covered]),
+                 "polygons_area_weighted": int(agg.weighted.sum()),
+                 **(agg.cell_use or {})}
     keep = agg.covered & _labelled(y)
     if (~keep).any():
         log.warning("%d of %d polygons have no embedding inside or no %s and are left out",
@@ -160,5 +172,19 @@ def polygon_rows(polygons: str | os.PathLike[str], target: str,
     import shapely
 
     wkb = list(shapely.to_wkb(polys.to_crs(crs).geometry.to_numpy()[keep]))
+    diam = polygon_diameters(polys, crs)
     return LabelledRows(agg.embeddings[keep], y[keep], xy[keep], crs, None, source,
-                        int((~keep).sum()), wkb)
+                        int((~keep).sum()), wkb, diameters=diam[keep], notes=notes)
+
+
+def polygon_diameters(polys, crs) -> np.ndarray:
+    """Each polygon's size in metres: the longer side of its bounding box in `crs`."""
+    b = polys.geometry.to_crs(crs).bounds
+    return np.maximum(b["maxx"] - b["minx"], b["maxy"] - b["miny"]).to_numpy(np.float64)
+
+
+def _spread(v: np.ndarray) -> dict:
+    v = np.asarray(v)
+    if v.size == 0:
+        return {}
+    return {"min": int(v.min()), "median": float(np.median(v)), "max": int(v.max())}

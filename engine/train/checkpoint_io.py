@@ -14,7 +14,6 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Any
 
 import torch
 from safetensors.torch import save_file
@@ -23,6 +22,7 @@ from engine.errors import EngineError
 from engine.export.atomic import atomic_path
 from engine.models.weights import MODEL_FILE, check_state, read_weights, tensors_of
 from engine.train.config import Config
+from engine.train.parts import TrainParts
 from engine.train.state import load_state, rng_state, save_state, set_rng_state
 
 log = logging.getLogger(__name__)
@@ -31,20 +31,20 @@ KEEP = 2
 OBJECTIVES_FILE = "objectives.safetensors"
 
 
-def objective_tensors(parts: dict[str, Any]) -> dict[str, torch.Tensor]:
+def objective_tensors(parts: TrainParts) -> dict[str, torch.Tensor]:
     """Objective parameters/buffers (prefix "<name>.") and the momentum encoder ("momentum.")."""
     tensors: dict[str, torch.Tensor] = {}
-    for name, _, obj in parts["objectives"]:
+    for name, _, obj in parts.objectives:
         tensors.update(tensors_of(obj, f"{name}."))
-    if parts.get("momentum") is not None:
-        tensors.update(tensors_of(parts["momentum"], "momentum."))
+    if parts.momentum is not None:
+        tensors.update(tensors_of(parts.momentum, "momentum."))
     return tensors
 
 
-def generators(parts: dict[str, Any]) -> dict[str, torch.Generator]:
+def generators(parts: TrainParts) -> dict[str, torch.Generator]:
     """torch.Generators held by objectives (e.g. negative sampling), by "<name>.<path>"."""
     found = {}
-    for name, _, obj in parts["objectives"]:
+    for name, _, obj in parts.objectives:
         for mod_name, mod in obj.named_modules():
             for attr, value in vars(mod).items():
                 if isinstance(value, torch.Generator):
@@ -52,7 +52,7 @@ def generators(parts: dict[str, Any]) -> dict[str, torch.Generator]:
     return found
 
 
-def save(out_dir: Path, cfg: Config, parts: dict[str, Any], pos: dict[str, int],
+def save(out_dir: Path, cfg: Config, parts: TrainParts, pos: dict[str, int],
          history: list[list[float]]) -> Path:
     """Write the checkpoint for pos["step"]; keep the last KEEP; return its folder."""
     root = Path(out_dir) / "checkpoints"
@@ -62,13 +62,13 @@ def save(out_dir: Path, cfg: Config, parts: dict[str, Any], pos: dict[str, int],
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        save_file(tensors_of(parts["model"]), str(tmp / MODEL_FILE),
-                  metadata={"format": "geocontrast", "config": json.dumps(parts["model"].config)})
+        save_file(tensors_of(parts.model), str(tmp / MODEL_FILE),
+                  metadata={"format": "geocontrast", "config": json.dumps(parts.model.config)})
         save_file(objective_tensors(parts), str(tmp / OBJECTIVES_FILE))
-        state = {"optimizer": parts["optimizer"].state_dict(), "rng": rng_state(),
+        state = {"optimizer": parts.optimizer.state_dict(), "rng": rng_state(),
                  "generators": {k: g.get_state() for k, g in generators(parts).items()},
-                 "position": dict(pos), "history": history, "model_config": parts["model"].config,
-                 "objectives": [n for n, _, _ in parts["objectives"]], "config": cfg.to_dict()}
+                 "position": dict(pos), "history": history, "model_config": parts.model.config,
+                 "objectives": [n for n, _, _ in parts.objectives], "config": cfg.to_dict()}
         save_state(state, tmp / "state.safetensors", tmp / "state.json")
         final = root / name
         shutil.rmtree(final, ignore_errors=True)
@@ -107,24 +107,24 @@ def _load_into(module: torch.nn.Module, tensors: dict[str, torch.Tensor], prefix
     module.load_state_dict(own, strict=True)
 
 
-def restore(out_dir: Path, parts: dict[str, Any]) -> tuple[dict[str, int], list[list[float]]]:
+def restore(out_dir: Path, parts: TrainParts) -> tuple[dict[str, int], list[list[float]]]:
     """Load the latest checkpoint into `parts`; return (data position, loss history)."""
     folder = latest(out_dir)
     state = load_state(folder / "state.safetensors", folder / "state.json")
-    names = [n for n, _, _ in parts["objectives"]]
-    if state.get("objectives") != names or state.get("model_config") != parts["model"].config:
+    names = [n for n, _, _ in parts.objectives]
+    if state.get("objectives") != names or state.get("model_config") != parts.model.config:
         raise EngineError(f"--resume: checkpoint {folder} was made with another recipe "
                           f"(objectives {state.get('objectives')})",
                           "resume with the same recipe and overrides, or train from the start")
     weights_path = folder / MODEL_FILE
-    _load_into(parts["model"], read_weights(weights_path), "", weights_path)
+    _load_into(parts.model, read_weights(weights_path), "", weights_path)
     obj_path = folder / OBJECTIVES_FILE
     obj_tensors = read_weights(obj_path)
-    for name, _, obj in parts["objectives"]:
+    for name, _, obj in parts.objectives:
         _load_into(obj, obj_tensors, f"{name}.", obj_path)
-    if parts.get("momentum") is not None:
-        _load_into(parts["momentum"], obj_tensors, "momentum.", obj_path)
-    parts["optimizer"].load_state_dict(state["optimizer"])
+    if parts.momentum is not None:
+        _load_into(parts.momentum, obj_tensors, "momentum.", obj_path)
+    parts.optimizer.load_state_dict(state["optimizer"])
     set_rng_state(state["rng"])
     for key, gen in generators(parts).items():
         gen.set_state(state["generators"][key])

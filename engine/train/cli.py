@@ -18,9 +18,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="recipe YAML, e.g. models/crossview_spatial.yaml")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="dotted overrides, e.g. train.steps=50 objectives.temporal.weight=0.5")
-    parser.add_argument("--raster", nargs="+", type=Path, default=None,
-                        help="overhead raster(s) to train on (sets data.overhead; paths from "
-                        "the current directory), e.g. for models/overhead_*.yaml")
+    parser.add_argument("--raster", action="append", type=Path, default=None,
+                        help="an overhead raster to train on; repeat for several dates (sets "
+                        "data.overhead; paths from the current directory), e.g. for "
+                        "models/overhead_*.yaml")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the run's last checkpoint")
 

@@ -17,8 +17,15 @@ from typing import Any
 
 import yaml
 
+from engine.data.imagery_options import (
+    DEFAULT_VIEW_FOV,
+    PANORAMA_MODES,
+    VIEW_REFERENCES,
+    headings_text,
+)
 from engine.defaults import CHIP_PX, DEVICE, DEVICES, IMAGE_PX, TRAIN_BATCH, TRAIN_STEPS
 from engine.errors import EngineError
+from engine.models.photo_input import DEFAULT_RESIZE, RESIZE_MODES
 from engine.paths import project_root, resolve_path
 
 
@@ -39,6 +46,7 @@ class PairsConfig:
     temporal_min_days: float = _min(0, 30.0)
     spatial_radius_m: float = _min(0, 60.0)
     spatial_window_days: float = _min(0, 60.0)
+    exclude_same_sequence: bool = False  # no positives within one drive (field sequence_id)
 
 
 @dataclass
@@ -65,6 +73,11 @@ class DataConfig:
     anchors: int = _min(2, 4096)  # overhead-only: chip centres drawn among valid pixels
     max_shift_px: int = _min(0, 3)  # overhead-only: random shift between two views
     cache_images: bool = True
+    resize: str = _choices(*RESIZE_MODES, default=DEFAULT_RESIZE)  # any photo size -> square
+    panoramas: str = _choices(*PANORAMA_MODES, default="auto")  # cut 360° photos into views
+    view_headings: str = headings_text()  # degrees, comma-separated, e.g. "0,90,180,270"
+    view_fov: float = _min(1, DEFAULT_VIEW_FOV)
+    view_reference: str = _choices(*VIEW_REFERENCES, default="pano")
     pairs: PairsConfig = field(default_factory=PairsConfig)
 
 

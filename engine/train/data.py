@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from engine.data.pairs import PairParams, mine_pairs
+from engine.data.views import ViewOptions, expand_views, view_array
 from engine.errors import EngineError
 from engine.paths import resolve_path
 from engine.progress import Progress, no_progress
@@ -91,12 +92,16 @@ def build_dataset(cfg: Config, keys: set[str], progress: Progress = no_progress,
                               "make the sample city first: python -m engine sample-city --out "
                               f"{path.parent} --preset small (or set data.streetview)")
         layer = read_streetview(path, cfg.data.layer)
+    layer, views = expand_views(layer, ViewOptions(
+        mode=cfg.data.panoramas, headings=cfg.data.view_headings, fov=cfg.data.view_fov,
+        reference=cfg.data.view_reference))
     frame = layer.frame
     kinds = tuple(sorted({_KIND_OF_KEY[k] for k in keys if k in _KIND_OF_KEY}))
     paths, dates = overhead_sources(cfg) if "overhead" in keys else ([], [])
     params = PairParams(**dataclasses.asdict(cfg.data.pairs))
     pairs = mine_pairs(layer, kinds, params, overhead_dates=dates or None)
-    sources = Sources(images=[str(s) for s in frame["image"]], pairs=pairs)
+    sources = Sources(images=[str(s) for s in frame["image"]], pairs=pairs,
+                      views=view_array(frame))
     if "cluster" in keys:
         from engine.data.clusters import location_clusters
 
@@ -117,17 +122,20 @@ def build_dataset(cfg: Config, keys: set[str], progress: Progress = no_progress,
     if anchors.size < cfg.train.batch_size:
         log.warning("%d anchors for a batch of %d: batches repeat photos", anchors.size,
                     cfg.train.batch_size)
-    cache = ImageCache(cfg.data.image_size, enabled=cfg.data.cache_images)
+    cache = ImageCache(cfg.data.image_size, enabled=cfg.data.cache_images,
+                       resize=cfg.data.resize)
     fill_s = 0.0
     if cfg.data.cache_images and cfg.train.regime != "frozen":  # frozen: features cached
         needed = photos_needed(anchors, keys, pairs)
         t0 = time.perf_counter()
-        cache.fill([sources.images[i] for i in needed], progress)
+        cache.fill([sources.images[i] for i in needed], progress,
+                   None if sources.views is None else [sources.views[i] for i in needed])
         fill_s = time.perf_counter() - t0
     info = {"photos": len(frame), "anchors": int(anchors.size), "pairs": dict(pairs.stats),
             "overhead": paths, "overhead_dates": dates, "streetview": str(layer.source),
             "cached_photos": len(cache), "cached_mb": round(cache.nbytes() / 2**20, 2),
-            "cache_fill_s": round(fill_s, 3)}
+            "cache_fill_s": round(fill_s, 3), "resize": cfg.data.resize,
+            "panorama_views": views}
     log.info("training data: %s", info)
     dataset = GeoPairDataset(sources, keys, anchors, cfg.data.image_size, cache, cfg.train.seed)
     return dataset, info

@@ -24,6 +24,7 @@ from torch.utils.data import Dataset
 from engine.data.pairs import MinedPairs, PairIndex
 from engine.errors import EngineError
 from engine.models.inputs import normalize_uint8, rgb_uint8
+from engine.models.photo_input import DEFAULT_RESIZE, check_resize, is_view, read_photo
 from engine.progress import Progress, no_progress
 from engine.train.augment import Augment, augment_batch, sample_rng
 
@@ -36,30 +37,35 @@ AUG = ".aug"  # items carry "<key>.aug" (the augmentation's random numbers) unti
 
 
 class ImageCache:
-    """Decoded photos as uint8 (3,S,S) tensors in memory, keyed by path; filled on demand."""
+    """Decoded photos as uint8 (3,S,S) tensors in memory, keyed by path and panorama view;
+    filled on demand. Photos are read by engine.models.photo_input (the model's resize
+    policy, panorama views cut), exactly as embed-points reads them."""
 
-    def __init__(self, size: int, enabled: bool = True) -> None:
-        self.size, self.enabled = size, enabled
-        self._images: dict[str, torch.Tensor] = {}
+    def __init__(self, size: int, enabled: bool = True, resize: str = DEFAULT_RESIZE) -> None:
+        self.size, self.enabled, self.resize = size, enabled, check_resize(resize)
+        self._images: dict[tuple, torch.Tensor] = {}
 
     def __len__(self) -> int:
         return len(self._images)
 
-    def get(self, path: str) -> torch.Tensor:
-        img = self._images.get(path)
+    def get(self, path: str, view: tuple[float, float] | None = None) -> torch.Tensor:
+        key = (path, *view) if is_view(view) else (path,)
+        img = self._images.get(key)
         if img is None:
-            from engine.data.images import load_image
-
-            img = torch.from_numpy(load_image(path, self.size)).permute(2, 0, 1).contiguous()
+            pixels = read_photo(path, self.size, self.resize, view)
+            img = torch.from_numpy(pixels).permute(2, 0, 1).contiguous()
             if self.enabled:
-                self._images[path] = img
+                self._images[key] = img
         return img
 
-    def fill(self, paths: list[str], progress: Progress = no_progress) -> None:
+    def fill(self, paths: list[str], progress: Progress = no_progress,
+             views: list | None = None) -> None:
         """Decode every photo up front (before workers fork, so they share the pages)."""
-        unique = list(dict.fromkeys(paths))
-        for k, path in enumerate(unique):
-            self.get(path)
+        views = views if views is not None else [None] * len(paths)
+        unique = list(dict.fromkeys(zip(paths, [tuple(v) if is_view(v) else None
+                                                for v in views], strict=True)))
+        for k, (path, view) in enumerate(unique):
+            self.get(path, view)
             if k % 64 == 0 or k == len(unique) - 1:
                 progress(k + 1, len(unique), "decode photos")
 
@@ -119,6 +125,7 @@ class Sources:
 
     images: list[str]
     pairs: MinedPairs
+    views: np.ndarray | None = None  # (N,2) view_yaw, view_fov (NaN: a whole photo)
     clusters: np.ndarray | None = None
     time: np.ndarray | None = None  # (N,4) float32
     overhead: OverheadChips | None = None
@@ -175,7 +182,9 @@ class GeoPairDataset(Dataset):
                 view = int(g.integers(0, n))
             out[key] = self.photo_features[photo, view]
             return view
-        img = self.cache.get(self.sources.images[photo])
+        views = self.sources.views
+        img = self.cache.get(self.sources.images[photo],
+                             None if views is None else tuple(views[photo]))
         out[key] = img
         out[key + AUG] = self.augment.draw(img.shape[1], img.shape[2], g)
         return -1

@@ -25,13 +25,15 @@ from torch import nn
 from engine.errors import EngineError
 from engine.export.atomic import atomic_path
 from engine.models.inputs import normalize_uint8
+from engine.models.photo_input import DEFAULT_RESIZE, is_view
 from engine.nn.pretrained.efficientnet_lite import tensors_sha256
 from engine.progress import Progress, no_progress
 from engine.train.augment import Augment, augment_batch
 
 log = logging.getLogger(__name__)
 
-VERSION = "1"  # bump when the view recipe changes: every cache file is then rebuilt
+VERSION = "2"  # bump when the view recipe changes: every cache file is then rebuilt
+# (2: photos are read by the model's resize policy, default crop, no longer stretched)
 BATCH = 64
 
 
@@ -42,6 +44,17 @@ def file_key(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def photo_key(path: str | Path, view: tuple[float, float] | None = None,
+              resize: str = DEFAULT_RESIZE) -> str:
+    """A photo row's key: sha256 of the file; for a panorama view or a non-default resize
+    policy, sha256 of (that, the view, the policy), so every distinct input has its row."""
+    key = file_key(path)
+    extra = [f"view {float(view[0]):g} {float(view[1]):g}"] if is_view(view) else []
+    if resize != DEFAULT_RESIZE:
+        extra.append(f"resize {resize}")
+    return hashlib.sha256("|".join([key, *extra]).encode()).hexdigest() if extra else key
 
 
 def pixels_key(chip: torch.Tensor) -> str:

@@ -24,6 +24,7 @@ from engine.errors import EngineError
 from engine.progress import Progress, no_progress
 from engine.train import outputs
 from engine.train.config import Config
+from engine.train.parts import TrainParts
 from engine.train.prefetch import Prefetcher
 
 log = logging.getLogger(__name__)
@@ -90,13 +91,13 @@ def _momentum(objectives: list[tuple[str, float, nn.Module]], model: nn.Module
     return make_momentum_model(model)
 
 
-def _momentum_step(parts: dict[str, Any]) -> None:
+def _momentum_step(parts: TrainParts) -> None:
     """One EMA step of the momentum encoder, at the first MoCo objective's rate (once)."""
-    if parts["momentum"] is None:
+    if parts.momentum is None:
         return
-    for _, _, obj in parts["objectives"]:
+    for _, _, obj in parts.objectives:
         if getattr(obj, "needs_momentum_model", False):
-            obj.update_momentum(parts["model"], parts["momentum"])
+            obj.update_momentum(parts.model, parts.momentum)
             return
 
 
@@ -108,7 +109,7 @@ def model_batch(batch: dict[str, torch.Tensor], cfg: Config, device: torch.devic
     return prepare_batch(batch, device, cfg.data.image_size)
 
 
-def build(cfg: Config, info: distributed.DistInfo, progress: Progress) -> dict[str, Any]:
+def build(cfg: Config, info: distributed.DistInfo, progress: Progress) -> TrainParts:
     """Seeded model, objectives, dataset, sampler and optimizer (identical on every rank)."""
     from engine.nn.model import GeoModel
     from engine.objectives import build_objectives
@@ -148,12 +149,13 @@ def build(cfg: Config, info: distributed.DistInfo, progress: Progress) -> dict[s
         lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     sampler = EpochBatchSampler(len(dataset), cfg.train.batch_size, cfg.train.seed,
                                 rank=info.rank, world=info.world)
-    return {"model": model, "objectives": objectives, "loss_module": loss_module,
-            "momentum": momentum, "optimizer": optimizer, "dataset": dataset, "sampler": sampler,
-            "data_info": data_info, "keys": sorted(keys)}
+    return TrainParts(model=model, objectives=objectives, loss_module=loss_module,
+                      momentum=momentum, optimizer=optimizer, dataset=dataset, sampler=sampler,
+                      data_info=data_info, keys=sorted(keys))
 
 
-def _loader(dataset: Any, sampler: Any, cfg: Config, info: distributed.DistInfo) -> Any:
+def data_loader(dataset: Any, sampler: Any, cfg: Config, info: distributed.DistInfo) -> Any:
+    """The DataLoader over `dataset` driven by the epoch batch sampler."""
     from torch.utils.data import DataLoader
 
     workers = cfg.train.workers
@@ -165,8 +167,8 @@ def _loader(dataset: Any, sampler: Any, cfg: Config, info: distributed.DistInfo)
         generator=torch.Generator().manual_seed(cfg.train.seed))
 
 
-def _batches(loader: Any, sampler: Any, pos: dict[str, int], cfg: Config,
-             device: torch.device) -> Iterator[dict[str, torch.Tensor]]:
+def batch_stream(loader: Any, sampler: Any, pos: dict[str, int], cfg: Config,
+                 device: torch.device) -> Iterator[dict[str, torch.Tensor]]:
     """Model batches from data position `pos` on, epoch after epoch (endless)."""
     epoch, start = pos["epoch"], pos["batch"]
     while True:
@@ -193,19 +195,19 @@ def _train(cfg: Config, info: distributed.DistInfo, progress: Progress,
     out_dir = cfg.output_dir()
     t_start = time.perf_counter()
     parts = build(cfg, info, progress)
-    loss_module, optimizer, sampler = parts["loss_module"], parts["optimizer"], parts["sampler"]
+    loss_module, optimizer, sampler = parts.loss_module, parts.optimizer, parts.sampler
     pos = {"step": 0, "epoch": 0, "batch": 0}
     history: list[list[float]] = []
     if resume:
         pos, history = checkpoint_io.restore(out_dir, parts)
         log.info("resumed %s at step %d", out_dir, pos["step"])
     engine_module = distributed.wrap(loss_module, info)
-    loader = _loader(parts["dataset"], sampler, cfg, info)
-    stream = _batches(loader, sampler, dict(pos), cfg, info.device)
+    loader = data_loader(parts.dataset, sampler, cfg, info)
+    stream = batch_stream(loader, sampler, dict(pos), cfg, info.device)
     if cfg.train.prefetch:  # the next batches load and augment while this step computes
         stream = Prefetcher(stream, depth=2)
     steps, every = cfg.train.steps, cfg.train.checkpoint_every
-    train_mode(loss_module, parts["model"], cfg.train.regime)
+    train_mode(loss_module, parts.model, cfg.train.regime)
     batches = iter(stream)
     try:
         while pos["step"] < steps:
@@ -229,17 +231,17 @@ def _train(cfg: Config, info: distributed.DistInfo, progress: Progress,
     finally:
         if isinstance(stream, Prefetcher):
             stream.close()
-    distributed.sync_buffers([loss_module, parts["momentum"]], info)
-    if hasattr(parts["dataset"], "close"):
-        parts["dataset"].close()
-    elif parts["dataset"].sources.overhead is not None:
-        parts["dataset"].sources.overhead.close()
+    distributed.sync_buffers([loss_module, parts.momentum], info)
+    if hasattr(parts.dataset, "close"):
+        parts.dataset.close()
+    elif parts.dataset.sources.overhead is not None:
+        parts.dataset.sources.overhead.close()
     seconds = time.perf_counter() - t_start
     result = {"steps": steps, "final_loss": history[-1][1] if history else None,
               "seconds": round(seconds, 2), "world_size": info.world,
               "device": str(info.device), "output": str(out_dir)}
     if cfg.train.write_digest:
-        outputs.write_digest(out_dir, parts["model"], info.rank)
+        outputs.write_digest(out_dir, parts.model, info.rank)
     if info.is_main:
         result["outputs"] = outputs.write_final(out_dir, cfg, parts, history, result,
                                                 machine=platform.platform())

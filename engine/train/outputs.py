@@ -17,6 +17,7 @@ from engine.export.atomic import atomic_path
 from engine.models.weights import save_model
 from engine.train.checkpoint_io import OBJECTIVES_FILE, objective_tensors
 from engine.train.config import Config
+from engine.train.parts import TrainParts
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +70,9 @@ def write_loss_png(path: Path, names: list[str], history: list[list[float]]) -> 
     return path
 
 
-def _data_lines(cfg: Config, info: dict[str, Any], parts: dict[str, Any]) -> str:
+def _data_lines(cfg: Config, info: dict[str, Any], parts: TrainParts) -> str:
     """The card's data section: photos and pairs, or the rasters of an overhead-only run."""
-    keys = ", ".join(parts["keys"])
+    keys = ", ".join(parts.keys)
     if cfg.overhead_only:
         return (f"- overhead only (no photos): {', '.join(map(str, info['rasters']))}\n"
                 f"- {info['radiometry']}; {info['gsd_m']:g} m pixels; chips "
@@ -81,18 +82,20 @@ def _data_lines(cfg: Config, info: dict[str, Any], parts: dict[str, Any]) -> str
             f"{info['anchors']} used as anchors)\n"
             f"- positive pairs: {info['pairs'] or 'none mined'}\n"
             f"- overhead rasters: {len(info['overhead'])} ({', '.join(info['overhead_dates'])})\n"
-            f"- batch keys: {keys}; image size {cfg.data.image_size} px\n")
+            f"- batch keys: {keys}; image size {cfg.data.image_size} px (resize policy "
+            f"`{cfg.data.resize}`, recorded as data.resize)\n"
+            f"- panorama views: {info.get('panorama_views') or 'none'}\n")
 
 
-def card_text(cfg: Config, parts: dict[str, Any], history: list[list[float]],
+def card_text(cfg: Config, parts: TrainParts, history: list[list[float]],
               result: dict[str, Any], machine: str) -> str:
     """The model card: data, objectives, steps, final loss, time, machine, versions."""
-    info = parts["data_info"]
+    info = parts.data_info
     objectives = "\n".join(
         f"- `{name}`: weight {weight:g}; settings "
         f"{ {k: v for k, v in cfg.objectives[name].items() if k != 'weight'} }"
-        for name, weight, _ in parts["objectives"])
-    n_params = sum(p.numel() for p in parts["model"].parameters())
+        for name, weight, _ in parts.objectives)
+    n_params = sum(p.numel() for p in parts.model.parameters())
     final = f"{history[-1][1]:.4f}" if history else "n/a"
     first = f"{history[0][1]:.4f}" if history else "n/a"
     return (
@@ -108,21 +111,21 @@ def card_text(cfg: Config, parts: dict[str, Any], history: list[list[float]],
         f"{cfg.train.weight_decay:g}, seed {cfg.train.seed}\n"
         f"- loss: first step {first}, final step {final} (see loss.csv, loss.png)\n"
         f"- time: {result['seconds']:.1f} s on {result['device']}; machine: {machine}\n"
-        f"- torch {torch.__version__}; model: `{parts['model'].config['image']['backbone']}`, "
-        f"{parts['model'].config['embedding_dim']}-d embeddings, {n_params:,} parameters\n\n"
+        f"- torch {torch.__version__}; model: `{parts.model.config['image']['backbone']}`, "
+        f"{parts.model.config['embedding_dim']}-d embeddings, {n_params:,} parameters\n\n"
         "## Files\n\n"
         "`config.yaml` (recipe; `model:` rebuilds the GeoModel), `model.safetensors` (weights), "
         f"`{OBJECTIVES_FILE}` (objective state), `loss.csv`, `loss.png`.\n"
     )
 
 
-def write_final(out_dir: Path, cfg: Config, parts: dict[str, Any], history: list[list[float]],
+def write_final(out_dir: Path, cfg: Config, parts: TrainParts, history: list[list[float]],
                 result: dict[str, Any], machine: str) -> dict[str, str]:
     """All end-of-run files; returns {what: path}."""
     out_dir = Path(out_dir)
-    names = [n for n, _, _ in parts["objectives"]]
+    names = [n for n, _, _ in parts.objectives]
     recipe = {k: v for k, v in cfg.to_dict().items() if k != "model"}
-    paths = save_model(parts["model"], out_dir, extra_config=recipe)
+    paths = save_model(parts.model, out_dir, extra_config=recipe)
     with atomic_path(out_dir / OBJECTIVES_FILE) as tmp:
         save_file(objective_tensors(parts), str(tmp))
     paths["objectives"] = out_dir / OBJECTIVES_FILE

@@ -80,7 +80,7 @@ def precompute(cfg: Config, model: nn.Module, dataset: Any, device: torch.device
     """Fill (or read) the feature caches for every photo and chip the dataset can draw, and
     switch the dataset to serve features; returns facts for the model card."""
     from engine.train.dataset import IMAGE_KEYS
-    from engine.train.feature_cache import FeatureCache, chip_views, file_key, photo_views
+    from engine.train.feature_cache import FeatureCache, chip_views, photo_key, photo_views
 
     root = resolve_path(cfg.train.feature_cache)
     views = cfg.train.cached_views
@@ -92,10 +92,11 @@ def precompute(cfg: Config, model: nn.Module, dataset: Any, device: torch.device
         paths = [src.images[i] for i in rows]
         cache = FeatureCache(root, model.image_encoder.backbone, "photo", cfg.data.image_size,
                              views)
-        content = [file_key(p) for p in paths]
+        pano = [None if src.views is None else tuple(src.views[i]) for i in rows]
+        content = [photo_key(p, v, cfg.data.resize) for p, v in zip(paths, pano, strict=True)]
         feats = cache.features(
-            content, lambda i: photo_views(dataset.cache.get(paths[i]), content[i], views),
-            device, progress)
+            content, lambda i: photo_views(dataset.cache.get(paths[i], pano[i]), content[i],
+                                           views), device, progress)
         photo_feats = _scatter(feats, rows, len(src.images))
         info.update(photo_rows=len(rows), photo_rows_computed=cache.computed,
                     photo_cache=cache.path.name)

@@ -16,6 +16,7 @@ from .fewshot_map import FewShotMapAlgorithm
 from .fit_head import FitHeadAlgorithm
 from .import_photos import ImportPhotosAlgorithm
 from .location_map import LocationMapAlgorithm
+from .predict_map import PredictMapAlgorithm
 from .pretrain import PretrainAlgorithm
 from .sample_city import SampleCityAlgorithm
 from .similarity_map import SimilarityMapAlgorithm
@@ -29,7 +30,7 @@ ALGORITHMS = (
     PretrainAlgorithm, FitHeadAlgorithm,  # learn
     EmbedPointsAlgorithm, EmbedRasterAlgorithm, EmbedLocationsAlgorithm,  # embed
     ZeroShotMapAlgorithm, SimilarityMapAlgorithm, FewShotMapAlgorithm,  # map
-    LocationMapAlgorithm,
+    LocationMapAlgorithm, PredictMapAlgorithm,
     EvaluateAlgorithm,  # evaluate
 )
 

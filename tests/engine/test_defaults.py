@@ -58,9 +58,11 @@ def test_stride_default_is_one_rule_for_cli_api_and_benchmark(tmp_path) -> None:
     the benchmark's full run maps at default_stride of its chip."""
     from engine.api.commands import embed_raster
     from engine.cli.main import main
-    from engine.evaluate.runner import FULL
+    from engine.evaluate.settings import settings_for
 
-    assert FULL.stride_px == defaults.default_stride(FULL.eval.chip_px)
+    for preset in ("benchmark", "demo"):
+        full = settings_for(preset)
+        assert full.stride_px == defaults.default_stride(full.chip_px)
     model_dir = tmp_path / "tiny"
     save_model(tiny_model(), model_dir, extra_config={"data": {"chip_size": 16}})
     src = write_rgb_tif(tmp_path / "in.tif", 40, 32, "EPSG:32617",

@@ -15,11 +15,12 @@ import yaml
 from engine.evaluate import tasks
 from engine.evaluate.baselines import RawPixelEmbedder, random_init_embedder
 from engine.evaluate.claims import CLAIMS, judge
-from engine.evaluate.context import EvalSettings, capture_ranks, load_city
+from engine.evaluate.context import capture_ranks, load_city
+from engine.evaluate.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-SMALL = EvalSettings(image_size=32, chip_px=64, point_block_m=100.0, tract_block_m=150.0,
-                     point_folds=4, tract_folds=3, n_pairs=2000)
+SMALL = Settings(preset="small", image_size=32, chip_px=64, point_block_m=100.0,
+                 tract_block_m=150.0, point_folds=4, tract_folds=3, n_pairs=2000)
 
 
 @pytest.fixture(scope="module")
@@ -133,12 +134,19 @@ def test_quick_benchmark_end_to_end(small_city: Path, tmp_path: Path) -> None:
 
 def test_settings_follow_the_city_preset_and_bad_city_is_named(tmp_path: Path) -> None:
     from engine.errors import EngineError
-    from engine.evaluate.runner import SMALL_CITY, bench_settings
+    from engine.evaluate.settings import PRESETS, settings_for
 
-    full_on_small = bench_settings(False, preset="small")
-    assert full_on_small.eval == SMALL_CITY and full_on_small.seeds == 3
-    assert bench_settings(True, seeds=2, steps=7).seeds == 2
+    full_on_small = settings_for("benchmark", "small")
+    assert full_on_small.seeds == 3 and full_on_small.steps == PRESETS["benchmark"].steps
+    assert full_on_small.image_size == PRESETS["benchmark-quick"].image_size == 32
+    assert full_on_small.tract_folds == PRESETS["benchmark-quick"].tract_folds
+    assert settings_for("benchmark-quick", seeds=2, steps=7).seeds == 2
+    # the demo is a preset of the same pipeline: the same sizes on the same city
+    demo = settings_for("demo-quick", "small")
+    assert (demo.image_size, demo.chip_px, demo.stride_px, demo.point_block_m) == \
+        (full_on_small.image_size, full_on_small.chip_px, full_on_small.stride_px,
+         full_on_small.point_block_m)
     with pytest.raises(EngineError, match="city.json"):
         load_city(tmp_path)
     with pytest.raises(EngineError, match="preset 'huge'"):
-        bench_settings(True, preset="huge")
+        settings_for("benchmark-quick", "huge")

@@ -12,10 +12,11 @@ import torch
 from engine.evaluate import tasks
 from engine.evaluate.baselines import RawPixelEmbedder
 from engine.evaluate.claims import CLAIMS, judge
-from engine.evaluate.context import EvalSettings, load_city
+from engine.evaluate.context import load_city
+from engine.evaluate.settings import Settings
 
-SMALL = EvalSettings(image_size=32, chip_px=32, point_block_m=100.0, tract_block_m=150.0,
-                     point_folds=4, tract_folds=3, n_pairs=2000)
+SMALL = Settings(preset="small", image_size=32, chip_px=32, point_block_m=100.0,
+                 tract_block_m=150.0, point_folds=4, tract_folds=3, n_pairs=2000)
 
 
 @pytest.fixture(scope="module")

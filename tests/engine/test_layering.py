@@ -62,3 +62,26 @@ def test_the_scan_sees_lazy_and_relative_imports(tmp_path: Path) -> None:
         "engine/maps/probe.py:5 imports engine.train",
         "engine/maps/probe.py:5 imports engine.train.config",
     ]
+
+
+def test_the_cli_calls_the_api_not_the_reverse() -> None:
+    """engine.api never imports engine.cli; the embed/fit/map commands go through
+    engine.api.commands (the functions notebooks call too)."""
+    api_imports = [m for path in sorted((ENGINE / "api").rglob("*.py"))
+                   for _, m in imported_modules(path, ENGINE.parent)]
+    assert api_imports and not [m for m in api_imports if m.startswith("engine.cli")]
+    for command in ("embed_points", "embed_raster", "embed_locations", "fit", "map"):
+        modules = {m for _, m in imported_modules(ENGINE / "cli" / f"{command}.py", ENGINE.parent)}
+        assert "engine.api.commands" in modules, command
+
+
+def test_no_private_name_is_imported_across_modules() -> None:
+    """`from a.b import _name` couples a module to another's internals: make it public."""
+    found = []
+    for base in ("engine", "bench"):
+        for path in sorted((ENGINE.parent / base).rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            found += [f"{path.relative_to(ENGINE.parent)}:{node.lineno} {node.module}.{a.name}"
+                      for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                      for a in node.names if a.name.startswith("_") and a.name[1:2] != "_"]
+    assert found == []

@@ -17,8 +17,8 @@ TARGET = "perception_beautiful"  # greenery: what the overhead view can see
 def zero_shot_r(model, key: str, city: Path, out: Path, settings) -> dict:
     """Embed photos + overhead field, fit a ridge head on photos, map it zero-shot, score it."""
     from engine.data.points import read_streetview
-    from engine.demo.evaluate import map_vs_truth
-    from engine.demo.stages import embed_city
+    from engine.evaluate.encoder_run import embed_city
+    from engine.evaluate.map_score import map_vs_truth
     from engine.maps.fit import fit_rows
     from engine.maps.rows import point_rows
     from engine.maps.zero_shot import zero_shot_map
@@ -36,18 +36,19 @@ def zero_shot_r(model, key: str, city: Path, out: Path, settings) -> dict:
 def test_trained_zero_shot_map_beats_a_random_encoder(small_city: Path, tmp_path: Path) -> None:
     import torch
 
-    from engine.demo.model_step import train_or_reuse
-    from engine.demo.settings import QUICK
-    from engine.demo.stages import random_model
-    from engine.models.folder import load_model
+    from engine.evaluate.baselines import random_init_embedder
+    from engine.evaluate.recipes import train_or_reuse
+    from engine.evaluate.settings import settings_for
+    from engine.models.folder import load_model, read_model_config
 
     torch.set_num_threads(1)
-    settings = replace(QUICK, recipe="models/crossview.yaml", steps=200, seed=0)
-    info = train_or_reuse(settings, small_city, tmp_path / "model")
+    settings = replace(settings_for("demo-quick"), steps=200, seed=0)
+    info = train_or_reuse("crossview", small_city, tmp_path / "model", settings)
     assert not info["reused"] and info["final_loss"] is not None
     trained = zero_shot_r(load_model(tmp_path / "model"), "trained", small_city,
                           tmp_path / "trained", settings)
-    rnd = zero_shot_r(random_model(tmp_path / "model", seed=0), "random", small_city,
+    rnd_model = random_init_embedder(read_model_config(tmp_path / "model"), seed=0).model
+    rnd = zero_shot_r(rnd_model, "random", small_city,
                       tmp_path / "random", settings)
     print(f"\n{TARGET} zero-shot Pearson r on {trained['n_photo_free']} photo-free cells "
           f"(> {settings.min_dist_m:g} m from photos): trained {trained['r_photo_free']:.3f}, "

@@ -38,15 +38,15 @@ def _config(city: Path, tmp_path: Path, regime: str, *extra: str):
         "train.device=cpu", "train.checkpoint_every=0", "train.prefetch=false", *extra])
 
 
-def _fixed_loss(parts: dict, cfg) -> float:
+def _fixed_loss(parts, cfg) -> float:
     from engine.train.loop import model_batch
 
-    ds = parts["dataset"]
+    ds = parts.dataset
     items = [ds[(0, i)] for i in range(0, len(ds), max(1, len(ds) // 32))][:32]
     batch = model_batch(default_collate(items), cfg, torch.device("cpu"))
-    parts["loss_module"].eval()
+    parts.loss_module.eval()
     with torch.no_grad():
-        total, _ = parts["loss_module"](batch)
+        total, _ = parts.loss_module(batch)
     return float(total)
 
 
@@ -55,13 +55,13 @@ def _run(cfg) -> tuple[dict, dict, float, float]:
     from engine.train.loop import build, train
 
     parts = build(cfg, distributed.setup("cpu"), lambda *a: None)
-    before = {k: v.clone() for k, v in parts["model"].state_dict().items()}
+    before = {k: v.clone() for k, v in parts.model.state_dict().items()}
     loss_before = _fixed_loss(parts, cfg)
     result = train(cfg)
     from engine.models.folder import load_model
 
     after = load_model(result["output"]).state_dict()
-    parts["model"].load_state_dict(after)
+    parts.model.load_state_dict(after)
     return before, after, loss_before, _fixed_loss(parts, cfg)
 
 

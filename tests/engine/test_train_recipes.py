@@ -52,21 +52,21 @@ def test_recipe_validates_and_builds(recipe: Path) -> None:
         assert cfg.model["location"]["name"] == recipe.stem[len("csp_"):]
 
 
-def _fixed_batch_loss(parts: dict, cfg, buffers: dict, seed: int = 123) -> float:
+def _fixed_batch_loss(parts, cfg, buffers: dict, seed: int = 123) -> float:
     """Total loss on 16 photos spread over the city, against the same objective buffers
     (MoCo queues: the negatives) before and after training, so only the learning counts."""
     from engine.train.loop import model_batch
 
-    for name, buf in parts["loss_module"].objectives.named_buffers():
+    for name, buf in parts.loss_module.objectives.named_buffers():
         buf.copy_(buffers[name])
 
-    n = len(parts["dataset"])
+    n = len(parts.dataset)
     # spread over the city: neighbouring indices are the same place (6 photos per location)
-    items = [parts["dataset"][(0, i)] for i in range(0, n, max(1, n // 16))][:16]
+    items = [parts.dataset[(0, i)] for i in range(0, n, max(1, n // 16))][:16]
     batch = model_batch(default_collate(items), cfg, torch.device("cpu"))
     torch.manual_seed(seed)  # time-embedding dropout, if any, draws the same mask
     with torch.no_grad():
-        total, _ = parts["loss_module"](batch)
+        total, _ = parts.loss_module(batch)
     return float(total)
 
 
@@ -86,13 +86,13 @@ def test_recipe_trains_on_small_city(recipe: Path, small_city: Path, tmp_path: P
         "train.checkpoint_every=0", f"train.feature_cache={tmp_path / 'features'}"])
     info = distributed.setup("cpu")
     parts = build(cfg, info, lambda *a: None)
-    before = {k: v.clone() for k, v in parts["model"].state_dict().items()}
-    buffers = {k: v.clone() for k, v in parts["loss_module"].objectives.named_buffers()}
+    before = {k: v.clone() for k, v in parts.model.state_dict().items()}
+    buffers = {k: v.clone() for k, v in parts.loss_module.objectives.named_buffers()}
     loss_before = _fixed_batch_loss(parts, cfg, buffers)
     result = train(cfg)
     checkpoint_io.restore(tmp_path / "run", parts)  # the final weights and objective state
     loss_after = _fixed_batch_loss(parts, cfg, buffers)
-    after = parts["model"].state_dict()
+    after = parts.model.state_dict()
     frozen = cfg.train.regime == "frozen"  # the backbones must not move at all
     trainable = [k for k in before if before[k].is_floating_point()
                  and not (frozen and ".backbone." in k)]

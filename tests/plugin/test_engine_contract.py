@@ -123,9 +123,9 @@ def test_stride_default_agrees_in_cli_plugin_and_benchmark(engine_defaults, engi
     values = engine_defaults["values"]
     assert engine_defaults["commands"]["embed-raster"]["--stride"]["default"] is None
     probe = ("from engine.defaults import CHIP_PX, default_stride; "
-             "from engine.evaluate.runner import FULL; "
-             "print(default_stride(CHIP_PX), FULL.stride_px, "
-             "default_stride(FULL.eval.chip_px))")
+             "from engine.evaluate.settings import settings_for; "
+             "s = settings_for('benchmark'); "
+             "print(default_stride(CHIP_PX), s.stride_px, default_stride(s.chip_px))")
     proc = subprocess.run([engine_python, "-c", probe], capture_output=True, text=True,
                           env=child_environment(), cwd=REPO, check=False)
     assert proc.returncode == 0, proc.stderr

@@ -19,6 +19,7 @@ from engine.data.sample_city.captures import capture_times, place_locations
 from engine.data.sample_city.fields import FIELD_NAMES
 from engine.data.sample_city.layout import build_world
 from engine.data.sample_city.overhead import render_overhead
+from engine.data.sample_city.panoramas import write_panoramas
 from engine.data.sample_city.perception import PERCEPTION, expected_perception, perception_scores
 from engine.data.sample_city.photos import render_all
 from engine.data.sample_city.presets import CRS, OVERHEAD_DATES, get_preset
@@ -41,8 +42,9 @@ def _truth_latent(world, preset) -> dict[str, np.ndarray]:
 
 
 def generate(out: str | Path, seed: int = 0, preset: str = "default",
-             progress: Progress = no_progress) -> dict:
-    """Write the sample city for `seed` and `preset` into `out`; return what it wrote."""
+             progress: Progress = no_progress, panoramas: bool = False) -> dict:
+    """Write the sample city for `seed` and `preset` into `out`; return what it wrote.
+    With `panoramas`, also one 360° panorama per capture (sample_city.panoramas)."""
     t0 = time.monotonic()
     p = get_preset(preset)
     out = Path(out)
@@ -67,6 +69,7 @@ def generate(out: str | Path, seed: int = 0, preset: str = "default",
     points = gpd.GeoDataFrame(points.drop(columns=["x", "y"]), crs=CRS,
                               geometry=gpd.points_from_xy(points["x"], points["y"]))
     write_gpkg(out / "streetview.gpkg", points, "streetview")
+    panos = write_panoramas(out, world, locs, times, seed, p, progress) if panoramas else None
 
     xmin, ymin, xmax, ymax = world.bounds
     overhead_files = []
@@ -113,11 +116,16 @@ def generate(out: str | Path, seed: int = 0, preset: str = "default",
         "notes": "truth rasters share the overhead CRS and bounds at truth_pixel_size; "
                  "perception truth = E[score | latent fields] (quadratic fit at the photos)",
     }
+    if panos:
+        manifest["files"]["panoramas"] = panos["file"]
+        manifest["counts"]["panoramas"] = panos["count"]
     write_manifest(out / "city.json", manifest)
     size_mb = sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) / 1e6
     summary = {"out": str(out), "preset": p.name, "seed": seed, "locations": len(locs),
                "photos": len(points), "overhead_dates": len(OVERHEAD_DATES),
                "tracts": len(polygons), "size_mb": round(size_mb, 1),
                "seconds": round(time.monotonic() - t0, 1)}
+    if panos:
+        summary["panoramas"] = panos["count"]
     log.info("sample city: %s", summary)
     return summary

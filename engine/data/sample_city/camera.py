@@ -1,4 +1,8 @@
-"""A pinhole street camera: the screen geometry shared by the wall, ground and sprite passes."""
+"""A pinhole street camera: the screen geometry shared by the wall, ground and sprite passes.
+
+Every pass asks the Frame for its projection (rows, columns, distances), never computes it
+itself, so a panorama camera (sample_city.panorama.PanoFrame) reuses the same passes.
+"""
 
 from __future__ import annotations
 
@@ -23,9 +27,17 @@ class Frame:
     x: float
     y: float
     heading: float  # degrees from north
-    img: np.ndarray  # float32 (S, S, 3) in [0, 1]
-    label: np.ndarray  # uint8 (S, S)
-    zbuf: np.ndarray  # (S,) forward distance of the wall in each column (inf: none)
+    img: np.ndarray  # float32 (height, width, 3) in [0, 1]
+    label: np.ndarray  # uint8 (height, width)
+    zbuf: np.ndarray  # (width,) depth of the wall in each column (inf: none)
+
+    @property
+    def width(self) -> int:
+        return self.size
+
+    @property
+    def height(self) -> int:
+        return self.size
 
     @property
     def focal(self) -> float:
@@ -39,11 +51,49 @@ class Frame:
         """Angle (radians, positive to the right) of each pixel column's ray."""
         return np.arctan((np.arange(self.size) + 0.5 - self.size / 2) / self.focal)
 
+    def ray_cos(self, ang: np.ndarray) -> np.ndarray:
+        """Forward distance per unit of ray length in each column (pinhole: cos of its angle)."""
+        return np.cos(ang)
+
+    def sky_t(self) -> np.ndarray:
+        """Per row, 0 at the top of the sky gradient .. 1 at (and below) the horizon."""
+        return np.clip((np.arange(self.size) + 0.5) / self.horizon, 0, 1)
+
+    def cloud_rows(self) -> np.ndarray:
+        """Per row, the cloud texture's vertical coordinate (0 top .. 1 bottom of a photo)."""
+        return (np.arange(self.size) + 0.5) / self.size
+
+    def ground_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """(rows below the horizon mask, forward metres to the ground seen in those rows)."""
+        rc = np.arange(self.size) + 0.5
+        below = rc > self.horizon + 0.25
+        return below, self.focal * CAM_H / (rc[below] - self.horizon)
+
+    def height_at(self, rows: np.ndarray, forward: np.ndarray) -> np.ndarray:
+        """Height (m) seen at pixel-centre `rows` on a surface `forward` metres ahead."""
+        return CAM_H + (self.horizon - rows) * forward / self.focal
+
     def to_camera(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(forward, right) metres of world points (x, y) relative to the camera."""
         h = math.radians(self.heading)
         rx, ry = np.asarray(x) - self.x, np.asarray(y) - self.y
         return rx * math.sin(h) + ry * math.cos(h), rx * math.cos(h) - ry * math.sin(h)
+
+    def project(self, x: np.ndarray, y: np.ndarray, max_dist: float
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(depth, column, in view) of upright objects standing at world points (x, y)."""
+        fwd, right = self.to_camera(x, y)
+        half = math.tan(math.radians(FOV_DEG / 2)) * 1.15
+        ok = (fwd > 1.0) & (fwd < max_dist) & (np.abs(right) < fwd * half + 4.0)
+        return fwd, self.col_of(right, np.where(ok, fwd, 1.0)), ok
+
+    def copies(self, col: float) -> tuple[float, ...]:
+        """The screen columns an object centred at `col` is drawn at (one for a photo)."""
+        return (col,)
+
+    def span(self, metres: float, depth: float) -> float:
+        """Screen width (px) of `metres` across an upright object at `depth` metres."""
+        return self.focal * metres / depth
 
     def row_of(self, height_m: np.ndarray | float, forward: np.ndarray | float):
         """Screen row (float) of a point `height_m` above the ground at `forward` metres."""

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from engine.data.sample_city import camera as cam
-from engine.data.sample_city.camera import CAM_H, Frame, haze
+from engine.data.sample_city.camera import Frame, haze
 from engine.data.sample_city.dynamics import Conditions
 from engine.data.sample_city.rng import hash01
 from engine.data.sample_city.style import BRICK, PANEL
@@ -33,12 +33,11 @@ _GRAFFITI = np.array([(0.85, 0.10, 0.65), (0.10, 0.75, 0.85), (0.95, 0.85, 0.10)
 
 def draw_sky(fr: Frame, cond: Conditions, ang: np.ndarray) -> None:
     """Vertical gradient sky with soft clouds that stay put in world directions."""
-    s = fr.size
-    t = np.clip((np.arange(s) + 0.5) / fr.horizon, 0, 1)[:, None, None]
+    t = fr.sky_t()[:, None, None]
     fr.img[:] = cond.sky_top * (1 - t) + cond.sky_bottom * t
     if cond.clear < 1.0:
         th = math.radians(fr.heading) + ang
-        rows = (np.arange(s)[:, None] + 0.5) / s
+        rows = fr.cloud_rows()[:, None]
         c = np.sin(3 * th[None, :] + cond.cloud_phase) * np.sin(9 * rows + 2 * cond.cloud_phase)
         c = np.clip((c - 0.2) * 2.0 * (1.0 - cond.clear), 0, 1)[..., None]
         fr.img[:] = fr.img * (1 - c) + np.array([0.93, 0.93, 0.94]) * c
@@ -47,11 +46,8 @@ def draw_sky(fr: Frame, cond: Conditions, ang: np.ndarray) -> None:
 
 def draw_ground(fr: Frame, world: World, cond: Conditions, ang: np.ndarray, upkeep: float) -> None:
     """Floor casting: every pixel below the horizon looks up the ground class it sees."""
-    s, f, hor = fr.size, fr.focal, fr.horizon
-    rc = np.arange(s) + 0.5
-    below = rc > hor + 0.25
-    d_perp = f * CAM_H / (rc[below] - hor)  # (R,)
-    t = d_perp[:, None] / np.cos(ang)[None, :]
+    below, d_perp = fr.ground_rows()  # (R,) forward metres
+    t = d_perp[:, None] / fr.ray_cos(ang)[None, :]
     th = math.radians(fr.heading) + ang
     gx, gy = fr.x + np.sin(th)[None, :] * t, fr.y + np.cos(th)[None, :] * t
     r, c, inside = world.index(gx, gy)
@@ -79,7 +75,7 @@ def cast_walls(fr: Frame, world: World, ang: np.ndarray):
     hit = (world.bid[r, c] > 0) & inside
     has = hit.any(1) & ~hit[:, 0]
     k = np.where(has, hit.argmax(1), 1)
-    i = np.arange(fr.size)
+    i = np.arange(fr.width)
     col_k, row_k = c[i, k], r[i, k]
     xb = world.x0 + world.res * np.where(dx > 0, col_k, col_k + 1)
     yb = world.y1 - world.res * np.where(dy < 0, row_k, row_k + 1)
@@ -93,7 +89,7 @@ def cast_walls(fr: Frame, world: World, ang: np.ndarray):
     normal = np.where(face_x[:, None], np.stack([-np.sign(dx), 0 * dx], 1),
                       np.stack([0 * dy, -np.sign(dy)], 1))
     bid = np.where(has, world.bid[row_k, col_k], 0)
-    forward = np.where(has, np.maximum(t_hit * np.cos(ang), 0.3), np.inf)
+    forward = np.where(has, np.maximum(t_hit * fr.ray_cos(ang), 0.3), np.inf)
     return bid, forward, u, normal
 
 
@@ -101,27 +97,27 @@ def draw_walls(fr: Frame, world: World, cond: Conditions, ang: np.ndarray) -> np
     """Facades with windows, shops, signs, brick and graffiti; returns the per-column bid."""
     bid, fwd, u, normal = cast_walls(fr, world, ang)
     st = world.style
-    s, f, hor = fr.size, fr.focal, fr.horizon
+    shape = (fr.height, fr.width)
     h = st["height"][bid]
-    rc = (np.arange(s) + 0.5)[:, None]
+    rc = (np.arange(fr.height) + 0.5)[:, None]
     with np.errstate(invalid="ignore"):
         top, bot = fr.row_of(h, fwd), fr.row_of(0.0, fwd)
         wall = (bid > 0)[None, :] & (rc >= top[None, :]) & (rc < bot[None, :])
     fr.zbuf[:] = fwd
     if not wall.any():
-        return np.zeros((s, s), dtype=bid.dtype)
+        return np.zeros(shape, dtype=bid.dtype)
     fw = np.where(np.isfinite(fwd), fwd, 0.0)
-    v = CAM_H + (hor - rc) * fw[None, :] / f  # height on the facade (S, S)
+    v = fr.height_at(rc, fw[None, :])  # height on the facade (H, W)
     g = lambda key: st[key][bid][None, :]  # noqa: E731
     wdx, fh, gh = g("win_dx"), g("floor_h"), g("ground_h")
     fu = (u[None, :] % wdx) / wdx
     bay = np.floor(u[None, :] / wdx)
     storey = np.floor((v - gh) / fh)
     fv = ((v - gh) % fh) / fh
-    rgb = np.broadcast_to(st["base_rgb"][bid][None, :, :], (s, s, 3)).copy()
-    label = np.full((s, s), cam.WALL, np.uint8)
+    rgb = np.broadcast_to(st["base_rgb"][bid][None, :, :], (*shape, 3)).copy()
+    label = np.full(shape, cam.WALL, np.uint8)
     mat = g("material")
-    full = lambda m: np.broadcast_to(m, (s, s))  # noqa: E731
+    full = lambda m: np.broadcast_to(m, shape)  # noqa: E731
     rgb[full((mat == BRICK) & ((v * 4.0) % 1.0 < 0.13))] *= 0.8
     rgb[full((mat == PANEL) & (fu < 0.06))] *= 0.75
     rgb[full(v > g("height") - 0.6)] *= 0.72

@@ -17,15 +17,14 @@ MAX_DIST = 110.0
 
 def _box(fr: Frame, z: float, col: float, half_w: float, z0: float, z1: float):
     """Pixel box (rows, cols, visible-column mask) of an upright rectangle; None if unseen."""
-    f, s = fr.focal, fr.size
-    hw = f * half_w / z
+    hw = fr.span(half_w, z)
     c0, c1 = int(math.floor(col - hw + 0.5)), int(math.floor(col + hw + 0.5))
     if c1 <= c0:
         c1 = c0 + 1
     r0 = int(math.floor(fr.row_of(z1, z) + 0.5))
     r1 = int(math.floor(fr.row_of(z0, z) + 0.5))
     r1 = max(r1, r0 + 1)
-    c0, c1, r0, r1 = max(c0, 0), min(c1, s), max(r0, 0), min(r1, s)
+    c0, c1, r0, r1 = max(c0, 0), min(c1, fr.width), max(r0, 0), min(r1, fr.height)
     if c0 >= c1 or r0 >= r1:
         return None
     vis = fr.zbuf[c0:c1] > z
@@ -59,7 +58,7 @@ def _tree(fr: Frame, z: float, col: float, t: dict, i: int, cond: Conditions) ->
     cc = np.arange(cols.start, cols.stop) + 0.5
     rc = (fr.row_of(t["trunk_h"][i], z) + fr.row_of(top, z)) / 2
     ry = max((fr.row_of(t["trunk_h"][i], z) - fr.row_of(top, z)) / 2, 0.5)
-    rx = max(fr.focal * t["crown_r"][i] / z, 0.5)
+    rx = max(fr.span(t["crown_r"][i], z), 0.5)
     ny, nx = (rr[:, None] - rc) / ry, (cc[None, :] - col) / rx
     inside = nx**2 + ny**2 < 1.0
     leaf = hash01(np.full_like(ny, i), np.floor(ny * 6), np.floor(nx * 6))
@@ -75,7 +74,7 @@ def _car(fr: Frame, z: float, col: float, rgb: np.ndarray, cond: Conditions) -> 
     _paint(fr, _box(fr, z, col, 0.9, 0.3, 0.95), rgb, cam.CAR, z, cond)
     _paint(fr, _box(fr, z, col, 0.7, 0.95, 1.45), 0.3 * rgb + 0.1, cam.CAR, z, cond)
     for side in (-0.65, 0.65):
-        _paint(fr, _box(fr, z, col + fr.focal * side / z, 0.2, 0.0, 0.35), (0.05, 0.05, 0.05),
+        _paint(fr, _box(fr, z, col + fr.span(side, z), 0.2, 0.0, 0.35), (0.05, 0.05, 0.05),
                cam.CAR, z, cond)
 
 
@@ -100,7 +99,6 @@ def draw_sprites(fr: Frame, cond: Conditions, trees: dict, tree_idx: np.ndarray,
                  prop_idx: np.ndarray, actors: dict) -> None:
     """Draw every object in view, farthest first, each clipped by the facades in front of it."""
     items = []  # (forward, col, kind, index)
-    half = math.tan(math.radians(cam.FOV_DEG / 2)) * 1.15
     for kind, xs, ys, idx in (
         ("tree", trees["x"][tree_idx], trees["y"][tree_idx], tree_idx),
         ("prop", props["x"][prop_idx], props["y"][prop_idx], prop_idx),
@@ -109,17 +107,17 @@ def draw_sprites(fr: Frame, cond: Conditions, trees: dict, tree_idx: np.ndarray,
         ("person", actors["people_xy"][:, 0], actors["people_xy"][:, 1],
          np.arange(len(actors["people_xy"]))),
     ):
-        fwd, right = fr.to_camera(xs, ys)
-        ok = (fwd > 1.0) & (fwd < MAX_DIST) & (np.abs(right) < fwd * half + 4.0)
-        items += [(z, fr.col_of(r, z), kind, int(i))
-                  for z, r, i in zip(fwd[ok], right[ok], idx[ok], strict=True)]
+        depth, col, ok = fr.project(xs, ys, MAX_DIST)
+        items += [(z, c, kind, int(i))
+                  for z, c, i in zip(depth[ok], col[ok], idx[ok], strict=True)]
     items.sort(key=lambda it: (-it[0], it[2], it[3]))
-    for z, col, kind, i in items:
-        if kind == "tree":
-            _tree(fr, z, col, trees, i, cond)
-        elif kind == "prop":
-            _prop(fr, z, col, props, i, cond)
-        elif kind == "car":
-            _car(fr, z, col, actors["car_rgb"][i], cond)
-        else:
-            _person(fr, z, col, actors, i, cond)
+    for z, at, kind, i in items:
+        for col in fr.copies(at):  # a panorama draws objects across its seam on both sides
+            if kind == "tree":
+                _tree(fr, z, col, trees, i, cond)
+            elif kind == "prop":
+                _prop(fr, z, col, props, i, cond)
+            elif kind == "car":
+                _car(fr, z, col, actors["car_rgb"][i], cond)
+            else:
+                _person(fr, z, col, actors, i, cond)

@@ -30,18 +30,24 @@ def colourful_fraction(img: np.ndarray) -> float:
     return float(((sat > 0.55) & (mx > 0.25) & ~greenish & ~skyish).mean())
 
 
+def draw_scene(fr: Frame, world: World, cond: Conditions, actors: dict, tree_idx: np.ndarray,
+               prop_idx: np.ndarray, upkeep: float) -> tuple[np.ndarray, np.ndarray]:
+    """Draw sky, ground, facades and objects into `fr` (any camera); (uint8 image, wall ids)."""
+    ang = fr.col_angles()
+    draw_sky(fr, cond, ang)
+    draw_ground(fr, world, cond, ang, upkeep)
+    wall_bid = draw_walls(fr, world, cond, ang)
+    draw_sprites(fr, cond, world.trees, tree_idx, world.props, prop_idx, actors)
+    return (np.clip(fr.img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), wall_bid
+
+
 def render_photo(world: World, x: float, y: float, heading: float, cond: Conditions,
                  actors: dict, tree_idx: np.ndarray, prop_idx: np.ndarray, size: int,
                  upkeep: float) -> tuple[np.ndarray, dict[str, float]]:
     """Photo (uint8 size x size x 3) from (x, y) looking at `heading`, and its visible content."""
     fr = Frame(size=size, x=x, y=y, heading=heading, img=np.zeros((size, size, 3), np.float32),
                label=np.zeros((size, size), np.uint8), zbuf=np.full(size, np.inf))
-    ang = fr.col_angles()
-    draw_sky(fr, cond, ang)
-    draw_ground(fr, world, cond, ang, upkeep)
-    wall_bid = draw_walls(fr, world, cond, ang)
-    draw_sprites(fr, cond, world.trees, tree_idx, world.props, prop_idx, actors)
-    img = (np.clip(fr.img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    img, wall_bid = draw_scene(fr, world, cond, actors, tree_idx, prop_idx, upkeep)
     lab = fr.label
     facade = np.isin(lab, (cam.WALL, cam.WINDOW, cam.SHOP, cam.GRAFFITI)) & (wall_bid > 0)
     seen = wall_bid[facade]

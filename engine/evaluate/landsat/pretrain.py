@@ -16,9 +16,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine.defaults import DEVICE
 from engine.errors import EngineError
 from engine.evaluate.landsat.chips import ChipGrid, augment
 from engine.evaluate.landsat.data import LandsatScene
+from engine.models.device import resolve_device
 from engine.progress import Progress, no_progress
 
 log = logging.getLogger(__name__)
@@ -45,7 +47,7 @@ class PretrainConfig:
     lr: float = 2e-3
     weight_decay: float = 1e-4
     seed: int = 0
-    device: str = "auto"
+    device: str = DEVICE
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -73,12 +75,6 @@ def build_encoder(cfg: PretrainConfig, in_chans: int, seed: int) -> nn.Module:
     torch.manual_seed(int(seed))
     return build_backbone("tiny_cnn", width=cfg.width, depth=cfg.depth, out_dim=cfg.out_dim,
                           in_chans=int(in_chans))
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def geo_clusters(xy: np.ndarray, k: int, seed: int, fit_rows: int = 5000) -> np.ndarray:
@@ -112,7 +108,7 @@ def pretrain(scene: LandsatScene, cfg: PretrainConfig,
         raise EngineError(f"pretraining needs steps >= 1 and batch_size >= 2, got "
                           f"{cfg.steps}, {cfg.batch_size}", "use e.g. 300 steps of 64 chips")
     t0 = time.perf_counter()
-    dev = _device(cfg.device)
+    dev = resolve_device(cfg.device)
     rows, cols = np.nonzero(scene.valid)
     cluster = None
     if cfg.variant == "self+geo":

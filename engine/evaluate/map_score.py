@@ -1,4 +1,5 @@
-"""Map fidelity: a map vs the sample city's truth raster, on cells far from every photo.
+"""Map fidelity, the one map scorer: a map vs the sample city's truth raster, on cells far
+from every photo.
 
 A zero-shot map is only interesting where there is no photo: cells whose centre lies more
 than `min_dist_m` from every photo point. Truth is sampled at each map cell's centre (the
@@ -13,6 +14,7 @@ import os
 import numpy as np
 
 from engine.errors import EngineError
+from engine.heads.metrics import pearson, rmse
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,7 @@ def cell_centres(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray, 
     return values, np.column_stack([xs, ys]), crs
 
 
-def sample_raster(path: str | os.PathLike[str], xy: np.ndarray, crs) -> np.ndarray:
+def sample_raster(path: str | os.PathLike[str], xy: np.ndarray, crs: object) -> np.ndarray:
     """Band 1 of a raster at points x, y (in `crs`); NaN outside or on nodata."""
     from engine.maps.field import sample_field
 
@@ -50,17 +52,9 @@ def photo_distance(xy: np.ndarray, photo_xy: np.ndarray) -> np.ndarray:
     return np.asarray(d, dtype=np.float64)
 
 
-def pearson(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson r of two equally long arrays (NaN when either is constant)."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    if len(a) < 3 or a.std() == 0 or b.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(a, b)[0, 1])
-
-
 def map_vs_truth(map_tif: str | os.PathLike[str], truth_tif: str | os.PathLike[str],
-                 photo_xy: np.ndarray, photo_crs, min_dist_m: float = 30.0) -> dict:
-    """Pearson r of map vs truth on photo-free cells (and on all cells, for reference)."""
+                 photo_xy: np.ndarray, photo_crs: object, min_dist_m: float = 30.0) -> dict:
+    """Pearson r and RMSE of map vs truth on photo-free cells (r also on all cells)."""
     from engine.data.crs import transform_xy
 
     values, xy, crs = cell_centres(map_tif)
@@ -74,6 +68,7 @@ def map_vs_truth(map_tif: str | os.PathLike[str], truth_tif: str | os.PathLike[s
                           f"from every photo", "use a finer map (smaller stride) or a smaller "
                           "distance")
     out = {"r_photo_free": pearson(values[free], truth[free]),
+           "rmse_photo_free": rmse(values[free], truth[free]),
            "n_photo_free": int(free.sum()), "r_all": pearson(values[ok], truth[ok]),
            "n_all": int(ok.sum()), "min_dist_m": float(min_dist_m)}
     log.info("%s vs %s: r=%.3f on %d photo-free cells", map_tif, truth_tif,

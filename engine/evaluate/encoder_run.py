@@ -1,7 +1,8 @@
-"""The demo's stages for one encoder (trained or random): embed -> fit heads -> maps -> score.
+"""The pipeline's map stages for one encoder (trained or random): embed -> fit heads ->
+zero-shot maps -> score. The benchmark's map-fidelity task and the demo both run these.
 
-Each stage calls the engine's own functions (engine.embed, engine.maps, engine.demo.evaluate)
-with plain arguments, exactly as the CLI commands do.
+Each stage calls the engine's own functions (engine.embed, engine.maps, map_score) with
+plain arguments, exactly as the CLI commands do.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ import hashlib
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from engine.demo.settings import PERCEPTION, SOCIOECONOMIC, DemoSettings
+from engine.defaults import DEVICE
+from engine.evaluate.settings import PERCEPTION, SOCIOECONOMIC, Settings
 from engine.export.atomic import atomic_path
 from engine.progress import Progress, no_progress
 
@@ -33,7 +36,7 @@ def latest_overhead(city: Path) -> Path:
     return found[-1]
 
 
-def _stamp_text(model_key: str, settings: DemoSettings, raster: Path) -> str:
+def _stamp_text(model_key: str, settings: Settings, raster: Path) -> str:
     return json.dumps({"model": model_key, "image_size": settings.image_size,
                        "chip_px": settings.chip_px, "stride_px": settings.stride_px,
                        "raster": str(raster)}, sort_keys=True)
@@ -48,7 +51,7 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def embed_city(model, model_key: str, city: Path, out: Path, settings: DemoSettings,
+def embed_city(model: Any, model_key: str, city: Path, out: Path, settings: Settings,
                progress: Progress = no_progress) -> dict:
     """Photo embeddings (GPKG + faiss) and the overhead embedding field of the latest date;
     reused when `embed.json` shows the same model and sizes."""
@@ -67,16 +70,16 @@ def embed_city(model, model_key: str, city: Path, out: Path, settings: DemoSetti
         stamp.unlink()
     layer = read_streetview(city / "streetview.gpkg")
     embed_points(model, layer, photos, batch_size=64, image_size=settings.image_size,
-                 progress=progress, num_workers=0, device="auto")
+                 progress=progress, num_workers=0, device=DEVICE)
     embed_raster(model, raster, field, chip_px=settings.chip_px, stride_px=settings.stride_px,
                  encoder="overhead", dtype="float16", batch_size=128, progress=progress,
-                 device="auto")
+                 device=DEVICE)
     with atomic_path(stamp) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return {"photos": str(photos), "field": str(field), "reused": False}
 
 
-def fit_heads(photos: Path, city: Path, heads_dir: Path, settings: DemoSettings,
+def fit_heads(photos: Path, city: Path, heads_dir: Path, settings: Settings,
               progress: Progress = no_progress) -> dict[str, dict]:
     """Ridge heads with spatial CV: perception per photo, socioeconomics per tract."""
     from engine.maps.fit import fit_rows
@@ -112,10 +115,10 @@ def zero_shot_maps(heads_dir: Path, field: Path, city: Path, maps_dir: Path,
     return out
 
 
-def score_maps(maps_dir: Path, city: Path, settings: DemoSettings) -> dict[str, dict]:
+def score_maps(maps_dir: Path, city: Path, settings: Settings) -> dict[str, dict]:
     """Pearson r of each map vs truth/<target>.tif on photo-free cells."""
     from engine.data.points import read_streetview
-    from engine.demo.evaluate import map_vs_truth
+    from engine.evaluate.map_score import map_vs_truth
 
     layer = read_streetview(city / "streetview.gpkg", check_images=False)
     xy = layer.xy_in(layer.crs)
@@ -130,18 +133,7 @@ def score_maps(maps_dir: Path, city: Path, settings: DemoSettings) -> dict[str, 
     return out
 
 
-def random_model(model_dir: Path, seed: int):
-    """A random-init GeoModel of the trained model's architecture (the baseline encoder)."""
-    import torch
-
-    from engine.models.folder import read_model_config
-    from engine.nn.model import GeoModel
-
-    torch.manual_seed(seed)
-    return GeoModel.from_config(read_model_config(model_dir)).eval()
-
-
-def run_encoder(model, model_key: str, city: Path, out: Path, settings: DemoSettings,
+def run_encoder(model: Any, model_key: str, city: Path, out: Path, settings: Settings,
                 progress: Progress = no_progress) -> dict:
     """Embed, fit, map and score with one encoder; outputs under `out`."""
     emb = embed_city(model, model_key, city, out / "embeddings", settings, progress)

@@ -1,0 +1,90 @@
+"""The one settings dataclass of the experiment pipeline, and its named presets.
+
+The benchmark (`python -m engine.evaluate`) and the demo (`python -m engine demo`) are presets
+of one pipeline: the same sizes, CV blocks and recipes, differing only in what they run.
+City-dependent sizes (photo size, CV blocks, folds, map stride) follow the city's preset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+from engine import defaults
+from engine.data.sample_city.perception import PERCEPTION
+from engine.data.sample_city.tracts import ATTRIBUTES as SOCIOECONOMIC
+from engine.errors import EngineError
+
+__all__ = ["PERCEPTION", "PRESETS", "SIZES_BY_CITY", "SOCIOECONOMIC", "Settings", "for_city",
+           "settings_for"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a pipeline run varies: city preset, seeds, training steps and task sizes."""
+
+    preset: str = "default"        # the sample city's preset the sizes below are made for
+    seeds: int = 3                 # training seeds (benchmark)
+    seed: int = 0                  # the seed of this run (CV folds, pair sampling, training)
+    map_recipe: str = "crossview_spatial"  # the recipe whose zero-shot maps are scored
+    steps: int = 400
+    csp_steps: int = 300
+    landsat_steps: int = 300
+    batch_size: int = defaults.TRAIN_BATCH
+    image_size: int = defaults.IMAGE_PX  # street photos seen by the model (px)
+    chip_px: int = defaults.CHIP_PX  # overhead chip side (px of the raster; 1 m/px in the city)
+    stride_px: int = defaults.default_stride(defaults.CHIP_PX)  # field pixel, raster pixels
+    point_block_m: float = 200.0   # CV block side for per-photo heads
+    tract_block_m: float = 400.0   # CV block side for per-tract heads
+    point_folds: int = defaults.FOLDS
+    tract_folds: int = defaults.FOLDS
+    vpr_radius_m: float = 25.0
+    vpr_heading_deg: float = 45.0
+    n_pairs: int = 20000           # pairs sampled for the pairwise ranking accuracy
+    min_dist_m: float = 30.0       # "photo-free" map cells lie farther than this from photos
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# the sizes that follow the city's preset (a small city needs smaller blocks and images)
+SIZES_BY_CITY: dict[str, dict] = {
+    "small": {"image_size": 32, "chip_px": 64, "stride_px": 8, "point_block_m": 100.0,
+              "tract_block_m": 150.0, "point_folds": 4, "tract_folds": 3, "n_pairs": 5000},
+    "default": {},
+}
+
+_SMALL = replace(Settings(), preset="small", **SIZES_BY_CITY["small"])
+PRESETS: dict[str, Settings] = {
+    "benchmark": Settings(),
+    "benchmark-quick": replace(_SMALL, seeds=1, steps=40, csp_steps=20, landsat_steps=20),
+    "demo": Settings(seeds=1),
+    "demo-quick": replace(_SMALL, seeds=1, steps=150),
+}
+
+
+def for_city(s: Settings, city_preset: str | None) -> Settings:
+    """`s` with the sizes of `city_preset` (the preset recorded in the city's city.json)."""
+    if city_preset is None or city_preset == s.preset:
+        return s
+    if city_preset not in SIZES_BY_CITY:
+        raise EngineError(f"unknown sample-city preset {city_preset!r} in city.json",
+                          f"use a city of preset {' or '.join(SIZES_BY_CITY)}")
+    base = replace(Settings(), **SIZES_BY_CITY[city_preset])
+    return replace(s, preset=city_preset, **{k: getattr(base, k) for k in
+                                             ("image_size", "chip_px", "stride_px",
+                                              "point_block_m", "tract_block_m", "point_folds",
+                                              "tract_folds", "n_pairs")})
+
+
+def settings_for(name: str, city_preset: str | None = None, seeds: int | None = None,
+                 steps: int | None = None) -> Settings:
+    """The preset `name` (see PRESETS), sized for the city, with optional overrides."""
+    if name not in PRESETS:
+        raise EngineError(f"unknown pipeline preset {name!r}",
+                          f"use one of: {', '.join(PRESETS)}")
+    s = for_city(PRESETS[name], city_preset)
+    if seeds is not None:
+        s = replace(s, seeds=int(seeds))
+    if steps is not None:
+        s = replace(s, steps=int(steps), csp_steps=int(steps))
+    return s

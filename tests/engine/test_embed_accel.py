@@ -1,0 +1,70 @@
+"""The ONNX Runtime CPU path: chosen for timm backbones, same features as torch, same field."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+from rasterio.transform import from_origin
+from test_embed_support import tiny_model, write_rgb_tif
+
+from engine.embed import accel
+from engine.embed.raster import embed_raster
+from engine.errors import EngineError
+
+torch.set_num_threads(1)
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def lite_model():
+    """A GeoModel whose overhead encoder is timm's efficientnet_lite0 (random init, small)."""
+    from engine.nn import GeoModel
+
+    torch.manual_seed(0)
+    enc = {"backbone": "timm:efficientnet_lite0", "hidden_dim": 32}
+    return GeoModel.from_config({"embedding_dim": 16, "image": dict(enc),
+                                 "overhead": dict(enc)}).eval()
+
+
+def test_auto_picks_onnxruntime_for_timm_backbones_only(lite_model) -> None:
+    assert accel.wants_onnxruntime(lite_model, CPU, "auto")
+    assert not accel.wants_onnxruntime(tiny_model(), CPU, "auto")
+    assert not accel.wants_onnxruntime(lite_model, CPU, "torch")
+    assert accel.wants_onnxruntime(tiny_model(), CPU, "onnxruntime")
+    from engine.nn import GeoModel
+    from engine.nn.pretrained.zoo import zoo_model_config
+
+    zoo = zoo_model_config("zoo:efficientnet_lite0")
+    for part in ("image", "overhead"):
+        zoo[part]["backbone_kw"] = {"weights": None}  # the zoo network, random init
+    assert accel.wants_onnxruntime(GeoModel.from_config(zoo), CPU, "auto")
+    with pytest.raises(EngineError, match="unknown runtime"):
+        accel.wants_onnxruntime(lite_model, CPU, "tensorrt")
+
+
+def test_onnxruntime_features_equal_torch(lite_model) -> None:
+    fn = accel.encoder_fn(lite_model, "embed_overhead", CPU, "auto")
+    assert isinstance(fn, accel.OrtEncoder)
+    x = torch.randn(5, 3, 32, 32)
+    with torch.inference_mode():
+        ref = lite_model.embed_overhead(x)
+        first, again = fn(x), fn(x[:3])  # the first batch exports; batch size is dynamic
+    assert not fn.fallback and fn.session is not None
+    assert float((first - ref).abs().max()) < 1e-4
+    assert float((again - ref[:3]).abs().max()) < 1e-4
+
+
+def test_field_on_onnxruntime_equals_torch_to_float16(tmp_path, lite_model) -> None:
+    src = write_rgb_tif(tmp_path / "in.tif", 96, 80, "EPSG:32617",
+                        from_origin(500000.0, 4000000.0, 0.5, 0.5))
+    fields = {}
+    for runtime in ("torch", "onnxruntime"):
+        out = tmp_path / f"{runtime}.tif"
+        embed_raster(lite_model, src, out, chip_px=32, stride_px=16, batch_size=16,
+                     device="cpu", dtype="float32", preview=False, runtime=runtime)
+        with rasterio.open(out) as ds:
+            fields[runtime] = ds.read()
+    assert np.isfinite(fields["torch"]).any()
+    np.testing.assert_allclose(fields["onnxruntime"], fields["torch"], atol=1e-3, rtol=0)
