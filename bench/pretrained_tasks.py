@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +24,11 @@ import numpy as np
 def main() -> None:
     from engine.evaluate import metrics, tasks
     from engine.evaluate.baselines import ModelEmbedder, RawPixelEmbedder
-    from engine.evaluate.context import EvalSettings, load_city
+    from engine.evaluate.context import load_city
     from engine.evaluate.imagenet import ImageNetEmbedder
     from engine.evaluate.mosaiks import MosaiksEmbedder
+    from engine.evaluate.settings import PERCEPTION, Settings
+    from engine.heads.cv import cross_validate
     from engine.models.folder import load_model
     from engine.train.config import load_config
     from engine.train.loop import train
@@ -45,7 +46,7 @@ def main() -> None:
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     ctx = load_city(args.city)
-    s = EvalSettings(image_size=args.image_size, chip_px=args.chip_px,
+    s = Settings(image_size=args.image_size, chip_px=args.chip_px,
                      point_block_m=args.point_block_m, tract_block_m=args.tract_block_m,
                      point_folds=args.folds, tract_folds=args.folds)
     xy = ctx.xy
@@ -93,10 +94,10 @@ def main() -> None:
     fusion = {}
     for label, X in (("ground", ground), ("overhead", over),
                      ("fused", np.concatenate([ground, over], axis=1))):
-        fusion[label] = {t: round(float(tasks._cv_row(
-            "perception", t, X, ctx.layer.frame[t].to_numpy(np.float64), ctx.xy,
-            s.point_block_m, s.point_folds, replace(s), groups)["r2_pooled"]), 3)
-            for t in tasks.PERCEPTION}
+        fusion[label] = {t: round(float(cross_validate(
+            X, ctx.layer.frame[t].to_numpy(np.float64), ctx.xy, "ridge",
+            block_size_m=s.point_block_m, n_folds=s.point_folds, seed=s.seed,
+            groups=groups).pooled["r2"]), 3) for t in PERCEPTION}
     report["fusion perception r2_pooled (frozen lite0)"] = fusion
     print(json.dumps(report, indent=1))
     (args.out / "report.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
