@@ -13,7 +13,8 @@ OUT         ?= out/sample-city
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: demo test test-engine test-plugin setup setup-engine setup-qgis qgis-system \
-        plugin benchmark lint clean
+        plugin test-zip-install screenshots benchmark lint clean \
+        bench-env performance
 
 demo: setup-engine
 	$(PY) -m engine demo --out $(OUT)
@@ -62,8 +63,42 @@ $(STAMP_QGIS):
 plugin:
 	$(PYTHON) qgis_plugin/build_zip.py --out dist
 
+# The acceptance test with the real engine set-up from the zip (venv + pip, ~6 GB, minutes).
+test-zip-install: setup
+	GEOCONTRAST_TEST_ENGINE_SETUP=1 QT_QPA_PLATFORM=offscreen $(PY_QGIS) -m pytest \
+	  tests/plugin/test_zip_install.py -q -p no:cacheprovider
+
+# docs/qgis_*.png: the real QGIS desktop under Xvfb, the plugin installed from dist/ into a
+# fresh profile (needs the qgis and xvfb packages; SHOTS_ENGINE: the engine's python).
+SHOTS_DIR    := build/screenshots
+SHOTS_ENGINE ?= $(abspath $(PY))
+screenshots: plugin setup-engine
+	rm -rf $(SHOTS_DIR) && mkdir -p $(SHOTS_DIR)/profiles/default/python/plugins $(SHOTS_DIR)/work
+	$(PYTHON) -c "import zipfile, sys; zipfile.ZipFile('dist/geocontrast.zip').extractall(sys.argv[1])" \
+	  $(SHOTS_DIR)/profiles/default/python/plugins
+	GC_SHOTS=$(CURDIR)/$(SHOTS_DIR)/shots GC_WORK=$(CURDIR)/$(SHOTS_DIR)/work \
+	  GC_ENGINE=$(SHOTS_ENGINE) timeout 1200 xvfb-run -a -s "-screen 0 1600x1000x24" \
+	  qgis --profiles-path $(CURDIR)/$(SHOTS_DIR) --nologo --noversioncheck \
+	  --code $(CURDIR)/tests/plugin/desktop_screenshots.py
+	@if [ -f $(SHOTS_DIR)/shots/error.txt ]; then cat $(SHOTS_DIR)/shots/error.txt; exit 1; fi
+	cp $(SHOTS_DIR)/shots/qgis_*.png docs/
+
 benchmark: setup-engine
 	$(PY) -m engine.evaluate --out docs/BENCHMARK.md
+
+# The bench-only environment: the engine venv's packages (seen through a .pth file) plus the
+# pinned peers of bench/requirements.txt (torchgeo, ...). Never needed to run the engine.
+VENV_BENCH  := .venv-bench
+bench-env: setup-engine
+	@test -x $(VENV_BENCH)/bin/python || $$($(PY) -c 'import sys; print(sys.base_prefix)')/bin/python3 -m venv $(VENV_BENCH)
+	$(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' > \
+	  "$$($(VENV_BENCH)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/_engine_venv.pth"
+	$(VENV_BENCH)/bin/pip install --quiet --disable-pip-version-check --no-deps -r bench/requirements.txt
+
+# docs/PERFORMANCE.md: every bench's command and output (about an hour on 2 busy cores);
+# ARGS=--assemble-only rebuilds it from the saved outputs (e.g. after bench/gpu.sh)
+performance: setup-engine bench-env
+	$(PY) bench/performance.py $(ARGS)
 
 lint: setup-engine
 	$(PY) -m ruff check engine tests bench qgis_plugin

@@ -1,8 +1,10 @@
 """Build the installable plugin: dist/geocontrast.zip with one top-level folder `geocontrast/`.
 
 Stdlib only: `python3 qgis_plugin/build_zip.py --out dist`. The zip holds metadata.txt,
-LICENSE, the plugin's modules, icons and styles; never tests, caches or this script. Entries
-are sorted with fixed timestamps, so the same sources give the same bytes.
+LICENSE, the plugin's modules, icons and styles, and under `engine_dist/` the engine as a wheel
+(recipes included) with the exact pins of constraints.txt, which *Set up engine…* installs into
+a venv outside QGIS. Never tests, caches or the build scripts. Entries are sorted with fixed
+timestamps, so the same sources give the same bytes.
 """
 
 from __future__ import annotations
@@ -14,6 +16,11 @@ import sys
 import zipfile
 from pathlib import Path
 
+try:  # run as a script (make plugin) or imported as qgis_plugin.build_zip
+    from build_engine_wheel import build_wheel
+except ImportError:
+    from qgis_plugin.build_engine_wheel import build_wheel
+
 PLUGIN_DIR = Path(__file__).resolve().parent
 REPO = PLUGIN_DIR.parent
 TOP = "geocontrast"
@@ -21,7 +28,8 @@ REQUIRED_FIELDS = ("name", "qgisMinimumVersion", "description", "about", "versio
                    "email", "repository", "tracker", "homepage", "category", "tags", "icon",
                    "experimental", "hasProcessingProvider", "license")
 INCLUDED_SUFFIXES = {".py", ".svg", ".png", ".qml", ".ui", ".qm", ".txt", ".md", ".json"}
-EXCLUDED_NAMES = {"build_zip.py", "__pycache__", "tests", "test"}
+EXCLUDED_NAMES = {"build_zip.py", "build_engine_wheel.py", "__pycache__", "tests", "test"}
+ENGINE_DIST = "engine_dist"  # inside the plugin folder: the engine wheel + constraints.txt
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 
 
@@ -45,9 +53,12 @@ def check_metadata(meta: dict[str, str]) -> list[str]:
     return problems
 
 
-def plugin_files() -> list[tuple[Path, str]]:
+def plugin_files(engine_wheel: Path | None = None) -> list[tuple[Path, str]]:
     """(source file, name inside the zip) for everything the plugin ships, sorted."""
     files = [(REPO / "metadata.txt", f"{TOP}/metadata.txt")]
+    if engine_wheel is not None:
+        files.append((engine_wheel, f"{TOP}/{ENGINE_DIST}/{engine_wheel.name}"))
+        files.append((REPO / "constraints.txt", f"{TOP}/{ENGINE_DIST}/constraints.txt"))
     if (REPO / "LICENSE").is_file():
         files.append((REPO / "LICENSE", f"{TOP}/LICENSE"))
     for path in sorted(PLUGIN_DIR.rglob("*")):
@@ -67,11 +78,12 @@ def build_zip(out_dir: Path) -> Path:
     if problems:
         raise ValueError("; ".join(problems))
     out_dir.mkdir(parents=True, exist_ok=True)
+    wheel = build_wheel(out_dir)
     target = out_dir / f"{TOP}.zip"
     tmp = out_dir / f".{TOP}.zip.tmp-{os.getpid()}"
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for source, name in plugin_files():
+            for source, name in plugin_files(wheel):
                 info = zipfile.ZipInfo(name, date_time=FIXED_TIME)
                 info.compress_type = zipfile.ZIP_DEFLATED
                 info.external_attr = 0o644 << 16

@@ -147,9 +147,10 @@ def run_engine(
     argv = engine_argv(command, args, python)
     if not Path(argv[0]).is_file():
         raise EngineRunError(
-            f"engine interpreter not found: {argv[0]}",
-            f"set GeoContrast > Engine settings (or {ENV_VAR}) to the python of the virtual "
-            "environment where the engine is installed",
+            f"no GeoContrast engine is set up yet (engine interpreter not found: {argv[0]})",
+            "run GeoContrast > Set up engine… (headless: the algorithm geocontrast:setup_engine"
+            "), which installs the engine shipped in the plugin zip; or set GeoContrast > "
+            f"Engine settings (or {ENV_VAR}) to the python of a venv with the engine installed",
         )
     if feedback is not None:
         feedback.pushCommandInfo(shlex.join(argv))  # copy-paste into a terminal

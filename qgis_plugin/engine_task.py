@@ -32,6 +32,7 @@ class _TaskFeedback:
 
     pushCommandInfo = pushInfo
     pushDebugInfo = pushInfo
+    pushConsoleInfo = pushInfo
 
     def pushWarning(self, text: str) -> None:
         QgsMessageLog.logMessage(text, LOG_TAG, Qgis.Warning)

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from qgis.core import QgsApplication, QgsProject
 from qgis.PyQt.QtCore import Qt
-from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QAction, QToolBar
 
+from .icon import icon_for
 from .prefill import layer_defaults
 from .processing.provider import GeoContrastProvider
 
-ICON = Path(__file__).resolve().parent / "icons" / "geocontrast.svg"
 MENU = "&GeoContrast"
 TOOLBAR_NAME = "GeoContrastToolbar"
 
@@ -28,11 +26,6 @@ _ALGORITHM_ACTIONS = (
     ("geocontrast_embed_raster", "Embed overhead raster…", "geocontrast:embed_raster"),
     ("geocontrast_zero_shot_map", "Zero-shot map…", "geocontrast:zero_shot_map"),
 )
-
-
-def plugin_icon() -> QIcon:
-    """The GeoContrast icon (SVG shipped with the plugin)."""
-    return QIcon(str(ICON))
 
 
 class GeoContrastPlugin:
@@ -61,10 +54,12 @@ class GeoContrastPlugin:
             self._add_action(object_name, label, self._algorithm_opener(algorithm_id))
         self._add_action("geocontrast_similarity", "Similarity search by click",
                          self.show_similarity_dock)
+        self._add_action("geocontrast_setup", "Set up engine…", self.show_setup)
         self._add_action("geocontrast_settings", "Engine settings…", self.show_settings)
 
     def _add_action(self, object_name: str, label: str, slot: Any) -> QAction:
-        action = QAction(plugin_icon(), label, self.iface.mainWindow())
+        key = object_name.removeprefix("geocontrast_")
+        action = QAction(icon_for(key), label, self.iface.mainWindow())
         action.setObjectName(object_name)
         action.triggered.connect(slot)
         self.toolbar.addAction(action)
@@ -92,6 +87,14 @@ class GeoContrastPlugin:
         self.dock.show()
         self.dock.raise_()
         return self.dock
+
+    def show_setup(self) -> Any:
+        """Open the engine set-up dialog (venv + pip install of the engine the zip ships)."""
+        from .setup_dialog import SetupDialog
+
+        self.setup_dialog = SetupDialog(self.iface.mainWindow())
+        self.setup_dialog.show()
+        return self.setup_dialog
 
     def show_settings(self) -> None:
         """Open the engine settings dialog (interpreter path + a check)."""

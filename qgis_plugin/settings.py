@@ -2,7 +2,8 @@
 
 Resolution order: the GEOCONTRAST_ENGINE_PYTHON environment variable (a session-wide
 override), then the QgsSettings key `geocontrast/engine_python` (set in the plugin's
-settings dialog), then the repository's `.venv` next to the plugin folder.
+settings dialog), then a checkout's `.venv` next to the plugin folder when it exists, then
+the venv made by *GeoContrast → Set up engine…* (engine_setup.py) when it is ready.
 """
 
 from __future__ import annotations
@@ -57,11 +58,20 @@ def _settings_value() -> str:
 
 
 def engine_python() -> str:
-    """The engine interpreter to use now: env var, then QgsSettings, then the default."""
+    """The engine interpreter to use now: env var, QgsSettings, a checkout's .venv, the set-up
+    venv; when none exists, the checkout path (whose "not found" error names the set-up)."""
     from_env = os.environ.get(ENV_VAR, "").strip()
     if from_env:
         return from_env
-    return _settings_value() or default_engine_python()
+    chosen = _settings_value()
+    if chosen:
+        return chosen
+    checkout = default_engine_python()
+    if Path(checkout).is_file():
+        return checkout
+    from .engine_setup import managed_python
+
+    return managed_python() or checkout
 
 
 def set_engine_python(path: str) -> None:
@@ -94,9 +104,9 @@ def probe_engine(python: str | None = None, timeout_s: float = 120.0) -> EngineP
     if not Path(python).is_file():
         return EngineProbe(
             False,
-            f"engine interpreter not found: {python}. Set it in GeoContrast > Engine "
-            f"settings, or the {ENV_VAR} environment variable, to the python of the "
-            "virtual environment where the engine is installed (pip install -e .).",
+            f"engine interpreter not found: {python}. Run GeoContrast > Set up engine… "
+            "(installs the engine shipped in the plugin zip), or set GeoContrast > Engine "
+            f"settings (or {ENV_VAR}) to the python of a venv where the engine is installed.",
             python,
         )
     try:
@@ -119,7 +129,7 @@ def probe_engine(python: str | None = None, timeout_s: float = 120.0) -> EngineP
         return EngineProbe(
             False,
             f"{python} runs, but the engine package is missing ({info.get('engine')}); "
-            "install it there with `pip install -e .` from the repository.",
+            "run GeoContrast > Set up engine…, or `pip install -e .` there from a checkout.",
             python,
         )
     if not info.get("torch"):

@@ -2,28 +2,34 @@
 right click: not like this); the engine maps how alike every embedded photo or raster cell
 is to them, and the result loads as a layer.
 
-The map tool only collects points. They are saved as a small GeoPackage in the canvas CRS
-(field `positive`, so no coordinate order or CRS is ever guessed) and the work runs as an
+The map tool only collects points; they are drawn on the map as they are picked (a
+"Similarity examples" layer: green = like, red = unlike). On Run they are saved as a small
+GeoPackage in the canvas CRS (field `positive`, so no coordinate order or CRS is ever
+guessed) in a run folder under the project's folder (`<project>/geocontrast/similarity/`), or
+the user's `~/GeoContrast/similarity/` for an unsaved project, and the work runs as an
 EngineTask (`python -m engine map similarity`) in the background: QGIS stays responsive and
 the task bar can cancel it.
 """
 
 from __future__ import annotations
 
-import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 from qgis.core import (
     QgsApplication,
+    QgsCategorizedSymbolRenderer,
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
     QgsFeature,
     QgsGeometry,
     QgsMapLayerProxyModel,
+    QgsMarkerSymbol,
     QgsPointXY,
     QgsProject,
     QgsRasterLayer,
+    QgsRendererCategory,
     QgsVectorFileWriter,
     QgsVectorLayer,
 )
@@ -42,6 +48,37 @@ from .engine_task import EngineTask
 
 WGS84 = QgsCoordinateReferenceSystem("EPSG:4326")
 COMMAND = "map"
+EXAMPLES_LAYER = "Similarity examples"
+
+
+def output_root() -> Path:
+    """<project folder>/geocontrast/similarity for a saved project, else
+    ~/GeoContrast/similarity: results stay where the analyst finds them, never in /tmp."""
+    home = QgsProject.instance().homePath()
+    base = Path(home) / "geocontrast" if home else Path.home() / "GeoContrast"
+    return base / "similarity"
+
+
+def new_run_folder(root: Path | None = None) -> Path:
+    """A fresh run folder under `root` (default output_root()), named by the time."""
+    root = root or output_root()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    folder, k = root / stamp, 2
+    while folder.exists():
+        folder, k = root / f"{stamp}-{k}", k + 1
+    folder.mkdir(parents=True)
+    return folder
+
+
+def examples_renderer() -> QgsCategorizedSymbolRenderer:
+    """Like (1): a green star; unlike (0): a red cross."""
+    like = QgsMarkerSymbol.createSimple({"name": "star", "color": "#38a169", "size": "5",
+                                         "outline_color": "#ffffff", "outline_width": "0.4"})
+    unlike = QgsMarkerSymbol.createSimple({"name": "cross_fill", "color": "#e53e3e",
+                                           "size": "4.5", "outline_color": "#ffffff",
+                                           "outline_width": "0.4"})
+    return QgsCategorizedSymbolRenderer("positive", [
+        QgsRendererCategory(1, like, "like"), QgsRendererCategory(0, unlike, "unlike")])
 
 
 def similarity_args(source: str, is_field: bool, examples_gpkg: str, out_dir: str,
@@ -85,6 +122,7 @@ class SimilarityDock(QDockWidget):
         self.examples_crs = QgsCoordinateReferenceSystem()
         self.task: EngineTask | None = None
         self.last_output = ""
+        self.examples_layer: QgsVectorLayer | None = None
         body = QWidget(self)
         layout = QVBoxLayout(body)
         layout.addWidget(QLabel("Embeddings (points from 'Embed points', or an embedding field)"))
@@ -134,11 +172,42 @@ class SimilarityDock(QDockWidget):
         lonlat = QgsCoordinateTransform(crs, WGS84, QgsProject.instance()).transform(point)
         self.example_list.addItem(
             f"{'like' if positive else 'unlike'}: lon {lonlat.x():.6f}, lat {lonlat.y():.6f}")
+        self.draw_examples()
         return lonlat.x(), lonlat.y()
+
+    def draw_examples(self) -> QgsVectorLayer | None:
+        """Show the examples on the map (a memory layer on top, like/unlike symbols)."""
+        project = QgsProject.instance()
+        if self.examples_layer is not None and project.mapLayer(self.examples_layer.id()) \
+                is None:
+            self.examples_layer = None  # the analyst removed it: make a new one
+        if self.examples_layer is None or self.examples_layer.crs() != self.examples_crs:
+            if self.examples_layer is not None:
+                project.removeMapLayer(self.examples_layer.id())
+            layer = QgsVectorLayer("Point?field=positive:integer", EXAMPLES_LAYER, "memory")
+            layer.setCrs(self.examples_crs)
+            layer.setRenderer(examples_renderer())
+            project.addMapLayer(layer, False)
+            project.layerTreeRoot().insertLayer(0, layer)
+            self.examples_layer = layer
+        provider = self.examples_layer.dataProvider()
+        provider.truncate()
+        features = []
+        for point, positive in self.examples:
+            feature = QgsFeature(self.examples_layer.fields())
+            feature.setAttributes([1 if positive else 0])
+            feature.setGeometry(QgsGeometry.fromPointXY(point))
+            features.append(feature)
+        provider.addFeatures(features)
+        self.examples_layer.updateExtents()
+        self.examples_layer.triggerRepaint()
+        return self.examples_layer
 
     def clear_examples(self) -> None:
         self.examples = []
         self.example_list.clear()
+        if self.examples_layer is not None:
+            self.draw_examples()
 
     def run(self) -> EngineTask | None:
         """Start the engine in a QgsTask; the result layer loads when it finishes."""
@@ -149,7 +218,7 @@ class SimilarityDock(QDockWidget):
         if not any(positive for _, positive in self.examples):
             self.status.setText("Pick at least one example place on the map (left click).")
             return None
-        out_dir = tempfile.mkdtemp(prefix="geocontrast-similarity-")
+        out_dir = str(new_run_folder())
         examples = write_examples(self.examples, self.examples_crs,
                                   str(Path(out_dir) / "examples.gpkg"))
         is_field = isinstance(layer, QgsRasterLayer)
@@ -165,14 +234,25 @@ class SimilarityDock(QDockWidget):
         if error is not None or outputs is None:
             self.status.setText(f"Failed: {error}")
             return
+        from .processing.postprocess import apply_style
+
         if outputs.get("geotiff"):
             path = str(outputs["geotiff"])
             layer = QgsRasterLayer(path, "Similarity")
+            style = "map"
         else:
             path = f"{outputs.get('gpkg')}|layername={outputs.get('points_layer', '')}"
             layer = QgsVectorLayer(path, "Similarity", "ogr")
+            style = "stored"
         if layer.isValid():
-            QgsProject.instance().addMapLayer(layer)
+            apply_style(layer, style)
+            project = QgsProject.instance()
+            project.addMapLayer(layer, False)  # below the examples, above everything else
+            root = project.layerTreeRoot()
+            below = 1 if self.examples_layer is not None and \
+                root.findLayer(self.examples_layer.id()) is not None else 0
+            root.insertLayer(below, layer)
+            self.last_output = path
             self.status.setText(f"Done: {path}")
         else:
             self.status.setText(f"The engine wrote {path}, but QGIS cannot open it.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from engine.errors import EngineError
@@ -25,10 +26,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="small city, 1 seed, few steps (a smoke run of every task)")
     parser.add_argument("--city", type=Path, default=None,
-                        help="sample-city directory, generated there when missing (default: "
-                             "data/sample-city; --quick: WORK/city-small)")
+                        help="one sample-city directory to use instead of the protocol's "
+                             "cities (generated there when missing)")
+    parser.add_argument("--cities", type=int, nargs="+", default=None,
+                        help="sample-city seeds, each generated once into WORK/cities/ "
+                             "(default 0 1 2; quick 0 1)")
     parser.add_argument("--seeds", type=int, default=None,
-                        help="training seeds (default 3; quick 1)")
+                        help="training seeds per city (default 3; quick 1)")
     parser.add_argument("--steps", type=int, default=None, help="override the training steps")
     parser.add_argument("--work", type=Path, default=None,
                         help="where models and maps go (default out/benchmark[-quick])")
@@ -36,27 +40,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, progress: Progress) -> dict:
+    import time
+
     import torch
 
-    from engine.evaluate.city import default_city, ensure_city
+    from engine.evaluate.city import cached_city, ensure_city
     from engine.evaluate.report import write_report
     from engine.evaluate.runner import run_benchmark
     from engine.evaluate.settings import PRESETS, settings_for
     from engine.paths import resolve_path
 
+    t0 = time.perf_counter()
     if args.threads:
         torch.set_num_threads(int(args.threads))
     name = "benchmark-quick" if args.quick else "benchmark"
+    base = PRESETS[name]
     work = (args.work or resolve_path("out/benchmark-quick" if args.quick
                                       else "out/benchmark")).resolve()
-    # the full run shares the demo's city (data/sample-city); --quick keeps its own small one
-    city = (args.city or (work / "city-small" if args.quick else default_city())).resolve()
-    info = ensure_city(city, PRESETS[name].preset, 0, progress)
-    settings = settings_for(name, info.get("preset"), args.seeds, args.steps)
+    if args.city is not None:
+        infos = [ensure_city(args.city.resolve(), base.preset, 0, progress)]
+    else:
+        seeds = args.cities if args.cities else list(base.cities)
+        infos = [cached_city(work / "cities", base.preset, c, base.tract_grid, progress)
+                 for c in dict.fromkeys(seeds)]
+    presets = {i.get("preset") for i in infos}
+    if len(presets) != 1:
+        raise EngineError(f"the cities mix sample-city presets {sorted(map(str, presets))}",
+                          "pass cities of one preset (--city DIR or --cities SEED ...)")
+    settings = settings_for(name, presets.pop(), args.seeds, args.steps)
+    cities = [(int(i.get("seed") or 0), Path(i["city"])) for i in infos]
+    settings = replace(settings, cities=tuple(c for c, _ in cities))
     if settings.seeds < 1 or settings.steps < 1:
         raise EngineError(f"--seeds and --steps must be at least 1, got {settings.seeds} and "
                           f"{settings.steps}", "use e.g. --seeds 3 --steps 300")
-    result = run_benchmark(city, work, settings, progress)
+    result = run_benchmark(cities, work, settings, progress)
+    result["timings_s"]["wall (cities, training, evaluation, report set-up)"] = \
+        round(time.perf_counter() - t0, 1)
     argv = sys.argv[1:]
     argv = argv[1:] if argv[:1] == ["evaluate"] else argv  # `python -m engine evaluate ...`
     command = shlex.join(["python", "-m", "engine.evaluate", *argv])

@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.cli.map",
     "engine.cli.demo",
     "engine.cli.evaluate",
+    "engine.cli.recipes",
     "engine.cli.defaults",
 )
 

@@ -151,10 +151,12 @@ def band_stats(path: str | os.PathLike[str], bands: list[int],
     """Per-band mean / sd of valid (scaled) pixels, from a read decimated to STATS_SIDE px."""
     import rasterio
 
+    from engine.data.rasters import read_bands
+
     with rasterio.open(path) as src:
         f = max(1.0, max(src.width, src.height) / STATS_SIDE)
         shape = (len(bands), max(1, int(src.height / f)), max(1, int(src.width / f)))
-        data = src.read(bands, out_shape=shape, out_dtype="float32")
+        data = read_bands(src, bands, out_shape=shape[1:])
         masks = src.read_masks(bands, out_shape=shape) > 0
     ok = masks.all(axis=0) & np.isfinite(data).all(axis=0)
     if ok.sum() < 2:

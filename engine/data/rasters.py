@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyproj
@@ -166,7 +167,7 @@ class OverheadRaster:
         c1, r1 = min(col_off + width, self.width), min(row_off + height, self.height)
         if c1 > c0 and r1 > r0:
             win = Window(c0, r0, c1 - c0, r1 - r0)
-            arr = self._ds.read(self.band_indexes, window=win, out_dtype="float32")
+            arr = read_bands(self._ds, self.band_indexes, window=win)
             ok = (self._ds.read_masks(self.band_indexes, window=win) > 0).all(axis=0)
             ok &= np.isfinite(arr).all(axis=0)
             inner = (slice(r0 - row_off, r1 - row_off), slice(c0 - col_off, c1 - col_off))
@@ -215,6 +216,14 @@ class OverheadRaster:
         """Yield (row_off, col_off, window) over `window_offsets(size, stride)`, row by row."""
         for row, col in self.window_offsets(size, stride):
             yield row, col, self.read_window(col, row, size, size)
+
+
+def read_bands(ds: Any, bands: list[int], **kw: Any) -> np.ndarray:
+    """float32 (len(bands), h, w) of `bands`; band by band when their data types differ (a
+    VRT stacking float and integer files), which one rasterio read refuses."""
+    if len({ds.dtypes[b - 1] for b in bands}) <= 1:
+        return ds.read(bands, out_dtype="float32", **kw)
+    return np.stack([ds.read(b, out_dtype="float32", **kw) for b in bands])
 
 
 def open_raster(path: str | os.PathLike[str], target_crs: CRSLike | None = None,

@@ -5,7 +5,9 @@ Output pixel (row i, col j) of the full field covers source pixels [i*s, (i+1)*s
 ceil(H/s) x ceil(W/s). Its chip is chip_px x chip_px centred on the output pixel's centre
 (the same window as OverheadRaster.read_centered at that point), padded invalid (zeros)
 outside the raster. The pixel is nodata when the source pixel at its centre, (i*s + s//2,
-j*s + s//2) clamped into the raster, is invalid, or when it lies outside the mask polygons.
+j*s + s//2) clamped into the raster, is invalid, when it lies outside the mask polygons, or
+when less than MIN_CHIP_INSIDE of its chip's area lies inside the raster (an edge chip that
+is largely padding embeds the padding, and its extreme values would dominate a map).
 A bbox / mask crops the field to the output pixels it touches, on the same aligned grid.
 """
 
@@ -22,6 +24,10 @@ from engine.errors import EngineError
 
 WINDOW_SIDE = 2048  # source pixels per block side (about): bounds the read window's memory
 BLOCK_BYTES = 64 * 2**20  # bounds a block's (D, h, w) float32 output buffer
+# an edge cell is embedded only when at most a quarter of its chip lies outside the raster: a
+# chip that is a third padding already embeds the padding (the edge of a zero-shot map came out
+# several times the interior's values and set the colour ramp)
+MIN_CHIP_INSIDE = 0.75
 # A field is cut into at least this many block rows (when it has that many output rows), so
 # even a small raster has work for several torchrun ranks (engine.embed.shard). The plan never
 # depends on the number of ranks: every rank count computes the very same batches.
@@ -95,6 +101,18 @@ class FieldGrid:
         rows = np.minimum(gr * s + s // 2, self.src_height - 1) - row
         cols = np.minimum(gc * s + s // 2, self.src_width - 1) - col
         return rows, cols
+
+    def chip_inside(self, b: Block) -> np.ndarray:
+        """(h, w) bool: cells whose chip has at least MIN_CHIP_INSIDE of its area in the raster."""
+        s, off, chip = self.stride, self.chip_offset, self.chip
+
+        def inside(first: int, n: int, size: int) -> np.ndarray:
+            start = (first + np.arange(n)) * s + off
+            return np.clip(np.minimum(start + chip, size) - np.maximum(start, 0), 0, chip) / chip
+
+        rows = inside(self.row0 + b.row, b.height, self.src_height)
+        cols = inside(self.col0 + b.col, b.width, self.src_width)
+        return np.outer(rows, cols) >= MIN_CHIP_INSIDE - 1e-9
 
     def chip_starts(self, b: Block) -> tuple[np.ndarray, np.ndarray]:
         """(rows (h,), cols (w,)) where each cell's chip starts, relative to source_window."""

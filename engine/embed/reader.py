@@ -32,7 +32,7 @@ class BlockChips:
         col, row, width, height = grid.source_window(block)
         win = raster.read_window(col, row, width, height)
         crow, ccol = grid.centre_pixels(block)
-        valid = win.valid[np.ix_(crow, ccol)]
+        valid = win.valid[np.ix_(crow, ccol)] & grid.chip_inside(block)
         if mask is not None:
             valid &= mask.inside(grid.block_transform(block), (block.height, block.width))
         self.valid = valid  # (h, w): cells that get an embedding

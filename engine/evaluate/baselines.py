@@ -20,7 +20,7 @@ HIST_BINS = 8
 # the baselines' encoder names in result rows and claims
 RANDOM = "random-init"
 PIXELS = "raw pixels"
-COORDS = "raw x,y (quadratic)"
+COORDS = "raw x,y (RBF)"
 IMAGENET = "imagenet effnet-lite0"
 MOSAIKS = "mosaiks"  # random convolutional features (engine.evaluate.mosaiks)
 

@@ -1,36 +1,32 @@
-"""Summaries of the result rows: mean +- sd over seeds per (task, encoder, target), and the
-seeds' claims judged from those rows (never hard-coded).
+"""Summaries of the result rows: mean with its city-to-city and seed spread per (task,
+encoder, target), and the seeds' claims judged on paired differences across (city, seed) runs
+by the pre-registered decision rule (engine.evaluate.pairing; never hard-coded).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
-from engine.evaluate.baselines import COORDS, IMAGENET, RANDOM
+from engine.evaluate import pairing
+from engine.evaluate.baselines import COORDS, IMAGENET, PIXELS, RANDOM
 from engine.evaluate.settings import PERCEPTION
 
-META = ("encoder", "seed", "task", "target", "n")
+META = ("encoder", "seed", "city", "task", "target", "n")
+# candidates for "the strongest baseline" of a claim
+BASELINE_ENCODERS = (PIXELS, COORDS, IMAGENET, RANDOM)
 
 
-def aggregate(rows: list[dict]) -> dict[tuple[str, str, str], dict[str, tuple[float, float, int]]]:
-    """(task, encoder, target) -> metric -> (mean, sd over seeds (NaN for one seed), n seeds)."""
-    groups: dict[tuple[str, str, str], dict[str, list[float]]] = {}
+def aggregate(rows: list[dict]) -> dict[tuple[str, str, str], dict[str, tuple]]:
+    """(task, encoder, target) -> metric -> (mean of per-city means, city-to-city sd, mean
+    within-city seed sd, number of runs); NaN where undefined."""
+    groups: dict[tuple[str, str, str], dict[str, dict]] = {}
     for r in rows:
         g = groups.setdefault((r["task"], r["encoder"], r["target"]), {})
         for k, v in r.items():
-            if k not in META and isinstance(v, (int, float)):
-                g.setdefault(k, []).append(float(v))
-    out = {}
-    for key, metrics in groups.items():
-        out[key] = {}
-        for m, vals in metrics.items():
-            a = np.asarray(vals, np.float64)
-            sd = float(np.nanstd(a, ddof=1)) if np.isfinite(a).sum() > 1 else float("nan")
-            mean = float(np.nanmean(a)) if np.isfinite(a).any() else float("nan")
-            out[key][m] = (mean, sd, len(a))
-    return out
+            if k not in META and isinstance(v, (int, float)) and v == v:
+                g.setdefault(k, {})[pairing.run_key(r)] = float(v)
+    return {key: {m: (*pairing.spread(vals), len(vals)) for m, vals in metrics.items()}
+            for key, metrics in groups.items()}
 
 
 @dataclass(frozen=True)
@@ -91,48 +87,52 @@ CLAIMS = (
 )
 
 
-def per_seed(rows: list[dict], task: str, metric: str, encoder: str,
-             targets: tuple[str, ...] | None = None) -> dict[int, float]:
-    """seed -> mean of `metric` over the task's targets (or `targets`) for `encoder`."""
-    vals: dict[int, list[float]] = {}
-    for r in rows:
-        if r["task"] == task and r["encoder"] == encoder and metric in r and \
-                (targets is None or r["target"] in targets):
-            vals.setdefault(int(r["seed"]), []).append(float(r[metric]))
-    return {s: float(np.nanmean(v)) for s, v in vals.items() if np.isfinite(v).any()}
-
-
-def _broadcast(one: dict[int, float], other: dict[int, float]) -> dict[int, float]:
-    """A seed-free baseline (one value) compared against every seed of a trained encoder."""
-    if len(one) == 1 and len(other) > 1:
-        value = next(iter(one.values()))
-        return {s: value for s in other}
-    return one
-
-
-def judge(rows: list[dict], claim: Claim) -> dict:
-    """Improvement of better over worse (better - worse, or worse - better when lower is
-    better; mean and sd over shared seeds), seeds won, and the verdict."""
-    a = per_seed(rows, claim.task, claim.metric, claim.better, claim.targets)
-    b = per_seed(rows, claim.task, claim.metric, claim.worse, claim.targets)
-    a, b = _broadcast(a, b), _broadcast(b, a)
-    seeds = sorted(set(a) & set(b))
+def judge(rows: list[dict], claim: Claim, worse: str | None = None) -> dict:
+    """Paired differences better - worse (the reverse where lower is better) per (city, seed)
+    run, their mean of per-city means, 95 % interval, spreads and verdict; `worse` replaces
+    the claim's own comparison encoder (e.g. the strongest baseline)."""
+    worse = worse or claim.worse
+    a = pairing.run_values(rows, claim.task, claim.metric, claim.better, claim.targets)
+    b = pairing.run_values(rows, claim.task, claim.metric, worse, claim.targets)
+    d = pairing.paired_differences(a, b, claim.lower_is_better)
     out = {"claim": claim.text, "task": claim.task, "metric": claim.metric,
-           "better": claim.better, "worse": claim.worse, "n_seeds": len(seeds)}
-    if not seeds:
-        return {**out, "verdict": "not measured", "diff": float("nan"),
-                "diff_sd": float("nan"), "wins": 0, "a": float("nan"), "b": float("nan")}
-    sign = -1.0 if claim.lower_is_better else 1.0
-    diff = np.array([sign * (a[s] - b[s]) for s in seeds])
-    wins = int((diff > 0).sum())
-    mean = float(diff.mean())
-    verdict = "reproduced" if mean > 0 and wins > len(seeds) / 2 else "not reproduced"
-    return {**out, "verdict": verdict, "diff": mean,
-            "diff_sd": float(diff.std(ddof=1)) if len(seeds) > 1 else float("nan"),
-            "wins": wins, "a": float(np.mean([a[s] for s in seeds])),
-            "b": float(np.mean([b[s] for s in seeds]))}
+           "better": claim.better, "worse": worse, "n_runs": len(d),
+           "n_cities": len({c for c, _ in d}),
+           "n_seeds": max((sum(1 for c2, _ in d if c2 == c) for c, _ in d), default=0),
+           "a": pairing.spread(a)[0], "b": pairing.spread(b)[0]}
+    if not d:
+        nan = float("nan")
+        return {**out, "verdict": "not measured", "diff": nan, "lo": nan, "hi": nan,
+                "sd_city": nan, "sd_seed": nan, "wins": 0}
+    mean, sd_city, sd_seed = pairing.spread(d)
+    lo, hi = pairing.interval(d)
+    return {**out, "diff": mean, "lo": lo, "hi": hi, "sd_city": sd_city, "sd_seed": sd_seed,
+            "wins": sum(v > 0 for v in d.values()), "verdict": pairing.decide(lo, hi),
+            "per_city": pairing.city_means(d)}
+
+
+def strongest_baseline(rows: list[dict], claim: Claim) -> str | None:
+    """Of BASELINE_ENCODERS, the one with the best mean score on the claim's task and metric
+    (over all runs), other than the claim's own better encoder; None when none was run."""
+    best, best_score = None, None
+    for name in BASELINE_ENCODERS:
+        if name == claim.better:
+            continue
+        vals = pairing.run_values(rows, claim.task, claim.metric, name, claim.targets)
+        if not vals:
+            continue
+        score = pairing.spread(vals)[0] * (-1.0 if claim.lower_is_better else 1.0)
+        if score == score and (best_score is None or score > best_score):
+            best, best_score = name, score
+    return best
 
 
 def judge_all(rows: list[dict]) -> list[dict]:
-    """Every claim in CLAIMS judged on `rows`."""
-    return [judge(rows, c) for c in CLAIMS]
+    """Every claim in CLAIMS judged on `rows`, also against its strongest baseline."""
+    out = []
+    for c in CLAIMS:
+        res = judge(rows, c)
+        strongest = strongest_baseline(rows, c)
+        res["vs_strongest"] = None if strongest is None else judge(rows, c, strongest)
+        out.append(res)
+    return out

@@ -28,12 +28,18 @@ class CityContext:
     heading: np.ndarray        # (N,) degrees, NaN unknown
     capture_rank: np.ndarray   # (N,) 0 = first capture at its location and heading
     tracts: Any                # GeoDataFrame of tract polygons
+    heldout: np.ndarray | None = None  # (N,) bool: held-out places (identity tasks); None: all
     cache: dict[str, np.ndarray] = field(default_factory=dict)
     chips: dict[tuple, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     @property
     def crs(self) -> Any:
         return self.layer.crs
+
+    @property
+    def identity_rows(self) -> np.ndarray:
+        """(N,) bool: the photos place recognition and cross-view retrieval score."""
+        return np.ones(len(self.xy), bool) if self.heldout is None else self.heldout
 
     def photo_embeddings(self, embedder: Any, key: str) -> np.ndarray:
         """(N, D) embeddings of every photo in layer order, computed once per `key`."""

@@ -77,9 +77,10 @@ def recipe_steps(name: str, s: Settings) -> int:
 
 
 def recipe_config(recipe: str, city: Path, out: Path, s: Settings, seed: int,
-                  steps: int) -> Any:
-    """models/<recipe>.yaml loaded by the config loader with the city's data, the run's sizes,
-    seed and steps, and `out` as its output (an engine.train.config.Config)."""
+                  steps: int, streetview: Path | None = None) -> Any:
+    """models/<recipe>.yaml loaded by the config loader with the city's data (`streetview`:
+    another photo layer, e.g. the training places only), the run's sizes, seed and steps,
+    and `out` as its output (an engine.train.config.Config)."""
     from engine.paths import resolve_path
     from engine.train.config import load_config
 
@@ -88,7 +89,7 @@ def recipe_config(recipe: str, city: Path, out: Path, s: Settings, seed: int,
         raise EngineError(f"recipe {path} does not exist",
                           f"restore models/{recipe}.yaml from git or pick a recipe in models/")
     city = Path(city)
-    values = {"output": str(out), "data.streetview": str(city / "streetview.gpkg"),
+    values = {"output": str(out), "data.streetview": str(streetview or city / "streetview.gpkg"),
               "data.overhead": [str(city / "overhead" / "*.tif")],
               "data.image_size": s.image_size, "data.chip_size": s.chip_px,
               "train.steps": int(steps), "train.batch_size": s.batch_size,
@@ -101,11 +102,13 @@ def recipe_config(recipe: str, city: Path, out: Path, s: Settings, seed: int,
 
 
 def train_recipe(recipe: str, city: Path, out: Path, s: Settings, seed: int, steps: int,
-                 progress: Progress = no_progress, cfg: Any = None) -> dict:
+                 progress: Progress = no_progress, cfg: Any = None,
+                 streetview: Path | None = None) -> dict:
     """Train `recipe` into `out` (or the already built `cfg`); returns seconds and final loss."""
     from engine.train.loop import train
 
-    cfg = cfg if cfg is not None else recipe_config(recipe, city, out, s, seed, steps)
+    cfg = cfg if cfg is not None else recipe_config(recipe, city, out, s, seed, steps,
+                                                    streetview)
     t0 = time.perf_counter()
     result = train(cfg, progress=progress)
     seconds = time.perf_counter() - t0

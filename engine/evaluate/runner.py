@@ -42,10 +42,6 @@ def image_tasks(embedder: Any, key: str, ctx: CityContext, s: Settings) -> list[
     return rows
 
 
-def _tag(rows: list[dict], encoder: str, seed: int) -> list[dict]:
-    return [{"encoder": encoder, "seed": int(seed), **r} for r in rows]
-
-
 @lru_cache(maxsize=2)
 def imagenet_embedder(image_size: int) -> Any | None:
     """The ImageNet EfficientNet-Lite0 embedder, or None (logged) when its package is absent."""
@@ -85,14 +81,21 @@ BASELINES: dict[str, Callable[[CityContext, Settings], list[dict] | None]] = {
 
 
 class Bench:
-    """One benchmark run: result rows, timings and figure material, filled step by step."""
+    """One benchmark run: result rows, timings and figure material, filled city by city."""
 
-    def __init__(self, city: Path, work: Path, s: Settings, progress: Progress) -> None:
-        self.city, self.work, self.s, self.progress = city, work, s, progress
+    def __init__(self, work: Path, s: Settings, progress: Progress) -> None:
+        self.work, self.s, self.progress = work, s, progress
+        self.city: Path = work
+        self.city_seed = 0
+        self.train_layer: Path | None = None
         self.rows: list[dict] = []
         self.timings: dict[str, float] = {}
         self.extras: dict[str, Any] = {}
         self.done, self.total = 0, 1
+
+    @property
+    def city_work(self) -> Path:
+        return self.work / f"city{self.city_seed}"
 
     def step(self) -> None:
         self.done += 1
@@ -101,22 +104,27 @@ class Bench:
     def timed(self, name: str, t0: float) -> None:
         self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t0
 
+    def tag(self, rows: list[dict], encoder: str, seed: int) -> list[dict]:
+        return [{"encoder": encoder, "city": str(self.city_seed), "seed": int(seed), **r}
+                for r in rows]
+
     def train(self, recipe: str, seed: int) -> Path:
         t = time.perf_counter()
-        mdir = self.work / "models" / f"{recipe}_s{seed}"
-        train_recipe(recipe, self.city, mdir, self.s, seed, recipe_steps(recipe, self.s))
+        mdir = self.city_work / "models" / f"{recipe}_s{seed}"
+        train_recipe(recipe, self.city, mdir, self.s, seed, recipe_steps(recipe, self.s),
+                     streetview=self.train_layer)
         self.timed(f"train {recipe if not recipe.startswith('csp_') else 'csp_*'}", t)
         return mdir
 
 
 def _seed_free(b: Bench, ctx: CityContext) -> None:
-    """The seed-free baselines (BASELINES), each evaluated once."""
+    """The seed-free baselines (BASELINES), each evaluated once per city."""
     for name, run in BASELINES.items():
         t = time.perf_counter()
         rows = run(ctx, b.s)
         if rows is None:
             continue
-        b.rows += _tag(rows, name, 0)
+        b.rows += b.tag(rows, name, 0)
         b.timed(name, t)
         b.step()
 
@@ -130,38 +138,39 @@ def _one_seed(b: Bench, ctx: CityContext, seed: int) -> None:
     es = replace(b.s, seed=seed)
     maps: dict[str, str] = {}
     arch = None
+    first = seed == 0 and b.city_seed == b.s.cities[0]
     for recipe in recipe_names("image"):
         mdir = b.train(recipe, seed)
         model = load_model(mdir)
         key = f"{recipe}_s{seed}"
         t = time.perf_counter()
-        b.rows += _tag(image_tasks(ModelEmbedder(model, recipe, es.image_size), key, ctx, es),
-                       recipe, seed)
+        b.rows += b.tag(image_tasks(ModelEmbedder(model, recipe, es.image_size), key, ctx, es),
+                        recipe, seed)
         if recipe == es.map_recipe:
-            b.rows += _tag(tasks.map_fidelity(model, key, ctx, es, b.work / "maps" / key),
-                           recipe, seed)
+            b.rows += b.tag(tasks.map_fidelity(model, key, ctx, es,
+                                               b.city_work / "maps" / key), recipe, seed)
             arch = read_model_config(mdir)
-            maps[recipe] = str(b.work / "maps" / key)
+            maps[recipe] = str(b.city_work / "maps" / key)
         b.timed("evaluate trained", t)
         b.step()
     if arch is not None:
         t = time.perf_counter()
         rnd = random_init_embedder(arch, seed, RANDOM, es.image_size)
         rkey = f"random_s{seed}"
-        b.rows += _tag(image_tasks(rnd, rkey, ctx, es), RANDOM, seed)
-        b.rows += _tag(tasks.map_fidelity(rnd.model, f"random-init {seed} {arch}", ctx, es,
-                                          b.work / "maps" / rkey), RANDOM, seed)
-        maps[RANDOM] = str(b.work / "maps" / rkey)
+        b.rows += b.tag(image_tasks(rnd, rkey, ctx, es), RANDOM, seed)
+        b.rows += b.tag(tasks.map_fidelity(rnd.model, f"random-init {seed} {arch}", ctx, es,
+                                           b.city_work / "maps" / rkey), RANDOM, seed)
+        maps[RANDOM] = str(b.city_work / "maps" / rkey)
         b.timed("evaluate random-init", t)
         b.step()
-    if seed == 0:
+    if first:
         b.extras["retrieval_examples"] = retrieval_examples(
             ctx, {r: ctx.cache[f"{r}_s0"] for r in EXAMPLE_ENCODERS}, es)
         b.extras["map_examples"] = {"targets": list(MAP_EXAMPLE_TARGETS), "maps": maps,
                                     "truth_dir": str(b.city / "truth")}
     for recipe in recipe_names("location"):
         mdir = b.train(recipe, seed)
-        b.rows += _tag(tasks.location_encoder(load_model(mdir), ctx, es), recipe, seed)
+        b.rows += b.tag(tasks.location_encoder(load_model(mdir), ctx, es), recipe, seed)
         b.step()
     ctx.cache.clear()
 
@@ -185,20 +194,47 @@ def _landsat(b: Bench) -> None:
     b.step()
 
 
-def run_benchmark(city: Path, work: Path, s: Settings,
+def _open_city(b: Bench, city_seed: int, path: Path) -> tuple[CityContext, dict]:
+    """Load a city, draw its held-out places and write its training photo layer."""
+    from engine.evaluate.holdout import heldout_mask, training_mask, write_training_layer
+
+    b.city, b.city_seed = path, int(city_seed)
+    ctx = load_city(path)
+    s = b.s
+    ctx.heldout = heldout_mask(ctx.xy, s.holdout_block_m, city_seed, s.holdout_share)
+    keep = training_mask(ctx.xy, ctx.heldout, s.holdout_buffer_m)
+    name = f"train_b{s.holdout_block_m:g}_f{s.holdout_buffer_m:g}_h{s.holdout_share:g}.gpkg"
+    b.train_layer = write_training_layer(path, keep, b.city_work / name)
+    info = {"seed": int(city_seed), "path": str(path), "n_photos": int(len(ctx.xy)),
+            "n_tracts": int(len(ctx.tracts)), "n_heldout": int(ctx.heldout.sum()),
+            "n_train": int(keep.sum())}
+    log.info("city %s: %s", city_seed, info)
+    return ctx, info
+
+
+def run_benchmark(cities: list[tuple[int, Path]], work: Path, s: Settings,
                   progress: Progress = no_progress) -> dict:
-    """Train, evaluate, and return {"rows": [...], "timings_s": {...}, "settings": {...},
-    "extras": {figure material, Landsat info}}."""
+    """Train and evaluate on every (city seed, city folder) and training seed; return
+    {"rows": [...], "timings_s": {...}, "settings": {...}, "cities": [...], "extras": {...}}."""
     t0 = time.perf_counter()
-    b = Bench(city, work, s, progress)
-    ctx = load_city(city)
-    b.total = 1 + len(BASELINES) + s.seeds * (len(recipe_names("image"))
-                                              + len(recipe_names("location")) + 1)
-    _seed_free(b, ctx)
-    for seed in range(s.seeds):
-        _one_seed(b, ctx, seed)
+    b = Bench(work, s, progress)
+    per_city = len(BASELINES) + s.seeds * (len(recipe_names("image"))
+                                           + len(recipe_names("location")) + 1)
+    b.total = 1 + len(cities) * per_city
+    infos = []
+    for city_seed, path in cities:
+        t = time.perf_counter()
+        ctx, info = _open_city(b, city_seed, path)
+        b.timed("city set-up", t)
+        infos.append(info)
+        _seed_free(b, ctx)
+        for seed in range(s.seeds):
+            t = time.perf_counter()
+            _one_seed(b, ctx, seed)
+            b.timed("per (city, seed) run", t)
     _landsat(b)
     b.timings["total"] = time.perf_counter() - t0
+    n_runs = len(cities) * s.seeds
+    b.timings["mean per (city, seed) run"] = b.timings.get("per (city, seed) run", 0) / n_runs
     return {"rows": b.rows, "timings_s": {k: round(v, 1) for k, v in b.timings.items()},
-            "settings": s.to_dict(), "city": str(city), "n_photos": len(ctx.xy),
-            "n_tracts": len(ctx.tracts), "extras": b.extras}
+            "settings": s.to_dict(), "cities": infos, "extras": b.extras}

@@ -23,11 +23,13 @@ class Settings:
     """Everything a pipeline run varies: city preset, seeds, training steps and task sizes."""
 
     preset: str = "default"        # the sample city's preset the sizes below are made for
-    seeds: int = 3                 # training seeds (benchmark)
+    cities: tuple[int, ...] = (0, 1, 2)  # sample-city seeds (0: the default city's draw)
+    tract_grid: int = 14           # tracts per side of the benchmark's cities (196 tracts)
+    seeds: int = 3                 # training seeds per city
     seed: int = 0                  # the seed of this run (CV folds, pair sampling, training)
     map_recipe: str = "crossview_spatial"  # the recipe whose zero-shot maps are scored
-    steps: int = 400
-    csp_steps: int = 300
+    steps: int = 300
+    csp_steps: int = 200
     landsat_steps: int = 300
     batch_size: int = defaults.TRAIN_BATCH
     image_size: int = defaults.IMAGE_PX  # street photos seen by the model (px)
@@ -41,6 +43,9 @@ class Settings:
     vpr_heading_deg: float = 45.0
     n_pairs: int = 20000           # pairs sampled for the pairwise ranking accuracy
     min_dist_m: float = 30.0       # "photo-free" map cells lie farther than this from photos
+    holdout_block_m: float = 200.0  # held-out places: square blocks of this side ...
+    holdout_share: float = 0.25    # ... this share of them (seeded by the city seed) ...
+    holdout_buffer_m: float = 50.0  # ... and no training photo nearer than this to them
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -49,16 +54,18 @@ class Settings:
 # the sizes that follow the city's preset (a small city needs smaller blocks and images)
 SIZES_BY_CITY: dict[str, dict] = {
     "small": {"image_size": 32, "chip_px": 64, "stride_px": 8, "point_block_m": 100.0,
-              "tract_block_m": 150.0, "point_folds": 4, "tract_folds": 3, "n_pairs": 5000},
+              "tract_block_m": 150.0, "point_folds": 4, "tract_folds": 3, "n_pairs": 5000,
+              "tract_grid": 6, "holdout_block_m": 100.0, "holdout_buffer_m": 25.0},
     "default": {},
 }
 
 _SMALL = replace(Settings(), preset="small", **SIZES_BY_CITY["small"])
 PRESETS: dict[str, Settings] = {
     "benchmark": Settings(),
-    "benchmark-quick": replace(_SMALL, seeds=1, steps=40, csp_steps=20, landsat_steps=20),
-    "demo": Settings(seeds=1),
-    "demo-quick": replace(_SMALL, seeds=1, steps=150),
+    "benchmark-quick": replace(_SMALL, cities=(0, 1), seeds=1, steps=40, csp_steps=20,
+                               landsat_steps=20),
+    "demo": Settings(cities=(0,), seeds=1, steps=400),
+    "demo-quick": replace(_SMALL, cities=(0,), seeds=1, steps=150),
 }
 
 
@@ -71,9 +78,7 @@ def for_city(s: Settings, city_preset: str | None) -> Settings:
                           f"use a city of preset {' or '.join(SIZES_BY_CITY)}")
     base = replace(Settings(), **SIZES_BY_CITY[city_preset])
     return replace(s, preset=city_preset, **{k: getattr(base, k) for k in
-                                             ("image_size", "chip_px", "stride_px",
-                                              "point_block_m", "tract_block_m", "point_folds",
-                                              "tract_folds", "n_pairs")})
+                                             SIZES_BY_CITY["small"]})
 
 
 def settings_for(name: str, city_preset: str | None = None, seeds: int | None = None,

@@ -19,12 +19,15 @@ log = logging.getLogger(__name__)
 
 
 def vpr(embedder: Any, key: str, ctx: CityContext, s: Settings) -> list[dict]:
-    """Place recognition: queries = each place's last capture, database = earlier captures."""
+    """Place recognition among held-out places (ctx.identity_rows): queries = each place's
+    last capture, database = its earlier captures."""
     emb = ctx.photo_embeddings(embedder, key)
     last = ctx.capture_rank == last_capture_rank(ctx)
-    res = metrics.recall_at_k(emb[last], emb[~last], ctx.xy[last], ctx.xy[~last],
-                              ctx.heading[last], ctx.heading[~last],
-                              radius_m=s.vpr_radius_m, max_heading_deg=s.vpr_heading_deg)
+    use = ctx.identity_rows
+    q, d = last & use, ~last & use
+    res = metrics.recall_at_k(emb[q], emb[d], ctx.xy[q], ctx.xy[d], ctx.heading[q],
+                              ctx.heading[d], radius_m=s.vpr_radius_m,
+                              max_heading_deg=s.vpr_heading_deg)
     return [{"task": "vpr", "target": "place", **res}]
 
 
@@ -48,11 +51,12 @@ def _cv_row(task: str, target: str, X: np.ndarray, y: np.ndarray, xy: np.ndarray
     rep = cross_validate(X, y, xy, "ridge", block_size_m=block_m, n_folds=folds, seed=s.seed,
                          groups=groups)
     fold_r2 = np.array([fm["r2"] for fm in rep.fold_metrics], np.float64)
+    n_test = [int(fs["test"]) for fs in rep.fold_sizes]
     return {"task": task, "target": target, "r2": float(np.nanmean(fold_r2)),
             "r2_sd_folds": float(np.nanstd(fold_r2)), "r2_pooled": float(rep.pooled["r2"]),
             "spearman": metrics.spearman(y, rep.oof_pred),
             "pairwise_acc": metrics.pairwise_accuracy(y, rep.oof_pred, s.n_pairs, s.seed),
-            "n": int(len(y))}
+            "n": int(len(y)), "n_fold_min": min(n_test) if n_test else 0}
 
 
 def tract_rows(ctx: CityContext, point_emb: np.ndarray,
@@ -122,14 +126,15 @@ def overhead_chips(ctx: CityContext, rows: np.ndarray, chip_px: int) -> np.ndarr
 
 
 def one_photo_per_place(ctx: CityContext) -> np.ndarray:
-    """Row numbers of the first photo of each location (cross-view pairs must be unique)."""
+    """Row numbers of the first photo of each held-out location (ctx.identity_rows; cross-view
+    pairs must be unique)."""
     loc = ctx.layer.frame["location_id"].to_numpy()
     _, first = np.unique(loc, return_index=True)
-    return np.sort(first)
+    return np.sort(first[ctx.identity_rows[first]])
 
 
 def cross_view(embedder: Any, key: str, ctx: CityContext, s: Settings) -> list[dict]:
-    """Ground <-> overhead retrieval among all places (one photo and one chip per place)."""
+    """Ground <-> overhead retrieval among the held-out places (one photo and one chip each)."""
     if not getattr(embedder, "has_overhead", False):
         return []
     rows = one_photo_per_place(ctx)
@@ -159,9 +164,20 @@ def location_encoder(model: Any, ctx: CityContext, s: Settings) -> list[dict]:
     return socio_rows("location_encoders", ctx, emb, s)
 
 
-def location_baseline(ctx: CityContext, s: Settings) -> list[dict]:
-    """The no-learning location baseline: x, y and their quadratic terms (standardised)."""
-    xy = (ctx.xy - ctx.xy.mean(axis=0)) / np.maximum(ctx.xy.std(axis=0), 1e-9)
-    x, y = xy[:, 0], xy[:, 1]
-    feats = np.column_stack([x, y, x * x, y * y, x * y])
-    return socio_rows("location_encoders", ctx, feats, s)
+def location_baseline(ctx: CityContext, s: Settings, grid: int = 5) -> list[dict]:
+    """The no-learning location baseline through the same ridge head: x, y scaled to the
+    city's bounds plus grid x grid Gaussian radial basis functions (width a quarter of the
+    side). Bounded features: no wild extrapolation into a held-out block."""
+    return socio_rows("location_encoders", ctx, rbf_features(ctx.xy, ctx.manifest["bounds"],
+                                                             grid), s)
+
+
+def rbf_features(xy: np.ndarray, bounds: list[float], grid: int = 5) -> np.ndarray:
+    """(N, 2 + grid**2): x, y scaled to 0..1 over `bounds` and Gaussian RBFs on a grid."""
+    xmin, ymin, xmax, ymax = (float(v) for v in bounds)
+    u = (np.asarray(xy, np.float64) - [xmin, ymin]) / [max(xmax - xmin, 1e-9),
+                                                         max(ymax - ymin, 1e-9)]
+    c = (np.arange(grid) + 0.5) / grid
+    cx, cy = np.meshgrid(c, c)
+    d2 = (u[:, None, 0] - cx.ravel()[None]) ** 2 + (u[:, None, 1] - cy.ravel()[None]) ** 2
+    return np.column_stack([u, np.exp(-d2 / (2 * 0.25 ** 2))])

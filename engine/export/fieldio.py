@@ -35,13 +35,15 @@ def read_field_window(ds, window) -> tuple[np.ndarray, np.ndarray]:
     Real value = stored * scale + offset (GDAL band scale/offset); a pixel is valid when no
     band equals nodata and all are finite.
     """
-    raw = ds.read(window=window)
+    if len(set(ds.dtypes)) > 1:  # e.g. a band stack (VRT) of float32 and int16 files
+        raw = np.stack([ds.read(i + 1, window=window, out_dtype="float64")
+                        for i in range(ds.count)])
+    else:
+        raw = ds.read(window=window)
     valid = np.ones(raw.shape[1:], dtype=bool)
-    if ds.nodata is not None:
-        if np.isnan(ds.nodata):
-            valid &= ~np.isnan(raw).any(axis=0)
-        else:
-            valid &= ~(raw == ds.nodata).any(axis=0)
+    for band, nodata in zip(raw, ds.nodatavals, strict=True):  # each band's own nodata
+        if nodata is not None:
+            valid &= ~np.isnan(band) if np.isnan(nodata) else band != nodata
     data = raw.astype(np.float32)
     scales = np.asarray(ds.scales, dtype=np.float32)[:, None, None]
     offsets = np.asarray(ds.offsets, dtype=np.float32)[:, None, None]

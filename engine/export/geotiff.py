@@ -11,13 +11,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import uuid
 from pathlib import Path
 
 import numpy as np
 
 from engine.errors import EngineError
-from engine.export.atomic import atomic_path
+from engine.export.atomic import atomic_path, scratch_name
 from engine.export.fieldio import open_field, read_field_window  # noqa: F401 - re-export
 
 log = logging.getLogger(__name__)
@@ -26,6 +25,9 @@ DTYPES: tuple[str, ...] = ("float32", "float16", "int8", "uint8")
 INT8_NODATA = -128
 _WINDOW = 512  # rows/cols per window when re-reading the scratch file
 
+# GDAL dataset tag naming what a GeoContrast GeoTIFF is, so QGIS (the plugin) can tell an
+# embedding field ("embedding_field") from its preview ("embedding_preview") or an image
+KIND_TAG = "GEOCONTRAST_KIND"
 
 def int8_scale_offset(lo: float, hi: float) -> tuple[float, float]:
     """Scale/offset mapping [lo, hi] onto stored int8 -127..127 (value = q * scale + offset)."""
@@ -45,7 +47,7 @@ class EmbeddingFieldWriter:
                  height: int, count: int, dtype: str = "float32",
                  nodata: float | None = None, band_descriptions: list[str] | None = None,
                  cog: bool = True, blocksize: int = 256, resampling: str = "average",
-                 colorinterp: str | None = None) -> None:
+                 colorinterp: str | None = None, tags: dict[str, str] | None = None) -> None:
         import rasterio
 
         if dtype not in DTYPES:
@@ -61,17 +63,21 @@ class EmbeddingFieldWriter:
         self.count, self.width, self.height = int(count), int(width), int(height)
         self.blocksize, self.resampling, self.colorinterp = blocksize, resampling, colorinterp
         self.band_descriptions = band_descriptions
+        self.tags = {str(k): str(v) for k, v in (tags or {}).items()}  # GDAL dataset metadata
         self.nodata = nodata if nodata is not None else {
             "int8": INT8_NODATA, "uint8": 0}.get(dtype, float("nan"))
         self.lo = np.full(count, np.inf)
         self.hi = np.full(count, -np.inf)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._scratch = self.path.with_name(f".{self.path.stem}.scratch-{uuid.uuid4().hex[:8]}.tif")
+        self._scratch = scratch_name(self.path, ".scratch.tif")
         bs = min(blocksize, 256)
         self._ds = rasterio.open(
             self._scratch, "w", driver="GTiff", width=width, height=height, count=count,
             dtype="float32", crs=crs, transform=transform, nodata=float("nan"), tiled=True,
-            blockxsize=bs, blockysize=bs, BIGTIFF="IF_SAFER", SPARSE_OK="TRUE")
+            blockxsize=bs, blockysize=bs, BIGTIFF="IF_SAFER", SPARSE_OK="TRUE",
+            # band-interleaved: a tile is one band's (256 KiB), not all bands' (1280 bands:
+            # 335 MB per tile, which a bounded GDAL cache re-reads on every partial write)
+            interleave="band")
         self.crs, self.transform = self._ds.crs, self._ds.transform
 
     def write(self, data: np.ndarray, col_off: int, row_off: int,
@@ -146,6 +152,8 @@ class EmbeddingFieldWriter:
                     dst.scales, dst.offsets = tuple(scales), tuple(offsets)
                 for b, d in enumerate(self.band_descriptions or [], start=1):
                     dst.set_band_description(b, d)
+                if self.tags:
+                    dst.update_tags(**self.tags)
                 if self.colorinterp == "rgb" and self.count >= 3:
                     dst.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue] + \
                         [ColorInterp.undefined] * (self.count - 3)
@@ -157,7 +165,7 @@ class EmbeddingFieldWriter:
                 self._to_cog(stage, out, opts)
         finally:
             if stage != out:
-                with contextlib.suppress(FileNotFoundError):
+                with contextlib.suppress(OSError):
                     stage.unlink()
 
     def _factors(self) -> list[int]:
@@ -201,7 +209,7 @@ class EmbeddingFieldWriter:
         with contextlib.suppress(Exception):
             self._ds.close()
         for f in (self._scratch, *self._scratch.parent.glob(self._scratch.name + "*")):
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):
                 f.unlink()
 
     def __enter__(self) -> EmbeddingFieldWriter:

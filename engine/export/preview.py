@@ -11,7 +11,7 @@ import numpy as np
 
 from engine.errors import EngineError
 from engine.export.fieldio import open_field, read_field_window
-from engine.export.geotiff import EmbeddingFieldWriter
+from engine.export.geotiff import KIND_TAG, EmbeddingFieldWriter
 from engine.progress import Progress, no_progress
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,8 @@ def pca_preview(field_path: str | os.PathLike[str], out_path: str | os.PathLike[
         with EmbeddingFieldWriter(out_path, crs=ds.crs, transform=ds.transform,
                                   width=ds.width, height=ds.height, count=3, dtype="uint8",
                                   nodata=0, cog=cog, colorinterp="rgb",
-                                  band_descriptions=["pc1", "pc2", "pc3"]) as wr:
+                                  band_descriptions=["pc1", "pc2", "pc3"],
+                                  tags={KIND_TAG: "embedding_preview"}) as wr:
             for i, win in enumerate(wins):
                 data, valid = read_field_window(ds, win)
                 c, h, w = data.shape

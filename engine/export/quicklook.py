@@ -73,11 +73,19 @@ def _save(fig, out_png: str | os.PathLike[str], dpi: int) -> Path:
     return out
 
 
+def matplotlib_colormap(name: str):
+    """A matplotlib colormap by name."""
+    import matplotlib
+
+    return matplotlib.colormaps[name]
+
+
 def quicklook_raster(path: str | os.PathLike[str], out_png: str | os.PathLike[str],
                      band: int = 1, title: str | None = None, cmap: str = "viridis",
                      label: str = "", max_size: int = 1024, north_arrow: bool = True,
-                     dpi: int = 100) -> Path:
-    """PNG of one band of a GeoTIFF (decimated read, nodata transparent)."""
+                     dpi: int = 100, classes: list[str] | None = None) -> Path:
+    """PNG of one band of a GeoTIFF (decimated read, nodata transparent). With `classes`
+    the band holds class indexes 0..n-1: one tab10 colour each and a legend of the names."""
     from matplotlib.figure import Figure
 
     from engine.export.fieldio import open_field
@@ -96,9 +104,21 @@ def quicklook_raster(path: str | os.PathLike[str], out_png: str | os.PathLike[st
     data = np.ma.masked_invalid(a)
     fig = Figure(figsize=(6, 6 * shape[0] / shape[1] + 0.6))
     ax = fig.add_subplot()
-    im = ax.imshow(data, cmap=cmap, extent=(b.left, b.right, b.bottom, b.top),
-                   interpolation="nearest")
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=label or desc or f"band {band}")
+    if classes:
+        from matplotlib.colors import ListedColormap
+        from matplotlib.patches import Patch
+
+        colors = [matplotlib_colormap("tab10")(i % 10) for i in range(len(classes))]
+        ax.imshow(data, cmap=ListedColormap(colors), vmin=-0.5, vmax=len(classes) - 0.5,
+                  extent=(b.left, b.right, b.bottom, b.top), interpolation="nearest")
+        ax.legend(handles=[Patch(color=c, label=str(n)) for c, n in zip(colors, classes,
+                                                                        strict=True)],
+                  title=label or None, loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                  frameon=False)
+    else:
+        im = ax.imshow(data, cmap=cmap, extent=(b.left, b.right, b.bottom, b.top),
+                       interpolation="nearest")
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=label or desc or f"band {band}")
     _decorate(fig, ax, (b.left, b.right, b.bottom, b.top), crs, title or Path(path).stem,
               north_arrow)
     out = _save(fig, out_png, dpi)

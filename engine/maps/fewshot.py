@@ -134,7 +134,8 @@ def fewshot_map(field_path: str | os.PathLike[str], points: str | os.PathLike[st
     gpkg = out_dir / f"{name}.gpkg"
     write_map_layer(cells, gpkg, f"{name}_cells", "class", meta, categorical=True)
     png = quicklook_raster(tif, out_dir / f"{name}.png", band=1, cmap="tab10",
-                           title=f"few-shot {class_field}", label="class index")
+                           title=f"few-shot {class_field}", label=class_field,
+                           classes=[str(c) for c in order])
     return {"kind": "fewshot", "geotiff": str(tif), "gpkg": str(gpkg), "png": str(png),
             "cells_layer": f"{name}_cells",
             "classes": list(order), "n_labelled": int(len(X)),

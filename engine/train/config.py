@@ -26,6 +26,7 @@ from engine.data.imagery_options import (
 from engine.defaults import CHIP_PX, DEVICE, DEVICES, IMAGE_PX, TRAIN_BATCH, TRAIN_STEPS
 from engine.errors import EngineError
 from engine.models.photo_input import DEFAULT_RESIZE, RESIZE_MODES
+from engine.models.recipes import recipe_path, recipes_dir
 from engine.paths import project_root, resolve_path
 
 
@@ -280,9 +281,12 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
         path, root = Path(path), project_root()
         if not path.is_file() and not path.is_absolute() and (root / path).is_file():
             path = root / path  # `--config models/x.yaml` works from any directory
+        if not path.is_file() and path.parent == Path(".") and recipe_path(path.name):
+            path = recipe_path(path.name)  # `--config crossview` names a shipped recipe
         if not path.is_file():
             raise EngineError(f"recipe {path} does not exist",
-                              f"pass --config with a recipe; recipes live in {root / 'models'}")
+                              f"pass --config with a recipe name or file; recipes live in "
+                              f"{recipes_dir()} (`python -m engine recipes` lists them)")
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:

@@ -104,39 +104,89 @@ def file_layer_problem(alg: Any, parameters: dict[str, Any], name: str,
     return ""
 
 
-def add_map_output_params(alg: Any) -> None:
-    """Output folder + file-name stem, shared by the map algorithms."""
-    from qgis.core import QgsProcessingParameterFolderDestination, QgsProcessingParameterString
+MAP_SUFFIXES = (".tif", ".gpkg", ".png", ".qml", "_polygons.png")
 
-    alg.addParameter(QgsProcessingParameterString("NAME", alg.tr("Output name"),
-                                                  defaultValue=alg.DEFAULT_NAME))
+
+def add_map_output_params(alg: Any) -> None:
+    """Output folder + file-name stem + overwrite, and the layers a map run yields (so the
+    modeler can chain them), shared by the map algorithms."""
+    from qgis.core import (
+        QgsProcessingOutputRasterLayer,
+        QgsProcessingOutputVectorLayer,
+        QgsProcessingParameterBoolean,
+        QgsProcessingParameterFolderDestination,
+        QgsProcessingParameterString,
+    )
+
+    name = QgsProcessingParameterString("NAME", alg.tr("Output name"),
+                                        defaultValue=alg.DEFAULT_NAME)
+    name.setHelp(alg.tr("Files are NAME.tif, NAME.gpkg and NAME.png in the output folder; when "
+                        "they exist, NAME_2, NAME_3, … unless 'Overwrite' is ticked"))
+    alg.addParameter(name)
+    alg.addParameter(QgsProcessingParameterBoolean(
+        "OVERWRITE", alg.tr("Overwrite existing outputs of the same name"), defaultValue=False))
     alg.addParameter(QgsProcessingParameterFolderDestination("OUTPUT", alg.tr("Output folder")))
+    alg.addOutput(QgsProcessingOutputRasterLayer("GEOTIFF", alg.tr("Map (GeoTIFF)")))
+    alg.addOutput(QgsProcessingOutputVectorLayer("CELLS_LAYER", alg.tr("Map cells")))
+    alg.addOutput(QgsProcessingOutputVectorLayer("POLYGONS_LAYER", alg.tr("Map per polygon")))
+
+
+def free_name(folder: str | Path, name: str) -> str:
+    """`name`, or the first of name_2, name_3, … none of whose output files exist in `folder`."""
+    folder = Path(folder)
+
+    def taken(stem: str) -> bool:
+        return any((folder / f"{stem}{suffix}").exists() for suffix in MAP_SUFFIXES)
+
+    if not taken(name):
+        return name
+    k = 2
+    while taken(f"{name}_{k}"):
+        k += 1
+    return f"{name}_{k}"
 
 
 def map_output_args(alg: Any, parameters: dict[str, Any], context: QgsProcessingContext
                     ) -> list[str]:
+    """--out FOLDER --name NAME, where NAME never overwrites earlier outputs unless asked."""
     name = alg.parameterAsString(parameters, "NAME", context).strip() or alg.DEFAULT_NAME
-    return ["--out", alg.parameterAsString(parameters, "OUTPUT", context), "--name", name]
+    folder = alg.parameterAsString(parameters, "OUTPUT", context)
+    if not alg.parameterAsBool(parameters, "OVERWRITE", context):
+        name = free_name(folder, name)
+    return ["--out", folder, "--name", name]
+
+
+def map_style(result: dict[str, Any]) -> str:
+    """How the map GeoTIFF is styled: paletted classes for few-shot, else pseudocolour."""
+    return "classes" if result.get("kind") == "fewshot" else "map"
 
 
 def load_map_outputs(alg: Any, result: dict[str, Any], context: QgsProcessingContext
                      ) -> dict[str, Any]:
-    """Queue the engine's map layers for loading (GeoTIFF, polygons, points; styled by the
-    GeoPackage's layer_styles) and return the algorithm's outputs."""
+    """Queue the engine's map layers for loading, styled and grouped (points over polygons
+    over the raster), and return the algorithm's outputs. A map whose truth-free validity
+    check failed (result "reliable": False) is titled UNRELIABLE, in its group's name too."""
+    from .postprocess import load_styled
+
     outputs: dict[str, Any] = {"ENGINE": result, "RELIABLE": result.get("reliable")}
     title = str(result.get("target") or result.get("kind") or "map")
     if result.get("reliable") is False:  # the engine's truth-free validity check failed
         title = f"UNRELIABLE {title}"
-    if result.get("geotiff"):
-        outputs["GEOTIFF"] = str(result["geotiff"])
-        alg.load_on_completion(context, outputs["GEOTIFF"], title, "GEOTIFF")
     gpkg = str(result.get("gpkg") or "")
-    for key, suffix in (("polygons_layer", "per polygon"), ("points_layer", "points")):
+    stem = Path(str(result.get("geotiff") or gpkg or title)).stem
+    group = f"GeoContrast: {stem}" + (" (UNRELIABLE)" if result.get("reliable") is False else "")
+    for rank, (key, suffix) in enumerate((("points_layer", "points"),
+                                          ("polygons_layer", "per polygon"))):
         if gpkg and result.get(key):
             uri = f"{gpkg}|layername={result[key]}"
             outputs[key.upper()] = uri
-            alg.load_on_completion(context, uri, f"{title} ({suffix})", key.upper())
+            load_styled(context, uri, f"{title} ({suffix})", key.upper(), "stored", group, rank)
+    if result.get("geotiff"):
+        outputs["GEOTIFF"] = str(result["geotiff"])
+        load_styled(context, outputs["GEOTIFF"], title, "GEOTIFF", map_style(result), group, 5,
+                    [str(c) for c in result.get("classes") or []])
     if gpkg and result.get("cells_layer"):
         outputs["CELLS_LAYER"] = f"{gpkg}|layername={result['cells_layer']}"
-    outputs["OUTPUT"] = str(result.get("geotiff") or gpkg)
+    outputs["OUTPUT"] = str(Path(str(result.get("geotiff") or gpkg)).parent) \
+        if (result.get("geotiff") or gpkg) else ""
     return outputs

@@ -38,7 +38,7 @@ class DemoAlgorithm(EngineAlgorithm):
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         self.addParameter(QgsProcessingParameterFile(
-            self.CITY, self.tr("Sample city folder (empty: generate one)"),
+            self.CITY, self.tr("Sample city folder (empty: generate one in the output folder)"),
             behavior=QgsProcessingParameterFile.Folder, optional=True))
         self.addParameter(QgsProcessingParameterBoolean(
             self.QUICK, self.tr("Quick (small city, short training)"), defaultValue=True))
@@ -54,10 +54,10 @@ class DemoAlgorithm(EngineAlgorithm):
 
     def engine_args(self, parameters: dict[str, Any], context: QgsProcessingContext,
                     feedback: QgsProcessingFeedback) -> list[str]:
-        args = ["--out", self.parameterAsString(parameters, self.OUTPUT, context)]
+        out = self.parameterAsString(parameters, self.OUTPUT, context)
         city = self.parameterAsFile(parameters, self.CITY, context)
-        if city:
-            args += ["--city", city]
+        # no city given: generate it inside the chosen folder, never in the engine's tree
+        args = ["--out", out, "--city", city or str(Path(out) / "city")]
         if self.parameterAsBool(parameters, self.QUICK, context):
             args.append("--quick")
         if self.parameterAsBool(parameters, self.RETRAIN, context):
@@ -70,8 +70,10 @@ class DemoAlgorithm(EngineAlgorithm):
                         feedback: QgsProcessingFeedback) -> dict[str, Any]:
         maps = Path(str(result.get("maps") or ""))
         tifs = sorted(maps.glob("*.tif")) if maps.is_dir() else []
-        for tif in tifs[:MAX_LOADED_MAPS]:
-            self.load_on_completion(context, str(tif), tif.stem)
+        from .postprocess import load_styled
+
+        for rank, tif in enumerate(tifs[:MAX_LOADED_MAPS]):
+            load_styled(context, str(tif), tif.stem, "", "map", "GeoContrast demo maps", rank)
         if len(tifs) > MAX_LOADED_MAPS:
             feedback.pushInfo(f"{len(tifs) - MAX_LOADED_MAPS} more maps are in {maps}")
         if result.get("report"):

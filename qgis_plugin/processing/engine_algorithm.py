@@ -8,7 +8,6 @@ errors into QgsProcessingException live here, once.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from qgis.core import (
@@ -21,8 +20,9 @@ from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
 from ..engine_runner import EngineCancelled, EngineRunError, run_engine
-
-ICON = Path(__file__).resolve().parent.parent / "icons" / "geocontrast.svg"
+from ..icon import icon_for
+from ..kinds import kind_problem, param_kind
+from ..summary import human_summary
 
 
 class EngineAlgorithm(QgsProcessingAlgorithm):
@@ -35,6 +35,7 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
     GROUP_ID = "data"
     HELP = ""
     TIMEOUT_S: float | None = None  # None: no limit (training may take hours)
+    HINT_LABELS: dict[str, str] = {}  # engine word or CLI flag -> the dialog's label
 
     # --- what a subclass provides -------------------------------------------------
     def engine_args(
@@ -75,7 +76,7 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
         return self.tr(self.HELP)
 
     def icon(self) -> QIcon:
-        return QIcon(str(ICON))
+        return icon_for(self.NAME)
 
     def createInstance(self) -> EngineAlgorithm:
         return type(self)()
@@ -86,14 +87,25 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
         ok, message = super().checkParameterValues(parameters, context)
         if not ok:
             return ok, message
-        problem = self.validate(parameters, context)
+        problem = self.kind_problems(parameters, context) or self.validate(parameters, context)
         return (False, problem) if problem else (True, "")
+
+    def kind_problems(self, parameters: dict[str, Any], context: QgsProcessingContext) -> str:
+        """The first layer given to a parameter that takes another GeoContrast kind."""
+        for param in self.parameterDefinitions():
+            wanted = param_kind(param)
+            if wanted and parameters.get(param.name()):
+                layer = self.parameterAsLayer(parameters, param.name(), context)
+                problem = kind_problem(param.description(), layer, wanted)
+                if problem:
+                    return problem
+        return ""
 
     def processAlgorithm(
         self, parameters: dict[str, Any], context: QgsProcessingContext,
         feedback: QgsProcessingFeedback,
     ) -> dict[str, Any]:
-        problem = self.validate(parameters, context)
+        problem = self.kind_problems(parameters, context) or self.validate(parameters, context)
         if problem:
             raise QgsProcessingException(problem)
         args = self.engine_args(parameters, context, feedback)
@@ -104,9 +116,18 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
         except EngineRunError as exc:
             text = f"GeoContrast engine: {exc.message}"
             if exc.hint:
-                text += f"\nHint: {exc.hint}"
+                text += f"\nHint: {self.in_dialog_words(exc.hint)}"
             raise QgsProcessingException(text) from exc
-        return self.collect_outputs(result, parameters, context, feedback)
+        feedback.pushInfo(human_summary(self.displayName(), result))
+        outputs = self.collect_outputs(result, parameters, context, feedback)
+        outputs.setdefault("SUMMARY", human_summary(self.displayName(), result))
+        return outputs
+
+    def in_dialog_words(self, text: str) -> str:
+        """The engine's hint with its flag/option names replaced by this dialog's labels."""
+        for word, label in self.HINT_LABELS.items():
+            text = text.replace(word, label)
+        return text
 
     # --- helpers for subclasses ----------------------------------------------------
     def load_on_completion(self, context: QgsProcessingContext, uri: str, name: str,

@@ -15,6 +15,7 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
+from ..kinds import EMBEDDING_FIELD, set_param_kind
 from .common import (
     add_map_output_params,
     load_map_outputs,
@@ -45,8 +46,8 @@ class FewShotMapAlgorithm(EngineAlgorithm):
         "FIELD", "POINTS", "CLASS_FIELD", "CLASSIFIER", "BLOCK_SIZE", "SEED")
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
-        self.addParameter(QgsProcessingParameterRasterLayer(self.FIELD,
-                                                            self.tr("Embedding field")))
+        self.addParameter(set_param_kind(QgsProcessingParameterRasterLayer(
+            self.FIELD, self.tr("Embedding field")), EMBEDDING_FIELD))
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.POINTS, self.tr("Labelled points"), [QgsProcessing.TypeVectorPoint]))
         self.addParameter(QgsProcessingParameterField(
@@ -54,8 +55,8 @@ class FewShotMapAlgorithm(EngineAlgorithm):
         self.addParameter(QgsProcessingParameterEnum(
             self.CLASSIFIER, self.tr("Classifier"), options=list(CLASSIFIERS), defaultValue=0))
         self.addParameter(QgsProcessingParameterNumber(
-            self.BLOCK, self.tr("CV block size (metres)"), QgsProcessingParameterNumber.Double,
-            defaultValue=200.0, minValue=1.0))
+            self.BLOCK, self.tr("CV block size (metres; empty: derived from the labels)"),
+            QgsProcessingParameterNumber.Double, optional=True, minValue=1.0))
         self.addParameter(QgsProcessingParameterNumber(
             self.SEED, self.tr("Seed"), QgsProcessingParameterNumber.Integer, defaultValue=0))
         add_map_output_params(self)
@@ -79,9 +80,16 @@ class FewShotMapAlgorithm(EngineAlgorithm):
                 "--class-field", self.parameterAsString(parameters, self.CLASS_FIELD, context),
                 "--classifier",
                 CLASSIFIERS[self.parameterAsEnum(parameters, self.CLASSIFIER, context)],
-                "--block-size", str(self.parameterAsDouble(parameters, self.BLOCK, context)),
+                *self.block_size_args(parameters, context),
                 "--seed", str(self.parameterAsInt(parameters, self.SEED, context)),
                 *map_output_args(self, parameters, context)]
+
+    def block_size_args(self, parameters: dict[str, Any], context: QgsProcessingContext
+                        ) -> list[str]:
+        """`--block-size` when the user set one; else the engine derives it from the labels."""
+        if parameters.get(self.BLOCK) in (None, ""):
+            return []
+        return ["--block-size", str(self.parameterAsDouble(parameters, self.BLOCK, context))]
 
     def collect_outputs(self, result: dict[str, Any], parameters: dict[str, Any],
                         context: QgsProcessingContext,

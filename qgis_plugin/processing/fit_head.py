@@ -19,6 +19,7 @@ from qgis.core import (
     QgsProcessingParameterVectorLayer,
 )
 
+from ..kinds import EMBEDDING_FIELD, EMBEDDINGS, set_param_kind
 from .common import file_layer_problem, layer_file, raster_file, vector_file
 from .engine_algorithm import EngineAlgorithm
 
@@ -40,15 +41,18 @@ class FitHeadAlgorithm(EngineAlgorithm):
         "never leak into the test fold. Writes HEAD.safetensors, HEAD.json and HEAD.cv.json."
     )
     EMBEDDINGS, FIELD, POLYGONS, TARGET = "EMBEDDINGS", "FIELD", "POLYGONS", "TARGET"
+    HINT_LABELS = {"block_size_m": "'CV block size (metres)'", "--block-size":
+                   "'CV block size (metres)'", "fewer folds": "fewer 'CV folds'",
+                   "--folds": "'CV folds'"}
     HEAD, BLOCK, FOLDS, SEED, OUTPUT = "HEAD", "BLOCK_SIZE", "FOLDS", "SEED", "OUTPUT"
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
-        self.addParameter(QgsProcessingParameterVectorLayer(
+        self.addParameter(set_param_kind(QgsProcessingParameterVectorLayer(
             self.EMBEDDINGS, self.tr("Photo embeddings (from 'Embed street-view photos')"),
-            [QgsProcessing.TypeVectorPoint], optional=True))
-        self.addParameter(QgsProcessingParameterRasterLayer(
+            [QgsProcessing.TypeVectorPoint], optional=True), EMBEDDINGS))
+        self.addParameter(set_param_kind(QgsProcessingParameterRasterLayer(
             self.FIELD, self.tr("Embedding field (from 'Embed overhead raster')"),
-            optional=True))
+            optional=True), EMBEDDING_FIELD))
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.POLYGONS, self.tr("Label polygons (e.g. tracts)"),
             [QgsProcessing.TypeVectorPolygon], optional=True))
@@ -58,8 +62,8 @@ class FitHeadAlgorithm(EngineAlgorithm):
         self.addParameter(QgsProcessingParameterEnum(self.HEAD, self.tr("Head"),
                                                      options=list(HEADS), defaultValue=0))
         self.addParameter(QgsProcessingParameterNumber(
-            self.BLOCK, self.tr("CV block size (metres)"), QgsProcessingParameterNumber.Double,
-            defaultValue=200.0, minValue=1.0))
+            self.BLOCK, self.tr("CV block size (metres; empty: derived from the labels)"),
+            QgsProcessingParameterNumber.Double, optional=True, minValue=1.0))
         self.addParameter(QgsProcessingParameterNumber(
             self.FOLDS, self.tr("CV folds"), QgsProcessingParameterNumber.Integer,
             defaultValue=5, minValue=2))
@@ -84,7 +88,40 @@ class FitHeadAlgorithm(EngineAlgorithm):
         if source is not None and source.fields().indexOf(target) < 0:
             return (f"{source.sourceName()} has no field '{target}'; fields are "
                     f"{', '.join(source.fields().names())}.")
+        if source is not None:
+            return self.fold_problem(source, target,
+                                     self.parameterAsDouble(parameters, self.BLOCK, context),
+                                     self.parameterAsInt(parameters, self.FOLDS, context))
         return ""
+
+    def fold_problem(self, source: Any, target: str, block_m: float, folds: int) -> str:
+        """"" when the labelled features fill at least `folds` CV blocks, else the problem in
+        the dialog's words (the same square grid as the engine: anchored at the minimum x, y)."""
+        crs = source.sourceCrs()
+        if not crs.isValid() or crs.isGeographic() or block_m <= 0:
+            return ""  # degrees: the engine projects and checks itself
+        xs, ys = [], []
+        for feature in source.getFeatures():
+            value = feature[target]
+            geom = feature.geometry()
+            if value is None or geom is None or geom.isEmpty() or str(value) in ("", "NULL"):
+                continue
+            point = geom.centroid().asPoint()
+            xs.append(point.x())
+            ys.append(point.y())
+        if not xs:
+            return f"No feature of {source.sourceName()} has a value in '{target}'."
+        x0, y0 = min(xs), min(ys)
+        cells = {(int((x - x0) // block_m), int((y - y0) // block_m))
+                 for x, y in zip(xs, ys, strict=True)}
+        if len(cells) >= folds:
+            return ""
+        span = max(max(xs) - x0, max(ys) - y0)
+        suggest = max(1.0, round(span / (folds ** 0.5 + 1) / 10) * 10) if span > 0 else block_m
+        return (f"'{self.tr('CV block size (metres)')}' {block_m:g} gives only {len(cells)} "
+                f"block(s) holding labelled features, fewer than '{self.tr('CV folds')}' "
+                f"{folds}: lower 'CV folds' to {max(2, len(cells))} or 'CV block size "
+                f"(metres)' to about {suggest:g}.")
 
     def engine_args(self, parameters: dict[str, Any], context: QgsProcessingContext,
                     feedback: QgsProcessingFeedback) -> list[str]:
@@ -100,10 +137,17 @@ class FitHeadAlgorithm(EngineAlgorithm):
         out = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
         return args + [
             "--head", HEADS[self.parameterAsEnum(parameters, self.HEAD, context)],
-            "--block-size", str(self.parameterAsDouble(parameters, self.BLOCK, context)),
+            *self.block_size_args(parameters, context),
             "--folds", str(self.parameterAsInt(parameters, self.FOLDS, context)),
             "--seed", str(self.parameterAsInt(parameters, self.SEED, context)),
             "--out", out]
+
+    def block_size_args(self, parameters: dict[str, Any], context: QgsProcessingContext
+                        ) -> list[str]:
+        """`--block-size` when the user set one; else the engine derives it from the labels."""
+        if parameters.get(self.BLOCK) in (None, ""):
+            return []
+        return ["--block-size", str(self.parameterAsDouble(parameters, self.BLOCK, context))]
 
     def collect_outputs(self, result: dict[str, Any], parameters: dict[str, Any],
                         context: QgsProcessingContext,

@@ -15,6 +15,7 @@ from qgis.core import (
     QgsProcessingParameterVectorLayer,
 )
 
+from ..kinds import EMBEDDINGS, set_param_kind
 from .common import (
     add_map_output_params,
     add_model_param,
@@ -47,9 +48,9 @@ class LocationMapAlgorithm(EngineAlgorithm):
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         add_model_param(self)
-        self.addParameter(QgsProcessingParameterVectorLayer(
+        self.addParameter(set_param_kind(QgsProcessingParameterVectorLayer(
             self.EMBEDDINGS, self.tr("Labelled points (photo embeddings with a label field)"),
-            [QgsProcessing.TypeVectorPoint]))
+            [QgsProcessing.TypeVectorPoint]), EMBEDDINGS))
         self.addParameter(QgsProcessingParameterField(
             self.TARGET, self.tr("Label field"), parentLayerParameterName=self.EMBEDDINGS,
             type=QgsProcessingParameterField.Numeric))
@@ -59,8 +60,8 @@ class LocationMapAlgorithm(EngineAlgorithm):
             self.STEP, self.tr("Grid step (metres)"), QgsProcessingParameterNumber.Double,
             defaultValue=20.0, minValue=0.01))
         self.addParameter(QgsProcessingParameterNumber(
-            self.BLOCK, self.tr("CV block size (metres)"), QgsProcessingParameterNumber.Double,
-            defaultValue=200.0, minValue=1.0))
+            self.BLOCK, self.tr("CV block size (metres; empty: derived from the labels)"),
+            QgsProcessingParameterNumber.Double, optional=True, minValue=1.0))
         self.addParameter(QgsProcessingParameterNumber(
             self.SEED, self.tr("Seed"), QgsProcessingParameterNumber.Integer, defaultValue=0))
         self.addParameter(QgsProcessingParameterFeatureSource(
@@ -78,7 +79,7 @@ class LocationMapAlgorithm(EngineAlgorithm):
                 "--embeddings", layer_file(self, parameters, self.EMBEDDINGS, context)[0],
                 "--target", self.parameterAsString(parameters, self.TARGET, context),
                 "--step", str(self.parameterAsDouble(parameters, self.STEP, context)),
-                "--block-size", str(self.parameterAsDouble(parameters, self.BLOCK, context)),
+                *self.block_size_args(parameters, context),
                 "--seed", str(self.parameterAsInt(parameters, self.SEED, context))]
         if parameters.get(self.EXTENT):
             crs = self.parameterAsExtentCrs(parameters, self.EXTENT, context)
@@ -90,6 +91,13 @@ class LocationMapAlgorithm(EngineAlgorithm):
             args += ["--polygons", vector_file(self, parameters, self.POLYGONS, context,
                                                feedback)[0]]
         return args + map_output_args(self, parameters, context)
+
+    def block_size_args(self, parameters: dict[str, Any], context: QgsProcessingContext
+                        ) -> list[str]:
+        """`--block-size` when the user set one; else the engine derives it from the labels."""
+        if parameters.get(self.BLOCK) in (None, ""):
+            return []
+        return ["--block-size", str(self.parameterAsDouble(parameters, self.BLOCK, context))]
 
     def collect_outputs(self, result: dict[str, Any], parameters: dict[str, Any],
                         context: QgsProcessingContext,

@@ -24,7 +24,23 @@ from qgis.core import (
 from .common import DEVICES
 from .engine_algorithm import EngineAlgorithm
 
-RECIPES = Path(__file__).resolve().parents[2] / "models"
+DEFAULT_RECIPE = "crossview_spatial"
+
+
+def recipe_names() -> list[str]:
+    """The recipes the engine ships (`python -m engine recipes` lists the same): from the
+    engine wheel in the plugin zip, or a checkout's models/ folder."""
+    import zipfile
+
+    from ..engine_setup import engine_wheel
+
+    wheel = engine_wheel()
+    if wheel is not None:
+        with zipfile.ZipFile(wheel) as archive:
+            names = [n for n in archive.namelist() if n.startswith("engine/recipes/")]
+        return sorted(Path(n).stem for n in names if n.endswith(".yaml"))
+    checkout = Path(__file__).resolve().parents[2] / "models"
+    return sorted(p.stem for p in checkout.glob("*.yaml"))
 
 
 def yaml_value(value: Any) -> str:
@@ -41,19 +57,25 @@ class PretrainAlgorithm(EngineAlgorithm):
     GROUP, GROUP_ID = "Learn", "learn"
     HELP = (
         "Pretrains an image encoder with the geo-aware contrastive objectives of a recipe "
-        "(models/*.yaml): two views of a photo, the same place at other times, nearby "
-        "places, image vs. location, street photo vs. overhead chip. Layers given here "
-        "replace the recipe's data paths. Writes config.yaml, model.safetensors and a model "
-        "card to the output folder. Long: watch the progress bar, cancel at any time."
+        "(shipped with the engine, by name): two views of a photo, the same place at other "
+        "times, nearby places, image vs. location, street photo vs. overhead chip. Layers "
+        "given here replace the recipe's data paths. Writes config.yaml, model.safetensors "
+        "and a model card to the output folder. Long: watch the progress bar, cancel at any time."
     )
 
-    CONFIG, STREETVIEW, OVERHEAD = "CONFIG", "STREETVIEW", "OVERHEAD"
+    RECIPE, CONFIG, STREETVIEW, OVERHEAD = "RECIPE", "CONFIG", "STREETVIEW", "OVERHEAD"
     STEPS, DEVICE, OVERRIDES, RESUME, OUTPUT = "STEPS", "DEVICE", "OVERRIDES", "RESUME", "OUTPUT"
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
-        recipe = QgsProcessingParameterFile(self.CONFIG, self.tr("Recipe (YAML)"),
-                                            extension="yaml")
-        recipe.setHelp(self.tr(f"A training recipe, e.g. one of {RECIPES}/*.yaml"))
+        self.recipes = recipe_names()
+        default = self.recipes.index(DEFAULT_RECIPE) if DEFAULT_RECIPE in self.recipes else 0
+        named = QgsProcessingParameterEnum(self.RECIPE, self.tr("Recipe"),
+                                           options=self.recipes, defaultValue=default)
+        named.setHelp(self.tr("A recipe shipped with the engine (`python -m engine recipes`)"))
+        self.addParameter(named)
+        recipe = QgsProcessingParameterFile(self.CONFIG, self.tr("or a recipe file (YAML)"),
+                                            extension="yaml", optional=True)
+        recipe.setHelp(self.tr("Your own recipe; it replaces the one chosen above"))
         self.addParameter(recipe)
         self.addParameter(QgsProcessingParameterVectorLayer(
             self.STREETVIEW, self.tr("Street-view layer (replaces the recipe's)"),
@@ -77,9 +99,11 @@ class PretrainAlgorithm(EngineAlgorithm):
             self.OUTPUT, self.tr("Model folder")))
 
     def validate(self, parameters: dict[str, Any], context: QgsProcessingContext) -> str:
-        recipe = Path(self.parameterAsFile(parameters, self.CONFIG, context))
-        if not recipe.is_file():
-            return f"Recipe {recipe} does not exist; pick a YAML file such as {RECIPES}/*.yaml."
+        recipe = self.parameterAsFile(parameters, self.CONFIG, context)
+        if recipe and not Path(recipe).is_file():
+            return f"Recipe file {recipe} does not exist; choose a YAML file or a recipe by name."
+        if not recipe and not self.recipes:
+            return "No recipe is shipped here; choose a recipe file (YAML)."
         text = self.parameterAsString(parameters, self.OVERRIDES, context)
         try:
             items = shlex.split(text)
@@ -114,7 +138,9 @@ class PretrainAlgorithm(EngineAlgorithm):
         out = self.parameterAsString(parameters, self.OUTPUT, context)
         overrides.append(f"output={yaml_value(out)}")
         overrides += shlex.split(self.parameterAsString(parameters, self.OVERRIDES, context))
-        args = ["--config", self.parameterAsFile(parameters, self.CONFIG, context)]
+        recipe = self.parameterAsFile(parameters, self.CONFIG, context) or \
+            self.recipes[self.parameterAsEnum(parameters, self.RECIPE, context)]
+        args = ["--config", recipe]
         if self.parameterAsBool(parameters, self.RESUME, context):
             args.append("--resume")
         return [*args, *overrides]

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
+from ..icon import PLUGIN_ICON
 from .demo import DemoAlgorithm
 from .embed_locations import EmbedLocationsAlgorithm
 from .embed_points import EmbedPointsAlgorithm
@@ -19,11 +18,10 @@ from .location_map import LocationMapAlgorithm
 from .predict_map import PredictMapAlgorithm
 from .pretrain import PretrainAlgorithm
 from .sample_city import SampleCityAlgorithm
+from .setup_engine import SetupEngineAlgorithm
 from .similarity_map import SimilarityMapAlgorithm
 from .validate_layer import ValidateLayerAlgorithm
 from .zero_shot_map import ZeroShotMapAlgorithm
-
-ICON = Path(__file__).resolve().parent.parent / "icons" / "geocontrast.svg"
 
 ALGORITHMS = (
     SampleCityAlgorithm, ValidateLayerAlgorithm, ImportPhotosAlgorithm, DemoAlgorithm,
@@ -32,7 +30,7 @@ ALGORITHMS = (
     ZeroShotMapAlgorithm, SimilarityMapAlgorithm, FewShotMapAlgorithm,  # map
     LocationMapAlgorithm, PredictMapAlgorithm,
     EvaluateAlgorithm,  # evaluate
-)
+)  # each one engine command; SetupEngineAlgorithm (no engine yet) comes on top
 
 
 class GeoContrastProvider(QgsProcessingProvider):
@@ -48,7 +46,7 @@ class GeoContrastProvider(QgsProcessingProvider):
         return "GeoContrast: geo-aware self-supervised image representations"
 
     def icon(self) -> QIcon:
-        return QIcon(str(ICON))
+        return QIcon(str(PLUGIN_ICON))
 
     def supportsNonFileBasedOutput(self) -> bool:
         return False  # the engine writes files: no memory-layer outputs
@@ -66,5 +64,5 @@ class GeoContrastProvider(QgsProcessingProvider):
         return "tif"
 
     def loadAlgorithms(self) -> None:
-        for algorithm in ALGORITHMS:
+        for algorithm in (*ALGORITHMS, SetupEngineAlgorithm):
             self.addAlgorithm(algorithm())

@@ -41,7 +41,7 @@ class SampleCityAlgorithm(EngineAlgorithm):
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         preset = QgsProcessingParameterEnum(
-            self.PRESET, self.tr("Preset"), options=list(PRESETS), defaultValue=1
+            self.PRESET, self.tr("Preset"), options=list(PRESETS), defaultValue=0
         )
         preset.setHelp(self.tr("'small' for a quick look or tests, 'default' for the demo"))
         self.addParameter(preset)
@@ -91,16 +91,17 @@ class SampleCityAlgorithm(EngineAlgorithm):
             info = json.loads(manifest.read_text(encoding="utf-8"))
             feedback.pushInfo(f"sample city: {info.get('counts', {})}, CRS {info.get('crs')}")
         if self.parameterAsBool(parameters, self.LOAD, context):
-            project = context.project()
-            layers = [
-                (overhead, "Overhead (latest date)", self.OVERHEAD),
-                (tracts, "Tracts", self.TRACTS),
-                (streetview, "Street views", self.STREETVIEW),
+            from .postprocess import load_styled
+
+            layers = [  # rank 0 on top: points over tract outlines over the image
+                (streetview, "Street views", self.STREETVIEW, ""),
+                (tracts, "Tracts", self.TRACTS, "outline"),
+                (overhead, "Overhead (latest date)", self.OVERHEAD, ""),
             ]
-            for source, label, output_name in layers:
+            for rank, (source, label, output_name, style) in enumerate(layers):
                 if source:
-                    details = QgsProcessingContext.LayerDetails(label, project, output_name)
-                    context.addLayerToLoadOnCompletion(source, details)
+                    load_styled(context, source, label, output_name, style,
+                                f"Sample city ({out.name})", rank)
         return {
             self.OUTPUT: str(out),
             self.STREETVIEW: streetview,

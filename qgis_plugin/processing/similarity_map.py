@@ -14,6 +14,7 @@ from qgis.core import (
     QgsProcessingParameterVectorLayer,
 )
 
+from ..kinds import EMBEDDING_FIELD, EMBEDDINGS, set_param_kind
 from .common import (
     add_map_output_params,
     file_layer_problem,
@@ -45,11 +46,11 @@ class SimilarityMapAlgorithm(EngineAlgorithm):
     FIELD, EMBEDDINGS, EXAMPLES, EXAMPLE_FIELD = "FIELD", "EMBEDDINGS", "EXAMPLES", "EXAMPLE_FIELD"
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
-        self.addParameter(QgsProcessingParameterRasterLayer(
-            self.FIELD, self.tr("Embedding field"), optional=True))
-        self.addParameter(QgsProcessingParameterVectorLayer(
+        self.addParameter(set_param_kind(QgsProcessingParameterRasterLayer(
+            self.FIELD, self.tr("Embedding field"), optional=True), EMBEDDING_FIELD))
+        self.addParameter(set_param_kind(QgsProcessingParameterVectorLayer(
             self.EMBEDDINGS, self.tr("or photo embeddings"), [QgsProcessing.TypeVectorPoint],
-            optional=True))
+            optional=True), EMBEDDINGS))
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.EXAMPLES, self.tr("Example points"), [QgsProcessing.TypeVectorPoint]))
         self.addParameter(QgsProcessingParameterField(

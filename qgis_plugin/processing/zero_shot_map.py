@@ -15,6 +15,7 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
+from ..kinds import EMBEDDING_FIELD, set_param_kind
 from .common import (
     add_map_output_params,
     add_model_param,
@@ -49,8 +50,9 @@ class ZeroShotMapAlgorithm(EngineAlgorithm):
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         self.addParameter(QgsProcessingParameterFile(
             self.HEAD, self.tr("Head (from 'Fit head')"), extension="safetensors"))
-        self.addParameter(QgsProcessingParameterRasterLayer(
-            self.FIELD, self.tr("Embedding field (from 'Embed overhead raster')")))
+        self.addParameter(set_param_kind(QgsProcessingParameterRasterLayer(
+            self.FIELD, self.tr("Embedding field (from 'Embed overhead raster')")),
+            EMBEDDING_FIELD))
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.POLYGONS, self.tr("Also average per polygon"),
             [QgsProcessing.TypeVectorPolygon], optional=True))

@@ -58,16 +58,27 @@ def test_field_grid_crs_nodata_and_values(tmp_path, model) -> None:
     # nodata exactly where the centre pixel was nodata: rows 4, 12 x cols 4, 12, 20, 28
     expect_invalid = np.zeros(valid.shape, bool)
     expect_invalid[:2, :4] = True
+    # and where less than 3/4 of the 16 px chip lies inside the 130 x 100 px raster
+    # (engine.embed.grid.MIN_CHIP_INSIDE): the last row (chip rows 92..108: 1/2 inside), the
+    # last column (cols 124..140: 6/16) and the corner cell (0, 15) (rows -4..12: 3/4,
+    # cols 116..132: 14/16, together 0.66)
+    expect_invalid[12, :] = True
+    expect_invalid[:, 16] = True
+    expect_invalid[0, 15] = True
     assert np.array_equal(~valid, expect_invalid)
-    assert res["chips"] == valid.sum() and res["nodata_pixels"] == 8
+    assert res["chips"] == valid.sum() and res["nodata_pixels"] == int(expect_invalid.sum())
     with open_raster(src) as raster:
-        for i, j in [(2, 0), (5, 7), (12, 16), (0, 16), (12, 0)]:
+        for i, j in [(2, 0), (5, 7), (11, 15), (1, 15), (11, 0)]:
             x, y = transform @ (j + 0.5, i + 0.5)
             ref = direct(model, raster, x, y, 16)
             np.testing.assert_allclose(data[:, i, j], ref, atol=2e-3, rtol=2e-3)
     with rasterio.open(res["preview"]) as pv:
         assert pv.count == 3 and pv.dtypes[0] == "uint8" and pv.crs == crs
         assert pv.transform == transform
+        assert pv.tags()["GEOCONTRAST_KIND"] == "embedding_preview"  # QGIS tells them apart
+    with rasterio.open(out) as ds:
+        tags = ds.tags()
+    assert tags["GEOCONTRAST_KIND"] == "embedding_field" and tags["GEOCONTRAST_DIMENSION"] == "16"
     meta = json.loads((tmp_path / "field.json").read_text())
     assert meta["stride_px"] == 8 and meta["encoder"] == "overhead" and meta["dimension"] == 16
 
@@ -81,7 +92,7 @@ def test_blocks_stream_to_the_same_field(tmp_path, model, monkeypatch) -> None:
                  device="cpu", preview=False, dtype="float32")
     a, va, *_ = read_all(tmp_path / "one.tif")
     b, vb, *_ = read_all(tmp_path / "many.tif")
-    assert np.array_equal(va, vb) and va.all()
+    assert np.array_equal(va, vb) and va[1:-1, 1:-1].all()  # edges: engine.embed.grid rule
     np.testing.assert_allclose(a, b, atol=1e-5)
 
 
@@ -92,10 +103,12 @@ def test_stride_wider_than_chip_and_image_encoder(tmp_path) -> None:
     res = embed_raster(model, src, out, chip_px=8, stride_px=20, device="cpu", preview=False)
     assert res["encoder"] == "image"  # auto: the model has no overhead encoder
     data, valid, _, transform, _ = read_all(out)
-    assert data.shape[1:] == (3, 3) and valid.all()  # edge pixels: centre clamped inside
+    # the last row's chips (rows 46..54 of 45) lie wholly outside the raster and the last
+    # column's (cols 46..54 of 50) half outside: nodata (engine.embed.grid.MIN_CHIP_INSIDE)
+    assert data.shape[1:] == (3, 3) and valid[:2, :2].all() and valid.sum() == 4
     with open_raster(src) as raster:
-        x, y = transform @ (2.5, 2.5)
-        np.testing.assert_allclose(data[:, 2, 2], direct(model, raster, x, y, 8, "image"),
+        x, y = transform @ (1.5, 1.5)
+        np.testing.assert_allclose(data[:, 1, 1], direct(model, raster, x, y, 8, "image"),
                                    atol=2e-3)
     with pytest.raises(EngineError, match="no overhead encoder"):
         embed_raster(model, src, out, encoder="overhead", device="cpu")
@@ -125,6 +138,7 @@ def test_bbox_and_mask_limit_the_area(tmp_path, model) -> None:
     centres = [shapely.Point(mtransform @ (j + 0.5, i + 0.5)) for i in range(12)
                for j in range(12)]
     inside = np.array([tri.contains(p) for p in centres]).reshape(12, 12)
+    inside[0, 0] = False  # the corner's chip (rows/cols -3..13 of 120) is 1/3 outside
     assert np.array_equal(mvalid, inside) and inside.sum() > 10
     np.testing.assert_allclose(mdata[:, mvalid], whole[:, :12, :12][:, mvalid], atol=1e-6)
     with pytest.raises(EngineError, match="does not overlap"):
@@ -181,7 +195,16 @@ def test_cli_defaults_come_from_the_model_folder(tmp_path, model) -> None:
     meta = json.loads((tmp_path / "cli.json").read_text())
     assert (meta["chip_px"], meta["stride_px"], meta["model"]) == (12, 3, "tiny")
     data, valid, _, transform, _ = read_all(out)
-    assert data.shape == (16, 12, 16) and valid.all() and "preview" not in meta
+
+    def share(n: int, size: int) -> np.ndarray:  # of each cell's 12 px chip inside the raster
+        start = np.arange(n) * 3 - 4  # stride 3, chip offset (3 - 12 + 1) // 2
+        return np.clip(np.minimum(start + 12, size) - np.maximum(start, 0), 0, 12) / 12
+
+    # a cell is embedded when at least 3/4 of its chip lies inside (MIN_CHIP_INSIDE): the
+    # outer ring (8/12 or 7/12 inside) and the corner (10, 14) (10/12 x 10/12) are nodata
+    expect = np.outer(share(12, 36), share(16, 48)) >= 0.75
+    assert data.shape == (16, 12, 16) and np.array_equal(valid, expect) and not expect[10, 14]
+    assert expect[1:-1, 1:-1].sum() == 10 * 14 - 1 and "preview" not in meta
     with open_raster(src) as raster:
         x, y = transform @ (3.5, 2.5)
         np.testing.assert_allclose(data[:, 2, 3], direct(model, raster, x, y, 12), atol=2e-3)

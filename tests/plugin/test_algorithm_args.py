@@ -94,7 +94,9 @@ def test_fit_head_checks_labels(files):
     assert "no field 'nope'" in _check(
         alg, {**base, "TARGET": "nope", "POLYGONS": files["polys"], "FIELD": files["raster"]})[1]
     params = {**base, "POLYGONS": files["polys"], "FIELD": files["raster"], "HEAD": 2}
-    assert _check(alg, params) == (True, "")
+    ok, message = _check(alg, params)  # one labelled polygon: one CV block, five folds asked
+    assert not ok and message.startswith("'CV block size (metres)' 200 gives only 1 block(s)")
+    assert "'CV folds' 5" in message and "lower 'CV folds' to 2" in message
     args = _args(alg, params)
     assert args[:2] == ["--target", "income"]
     assert args[args.index("--polygons") + 1].endswith("t.gpkg")

@@ -144,3 +144,27 @@ def test_stride_default_agrees_in_cli_plugin_and_benchmark(engine_defaults, engi
     params["STRIDE"] = 8
     args = alg.engine_args(params, QgsProcessingContext(), QgsProcessingFeedback())
     assert args[args.index("--stride") + 1] == "8"
+
+
+NUMBER_FLAGS = {"BATCH_SIZE": "--batch-size", "BLOCK_SIZE": "--block-size", "FOLDS": "--folds",
+                "SEED": "--seed", "STEP": "--step"}
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS, ids=lambda a: a.NAME)
+def test_number_parameters_default_to_the_engines_defaults(algorithm, engine_defaults,
+                                                           qgis_app):
+    """A number parameter the engine also defaults (batch size, CV block, folds, seed, grid
+    step) starts at the engine's value, so the plugin and the CLI give the same result."""
+    alg = algorithm()
+    alg.initAlgorithm()
+    commands = engine_defaults["commands"]
+    for param, flag in NUMBER_FLAGS.items():
+        definition = alg.parameterDefinition(param)
+        if definition is None:
+            continue
+        engine = [commands[c][flag]["default"] for c in commands_of(algorithm)
+                  if flag in commands[c] and commands[c][flag]["default"] is not None]
+        if param == "STEP" and not engine:  # embed-locations: the grid step has no default
+            engine = [engine_defaults["values"]["grid_step_m"]]
+        for value in engine:
+            assert definition.defaultValue() == value, (algorithm.NAME, param, value)

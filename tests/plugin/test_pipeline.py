@@ -99,6 +99,7 @@ def test_pipeline_through_processing(geocontrast_provider, small_city, tmp_path,
 
     # The dock does the same from a click, through an EngineTask and the real engine.
     clean_project.addMapLayer(emb_layer)
+    clean_project.setPresetHomePath(str(tmp_path))  # the dock writes under the project folder
     qgis_canvas.setDestinationCrs(QgsCoordinateReferenceSystem("EPSG:32617"))
     dock = SimilarityDock(qgis_iface)
     try:
@@ -118,6 +119,8 @@ def test_pipeline_through_processing(geocontrast_provider, small_city, tmp_path,
         loaded = [lyr for lyr in clean_project.mapLayers().values() if lyr.name() == "Similarity"]
         assert loaded and loaded[0].isValid()
         assert loaded[0].featureCount() == emb_layer.featureCount()
+        assert (tmp_path / "geocontrast" / "similarity").is_dir()
     finally:
+        clean_project.setPresetHomePath("")
         dock.close()
         dock.deleteLater()

@@ -33,8 +33,13 @@ def test_init_gui_and_unload(qgis_iface, qgis_processing, monkeypatch):
     assert names == ["geocontrast_sample_city", "geocontrast_import_photos",
                      "geocontrast_validate_layer", "geocontrast_demo", "geocontrast_pretrain",
                      "geocontrast_embed_points", "geocontrast_embed_raster",
-                     "geocontrast_zero_shot_map", "geocontrast_similarity", "geocontrast_settings"]
+                     "geocontrast_zero_shot_map", "geocontrast_similarity", "geocontrast_setup",
+                     "geocontrast_settings"]
     assert all(not a.icon().isNull() for a in toolbar.actions())
+    from qgis_plugin.icon import icon_path
+
+    icons = [icon_path(n.removeprefix("geocontrast_")) for n in names]
+    assert len({p.read_bytes() for p in icons}) == len(names)  # one distinct SVG per action
     assert registry.providerById("geocontrast") is not None
     actions = list(plugin.actions)
     dock = plugin.show_similarity_dock()

@@ -54,3 +54,9 @@ def test_pretrain_args_and_checks(provider, tmp_path):
     assert not ok and "'steps' is not key=value" in message
     ok, message = alg.checkParameterValues({**params, "CONFIG": str(tmp_path / "no.yaml")}, ctx)
     assert not ok and "no.yaml" in message
+    # without a file: a recipe shipped with the engine, by name (default crossview_spatial)
+    named = {k: v for k, v in params.items() if k != "CONFIG"}
+    assert alg.checkParameterValues(named, ctx) == (True, "")
+    assert alg.engine_args(named, ctx, None)[:2] == ["--config", "crossview_spatial"]
+    options = alg.parameterDefinition("RECIPE").options()
+    assert "crossview" in options and "urbanstcl_temporal" in options

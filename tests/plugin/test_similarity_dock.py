@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import stat
 import time
+from pathlib import Path
 
 import pytest
 from qgis.core import (
@@ -97,12 +98,20 @@ def test_run_starts_task_and_loads_result(dock, points_layer, tmp_path, monkeypa
     fake.write_text("#!/bin/sh\necho '" + json.dumps(result) + "'\n")
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv(ENV_VAR, str(fake))
+    QgsProject.instance().setPresetHomePath(str(tmp_path))  # the project's folder
     dock.layer_box.setLayer(points_layer)
     dock.add_example(QgsPointXY(500000, 4400000))
+    dock.add_example(QgsPointXY(500010, 4400000), Qt.RightButton)
+    drawn = dock.examples_layer  # the picks are on the map as they are made
+    assert drawn is not None and drawn.featureCount() == 2
+    assert drawn.renderer().type() == "categorizedSymbol"
+    assert sorted(c.label() for c in drawn.renderer().categories()) == ["like", "unlike"]
     task = dock.run()
     assert task is not None and task.command == "map" and task.args[0] == "similarity"
     examples = task.args[task.args.index("--examples") + 1]
-    assert QgsVectorLayer(examples, "ex", "ogr").featureCount() == 1
+    assert QgsVectorLayer(examples, "ex", "ogr").featureCount() == 2
+    out = Path(task.args[task.args.index("--out") + 1])
+    assert out.parent == tmp_path / "geocontrast" / "similarity" and Path(examples).parent == out
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and not dock.status.text().startswith(("Done", "Failed")):
         QCoreApplication.processEvents()
@@ -111,3 +120,4 @@ def test_run_starts_task_and_loads_result(dock, points_layer, tmp_path, monkeypa
     names = [layer.name() for layer in QgsProject.instance().mapLayers().values()]
     assert "Similarity" in names
     assert task.outputs == result["outputs"] and task.error is None
+    QgsProject.instance().setPresetHomePath("")

@@ -26,6 +26,7 @@ from engine.data.sample_city.presets import CRS, OVERHEAD_DATES, get_preset
 from engine.data.sample_city.tracts import (
     ATTRIBUTES,
     attribute_maps,
+    check_tract_grid,
     tract_attributes,
     tract_polygons,
 )
@@ -42,9 +43,11 @@ def _truth_latent(world, preset) -> dict[str, np.ndarray]:
 
 
 def generate(out: str | Path, seed: int = 0, preset: str = "default",
-             progress: Progress = no_progress, panoramas: bool = False) -> dict:
+             progress: Progress = no_progress, panoramas: bool = False,
+             tract_grid: int | None = None) -> dict:
     """Write the sample city for `seed` and `preset` into `out`; return what it wrote.
-    With `panoramas`, also one 360° panorama per capture (sample_city.panoramas)."""
+    With `panoramas`, also one 360° panorama per capture (sample_city.panoramas);
+    `tract_grid` (default: the preset's) makes more, smaller tracts (tract_grid x tract_grid)."""
     t0 = time.monotonic()
     p = get_preset(preset)
     out = Path(out)
@@ -95,7 +98,7 @@ def generate(out: str | Path, seed: int = 0, preset: str = "default",
         write_geotiff(out / f"truth/{name}.tif", grid[None].astype(np.float32), truth_transform,
                       CRS, (name,))
 
-    polygons = tract_polygons(world.bounds, p.tract_grid, seed)
+    polygons = tract_polygons(world.bounds, check_tract_grid(tract_grid or p.tract_grid), seed)
     attrs = tract_attributes(polygons, truth, truth_transform, seed)
     tracts = gpd.GeoDataFrame({"tract_id": np.arange(1, len(polygons) + 1), **attrs},
                               geometry=polygons, crs=CRS)

@@ -8,8 +8,17 @@ from rasterio import features
 from rasterio.transform import Affine
 
 from engine.data.sample_city.rng import stream
+from engine.errors import EngineError
 
 ATTRIBUTES = ("income", "poverty_share", "pop_density")
+
+
+def check_tract_grid(grid: int) -> int:
+    """`grid` if it makes at least 2 x 2 and at most 100 x 100 tracts, else an EngineError."""
+    if not 2 <= int(grid) <= 100:
+        raise EngineError(f"tract grid must be 2..100 (tracts per side), got {grid}",
+                          "use e.g. --tract-grid 14 for 196 tracts")
+    return int(grid)
 
 
 def tract_polygons(bounds: tuple[float, float, float, float], grid: int, seed: int) -> list:

@@ -1,6 +1,6 @@
-"""Chips of the stacked Landsat scene: gathered by centre pixel (torch, batched, any device),
-augmented for contrastive pretraining, and turned into true-colour uint8 for RGB embedders.
-"""
+"""Chips of the stacked Landsat scene: gathered by centre pixel (torch, batched, any device)
+and turned into true-colour uint8 for RGB embedders (pretraining augments its own chips:
+engine.train.raster_data)."""
 
 from __future__ import annotations
 
@@ -36,35 +36,6 @@ def scene_chips(scene: LandsatScene, rows: np.ndarray, cols: np.ndarray, size: i
     """(N,C,size,size) float32 standardised chips centred on the pixels (0 outside/invalid)."""
     grid = ChipGrid(scene, pad=size)
     return grid.cut(torch.as_tensor(rows), torch.as_tensor(cols), size).numpy()
-
-
-def augment(x: torch.Tensor, gen: torch.Generator, jitter: float = 0.2,
-            noise: float = 0.05) -> torch.Tensor:
-    """Per-chip random flips, rot90, per-band brightness/contrast jitter and gaussian noise.
-
-    Random numbers come from `gen` (CPU, seeded) so a run repeats on any device.
-    """
-    b, c = x.shape[:2]
-
-    def rand(*shape: int) -> torch.Tensor:
-        return torch.rand(*shape, generator=gen).to(x.device)
-
-    def randn(*shape: int) -> torch.Tensor:
-        return torch.randn(*shape, generator=gen).to(x.device)
-
-    flip = rand(b) < 0.5
-    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-    k = (rand(b) * 4).long().clamp(max=3)
-    x = x.clone()
-    for turns in (1, 2, 3):  # chips are square: rotate each group in place
-        sel = k == turns
-        if bool(sel.any()):
-            x[sel] = torch.rot90(x[sel], turns, dims=(2, 3))
-    mean = x.mean(dim=(2, 3), keepdim=True)
-    contrast = 1.0 + jitter * randn(b, c, 1, 1)
-    bright = jitter * randn(b, c, 1, 1)
-    x = (x - mean) * contrast + mean + bright
-    return x + noise * randn(*x.shape)
 
 
 def true_colour(scene: LandsatScene, rows: np.ndarray, cols: np.ndarray, size: int,

@@ -1,9 +1,10 @@
-"""Overhead encoder pretraining on the Landsat scene itself (no labels), as GeoSSL does on fMoW:
+"""Overhead encoder pretraining on the Landsat scene itself (no labels), as GeoSSL does on fMoW,
+through the engine's own overhead-only recipes and training loop (engine.train):
 
-* "self": two augmented views of one chip (random shift, flips, rot90, band jitter, noise),
-  SimCLR-style InfoNCE on an MLP projection of the backbone features;
-* "self+geo": the same plus GeoSSL's geo pretext, a linear classifier on the backbone
-  features predicting the k-means cluster of the chip centre's x, y (cross-entropy).
+* "self" (models/overhead_self.yaml): two augmented views of one chip (random shift, flips,
+  rot90, band jitter, noise), SimCLR-style InfoNCE on a projection of the backbone features;
+* "self+geo" (models/overhead_geossl.yaml): the same plus GeoSSL's geo pretext, a linear
+  classifier on the backbone features predicting the k-means cluster of the chip centre.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,9 +20,7 @@ from torch import nn
 
 from engine.defaults import DEVICE
 from engine.errors import EngineError
-from engine.evaluate.landsat.chips import ChipGrid, augment
 from engine.evaluate.landsat.data import LandsatScene
-from engine.models.device import resolve_device
 from engine.progress import Progress, no_progress
 
 log = logging.getLogger(__name__)
@@ -77,29 +77,49 @@ def build_encoder(cfg: PretrainConfig, in_chans: int, seed: int) -> nn.Module:
                           in_chans=int(in_chans))
 
 
-def geo_clusters(xy: np.ndarray, k: int, seed: int, fit_rows: int = 5000) -> np.ndarray:
-    """k-means cluster id (int64) of every x, y row; fitted on a seeded subsample."""
-    from sklearn.cluster import KMeans
-
-    rng = np.random.default_rng(seed)
-    fit = xy[rng.choice(len(xy), size=min(fit_rows, len(xy)), replace=False)]
-    km = KMeans(n_clusters=int(k), n_init=3, random_state=int(seed)).fit(fit)
-    return km.predict(xy).astype(np.int64)
+RECIPES = {"self": "models/overhead_self.yaml", "self+geo": "models/overhead_geossl.yaml"}
 
 
-def _heads(cfg: PretrainConfig) -> nn.ModuleDict:
-    heads = nn.ModuleDict({"proj": nn.Sequential(nn.Linear(cfg.out_dim, cfg.out_dim),
-                                                 nn.ReLU(inplace=True),
-                                                 nn.Linear(cfg.out_dim, cfg.proj_dim))})
+def write_stack(scene: LandsatScene, path: Path) -> Path:
+    """The scene's bands in their raw units as one GeoTIFF (invalid pixels NaN = nodata):
+    the raster an analyst would train on."""
+    from engine.export.geotiff import write_geotiff
+
+    raw = np.stack([scene.raw(b) for b in range(scene.bands.shape[0])])
+    raw[:, ~scene.valid] = np.nan
+    return write_geotiff(raw, scene.crs, scene.transform, path, nodata=float("nan"),
+                         band_descriptions=list(scene.band_names), cog=False)
+
+
+def recipe_overrides(cfg: PretrainConfig, raster: Path, out_dir: Path) -> list[str]:
+    """key=value overrides of the overhead-only recipe that give this benchmark's sizes."""
+    kw = {"width": cfg.width, "depth": cfg.depth, "out_dim": cfg.out_dim}
+    out = [f"data.overhead=[{raster}]", "data.chip_m=null", f"data.chip_size={cfg.chip_px}",
+           f"data.max_shift_px={cfg.max_shift_px}", f"data.clusters={cfg.clusters}",
+           f"model.embedding_dim={cfg.proj_dim}",
+           f"model.image={{backbone: tiny_cnn, backbone_kw: {kw}, hidden_dim: {cfg.out_dim}}}",
+           f"objectives.self.temperature={cfg.temperature}", f"train.steps={cfg.steps}",
+           f"train.batch_size={cfg.batch_size}", f"train.lr={cfg.lr}",
+           f"train.weight_decay={cfg.weight_decay}", f"train.seed={cfg.seed}",
+           f"train.device={cfg.device}", "train.checkpoint_every=0",
+           f"train.log_every={max(1, cfg.steps // 10)}", f"output={out_dir}"]
     if cfg.variant == "self+geo":
-        heads["geo"] = nn.Linear(cfg.out_dim, cfg.clusters)
-    return heads
+        out.append(f"objectives.geo_pretext.weight={cfg.geo_weight}")
+    return out
 
 
 def pretrain(scene: LandsatScene, cfg: PretrainConfig,
              progress: Progress = no_progress) -> PretrainResult:
-    """Train a tiny_cnn on random valid chips of `scene` with cfg.variant's objective."""
-    from engine.objectives.infonce import info_nce
+    """Train cfg.variant's overhead-only recipe (models/overhead_self|geossl.yaml) on the
+    scene with `python -m engine.train`'s loop: the scene is written as a raster, the run
+    goes through engine.train and the registered objectives, and the trained backbone comes
+    back with its per-step losses."""
+    import csv
+    import tempfile
+
+    from engine.models.folder import load_model
+    from engine.train.config import load_config
+    from engine.train.loop import train
 
     if cfg.variant not in VARIANTS:
         raise EngineError(f"unknown Landsat pretraining variant {cfg.variant!r}",
@@ -108,47 +128,17 @@ def pretrain(scene: LandsatScene, cfg: PretrainConfig,
         raise EngineError(f"pretraining needs steps >= 1 and batch_size >= 2, got "
                           f"{cfg.steps}, {cfg.batch_size}", "use e.g. 300 steps of 64 chips")
     t0 = time.perf_counter()
-    dev = resolve_device(cfg.device)
-    rows, cols = np.nonzero(scene.valid)
-    cluster = None
-    if cfg.variant == "self+geo":
-        cluster = torch.from_numpy(geo_clusters(scene.xy(rows, cols), cfg.clusters, cfg.seed))
-    grid = ChipGrid(scene, pad=cfg.chip_px + cfg.max_shift_px, device=dev)
-    encoder = build_encoder(cfg, scene.bands.shape[0], cfg.seed).to(dev)
-    heads = _heads(cfg).to(dev)
-    params = list(encoder.parameters()) + list(heads.parameters())
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.steps)
-    gen = torch.Generator().manual_seed(int(cfg.seed) + 1)
-    r_all, c_all = torch.from_numpy(rows), torch.from_numpy(cols)
-    s = cfg.max_shift_px
-    losses: list[float] = []
-    encoder.train()
-    heads.train()
-    for step in range(cfg.steps):
-        pick = torch.randint(0, len(rows), (cfg.batch_size,), generator=gen)
-        views = []
-        for _ in range(2):
-            dr = torch.randint(-s, s + 1, (cfg.batch_size,), generator=gen)
-            dc = torch.randint(-s, s + 1, (cfg.batch_size,), generator=gen)
-            chips = grid.cut(r_all[pick] + dr, c_all[pick] + dc, cfg.chip_px)
-            views.append(augment(chips, gen))
-        feats = encoder(torch.cat(views))
-        z = nn.functional.normalize(heads["proj"](feats), dim=1)
-        z1, z2 = z.chunk(2)
-        loss = info_nce(z1, z2, temperature=cfg.temperature)
-        if cluster is not None:
-            target = cluster[pick].to(dev).repeat(2)
-            loss = loss + cfg.geo_weight * nn.functional.cross_entropy(heads["geo"](feats),
-                                                                       target)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(float(loss.detach()))
-        progress(step + 1, cfg.steps, f"landsat pretrain {cfg.variant}")
+    with tempfile.TemporaryDirectory(prefix="landsat-pretrain-") as tmp:
+        raster = write_stack(scene, Path(tmp) / "landsat_stack.tif")
+        run = Path(tmp) / "run"
+        recipe = load_config(RECIPES[cfg.variant], recipe_overrides(cfg, raster, run))
+        result = train(recipe, progress=progress)
+        with open(run / "loss.csv", encoding="utf-8") as f:
+            losses = [float(row["total"]) for row in csv.DictReader(f)]
+        encoder = load_model(run).image_encoder.backbone
     secs = time.perf_counter() - t0
-    first, last = PretrainResult(encoder, losses, secs, cfg).loss_first_last()
+    res = PretrainResult(encoder.cpu().eval(), losses, secs, cfg)
+    first, last = res.loss_first_last()
     log.info("Landsat pretrain %s seed %d: %d steps in %.1f s on %s, loss %.3f -> %.3f",
-             cfg.variant, cfg.seed, cfg.steps, secs, dev, first, last)
-    return PretrainResult(encoder.cpu().eval(), losses, secs, cfg)
+             cfg.variant, cfg.seed, cfg.steps, secs, result["device"], first, last)
+    return res

@@ -1,0 +1,92 @@
+"""Set up engine: a real venv and a real pip run (a small local wheel here; the full engine
+with torch in test_zip_install.py), streamed into the feedback; a failed or cancelled set-up
+leaves nothing the plugin would use; what the plugin picks as the engine afterwards."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import REPO, RecordingFeedback
+
+from qgis_plugin import engine_setup
+from qgis_plugin.engine_setup import READY_MARKER, SetupError, install_engine, venv_python
+
+
+def small_wheel(folder: Path) -> Path:
+    """A wheel named like the engine's, holding an `engine` package without torch, and an
+    empty constraints.txt beside it (the layout of the zip's engine_dist/)."""
+    folder.mkdir(parents=True)
+    (folder / "constraints.txt").write_text("")
+    wheel = folder / "geocontrast-0.0.1-py3-none-any.whl"
+    info = "geocontrast-0.0.1.dist-info"
+    files = {"engine/__init__.py": "", f"{info}/METADATA":
+             "Metadata-Version: 2.1\nName: geocontrast\nVersion: 0.0.1\n",
+             f"{info}/WHEEL": "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    files[f"{info}/RECORD"] = "".join(f"{name},,\n" for name in [*files, f"{info}/RECORD"])
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return wheel
+
+
+class CancelAtPip(RecordingFeedback):
+    """Cancels as soon as pip starts talking."""
+
+    def pushConsoleInfo(self, text: str) -> None:
+        self.messages.append(text)
+        self.cancel()
+
+
+@pytest.fixture()
+def feedback():
+    fb = RecordingFeedback()
+    fb.pushConsoleInfo = fb.messages.append
+    fb.pushCommandInfo = fb.messages.append
+    return fb
+
+
+def test_no_wheel_is_a_clear_error(tmp_path, feedback):
+    with pytest.raises(SetupError, match="no engine wheel"):
+        install_engine(feedback, venv=tmp_path / "venv", wheel=None)
+
+
+def test_failed_setup_streams_pip_and_leaves_no_engine(tmp_path, feedback):
+    wheel = small_wheel(tmp_path / "engine_dist")
+    venv = tmp_path / "venv"
+    with pytest.raises(SetupError, match="torch does not import"):
+        install_engine(feedback, venv=venv, wheel=wheel)
+    assert any("Successfully installed geocontrast-0.0.1" in m for m in feedback.messages)
+    assert not venv.exists()  # half-made: removed, never picked up as the engine
+
+
+def test_cancel_kills_pip_and_cleans_up(tmp_path):
+    wheel = small_wheel(tmp_path / "engine_dist")
+    venv = tmp_path / "venv"
+    with pytest.raises(SetupError, match="cancelled during pip install"):
+        install_engine(CancelAtPip(), venv=venv, wheel=wheel)
+    assert not venv.exists()
+
+
+def test_the_engine_the_plugin_picks(tmp_path, monkeypatch):
+    from qgis_plugin import settings
+
+    managed = tmp_path / "profile" / "geocontrast" / "engine-venv"
+    monkeypatch.setattr(engine_setup, "managed_venv_dir", lambda: managed)
+    monkeypatch.delenv(settings.ENV_VAR, raising=False)
+    monkeypatch.setattr(settings, "_settings_value", lambda: "")
+    monkeypatch.setattr(settings, "default_engine_python", lambda: str(tmp_path / "no-venv"))
+    assert engine_setup.managed_python() == ""  # nothing set up: the checkout path, missing
+    assert settings.engine_python() == str(tmp_path / "no-venv")
+    python = venv_python(managed)
+    python.parent.mkdir(parents=True)
+    python.write_text("")
+    assert settings.engine_python() == str(tmp_path / "no-venv")  # not ready: not used
+    (managed / READY_MARKER).write_text("x")
+    assert settings.engine_python() == str(python)  # the set-up venv
+    checkout = REPO / ".venv" / "bin" / "python"
+    monkeypatch.setattr(settings, "default_engine_python", lambda: str(checkout))
+    assert settings.engine_python() == str(checkout)  # a checkout's .venv still wins
+    monkeypatch.setenv(settings.ENV_VAR, "/opt/engine/bin/python")
+    assert settings.engine_python() == "/opt/engine/bin/python"  # and the variable over all
