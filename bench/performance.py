@@ -23,7 +23,7 @@ PY = ".venv/bin/python"
 # (key, title, command, what it shows)
 BENCHES: list[tuple[str, str, str, str]] = [
     ("cpu_inference", "CPU inference paths (frozen EfficientNet-Lite0)",
-     f"{PY} bench/cpu_inference.py --threads 1 2",
+     f"{PY} bench/cpu_inference.py --no-compile --threads 1 2 --batches 2 --rounds 2",
      "torch eager (NCHW), eager channels_last, torch.compile and ONNX Runtime on the same "
      "chips; speed-up against eager, max abs difference of the features against eager."),
     ("embed_raster", "embed-raster vs pure compute and vs torchgeo",
