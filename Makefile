@@ -13,7 +13,8 @@ OUT         ?= out/sample-city
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: demo test test-engine test-plugin setup setup-engine setup-qgis qgis-system \
-        plugin test-zip-install screenshots benchmark lint clean
+        plugin test-zip-install screenshots benchmark lint clean \
+        bench-env performance
 
 demo: setup-engine
 	$(PY) -m engine demo --out $(OUT)
@@ -84,6 +85,20 @@ screenshots: plugin setup-engine
 
 benchmark: setup-engine
 	$(PY) -m engine.evaluate --out docs/BENCHMARK.md
+
+# The bench-only environment: the engine venv's packages (seen through a .pth file) plus the
+# pinned peers of bench/requirements.txt (torchgeo, ...). Never needed to run the engine.
+VENV_BENCH  := .venv-bench
+bench-env: setup-engine
+	@test -x $(VENV_BENCH)/bin/python || $$($(PY) -c 'import sys; print(sys.base_prefix)')/bin/python3 -m venv $(VENV_BENCH)
+	$(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' > \
+	  "$$($(VENV_BENCH)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/_engine_venv.pth"
+	$(VENV_BENCH)/bin/pip install --quiet --disable-pip-version-check --no-deps -r bench/requirements.txt
+
+# docs/PERFORMANCE.md: every bench's command and output (about an hour on 2 busy cores);
+# ARGS=--assemble-only rebuilds it from the saved outputs (e.g. after bench/gpu.sh)
+performance: setup-engine bench-env
+	$(PY) bench/performance.py $(ARGS)
 
 lint: setup-engine
 	$(PY) -m ruff check engine tests bench qgis_plugin

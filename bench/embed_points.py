@@ -68,7 +68,7 @@ def child_ours(a: argparse.Namespace) -> dict:
     layer = read_streetview(a.layer)
     t0 = time.perf_counter()
     res = embed_points(model, layer, a.out, batch_size=a.batch_size, image_size=a.image_size,
-                       num_workers=a.workers, device="cpu", runtime=a.runtime)
+                       num_workers=a.workers, device=a.device, runtime=a.runtime)
     seconds = time.perf_counter() - t0
     _, emb = read_point_embeddings(a.out)
     import numpy as np
@@ -88,7 +88,8 @@ def child_peer(a: argparse.Namespace) -> dict:
 
     from engine.models.inputs import MEAN, STD
 
-    model = build_model(a.model)
+    dev = torch.device(a.device)
+    model = build_model(a.model).to(dev)
     t0 = time.perf_counter()
     paths = list(pyogrio.read_dataframe(a.layer, read_geometry=False)["image"])
     tf = transforms.Compose([transforms.Resize((a.image_size, a.image_size)),
@@ -107,7 +108,7 @@ def child_peer(a: argparse.Namespace) -> dict:
     out = []
     with torch.inference_mode():
         for batch in loader:
-            out.append(model.embed_image(batch).numpy())
+            out.append(model.embed_image(batch.to(dev)).cpu().numpy())
     seconds = time.perf_counter() - t0
     np.save(a.out, np.concatenate(out))
     return {"photos": len(paths), "seconds": seconds, "peak_rss_mib": vm("VmHWM")}
@@ -153,6 +154,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--model", choices=("lite0", "tiny"), default="lite0")
     p.add_argument("--runtime", choices=("auto", "torch", "onnxruntime"), default="auto")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--faiss-n", type=int, default=200_000, help="0: skip the faiss part")
     p.add_argument("--workdir", type=Path, default=Path("/tmp/geocontrast-bench"))
     p.add_argument("--json", type=Path, default=None)
@@ -174,6 +176,7 @@ def main() -> None:
     rows = []
     for threads in a.threads:
         opts = ["--layer", str(layer), "--model", a.model, "--runtime", a.runtime,
+                "--device", a.device,
                 "--batch-size", str(a.batch_size), "--image-size", str(a.image_size),
                 "--workers", str(a.workers), "--threads", str(threads)]
         gpkg = a.workdir / f"points_t{threads}.gpkg"

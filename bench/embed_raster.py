@@ -68,7 +68,7 @@ def child_embed(a: argparse.Namespace) -> dict:
     model = build_model(a.model)
     base = vm("VmRSS")
     res = embed_raster(model, a.raster, a.out, chip_px=a.chip, stride_px=a.strides[0],
-                       batch_size=a.batch_size, device="cpu", dtype="float16", preview=False,
+                       batch_size=a.batch_size, device=a.device, dtype="float16", preview=False,
                        runtime=a.runtime)
     return {**{k: res[k] for k in ("chips", "seconds", "model_seconds", "reader_wait_seconds",
                                    "finalise_seconds", "width", "height")},
@@ -105,8 +105,8 @@ def child_pure(a: argparse.Namespace) -> dict:
     from engine.embed.accel import encoder_fn
     from engine.models.inputs import to_model_input
 
-    model = build_model(a.model)
-    dev = torch.device("cpu")
+    dev = torch.device(a.device)
+    model = build_model(a.model).to(dev)
     encode = encoder_fn(model, "embed_overhead", dev, a.runtime)
     chips = torch.randint(0, 255, (a.batch_size, 3, a.chip, a.chip), dtype=torch.uint8)
     x = to_model_input(chips, dev)  # the reader thread hands the model inputs ready-made
@@ -115,7 +115,7 @@ def child_pure(a: argparse.Namespace) -> dict:
         t0 = time.perf_counter()
         done = 0
         while done < a.n:
-            encode(x).numpy()
+            encode(x).cpu().numpy()
             done += a.batch_size
         seconds = time.perf_counter() - t0
     return {"chips": done, "seconds": seconds, "peak_rss_mib": vm("VmHWM")}
@@ -148,7 +148,8 @@ def child_torchgeo(a: argparse.Namespace) -> dict:
     from engine.models.inputs import normalize_uint8
 
     t0 = time.perf_counter()
-    model = build_model(a.model)
+    dev = torch.device(a.device)
+    model = build_model(a.model).to(dev)
     t_model = time.perf_counter() - t0
     box, left, top, res, _, _ = peer_roi(a.raster, a.chip, a.strides[0])
 
@@ -165,8 +166,8 @@ def child_torchgeo(a: argparse.Namespace) -> dict:
     rows, cols, embs, n = [], [], [], 0
     with torch.inference_mode():
         for batch in loader:
-            emb = model.embed_overhead(normalize_uint8(batch["image"]))
-            embs.append(emb.numpy())
+            emb = model.embed_overhead(normalize_uint8(batch["image"].to(dev)))
+            embs.append(emb.cpu().numpy())
             for x, y, _t in batch["bounds"]:
                 cols.append(round((x.start - left) / res))
                 rows.append(round((top - y.stop) / res))
@@ -211,6 +212,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--model", choices=("lite0", "tiny"), default="lite0")
     p.add_argument("--runtime", choices=("auto", "torch", "onnxruntime"), default="auto")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2],
                    help="torch threads (OMP_NUM_THREADS) per configuration")
     p.add_argument("--workers", type=int, nargs="+", default=[0, 1],
@@ -242,7 +244,8 @@ def main() -> None:
     for size, stride in zip(a.sizes, a.strides, strict=True):
         raster = make_raster(a.workdir / f"bench_{size}_v2.tif", size)
         common = ["--chip", str(a.chip), "--batch-size", str(a.batch_size), "--model", a.model,
-                  "--runtime", a.runtime, "--raster", str(raster), "--strides", str(stride)]
+                  "--runtime", a.runtime, "--device", a.device, "--raster", str(raster),
+                  "--strides", str(stride)]
         for threads in a.threads:
             opts = [*common, "--threads", str(threads)]
             field = a.workdir / f"field_{size}_s{stride}_t{threads}.tif"

@@ -65,7 +65,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--image-size", type=int, default=128)
     ap.add_argument("--block-m", type=float, default=100.0)
-    ap.add_argument("--speed-steps", type=int, default=6)
+    ap.add_argument("--speed-steps", type=int, default=6, help="0: skip the speed runs")
     args = ap.parse_args()
     layer = read_streetview(args.city / "streetview.gpkg")
     held = split(layer, args.block_m)
@@ -87,7 +87,7 @@ def main() -> None:
     adapted = embed(load_model(args.out / "temporal"), paths, args.image_size)
     report["vpr_heldout_lite0_temporal"] = vpr(adapted, layer, rows)
     speed = {}
-    for regime in ("frozen", "partial", "full"):
+    for regime in ("frozen", "partial", "full") if args.speed_steps > 0 else ():
         times = []
         for steps in (2, 2 + args.speed_steps):
             _, s = train("lite0_temporal", [*base, f"output={args.out / regime}",

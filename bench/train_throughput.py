@@ -19,8 +19,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def _step(loss_module, optimizer, batch) -> float:
-    total, _ = loss_module(batch)
+AMP = {"fp32": None, "bf16": "bfloat16", "fp16": "float16"}
+
+
+def _step(loss_module, optimizer, batch, amp=None) -> float:
+    """One optimisation step; `amp` (a torch dtype) runs the forward under autocast."""
+    import contextlib
+
+    import torch
+
+    device = next(loss_module.parameters()).device.type
+    ctx = torch.autocast(device, dtype=amp) if amp is not None else contextlib.nullcontext()
+    with ctx:
+        total, _ = loss_module(batch)
     optimizer.zero_grad(set_to_none=True)
     total.backward()
     optimizer.step()
@@ -34,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--amp", choices=tuple(AMP), default="fp32",
+                        help="autocast precision of the forward pass (GPU run-book: bf16/fp16; "
+                        "no loss scaling: a throughput figure only)")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args(argv)
 
@@ -60,14 +74,15 @@ def main(argv: list[str] | None = None) -> int:
     loss_module.train()
     loader = data_loader(parts.dataset, sampler, cfg, info)
     sync = torch.cuda.synchronize if info.device.type == "cuda" else (lambda: None)
+    amp = getattr(torch, AMP[args.amp]) if AMP[args.amp] else None
 
     stream = batch_stream(loader, sampler, {"epoch": 0, "batch": 0}, cfg, info.device)
     if cfg.train.prefetch:  # as in training: batches are prepared in a thread
         stream = iter(Prefetcher(stream, depth=2))
     kept = [next(stream) for _ in range(4)]
     for k in range(args.warmup):  # warm-up: caches (chips, workers) and allocator
-        _step(loss_module, optimizer, next(stream))
-        _step(loss_module, optimizer, kept[k % len(kept)])
+        _step(loss_module, optimizer, next(stream), amp)
+        _step(loss_module, optimizer, kept[k % len(kept)], amp)
     # interleave short blocks of both so load from other processes hits both alike
     pipe_times, comp_times = [], []
     block = max(1, args.steps // args.rounds)
@@ -75,11 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         sync()
         t0 = time.perf_counter()
         for _ in range(block):  # real pipeline: loader -> device -> step
-            _step(loss_module, optimizer, next(stream))
+            _step(loss_module, optimizer, next(stream), amp)
         sync()
         t1 = time.perf_counter()
         for k in range(block):  # pure compute: batches already on the device
-            _step(loss_module, optimizer, kept[k % len(kept)])
+            _step(loss_module, optimizer, kept[k % len(kept)], amp)
         sync()
         pipe_times.append(t1 - t0)
         comp_times.append(time.perf_counter() - t1)
@@ -90,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     pipe_ips, comp_ips = steps * bs / pipeline_s, steps * bs / compute_s
     print(f"recipe {args.config} | device {info.device} | batch {bs} | keys "
           f"{', '.join(parts.keys)} | workers {cfg.train.workers} | prefetch "
-          f"{cfg.train.prefetch} | "
+          f"{cfg.train.prefetch} | regime {getattr(cfg.train, 'regime', 'full')} | amp "
+          f"{args.amp} | "
           f"torch threads {torch.get_num_threads()}")
     d = parts.data_info
     print(f"image cache: {d['cached_photos']} photos decoded up front in {d['cache_fill_s']:.2f} s "

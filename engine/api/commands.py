@@ -48,25 +48,39 @@ def _polygons(path: PathLike | None) -> Any:
     return read_polygons(path)
 
 
+def _model_input(model: ModelLike) -> list[Any]:
+    """The model folder as an input path (a zoo name or an open folder: none)."""
+    return [model] if isinstance(model, (str, os.PathLike)) else []
+
+
 def embed_points(model: ModelLike, layer: PathLike, out: PathLike, *,
                  layer_name: str | None = None, image_size: int | None = None,
                  batch_size: int = EMBED_BATCH, workers: int = EMBED_WORKERS,
-                 device: str = DEVICE, runtime: str = RUNTIME,
+                 device: str = DEVICE, runtime: str = RUNTIME, overwrite: bool = False,
                  progress: Progress = no_progress,
                  panoramas: str | None = None, view_headings: Any = None,
                  view_fov: float | None = None,
                  view_reference: str | None = None) -> dict[str, Any]:
     """Embed every photo of a street-view layer -> OUT.gpkg (+ OUT.faiss). Photos are read
     by the model's resize policy; panoramas are cut into views (engine.data.views) by the
-    given settings, else the model's training settings, else the defaults."""
+    given settings, else the model's training settings, else the defaults. An existing
+    OUT.gpkg keeps its other layers; its "embeddings" layer is replaced only when
+    embed-points wrote it (or with `overwrite`)."""
     from engine.data.points import read_streetview
     from engine.data.views import expand_views, view_options_from
+    from engine.embed.index import index_path
+    from engine.embed.points import COMMAND, LAYER
     from engine.embed.points import embed_points as embed
+    from engine.export.guard import prepare_output
     from engine.models.photo_input import resize_of
 
+    prepare_output(out, [layer, *_model_input(model)], [index_path(out)], suffixes=(".gpkg",),
+                   layer=LAYER, command=COMMAND, overwrite=overwrite)
     folder = ModelFolder.of(model)
     data = folder.section("data")
-    size = image_size or int(folder.input_sizes().get("image_size", IMAGE_PX))
+    size = image_size
+    if size is None:
+        size = int(folder.input_sizes().get("image_size", IMAGE_PX))
     given = {"panoramas": panoramas, "view_headings": view_headings, "view_fov": view_fov,
              "view_reference": view_reference}
     rows, views = expand_views(read_streetview(layer, layer_name),
@@ -74,7 +88,7 @@ def embed_points(model: ModelLike, layer: PathLike, out: PathLike, *,
     result = embed(folder.load(), rows, out, batch_size=batch_size, image_size=size,
                    progress=progress, num_workers=workers, device=device,
                    model_name=folder.name, runtime=runtime,
-                   resize=resize_of(data, folder.name))
+                   resize=resize_of(data, folder.name), overwrite=overwrite)
     return {**result, "panorama_views": views}
 
 
@@ -93,8 +107,15 @@ def embed_raster(model: ModelLike, raster: PathLike, out: PathLike, *,
     pixels, else default_stride(chip). `bands`, `scaling`, `scale` override the model's
     raster record (engine.data.radiometry).
     """
-    from engine.embed.raster import embed_raster as embed
+    from pathlib import Path
 
+    from engine.embed.raster import embed_raster as embed
+    from engine.export.guard import prepare_output
+
+    o = Path(out)
+    prepare_output(o, [raster, mask, *_model_input(model)],
+                   [o.with_suffix(".json"), o.with_name(o.stem + "_pca.tif")],
+                   suffixes=(".tif", ".tiff"))
     folder = ModelFolder.of(model)
     sizes = folder.input_sizes()
     if sizes.get("chip_res_m"):
@@ -103,7 +124,7 @@ def embed_raster(model: ModelLike, raster: PathLike, out: PathLike, *,
     record = folder.raster_record()
     if chip_m is None and chip is None and record and record.get("chip_m"):
         chip_m = float(record["chip_m"])  # the model's chip, in metres
-    chip = chip or int(sizes.get("chip_size", CHIP_PX))
+    chip = chip if chip is not None else int(sizes.get("chip_size", CHIP_PX))
     return embed(folder.load(), raster, out, chip_px=chip, stride_px=stride, encoder=encoder,
                  dtype=dtype, bbox=bbox, mask=mask, batch_size=batch_size, progress=progress,
                  device=device, model_name=folder.name, preview=preview, chip_m=chip_m,
@@ -115,14 +136,27 @@ def embed_locations(model: ModelLike, out: PathLike, *, bounds: Box | None = Non
                     crs: str = "EPSG:4326", step: float | None = None,
                     points: Any = None, layer_name: str | None = None,
                     dtype: str = FIELD_DTYPE, device: str = DEVICE, preview: bool = True,
-                    progress: Progress = no_progress) -> dict[str, Any]:
-    """Location-encoder embeddings over a grid (OUT.tif) or at points (OUT.gpkg)."""
-    from engine.embed.locations import embed_locations as embed
+                    overwrite: bool = False, progress: Progress = no_progress
+                    ) -> dict[str, Any]:
+    """Location-encoder embeddings over a grid (OUT.tif) or at points (OUT.gpkg); an
+    "embeddings" layer another command wrote is replaced only with `overwrite`."""
+    from pathlib import Path
 
+    from engine.embed.locations import COMMAND
+    from engine.embed.locations import embed_locations as embed
+    from engine.export.guard import prepare_output
+
+    o = Path(out)
+    gpkg = o.suffix.lower() == ".gpkg"
+    prepare_output(o, [points if isinstance(points, (str, os.PathLike)) else None,
+                       *_model_input(model)],
+                   [] if gpkg else [o.with_name(o.stem + "_pca.tif")],
+                   suffixes=(".gpkg", ".tif", ".tiff"), layer="embeddings" if gpkg else None,
+                   command=COMMAND, overwrite=overwrite)
     folder = ModelFolder.of(model)
     return embed(folder.load(), out, bounds=bounds, step_m=step, crs=crs, points=points,
                  layer=layer_name, dtype=dtype, progress=progress, device=device,
-                 model_name=folder.name, preview=preview)
+                 model_name=folder.name, preview=preview, overwrite=overwrite)
 
 
 def fit(out: PathLike, target: str, *, embeddings: PathLike | None = None,
@@ -133,9 +167,16 @@ def fit(out: PathLike, target: str, *, embeddings: PathLike | None = None,
         ) -> dict[str, Any]:
     """Spatial-block CV of a light head on labelled embeddings, then fit and save it;
     `fuse_field` joins that overhead field to the photo embeddings (near/remote fusion)."""
+    from pathlib import Path
+
+    from engine.export.guard import prepare_output
     from engine.maps.fit import fit_rows
     from engine.maps.rows import point_rows, polygon_rows
 
+    base = Path(out)
+    base = base.with_suffix("") if base.suffix in (".json", ".safetensors") else base
+    prepare_output(out, [embeddings, field, polygons, fuse_field],
+                   [base.with_name(base.name + s) for s in (".safetensors", ".json", ".cv.json")])
     if polygons is not None:
         rows = polygon_rows(polygons, target, embeddings=embeddings, field=field,
                             layer=polygons_layer)

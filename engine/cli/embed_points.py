@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from engine.cli.args import MAX_BATCH, MAX_IMAGE_PX, MAX_WORKERS, int_in
 from engine.cli.view_args import add_view_arguments, view_settings
 from engine.defaults import (
     DEVICE,
@@ -30,13 +31,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layer-name", default=None,
                         help="layer inside a multi-layer file (default: 'streetview' or the only)")
     parser.add_argument("--out", type=Path, required=True, help="output GeoPackage OUT.gpkg")
-    parser.add_argument("--batch-size", type=int, default=EMBED_BATCH)
-    parser.add_argument("--image-size", type=int, default=None,
+    parser.add_argument("--batch-size", type=int_in(1, MAX_BATCH), default=EMBED_BATCH)
+    parser.add_argument("--image-size", type=int_in(8, MAX_IMAGE_PX), default=None,
                         help=f"photo size in px (default: the model's training size, else "
                         f"{IMAGE_PX})")
-    parser.add_argument("--workers", type=int, default=EMBED_WORKERS,
+    parser.add_argument("--workers", type=int_in(0, MAX_WORKERS), default=EMBED_WORKERS,
                         help="photo-decoding processes")
     parser.add_argument("--device", choices=DEVICES, default=DEVICE)
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an 'embeddings' layer of OUT.gpkg that another command "
+                        "(or program) wrote")
     parser.add_argument("--runtime", choices=RUNTIMES, default=RUNTIME,
                         help="run the encoder on torch or ONNX Runtime; auto: ONNX Runtime on CPU "
                         "for pretrained (zoo/timm) backbones, where it is faster, equal features")
@@ -49,4 +53,4 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
     return embed_points(args.model, args.layer, args.out, layer_name=args.layer_name,
                         image_size=args.image_size, batch_size=args.batch_size,
                         workers=args.workers, device=args.device, runtime=args.runtime,
-                        progress=progress, **view_settings(args))
+                        overwrite=args.overwrite, progress=progress, **view_settings(args))

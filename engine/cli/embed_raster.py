@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from engine.cli.args import MAX_BATCH, MAX_CHIP_PX, int_in, positive_float
 from engine.defaults import (
     CHIP_PX,
     DEVICE,
@@ -30,14 +31,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "or a zoo name (zoo:efficientnet_lite0, _lite1, _lite2)")
     parser.add_argument("--raster", type=Path, required=True, help="overhead GeoTIFF")
     parser.add_argument("--out", type=Path, required=True, help="output field OUT.tif")
-    parser.add_argument("--chip", type=int, default=None,
+    parser.add_argument("--chip", type=int_in(4, MAX_CHIP_PX), default=None,
                         help=f"chip size in raster pixels (default: the model's, else {CHIP_PX})")
-    parser.add_argument("--stride", type=int, default=None,
+    parser.add_argument("--stride", type=int_in(1, MAX_CHIP_PX), default=None,
                         help=f"raster pixels per output pixel (default: chip / {STRIDE_PER_CHIP})")
-    parser.add_argument("--chip-m", type=float, default=None,
+    parser.add_argument("--chip-m", type=positive_float, default=None,
                         help="chip size in metres (converted with the raster's pixel size; "
                         "overrides --chip; default: the model's chip in metres when it has one)")
-    parser.add_argument("--stride-m", type=float, default=None,
+    parser.add_argument("--stride-m", type=positive_float, default=None,
                         help="output pixel size in metres (overrides --stride)")
     parser.add_argument("--bands", default=None,
                         help="bands by 1-based index or description, e.g. 4,3,2 or "
@@ -55,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default=None, help="limit to this box (in the raster's CRS)")
     parser.add_argument("--mask", type=Path, default=None,
                         help="polygon layer: embed only pixels inside its polygons")
-    parser.add_argument("--batch-size", type=int, default=EMBED_BATCH)
+    parser.add_argument("--batch-size", type=int_in(1, MAX_BATCH), default=EMBED_BATCH)
     parser.add_argument("--device", choices=DEVICES, default=DEVICE)
     parser.add_argument("--no-preview", action="store_true", help="skip the PCA preview")
     parser.add_argument("--runtime", choices=RUNTIMES, default=RUNTIME,

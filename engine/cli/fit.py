@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from engine.cli.args import int_in, positive_float
 from engine.defaults import BLOCK_M, FOLDS, HEAD, HEADS
 from engine.progress import Progress
 
@@ -33,10 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the label field, or an expression over fields and area_km2 "
                         "(equal-area km²), e.g. 'population / area_km2'")
     parser.add_argument("--head", choices=HEADS, default=HEAD)
-    parser.add_argument("--block-size", type=float, default=BLOCK_M,
+    parser.add_argument("--block-size", type=positive_float, default=BLOCK_M,
                         help="spatial CV block side in metres (default: derived from the "
                         "labels: 2 x the median polygon diameter, or from the points' extent)")
-    parser.add_argument("--folds", type=int, default=FOLDS,
+    parser.add_argument("--folds", type=int_in(2, 1000), default=FOLDS,
                         help=f"CV folds (default {FOLDS}; fewer, said in the report, when the "
                         "blocks are fewer)")
     parser.add_argument("--seed", type=int, default=0)

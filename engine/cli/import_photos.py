@@ -47,14 +47,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="photo file from an id field when the layer has no path field, "
                              "relative to the layer (default: {id}.jpg)")
     parser.add_argument("--out", type=Path, required=True, help="output GeoPackage (.gpkg)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a 'streetview' layer of OUT.gpkg that another command "
+                        "(or program) wrote; other layers are always kept")
 
 
 def run(args: argparse.Namespace, progress: Progress) -> dict:
-    from engine.errors import EngineError
+    from engine.export.guard import prepare_output
 
-    if args.out.suffix.lower() != ".gpkg":
-        raise EngineError(f"output {args.out} is not a .gpkg file",
-                          "give an output path ending in .gpkg")
+    prepare_output(args.out, [args.input], suffixes=(".gpkg",), layer=LAYER_NAME, command=NAME,
+                   overwrite=args.overwrite)
     progress(0, 2, "read")
     if args.input.is_dir() and args.recursive:
         from engine.data.exif import read_exif_folder
@@ -71,7 +73,7 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
 
     layer, views = expand_views(layer, view_options(args))
     progress(1, 2, "read")
-    write_streetview_gpkg(layer.frame, args.out, args.image_field)
+    write_streetview_gpkg(layer.frame, args.out, args.image_field, args.overwrite)
     progress(2, 2, "read")
     return {
         "output": str(args.out),
@@ -89,14 +91,17 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
     }
 
 
-def write_streetview_gpkg(frame, out: Path, image_field: str | None = None) -> None:
-    """Write the normalised frame as layer "streetview" (GeoPackage 1.2, atomic)."""
+def write_streetview_gpkg(frame, out: Path, image_field: str | None = None,
+                          overwrite: bool = False) -> None:
+    """Write the normalised frame as layer "streetview" (GeoPackage 1.2, atomic); an existing
+    GeoPackage keeps its other layers."""
     import numpy as np
     import pandas as pd
-    import pyogrio
 
     from engine.data.points import HEADING_FIELDS, IMAGE_FIELDS, TIME_FIELDS
-    from engine.export.atomic import atomic_path
+    from engine.export.atomic import atomic_outputs
+    from engine.export.gpkg import write_gpkg
+    from engine.export.guard import COMMAND_KEY, check_layer
 
     schema = ["image", "captured_at", "heading", "location_id"]
     geometry = frame.geometry.name
@@ -117,6 +122,7 @@ def write_streetview_gpkg(frame, out: Path, image_field: str | None = None) -> N
             out_frame[col] = values.astype("int32")
         elif values.dtype == object or isinstance(values.dtype, pd.DatetimeTZDtype):
             out_frame[col] = values.map(lambda v: None if pd.isna(v) else str(v))
-    with atomic_path(out) as tmp:
-        pyogrio.write_dataframe(out_frame, tmp, layer=LAYER_NAME, driver="GPKG",
-                                dataset_options={"VERSION": "1.2"})
+    with atomic_outputs(out, hold_lock=True) as outs:
+        check_layer(out, LAYER_NAME, NAME, overwrite)
+        write_gpkg(out_frame, out, LAYER_NAME, metadata={COMMAND_KEY: NAME},
+                   into=outs.path(out))

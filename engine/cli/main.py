@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from types import ModuleType
 
 from engine.cli.events import EventsLogHandler, HumanEvents, JsonlEvents
+from engine.cli.failures import describe
 from engine.cli.flags import add_global_flags
 from engine.cli.registry import command_modules
 from engine.errors import EngineError
@@ -63,15 +65,16 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
         outputs = commands[args.command].run(args, events.progress)
-    except EngineError as exc:
-        events.error(exc.message, exc.hint)
-        return 2
     except KeyboardInterrupt:
-        events.error("interrupted", "outputs are written atomically; nothing partial was left")
+        events.error("interrupted", "outputs are committed together or not at all; the next "
+                     "run removes any scratch files")
         return 130
-    except MemoryError:
-        events.error("out of memory", "use a smaller --batch-size or a smaller area")
-        return 3
+    except Exception as exc:
+        if args.verbose and not isinstance(exc, EngineError):
+            traceback.print_exc(file=sys.stderr)
+        message, hint, code = describe(exc, args)
+        events.error(message, hint)
+        return code
     finally:
         root.removeHandler(handler)  # in-process callers (tests, notebooks) call main() repeatedly
     events.result(outputs or {})

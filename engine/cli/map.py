@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.cli.args import positive_float
 from engine.cli.flags import add_global_flags
 from engine.defaults import BLOCK_M, CLASSIFIER, CLASSIFIERS, FEWSHOT_FOLDS, GRID_STEP_M
 from engine.errors import EngineError
@@ -44,7 +45,7 @@ def _no_align(p: argparse.ArgumentParser) -> None:
 
 
 def _cv(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--block-size", type=float, default=BLOCK_M,
+    p.add_argument("--block-size", type=positive_float, default=BLOCK_M,
                    help="spatial CV block side in metres (default: derived from the labels' "
                    "geometry)")
     p.add_argument("--seed", type=int, default=0)
@@ -116,7 +117,7 @@ def add_location(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bounds", nargs=4, type=float, metavar=("XMIN", "YMIN", "XMAX", "YMAX"),
                    help="grid extent in --crs (default: the points' extent)")
     p.add_argument("--crs", default=None, help="CRS of --bounds (default: the points')")
-    p.add_argument("--step", type=float, default=GRID_STEP_M,
+    p.add_argument("--step", type=positive_float, default=GRID_STEP_M,
                    help=f"grid step in metres (default {GRID_STEP_M:g})")
     _cv(p)
     _polygons(p, id_field=False)
@@ -156,6 +157,7 @@ def _examples(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, Any]:
 def run_zero_shot(args: argparse.Namespace, progress: Progress) -> dict:
     from engine.api.commands import map_zero_shot
 
+    _check_polygons(args.field, args.polygons)
     return map_zero_shot(args.head, args.field, args.out, name=args.name or "zero_shot",
                          polygons=args.polygons, id_field=args.id_field,
                          align=not args.no_align, progress=progress)
@@ -164,6 +166,7 @@ def run_zero_shot(args: argparse.Namespace, progress: Progress) -> dict:
 def run_time(args: argparse.Namespace, progress: Progress) -> dict:
     from engine.api.commands import map_time
 
+    _check_polygons(args.field, args.polygons)
     return map_time(args.model, args.head, args.field, args.datetime, args.out,
                     name=args.name or "time", polygons=args.polygons, id_field=args.id_field,
                     align=not args.no_align, progress=progress)
@@ -193,6 +196,7 @@ def run_fewshot(args: argparse.Namespace, progress: Progress) -> dict:
 def run_predict(args: argparse.Namespace, progress: Progress) -> dict:
     from engine.api.commands import map_predict
 
+    _check_polygons(args.field, args.polygons)
     return map_predict(args.head, args.field, args.out, name=args.name or "predict",
                        polygons=args.polygons, id_field=args.id_field, clip=args.clip,
                        mask=args.mask, progress=progress)
@@ -235,5 +239,56 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         add(p)
 
 
+MAP_FILES = (".tif", ".qml", ".gpkg", ".png", "_polygons.png")
+
+
+def _relocate(value: object, stage: Path, final: Path) -> object:
+    """Output paths inside the staging folder -> the same names in the output folder."""
+    if isinstance(value, dict):
+        return {k: _relocate(v, stage, final) for k, v in value.items()}
+    if isinstance(value, str) and value.startswith(str(stage)):
+        return str(final) + value[len(str(stage)):]
+    return value
+
+
+def _check_polygons(field: Path | None, path: Path | None) -> None:
+    """EngineError when the --polygons do not overlap the --field (checked up front)."""
+    from rasterio.warp import transform_bounds
+
+    from engine.data.coords import bounds_overlap
+    from engine.maps.field import field_info
+    from engine.maps.rows import read_polygons
+
+    if field is None or path is None:
+        return
+    polygons = read_polygons(path)
+    info = field_info(field)
+    box = transform_bounds(polygons.crs.to_wkt(), info["crs"], *polygons.total_bounds)
+    if not bounds_overlap(box, info["bounds"]):
+        raise EngineError(f"the polygons {path} do not overlap the field {field}",
+                          "pass --polygons that cover the embedded area, or a --field that "
+                          "covers the polygons")
+
+
 def run(args: argparse.Namespace, progress: Progress) -> dict:
-    return KINDS[args.kind][2](args, progress)
+    """Render into a hidden staging folder; commit every file together (nothing on failure)."""
+    import shutil
+
+    from engine.export.atomic import staged_folder
+    from engine.export.guard import check_not_input, check_writable
+
+    name = args.name or args.kind
+    final = args.out
+    inputs = [getattr(args, k, None) for k in ("field", "embeddings", "polygons", "points",
+                                                 "examples", "class_polygons", "mask")]
+    check_not_input([final / f"{name}{ext}" for ext in MAP_FILES], inputs)
+    check_writable(final / name)
+    with staged_folder(final, name) as stage:
+        if (final / f"{name}.gpkg").is_file():  # keep the file's other layers
+            shutil.copyfile(final / f"{name}.gpkg", stage / f"{name}.gpkg")
+        args.out = stage
+        try:
+            result = KINDS[args.kind][2](args, progress)
+        finally:
+            args.out = final
+    return _relocate(result, stage, final)

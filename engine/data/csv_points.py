@@ -75,11 +75,12 @@ def read_csv_points(path: Path, *, lon_field: str | None = None, lat_field: str 
                 f"{path}: no coordinate columns; found {', '.join(columns) or 'no columns'}",
                 f"name them {'/'.join(LON_NAMES)} and {'/'.join(LAT_NAMES)} (degrees), or "
                 f"{'/'.join(X_NAMES)} and {'/'.join(Y_NAMES)} with an explicit crs, or pass "
-                "lon_field/lat_field (x_field/y_field + crs)",
+                "--lon-field/--lat-field (import-photos; projected x/y: --crs too)",
             )
     if not geographic and crs is None:
         raise EngineError(f"{path}: coordinates in columns {xcol!r}/{ycol!r} need a CRS",
-                          "pass crs (e.g. 'EPSG:32617'), or use lon/lat columns in degrees")
+                          "give it with --crs (import-photos, e.g. --crs EPSG:32617), or use "
+                          "lon/lat columns in degrees")
     lines = [int(i) + 2 for i in range(len(table))]  # line 1 is the header
     x = pd.to_numeric(table[xcol], errors="coerce").to_numpy(dtype="float64")
     y = pd.to_numeric(table[ycol], errors="coerce").to_numpy(dtype="float64")
@@ -95,8 +96,8 @@ def read_csv_points(path: Path, *, lon_field: str | None = None, lat_field: str 
             raise EngineError(
                 f"{path}: {xcol!r}/{ycol!r} are outside lon -180..180 / lat -90..90 at "
                 f"{describe_rows(lines, out, 'line')}",
-                "are lon and lat swapped, or are these projected x/y? then pass "
-                "x_field/y_field and crs",
+                "are lon and lat swapped (--lon-field/--lat-field), or are these projected "
+                "x/y? then name the columns x/y and give --crs EPSG:XXXX (import-photos)",
             )
     frame = gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(x, y), crs=target)
     log.info("%s: %d rows, coordinates from %r/%r in %s", path, len(frame), xcol, ycol,

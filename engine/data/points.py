@@ -27,6 +27,7 @@ import pandas as pd
 import pyproj
 
 from engine.data import validate
+from engine.data.coords import check_coordinates
 from engine.data.crs import CRSLike, crs_name, metric_crs_for_lonlat, to_pyproj, transform_xy
 from engine.errors import EngineError
 
@@ -133,10 +134,13 @@ def layer_from_frame(frame: gpd.GeoDataFrame, *, source: Path, labels: list[obje
         raise EngineError(f"{where} has no features", "give a layer with at least one photo")
     if frame.crs is None:
         raise EngineError(f"{where} has no CRS",
-                          "assign one in QGIS (Layer Properties > Source) or pass crs=")
+                          "assign one in QGIS (Layer Properties > Source), or give it with "
+                          "`python -m engine import-photos --crs EPSG:XXXX`")
     labels = list(labels) if labels is not None else list(range(len(frame)))
     frame = frame.reset_index(drop=True)
     frame = frame.set_geometry(validate.check_points(frame.geometry, labels, where, unit))
+    check_coordinates(np.column_stack([frame.geometry.x, frame.geometry.y]), frame.crs, where,
+                      labels, unit)
 
     img_col = _field(frame, image_field, IMAGE_FIELDS, where, required=True)
     base_dir = source.parent if source.is_file() else source
@@ -187,7 +191,8 @@ def _field(frame: gpd.GeoDataFrame, given: str | None, names: tuple[str, ...], w
     found = next((lower[n] for n in names if n in lower), None)
     if found is None and required:
         raise EngineError(f"{where}: no photo path field; fields are {', '.join(columns)}",
-                          f"name the field one of {', '.join(names)}, or pass image_field=")
+                          f"name the field one of {', '.join(names)}, or pick it with "
+                          "`python -m engine import-photos --image-field NAME`")
     return found
 
 
@@ -216,7 +221,8 @@ def _pick_layer(path: Path, layer: str | None) -> str:
     if len(points) == 1:
         return points[0]
     raise EngineError(f"{path} has several layers ({', '.join(names) or 'none'})",
-                      "pass layer= with the name of the street-view point layer")
+                      "name the street-view point layer with --layer (import-photos) or "
+                      "--layer-name (embed-points)")
 
 
 def _read_vector(path: Path, layer: str) -> gpd.GeoDataFrame:

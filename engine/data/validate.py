@@ -79,7 +79,11 @@ def parse_times(values: pd.Series, labels: Sequence[object], where: str, field: 
 
 def parse_headings(values: pd.Series, labels: Sequence[object], where: str, field: str,
                    unit: str = "feature id") -> pd.Series:
-    """Degrees from north -> float64 in [0, 360); missing -> NaN; text/inf -> EngineError."""
+    """Degrees from north -> float64 in [0, 360); missing -> NaN; text/inf -> EngineError.
+
+    -360..360 is accepted (negative = counter-clockwise) and wrapped; anything beyond one
+    turn is an error, not wrapped (720 is a unit or data error, not "north").
+    """
     blank = _blank(values)
     numbers = pd.to_numeric(values.astype("object").where(~blank, None), errors="coerce")
     numbers = numbers.astype("float64")
@@ -90,6 +94,16 @@ def parse_headings(values: pd.Series, labels: Sequence[object], where: str, fiel
             f"{where}: field {field!r} has headings that are not numbers at "
             f"{describe_rows(labels, bad, unit)}: {shown}",
             "headings are degrees clockwise from north (0-360); leave empty when unknown",
+        )
+    out_of_range = ~blank & np.isfinite(numbers.to_numpy()) & ~(
+        (numbers.to_numpy() >= -360.0) & (numbers.to_numpy() <= 360.0))
+    if out_of_range.any():
+        shown = ", ".join(repr(v) for v in values[out_of_range].tolist()[:_SHOW])
+        raise EngineError(
+            f"{where}: field {field!r} has headings outside -360..360 degrees at "
+            f"{describe_rows(labels, out_of_range, unit)}: {shown}",
+            "headings are degrees clockwise from north (0-360); fix those rows in QGIS or "
+            "leave them empty when unknown",
         )
     wrapped = numbers.mod(360.0).astype("float64")
     return wrapped.mask(wrapped >= 360.0, 0.0)  # -1e-14 % 360 rounds to 360.0; NaN stays
@@ -149,8 +163,9 @@ def check_image_files(paths: Sequence[str], where: str, field: str) -> None:
         raise EngineError(
             f"{where}: {len(missing)} of {len(set(paths))} photo file(s) in field {field!r} "
             f"do not exist, e.g. {shown}",
-            "relative paths are read relative to the layer file's folder; fix the paths, "
-            "or pass check_images=False to skip this check",
+            "relative paths are read relative to the layer file's folder; fix the paths in "
+            "QGIS, or pick the right field with `python -m engine import-photos "
+            "--image-field NAME`",
         )
 
 

@@ -4,11 +4,11 @@ Measured by bench/cpu_inference.py (docs/PERFORMANCE.md): on the pretrained Effi
 backbones ONNX Runtime is the fastest of torch eager, eager channels_last, torch.compile and
 ONNX Runtime, with the same features (max abs diff ~1e-5); on the small tiny_cnn it gains
 nothing. So runtime "auto" picks ONNX Runtime on CPU for models with a pretrained backbone
-(zoo: or timm:), torch otherwise; "torch" / "onnxruntime" force one. The graph is exported in
-memory on the first batch (batch size dynamic, chip size fixed; a new chip size re-exports),
-nothing is cached on disk, and that first batch is also run by torch: when the two disagree
-beyond TOLERANCE the encoder stays on torch (logged), so the fast path never changes what a
-user gets.
+(zoo: or timm:) and jobs of at least MIN_ITEMS chips/photos, torch otherwise; "torch" /
+"onnxruntime" force one. The graph is exported in memory on the first batch (batch size
+dynamic, chip size fixed; a new chip size re-exports), nothing is cached on disk, and that
+first batch is also run by torch: when the two disagree beyond TOLERANCE the encoder stays
+on torch (logged), so the fast path never changes what a user gets.
 """
 
 from __future__ import annotations
@@ -23,6 +23,10 @@ from engine.defaults import RUNTIME, RUNTIMES
 
 log = logging.getLogger(__name__)
 
+# "auto" skips ONNX Runtime for jobs smaller than this (chips or photos): exporting and
+# checking the graph costs seconds (5-16 s for EfficientNet-Lite0 on 2 busy cores), about
+# what ONNX Runtime saves on a thousand 64 px chips
+MIN_ITEMS = 2000
 TOLERANCE = 1e-4  # max abs difference from torch, relative to the largest |value| (>= 1)
 
 
@@ -36,8 +40,8 @@ def onnxruntime_available() -> bool:
     return True
 
 
-def wants_onnxruntime(model: Any, device: Any, runtime: str) -> bool:
-    """Resolve `runtime` for this model and device (see the module docstring)."""
+def wants_onnxruntime(model: Any, device: Any, runtime: str, n_items: int | None = None) -> bool:
+    """Resolve `runtime` for this model, device and job size (see the module docstring)."""
     from engine.errors import EngineError
 
     if runtime not in RUNTIMES:
@@ -54,6 +58,8 @@ def wants_onnxruntime(model: Any, device: Any, runtime: str) -> bool:
         return False
     if runtime == "onnxruntime":
         return True
+    if n_items is not None and n_items < MIN_ITEMS:
+        return False
     from engine.nn.backbones import TimmBackbone
     from engine.nn.zoo_backbone import ZooBackbone
 
@@ -135,9 +141,10 @@ class OrtEncoder:
         return y
 
 
-def encoder_fn(model: Any, method: str, device: Any,
-               runtime: str = RUNTIME) -> Callable[[Any], Any]:
-    """The function that embeds a normalised batch: model.<method>, or its ONNX Runtime twin."""
-    if wants_onnxruntime(model, device, runtime):
+def encoder_fn(model: Any, method: str, device: Any, runtime: str = RUNTIME,
+               n_items: int | None = None) -> Callable[[Any], Any]:
+    """The function that embeds a normalised batch: model.<method>, or its ONNX Runtime twin
+    (`n_items`: the job's chips or photos, when known)."""
+    if wants_onnxruntime(model, device, runtime, n_items):
         return OrtEncoder(model, method)
     return getattr(model, method)

@@ -28,6 +28,7 @@ from engine.progress import Progress, no_progress
 log = logging.getLogger(__name__)
 
 MAX_CELLS = 400_000_000
+COMMAND = "embed-locations"
 BAND_CELLS = 65_536  # cells embedded and written per band of rows
 
 
@@ -138,9 +139,14 @@ def embed_locations(model: Any, out: str | os.PathLike[str], *, bounds: Any = No
                     points: Any = None, layer: str | None = None, dtype: str = FIELD_DTYPE,
                     batch_size: int = 4096, progress: Progress = no_progress,
                     device: str = DEVICE, model_name: str = "",
-                    preview: bool = True) -> dict[str, Any]:
+                    preview: bool = True, overwrite: bool = False) -> dict[str, Any]:
     """Location embeddings over a grid (`bounds` in `crs`, `step_m`) -> OUT.tif (+ _pca.tif),
-    or at `points` (a point layer path or GeoDataFrame) -> OUT.gpkg layer "embeddings"."""
+    or at `points` (a point layer path or GeoDataFrame) -> OUT.gpkg layer "embeddings".
+
+    Outputs are committed together; an "embeddings" layer of OUT.gpkg that another command
+    wrote is replaced only with `overwrite`, and then its stale OUT.faiss is removed with it.
+    """
+    from engine.export.atomic import atomic_outputs
     from engine.export.preview import pca_preview
 
     out = Path(out)
@@ -154,24 +160,37 @@ def embed_locations(model: Any, out: str | os.PathLike[str], *, bounds: Any = No
         if out.suffix.lower() not in (".tif", ".tiff"):
             raise EngineError(f"a location grid is written as GeoTIFF, not {out.name}",
                               "name the output OUT.tif")
-        res = _embed_grid(model, out, bounds, step_m, crs, dtype, batch_size, device, progress)
-        if preview:
-            res["preview"] = str(pca_preview(out, out.with_name(out.stem + "_pca.tif")))
+        pca = out.with_name(out.stem + "_pca.tif")
+        with atomic_outputs(out, pca) as outs:
+            res = _embed_grid(model, outs.path(out), bounds, step_m, crs, dtype, batch_size,
+                              device, progress)
+            res["output"] = str(out)
+            if preview:
+                pca_preview(outs.path(out), outs.path(pca))
+                res["preview"] = str(pca)
         return {**res, "model": model_name, "encoder": "location"}
+    from engine.data.coords import check_coordinates
+    from engine.embed.index import index_path
     from engine.embed.points import gpkg_frame
     from engine.export.embeddings_gpkg import write_embeddings_gpkg
+    from engine.export.guard import COMMAND_KEY, check_layer
 
     if out.suffix.lower() != ".gpkg":
         raise EngineError(f"point location embeddings are written as GeoPackage, not {out.name}",
                           "name the output OUT.gpkg")
     frame = points if hasattr(points, "geometry") else read_point_layer(points, layer)
     xy = np.column_stack([frame.geometry.x.to_numpy(float), frame.geometry.y.to_numpy(float)])
+    check_coordinates(xy, frame.crs, f"point layer {points if layer is None else layer}")
     lonlat = transform_xy(xy, frame.crs, "EPSG:4326")
     progress(0, 1, "embed-locations")
     emb = location_embeddings(model, lonlat, batch_size, device)
     frame = gpkg_frame(frame.reset_index(drop=True))
-    write_embeddings_gpkg(frame, emb, out, layer="embeddings", model=model_name,
-                          extra={"encoder": "location", "input": "lon,lat EPSG:4326"})
+    # the layer replaces any "embeddings" layer: a .faiss beside it indexed the old vectors
+    with atomic_outputs(out, remove=[index_path(out)], hold_lock=True) as outs:
+        check_layer(out, "embeddings", COMMAND, overwrite)
+        write_embeddings_gpkg(frame, emb, out, layer="embeddings", model=model_name,
+                              extra={"encoder": "location", "input": "lon,lat EPSG:4326"},
+                              metadata={COMMAND_KEY: COMMAND}, into=outs.path(out))
     progress(1, 1, "embed-locations")
     return {"output": str(out), "layer": "embeddings", "points": len(frame),
             "crs": crs_name(frame.crs), "dimension": int(emb.shape[1]), "model": model_name,

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 LAYER = "embeddings"
 COLUMN = "embedding"
+COMMAND = "embed-points"
 
 
 class PhotoDataset:
@@ -91,7 +92,7 @@ def embed_images(model: Any, paths: list[str], batch_size: int = EMBED_BATCH,
                           "use e.g. --batch-size 64 --image-size 128")
     dev = resolve_device(device)
     model.eval().to(dev)
-    encode = accel.encoder_fn(model, "embed_image", dev, runtime)
+    encode = accel.encoder_fn(model, "embed_image", dev, runtime, n_items=len(paths))
     loader = DataLoader(PhotoDataset(paths, image_size, check_resize(resize), views),
                         batch_size=batch_size,
                         num_workers=num_workers, collate_fn=collate_photos,
@@ -146,14 +147,21 @@ def embed_points(model: Any, layer: StreetViewLayer, out_gpkg: str | os.PathLike
                  batch_size: int = EMBED_BATCH, image_size: int = IMAGE_PX,
                  progress: Progress = no_progress, *, num_workers: int = EMBED_WORKERS,
                  device: str = DEVICE, model_name: str = "",
-                 runtime: str = RUNTIME, resize: str = DEFAULT_RESIZE) -> dict[str, Any]:
+                 runtime: str = RUNTIME, resize: str = DEFAULT_RESIZE,
+                 overwrite: bool = False) -> dict[str, Any]:
     """Embed every photo of `layer` with model.embed_image; write OUT.gpkg + OUT.faiss.
     Rows that are panorama views (engine.data.views) embed their view.
+
+    Both files are committed together (engine.export.atomic); an existing OUT.gpkg keeps its
+    other layers, and its "embeddings" layer is replaced only when embed-points wrote it
+    (or with `overwrite`).
 
     Returns {"output", "index", "layer", "photos", "embedded", "skipped", "skipped_rows",
     "dimension"}; skipped_rows are the `source_fid`s of photos that could not be read.
     """
+    from engine.export.atomic import atomic_outputs
     from engine.export.embeddings_gpkg import write_embeddings_gpkg
+    from engine.export.guard import COMMAND_KEY, check_layer
 
     out_gpkg = Path(out_gpkg)
     if out_gpkg.suffix.lower() != ".gpkg":
@@ -187,9 +195,13 @@ def embed_points(model: Any, layer: StreetViewLayer, out_gpkg: str | os.PathLike
              "source": str(layer.source),
              "skipped": len(errors), "index": index_path(out_gpkg).name,
              "index_rows": "faiss row k = k-th feature in fid order"}
-    write_embeddings_gpkg(kept, emb, out_gpkg, layer=LAYER, column=COLUMN, model=model_name,
-                          extra=extra)
-    faiss_path = write_index(emb, index_path(out_gpkg))
+    faiss_path = index_path(out_gpkg)
+    with atomic_outputs(out_gpkg, faiss_path, hold_lock=True) as outs:
+        check_layer(out_gpkg, LAYER, COMMAND, overwrite)
+        write_embeddings_gpkg(kept, emb, out_gpkg, layer=LAYER, column=COLUMN,
+                              model=model_name, extra=extra, metadata={COMMAND_KEY: COMMAND},
+                              into=outs.path(out_gpkg))
+        write_index(emb, outs.path(faiss_path))
     skipped_fids = [frame["source_fid"].iloc[i] for i, _ in errors]
     return {
         "output": str(out_gpkg), "index": str(faiss_path), "layer": LAYER,

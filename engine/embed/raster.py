@@ -18,6 +18,7 @@ square in metres, and the field is in that UTM CRS (result["crs"], ["reprojected
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -45,7 +46,6 @@ from engine.embed.common import input_channels, pick_encoder
 from engine.embed.grid import FieldGrid, crop_grid, full_grid
 from engine.embed.reader import ChipReader
 from engine.errors import EngineError
-from engine.export.atomic import atomic_path
 from engine.models.device import resolve_device
 from engine.progress import Progress, no_progress
 
@@ -75,6 +75,11 @@ def plan_grid(raster: Any, chip_px: int, stride_px: int, bbox: Any = None,
     """The field grid over `raster`, cropped to `bbox` (in bbox_crs) and the mask's extent."""
     from rasterio.warp import transform_bounds
 
+    if min(raster.width, raster.height) < chip_px:
+        raise EngineError(f"the raster {raster.path} is {raster.width} x {raster.height} px, "
+                          f"smaller than one {chip_px} px chip",
+                          f"use a smaller --chip (at most {min(raster.width, raster.height)}) "
+                          "or --chip-m")
     grid = full_grid(raster.width, raster.height, raster.transform, stride_px, chip_px)
     if bbox is not None:
         if len(bbox) != 4:
@@ -216,17 +221,22 @@ def _embed_raster(model: Any, raster_path: str | os.PathLike[str], out_tif: Path
 
     from engine.data.radiometry import for_raster
     from engine.embed.mask import PolygonMask
+    from engine.export.atomic import atomic_outputs
     from engine.export.geotiff import EmbeddingFieldWriter
     from engine.export.preview import pca_preview
 
     dev = place.device
     model.eval().to(dev)
-    encode = accel.encoder_fn(model, "embed_overhead" if encoder == "overhead" else "embed_image",
-                              dev, inputs["runtime"])
     dim = int(model.embedding_dim)
     t_start = time.perf_counter()
     raster, reprojected = open_metric(raster_path)
-    with raster, shard.Parts(out_tif, place) as parts:
+    preview_path = out_tif.with_name(out_tif.stem + "_pca.tif")
+    meta = out_tif.with_suffix(".json")
+    with raster, shard.Parts(out_tif, place) as parts, contextlib.ExitStack() as stack:
+        # rank 0 commits the field, its preview and its JSON together (never a stale side
+        # file); the other ranks write only their parts
+        outs = stack.enter_context(atomic_outputs(out_tif, meta, preview_path)) \
+            if place.is_main else None
         enc = model.overhead_encoder if encoder == "overhead" else model.image_encoder
         in_chans = input_channels(enc)
         expected = inputs["expected"]
@@ -252,6 +262,8 @@ def _embed_raster(model: Any, raster_path: str | os.PathLike[str], out_tif: Path
         mine = shard.mine(blocks, place)
         total = grid.width * grid.height
         share = sum(b.height * b.width for b in mine)  # this rank's output pixels
+        encode = accel.encoder_fn(model, "embed_overhead" if encoder == "overhead" else
+                                  "embed_image", dev, inputs["runtime"], n_items=share)
         log.info("embedding field %dx%d px (stride %d, chip %d) of %s in %d blocks%s",
                  grid.width, grid.height, stride_px, chip_px, raster_path, len(blocks),
                  f" ({len(mine)} on rank {place.rank} of {place.world})" if place.distributed
@@ -266,8 +278,8 @@ def _embed_raster(model: Any, raster_path: str | os.PathLike[str], out_tif: Path
                 return {"rank": place.rank, "world": place.world, "chips": int(n_chips),
                         "model_seconds": round(model_s, 3)}
             with EmbeddingFieldWriter(
-                    out_tif, crs=raster.crs, transform=grid.transform, width=grid.width,
-                    height=grid.height, count=dim, dtype=dtype,
+                    outs.path(out_tif), crs=raster.crs, transform=grid.transform,
+                    width=grid.width, height=grid.height, count=dim, dtype=dtype,
                     band_descriptions=[f"emb_{k:03d}" for k in range(dim)],
                     tags=field_tags(model_name, dim, encoder)) as writer, \
                     torch.inference_mode():
@@ -278,32 +290,32 @@ def _embed_raster(model: Any, raster_path: str | os.PathLike[str], out_tif: Path
         finally:
             reader.close()
         crs = raster.crs
-    seconds = time.perf_counter() - t_start
-    outputs = {"output": str(out_tif)}
-    t_preview = time.perf_counter()
-    if n_chips and preview:
-        outputs["preview"] = str(pca_preview(out_tif, out_tif.with_name(out_tif.stem + "_pca.tif"),
-                                             progress=progress))
-    elif not n_chips:
-        log.warning("no valid pixel in the area: %s is all nodata (no PCA preview)", out_tif)
-    info = {
-        **outputs, "model": model_name, "encoder": encoder, "chip_px": int(chip_px),
-        "stride_px": int(stride_px), "chip_m": round(chip_px * res_m, 3),
-        "stride_m": round(stride_px * res_m, 3), "gsd_m": round(res_m, 4),
-        "radiometry": rad.to_dict(), "gsd_warning": gsd_warning, "dtype": dtype, "dimension": dim,
-        "crs": crs_name(crs), "reprojected": reprojected, "source": str(raster_path),
-        "width": grid.width, "height": grid.height, "transform": list(grid.transform)[:6],
-        "chips": int(n_chips), "nodata_pixels": int(total - n_chips),
-        "seconds": round(seconds, 3), "model_seconds": round(model_s, 3),
-        "finalise_seconds": round(seconds - (t_write - t_start), 3),
-        "reader_wait_seconds": round(reader.wait_s, 3),
-        "preview_seconds": round(time.perf_counter() - t_preview, 3),
-        "chips_per_s": round(n_chips / seconds, 2) if seconds > 0 else None,
-        "ranks": place.world,
-    }
-    meta = out_tif.with_suffix(".json")
-    with atomic_path(meta) as tmp:
-        tmp.write_text(json.dumps(info, indent=2), encoding="utf-8")
+        seconds = time.perf_counter() - t_start
+        outputs = {"output": str(out_tif)}
+        t_preview = time.perf_counter()
+        if n_chips and preview:
+            pca_preview(outs.path(out_tif), outs.path(preview_path), progress=progress)
+            outputs["preview"] = str(preview_path)
+        elif not n_chips:
+            log.warning("no valid pixel in the area: %s is all nodata (no PCA preview)",
+                        out_tif)
+        info = {
+            **outputs, "model": model_name, "encoder": encoder, "chip_px": int(chip_px),
+            "stride_px": int(stride_px), "chip_m": round(chip_px * res_m, 3),
+            "stride_m": round(stride_px * res_m, 3), "gsd_m": round(res_m, 4),
+            "radiometry": rad.to_dict(), "gsd_warning": gsd_warning, "dtype": dtype,
+            "dimension": dim, "crs": crs_name(crs), "reprojected": reprojected,
+            "source": str(raster_path), "width": grid.width, "height": grid.height,
+            "transform": list(grid.transform)[:6], "chips": int(n_chips),
+            "nodata_pixels": int(total - n_chips),
+            "seconds": round(seconds, 3), "model_seconds": round(model_s, 3),
+            "finalise_seconds": round(seconds - (t_write - t_start), 3),
+            "reader_wait_seconds": round(reader.wait_s, 3),
+            "preview_seconds": round(time.perf_counter() - t_preview, 3),
+            "chips_per_s": round(n_chips / seconds, 2) if seconds > 0 else None,
+            "ranks": place.world,
+        }
+        outs.path(meta).write_text(json.dumps(info, indent=2), encoding="utf-8")
     info["metadata"] = str(meta)
     log.info("embedded %d chips in %.1f s (%.1f chips/s; model %.1f s, waiting for reads "
              "%.1f s)", n_chips, seconds, n_chips / max(seconds, 1e-9), model_s, reader.wait_s)

@@ -85,21 +85,24 @@ def agree(fn: Callable[[], T], info: distributed.DistInfo) -> T:
 
 
 class Parts:
-    """The folder where ranks > 0 leave their parts: OUT's folder/.OUT.parts-<id>/.
+    """The folder where ranks > 0 leave their parts: OUT's folder/.OUT.gc-<pid>-<id>.parts/.
 
-    Rank 0 picks the id and broadcasts it; rank 0 removes the folder on exit.
+    Rank 0 picks the id (its pid first, so the next run of a killed job removes the folder:
+    engine.export.atomic.clean_stale) and broadcasts it; rank 0 removes the folder on exit.
     """
 
     def __init__(self, out: Path, info: distributed.DistInfo) -> None:
+        from engine.export.atomic import TAG
+
         self.info = info
-        run_id = uuid.uuid4().hex[:12]
+        run_id = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         if info.distributed:
             import torch.distributed as dist
 
             box = [run_id]
             dist.broadcast_object_list(box, src=0)
             run_id = box[0]
-        self.dir = out.parent / f".{out.name}.parts-{run_id}"
+        self.dir = out.parent / f".{out.name}{TAG}{run_id}.parts"
         if info.distributed:
             self.dir.mkdir(parents=True, exist_ok=True)
 

@@ -22,6 +22,7 @@ RANDOM = "random-init"
 PIXELS = "raw pixels"
 COORDS = "raw x,y (RBF)"
 IMAGENET = "imagenet effnet-lite0"
+MOSAIKS = "mosaiks"  # random convolutional features (engine.evaluate.mosaiks)
 
 
 class ModelEmbedder:

@@ -68,6 +68,20 @@ CLAIMS = (
           "self+geo vs self)", "landsat", "accuracy", "landsat self+geo", "landsat self"),
     Claim("GeoSSL: self-supervision on the scene helps land cover (Landsat few-shot, self vs "
           "random init)", "landsat", "accuracy", "landsat self", RANDOM),
+    # issue 11: geography must add to what the pretrained network already knows
+    Claim("pretrained: temporal adaptation beats the frozen ImageNet Lite0 it starts from "
+          "(place recognition)", "vpr", "R@1", "lite0_temporal", IMAGENET),
+    Claim("pretrained: spatial adaptation beats the frozen ImageNet Lite0 it starts from "
+          "(socioeconomic, street photos)", "socioeconomic", "r2_pooled", "lite0_spatial",
+          IMAGENET),
+    Claim("pretrained: cross-view + spatial adaptation beats the frozen ImageNet Lite0 it "
+          "starts from (perception)", "perception", "r2", "lite0_crossview_spatial", IMAGENET),
+    Claim("pretrained: cross-view adaptation beats the frozen ImageNet Lite0 it starts from "
+          "(ground -> overhead R@10)", "cross_view", "g2o_R@10", "lite0_crossview_spatial",
+          IMAGENET),
+    Claim("pretrained: cross-view adaptation beats the frozen ImageNet Lite0 it starts from "
+          "(overhead chips -> tract attributes)", "socioeconomic_overhead", "r2_pooled",
+          "lite0_crossview_spatial", IMAGENET),
     *(Claim(f"CSP/SatCLIP: {f} location embeddings transfer (vs raw x,y)",
             "location_encoders", "r2_pooled", f, COORDS) for f in CSP_FAMILIES),
 )

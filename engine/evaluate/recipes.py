@@ -53,6 +53,10 @@ def register_recipe(name: str, kind: str = "image", steps_key: str = "steps") ->
 for _name in ("urbanstcl_self", "urbanstcl_temporal", "urbanstcl_spatial",
               "geossl_temporal_pretext", "crossview", "crossview_spatial"):
     register_recipe(_name)
+# pretrained counterparts: frozen ImageNet EfficientNet-Lite0 + adapters (train.regime frozen)
+PRETRAINED_RECIPES = ("lite0_temporal", "lite0_spatial", "lite0_crossview_spatial")
+for _name in PRETRAINED_RECIPES:
+    register_recipe(_name)
 
 
 def recipe_names(kind: str) -> list[str]:
@@ -91,7 +95,9 @@ def recipe_config(recipe: str, city: Path, out: Path, s: Settings, seed: int,
               "train.steps": int(steps), "train.batch_size": s.batch_size,
               "train.seed": int(seed), "train.checkpoint_every": 0,
               "train.log_every": max(1, int(steps) // 5), "train.device": DEVICE,
-              "train.workers": 0}
+              "train.workers": 0,
+              # frozen recipes: backbone features cached once per run, shared by seeds
+              "train.feature_cache": str(Path(out).parent / "feature-cache")}
     return load_config(path, [f"{k}={json.dumps(v)}" for k, v in values.items()])
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.evaluate import tasks
-from engine.evaluate.baselines import COORDS, IMAGENET, PIXELS, RANDOM
+from engine.evaluate.baselines import COORDS, IMAGENET, MOSAIKS, PIXELS, RANDOM
 from engine.evaluate.context import CityContext, load_city
 from engine.evaluate.overhead_tasks import socioeconomic_overhead
 from engine.evaluate.recipes import recipe_names, recipe_steps, train_recipe
@@ -65,11 +65,18 @@ def _imagenet(ctx: CityContext, s: Settings) -> list[dict] | None:
     return None if emb is None else image_tasks(emb, IMAGENET, ctx, s)
 
 
+def _mosaiks(ctx: CityContext, s: Settings) -> list[dict]:
+    from engine.evaluate.mosaiks import MosaiksEmbedder
+
+    return image_tasks(MosaiksEmbedder(image_size=s.image_size, seed=s.seed), MOSAIKS, ctx, s)
+
+
 # seed-free baselines, in report order: name -> (ctx, settings) -> rows (None: unavailable)
 BASELINES: dict[str, Callable[[CityContext, Settings], list[dict] | None]] = {
     PIXELS: _raw_pixels,
     COORDS: lambda ctx, s: tasks.location_baseline(ctx, s),
     IMAGENET: _imagenet,
+    MOSAIKS: _mosaiks,
 }
 
 

@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS {META_TABLE} (
 def write_embeddings_gpkg(gdf, embeddings: np.ndarray, path: str | os.PathLike[str],
                           layer: str = "embeddings", model: str = "", column: str = "embedding",
                           style: Style | None = None, metadata: dict | None = None,
-                          extra: dict | None = None) -> Path:
+                          extra: dict | None = None, into: Path | None = None) -> Path:
     """Write points (or polygons) with one embedding BLOB each, plus the metadata row."""
     emb = np.asarray(embeddings)
     if emb.ndim != 2 or len(emb) != len(gdf):
@@ -78,7 +78,7 @@ def write_embeddings_gpkg(gdf, embeddings: np.ndarray, path: str | os.PathLike[s
     tagged = {**(metadata or {}), KIND_TAG: "embeddings",
               "GEOCONTRAST_DIMENSION": str(int(emb.shape[1])), "GEOCONTRAST_MODEL": model}
     return write_gpkg(gdf.reset_index(drop=True), path, layer, style=style, metadata=tagged,
-                      before_commit=add_blobs)
+                      before_commit=add_blobs, into=into)
 
 
 def read_embedding_meta(path: str | os.PathLike[str], layer: str,

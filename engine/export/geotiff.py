@@ -11,13 +11,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import uuid
 from pathlib import Path
 
 import numpy as np
 
 from engine.errors import EngineError
-from engine.export.atomic import atomic_path
+from engine.export.atomic import atomic_path, scratch_name
 from engine.export.fieldio import open_field, read_field_window  # noqa: F401 - re-export
 
 log = logging.getLogger(__name__)
@@ -70,12 +69,15 @@ class EmbeddingFieldWriter:
         self.lo = np.full(count, np.inf)
         self.hi = np.full(count, -np.inf)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._scratch = self.path.with_name(f".{self.path.stem}.scratch-{uuid.uuid4().hex[:8]}.tif")
+        self._scratch = scratch_name(self.path, ".scratch.tif")
         bs = min(blocksize, 256)
         self._ds = rasterio.open(
             self._scratch, "w", driver="GTiff", width=width, height=height, count=count,
             dtype="float32", crs=crs, transform=transform, nodata=float("nan"), tiled=True,
-            blockxsize=bs, blockysize=bs, BIGTIFF="IF_SAFER", SPARSE_OK="TRUE")
+            blockxsize=bs, blockysize=bs, BIGTIFF="IF_SAFER", SPARSE_OK="TRUE",
+            # band-interleaved: a tile is one band's (256 KiB), not all bands' (1280 bands:
+            # 335 MB per tile, which a bounded GDAL cache re-reads on every partial write)
+            interleave="band")
         self.crs, self.transform = self._ds.crs, self._ds.transform
 
     def write(self, data: np.ndarray, col_off: int, row_off: int,
@@ -163,7 +165,7 @@ class EmbeddingFieldWriter:
                 self._to_cog(stage, out, opts)
         finally:
             if stage != out:
-                with contextlib.suppress(FileNotFoundError):
+                with contextlib.suppress(OSError):
                     stage.unlink()
 
     def _factors(self) -> list[int]:
@@ -207,7 +209,7 @@ class EmbeddingFieldWriter:
         with contextlib.suppress(Exception):
             self._ds.close()
         for f in (self._scratch, *self._scratch.parent.glob(self._scratch.name + "*")):
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):
                 f.unlink()
 
     def __enter__(self) -> EmbeddingFieldWriter:

@@ -80,15 +80,22 @@ def _check_frame(gdf, layer: str) -> None:
         raise EngineError(f"invalid layer name {layer!r}", "use letters, digits and _")
 
 
+# GDAL/SQLite messages that mean the disk, not the data: left for the CLI to report as such
+_OS_TROUBLE = ("no space", "disk is full", "read-only", "readonly", "permission denied",
+               "disk i/o", "file too large", "unable to open database")
+
+
 def write_gpkg(gdf, path: str | os.PathLike[str], layer: str,
                style: Style | None = None, metadata: dict | None = None,
-               keep_other_layers: bool = True, before_commit=None) -> Path:
+               keep_other_layers: bool = True, before_commit=None,
+               into: Path | None = None) -> Path:
     """Write `gdf` as `layer` of a GeoPackage 1.2 at `path`, atomically, with its style.
 
     An existing file keeps its other layers (the file is copied, changed, then renamed over
     the old one); a layer of the same name is replaced. `metadata` is stored as GDAL layer
     metadata (values JSON-encoded). `style.geometry` follows the layer's geometry.
-    `before_commit(tmp_path)` may add tables before the rename.
+    `before_commit(tmp_path)` may add tables before the rename. With `into` (a scratch path
+    of an engine.export.atomic.OutputSet) the layer is written there and the caller commits.
     """
     import pyogrio
 
@@ -99,9 +106,9 @@ def write_gpkg(gdf, path: str | os.PathLike[str], layer: str,
     meta = None
     if metadata:
         meta = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()}
-    with atomic_path(path) as tmp:
-        exists = keep_other_layers and path.is_file()
-        if exists:
+    with contextlib.nullcontext(into) if into is not None else atomic_path(path) as tmp:
+        exists = keep_other_layers and (tmp.is_file() or path.is_file())
+        if exists and not tmp.is_file():
             shutil.copyfile(path, tmp)
         try:
             pyogrio.write_dataframe(
@@ -109,6 +116,8 @@ def write_gpkg(gdf, path: str | os.PathLike[str], layer: str,
                 dataset_options=None if exists else {"VERSION": "1.2"},
                 layer_options={"OVERWRITE": "YES"} if exists else None)
         except Exception as exc:  # pyogrio/GDAL errors: name the layer and file
+            if any(t in str(exc).lower() for t in _OS_TROUBLE):
+                raise
             raise EngineError(f"cannot write layer {layer!r} to {path}: {exc}",
                               "check the column types (numbers, text, dates, bytes)") from None
         if style is not None:

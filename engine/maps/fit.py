@@ -11,6 +11,8 @@ import logging
 import os
 from pathlib import Path
 
+import numpy as np
+
 from engine.errors import EngineError
 from engine.export.atomic import atomic_path
 from engine.maps.rows import LabelledRows
@@ -57,6 +59,13 @@ def fit_rows(rows: LabelledRows, out: str | os.PathLike[str], head: str = "ridge
     from engine.maps.validity import attach_places
 
     config = HeadConfig(head=head, seed=seed)
+    if head == "ridge" and np.asarray(rows.y).dtype.kind in "OUS":
+        text = [v for v in rows.y if not _is_number(v)]
+        if text:
+            raise EngineError(f"field {target!r} of {rows.source} is text (e.g. {text[0]!r}); "
+                              "a ridge head regresses numbers",
+                              "choose a numeric --target, or --head logistic for classes")
+        rows.y = np.asarray(rows.y, dtype=np.float64)
     block_size_m, n_folds, plan = cv_plan(rows, block_size_m, n_folds)
     n_blocks_hint = f"fewer folds than {n_folds} or a block smaller than {block_size_m:g} m"
     try:
@@ -85,6 +94,14 @@ def fit_rows(rows: LabelledRows, out: str | os.PathLike[str], head: str = "ridge
             "ci95": {k: list(v) for k, v in report.ci95.items()}, "n_rows": int(len(rows.y)),
             "task": report.task, "cv_plan": plan, "aggregation": rows.notes,
             "far_out_folds": report.extra.get("far_out_folds", [])}
+
+
+def _is_number(v: object) -> bool:
+    try:
+        float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _default(o: object) -> object:

@@ -21,12 +21,14 @@ from engine.progress import Progress, no_progress
 
 log = logging.getLogger(__name__)
 
+SNAP_MIN_M = 250.0  # an example snaps to the nearest photo within this distance, at least
+SNAP_SPACINGS = 5.0  # ... or within this many median photo spacings
+
 
 def example_vectors(xy: np.ndarray, crs, field_path=None, points=None,
                     what: str = "positive") -> np.ndarray:
     """Normalised embeddings (K, D) at example points x, y in `crs`: field pixels, or the
     nearest embedded point of `points` = (GeoDataFrame, X)."""
-    from engine.data.crs import transform_xy
     from engine.maps.field import sample_field
 
     xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
@@ -43,10 +45,32 @@ def example_vectors(xy: np.ndarray, crs, field_path=None, points=None,
                         int((~valid).sum()), what)
         return l2_normalize(X[valid])
     gdf, X = points
-    own = np.column_stack([gdf.geometry.x.to_numpy(), gdf.geometry.y.to_numpy()])
-    ex = transform_xy(xy, crs, gdf.crs) if crs is not None else xy
-    d2 = ((ex[:, None, :] - own[None, :, :]) ** 2).sum(axis=2)
-    return l2_normalize(X[np.argmin(d2, axis=1)])
+    return l2_normalize(X[snap_to_points(xy, crs, gdf, what)])
+
+
+def snap_to_points(xy: np.ndarray, crs, gdf, what: str = "positive") -> np.ndarray:
+    """Row of the nearest point of `gdf` to each example; EngineError when an example is
+    farther than max(SNAP_MIN_M, SNAP_SPACINGS x the median photo spacing) from any point."""
+    from scipy.spatial import cKDTree
+
+    from engine.data.crs import transform_xy
+    from engine.maps.rows import metric_xy
+
+    own, metric = metric_xy(gdf)
+    ex = transform_xy(xy, crs if crs is not None else gdf.crs, metric)
+    tree = cKDTree(own)
+    dist, rows = tree.query(ex)
+    spacing = float(np.median(tree.query(own, k=2)[0][:, 1])) if len(own) > 1 else 0.0
+    limit = max(SNAP_MIN_M, SNAP_SPACINGS * spacing)
+    far = ~(dist <= limit)
+    if far.any():
+        i = int(np.flatnonzero(far)[0])
+        raise EngineError(f"{what} example {tuple(float(v) for v in xy[i])} is "
+                          f"{dist[i] / 1000:.3g} km from the nearest embedded photo "
+                          f"(limit {limit:.0f} m)",
+                          "give --positive/--negative points near the photos, in the CRS "
+                          "named by --crs")
+    return rows
 
 
 def similarity_fn(pos: np.ndarray, neg: np.ndarray | None = None):

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from engine.errors import EngineError
+from engine.models.recipe_keys import check_recipe_keys
 from engine.models.weights import CONFIG_FILE, check_state, read_weights, weights_path
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,9 @@ class ModelFolder:
         path = Path(path)
         weights = weights_path(path)
         folder = path if path.is_dir() else path.parent
-        return cls(folder=folder, weights=weights, doc=_read_doc(folder / CONFIG_FILE))
+        doc = _read_doc(folder / CONFIG_FILE)
+        check_recipe_keys(doc, f"model config {folder / CONFIG_FILE}")
+        return cls(folder=folder, weights=weights, doc=doc)
 
     @classmethod
     def of(cls, model: str | Path | ModelFolder) -> ModelFolder:

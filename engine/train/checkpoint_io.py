@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import save_file
@@ -107,10 +108,50 @@ def _load_into(module: torch.nn.Module, tensors: dict[str, torch.Tensor], prefix
     module.load_state_dict(own, strict=True)
 
 
-def restore(out_dir: Path, parts: TrainParts) -> tuple[dict[str, int], list[list[float]]]:
-    """Load the latest checkpoint into `parts`; return (data position, loss history)."""
+# settings a resumed run may change: how long, how often to log/save, where it runs
+RESUME_FREE = frozenset({"train.steps", "train.log_every", "train.checkpoint_every",
+                         "train.device", "train.prefetch", "train.write_digest",
+                         "train.workers", "train.feature_cache", "data.cache_images"})
+
+
+def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def config_changes(saved: dict[str, Any], now: dict[str, Any]) -> dict[str, list[Any]]:
+    """{dotted key: [value in the checkpoint, value now]} for hyperparameters that differ."""
+    a, b = _flat(saved), _flat(now)
+    return {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b))
+            if k not in RESUME_FREE and a.get(k) != b.get(k)}
+
+
+def restore(out_dir: Path, parts: TrainParts, cfg: Config | None = None,
+            allow_changes: bool = False) -> tuple[dict[str, int], list[list[float]]]:
+    """Load the latest checkpoint into `parts`; return (data position, loss history).
+
+    A recipe whose hyperparameters differ from the checkpoint's (other than RESUME_FREE) is
+    refused unless `allow_changes`; then `parts.resume_changes` records what changed.
+    """
     folder = latest(out_dir)
     state = load_state(folder / "state.safetensors", folder / "state.json")
+    if cfg is not None and isinstance(state.get("config"), dict):
+        changes = config_changes(state["config"], cfg.to_dict())
+        if changes and not allow_changes:
+            shown = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in list(changes.items())[:4])
+            raise EngineError(f"--resume: the run in {out_dir} was trained with other settings "
+                              f"({shown})",
+                              "resume with the same recipe and overrides, or pass "
+                              "--allow-changed-config to continue with the new values")
+        if changes:
+            log.warning("resuming %s at step %s with changed settings: %s", out_dir,
+                        state["position"].get("step"), changes)
+            parts.resume_changes = {"step": int(state["position"]["step"]),
+                                    "changes": changes}
     names = [n for n, _, _ in parts.objectives]
     if state.get("objectives") != names or state.get("model_config") != parts.model.config:
         raise EngineError(f"--resume: checkpoint {folder} was made with another recipe "

@@ -24,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "models/overhead_*.yaml")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the run's last checkpoint")
+    parser.add_argument("--allow-changed-config", action="store_true",
+                        help="with --resume: accept hyperparameters that differ from the "
+                        "checkpoint's (the model card records the change)")
 
 
 def run(args: argparse.Namespace, progress: Progress) -> dict:
@@ -35,7 +38,9 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
         listed = ",".join(f'"{p.expanduser().resolve()}"' for p in args.raster)
         overrides.append(f"data.overhead=[{listed}]")
     cfg = load_config(args.config, overrides)
+    args.out = cfg.output_dir()  # what an OS error (disk full, read-only) is reported about
     if int(os.environ.get("RANK", "0")) != 0:
         progress = no_progress  # one progress bar and one log per job, not per rank
         logging.getLogger("engine").setLevel(logging.WARNING)
-    return train(cfg, progress=progress, resume=args.resume)
+    return train(cfg, progress=progress, resume=args.resume,
+                 allow_changed_config=args.allow_changed_config)

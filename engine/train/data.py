@@ -142,11 +142,25 @@ def build_dataset(cfg: Config, keys: set[str], progress: Progress = no_progress,
 
 
 def _xy_per_raster(layer: Any, paths: list[str]) -> list[np.ndarray]:
-    """Photo coordinates in each raster's own CRS (chips are cut on the raster's grid)."""
+    """Photo coordinates in each raster's own CRS (chips are cut on the raster's grid).
+
+    A raster that covers none of the photos is refused (cross-view pairs would be all
+    nodata); one that covers few of them is logged.
+    """
+    from engine.data.coords import check_overlap
     from engine.data.rasters import open_raster
 
     out = []
     for path in paths:
         with open_raster(path) as raster:
-            out.append(layer.xy_in(raster.crs))
+            xy = layer.xy_in(raster.crs)
+            inside = check_overlap(
+                raster.bounds, raster.crs, f"overhead raster {path}", xy, None,
+                f"the photos of {layer.source}",
+                "give data.overhead rasters that cover the photos (e.g. "
+                "`python -m engine.train --config R.yaml data.overhead=[PATH]`)")
+            if inside.mean() < 0.5:
+                log.warning("overhead raster %s covers only %d of %d photos", path,
+                            int(inside.sum()), len(xy))
+            out.append(xy)
     return out

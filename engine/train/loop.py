@@ -178,17 +178,24 @@ def batch_stream(loader: Any, sampler: Any, pos: dict[str, int], cfg: Config,
         epoch, start = epoch + 1, 0
 
 
-def train(cfg: Config, progress: Progress = no_progress, resume: bool = False) -> dict[str, Any]:
-    """Train `cfg`; return the output paths and final figures. Only rank 0 writes files."""
+def train(cfg: Config, progress: Progress = no_progress, resume: bool = False,
+          allow_changed_config: bool = False) -> dict[str, Any]:
+    """Train `cfg`; return the output paths and final figures. Only rank 0 writes files.
+
+    `resume` refuses a recipe whose hyperparameters changed unless `allow_changed_config`.
+    """
+    from engine.export.atomic import made_folder
+
     info = distributed.setup(cfg.train.device)
     try:
-        return _train(cfg, info, progress, resume)
+        with made_folder(cfg.output_dir()):  # a run that fails at once leaves no empty folder
+            return _train(cfg, info, progress, resume, allow_changed_config)
     finally:
         distributed.teardown(info)
 
 
 def _train(cfg: Config, info: distributed.DistInfo, progress: Progress,
-           resume: bool) -> dict[str, Any]:
+           resume: bool, allow_changed_config: bool = False) -> dict[str, Any]:
     from engine.train import checkpoint_io
     from engine.train.regimes import train_mode
 
@@ -199,7 +206,7 @@ def _train(cfg: Config, info: distributed.DistInfo, progress: Progress,
     pos = {"step": 0, "epoch": 0, "batch": 0}
     history: list[list[float]] = []
     if resume:
-        pos, history = checkpoint_io.restore(out_dir, parts)
+        pos, history = checkpoint_io.restore(out_dir, parts, cfg, allow_changed_config)
         log.info("resumed %s at step %d", out_dir, pos["step"])
     engine_module = distributed.wrap(loss_module, info)
     loader = data_loader(parts.dataset, sampler, cfg, info)
@@ -240,6 +247,8 @@ def _train(cfg: Config, info: distributed.DistInfo, progress: Progress,
     result = {"steps": steps, "final_loss": history[-1][1] if history else None,
               "seconds": round(seconds, 2), "world_size": info.world,
               "device": str(info.device), "output": str(out_dir)}
+    if parts.resume_changes:
+        result["resumed_with_changes"] = parts.resume_changes
     if cfg.train.write_digest:
         outputs.write_digest(out_dir, parts.model, info.rank)
     if info.is_main:

@@ -97,6 +97,11 @@ def card_text(cfg: Config, parts: TrainParts, history: list[list[float]],
         for name, weight, _ in parts.objectives)
     n_params = sum(p.numel() for p in parts.model.parameters())
     final = f"{history[-1][1]:.4f}" if history else "n/a"
+    changed = result.get("resumed_with_changes")
+    resumed = "" if not changed else (
+        f"- resumed at step {changed['step']} with changed settings (the values above are "
+        "the new ones): " + "; ".join(f"{k} {a!r} -> {b!r}"
+                                      for k, (a, b) in changed["changes"].items()) + "\n")
     first = f"{history[0][1]:.4f}" if history else "n/a"
     return (
         f"# {cfg.name}\n\n"
@@ -109,6 +114,7 @@ def card_text(cfg: Config, parts: TrainParts, history: list[list[float]],
         f"{result['world_size']} rank(s) (files written by rank 0 only), "
         f"lr {cfg.train.lr:g}, weight decay "
         f"{cfg.train.weight_decay:g}, seed {cfg.train.seed}\n"
+        f"{resumed}"
         f"- loss: first step {first}, final step {final} (see loss.csv, loss.png)\n"
         f"- time: {result['seconds']:.1f} s on {result['device']}; machine: {machine}\n"
         f"- torch {torch.__version__}; model: `{parts.model.config['image']['backbone']}`, "

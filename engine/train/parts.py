@@ -22,3 +22,4 @@ class TrainParts:
     sampler: Any  # EpochBatchSampler
     data_info: dict[str, Any] = field(default_factory=dict)  # counts for the model card
     keys: list[str] = field(default_factory=list)  # the batch keys the objectives need
+    resume_changes: dict[str, Any] | None = None  # --resume --allow-changed-config: what changed

@@ -40,6 +40,7 @@ def test_auto_picks_onnxruntime_for_timm_backbones_only(lite_model) -> None:
     for part in ("image", "overhead"):
         zoo[part]["backbone_kw"] = {"weights": None}  # the zoo network, random init
     assert accel.wants_onnxruntime(GeoModel.from_config(zoo), CPU, "auto")
+    assert not accel.wants_onnxruntime(lite_model, CPU, "auto", n_items=10)  # not worth it
     with pytest.raises(EngineError, match="unknown runtime"):
         accel.wants_onnxruntime(lite_model, CPU, "tensorrt")
 

@@ -137,7 +137,8 @@ def test_quick_benchmark_end_to_end(small_city: Path, tmp_path: Path) -> None:
     encoders = {r["encoder"] for r in doc["rows"]}
     assert {"urbanstcl_self", "urbanstcl_temporal", "urbanstcl_spatial", "crossview_spatial",
             "random-init", "raw pixels", "csp_grid", "raw x,y (RBF)",
-            "imagenet effnet-lite0", "landsat self", "landsat self+geo"} <= encoders
+            "imagenet effnet-lite0", "landsat self", "landsat self+geo", "mosaiks",
+            "lite0_temporal", "lite0_spatial", "lite0_crossview_spatial"} <= encoders
     tasks_run = {r["task"] for r in doc["rows"]}
     assert {"socioeconomic_overhead", "landsat", "map_fidelity"} <= tasks_run
     assert all(c["verdict"] in ("reproduced", "inconclusive", "not reproduced")

@@ -44,7 +44,7 @@ def test_csv_with_lon_lat(tmp_path):
     images = _photos(tmp_path)
     pd.DataFrame({"Longitude": [p[0] for p in LONLAT], "lat": [p[1] for p in LONLAT],
                   "image": images, "captured_at": ["2024-05-03T16:20:00+02:00", "", None],
-                  "heading": [370.0, -90.0, None], "income": [1.0, 2.0, 3.0]}
+                  "heading": [10.0, -90.0, None], "income": [1.0, 2.0, 3.0]}
                  ).to_csv(tmp_path / "sv.csv", index=False)
     layer = read_streetview(tmp_path / "sv.csv")
     frame = layer.frame
@@ -116,7 +116,7 @@ def test_qgis_importphotos_output_reads_as_is(tmp_path):
         {"photo": [str(tmp_path / i) for i in images],
          "filename": [Path(i).name for i in images],
          "directory": [str(tmp_path / "photos")] * 3,
-         "altitude": [210.0, 211.0, np.nan], "direction": [45.0, 400.0, np.nan],
+         "altitude": [210.0, 211.0, np.nan], "direction": [45.0, 40.0, np.nan],
          "rotation": pd.array([None, 90, None], dtype="Int32"),
          # QGIS 3.22 writes longitude/latitude as String fields, the geometry as PointZ
          "longitude": [str(p[0]) for p in LONLAT], "latitude": [str(p[1]) for p in LONLAT],
@@ -180,7 +180,7 @@ def test_missing_photos_named_and_counted(tmp_path):
     with pytest.raises(EngineError) as err:
         read_streetview(path)
     assert "2 of 3 photo file(s)" in err.value.message and "gone1.jpg" in err.value.message
-    assert "check_images=False" in err.value.hint
+    assert "--image-field" in err.value.hint and "check_images" not in err.value.hint
     layer = read_streetview(path, check_images=False)
     assert layer.frame["image"].iloc[2] == "/nowhere/gone2.jpg"
 
@@ -206,7 +206,7 @@ def test_the_only_point_layer_is_picked(tmp_path):
 
 
 def test_headings_wrap_into_0_360(tmp_path):
-    path = _gpkg(_gdf(tmp_path, heading=[-1e-14, 720.0, -359.5]), tmp_path / "w.gpkg")
+    path = _gpkg(_gdf(tmp_path, heading=[-1e-14, 360.0, -359.5]), tmp_path / "w.gpkg")
     headings = read_streetview(path).frame["heading"].to_numpy()
     assert ((headings >= 0) & (headings < 360)).all()
     np.testing.assert_allclose(headings, [0.0, 0.0, 0.5])
@@ -243,3 +243,9 @@ def test_crs_helpers(tmp_path):
     assert common_crs(None, "EPSG:32617", layer.crs).to_epsg() == 32617
     with pytest.raises(EngineError, match="not a coordinate reference system"):
         transform_xy(xy_utm, "EPSG:999999", 4326)
+
+
+def test_headings_beyond_one_turn_are_refused(tmp_path):
+    path = _gpkg(_gdf(tmp_path, heading=[10.0, 720.0, None]), tmp_path / "t.gpkg")
+    with pytest.raises(EngineError, match=r"'heading'.*-360\.\.360.*720"):
+        read_streetview(path)

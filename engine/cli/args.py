@@ -1,0 +1,46 @@
+"""argparse value types with ranges: a bad number is refused up front, naming the flag.
+
+argparse reports the flag ("argument --chip: 0 is not in 4..4096"); engine.cli.main turns it
+into one error line (or an error event with `--events jsonl`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+
+MAX_CHIP_PX = 4096
+MAX_IMAGE_PX = 2048
+MAX_BATCH = 65536
+MAX_WORKERS = 64
+
+
+def int_in(lo: int, hi: int) -> Callable[[str], int]:
+    """An argparse type: an integer in lo..hi."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{value} is not in {lo}..{hi}")
+        return value
+
+    parse.__name__ = "int"
+    return parse
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text} must be a positive number")
+    return value
+
+
+positive_float.__name__ = "float"

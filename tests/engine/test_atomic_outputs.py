@@ -1,0 +1,105 @@
+"""engine.export.atomic: group commits, the journal a killed commit leaves, stale scratch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.export.atomic import (
+    TAG,
+    atomic_outputs,
+    clean_stale,
+    recover,
+    scratch_name,
+    staged_folder,
+)
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_outputs_commit_together_and_stale_side_files_go(tmp_path: Path) -> None:
+    main, side, old_side = tmp_path / "f.tif", tmp_path / "f.json", tmp_path / "f_pca.tif"
+    old_side.write_text("stale preview of an earlier field")
+    with atomic_outputs(main, side, old_side) as outs:
+        outs.path(main).write_text("field")
+        outs.path(side).write_text("meta")
+        assert not main.exists()  # nothing under a final name before the commit
+    assert main.read_text() == "field" and side.read_text() == "meta"
+    assert not old_side.exists()  # not written this time: never left stale beside the field
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.json", "f.tif"]
+
+
+def test_a_failure_leaves_nothing_new_and_the_old_files_as_they_were(tmp_path: Path) -> None:
+    main = tmp_path / "out" / "e.gpkg"
+    with pytest.raises(RuntimeError), atomic_outputs(main, main.with_suffix(".faiss")) as outs:
+        outs.path(main).write_text("half")
+        raise RuntimeError("boom")
+    assert not (tmp_path / "out").exists()  # the folder it made is gone too
+    main.parent.mkdir()
+    main.write_text("old")
+    with pytest.raises(RuntimeError), atomic_outputs(main) as outs:
+        outs.path(main).write_text("new")
+        raise RuntimeError("boom")
+    assert [p.name for p in main.parent.iterdir()] == ["e.gpkg"] and main.read_text() == "old"
+
+
+def test_recover_finishes_a_commit_killed_between_two_renames(tmp_path: Path) -> None:
+    main, side = tmp_path / "f.tif", tmp_path / "f.json"
+    main.write_text("old field")
+    side.write_text("old meta")
+    pid = dead_pid()
+    tmp_main = tmp_path / f".f.tif{TAG}{pid}-aaaa.tif"
+    tmp_side = tmp_path / f".f.json{TAG}{pid}-bbbb.json"
+    tmp_main.write_text("new field")
+    tmp_side.write_text("new meta")
+    journal = tmp_path / f".f.tif{TAG}{pid}-cccc.commit"
+    journal.write_text(json.dumps([[str(tmp_side), str(side)], [str(tmp_main), str(main)]]))
+    os.replace(tmp_side, side)  # the kill came after the first rename
+    recover(main)
+    assert main.read_text() == "new field" and side.read_text() == "new meta"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.json", "f.tif"]
+
+
+def test_clean_stale_keeps_a_running_writer_s_scratch(tmp_path: Path) -> None:
+    target = tmp_path / "f.tif"
+    mine = scratch_name(target)  # this process: alive
+    mine.write_text("in progress")
+    dead = tmp_path / f".f.tif{TAG}{dead_pid()}-dddd.tif"
+    dead.write_text("left by a kill")
+    old_style = tmp_path / ".f.scratch-1234abcd.tif"  # the naming before this change
+    old_style.write_text("left by a kill")
+    other = tmp_path / f".g.tif{TAG}{dead_pid()}-eeee.tif"  # another output's scratch
+    other.write_text("not ours")
+    writer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        running = tmp_path / f".f.tif{TAG}{writer.pid}-ffff.tif"
+        running.write_text("another process is writing this")
+        assert clean_stale(target) == 2
+        assert running.exists() and mine.exists() and other.exists()  # in use / not ours
+        assert not dead.exists() and not old_style.exists()
+    finally:
+        writer.kill()
+        writer.wait()
+
+
+def test_staged_folder_commits_a_family_or_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "maps"
+    with staged_folder(out, "m") as stage:
+        for name in ("m.tif", "m.qml", "m.png"):
+            (stage / name).write_text(name)
+    assert sorted(p.name for p in out.iterdir()) == ["m.png", "m.qml", "m.tif"]
+    before = {p.name: p.read_text() for p in out.iterdir()}
+    with pytest.raises(RuntimeError), staged_folder(out, "m") as stage:
+        (stage / "m.tif").write_text("new")
+        raise RuntimeError("boom")
+    assert {p.name: p.read_text() for p in out.iterdir()} == before
