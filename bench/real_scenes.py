@@ -31,10 +31,31 @@ L8 = GW / "LC08_L1TP_224078_20200518_20200518_01_RT.TIF"
 RECIPES = ("overhead_geossl", "overhead_self")
 
 
-def run(cmd: list[str], log: list[str]) -> dict:
-    """Run one CLI command (`--events jsonl`), record it, return its result outputs."""
+def _trained(model: Path) -> dict | None:
+    """The finished run in `model` (final loss from loss.csv), or None."""
+    import csv
+
+    if not (model / "model.safetensors").is_file():
+        return None
+    with open(model / "loss.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    return {"final_loss": float(rows[-1]["total"]), "_seconds": None}
+
+
+def _embedded(field: Path) -> dict | None:
+    meta = field.with_suffix(".json")
+    if not (field.is_file() and meta.is_file()):
+        return None
+    return {**json.loads(meta.read_text()), "_seconds": None}
+
+
+def run(cmd: list[str], log: list[str], reuse: dict | None = None) -> dict:
+    """Run one CLI command (`--events jsonl`), record it, return its result outputs; with
+    `reuse` (the outputs of the same command run before, --reuse) it is not run again."""
     shown = " ".join(shlex.quote(str(c)) for c in cmd)
     log.append(shown.replace(str(ROOT) + "/", ""))
+    if reuse is not None:
+        return reuse
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "engine", *map(str, cmd), "--events",
@@ -82,10 +103,12 @@ def landsat7(out: Path, args: argparse.Namespace, log: list[str]) -> dict:
         model = out / "models" / recipe
         tr = run(["train", "--config", f"models/{recipe}.yaml", "--raster", stack,
                   f"output={model}", f"train.steps={steps}",
-                  f"train.batch_size={args.batch_size}", "data.chip_m=456"], log)
+                  f"train.batch_size={args.batch_size}", "data.chip_m=456"], log,
+                 reuse=_trained(model) if args.reuse else None)
         field = out / f"{recipe}_field.tif"
         emb = run(["embed-raster", "--model", model, "--raster", stack, "--out", field,
-                   "--chip-m", "456", "--stride-m", f"{args.stride_m:g}"], log)
+                   "--chip-m", "456", "--stride-m", f"{args.stride_m:g}"], log,
+                  reuse=_embedded(field) if args.reuse else None)
         res = run(["map", "fewshot", "--field", field, "--points", points, "--class-field",
                    "label", "--out", out / "maps", "--name", recipe], log)
         rows[f"{recipe} (train {steps} steps, embed 456 m chips every {args.stride_m:g} m)"] = {
@@ -138,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="embedding-field pixel (57 m = 2 Landsat 7 pixels)")
     parser.add_argument("--recipes", nargs="+", default=list(RECIPES))
     parser.add_argument("--no-landsat8", action="store_true")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep models and fields already in --out (same commands)")
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "real-scenes")
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "REAL_SCENES.md")
     args = parser.parse_args(argv)
