@@ -41,7 +41,7 @@ def _jpeg(path, lon=None, lat=None, heading=None, when=None, offset=None, dt_ifd
 def test_reads_lon_lat_time_heading(tmp_path):
     _jpeg(tmp_path / "a.jpg", lon=-80.8431, lat=35.2271, heading=90.5,
           when="2024:05:03 10:20:00", offset="-04:00")
-    _jpeg(tmp_path / "b.JPG", lon=151.2093, lat=-33.8688, heading=370.0,
+    _jpeg(tmp_path / "b.JPG", lon=151.2093, lat=-33.8688, heading=359.5,
           when="2024:05:03 14:20:00")
     layer = read_exif_folder(tmp_path)
     assert len(layer) == 2 and layer.skipped == 0 and layer.has_times
@@ -51,9 +51,15 @@ def test_reads_lon_lat_time_heading(tmp_path):
     np.testing.assert_allclose(lonlat[1], [151.2093, -33.8688], atol=1e-6)
     frame = layer.frame
     assert frame["captured_at"].tolist() == [pd.Timestamp("2024-05-03T14:20:00Z")] * 2
-    np.testing.assert_allclose(frame["heading"], [90.5, 10.0])
+    np.testing.assert_allclose(frame["heading"], [90.5, 359.5])
     assert frame["image"].tolist() == [str(tmp_path / "a.jpg"), str(tmp_path / "b.JPG")]
     assert frame["location_id"].tolist() == [0, 1]
+
+
+def test_heading_beyond_one_turn_is_refused_not_wrapped(tmp_path):
+    _jpeg(tmp_path / "a.jpg", lon=10.0, lat=50.0, heading=370.0, when="2024:05:03 10:20:00")
+    with pytest.raises(EngineError, match="heading"):
+        read_exif_folder(tmp_path)
 
 
 def test_photos_without_gps_are_skipped_and_counted(tmp_path, caplog):
