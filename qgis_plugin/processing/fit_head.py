@@ -61,9 +61,11 @@ class FitHeadAlgorithm(EngineAlgorithm):
         self.addParameter(target)
         self.addParameter(QgsProcessingParameterEnum(self.HEAD, self.tr("Head"),
                                                      options=list(HEADS), defaultValue=0))
-        self.addParameter(QgsProcessingParameterNumber(
-            self.BLOCK, self.tr("CV block size (metres; empty: derived from the labels)"),
-            QgsProcessingParameterNumber.Double, optional=True, minValue=1.0))
+        block = QgsProcessingParameterNumber(
+            self.BLOCK, self.tr("CV block size (metres)"),
+            QgsProcessingParameterNumber.Double, optional=True, minValue=1.0)
+        block.setHelp(self.tr("Empty: the engine derives it from the labels' geometry"))
+        self.addParameter(block)
         self.addParameter(QgsProcessingParameterNumber(
             self.FOLDS, self.tr("CV folds"), QgsProcessingParameterNumber.Integer,
             defaultValue=5, minValue=2))

@@ -94,6 +94,8 @@ def test_fit_head_checks_labels(files):
     assert "no field 'nope'" in _check(
         alg, {**base, "TARGET": "nope", "POLYGONS": files["polys"], "FIELD": files["raster"]})[1]
     params = {**base, "POLYGONS": files["polys"], "FIELD": files["raster"], "HEAD": 2}
+    assert _check(alg, params)[0]  # no block size: the engine derives it (and the folds)
+    params["BLOCK_SIZE"] = 200
     ok, message = _check(alg, params)  # one labelled polygon: one CV block, five folds asked
     assert not ok and message.startswith("'CV block size (metres)' 200 gives only 1 block(s)")
     assert "'CV folds' 5" in message and "lower 'CV folds' to 2" in message
