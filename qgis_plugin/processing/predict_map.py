@@ -15,6 +15,7 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
+from ..kinds import EMBEDDING_FIELD, set_param_kind
 from .common import (
     add_map_output_params,
     load_map_outputs,
@@ -46,8 +47,9 @@ class PredictMapAlgorithm(EngineAlgorithm):
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         self.addParameter(QgsProcessingParameterFile(
             self.HEAD, self.tr("Head (from 'Fit head' on this field)"), extension="safetensors"))
-        self.addParameter(QgsProcessingParameterRasterLayer(
-            self.FIELD, self.tr("Embedding field (from 'Embed overhead raster')")))
+        self.addParameter(set_param_kind(QgsProcessingParameterRasterLayer(
+            self.FIELD, self.tr("Embedding field (from 'Embed overhead raster')")),
+            EMBEDDING_FIELD))
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.POLYGONS, self.tr("Also average per polygon"),
             [QgsProcessing.TypeVectorPolygon], optional=True))

@@ -91,7 +91,9 @@ def test_prefill_and_checks_go_by_kind(tmp_path, geocontrast_provider, clean_pro
     zero = registry.algorithmById("geocontrast:zero_shot_map")
     embed = registry.algorithmById("geocontrast:embed_raster")
     layers = [preview, image, field]  # the preview is the active layer
-    assert layer_defaults(zero, layers)["FIELD"] == field.id()
+    for name in ("zero_shot_map", "predict_map"):
+        alg = registry.algorithmById(f"geocontrast:{name}")
+        assert layer_defaults(alg, layers)["FIELD"] == field.id(), name
     assert layer_defaults(embed, layers)["INPUT"] == image.id()  # an image, never a field
     head = tmp_path / "h.safetensors"
     head.write_bytes(b"\0")
