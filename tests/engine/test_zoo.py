@@ -18,12 +18,7 @@ missing = [name for name, spec in ZOO.items() if not spec.available()]
 needs_zoo = pytest.mark.skipif(bool(missing), reason=f"zoo packages not installed: {missing}")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
