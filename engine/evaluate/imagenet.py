@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import EngineError
+from engine.evaluate.chip_batches import embed_rgb_chips
 from engine.nn.pretrained.zoo import ZOO
 
 log = logging.getLogger(__name__)
@@ -76,14 +77,7 @@ class ImageNetEmbedder:
     def embed_chips(self, chips: np.ndarray) -> np.ndarray:
         """(N, 1280) float32 features of (N, 3, H, W) uint8 chips, resized to image_size
         (bilinear, antialiased)."""
-        chips = np.asarray(chips)
-        if chips.ndim != 4 or chips.shape[1] != 3 or chips.dtype != np.uint8:
-            raise EngineError(f"overhead chips must be (N, 3, H, W) uint8, got {chips.shape} "
-                              f"{chips.dtype}", "pass RGB chips as made by the overhead tasks")
-        out = [np.zeros((0, self.feature_dim), np.float32)]
-        for i in range(0, len(chips), self.batch_size):
-            out.append(self._features(chips[i:i + self.batch_size]))
-        return np.concatenate(out)
+        return embed_rgb_chips(chips, self.batch_size, self.feature_dim, self._features)
 
     def _features(self, batch_uint8: np.ndarray) -> np.ndarray:
         """(B, 3, H, W) uint8 -> (B, 1280) float32 through the frozen network."""

@@ -14,6 +14,7 @@ import logging
 import numpy as np
 
 from engine.errors import EngineError
+from engine.evaluate.chip_batches import embed_rgb_chips
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +76,8 @@ class MosaiksEmbedder:
 
     def embed_chips(self, chips: np.ndarray) -> np.ndarray:
         """(N, 2K) features of (N, 3, H, W) uint8 overhead chips."""
-        chips = np.asarray(chips)
-        if chips.ndim != 4 or chips.shape[1] != 3 or chips.dtype != np.uint8:
-            raise EngineError(f"overhead chips must be (N, 3, H, W) uint8, got {chips.shape} "
-                              f"{chips.dtype}", "pass RGB chips as made by the overhead tasks")
-        out = [np.zeros((0, self.feature_dim), np.float32)]
-        for i in range(0, len(chips), self.batch_size):
-            out.append(self._features("chip", chips[i:i + self.batch_size]))
-        return np.concatenate(out)
+        return embed_rgb_chips(chips, self.batch_size, self.feature_dim,
+                               lambda batch: self._features("chip", batch))
 
     def embed_photos(self, paths: list[str]) -> np.ndarray:
         """(N, 2K) features of the photos, resized to image_size."""
