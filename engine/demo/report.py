@@ -30,16 +30,26 @@ def _cv_rows(heads: dict) -> list[str]:
     return rows
 
 
-def _fidelity_rows(scores: dict, base: dict | None) -> list[str]:
+def _verdict(map_info: dict | None) -> str:
+    """The map's truth-free validity check (engine.maps.validity) as a table cell."""
+    check = (map_info or {}).get("validity")
+    if not check:
+        return "n/a"
+    word = "passed" if check["passed"] else "**UNRELIABLE**"
+    return f"{word} (r {_f(check['r'])} at {check['n']} {check['places']})"
+
+
+def _fidelity_rows(scores: dict, base: dict | None, maps: dict) -> list[str]:
     rows = ["| target | r photo-free (trained) | r photo-free (random init) | cells | "
-            "r all cells (trained) |", "|---|---|---|---|---|"]
+            "r all cells (trained) | validity check (no truth) |",
+            "|---|---|---|---|---|---|"]
     for target in PERCEPTION + SOCIOECONOMIC:
         s = scores.get(target)
         if s is None:
             continue
         b = (base or {}).get(target) or {}
         rows.append(f"| {target} | {_f(s['r_photo_free'])} | {_f(b.get('r_photo_free'))} | "
-                    f"{s['n_photo_free']} | {_f(s['r_all'])} |")
+                    f"{s['n_photo_free']} | {_f(s['r_all'])} | {_verdict(maps.get(target))} |")
     return rows
 
 
@@ -68,8 +78,12 @@ def write_report(path: str | os.PathLike[str], summary: dict, result: dict,
         f"{s['chip_px']} px, one map cell per {s['stride_px']} px) in the shared cross-view "
         f"space. Pearson r against `truth/<target>.tif` on cells farther than {dist:g} m "
         "from every photo (where no photo exists); the baseline is a random-init encoder of "
-        "the same architecture, with heads fitted the same way.", "",
-        *_fidelity_rows(result["scores"], None if base is None else base["scores"]), "",
+        "the same architecture, with heads fitted the same way. The validity check needs no "
+        "truth: the head applied to the field at its own labelled places (photos or tracts), "
+        "Pearson r against the labels it was fitted on; a map below the threshold is marked "
+        "unreliable in its GeoTIFF tags, GeoPackage, PNG title and here.", "",
+        *_fidelity_rows(result["scores"], None if base is None else base["scores"],
+                        result.get("maps", {})), "",
         f"Mean photo-free r over the perception scores: trained "
         f"{_f(summary['mean_r_perception'])}, random init "
         f"{_f(summary['mean_r_perception_random'])}.", "",

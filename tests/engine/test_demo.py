@@ -60,6 +60,11 @@ def test_quick_demo_writes_maps_heads_and_a_report(demo: dict) -> None:
     report = (out / "report.md").read_text()
     assert "| perception_beautiful | photo |" in report and "| income | tract |" in report
     assert "r photo-free (random init)" in report
+    for target in TARGETS:  # every map's truth-free validity verdict is in the report
+        check = summary["maps"][target]["validity"]
+        rows = [line for line in report.splitlines() if line.startswith(f"| {target} | ")]
+        row = rows[-1]  # the zero-shot table comes after the cross-validation table
+        assert ("passed" if check["passed"] else "UNRELIABLE") in row
 
 
 def test_second_demo_run_reuses_the_model_and_embeddings(demo: dict) -> None:
