@@ -65,6 +65,10 @@ def test_quick_demo_writes_maps_heads_and_a_report(demo: dict) -> None:
         rows = [line for line in report.splitlines() if line.startswith(f"| {target} | ")]
         row = rows[-1]  # the zero-shot table comes after the cross-validation table
         assert ("passed" if check["passed"] else "UNRELIABLE") in row
+    # the check needs no truth, yet no map anti-correlated with the truth passes it
+    for target, score in summary["zero_shot"].items():
+        if score["r_photo_free"] < 0:
+            assert not summary["maps"][target]["validity"]["passed"], target
 
 
 def test_second_demo_run_reuses_the_model_and_embeddings(demo: dict) -> None:
