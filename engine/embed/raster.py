@@ -44,7 +44,7 @@ from engine.defaults import (
 from engine.embed import accel, shard
 from engine.embed.common import input_channels, pick_encoder
 from engine.embed.grid import FieldGrid, crop_grid, full_grid
-from engine.embed.reader import ChipReader
+from engine.embed.reader import GDAL_IO, ChipReader
 from engine.errors import EngineError
 from engine.models.device import resolve_device
 from engine.progress import Progress, no_progress
@@ -120,7 +120,8 @@ def _compute(reader: ChipReader, writer: Any, encode: Callable[[Any], Any], dev:
             n_chips += len(item[1])
         else:  # block_end: the block streams to the writer, its buffer is dropped
             block = item[1]
-            writer.write(buf, block.col, block.row, valid=valid)
+            with GDAL_IO:
+                writer.write(buf, block.col, block.row, valid=valid)
             done += block.height * block.width
             progress(done, total, "embed-raster")
     return n_chips, model_s
