@@ -5,11 +5,13 @@ step drives the real engine subprocess; every output opens in QGIS."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
-from conftest import REPO, write_gpkg
+from conftest import REPO, RecordingFeedback, write_gpkg
 from qgis.core import (
+    QgsApplication,
     QgsCoordinateReferenceSystem,
     QgsFeature,
     QgsGeometry,
@@ -35,10 +37,18 @@ def test_pipeline_through_processing(geocontrast_provider, small_city, tmp_path,
                                      qgis_iface, qgis_canvas):
     import processing
 
+    logs: dict[str, list[str]] = {}
+
     def run(alg: str, params: dict) -> dict:
-        context = QgsProcessingContext()
+        context, feedback = QgsProcessingContext(), RecordingFeedback()
         context.setProject(QgsProject.instance())
-        return processing.run(f"geocontrast:{alg}", params, context=context)
+        result = processing.run(f"geocontrast:{alg}", params, context=context,
+                                feedback=feedback)
+        logs[alg] = feedback.messages
+        algorithm = QgsApplication.processingRegistry().algorithmById(f"geocontrast:{alg}")
+        declared = {o.name() for o in algorithm.outputDefinitions()}
+        assert set(result) <= declared, set(result) - declared  # what the dialog prints
+        return result
 
     photos = QgsVectorLayer(f"{small_city / 'streetview.gpkg'}|layername=streetview", "sv")
     overhead = [str(p) for p in sorted((small_city / "overhead").glob("*.tif"))]
@@ -63,11 +73,17 @@ def test_pipeline_through_processing(geocontrast_provider, small_city, tmp_path,
                             "POLYGONS": f"{small_city / 'tracts.gpkg'}|layername=tracts",
                             "TARGET": "income", "BLOCK_SIZE": 150, "FOLDS": 3,
                             "OUTPUT": str(tmp_path / "income.safetensors")})
-    assert head["OUTPUT"].endswith(".safetensors") and "metrics" in head["ENGINE"]
+    assert set(head) == {"OUTPUT", "CV_REPORT"}
+    assert head["OUTPUT"].endswith(".safetensors")
+    cv = json.loads(open(head["CV_REPORT"], encoding="utf-8").read())
+    assert cv["target"] == "income" and cv["mean"]  # the scores, per fold and averaged
+    assert any(line.startswith("  spatial CV: ") for m in logs["fit_head"]
+               for line in m.splitlines())  # ...and in words in the log
 
     zero = run("zero_shot_map", {"HEAD": head["OUTPUT"], "FIELD": field_layer,
                                  "POLYGONS": f"{small_city / 'tracts.gpkg'}|layername=tracts",
                                  "NAME": "income", "OUTPUT": str(tmp_path / "maps")})
+    assert set(zero) == {"GEOTIFF", "CELLS_LAYER", "POLYGONS_LAYER", "OUTPUT", "RELIABLE"}
     assert QgsRasterLayer(zero["GEOTIFF"], "z").isValid()
     per_tract = QgsVectorLayer(zero["POLYGONS_LAYER"], "zt")
     assert per_tract.isValid() and per_tract.featureCount() > 0
@@ -95,7 +111,8 @@ def test_pipeline_through_processing(geocontrast_provider, small_city, tmp_path,
                               "BLOCK_SIZE": 150, "OUTPUT": str(tmp_path / "few")})
     classes = QgsRasterLayer(few["GEOTIFF"], "few")
     assert classes.isValid() and classes.crs().authid() == "EPSG:32617"
-    assert sorted(few["ENGINE"]["classes"]) == ["less", "safer"]
+    assert set(few) == {"GEOTIFF", "CELLS_LAYER", "OUTPUT"}
+    assert any("  classes: less, safer" in m.splitlines() for m in logs["fewshot_map"])
 
     # The dock does the same from a click, through an EngineTask and the real engine.
     clean_project.addMapLayer(emb_layer)
