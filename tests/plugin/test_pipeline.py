@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 from conftest import REPO, RecordingFeedback, write_gpkg
@@ -75,7 +76,7 @@ def test_pipeline_through_processing(geocontrast_provider, small_city, tmp_path,
                             "OUTPUT": str(tmp_path / "income.safetensors")})
     assert set(head) == {"OUTPUT", "CV_REPORT"}
     assert head["OUTPUT"].endswith(".safetensors")
-    cv = json.loads(open(head["CV_REPORT"], encoding="utf-8").read())
+    cv = json.loads(Path(head["CV_REPORT"]).read_text(encoding="utf-8"))
     assert cv["target"] == "income" and cv["mean"]  # the scores, per fold and averaged
     assert any(line.startswith("  spatial CV: ") for m in logs["fit_head"]
                for line in m.splitlines())  # ...and in words in the log
