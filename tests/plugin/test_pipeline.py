@@ -33,6 +33,46 @@ TINY = " ".join(
        "train.checkpoint_every=0"])
 
 
+def chained_model():
+    """A graphical-modeler model an analyst could draw: fit_head, its label field a field input
+    whose parent is the polygons input, then zero_shot_map on the head that fit_head wrote."""
+    from qgis.core import (
+        QgsProcessingModelAlgorithm,
+        QgsProcessingModelChildAlgorithm,
+        QgsProcessingModelParameter,
+        QgsProcessingParameterFeatureSource,
+        QgsProcessingParameterField,
+        QgsProcessingParameterRasterLayer,
+        QgsProcessingParameterVectorLayer,
+    )
+    from qgis.core import QgsProcessingModelChildParameterSource as Source
+
+    model = QgsProcessingModelAlgorithm("fit then map", "tests")
+    for definition in (QgsProcessingParameterVectorLayer("embeddings", "Photo embeddings"),
+                       QgsProcessingParameterFeatureSource("polygons", "Label polygons"),
+                       QgsProcessingParameterField("label", "Label field",
+                                                   parentLayerParameterName="polygons"),
+                       QgsProcessingParameterRasterLayer("field", "Embedding field")):
+        model.addModelParameter(definition, QgsProcessingModelParameter(definition.name()))
+    steps = (("fit", "geocontrast:fit_head", {
+                 "EMBEDDINGS": Source.fromModelParameter("embeddings"),
+                 "POLYGONS": Source.fromModelParameter("polygons"),
+                 "TARGET": Source.fromModelParameter("label"),
+                 "BLOCK_SIZE": Source.fromStaticValue(150), "FOLDS": Source.fromStaticValue(3)}),
+             ("map", "geocontrast:zero_shot_map", {
+                 "HEAD": Source.fromChildOutput("fit", "OUTPUT"),
+                 "FIELD": Source.fromModelParameter("field"),
+                 "POLYGONS": Source.fromModelParameter("polygons"),
+                 "ID_FIELD": Source.fromStaticValue("tract_id")}))
+    for child_id, algorithm_id, sources in steps:
+        child = QgsProcessingModelChildAlgorithm(algorithm_id)
+        child.setChildId(child_id)
+        for name, source in sources.items():  # (setParameterSources crashes in 3.22's sip)
+            child.addParameterSources(name, [source])
+        model.addChildAlgorithm(child)
+    return model
+
+
 @pytest.mark.slow
 def test_pipeline_through_processing(geocontrast_provider, small_city, tmp_path, clean_project,
                                      qgis_iface, qgis_canvas):
@@ -89,6 +129,16 @@ def test_pipeline_through_processing(geocontrast_provider, small_city, tmp_path,
     per_tract = QgsVectorLayer(zero["POLYGONS_LAYER"], "zt")
     assert per_tract.isValid() and per_tract.featureCount() > 0
     assert per_tract.renderer().type() == "graduatedSymbol"  # opened styled from the gpkg
+
+    # the modeler: field inputs take a field name; fit_head's head feeds zero_shot_map
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    modelled = processing.run(chained_model(), {
+        "embeddings": emb_layer, "polygons": f"{small_city / 'tracts.gpkg'}|layername=tracts",
+        "label": "income", "field": field_layer}, context=context)["CHILD_RESULTS"]
+    assert set(modelled["fit"]) == {"OUTPUT", "CV_REPORT"}
+    per_tract = QgsVectorLayer(modelled["map"]["POLYGONS_LAYER"], "modelled")
+    assert per_tract.featureCount() > 0 and per_tract.fields().indexOf("tract_id") >= 0
 
     mem = QgsVectorLayer("Point?crs=EPSG:32617&field=positive:integer", "ex", "memory")
     example = QgsFeature(mem.fields())
