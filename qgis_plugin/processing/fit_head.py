@@ -47,7 +47,7 @@ class FitHeadAlgorithm(EngineAlgorithm):
     POINT_TARGET_LABEL = "Label field of the photo embeddings (without polygons)"
     HINT_LABELS = {"block_size_m": "'CV block size (metres)'", "--block-size":
                    "'CV block size (metres)'", "fewer folds": "fewer 'CV folds'",
-                   "--folds": "'CV folds'", "--target": "label field"}
+                   "--folds": "'CV folds'", "--target": "label field", "--head": "'Head'"}
     HEAD, BLOCK, FOLDS, SEED, OUTPUT = "HEAD", "BLOCK_SIZE", "FOLDS", "SEED", "OUTPUT"
     CV_REPORT = "CV_REPORT"
 

@@ -115,6 +115,9 @@ def test_fit_head_checks_labels(files):
         assert _check(alg, {**points, **labels}) == (True, "")
         args = _args(alg, {**points, **labels})
         assert args[:4] == ["--target", "cls", "--embeddings", str(files["tmp"] / "pts.gpkg")]
+    # the engine's hint for a text label and a ridge head, in the dialog's words
+    assert alg.in_dialog_words("choose a numeric --target, or --head logistic for classes") \
+        == "choose a numeric label field, or 'Head' logistic for classes"
     # with polygons, their field wins over the photo embeddings' one
     both = {**points, "POLYGONS": files["polys"], "TARGET": "income", "POINT_TARGET": "cls"}
     assert _args(alg, both)[:2] == ["--target", "income"]
