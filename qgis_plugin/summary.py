@@ -10,6 +10,10 @@ _FILES = (("geotiff", "map"), ("gpkg", "layers"), ("png", "picture"), ("head", "
           ("report", "report"), ("output", "output"), ("preview", "preview"),
           ("model", "model"))
 
+# whole-number result keys -> how to count them (photo imports and embeddings)
+_COUNTS = (("photos", "street-view points"), ("locations", "locations"), ("panoramas", "panoramas"),
+           ("views", "views"), ("skipped", "left out"))
+
 
 def _number(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
@@ -40,6 +44,11 @@ def human_summary(title: str, result: dict[str, Any]) -> str:
     counts = result.get("counts")
     if isinstance(counts, dict):
         lines.append("  " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    counted = [f"{result[k]} {label}" for k, label in _COUNTS
+               if isinstance(result.get(k), int) and not isinstance(result.get(k), bool)
+               and result[k] > 0]
+    if counted:
+        lines.append("  " + ", ".join(counted))
     if "reliable" in result:
         lines.append(f"  validity: {validity_text(result)}")
     return "\n".join(lines)

@@ -107,9 +107,9 @@ def file_layer_problem(alg: Any, parameters: dict[str, Any], name: str,
 MAP_SUFFIXES = (".tif", ".gpkg", ".png", ".qml", "_polygons.png")
 
 
-def add_map_output_params(alg: Any) -> None:
+def add_map_output_params(alg: Any, polygons: bool = True) -> None:
     """Output folder + file-name stem + overwrite, and the layers a map run yields (so the
-    modeler can chain them), shared by the map algorithms."""
+    modeler can chain them), shared by the map algorithms; `polygons`: a per-polygon layer."""
     from qgis.core import (
         QgsProcessingOutputRasterLayer,
         QgsProcessingOutputVectorLayer,
@@ -128,7 +128,9 @@ def add_map_output_params(alg: Any) -> None:
     alg.addParameter(QgsProcessingParameterFolderDestination("OUTPUT", alg.tr("Output folder")))
     alg.addOutput(QgsProcessingOutputRasterLayer("GEOTIFF", alg.tr("Map (GeoTIFF)")))
     alg.addOutput(QgsProcessingOutputVectorLayer("CELLS_LAYER", alg.tr("Map cells")))
-    alg.addOutput(QgsProcessingOutputVectorLayer("POLYGONS_LAYER", alg.tr("Map per polygon")))
+    if polygons:
+        alg.addOutput(QgsProcessingOutputVectorLayer("POLYGONS_LAYER",
+                                                     alg.tr("Map per polygon")))
 
 
 def free_name(folder: str | Path, name: str) -> str:
@@ -164,11 +166,12 @@ def map_style(result: dict[str, Any]) -> str:
 def load_map_outputs(alg: Any, result: dict[str, Any], context: QgsProcessingContext
                      ) -> dict[str, Any]:
     """Queue the engine's map layers for loading, styled and grouped (points over polygons
-    over the raster), and return the algorithm's outputs. A map whose truth-free validity
-    check failed (result "reliable": False) is titled UNRELIABLE, in its group's name too."""
+    over the raster), and return the algorithm's outputs (layers, folder, RELIABLE). A map
+    whose truth-free validity check failed (result "reliable": False) is titled UNRELIABLE,
+    in its group's name too."""
     from .postprocess import load_styled
 
-    outputs: dict[str, Any] = {"ENGINE": result, "RELIABLE": result.get("reliable")}
+    outputs: dict[str, Any] = {"RELIABLE": result.get("reliable")}
     title = str(result.get("target") or result.get("kind") or "map")
     if result.get("reliable") is False:  # the engine's truth-free validity check failed
         title = f"UNRELIABLE {title}"

@@ -79,4 +79,4 @@ class DemoAlgorithm(EngineAlgorithm):
         if result.get("report"):
             feedback.pushInfo(f"report: {result['report']}")
         return {self.OUTPUT: str(result.get("out") or ""), "REPORT": result.get("report"),
-                "MODEL": result.get("model"), "ENGINE": result}
+                "MODEL": result.get("model")}

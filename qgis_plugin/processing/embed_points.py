@@ -58,4 +58,4 @@ class EmbedPointsAlgorithm(EngineAlgorithm):
             feedback.pushWarning(f"{result['skipped']} photo(s) could not be embedded: "
                                  f"{result.get('skipped_rows')}")
         uri = self.retarget_output(context, self._out, str(result.get("layer") or ""))
-        return {self.OUTPUT: uri, "ENGINE": result}
+        return {self.OUTPUT: uri}

@@ -92,4 +92,4 @@ class EmbedRasterAlgorithm(EngineAlgorithm):
     def collect_outputs(self, result: dict[str, Any], parameters: dict[str, Any],
                         context: QgsProcessingContext,
                         feedback: QgsProcessingFeedback) -> dict[str, Any]:
-        return {self.OUTPUT: self._out, "ENGINE": result}
+        return {self.OUTPUT: self._out}

@@ -2,8 +2,10 @@
 
 A subclass declares its parameters (initAlgorithm), how to turn them into the engine's
 argv (`engine_args`), optional extra checks before the engine starts (`validate`), and
-which outputs to return (`collect_outputs`). Running, progress, cancel and turning engine
-errors into QgsProcessingException live here, once.
+which outputs to return (`collect_outputs`). Running, progress, cancel, turning engine
+errors into QgsProcessingException and the human summary in the log live here, once. The
+results dict holds only the declared outputs: it is what the Processing dialog prints after
+the summary and what the modeler chains (the engine's whole result stays out of it).
 """
 
 from __future__ import annotations
@@ -53,8 +55,9 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
         self, result: dict[str, Any], parameters: dict[str, Any],
         context: QgsProcessingContext, feedback: QgsProcessingFeedback,
     ) -> dict[str, Any]:
-        """The algorithm's outputs from the engine's result dict (default: passed through)."""
-        return dict(result)
+        """The algorithm's outputs from the engine's result dict (only declared outputs are
+        returned; by default the engine's keys that name one, upper-cased)."""
+        return {key.upper(): value for key, value in result.items()}
 
     # --- QgsProcessingAlgorithm plumbing ------------------------------------------
     def tr(self, text: str) -> str:
@@ -119,9 +122,12 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
                 text += f"\nHint: {self.in_dialog_words(exc.hint)}"
             raise QgsProcessingException(text) from exc
         feedback.pushInfo(human_summary(self.displayName(), result))
-        outputs = self.collect_outputs(result, parameters, context, feedback)
-        outputs.setdefault("SUMMARY", human_summary(self.displayName(), result))
-        return outputs
+        return self.declared(self.collect_outputs(result, parameters, context, feedback))
+
+    def declared(self, outputs: dict[str, Any]) -> dict[str, Any]:
+        """Only the outputs this algorithm declares (its results dict, as the dialog prints it)."""
+        names = {output.name() for output in self.outputDefinitions()}
+        return {name: value for name, value in outputs.items() if name in names}
 
     def in_dialog_words(self, text: str) -> str:
         """The engine's hint with its flag/option names replaced by this dialog's labels."""

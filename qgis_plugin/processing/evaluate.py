@@ -64,4 +64,4 @@ class EvaluateAlgorithm(EngineAlgorithm):
                         context: QgsProcessingContext,
                         feedback: QgsProcessingFeedback) -> dict[str, Any]:
         feedback.pushInfo(f"report: {result.get('report')}")
-        return {self.OUTPUT: result.get("report"), "ENGINE": result}
+        return {self.OUTPUT: result.get("report")}

@@ -59,7 +59,7 @@ class FewShotMapAlgorithm(EngineAlgorithm):
             QgsProcessingParameterNumber.Double, optional=True, minValue=1.0))
         self.addParameter(QgsProcessingParameterNumber(
             self.SEED, self.tr("Seed"), QgsProcessingParameterNumber.Integer, defaultValue=0))
-        add_map_output_params(self)
+        add_map_output_params(self, polygons=False)
 
     def validate(self, parameters: dict[str, Any], context: QgsProcessingContext) -> str:
         source = self.parameterAsSource(parameters, self.POINTS, context)
@@ -94,6 +94,4 @@ class FewShotMapAlgorithm(EngineAlgorithm):
     def collect_outputs(self, result: dict[str, Any], parameters: dict[str, Any],
                         context: QgsProcessingContext,
                         feedback: QgsProcessingFeedback) -> dict[str, Any]:
-        if result.get("cv"):
-            feedback.pushInfo(f"spatial CV: {result['cv']}")
         return load_map_outputs(self, result, context)

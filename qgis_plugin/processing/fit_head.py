@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -10,12 +9,13 @@ from qgis.core import (
     QgsProcessing,
     QgsProcessingContext,
     QgsProcessingFeedback,
+    QgsProcessingOutputFile,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
-    QgsProcessingParameterString,
     QgsProcessingParameterVectorLayer,
 )
 
@@ -36,15 +36,20 @@ class FitHeadAlgorithm(EngineAlgorithm):
     HELP = (
         "Fits a ridge / logistic / k-NN head that predicts a label from embeddings. Labels "
         "come from a field of the photo-embedding layer, or from polygons (e.g. census "
-        "tracts: the embeddings inside each polygon are averaged). Scores come from spatial "
+        "tracts: the embeddings inside each polygon are averaged). With polygons the label is "
+        "their field; without, a field of the photo embeddings. Scores come from spatial "
         "block cross-validation (every transform fitted inside the fold), so neighbours "
         "never leak into the test fold. Writes HEAD.safetensors, HEAD.json and HEAD.cv.json."
     )
-    EMBEDDINGS, FIELD, POLYGONS, TARGET = "EMBEDDINGS", "FIELD", "POLYGONS", "TARGET"
+    EMBEDDINGS, FIELD, POLYGONS = "EMBEDDINGS", "FIELD", "POLYGONS"
+    TARGET, POINT_TARGET = "TARGET", "POINT_TARGET"  # label field of the polygons / points
+    TARGET_LABEL = "Label field of the polygons"
+    POINT_TARGET_LABEL = "Label field of the photo embeddings (without polygons)"
     HINT_LABELS = {"block_size_m": "'CV block size (metres)'", "--block-size":
                    "'CV block size (metres)'", "fewer folds": "fewer 'CV folds'",
-                   "--folds": "'CV folds'"}
+                   "--folds": "'CV folds'", "--target": "label field", "--head": "'Head'"}
     HEAD, BLOCK, FOLDS, SEED, OUTPUT = "HEAD", "BLOCK_SIZE", "FOLDS", "SEED", "OUTPUT"
+    CV_REPORT = "CV_REPORT"
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         self.addParameter(set_param_kind(QgsProcessingParameterVectorLayer(
@@ -56,9 +61,18 @@ class FitHeadAlgorithm(EngineAlgorithm):
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.POLYGONS, self.tr("Label polygons (e.g. tracts)"),
             [QgsProcessing.TypeVectorPolygon], optional=True))
-        target = QgsProcessingParameterString(self.TARGET, self.tr("Label field"))
-        target.setHelp(self.tr("Field of the polygons, or else of the photo embeddings"))
+        target = QgsProcessingParameterField(
+            self.TARGET, self.tr(self.TARGET_LABEL), parentLayerParameterName=self.POLYGONS,
+            optional=True)
+        target.setHelp(self.tr("The attribute to predict, read from the label polygons (with "
+                               "no polygons, a name here is read from the photo embeddings)"))
         self.addParameter(target)
+        point_target = QgsProcessingParameterField(
+            self.POINT_TARGET, self.tr(self.POINT_TARGET_LABEL),
+            parentLayerParameterName=self.EMBEDDINGS, optional=True)
+        point_target.setHelp(self.tr("The attribute to predict, read from each photo; used "
+                                     "only when no label polygons are given"))
+        self.addParameter(point_target)
         self.addParameter(QgsProcessingParameterEnum(self.HEAD, self.tr("Head"),
                                                      options=list(HEADS), defaultValue=0))
         block = QgsProcessingParameterNumber(
@@ -73,6 +87,18 @@ class FitHeadAlgorithm(EngineAlgorithm):
             self.SEED, self.tr("Seed"), QgsProcessingParameterNumber.Integer, defaultValue=0))
         self.addParameter(QgsProcessingParameterFileDestination(
             self.OUTPUT, self.tr("Head"), fileFilter="Head (*.safetensors)"))
+        self.addOutput(QgsProcessingOutputFile(
+            self.CV_REPORT, self.tr("Spatial CV report (JSON: scores per fold)")))
+
+    def labels(self, parameters: dict[str, Any], context: QgsProcessingContext
+               ) -> tuple[str, str]:
+        """(layer parameter, field) the labels come from: the polygons' field when polygons
+        are given, else the photo embeddings' (where a TARGET name is accepted too)."""
+        polygons_field = self.parameterAsString(parameters, self.TARGET, context)
+        if parameters.get(self.POLYGONS):
+            return self.POLYGONS, polygons_field
+        return self.EMBEDDINGS, (self.parameterAsString(parameters, self.POINT_TARGET, context)
+                                 or polygons_field)
 
     def validate(self, parameters: dict[str, Any], context: QgsProcessingContext) -> str:
         has = {name: bool(parameters.get(name)) for name in
@@ -84,9 +110,11 @@ class FitHeadAlgorithm(EngineAlgorithm):
         problem = file_layer_problem(self, parameters, self.EMBEDDINGS, context)
         if problem:
             return problem
-        labelled = self.POLYGONS if has[self.POLYGONS] else self.EMBEDDINGS
+        labelled, target = self.labels(parameters, context)
+        if not target:
+            label = self.TARGET_LABEL if labelled == self.POLYGONS else self.POINT_TARGET_LABEL
+            return f"Choose '{self.tr(label)}': the attribute the head learns to predict."
         source = self.parameterAsSource(parameters, labelled, context)
-        target = self.parameterAsString(parameters, self.TARGET, context)
         if source is not None and source.fields().indexOf(target) < 0:
             return (f"{source.sourceName()} has no field '{target}'; fields are "
                     f"{', '.join(source.fields().names())}.")
@@ -127,7 +155,7 @@ class FitHeadAlgorithm(EngineAlgorithm):
 
     def engine_args(self, parameters: dict[str, Any], context: QgsProcessingContext,
                     feedback: QgsProcessingFeedback) -> list[str]:
-        args = ["--target", self.parameterAsString(parameters, self.TARGET, context)]
+        args = ["--target", self.labels(parameters, context)[1]]
         if parameters.get(self.EMBEDDINGS):
             path, layer = layer_file(self, parameters, self.EMBEDDINGS, context)
             args += ["--embeddings", path] + (["--layer", layer] if layer else [])
@@ -154,12 +182,7 @@ class FitHeadAlgorithm(EngineAlgorithm):
     def collect_outputs(self, result: dict[str, Any], parameters: dict[str, Any],
                         context: QgsProcessingContext,
                         feedback: QgsProcessingFeedback) -> dict[str, Any]:
-        if result.get("summary"):
-            feedback.pushInfo(f"spatial CV: {result['summary']}")
-        if result.get("metrics"):
-            feedback.pushInfo(json.dumps(result["metrics"]))
         head = str(result.get("head") or self.parameterAsFileOutput(parameters, self.OUTPUT,
                                                                      context))
-        return {self.OUTPUT: head, "CV_REPORT": str(result.get("cv_report") or
-                                                    Path(head).with_suffix(".cv.json")),
-                "ENGINE": result}
+        return {self.OUTPUT: head, self.CV_REPORT: str(result.get("cv_report") or
+                                                      Path(head).with_suffix(".cv.json"))}

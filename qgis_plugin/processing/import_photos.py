@@ -146,4 +146,4 @@ class ImportPhotosAlgorithm(EngineAlgorithm):
         if result.get("panoramas"):
             feedback.pushInfo(f"{result['panoramas']} panorama(s) cut into {result['views']} "
                               "views.")
-        return {self.OUTPUT: self._out, "ENGINE": result}
+        return {self.OUTPUT: self._out}

@@ -102,6 +102,4 @@ class LocationMapAlgorithm(EngineAlgorithm):
     def collect_outputs(self, result: dict[str, Any], parameters: dict[str, Any],
                         context: QgsProcessingContext,
                         feedback: QgsProcessingFeedback) -> dict[str, Any]:
-        if result.get("cv"):
-            feedback.pushInfo(f"spatial CV: {result['cv']}")
         return load_map_outputs(self, result, context)

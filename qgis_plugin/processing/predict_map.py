@@ -10,9 +10,9 @@ from qgis.core import (
     QgsProcessingFeedback,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
     QgsProcessingParameterFile,
     QgsProcessingParameterRasterLayer,
-    QgsProcessingParameterString,
 )
 
 from ..kinds import EMBEDDING_FIELD, set_param_kind
@@ -53,8 +53,9 @@ class PredictMapAlgorithm(EngineAlgorithm):
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.POLYGONS, self.tr("Also average per polygon"),
             [QgsProcessing.TypeVectorPolygon], optional=True))
-        self.addParameter(QgsProcessingParameterString(
-            self.ID_FIELD, self.tr("Polygon id field to keep"), optional=True))
+        self.addParameter(QgsProcessingParameterField(
+            self.ID_FIELD, self.tr("Polygon id field to keep"),
+            parentLayerParameterName=self.POLYGONS, optional=True))
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.MASK, self.tr("Mask: map only inside these polygons"),
             [QgsProcessing.TypeVectorPolygon], optional=True))

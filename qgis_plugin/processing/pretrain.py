@@ -149,5 +149,4 @@ class PretrainAlgorithm(EngineAlgorithm):
         self, result: dict[str, Any], parameters: dict[str, Any],
         context: QgsProcessingContext, feedback: QgsProcessingFeedback,
     ) -> dict[str, Any]:
-        return {self.OUTPUT: self.parameterAsString(parameters, self.OUTPUT, context),
-                "ENGINE": result}
+        return {self.OUTPUT: self.parameterAsString(parameters, self.OUTPUT, context)}

@@ -107,5 +107,4 @@ class SampleCityAlgorithm(EngineAlgorithm):
             self.STREETVIEW: streetview,
             self.TRACTS: tracts,
             self.OVERHEAD: overhead,
-            "ENGINE": result,
         }

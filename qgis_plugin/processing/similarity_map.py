@@ -8,6 +8,7 @@ from qgis.core import (
     QgsProcessing,
     QgsProcessingContext,
     QgsProcessingFeedback,
+    QgsProcessingOutputVectorLayer,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
     QgsProcessingParameterRasterLayer,
@@ -56,7 +57,9 @@ class SimilarityMapAlgorithm(EngineAlgorithm):
         self.addParameter(QgsProcessingParameterField(
             self.EXAMPLE_FIELD, self.tr("Like (1) / unlike (0) field"),
             parentLayerParameterName=self.EXAMPLES, optional=True))
-        add_map_output_params(self)
+        add_map_output_params(self, polygons=False)
+        self.addOutput(QgsProcessingOutputVectorLayer(
+            "POINTS_LAYER", self.tr("Similarity of each photo (with photo embeddings)")))
 
     def validate(self, parameters: dict[str, Any], context: QgsProcessingContext) -> str:
         if bool(parameters.get(self.FIELD)) == bool(parameters.get(self.EMBEDDINGS)):

@@ -97,4 +97,4 @@ class ValidateLayerAlgorithm(EngineAlgorithm):
         self, result: dict[str, Any], parameters: dict[str, Any],
         context: QgsProcessingContext, feedback: QgsProcessingFeedback,
     ) -> dict[str, Any]:
-        return {self.OUTPUT: self._out, "ENGINE": result}
+        return {self.OUTPUT: self._out}

@@ -8,8 +8,10 @@ from qgis.core import (
     QgsProcessing,
     QgsProcessingContext,
     QgsProcessingFeedback,
+    QgsProcessingOutputBoolean,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
     QgsProcessingParameterFile,
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
@@ -56,8 +58,9 @@ class ZeroShotMapAlgorithm(EngineAlgorithm):
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.POLYGONS, self.tr("Also average per polygon"),
             [QgsProcessing.TypeVectorPolygon], optional=True))
-        self.addParameter(QgsProcessingParameterString(
-            self.ID_FIELD, self.tr("Polygon id field to keep"), optional=True))
+        self.addParameter(QgsProcessingParameterField(
+            self.ID_FIELD, self.tr("Polygon id field to keep"),
+            parentLayerParameterName=self.POLYGONS, optional=True))
         self.addParameter(QgsProcessingParameterBoolean(
             self.NO_ALIGN, self.tr("Do not re-centre the field on the photo mean"),
             defaultValue=False))
@@ -68,6 +71,8 @@ class ZeroShotMapAlgorithm(EngineAlgorithm):
         self.addParameter(when)
         add_model_param(self, optional=True)
         add_map_output_params(self)
+        self.addOutput(QgsProcessingOutputBoolean(
+            "RELIABLE", self.tr("Passed the truth-free validity check (empty: not checked)")))
 
     def validate(self, parameters: dict[str, Any], context: QgsProcessingContext) -> str:
         when = self.parameterAsString(parameters, self.DATETIME, context).strip()

@@ -104,6 +104,59 @@ def test_fit_head_checks_labels(files):
     assert args[args.index("--polygons") + 1].endswith("t.gpkg")
     assert args[args.index("--polygons-layer") + 1] == "tracts"
     assert args[args.index("--head") + 1] == "knn"
+    # the label field follows the layer that holds the labels, named as the dialog names it
+    no_label = {"POLYGONS": files["polys"], "FIELD": files["raster"], "OUTPUT": base["OUTPUT"]}
+    assert _check(alg, no_label)[1].startswith("Choose 'Label field of the polygons'")
+    points = {"EMBEDDINGS": files["points"], "OUTPUT": base["OUTPUT"]}
+    assert _check(alg, points)[1].startswith(
+        "Choose 'Label field of the photo embeddings (without polygons)'")
+    assert "no field 'nope'" in _check(alg, {**points, "POINT_TARGET": "nope"})[1]
+    for labels in ({"POINT_TARGET": "cls"}, {"TARGET": "cls"}):  # TARGET: as before the pickers
+        assert _check(alg, {**points, **labels}) == (True, "")
+        args = _args(alg, {**points, **labels})
+        assert args[:4] == ["--target", "cls", "--embeddings", str(files["tmp"] / "pts.gpkg")]
+    # the engine's hint for a text label and a ridge head, in the dialog's words
+    assert alg.in_dialog_words("choose a numeric --target, or --head logistic for classes") \
+        == "choose a numeric label field, or 'Head' logistic for classes"
+    # with polygons, their field wins over the photo embeddings' one
+    both = {**points, "POLYGONS": files["polys"], "TARGET": "income", "POINT_TARGET": "cls"}
+    assert _args(alg, both)[:2] == ["--target", "income"]
+
+
+def test_label_and_id_fields_are_field_pickers(files, qgis_iface, monkeypatch):
+    """In the real dialog each field parameter lists the fields of its own layer parameter;
+    what the analyst picks there is what the engine gets."""
+    import processing
+    from qgis.gui import QgsBrowserGuiModel
+
+    browser = QgsBrowserGuiModel()  # the test iface has none; the dialog's file widgets ask
+    monkeypatch.setattr(qgis_iface, "browserModel", lambda: browser, raising=False)
+    layers = {"POLYGONS": files["polys"], "EMBEDDINGS": files["points"]}
+    head = files["tmp"] / "head.safetensors"
+    head.write_bytes(b"\0")
+    a_map = {"HEAD": str(head), "FIELD": files["raster"], "OUTPUT": str(files["tmp"] / "maps")}
+    pickers = {"fit_head": {"TARGET": "income", "POINT_TARGET": "cls"},
+               "zero_shot_map": {"ID_FIELD": "income"}, "predict_map": {"ID_FIELD": "income"}}
+    for name, fields in pickers.items():
+        alg = _alg(name)
+        given = {k: v for k, v in layers.items() if alg.parameterDefinition(k)}
+        dialog = processing.createAlgorithmDialog(f"geocontrast:{name}", {
+            **given, **(a_map if name.endswith("_map") else {})})
+        try:
+            for param, field in fields.items():
+                definition = alg.parameterDefinition(param)
+                assert definition.type() == "field", (name, param)
+                parent = layers[definition.parentLayerParameterName()]
+                combo = dialog.mainWidget().wrappers[param].wrappedWidget()
+                offered = [combo.itemText(i) for i in range(combo.count())]
+                assert [f for f in offered if f] == parent.fields().names(), (name, param)
+                combo.setCurrentIndex(offered.index(field))
+            chosen = dialog.mainWidget().createProcessingParameters()
+            assert {p: chosen[p] for p in fields} == fields
+        finally:
+            dialog.deleteLater()
+    args = _args(_alg("predict_map"), chosen)
+    assert args[args.index("--id-field") + 1] == "income"
 
 
 def test_zero_shot_or_time_map(files):

@@ -7,6 +7,7 @@ import json
 import subprocess
 
 import pytest
+from conftest import RecordingFeedback
 from qgis.core import QgsApplication, QgsProcessingException, QgsVectorLayer
 
 from qgis_plugin.engine_runner import child_environment
@@ -62,10 +63,12 @@ def test_import_dialog_offers_the_panorama_options(geocontrast_provider, qgis_if
 def test_mixed_folder_gives_one_feature_per_view(geocontrast_provider, tmp_path, mixed_folder):
     import processing
 
+    feedback = RecordingFeedback()
     result = processing.run("geocontrast:import_photos", {
         "FOLDER": str(mixed_folder), "VIEW_HEADINGS": "0, 120,240", "VIEW_FOV": 75.0,
-        "OUTPUT": str(tmp_path / "sv.gpkg")})
-    assert result["ENGINE"]["panoramas"] == 1 and result["ENGINE"]["views"] == 3
+        "OUTPUT": str(tmp_path / "sv.gpkg")}, feedback=feedback)
+    assert set(result) == {"OUTPUT"}
+    assert "1 panorama(s) cut into 3 views." in feedback.messages
     layer = QgsVectorLayer(result["OUTPUT"], "views", "ogr")
     assert layer.isValid() and layer.featureCount() == 4
     rows = sorted((f["heading"], f["view_fov"]) for f in layer.getFeatures())

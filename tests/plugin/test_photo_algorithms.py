@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
+import time
 
 import pytest
+from conftest import RecordingFeedback
 from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsFeature,
@@ -17,7 +20,8 @@ from qgis.core import (
     QgsVectorLayer,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QVariant
+from qgis.PyQt.QtCore import QCoreApplication, QVariant
+from qgis.PyQt.QtWidgets import QTextEdit
 
 from qgis_plugin.engine_runner import child_environment
 
@@ -96,8 +100,8 @@ def test_validate_file_layer_with_relative_paths(geocontrast_provider, tmp_path,
     rows = sorted(f.attributes()[1:] for f in layer.getFeatures())
     assert rows[0][0] == str(photo_folder / "p1.jpg")
     assert rows[0][1] == "2024-05-01T10:00:00Z"
-    assert layer.fields().indexOf("income") >= 0
-    assert result["ENGINE"]["photos"] == 2
+    assert layer.fields().indexOf("income") >= 0 and layer.featureCount() == 2
+    assert set(result) == {"OUTPUT"}  # the declared output only, not the engine's dict
 
 
 def test_validate_native_importphotos_output(geocontrast_provider, tmp_path, photo_folder):
@@ -117,12 +121,50 @@ def test_validate_native_importphotos_output(geocontrast_provider, tmp_path, pho
 def test_import_photos_folder(geocontrast_provider, tmp_path, photo_folder):
     import processing
 
+    feedback = RecordingFeedback()
     result = processing.run("geocontrast:import_photos",
-                            {"FOLDER": str(photo_folder), "OUTPUT": str(tmp_path / "sv.gpkg")})
+                            {"FOLDER": str(photo_folder), "OUTPUT": str(tmp_path / "sv.gpkg")},
+                            feedback=feedback)
     layer = open_result(result["OUTPUT"])
-    assert layer.featureCount() == 2 and result["ENGINE"]["skipped"] == 1
+    assert layer.featureCount() == 2 and set(result) == {"OUTPUT"}
+    assert "warning: 1 photo(s) without a GPS position were left out." in feedback.messages
+    summary = next(m for m in feedback.messages if m.startswith("Import geotagged"))
+    assert "  2 street-view points, 2 locations, 1 left out" in summary.splitlines()
     times = sorted(f["captured_at"] for f in layer.getFeatures())
     assert times == ["2024-05-03T14:20:00Z", "2024-07-01T08:00:00Z"]
+
+
+def test_dialog_log_shows_the_summary_and_only_declared_outputs(
+        geocontrast_provider, tmp_path, photo_folder, qgis_iface, monkeypatch, clean_project):
+    """The real algorithm dialog, run as an analyst runs it: its log holds the human summary,
+    and the results dict it prints after "Results:" holds the declared outputs only."""
+    import processing
+    from qgis.gui import QgsBrowserGuiModel
+
+    browser = QgsBrowserGuiModel()  # the test iface has none; the dialog's file widgets ask
+    monkeypatch.setattr(qgis_iface, "browserModel", lambda: browser, raising=False)
+    dialog = processing.createAlgorithmDialog("geocontrast:import_photos", {
+        "FOLDER": str(photo_folder), "OUTPUT": str(tmp_path / "sv.gpkg")})
+    finished: list = []
+    dialog.algorithmFinished.connect(lambda ok, results: finished.append((ok, results)))
+    try:
+        dialog.runAlgorithm()  # the OK button: a QgsProcessingAlgRunnerTask
+        deadline = time.monotonic() + 300
+        while not finished and time.monotonic() < deadline:
+            QCoreApplication.processEvents()
+            time.sleep(0.05)
+        assert finished and finished[0][0], "the dialog's run did not finish"
+        declared = {o.name() for o in dialog.algorithm().outputDefinitions()}
+        assert set(finished[0][1]) == declared == {"OUTPUT"}
+        log = next(w for w in dialog.findChildren(QTextEdit) if "Results:" in w.toPlainText())
+        text = log.toPlainText()  # what the analyst reads
+        summary = text[text.index("Import geotagged photos: done"):text.index("Results:")]
+        assert "2 street-view points, 2 locations, 1 left out" in summary
+        printed = text[text.index("Results:") + len("Results:"):]
+        shown = ast.literal_eval(printed[:printed.index("}") + 1].strip())
+        assert set(shown) == {"OUTPUT"} and shown["OUTPUT"] == str(tmp_path / "sv.gpkg")
+    finally:
+        dialog.deleteLater()
 
 
 def test_engine_error_reaches_user_as_processing_exception(geocontrast_provider, tmp_path):

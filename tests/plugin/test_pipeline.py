@@ -5,11 +5,14 @@ step drives the real engine subprocess; every output opens in QGIS."""
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 import pytest
-from conftest import REPO, write_gpkg
+from conftest import REPO, RecordingFeedback, write_gpkg
 from qgis.core import (
+    QgsApplication,
     QgsCoordinateReferenceSystem,
     QgsFeature,
     QgsGeometry,
@@ -30,15 +33,63 @@ TINY = " ".join(
        "train.checkpoint_every=0"])
 
 
+def chained_model():
+    """A graphical-modeler model an analyst could draw: fit_head, its label field a field input
+    whose parent is the polygons input, then zero_shot_map on the head that fit_head wrote."""
+    from qgis.core import (
+        QgsProcessingModelAlgorithm,
+        QgsProcessingModelChildAlgorithm,
+        QgsProcessingModelParameter,
+        QgsProcessingParameterFeatureSource,
+        QgsProcessingParameterField,
+        QgsProcessingParameterRasterLayer,
+        QgsProcessingParameterVectorLayer,
+    )
+    from qgis.core import QgsProcessingModelChildParameterSource as Source
+
+    model = QgsProcessingModelAlgorithm("fit then map", "tests")
+    for definition in (QgsProcessingParameterVectorLayer("embeddings", "Photo embeddings"),
+                       QgsProcessingParameterFeatureSource("polygons", "Label polygons"),
+                       QgsProcessingParameterField("label", "Label field",
+                                                   parentLayerParameterName="polygons"),
+                       QgsProcessingParameterRasterLayer("field", "Embedding field")):
+        model.addModelParameter(definition, QgsProcessingModelParameter(definition.name()))
+    steps = (("fit", "geocontrast:fit_head", {
+                 "EMBEDDINGS": Source.fromModelParameter("embeddings"),
+                 "POLYGONS": Source.fromModelParameter("polygons"),
+                 "TARGET": Source.fromModelParameter("label"),
+                 "BLOCK_SIZE": Source.fromStaticValue(150), "FOLDS": Source.fromStaticValue(3)}),
+             ("map", "geocontrast:zero_shot_map", {
+                 "HEAD": Source.fromChildOutput("fit", "OUTPUT"),
+                 "FIELD": Source.fromModelParameter("field"),
+                 "POLYGONS": Source.fromModelParameter("polygons"),
+                 "ID_FIELD": Source.fromStaticValue("tract_id")}))
+    for child_id, algorithm_id, sources in steps:
+        child = QgsProcessingModelChildAlgorithm(algorithm_id)
+        child.setChildId(child_id)
+        for name, source in sources.items():  # (setParameterSources crashes in 3.22's sip)
+            child.addParameterSources(name, [source])
+        model.addChildAlgorithm(child)
+    return model
+
+
 @pytest.mark.slow
 def test_pipeline_through_processing(geocontrast_provider, small_city, tmp_path, clean_project,
                                      qgis_iface, qgis_canvas):
     import processing
 
+    logs: dict[str, list[str]] = {}
+
     def run(alg: str, params: dict) -> dict:
-        context = QgsProcessingContext()
+        context, feedback = QgsProcessingContext(), RecordingFeedback()
         context.setProject(QgsProject.instance())
-        return processing.run(f"geocontrast:{alg}", params, context=context)
+        result = processing.run(f"geocontrast:{alg}", params, context=context,
+                                feedback=feedback)
+        logs[alg] = feedback.messages
+        algorithm = QgsApplication.processingRegistry().algorithmById(f"geocontrast:{alg}")
+        declared = {o.name() for o in algorithm.outputDefinitions()}
+        assert set(result) <= declared, set(result) - declared  # what the dialog prints
+        return result
 
     photos = QgsVectorLayer(f"{small_city / 'streetview.gpkg'}|layername=streetview", "sv")
     overhead = [str(p) for p in sorted((small_city / "overhead").glob("*.tif"))]
@@ -63,15 +114,31 @@ def test_pipeline_through_processing(geocontrast_provider, small_city, tmp_path,
                             "POLYGONS": f"{small_city / 'tracts.gpkg'}|layername=tracts",
                             "TARGET": "income", "BLOCK_SIZE": 150, "FOLDS": 3,
                             "OUTPUT": str(tmp_path / "income.safetensors")})
-    assert head["OUTPUT"].endswith(".safetensors") and "metrics" in head["ENGINE"]
+    assert set(head) == {"OUTPUT", "CV_REPORT"}
+    assert head["OUTPUT"].endswith(".safetensors")
+    cv = json.loads(Path(head["CV_REPORT"]).read_text(encoding="utf-8"))
+    assert cv["target"] == "income" and cv["mean"]  # the scores, per fold and averaged
+    assert any(line.startswith("  spatial CV: ") for m in logs["fit_head"]
+               for line in m.splitlines())  # ...and in words in the log
 
     zero = run("zero_shot_map", {"HEAD": head["OUTPUT"], "FIELD": field_layer,
                                  "POLYGONS": f"{small_city / 'tracts.gpkg'}|layername=tracts",
                                  "NAME": "income", "OUTPUT": str(tmp_path / "maps")})
+    assert set(zero) == {"GEOTIFF", "CELLS_LAYER", "POLYGONS_LAYER", "OUTPUT", "RELIABLE"}
     assert QgsRasterLayer(zero["GEOTIFF"], "z").isValid()
     per_tract = QgsVectorLayer(zero["POLYGONS_LAYER"], "zt")
     assert per_tract.isValid() and per_tract.featureCount() > 0
     assert per_tract.renderer().type() == "graduatedSymbol"  # opened styled from the gpkg
+
+    # the modeler: field inputs take a field name; fit_head's head feeds zero_shot_map
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    modelled = processing.run(chained_model(), {
+        "embeddings": emb_layer, "polygons": f"{small_city / 'tracts.gpkg'}|layername=tracts",
+        "label": "income", "field": field_layer}, context=context)["CHILD_RESULTS"]
+    assert set(modelled["fit"]) == {"OUTPUT", "CV_REPORT"}
+    per_tract = QgsVectorLayer(modelled["map"]["POLYGONS_LAYER"], "modelled")
+    assert per_tract.featureCount() > 0 and per_tract.fields().indexOf("tract_id") >= 0
 
     mem = QgsVectorLayer("Point?crs=EPSG:32617&field=positive:integer", "ex", "memory")
     example = QgsFeature(mem.fields())
@@ -95,7 +162,8 @@ def test_pipeline_through_processing(geocontrast_provider, small_city, tmp_path,
                               "BLOCK_SIZE": 150, "OUTPUT": str(tmp_path / "few")})
     classes = QgsRasterLayer(few["GEOTIFF"], "few")
     assert classes.isValid() and classes.crs().authid() == "EPSG:32617"
-    assert sorted(few["ENGINE"]["classes"]) == ["less", "safer"]
+    assert set(few) == {"GEOTIFF", "CELLS_LAYER", "OUTPUT"}
+    assert any("  classes: less, safer" in m.splitlines() for m in logs["fewshot_map"])
 
     # The dock does the same from a click, through an EngineTask and the real engine.
     clean_project.addMapLayer(emb_layer)

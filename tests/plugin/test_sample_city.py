@@ -29,6 +29,7 @@ def test_small_city_loads_as_valid_layers(geocontrast_provider, clean_project, t
     manifest = json.loads((out / "city.json").read_text())
     assert manifest["crs"] == "EPSG:32617" and manifest["preset"] == "small"
     assert result["OUTPUT"] == str(out)
+    assert set(result) == {"OUTPUT", "STREETVIEW", "TRACTS", "OVERHEAD"}  # declared only
 
     streetview = QgsVectorLayer(result["STREETVIEW"], "sv", "ogr")
     assert streetview.isValid()

@@ -75,6 +75,7 @@ def check_session(report: dict, tmp_path: Path) -> None:
     assert [lyr["renderer"] for lyr in few] == ["paletted"]
     assert few[0]["labels"] == report["fewshot_classes"] and few[0]["band"] == 1
     assert "classes: " in report["summary"] and "{" not in report["summary"]
+    assert report["fewshot_outputs"] == ["CELLS_LAYER", "GEOTIFF", "OUTPUT"]  # no engine dict
     # the dialog's defaults pass (the engine derives the block); a typed block that leaves
     # too few blocks is refused before the run, in the dialog's words
     assert report["fold_check_defaults"][0]

@@ -26,6 +26,21 @@ TINY = " ".join(
        "train.checkpoint_every=0"])
 
 
+def log_feedback():
+    """A QgsProcessingFeedback keeping the lines the Processing log would show."""
+    from qgis.core import QgsProcessingFeedback
+
+    class LogFeedback(QgsProcessingFeedback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lines: list[str] = []
+
+        def pushInfo(self, text: str) -> None:
+            self.lines.append(text)
+
+    return LogFeedback()
+
+
 def describe(layer) -> dict:
     """What a user sees of a loaded layer: name, renderer and its key settings."""
     renderer = layer.renderer()
@@ -149,11 +164,14 @@ def main(zip_path: str, work: str, report_path: str, engine: str = "") -> None:
         "INPUT": photos, "FIELD_NAME": "cls", "FIELD_TYPE": 2, "FIELD_LENGTH": 10,
         "FORMULA": "if(\"perception_safety\" > median(\"perception_safety\"), 'safer', 'less')",
         "OUTPUT": str(work_dir / "labelled.gpkg")})["OUTPUT"]
+    log = log_feedback()
     few = processing.runAndLoadResults("geocontrast:fewshot_map", {
         "FIELD": field, "POINTS": labelled, "CLASS_FIELD": "cls", "BLOCK_SIZE": 150,
-        "OUTPUT": str(work_dir / "few")}, feedback=feedback)
-    report["fewshot_classes"] = few["ENGINE"]["classes"]
-    report["summary"] = few.get("SUMMARY", "")
+        "OUTPUT": str(work_dir / "few")}, feedback=log)
+    report["fewshot_outputs"] = sorted(few)  # the results dict the dialog prints
+    report["summary"] = next(m for m in log.lines if m.startswith("Few-shot class map: done"))
+    classes = next(line for line in report["summary"].splitlines() if "classes: " in line)
+    report["fewshot_classes"] = classes.split("classes: ", 1)[1].split(", ")
     report["project"] = project_state(project)
     report["plugins_folder"] = sorted(p.name for p in plugins.iterdir())
     report["files"] = sorted(str(p.relative_to(work_dir)) for p in work_dir.rglob("*")
