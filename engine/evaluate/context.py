@@ -30,6 +30,8 @@ class CityContext:
     tracts: Any                # GeoDataFrame of tract polygons
     heldout: np.ndarray | None = None  # (N,) bool: held-out places (identity tasks); None: all
     cache: dict[str, np.ndarray] = field(default_factory=dict)
+    # frozen pretrained backbones' photo features, kept across training seeds (one pass)
+    backbone_features: dict[tuple, np.ndarray] = field(default_factory=dict)
     chips: dict[tuple, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     @property

@@ -66,9 +66,12 @@ def _imagenet(ctx: CityContext, s: Settings) -> list[dict] | None:
 
 
 def _mosaiks(ctx: CityContext, s: Settings) -> list[dict]:
+    """MOSAIKS on overhead chips only: it is an overhead-imagery baseline (Rolf et al. 2021),
+    and its street-photo features cost 8.6 min per default city (protocol, budget)."""
     from engine.evaluate.mosaiks import MosaiksEmbedder
 
-    return image_tasks(MosaiksEmbedder(image_size=s.image_size, seed=s.seed), MOSAIKS, ctx, s)
+    return socioeconomic_overhead(MosaiksEmbedder(image_size=s.image_size, seed=s.seed),
+                                  MOSAIKS, ctx, s)
 
 
 # seed-free baselines, in report order: name -> (ctx, settings) -> rows (None: unavailable)
@@ -144,7 +147,8 @@ def _one_seed(b: Bench, ctx: CityContext, seed: int) -> None:
         model = load_model(mdir)
         key = f"{recipe}_s{seed}"
         t = time.perf_counter()
-        b.rows += b.tag(image_tasks(ModelEmbedder(model, recipe, es.image_size), key, ctx, es),
+        emb = ModelEmbedder(model, recipe, es.image_size, shared=ctx.backbone_features)
+        b.rows += b.tag(image_tasks(emb, key, ctx, es),
                         recipe, seed)
         if recipe == es.map_recipe:
             b.rows += b.tag(tasks.map_fidelity(model, key, ctx, es,

@@ -28,8 +28,8 @@ class Settings:
     seeds: int = 3                 # training seeds per city
     seed: int = 0                  # the seed of this run (CV folds, pair sampling, training)
     map_recipe: str = "crossview_spatial"  # the recipe whose zero-shot maps are scored
-    steps: int = 300
-    csp_steps: int = 200
+    steps: int = 200
+    csp_steps: int = 100
     landsat_steps: int = 300
     batch_size: int = defaults.TRAIN_BATCH
     image_size: int = defaults.IMAGE_PX  # street photos seen by the model (px)
