@@ -53,6 +53,13 @@ def _model_input(model: ModelLike) -> list[Any]:
     return [model] if isinstance(model, (str, os.PathLike)) else []
 
 
+def _note_native_size(folder: ModelFolder, what: str, size: int, flags: str) -> None:
+    """Tell the user the input size a zoo model embeds at when none was given (its own)."""
+    if folder.weights is None:  # a zoo name: no folder, the pretrained network's conventions
+        log.info("%s embeds %s at %d px, its native (ImageNet training) input size; %s "
+                 "changes it", folder.name, what, size, flags)
+
+
 def embed_points(model: ModelLike, layer: PathLike, out: PathLike, *,
                  layer_name: str | None = None, image_size: int | None = None,
                  batch_size: int = EMBED_BATCH, workers: int = EMBED_WORKERS,
@@ -81,6 +88,7 @@ def embed_points(model: ModelLike, layer: PathLike, out: PathLike, *,
     size = image_size
     if size is None:
         size = int(folder.input_sizes().get("image_size", IMAGE_PX))
+        _note_native_size(folder, "photos", size, "--image-size")
     given = {"panoramas": panoramas, "view_headings": view_headings, "view_fov": view_fov,
              "view_reference": view_reference}
     rows, views = expand_views(read_streetview(layer, layer_name),
@@ -124,7 +132,11 @@ def embed_raster(model: ModelLike, raster: PathLike, out: PathLike, *,
     record = folder.raster_record()
     if chip_m is None and chip is None and record and record.get("chip_m"):
         chip_m = float(record["chip_m"])  # the model's chip, in metres
-    chip = chip if chip is not None else int(sizes.get("chip_size", CHIP_PX))
+    if chip is None:
+        chip = int(sizes.get("chip_size", CHIP_PX))
+        if chip_m is None:
+            _note_native_size(folder, "chips of the raster's own pixels", chip,
+                              "--chip or --chip-m")
     return embed(folder.load(), raster, out, chip_px=chip, stride_px=stride, encoder=encoder,
                  dtype=dtype, bbox=bbox, mask=mask, batch_size=batch_size, progress=progress,
                  device=device, model_name=folder.name, preview=preview, chip_m=chip_m,

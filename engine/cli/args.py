@@ -44,3 +44,11 @@ def positive_float(text: str) -> float:
 
 
 positive_float.__name__ = "float"
+
+
+def model_help() -> str:
+    """--model's help for the commands that also take a zoo name (engine.nn.pretrained.zoo)."""
+    from engine.nn.pretrained.zoo import zoo_names
+
+    return ("model folder (models/<name> with config.yaml + model.safetensors) or a zoo name "
+            f"({', '.join(zoo_names())}; a frozen ImageNet network at its native input size)")

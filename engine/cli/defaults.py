@@ -1,8 +1,9 @@
 """`python -m engine defaults`: the engine's defaults and every command's flag choices.
 
 What the QGIS plugin's contract test compares its parameter definitions with (the plugin
-never imports the engine): engine.defaults by name, and for each command (and each
-`map <kind>`) the default and choices of every flag, read from the real argparse parsers.
+never imports the engine): engine.defaults by name, for each command (and each `map <kind>`)
+the default and choices of every flag, read from the real argparse parsers, and the model
+zoo's names (what `--model zoo:<name>` takes) with their native input size, from its registry.
 """
 
 from __future__ import annotations
@@ -57,10 +58,12 @@ class RecordingParser(argparse.ArgumentParser):
 
 def describe() -> dict[str, Any]:
     """{"values": engine.defaults, "commands": {"embed-raster": {flag: {...}}, "map zero_shot":
-    {...}, ...}}, JSON-ready; each command's parser is built as `python -m engine` builds it."""
+    {...}, ...}, "zoo": {"zoo:efficientnet_lite0": {"input_size": 224, ...}, ...}}, JSON-ready;
+    each command's parser is built as `python -m engine` builds it."""
     from engine.cli.flags import add_global_flags
     from engine.cli.registry import command_modules
     from engine.defaults import as_dict
+    from engine.nn.pretrained.zoo import PREFIX, ZOO
 
     commands: dict[str, Any] = {}
     for name, module in command_modules().items():
@@ -71,7 +74,9 @@ def describe() -> dict[str, Any]:
         for kind, sub in parser.subcommands.items():
             commands[f"{name} {kind}"] = sub.flags()
     values = {k: list(v) if isinstance(v, tuple) else v for k, v in as_dict().items()}
-    return {"values": values, "commands": commands}
+    zoo = {PREFIX + name: {"input_size": w.input_size, "feature_dim": w.feature_dim}
+           for name, w in ZOO.items()}
+    return {"values": values, "commands": commands, "zoo": zoo}
 
 
 def run(args: argparse.Namespace, progress: Progress) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.cli.args import MAX_BATCH, MAX_IMAGE_PX, MAX_WORKERS, int_in
+from engine.cli.args import MAX_BATCH, MAX_IMAGE_PX, MAX_WORKERS, int_in, model_help
 from engine.cli.view_args import add_view_arguments, view_settings
 from engine.defaults import (
     DEVICE,
@@ -24,8 +24,7 @@ HELP = "embed every photo of a street-view layer (GeoPackage with vectors + fais
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, required=True,
-                        help="model folder (models/<name> with config.yaml + model.safetensors) "
-                        "or a zoo name (zoo:efficientnet_lite0, _lite1, _lite2)")
+                        help=model_help())
     parser.add_argument("--layer", type=Path, required=True,
                         help="street-view point layer (.gpkg/.geojson/.shp/.csv or photo folder)")
     parser.add_argument("--layer-name", default=None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.cli.args import MAX_BATCH, MAX_CHIP_PX, int_in, positive_float
+from engine.cli.args import MAX_BATCH, MAX_CHIP_PX, int_in, model_help, positive_float
 from engine.defaults import (
     CHIP_PX,
     DEVICE,
@@ -27,8 +27,7 @@ HELP = "embed an overhead raster chip by chip into an embedding-field GeoTIFF (C
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, required=True,
-                        help="model folder (models/<name> with config.yaml + model.safetensors) "
-                        "or a zoo name (zoo:efficientnet_lite0, _lite1, _lite2)")
+                        help=model_help())
     parser.add_argument("--raster", type=Path, required=True, help="overhead GeoTIFF")
     parser.add_argument("--out", type=Path, required=True, help="output field OUT.tif")
     parser.add_argument("--chip", type=int_in(4, MAX_CHIP_PX), default=None,

@@ -208,7 +208,7 @@ def embed_points(model: Any, layer: StreetViewLayer, out_gpkg: str | os.PathLike
         "photos": len(paths), "embedded": int(len(rows)), "skipped": len(errors),
         "skipped_rows": [int(v) if isinstance(v, (int, np.integer)) else str(v)
                          for v in skipped_fids],
-        "dimension": int(emb.shape[1]), "ranks": place.world,
+        "dimension": int(emb.shape[1]), "image_size": int(image_size), "ranks": place.world,
     }
 
 

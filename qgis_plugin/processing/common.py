@@ -16,16 +16,49 @@ from qgis.core import (
 
 DEVICES = ("auto", "cpu", "cuda")
 MODEL_FILES = ("config.yaml", "model.safetensors")
+# the engine's model zoo (`--model zoo:<name>`: a frozen ImageNet network); the plugin keeps
+# its own copy (it never imports the engine), checked against `python -m engine defaults`
+ZOO_PREFIX = "zoo:"
+ZOO_MODELS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
+PRETRAINED = "PRETRAINED_MODEL"
+NO_PRETRAINED = "(none: use the model folder)"
 
 
-def add_model_param(alg: Any, name: str = "MODEL", optional: bool = False) -> None:
-    """A model folder (models/<name>: config.yaml + model.safetensors)."""
+def add_model_param(alg: Any, name: str = "MODEL", optional: bool = False,
+                    zoo: bool = False) -> None:
+    """A model folder (models/<name>: config.yaml + model.safetensors); with `zoo`, also a
+    "Pretrained model" choice (the engine's zoo), and then exactly one of the two is needed."""
+    if zoo:
+        pretrained = QgsProcessingParameterEnum(
+            PRETRAINED, alg.tr("Pretrained model"), options=[NO_PRETRAINED, *ZOO_MODELS],
+            defaultValue=NO_PRETRAINED, usesStaticStrings=True)
+        pretrained.setHelp(alg.tr("A frozen ImageNet network, no training needed (it embeds "
+                                  "at its native input size, named in the log); or none, to "
+                                  "use the trained model in 'Model folder'"))
+        alg.addParameter(pretrained)
     param = QgsProcessingParameterFile(name, alg.tr("Model folder"),
                                        behavior=QgsProcessingParameterFile.Folder,
-                                       optional=optional)
+                                       optional=optional or zoo)
     param.setHelp(alg.tr("A trained model: a folder with config.yaml and model.safetensors "
-                         "(the output of 'Pretrain encoder')"))
+                         "(the output of 'Pretrain encoder')")
+                  + (alg.tr("; leave empty when a pretrained model is chosen") if zoo else ""))
     alg.addParameter(param)
+
+
+def pretrained_choice(alg: Any, parameters: dict[str, Any],
+                      context: QgsProcessingContext) -> str:
+    """The zoo model chosen ("efficientnet_lite0"), or "" for none (or no such parameter)."""
+    if alg.parameterDefinition(PRETRAINED) is None:
+        return ""
+    value = alg.parameterAsEnumString(parameters, PRETRAINED, context)
+    return value if value in ZOO_MODELS else ""
+
+
+def model_arg(alg: Any, parameters: dict[str, Any], context: QgsProcessingContext,
+              name: str = "MODEL") -> str:
+    """What `--model` gets: `zoo:<name>` for a pretrained model, else the model folder."""
+    zoo = pretrained_choice(alg, parameters, context)
+    return ZOO_PREFIX + zoo if zoo else alg.parameterAsFile(parameters, name, context)
 
 
 def add_device_params(alg: Any, batch_size: bool = True) -> None:
@@ -52,8 +85,18 @@ def device_args(alg: Any, parameters: dict[str, Any], context: QgsProcessingCont
 
 def model_problem(alg: Any, parameters: dict[str, Any], context: QgsProcessingContext,
                   name: str = "MODEL") -> str:
-    """"" when the model folder holds config.yaml and model.safetensors, else the problem."""
+    """"" when the model folder holds config.yaml and model.safetensors (or, where a
+    pretrained model may be chosen instead, when exactly one of the two is given), else the
+    problem."""
     folder = alg.parameterAsFile(parameters, name, context)
+    if alg.parameterDefinition(PRETRAINED) is not None:
+        zoo = pretrained_choice(alg, parameters, context)
+        if zoo and folder:
+            return (f"Choose either 'Pretrained model' ({zoo}) or 'Model folder' ({folder}), "
+                    "not both; set 'Pretrained model' to (none) to use the folder.")
+        if not zoo and not folder:
+            return ("Choose a 'Pretrained model' (e.g. efficientnet_lite0, no training "
+                    "needed) or a 'Model folder' (the output of 'Pretrain encoder').")
     if not folder:
         return ""
     missing = [f for f in MODEL_FILES if not (Path(folder) / f).is_file()]

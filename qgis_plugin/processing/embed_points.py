@@ -12,7 +12,14 @@ from qgis.core import (
     QgsProcessingParameterVectorDestination,
 )
 
-from .common import add_device_params, add_model_param, device_args, model_problem, vector_file
+from .common import (
+    add_device_params,
+    add_model_param,
+    device_args,
+    model_arg,
+    model_problem,
+    vector_file,
+)
 from .engine_algorithm import EngineAlgorithm
 
 
@@ -24,7 +31,8 @@ class EmbedPointsAlgorithm(EngineAlgorithm):
     DISPLAY_NAME = "Embed street-view photos"
     GROUP, GROUP_ID = "Embed", "embed"
     HELP = (
-        "Embeds every photo of a street-view point layer with a trained model. The output "
+        "Embeds every photo of a street-view point layer with a trained model (its folder) "
+        "or a pretrained ImageNet network (no training needed). The output "
         "GeoPackage keeps the points and their fields and adds the vector (layer "
         "'embeddings', a BLOB column described in the gc_embedding_meta table) plus a faiss "
         "index beside it. Photos that cannot be read are counted and named in the log."
@@ -32,7 +40,7 @@ class EmbedPointsAlgorithm(EngineAlgorithm):
     INPUT, OUTPUT = "INPUT", "OUTPUT"
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
-        add_model_param(self)
+        add_model_param(self, zoo=True)
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.INPUT, self.tr("Street-view point layer"), [QgsProcessing.TypeVectorPoint]))
         add_device_params(self)
@@ -46,7 +54,7 @@ class EmbedPointsAlgorithm(EngineAlgorithm):
                     feedback: QgsProcessingFeedback) -> list[str]:
         path, layer = vector_file(self, parameters, self.INPUT, context, feedback)
         self._out = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
-        args = ["--model", self.parameterAsFile(parameters, "MODEL", context),
+        args = ["--model", model_arg(self, parameters, context),
                 "--layer", path, "--out", self._out]
         return args + (["--layer-name", layer] if layer else []) + device_args(
             self, parameters, context)

@@ -17,7 +17,14 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
-from .common import add_device_params, add_model_param, device_args, model_problem, vector_file
+from .common import (
+    add_device_params,
+    add_model_param,
+    device_args,
+    model_arg,
+    model_problem,
+    vector_file,
+)
 from .engine_algorithm import EngineAlgorithm
 
 DTYPES = ("float16", "int8", "float32")
@@ -31,7 +38,8 @@ class EmbedRasterAlgorithm(EngineAlgorithm):
     DISPLAY_NAME = "Embed overhead raster"
     GROUP, GROUP_ID = "Embed", "embed"
     HELP = (
-        "Slides a chip over an overhead raster and writes an embedding field: a tiled "
+        "Slides a chip over an overhead raster and embeds it with a trained model (its "
+        "folder) or a pretrained ImageNet network, writing an embedding field: a tiled "
         "GeoTIFF with one band per embedding dimension (float16, or int8 with the scale "
         "recorded), plus a 3-band PCA preview. Limit it to an extent or to polygons to save "
         "time. Reads the raster window by window; memory stays bounded."
@@ -40,7 +48,7 @@ class EmbedRasterAlgorithm(EngineAlgorithm):
         "INPUT", "EXTENT", "MASK", "CHIP", "STRIDE", "DTYPE", "OUTPUT")
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
-        add_model_param(self)
+        add_model_param(self, zoo=True)
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT,
                                                             self.tr("Overhead raster")))
         self.addParameter(QgsProcessingParameterExtent(self.EXTENT, self.tr("Limit to extent"),
@@ -73,7 +81,7 @@ class EmbedRasterAlgorithm(EngineAlgorithm):
                     feedback: QgsProcessingFeedback) -> list[str]:
         raster = self.parameterAsRasterLayer(parameters, self.INPUT, context)
         self._out = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
-        args = ["--model", self.parameterAsFile(parameters, "MODEL", context),
+        args = ["--model", model_arg(self, parameters, context),
                 "--raster", raster.source(), "--out", self._out,
                 "--dtype", DTYPES[self.parameterAsEnum(parameters, self.DTYPE, context)]]
         if parameters.get(self.EXTENT):  # as a box in the raster's own CRS

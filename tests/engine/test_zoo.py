@@ -42,6 +42,15 @@ def test_zoo_names_and_unknown_name():
     assert [s.input_size for s in ZOO.values()] == [224, 240, 260]
 
 
+def test_defaults_report_lists_the_zoo_from_its_registry():
+    """`python -m engine defaults` reports the zoo (what the plugin's contract test reads)."""
+    from engine.cli.defaults import describe
+
+    report = describe()["zoo"]
+    assert list(report) == zoo_names()
+    assert report["zoo:efficientnet_lite2"] == {"input_size": 260, "feature_dim": 1280}
+
+
 @needs_zoo
 @pytest.mark.parametrize("name", list(ZOO))
 def test_each_entry_loads_strictly_with_its_checksums(name, cache_dir):
@@ -133,3 +142,41 @@ def test_zoo_name_is_a_frozen_embedder_and_adapts_band_count(cache_dir, monkeypa
         "backbone": "zoo:efficientnet_lite0", "backbone_kw": {"in_chans": 4}}}).eval()
     with torch.no_grad():
         assert four.image_encoder.backbone(torch.randn(2, 4, 32, 32)).shape == (2, 1280)
+
+
+@needs_zoo
+def test_zoo_name_without_a_size_embeds_at_its_native_size_and_says_so(
+        cache_dir, monkeypatch, caplog, small_city, tmp_path):
+    """`--model zoo:<name>` with no --image-size / --chip embeds at the network's native
+    (ImageNet training) size and logs it; a size the user gives is used and not noted."""
+    import logging
+
+    import geopandas as gpd
+    from rasterio.transform import from_origin
+    from test_embed_support import write_rgb_tif
+
+    from engine.api.commands import embed_points, embed_raster
+
+    monkeypatch.setattr(efficientnet_lite, "CACHE_DIR", cache_dir)
+    caplog.set_level(logging.INFO, logger="engine.api.commands")
+    photos = gpd.read_file(small_city / "streetview.gpkg", layer="streetview").head(2)
+    photos["image"] = [str(small_city / p) for p in photos["image"]]
+    photos.to_file(tmp_path / "sv.gpkg", layer="streetview", driver="GPKG")
+    kw = {"device": "cpu", "runtime": "torch"}
+    result = embed_points("zoo:efficientnet_lite0", tmp_path / "sv.gpkg", tmp_path / "e.gpkg",
+                          workers=0, **kw)
+    assert (result["image_size"], result["dimension"], result["embedded"]) == (224, 1280, 2)
+    assert ("zoo:efficientnet_lite0 embeds photos at 224 px, its native (ImageNet training) "
+            "input size; --image-size changes it") in caplog.text
+    caplog.clear()
+    result = embed_points("zoo:efficientnet_lite0", tmp_path / "sv.gpkg", tmp_path / "e.gpkg",
+                          workers=0, image_size=32, overwrite=True, **kw)
+    assert result["image_size"] == 32 and "native" not in caplog.text
+
+    raster = write_rgb_tif(tmp_path / "r.tif", 240, 240, "EPSG:32617",
+                           from_origin(328000.0, 4421400.0, 1.0, 1.0))
+    field = embed_raster("zoo:efficientnet_lite1", raster, tmp_path / "f.tif", stride=120,
+                         preview=False, **kw)
+    assert field["chip_px"] == 240
+    assert ("zoo:efficientnet_lite1 embeds chips of the raster's own pixels at 240 px, its "
+            "native (ImageNet training) input size; --chip or --chip-m changes it") in caplog.text

@@ -237,3 +237,25 @@ def test_evaluate_runs_the_real_quick_benchmark(files, small_city):
     assert result["OUTPUT"] == str(report)
     text = report.read_text(encoding="utf-8")
     assert "## Claims" in text and "Visual place recognition" in text
+
+
+@pytest.mark.parametrize("name", ["embed_points", "embed_raster"])
+def test_pretrained_model_or_folder(files, name):
+    """A zoo model goes to the engine as `--model zoo:<name>`; the folder stays the way to
+    use a trained model; neither or both is refused before the engine starts."""
+    alg = _alg(name)
+    source = files["points"] if name == "embed_points" else files["raster"]
+    base = {"INPUT": source, "OUTPUT": str(files["tmp"] / "out.gpkg")}
+    zoo = {**base, "PRETRAINED_MODEL": "efficientnet_lite1"}
+    assert _check(alg, zoo) == (True, "")
+    args = _args(alg, zoo)
+    assert args[args.index("--model") + 1] == "zoo:efficientnet_lite1"
+    folder = {**base, "MODEL": files["model"]}
+    assert _check(alg, folder) == (True, "")
+    args = _args(alg, {**folder, "PRETRAINED_MODEL": "(none: use the model folder)"})
+    assert args[args.index("--model") + 1] == files["model"]
+    ok, message = _check(alg, base)
+    assert not ok and message.startswith("Choose a 'Pretrained model'")
+    ok, message = _check(alg, {**zoo, "MODEL": files["model"]})
+    assert not ok and "not both" in message and "efficientnet_lite1" in message
+    assert not _check(alg, {**base, "PRETRAINED_MODEL": "resnet50"})[0]  # not a choice

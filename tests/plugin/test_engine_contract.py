@@ -168,3 +168,34 @@ def test_number_parameters_default_to_the_engines_defaults(algorithm, engine_def
             engine = [engine_defaults["values"]["grid_step_m"]]
         for value in engine:
             assert definition.defaultValue() == value, (algorithm.NAME, param, value)
+
+
+def test_pretrained_models_are_the_engines_zoo_where_the_engine_takes_one(
+        engine_defaults, engine_python, qgis_app):
+    """The 'Pretrained model' choice lists exactly the engine's zoo (its registry, as
+    `python -m engine defaults` reports it), after "(none: use the model folder)", and it is
+    offered by every algorithm taking a model whose engine command's --model accepts a zoo
+    name, and by no other (a zoo model has no location or time encoder)."""
+    from qgis_plugin.processing.common import NO_PRETRAINED, PRETRAINED, ZOO_PREFIX
+
+    engine_zoo = [name.removeprefix(ZOO_PREFIX) for name in engine_defaults["zoo"]]
+    assert engine_zoo and all(name.startswith(ZOO_PREFIX) for name in engine_defaults["zoo"])
+    offered = set()
+    for algorithm in ALGORITHMS:
+        alg = algorithm()
+        alg.initAlgorithm()
+        if alg.parameterDefinition("MODEL") is None:
+            continue
+        commands = [c for c in commands_of(algorithm)
+                    if "--model" in engine_defaults["commands"][c]]
+        takes_zoo = any(ZOO_PREFIX + engine_zoo[0] in engine_help(engine_python, *c.split())
+                        for c in commands)
+        definition = alg.parameterDefinition(PRETRAINED)
+        assert (definition is not None) == takes_zoo, algorithm.NAME
+        if definition is not None:
+            offered.add(algorithm.NAME)
+            assert definition.options() == [NO_PRETRAINED, *engine_zoo], algorithm.NAME
+            assert definition.defaultValue() == NO_PRETRAINED and definition.usesStaticStrings()
+            assert alg.parameterDefinition("MODEL").flags() & \
+                alg.parameterDefinition("MODEL").FlagOptional  # the folder: one of the two
+    assert offered == {"embed_points", "embed_raster"}
