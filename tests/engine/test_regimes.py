@@ -93,24 +93,14 @@ def test_partial_and_full_train_on_the_small_city(small_city, tmp_path, regime):
         assert stem in changed
 
 
-def _photos(folder: Path, n: int = 3) -> list[str]:
-    rng = np.random.default_rng(0)
-    paths = []
-    for i in range(n):
-        path = folder / f"p{i}.png"
-        Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(path)
-        paths.append(str(path))
-    return paths
-
-
-def test_feature_cache_is_invalidated_by_a_changed_photo_or_backbone(tmp_path):
+def test_feature_cache_is_invalidated_by_a_changed_photo_or_backbone(tmp_path, random_photos):
     from engine.nn.backbones import build_backbone
     from engine.train.dataset import ImageCache
     from engine.train.feature_cache import FeatureCache, file_key, photo_views
 
     torch.manual_seed(0)
     backbone = build_backbone("tiny_cnn", width=4, depth=2, out_dim=8)
-    paths = _photos(tmp_path)
+    paths = random_photos()
 
     def features(net: torch.nn.Module) -> tuple[torch.Tensor, FeatureCache]:
         cache = FeatureCache(tmp_path / "cache", net, "photo", 24, views=3)

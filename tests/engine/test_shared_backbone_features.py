@@ -4,12 +4,9 @@ with the same pretrained weights, and a fine-tuned backbone never reuses another
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from engine.evaluate.baselines import ModelEmbedder
 from engine.nn.model import GeoModel
@@ -23,23 +20,13 @@ ARCH = {"embedding_dim": 16, "image": {"backbone": "zoo:efficientnet_lite0",
                                        "projection": "linear"}}
 
 
-def _photos(folder: Path, n: int = 5) -> list[str]:
-    rng = np.random.default_rng(0)
-    paths = []
-    for i in range(n):
-        p = folder / f"p{i}.jpg"
-        Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(p)
-        paths.append(str(p))
-    return paths
-
-
 def _model(seed: int) -> GeoModel:
     torch.manual_seed(seed)  # the projection differs by seed; the zoo backbone does not
     return GeoModel.from_config(ARCH).eval()
 
 
-def test_shared_backbone_features_give_each_models_own_embeddings(tmp_path: Path) -> None:
-    paths = _photos(tmp_path)
+def test_shared_backbone_features_give_each_models_own_embeddings(random_photos) -> None:
+    paths = random_photos(5, 48, 64, ".jpg")
     store: dict = {}
     a, b = _model(0), _model(1)
     own_a = ModelEmbedder(a, "a", 32).embed_photos(paths)
@@ -53,8 +40,8 @@ def test_shared_backbone_features_give_each_models_own_embeddings(tmp_path: Path
     assert not np.allclose(shared_a, shared_b)  # different adapters, different embeddings
 
 
-def test_a_fine_tuned_backbone_does_not_reuse_the_frozen_features(tmp_path: Path) -> None:
-    paths = _photos(tmp_path)
+def test_a_fine_tuned_backbone_does_not_reuse_the_frozen_features(random_photos) -> None:
+    paths = random_photos(5, 48, 64, ".jpg")
     store: dict = {}
     frozen, tuned = _model(0), _model(0)
     with torch.no_grad():
