@@ -7,6 +7,7 @@ inference (engine.embed.shard).
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from dataclasses import dataclass
@@ -83,6 +84,10 @@ def barrier(info: DistInfo) -> None:
 
 
 def teardown(info: DistInfo) -> None:
-    """Destroy the process group this module created."""
+    """Destroy the process group this module created, after collecting garbage: a DDP wrapper
+    left in a reference cycle keeps the Gloo group's worker threads alive until interpreter
+    exit, where their destruction can abort the process ("terminate called without an active
+    exception", seen once on a loaded machine after a finished run)."""
     if info.distributed and dist.is_initialized():
+        gc.collect()
         dist.destroy_process_group()
