@@ -60,13 +60,9 @@ def parse_times(values: pd.Series, labels: Sequence[object], where: str, field: 
     parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
     bad = ~blank & parsed.isna().to_numpy()
     if bad.any():
-        shown = ", ".join(repr(v) for v in text[bad].tolist()[:_SHOW])
-        raise EngineError(
-            f"{where}: field {field!r} has times that are not ISO 8601 at "
-            f"{describe_rows(labels, bad, unit)}: {shown}",
-            "write times like 2024-05-03T14:20:00Z (UTC) or 2024-05-03T16:20:00+02:00, "
-            "or leave them empty when unknown",
-        )
+        _refuse(where, field, "times that are not ISO 8601", text, bad, labels, unit,
+                "write times like 2024-05-03T14:20:00Z (UTC) or 2024-05-03T16:20:00+02:00, "
+                "or leave them empty when unknown")
     naive = text[~blank].map(lambda v: isinstance(v, str) and not _HAS_OFFSET.search(v))
     if naive.any():
         log.info("%s: %d time(s) in %r have no UTC offset; taken as UTC", where,
@@ -89,22 +85,14 @@ def parse_headings(values: pd.Series, labels: Sequence[object], where: str, fiel
     numbers = numbers.astype("float64")
     bad = ~blank & ~np.isfinite(numbers.to_numpy())
     if bad.any():
-        shown = ", ".join(repr(v) for v in values[bad].tolist()[:_SHOW])
-        raise EngineError(
-            f"{where}: field {field!r} has headings that are not numbers at "
-            f"{describe_rows(labels, bad, unit)}: {shown}",
-            "headings are degrees clockwise from north (0-360); leave empty when unknown",
-        )
+        _refuse(where, field, "headings that are not numbers", values, bad, labels, unit,
+                "headings are degrees clockwise from north (0-360); leave empty when unknown")
     out_of_range = ~blank & np.isfinite(numbers.to_numpy()) & ~(
         (numbers.to_numpy() >= -360.0) & (numbers.to_numpy() <= 360.0))
     if out_of_range.any():
-        shown = ", ".join(repr(v) for v in values[out_of_range].tolist()[:_SHOW])
-        raise EngineError(
-            f"{where}: field {field!r} has headings outside -360..360 degrees at "
-            f"{describe_rows(labels, out_of_range, unit)}: {shown}",
-            "headings are degrees clockwise from north (0-360); fix those rows in QGIS or "
-            "leave them empty when unknown",
-        )
+        _refuse(where, field, "headings outside -360..360 degrees", values, out_of_range,
+                labels, unit, "headings are degrees clockwise from north (0-360); fix those "
+                "rows in QGIS or leave them empty when unknown")
     wrapped = numbers.mod(360.0).astype("float64")
     return wrapped.mask(wrapped >= 360.0, 0.0)  # -1e-14 % 360 rounds to 360.0; NaN stays
 
@@ -202,3 +190,11 @@ def derive_location_ids(xy: np.ndarray, radius_m: float = LOCATION_RADIUS_M) -> 
     order = np.empty(len(first), dtype="int64")
     order[np.argsort(first)] = np.arange(len(first))
     return order[comp]
+
+
+def _refuse(where: str, field: str, what: str, values: pd.Series, bad: np.ndarray,
+            labels: Sequence[object], unit: str, hint: str) -> None:
+    """EngineError naming the field, what is wrong, the rows and their first values."""
+    shown = ", ".join(repr(v) for v in values[bad].tolist()[:_SHOW])
+    raise EngineError(f"{where}: field {field!r} has {what} at "
+                      f"{describe_rows(labels, bad, unit)}: {shown}", hint)
