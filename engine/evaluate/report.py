@@ -178,6 +178,16 @@ def figures(out: Path, result: dict) -> list[tuple[str, Path]]:
     return figs
 
 
+def partial_note(s: dict) -> list[str]:
+    """The line that marks a partial run (`--recipes`, `--tasks`): not the protocol's table."""
+    parts = [f"{what} {', '.join(s[key])}" for what, key in
+             (("recipes", "only_recipes"), ("tasks", "only_tasks")) if s.get(key)]
+    if not parts:
+        return []
+    return [f"**Partial run** (only {'; '.join(parts)}): the claims and tables below cover "
+            "this subset; the rest is not measured.", ""]
+
+
 def left_out(result: dict) -> list[str]:
     """Lines naming the parts that did not run (missing optional packages)."""
     encoders = {r["encoder"] for r in result["rows"]}
@@ -227,6 +237,7 @@ def write_report(out: Path, result: dict, command: str) -> dict:
              "where undefined). `raw pixels`, `raw x,y` and `imagenet effnet-lite0` are "
              "seed-free (evaluated once per city, paired with every seed of that city in the "
              "claims).", ""]
+    lines += partial_note(s)
     lines += protocol_section()
     lines += claims_section(rows)
     lines += ["## Figures", "", *[f"![{cap}]({p.name})" for cap, p in figs], ""]

