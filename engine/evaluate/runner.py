@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import EngineError
-from engine.evaluate import tasks
+from engine.evaluate import fusion_tasks, tasks
 from engine.evaluate.baselines import COORDS, IMAGENET, MOSAIKS, PIXELS, RANDOM
 from engine.evaluate.context import CityContext, load_city
-from engine.evaluate.overhead_tasks import socioeconomic_overhead
+from engine.evaluate.overhead_tasks import grid_features, socioeconomic_overhead
 from engine.evaluate.recipes import recipe_image_size, recipe_names, recipe_steps, train_recipe
 from engine.evaluate.settings import Settings
 from engine.progress import Progress, no_progress
@@ -34,8 +34,8 @@ IMAGE_TASKS: list[Callable[..., list[dict]]] = [
 
 
 # every task name a partial run may pick (`--tasks`): the image tasks, then the others
-TASK_NAMES = (*(t.__name__ for t in IMAGE_TASKS), "map_fidelity", "location_encoders",
-              "landsat")
+TASK_NAMES = (*(t.__name__ for t in IMAGE_TASKS), *fusion_tasks.TASK_NAMES, "map_fidelity",
+              "location_encoders", "landsat")
 
 
 def image_tasks(embedder: Any, key: str, ctx: CityContext, s: Settings) -> list[dict]:
@@ -95,6 +95,25 @@ def _mosaiks(ctx: CityContext, s: Settings) -> list[dict]:
                                   MOSAIKS, ctx, s)
 
 
+def _fusion(ctx: CityContext, s: Settings) -> list[dict] | None:
+    """Near/remote fusion rows: frozen ImageNet Lite0 photo features (ground), MOSAIKS grid
+    features (overhead) and both, through one ridge head on the same rows and folds; the
+    vectors are those the ImageNet and MOSAIKS baselines computed for this city."""
+    from engine.evaluate.mosaiks import MosaiksEmbedder
+
+    names = [t for t in fusion_tasks.TASK_NAMES if s.runs_task(t)]
+    ground_embedder = imagenet_embedder(s.pretrained_image_size) if names else None
+    if ground_embedder is None:
+        return None
+    ground = ctx.photo_embeddings(ground_embedder, IMAGENET)
+    grid_xy, over = grid_features(MosaiksEmbedder(image_size=s.image_size, seed=s.seed),
+                                  MOSAIKS, ctx, s)
+    rows: list[dict] = []
+    for name in names:
+        rows += getattr(fusion_tasks, name)(ctx, ground, grid_xy, over, s, (IMAGENET, MOSAIKS))
+    return rows
+
+
 # seed-free baselines, in report order: name -> (ctx, settings) -> rows (None: unavailable)
 BASELINES: dict[str, Callable[[CityContext, Settings], list[dict] | None]] = {
     PIXELS: _raw_pixels,
@@ -102,6 +121,7 @@ BASELINES: dict[str, Callable[[CityContext, Settings], list[dict] | None]] = {
                             if s.runs_task("location_encoders") else None),
     IMAGENET: _imagenet,
     MOSAIKS: _mosaiks,
+    fusion_tasks.FUSION: _fusion,
 }
 
 
