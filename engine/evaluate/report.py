@@ -190,8 +190,8 @@ def figures(out: Path, result: dict) -> list[tuple[str, Path]]:
 
 def partial_note(s: dict) -> list[str]:
     """The line that marks a partial run (`--recipes`, `--tasks`): not the protocol's table."""
-    parts = [f"{what} {', '.join(s[key])}" for what, key in
-             (("recipes", "only_recipes"), ("tasks", "only_tasks")) if s.get(key)]
+    parts = [f"{what} {', '.join(s[key]) or '(none)'}" for what, key in
+             (("recipes", "only_recipes"), ("tasks", "only_tasks")) if s.get(key) is not None]
     if not parts:
         return []
     return [f"**Partial run** (only {'; '.join(parts)}): the claims and tables below cover "

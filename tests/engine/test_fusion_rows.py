@@ -23,8 +23,8 @@ def test_fusion_rows_compare_ground_overhead_and_both_on_the_same_rows(small_cit
                                                                        tmp_path: Path) -> None:
     out = tmp_path / "B.md"
     rc = cli_main(["evaluate", "--quick", "--city", str(small_city), "--work",
-                   str(tmp_path / "work"), "--out", str(out), "--threads", "1", "--steps", "2",
-                   "--recipes", "lite0_temporal", "--tasks", "fusion_perception",
+                   str(tmp_path / "work"), "--out", str(out), "--threads", "1", "--recipes",
+                   "--tasks", "fusion_perception",
                    "fusion_socioeconomic"])
     assert rc == 0
     doc = json.loads((tmp_path / "B_rows.json").read_text())
@@ -40,4 +40,7 @@ def test_fusion_rows_compare_ground_overhead_and_both_on_the_same_rows(small_cit
     for text in ("fusion: ground + overhead beats ground alone (perception)",
                  "fusion: ground + overhead beats overhead alone (socioeconomic)"):
         assert claims[text]["n_runs"] == 1 and claims[text]["verdict"] == "inconclusive"
-    assert "Near/remote fusion: perception per photo" in out.read_text(encoding="utf-8")
+    text = out.read_text(encoding="utf-8")
+    assert "Near/remote fusion: perception per photo" in text
+    assert "(only recipes (none); tasks fusion_perception, fusion_socioeconomic)" in text
+    assert not (tmp_path / "work" / "city0" / "models").exists()  # no recipe trained
