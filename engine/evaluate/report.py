@@ -240,8 +240,10 @@ def write_report(out: Path, result: dict, command: str) -> dict:
     lines = ["# GeoContrast benchmark", "",
              f"Command: `{command}`", "",
              f"Sample cities (preset `{s['preset']}`): {cities}. Training seeds per city: "
-             f"{s['seeds']}; training steps: {s['steps']} (csp_*: {s['csp_steps']}); image "
-             f"{s['image_size']} px, overhead chip {s['chip_px']} px.", "",
+             f"{s['seeds']}; training steps: {s['steps']} (csp_*: {s['csp_steps']}; "
+             f"lite0_temporal: {s.get('adapter_steps')}); image {s['image_size']} px "
+             f"(pretrained backbone: {s.get('pretrained_image_size')} px), overhead chip "
+             f"{s['chip_px']} px.", "",
              "Values are the mean over cities of the per-city mean over seeds, with the "
              "city-to-city sd (c) and the mean within-city seed sd (s) in brackets (left out "
              "where undefined). `raw pixels`, `raw x,y`, `imagenet effnet-lite0`, `mosaiks` "
