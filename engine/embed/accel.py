@@ -1,14 +1,16 @@
-"""The fast CPU inference path: an encoder exported to ONNX and run by ONNX Runtime.
+"""The fast CPU inference paths: an encoder exported to ONNX, run by OpenVINO or ONNX Runtime.
 
 Measured by bench/cpu_inference.py (docs/PERFORMANCE.md): on the pretrained EfficientNet-Lite
-backbones ONNX Runtime is the fastest of torch eager, eager channels_last, torch.compile and
-ONNX Runtime, with the same features (max abs diff ~1e-5); on the small tiny_cnn it gains
-nothing. So runtime "auto" picks ONNX Runtime on CPU for models with a pretrained backbone
-(zoo: or timm:) and jobs of at least MIN_ITEMS chips/photos, torch otherwise; "torch" /
-"onnxruntime" force one. The graph is exported in memory on the first batch (batch size
-dynamic, chip size fixed; a new chip size re-exports), nothing is cached on disk, and that
-first batch is also run by torch: when the two disagree beyond TOLERANCE the encoder stays
-on torch (logged), so the fast path never changes what a user gets.
+backbones OpenVINO (fp32 inference forced: on CPUs with bf16 it would otherwise compute in
+bf16) is the fastest of torch eager, eager channels_last, torch.compile, ONNX Runtime and
+OpenVINO, with the same features (max abs diff ~1e-6); on the small tiny_cnn they gain
+nothing. So runtime "auto" picks, on CPU, for models with a pretrained backbone (zoo: or timm:)
+and jobs of at least MIN_ITEMS chips/photos, the first installed of OpenVINO and ONNX Runtime,
+torch otherwise; "torch" / "onnxruntime" / "openvino" force one. The graph is exported in
+memory on the first batch (batch size dynamic, chip size fixed; a new chip size re-exports),
+nothing is cached on disk, and the first CHECK_ITEMS items of that batch are also run by
+torch: when the two disagree beyond TOLERANCE the encoder stays on torch (logged), so the
+fast path never changes what a user gets.
 """
 
 from __future__ import annotations
@@ -28,42 +30,48 @@ log = logging.getLogger(__name__)
 # what ONNX Runtime saves on a thousand 64 px chips
 MIN_ITEMS = 2000
 TOLERANCE = 1e-4  # max abs difference from torch, relative to the largest |value| (>= 1)
+CHECK_ITEMS = 8  # items of the first batch also run by torch to check the exported graph
+FAST_RUNTIMES: tuple[str, ...] = ("openvino", "onnxruntime")  # "auto"'s order of preference
 
 
-def onnxruntime_available() -> bool:
-    """Whether onnxruntime and onnx (torch's exporter needs it) import."""
+def available(runtime: str) -> bool:
+    """Whether `runtime`'s package imports (with onnx, which torch's exporter needs)."""
     try:
         import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
+
+        if runtime == "openvino":
+            import openvino  # noqa: F401
+        else:
+            import onnxruntime  # noqa: F401
     except ImportError:
         return False
     return True
 
 
-def wants_onnxruntime(model: Any, device: Any, runtime: str, n_items: int | None = None) -> bool:
-    """Resolve `runtime` for this model, device and job size (see the module docstring)."""
+def pick_runtime(model: Any, device: Any, runtime: str, n_items: int | None = None) -> str:
+    """"torch", "onnxruntime" or "openvino" for this model, device and job size (module doc)."""
     from engine.errors import EngineError
 
     if runtime not in RUNTIMES:
         raise EngineError(f"unknown runtime {runtime!r}", f"use --runtime {' / '.join(RUNTIMES)}")
     if runtime == "torch" or device.type != "cpu":
-        if runtime == "onnxruntime" and device.type != "cpu":
-            log.warning("--runtime onnxruntime is for CPU; on %s torch runs the model", device)
-        return False
-    if not onnxruntime_available():
-        if runtime == "onnxruntime":
-            raise EngineError("--runtime onnxruntime needs the onnxruntime and onnx packages",
-                              "install them (pip install -c constraints.txt onnxruntime onnx) "
+        if runtime != "torch" and runtime != "auto":
+            log.warning("--runtime %s is for CPU; on %s torch runs the model", runtime, device)
+        return "torch"
+    if runtime in FAST_RUNTIMES:
+        if not available(runtime):
+            raise EngineError(f"--runtime {runtime} needs the {runtime} and onnx packages",
+                              f"install them (pip install -c constraints.txt {runtime} onnx) "
                               "or use --runtime torch")
-        return False
-    if runtime == "onnxruntime":
-        return True
+        return runtime
     if n_items is not None and n_items < MIN_ITEMS:
-        return False
+        return "torch"
     from engine.nn.backbones import TimmBackbone
     from engine.nn.zoo_backbone import ZooBackbone
 
-    return any(isinstance(m, (TimmBackbone, ZooBackbone)) for m in model.modules())
+    if not any(isinstance(m, (TimmBackbone, ZooBackbone)) for m in model.modules()):
+        return "torch"
+    return next((r for r in FAST_RUNTIMES if available(r)), "torch")
 
 
 def _as_module(model: Any, method: str) -> Any:
@@ -84,14 +92,16 @@ def _as_module(model: Any, method: str) -> Any:
 class OrtEncoder:
     """Callable (B,3,H,W) float tensor -> (B,D) float tensor, run by ONNX Runtime."""
 
+    runtime = "onnxruntime"
+
     def __init__(self, model: Any, method: str) -> None:
         self.model, self.method = model, method
         self.session: Any = None
         self.shape: tuple[int, ...] | None = None
         self.fallback = False
 
-    def _build(self, x: Any) -> None:
-        import onnxruntime as ort
+    def _export(self, x: Any) -> bytes:
+        """The encoder as an ONNX graph (batch dynamic, the rest of x's shape fixed)."""
         import torch
 
         buf = io.BytesIO()
@@ -103,14 +113,23 @@ class OrtEncoder:
                               input_names=["x"], output_names=["y"], dynamo=False,
                               dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}},
                               opset_version=17)
+        return buf.getvalue()
+
+    def _build(self, x: Any) -> None:
+        import onnxruntime as ort
+        import torch
+
+        graph = self._export(x)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = max(1, torch.get_num_threads())
         opts.inter_op_num_threads = 1
         # no busy-waiting between batches: the chip reader thread shares the cores
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(buf.getvalue(), opts,
-                                            providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
         self.shape = tuple(x.shape[1:])
+
+    def _run(self, x: Any) -> Any:
+        return self.session.run(None, {"x": x.contiguous().numpy()})[0]
 
     def __call__(self, x: Any) -> Any:
         import torch
@@ -127,24 +146,51 @@ class OrtEncoder:
                             str(exc).splitlines()[0][:200])
                 self.fallback = True
                 return torch_fn(x)
-        y = torch.from_numpy(self.session.run(None, {"x": x.contiguous().numpy()})[0])
+        y = torch.from_numpy(self._run(x))
         if first:
-            ref = torch_fn(x)
-            diff = float((y - ref).abs().max()) if len(x) else 0.0
+            ref = torch_fn(x[:CHECK_ITEMS])
+            diff = float((y[:CHECK_ITEMS] - ref).abs().max()) if len(x) else 0.0
             scale = max(1.0, float(ref.abs().max())) if len(x) else 1.0
             if diff > TOLERANCE * scale:
-                log.warning("ONNX Runtime differs from torch by %.2g on %s; running it on torch",
-                            diff, self.method)
+                log.warning("%s differs from torch by %.2g on %s; running it on torch",
+                            self.runtime, diff, self.method)
                 self.fallback = True
-                return ref
-            log.info("%s runs on ONNX Runtime (max abs diff to torch %.2g)", self.method, diff)
+                return torch_fn(x)
+            log.info("%s runs on %s (max abs diff to torch %.2g)", self.method, self.runtime,
+                     diff)
         return y
+
+
+class OpenVinoEncoder(OrtEncoder):
+    """The same exported graph, compiled by OpenVINO for the CPU in fp32."""
+
+    runtime = "openvino"
+
+    def _build(self, x: Any) -> None:
+        import openvino as ov
+        import torch
+
+        graph = self._export(x)
+        core = ov.Core()
+        # fp32 forced (bf16-capable CPUs default to bf16, ~0.02 off); one stream, as many
+        # threads as torch is given; no CPU pinning (the chip reader thread shares the cores)
+        self.session = core.compile_model(core.read_model(graph), "CPU", {
+            "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_NUM_THREADS": max(1, torch.get_num_threads()),
+            "ENABLE_CPU_PINNING": False})
+        self.shape = tuple(x.shape[1:])
+
+    def _run(self, x: Any) -> Any:
+        return self.session(x.contiguous().numpy())[0]
 
 
 def encoder_fn(model: Any, method: str, device: Any, runtime: str = RUNTIME,
                n_items: int | None = None) -> Callable[[Any], Any]:
-    """The function that embeds a normalised batch: model.<method>, or its ONNX Runtime twin
-    (`n_items`: the job's chips or photos, when known)."""
-    if wants_onnxruntime(model, device, runtime, n_items):
+    """The function that embeds a normalised batch: model.<method>, or its OpenVINO / ONNX
+    Runtime twin (`n_items`: the job's chips or photos, when known)."""
+    chosen = pick_runtime(model, device, runtime, n_items)
+    if chosen == "openvino":
+        return OpenVinoEncoder(model, method)
+    if chosen == "onnxruntime":
         return OrtEncoder(model, method)
     return getattr(model, method)
