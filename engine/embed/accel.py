@@ -7,21 +7,27 @@ OpenVINO, with the same features (max abs diff ~1e-6); on the small tiny_cnn the
 nothing. So runtime "auto" picks, on CPU, for models with a pretrained backbone (zoo: or timm:)
 and jobs of at least MIN_ITEMS chips/photos, the first installed of OpenVINO and ONNX Runtime,
 torch otherwise; "torch" / "onnxruntime" / "openvino" force one. The graph is exported in
-memory on the first batch (batch size dynamic, chip size fixed; a new chip size re-exports),
-nothing is cached on disk, and the first CHECK_ITEMS items of that batch are also run by
-torch: when the two disagree beyond TOLERANCE the encoder stays on torch (logged), so the
-fast path never changes what a user gets.
+the first batch (batch size dynamic, chip size fixed; a new chip size re-exports) and kept
+under EXPORT_DIR, keyed by the SHA-256 of the weights, method, input shape and torch version
+(exporting Lite0 costs ~0.9 s a job; an ONNX file is a graph of standard operators, data and
+no code). The first CHECK_ITEMS items of that batch are also run by torch: when the two
+disagree beyond TOLERANCE the encoder stays on torch (logged), so the fast path never changes
+what a user gets, whatever the cached file holds.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import io
 import logging
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from engine.defaults import RUNTIME, RUNTIMES
+from engine.paths import resolve_path
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +38,8 @@ MIN_ITEMS = 2000
 TOLERANCE = 1e-4  # max abs difference from torch, relative to the largest |value| (>= 1)
 CHECK_ITEMS = 8  # items of the first batch also run by torch to check the exported graph
 FAST_RUNTIMES: tuple[str, ...] = ("openvino", "onnxruntime")  # "auto"'s order of preference
+EXPORT_DIR = resolve_path("models/pretrained/exported")  # git-ignored, like the zoo weights
+EXPORT_VERSION = "1"  # bump when the export's settings change: older files are not reused
 
 
 def available(runtime: str) -> bool:
@@ -89,16 +97,35 @@ def _as_module(model: Any, method: str) -> Any:
     return Encode().eval()
 
 
-class OrtEncoder:
-    """Callable (B,3,H,W) float tensor -> (B,D) float tensor, run by ONNX Runtime."""
+class ExportedEncoder:
+    """Callable (B,3,H,W) float tensor -> (B,D) float tensor, run from the encoder's ONNX
+    graph by a subclass's `_session` / `_run`."""
 
-    runtime = "onnxruntime"
+    runtime = ""
 
     def __init__(self, model: Any, method: str) -> None:
         self.model, self.method = model, method
         self.session: Any = None
         self.shape: tuple[int, ...] | None = None
         self.fallback = False
+        self.cached: Path | None = None  # the exported graph's file, when there is one
+
+    def _session(self, graph: bytes) -> Any:
+        raise NotImplementedError
+
+    def _run(self, x: Any) -> Any:
+        raise NotImplementedError
+
+    def _key(self, x: Any) -> str:
+        """SHA-256 of what the exported graph depends on."""
+        import torch
+
+        h = hashlib.sha256(f"{EXPORT_VERSION}|{torch.__version__}|{self.method}|"
+                           f"{tuple(x.shape[1:])}|{x.dtype}".encode())
+        for name, t in self.model.state_dict().items():
+            h.update(name.encode())
+            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()
 
     def _export(self, x: Any) -> bytes:
         """The encoder as an ONNX graph (batch dynamic, the rest of x's shape fixed)."""
@@ -116,20 +143,31 @@ class OrtEncoder:
         return buf.getvalue()
 
     def _build(self, x: Any) -> None:
-        import onnxruntime as ort
-        import torch
+        """The session for x's shape: from the exported file when it loads, else exported now
+        (and kept, unless the install is read-only)."""
+        from engine.export.atomic import atomic_path
 
-        graph = self._export(x)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = max(1, torch.get_num_threads())
-        opts.inter_op_num_threads = 1
-        # no busy-waiting between batches: the chip reader thread shares the cores
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
+        self.cached = EXPORT_DIR / f"{self._key(x)[:32]}.onnx"
         self.shape = tuple(x.shape[1:])
+        if self.cached.is_file():
+            try:
+                self.session = self._session(self.cached.read_bytes())
+                return
+            except Exception as exc:  # a damaged file: export again
+                log.warning("dropping the unreadable exported graph %s (%s)", self.cached,
+                            str(exc).splitlines()[0][:200])
+                self._forget()
+        graph = self._export(x)
+        self.session = self._session(graph)
+        with contextlib.suppress(OSError):  # a read-only install exports every time
+            with atomic_path(self.cached) as tmp:
+                tmp.write_bytes(graph)
 
-    def _run(self, x: Any) -> Any:
-        return self.session.run(None, {"x": x.contiguous().numpy()})[0]
+    def _forget(self) -> None:
+        """Remove the exported graph's file (it failed to load or to match torch)."""
+        if self.cached is not None:
+            with contextlib.suppress(OSError):
+                self.cached.unlink()
 
     def __call__(self, x: Any) -> Any:
         import torch
@@ -142,8 +180,8 @@ class OrtEncoder:
             try:
                 self._build(x)
             except Exception as exc:
-                log.warning("ONNX export of %s failed (%s); running it on torch", self.method,
-                            str(exc).splitlines()[0][:200])
+                log.warning("%s could not run %s (%s); running it on torch", self.runtime,
+                            self.method, str(exc).splitlines()[0][:200])
                 self.fallback = True
                 return torch_fn(x)
         y = torch.from_numpy(self._run(x))
@@ -154,6 +192,7 @@ class OrtEncoder:
             if diff > TOLERANCE * scale:
                 log.warning("%s differs from torch by %.2g on %s; running it on torch",
                             self.runtime, diff, self.method)
+                self._forget()
                 self.fallback = True
                 return torch_fn(x)
             log.info("%s runs on %s (max abs diff to torch %.2g)", self.method, self.runtime,
@@ -161,24 +200,42 @@ class OrtEncoder:
         return y
 
 
-class OpenVinoEncoder(OrtEncoder):
-    """The same exported graph, compiled by OpenVINO for the CPU in fp32."""
+class OrtEncoder(ExportedEncoder):
+    """The exported graph run by ONNX Runtime."""
+
+    runtime = "onnxruntime"
+
+    def _session(self, graph: bytes) -> Any:
+        import onnxruntime as ort
+        import torch
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = max(1, torch.get_num_threads())
+        opts.inter_op_num_threads = 1
+        # no busy-waiting between batches: the chip reader thread shares the cores
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
+
+    def _run(self, x: Any) -> Any:
+        return self.session.run(None, {"x": x.contiguous().numpy()})[0]
+
+
+class OpenVinoEncoder(ExportedEncoder):
+    """The exported graph compiled by OpenVINO for the CPU, in fp32."""
 
     runtime = "openvino"
 
-    def _build(self, x: Any) -> None:
+    def _session(self, graph: bytes) -> Any:
         import openvino as ov
         import torch
 
-        graph = self._export(x)
         core = ov.Core()
         # fp32 forced (bf16-capable CPUs default to bf16, ~0.02 off); one stream, as many
         # threads as torch is given; no CPU pinning (the chip reader thread shares the cores)
-        self.session = core.compile_model(core.read_model(graph), "CPU", {
+        return core.compile_model(core.read_model(graph), "CPU", {
             "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY",
             "INFERENCE_NUM_THREADS": max(1, torch.get_num_threads()),
             "ENABLE_CPU_PINNING": False})
-        self.shape = tuple(x.shape[1:])
 
     def _run(self, x: Any) -> Any:
         return self.session(x.contiguous().numpy())[0]

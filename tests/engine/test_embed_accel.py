@@ -18,6 +18,13 @@ torch.set_num_threads(1)
 CPU = torch.device("cpu")
 
 
+@pytest.fixture(autouse=True)
+def export_dir(tmp_path, monkeypatch):
+    """Exported graphs go to a fresh directory per test, not to the checkout's models/."""
+    monkeypatch.setattr(accel, "EXPORT_DIR", tmp_path / "exported")
+    return tmp_path / "exported"
+
+
 @pytest.fixture(scope="module")
 def lite_model():
     """A GeoModel whose overhead encoder is timm's efficientnet_lite0 (random init, small)."""
@@ -73,3 +80,37 @@ def test_field_on_onnxruntime_equals_torch_to_float16(tmp_path, lite_model) -> N
     assert np.isfinite(fields["torch"]).any()
     np.testing.assert_allclose(fields["onnxruntime"], fields["torch"], atol=1e-3, rtol=0)
     np.testing.assert_allclose(fields["openvino"], fields["torch"], atol=1e-3, rtol=0)
+
+
+def test_exported_graph_is_reused_and_a_bad_one_replaced(lite_model, export_dir) -> None:
+    x = torch.randn(4, 3, 32, 32)
+    with torch.inference_mode():
+        ref = lite_model.embed_overhead(x)
+        first = accel.OrtEncoder(lite_model, "embed_overhead")
+        first(x)
+        (graph,) = export_dir.glob("*.onnx")
+        again = accel.OpenVinoEncoder(lite_model, "embed_overhead")
+        again._export = None  # the second job must not export: it reads the file
+        assert float((again(x) - ref).abs().max()) < 1e-4 and not again.fallback
+        graph.write_bytes(b"not an onnx graph")  # damaged: dropped, exported again
+        fresh = accel.OrtEncoder(lite_model, "embed_overhead")
+        assert float((fresh(x) - ref).abs().max()) < 1e-4 and not fresh.fallback
+        assert graph.read_bytes() != b"not an onnx graph"
+
+
+def test_a_graph_that_disagrees_with_torch_is_dropped(lite_model, export_dir) -> None:
+    from engine.nn import GeoModel
+
+    x = torch.randn(4, 3, 32, 32)
+    torch.manual_seed(1)
+    other = GeoModel.from_config({"embedding_dim": 16, "overhead": {
+        "backbone": "timm:efficientnet_lite0", "hidden_dim": 32}}).eval()
+    with torch.inference_mode():
+        accel.OrtEncoder(other, "embed_overhead")(x)
+        (wrong,) = export_dir.glob("*.onnx")
+        enc = accel.OrtEncoder(lite_model, "embed_overhead")
+        wrong.rename(export_dir / f"{enc._key(x)[:32]}.onnx")  # another model's graph
+        y = enc(x)
+    assert enc.fallback  # torch ran it: the user gets torch's features
+    assert float((y - lite_model.embed_overhead(x)).abs().max()) == 0.0
+    assert not list(export_dir.glob("*.onnx"))
