@@ -105,7 +105,7 @@ def test_small_geotiff_tiles_fit_the_raster(tmp_path) -> None:
     path = write_geotiff(a, CRS, TRANSFORM, tmp_path / "small.tif", dtype="float16",
                          band_descriptions=[f"emb_{k:03d}" for k in range(5)])
     with rasterio.open(path) as ds:
-        assert ds.block_shapes[0] == (128, 128)  # COG's smallest tile, not 256
+        assert ds.block_shapes[0] == (64, 64)  # 63 rows rounded up to 16 px, not 256
         assert ds.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
         assert ds.descriptions[4] == "emb_004"
         np.testing.assert_array_equal(ds.read(), a.astype(np.float16).astype(np.float32))
