@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import io
 import logging
+import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -231,9 +232,11 @@ class OpenVinoEncoder(ExportedEncoder):
         import torch
 
         core = ov.Core()
-        with contextlib.suppress(OSError):  # OpenVINO's compiled-model cache: 0.22 -> 0.04 s
-            (EXPORT_DIR / "openvino").mkdir(parents=True, exist_ok=True)
-            core.set_property({"CACHE_DIR": str(EXPORT_DIR / "openvino")})
+        cache = EXPORT_DIR / "openvino"  # OpenVINO's compiled models: compiling 0.22 -> 0.04 s
+        with contextlib.suppress(OSError):
+            cache.mkdir(parents=True, exist_ok=True)
+        if os.access(cache, os.W_OK):  # a read-only install compiles every time
+            core.set_property({"CACHE_DIR": str(cache)})
         # fp32 forced (bf16-capable CPUs default to bf16, ~0.02 off); one stream, as many
         # threads as torch is given; no CPU pinning (the chip reader thread shares the cores)
         return core.compile_model(core.read_model(graph), "CPU", {
