@@ -4,11 +4,14 @@
         [--threads 1 2] [--no-compile]
 
 Paths: torch eager on contiguous (NCHW) tensors, torch eager channels_last (what the zoo
-backbone runs by default), torch.compile (inductor; its compile time is reported apart), and
-ONNX Runtime (engine.embed.accel.OrtEncoder: the `--runtime auto` default for zoo/timm
-backbones on CPU). Each path embeds the same --batches batches of random chips; the paths are
-interleaved round by round so other jobs on the machine slow them alike; speed-up is against
-eager contiguous and max_abs_diff against its output. A measured figure, never a test.
+backbone runs by default), torch.compile (inductor; its compile time is reported apart),
+ONNX Runtime (engine.embed.accel.OrtEncoder) and OpenVINO in fp32
+(engine.embed.accel.OpenVinoEncoder: the `--runtime auto` default for zoo/timm backbones on
+CPU). setup_s of those two is their first batch: the export, unless an earlier run kept the
+graph (engine.embed.accel.EXPORT_DIR), plus compiling it. Each path embeds the same
+--batches batches of random chips; the paths are interleaved round by round so other jobs
+on the machine slow them alike; speed-up is against eager contiguous and max_abs_diff
+against its output. A measured figure, never a test.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ def paths(model, x, compile_: bool) -> dict:
 
     import torch
 
-    from engine.embed.accel import OrtEncoder
+    from engine.embed import accel
 
     enc = model.overhead_encoder
     out = {}
@@ -55,11 +58,12 @@ def paths(model, x, compile_: bool) -> dict:
         with torch.inference_mode():
             compiled(x)
         out["torch_compile"] = (compiled, time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    ort = OrtEncoder(model, "embed_overhead")
-    with torch.inference_mode():
-        ort(x)
-    out["onnxruntime"] = (ort, time.perf_counter() - t0)
+    for cls in (accel.OrtEncoder, accel.OpenVinoEncoder):
+        t0 = time.perf_counter()
+        enc = cls(model, "embed_overhead")
+        with torch.inference_mode():
+            enc(x)
+        out[cls.runtime] = (enc, time.perf_counter() - t0)
     return out
 
 

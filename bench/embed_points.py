@@ -145,6 +145,8 @@ def child_faiss(a: argparse.Namespace) -> dict:
 
 
 def main() -> None:
+    from engine.defaults import RUNTIMES
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--photos", type=int, default=480)
     p.add_argument("--photo-px", type=int, default=512)
@@ -153,7 +155,7 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2, help="decoding processes (both sides)")
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--model", choices=("lite0", "tiny"), default="lite0")
-    p.add_argument("--runtime", choices=("auto", "torch", "onnxruntime"), default="auto")
+    p.add_argument("--runtime", choices=RUNTIMES, default="auto")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--faiss-n", type=int, default=200_000, help="0: skip the faiss part")
     p.add_argument("--workdir", type=Path, default=Path("/tmp/geocontrast-bench"))

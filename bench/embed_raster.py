@@ -202,6 +202,8 @@ def field_diff(field: Path, peer: Path, size: int, chip: int, stride: int) -> tu
 
 
 def main() -> None:
+    from engine.defaults import RUNTIMES
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[2000, 8000, 20000])
     p.add_argument("--strides", type=int, nargs="+", default=[32, 128, 128],
@@ -211,7 +213,7 @@ def main() -> None:
     p.add_argument("--chip", type=int, default=64)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--model", choices=("lite0", "tiny"), default="lite0")
-    p.add_argument("--runtime", choices=("auto", "torch", "onnxruntime"), default="auto")
+    p.add_argument("--runtime", choices=RUNTIMES, default="auto")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2],
                    help="torch threads (OMP_NUM_THREADS) per configuration")

@@ -24,8 +24,9 @@ PY = ".venv/bin/python"
 BENCHES: list[tuple[str, str, str, str]] = [
     ("cpu_inference", "CPU inference paths (frozen EfficientNet-Lite0)",
      f"{PY} bench/cpu_inference.py --no-compile --threads 1 2 --batches 2 --rounds 2",
-     "torch eager (NCHW), eager channels_last, torch.compile and ONNX Runtime on the same "
-     "chips; speed-up against eager, max abs difference of the features against eager."),
+     "torch eager (NCHW), eager channels_last, ONNX Runtime and OpenVINO (fp32) on the same "
+     "chips (torch.compile skipped: minutes of compiling on 2 cores); speed-up against "
+     "eager, max abs difference of the features against eager."),
     ("embed_raster", "embed-raster vs pure compute and vs torchgeo",
      f"{PY} bench/embed_raster.py --sizes 2000 --strides 32 --peer-sizes 2000 --threads 1 2",
      "ratio_vs_compute = our chips/s / the same encoder on chips in memory; "
@@ -33,19 +34,26 @@ BENCHES: list[tuple[str, str, str, str]] = [
      "DataLoader with N workers, the same model in torch eager); peak RSS summed over the "
      "process and its workers; max_field_diff on the chips both computed."),
     ("embed_raster_20k", "embed-raster at 20k px vs pure compute, peak RSS",
-     f"{PY} bench/embed_raster.py --sizes 20000 --strides 256 --peer-sizes --threads 1",
-     "a 20,000 x 20,000 px RGB raster (1.2 GB uncompressed) read in windows: ratio to pure "
-     "compute and peak RSS (the raster never sits in memory)."),
+     f"{PY} bench/embed_raster.py --sizes 20000 20000 --strides 256 128 --peer-sizes "
+     "--threads 1",
+     "a 20,000 x 20,000 px RGB raster (1.2 GB uncompressed) read in windows, chips every 256 "
+     "and every 128 px: ratio to pure compute and peak RSS (the raster never sits in "
+     "memory). The fixed costs (export, compile, COG) weigh more on the sparser grid."),
     ("embed_points", "embed-points vs a plain torchvision DataLoader; faiss HNSW vs flat",
      f"{PY} bench/embed_points.py",
      "ratio_vs_dataloader = our photos/s / a torchvision ImageFolder-style DataLoader's "
      "(same files, workers, batch and model); recall@10 of the HNSW index used beyond "
      "engine.embed.index.HNSW_THRESHOLD vectors, against exact search."),
     ("train_frozen", "training pipeline vs pure compute: frozen regime",
-     f"{PY} bench/train_throughput.py --config models/lite0_self.yaml --steps 24 --rounds 6 "
-     "--warmup 4 train.regime=frozen train.batch_size=32 train.cached_views=1",
-     "frozen ImageNet EfficientNet-Lite0, features from the on-disk cache; ratio = pipeline "
-     "images/s / the same steps on batches already in memory (target >= 0.9)."),
+     f"{PY} bench/train_throughput.py --config models/lite0_self.yaml --steps 240 --rounds 6 "
+     "--warmup 8 train.regime=frozen",
+     "frozen ImageNet EfficientNet-Lite0 at the recipe's batch (128), 4 cached views, "
+     "features from the on-disk cache; ratio = pipeline images/s / the same steps on batches "
+     "already in memory (target >= 0.9). A step is ~5 ms, so 240 steps."),
+    ("train_frozen_1t", "training pipeline vs pure compute: frozen regime, 1 torch thread",
+     f"{PY} bench/train_throughput.py --threads 1 --config models/lite0_self.yaml "
+     "--steps 240 --rounds 6 --warmup 8 train.regime=frozen",
+     "the same with one torch thread: the batch drawing (prefetch thread) has the other core."),
     ("train_partial", "training pipeline vs pure compute: partial regime",
      f"{PY} bench/train_throughput.py --config models/lite0_self.yaml --steps 12 --rounds 4 "
      "--warmup 2 train.regime=partial train.batch_size=32", "last blocks of Lite0 train."),
@@ -63,9 +71,11 @@ jobs running at the same time), so absolute figures are contended**: each bench 
 or pairs its measurements in one run (ours vs the peer, pipeline vs pure compute), and only
 those ratios are meant to be compared.
 
-Defaults these figures chose: `--runtime auto` runs pretrained (zoo/timm) encoders on ONNX
-Runtime on CPU for jobs of 2,000+ chips/photos (engine/embed/accel.py; checked equal to torch
-on the first batch); point sets above 100,000 vectors get an HNSW faiss index
+Defaults these figures chose: `--runtime auto` runs pretrained (zoo/timm) encoders on
+OpenVINO (fp32; else ONNX Runtime when OpenVINO is missing) on CPU for jobs of 2,000+
+chips/photos (engine/embed/accel.py; exported graphs kept on disk; checked equal to torch on
+the first batch); the frozen regime draws each batch at once (engine/train/feature_batch.py);
+point sets above 100,000 vectors get an HNSW faiss index
 (engine/embed/index.py). Sharded inference (`torchrun ... -m engine embed-raster|embed-points`)
 is checked equal to one process by tests/engine/test_embed_torchrun.py (README: many machines).
 """

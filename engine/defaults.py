@@ -13,9 +13,9 @@ FIELD_DTYPES: tuple[str, ...] = ("float16", "int8", "float32")  # embedding-fiel
 FIELD_DTYPE = "float16"
 ENCODERS: tuple[str, ...] = ("auto", "overhead", "image")  # which encoder embeds a raster
 ENCODER = "auto"
-# what runs the encoder when embedding (engine.embed.accel): auto = ONNX Runtime on CPU for
-# pretrained (timm / zoo) backbones, where it is faster with equal features; else torch
-RUNTIMES: tuple[str, ...] = ("auto", "torch", "onnxruntime")
+# what runs the encoder when embedding (engine.embed.accel): auto = OpenVINO (else ONNX
+# Runtime) on CPU for pretrained (timm / zoo) backbones, faster with equal features; else torch
+RUNTIMES: tuple[str, ...] = ("auto", "torch", "onnxruntime", "openvino")
 RUNTIME = "auto"
 
 IMAGE_PX = 64  # street-photo side the model sees, unless the model records its own

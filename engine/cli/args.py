@@ -52,3 +52,13 @@ def model_help() -> str:
 
     return ("model folder (models/<name> with config.yaml + model.safetensors) or a zoo name "
             f"({', '.join(zoo_names())}; a frozen ImageNet network at its native input size)")
+
+
+def add_runtime_argument(parser: argparse.ArgumentParser) -> None:
+    """--runtime of the embedding commands (engine.embed.accel)."""
+    from engine.defaults import RUNTIME, RUNTIMES
+
+    parser.add_argument("--runtime", choices=RUNTIMES, default=RUNTIME,
+                        help="what runs the encoder; auto: OpenVINO (else ONNX Runtime) on CPU "
+                        "for pretrained (zoo/timm) backbones, faster with equal features "
+                        "(checked on the first batch), else torch")

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.cli.args import MAX_BATCH, MAX_IMAGE_PX, MAX_WORKERS, int_in, model_help
+from engine.cli.args import (
+    MAX_BATCH,
+    MAX_IMAGE_PX,
+    MAX_WORKERS,
+    add_runtime_argument,
+    int_in,
+    model_help,
+)
 from engine.cli.view_args import add_view_arguments, view_settings
 from engine.defaults import (
     DEVICE,
@@ -13,8 +20,6 @@ from engine.defaults import (
     EMBED_BATCH,
     EMBED_WORKERS,
     IMAGE_PX,
-    RUNTIME,
-    RUNTIMES,
 )
 from engine.progress import Progress
 
@@ -40,9 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an 'embeddings' layer of OUT.gpkg that another command "
                         "(or program) wrote")
-    parser.add_argument("--runtime", choices=RUNTIMES, default=RUNTIME,
-                        help="run the encoder on torch or ONNX Runtime; auto: ONNX Runtime on CPU "
-                        "for pretrained (zoo/timm) backbones, where it is faster, equal features")
+    add_runtime_argument(parser)
     add_view_arguments(parser, from_model=True)
 
 

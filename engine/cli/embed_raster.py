@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.cli.args import MAX_BATCH, MAX_CHIP_PX, int_in, model_help, positive_float
+from engine.cli.args import (
+    MAX_BATCH,
+    MAX_CHIP_PX,
+    add_runtime_argument,
+    int_in,
+    model_help,
+    positive_float,
+)
 from engine.defaults import (
     CHIP_PX,
     DEVICE,
@@ -15,8 +22,6 @@ from engine.defaults import (
     ENCODERS,
     FIELD_DTYPE,
     FIELD_DTYPES,
-    RUNTIME,
-    RUNTIMES,
     STRIDE_PER_CHIP,
 )
 from engine.progress import Progress
@@ -58,9 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int_in(1, MAX_BATCH), default=EMBED_BATCH)
     parser.add_argument("--device", choices=DEVICES, default=DEVICE)
     parser.add_argument("--no-preview", action="store_true", help="skip the PCA preview")
-    parser.add_argument("--runtime", choices=RUNTIMES, default=RUNTIME,
-                        help="run the encoder on torch or ONNX Runtime; auto: ONNX Runtime on CPU "
-                        "for pretrained (zoo/timm) backbones, where it is faster, equal features")
+    add_runtime_argument(parser)
 
 
 def run(args: argparse.Namespace, progress: Progress) -> dict:

@@ -161,18 +161,29 @@ class OverheadRaster:
         if width <= 0 or height <= 0:
             raise EngineError(f"window size must be positive, got {width}x{height} px",
                               "ask for at least a 1x1 pixel window")
-        data = np.zeros((self.count, height, width), dtype=np.float32)
-        valid = np.zeros((height, width), dtype=bool)
         c0, r0 = max(col_off, 0), max(row_off, 0)
         c1, r1 = min(col_off + width, self.width), min(row_off + height, self.height)
+        inside = (c0, r0, c1, r1) == (col_off, row_off, col_off + width, row_off + height)
+        if not inside:  # boundless: outside the raster is invalid and 0
+            data = np.zeros((self.count, height, width), dtype=np.float32)
+            valid = np.zeros((height, width), dtype=bool)
         if c1 > c0 and r1 > r0:
             win = Window(c0, r0, c1 - c0, r1 - r0)
             arr = read_bands(self._ds, self.band_indexes, window=win)
-            ok = (self._ds.read_masks(self.band_indexes, window=win) > 0).all(axis=0)
-            ok &= np.isfinite(arr).all(axis=0)
-            inner = (slice(r0 - row_off, r1 - row_off), slice(c0 - col_off, c1 - col_off))
-            data[(slice(None), *inner)] = np.where(ok, arr, 0.0)
-            valid[inner] = ok
+            masks = self._ds.read_masks(self.band_indexes, window=win)
+            ok = masks[0] > 0
+            for m in masks[1:]:
+                ok &= m > 0
+            if not all(np.issubdtype(self._ds.dtypes[b - 1], np.integer)
+                       for b in self.band_indexes):  # integers are always finite
+                ok &= np.isfinite(arr).all(axis=0)
+            np.copyto(arr, 0.0, where=~ok[None])  # in place: no second copy of the window
+            if inside:
+                data, valid = arr, ok
+            else:
+                inner = (slice(r0 - row_off, r1 - row_off), slice(c0 - col_off, c1 - col_off))
+                data[(slice(None), *inner)] = arr
+                valid[inner] = ok
         transform = self.transform * Affine.translation(col_off, row_off)
         return RasterWindow(data=data, valid=valid, crs=self.crs, transform=transform)
 

@@ -192,7 +192,7 @@ def embed_raster(model: Any, raster_path: str | os.PathLike[str],
     `bands`, `scaling`, `scale` override it (engine.data.radiometry.for_raster). Chip and
     stride in metres (`chip_m`, `stride_m`) take precedence over pixels; `stride_px` None:
     engine.defaults.default_stride(chip).
-    `runtime` runs the encoder on torch or ONNX Runtime (engine.embed.accel).
+    `runtime` runs the encoder on torch, OpenVINO or ONNX Runtime (engine.embed.accel).
     """
     if dtype not in FIELD_DTYPES:
         raise EngineError(f"unknown field dtype {dtype!r}", f"use one of {FIELD_DTYPES}")

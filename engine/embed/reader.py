@@ -43,8 +43,14 @@ class BlockChips:
             valid &= mask.inside(grid.block_transform(block), (block.height, block.width))
         self.valid = valid  # (h, w): cells that get an embedding
         self.rows, self.cols = np.nonzero(valid)
-        bands = radiometry.normalise(win.data, win.valid)
+        self.radiometry, self.chip = radiometry, grid.chip
+        # normalise the whole window once, or (sparse chips: stride > chip) only the chips'
+        # pixels, batch by batch: per-pixel arithmetic either way, the same values
+        self.per_chip = len(self.rows) * grid.chip ** 2 < win.valid.size
+        bands = win.data if self.per_chip else radiometry.normalise(win.data, win.valid)
         self._view = sliding_window_view(bands, (grid.chip, grid.chip), axis=(1, 2))
+        self._valid = sliding_window_view(win.valid, (grid.chip, grid.chip)) \
+            if self.per_chip else None
         self._srow, self._scol = grid.chip_starts(block)
 
     def __len__(self) -> int:
@@ -53,8 +59,14 @@ class BlockChips:
     def chips(self, start: int, stop: int) -> np.ndarray:
         """float32 (n, C, chip, chip) chips of valid cells start..stop (row-major order)."""
         rows, cols = self.rows[start:stop], self.cols[start:stop]
-        return np.ascontiguousarray(
-            self._view[:, self._srow[rows], self._scol[cols]].transpose(1, 0, 2, 3))
+        sr, sc = self._srow[rows], self._scol[cols]
+        cut = self._view[:, sr, sc]  # (C, n, chip, chip)
+        if self.per_chip:  # the chips side by side as one (C, n * chip, chip) image
+            c, n, k = cut.shape[0], cut.shape[1], self.chip
+            cut = self.radiometry.normalise(cut.reshape(c, n * k, k),
+                                            self._valid[sr, sc].reshape(n * k, k))
+            cut = cut.reshape(c, n, k, k)
+        return np.ascontiguousarray(cut.transpose(1, 0, 2, 3))
 
 
 class ChipReader:

@@ -171,6 +171,15 @@ class GeoPairDataset(Dataset):
     def __len__(self) -> int:
         return int(self.anchors.shape[0])
 
+    def __getitems__(self, keys: list[Any]) -> list[Any]:
+        """A batch's items (the DataLoader's batched fetch): with cached features, one
+        pre-collated batch drawn at once (engine.train.feature_batch), else item by item."""
+        if self.photo_features is None:
+            return [self[k] for k in keys]
+        from engine.train.feature_batch import feature_batch
+
+        return [feature_batch(self, keys)]
+
     def _view(self, out: dict[str, torch.Tensor], key: str, photo: int,
               g: np.random.Generator, avoid: int = -1) -> int:
         if self.photo_features is not None:  # a cached view; view2 differs from view1

@@ -158,9 +158,11 @@ def data_loader(dataset: Any, sampler: Any, cfg: Config, info: distributed.DistI
     """The DataLoader over `dataset` driven by the epoch batch sampler."""
     from torch.utils.data import DataLoader
 
+    from engine.train.feature_batch import collate
+
     workers = cfg.train.workers
     return DataLoader(
-        dataset, batch_sampler=sampler, num_workers=workers,
+        dataset, batch_sampler=sampler, num_workers=workers, collate_fn=collate,
         pin_memory=info.device.type == "cuda", persistent_workers=workers > 0,
         prefetch_factor=4 if workers > 0 else None,
         # a private generator: creating an iterator must not consume the global RNG

@@ -54,7 +54,8 @@ def test_field_grid_crs_nodata_and_values(tmp_path, model) -> None:
     assert crs.to_epsg() == 32617
     assert data.shape == (16, math.ceil(100 / 8), math.ceil(130 / 8))
     assert tuple(transform)[:6] == (4.0, 0.0, 500000.0, 0.0, -4.0, 4000000.0)
-    assert profile["tiled"] and profile["blockxsize"] == 256
+    # tiles fit the 17 x 13 field (rounded up to 16 px), not 256 px of padding per band
+    assert profile["tiled"] and profile["blockxsize"] == profile["blockysize"] == 32
     # nodata exactly where the centre pixel was nodata: rows 4, 12 x cols 4, 12, 20, 28
     expect_invalid = np.zeros(valid.shape, bool)
     expect_invalid[:2, :4] = True

@@ -100,6 +100,17 @@ def test_embedding_blobs_round_trip(tmp_path) -> None:
     assert pyogrio.read_info(path, layer="photos")["features"] == 12
 
 
+def test_small_geotiff_tiles_fit_the_raster(tmp_path) -> None:
+    a = np.arange(5 * 63 * 40, dtype=np.float32).reshape(5, 63, 40) / 7
+    path = write_geotiff(a, CRS, TRANSFORM, tmp_path / "small.tif", dtype="float16",
+                         band_descriptions=[f"emb_{k:03d}" for k in range(5)])
+    with rasterio.open(path) as ds:
+        assert ds.block_shapes[0] == (64, 64)  # 63 rows rounded up to 16 px, not 256
+        assert ds.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+        assert ds.descriptions[4] == "emb_004"
+        np.testing.assert_array_equal(ds.read(), a.astype(np.float16).astype(np.float32))
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float16", "int8"])
 def test_geotiff_cog_round_trip(tmp_path, dtype) -> None:
     rng = np.random.default_rng(1)
@@ -115,6 +126,8 @@ def test_geotiff_cog_round_trip(tmp_path, dtype) -> None:
         assert ds.overviews(1) == [2, 4]
         assert ds.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
         assert list(ds.descriptions) == names
+        if dtype != "int8":
+            assert np.isnan(ds.nodata)
         raw = ds.read()
         if dtype == "int8":
             assert ds.nodata == -128 and (raw[:, :4, :4] == -128).all()

@@ -123,3 +123,34 @@ def test_feature_cache_is_invalidated_by_a_changed_photo_or_backbone(tmp_path, r
     other, cache = features(backbone)
     assert cache.computed == 3 and not torch.equal(other[0], first[0])
     assert len(list((tmp_path / "cache").glob("*.safetensors"))) == 2
+
+
+@needs_zoo
+def test_frozen_batches_are_drawn_at_once_like_items(small_city, tmp_path):
+    """The frozen regime's batched draw (engine.train.feature_batch): the same keys, shapes
+    and dtypes as items collated one by one; valid views and partners; reproducible."""
+    from engine import distributed
+    from engine.train.feature_batch import collate
+    from engine.train.loop import build
+
+    cfg = _config(small_city, tmp_path, "frozen", "objectives={self: {weight: 1.0}, "
+                  "temporal: {weight: 1.0, temperature: 0.1}}")
+    ds = build(cfg, distributed.setup("cpu"), lambda *a: None).dataset
+    keys = [(3, i) for i in range(0, len(ds), max(1, len(ds) // 16))][:16]
+    batch = collate(ds.__getitems__(keys))
+    items = default_collate([ds[k] for k in keys])
+    assert set(batch) == set(items) == {"view1", "view2", "temporal"}
+    for k in batch:
+        assert batch[k].shape == items[k].shape and batch[k].dtype == items[k].dtype
+    feats = ds.photo_features  # (N, V, D): every row of the batch is one cached view
+    anchors = ds.anchors[[i for _, i in keys]]
+    for row, photo in enumerate(anchors):
+        views = [int(torch.nonzero((feats[photo] == batch[k][row]).all(dim=1))[0])
+                 for k in ("view1", "view2")]
+        assert views[0] != views[1]  # two different cached views of the anchor
+        partner = torch.nonzero((feats == batch["temporal"][row]).all(dim=2))[0, 0]
+        assert int(partner) in ds.sources.pairs.temporal.partners(int(photo))
+    again = collate(ds.__getitems__(keys))
+    assert all(torch.equal(batch[k], again[k]) for k in batch)
+    other = collate(ds.__getitems__([(4, i) for _, i in keys]))  # another epoch, other draws
+    assert not all(torch.equal(batch[k], other[k]) for k in batch)

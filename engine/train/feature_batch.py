@@ -1,0 +1,97 @@
+"""The frozen regime's batches, drawn for a whole batch at once.
+
+With cached backbone features an item is a few table lookups, yet drawing items one by one
+(a seeded generator per item, a dict per item, then collation) took about half of a training
+step of the adapters (Lite0 features, batch 128, idle 2 cores: pipeline 0.50-0.59 of pure
+compute, bench/train_throughput.py). Here one generator, keyed on (seed, epoch, the batch's
+first item and size: unique per batch, since an epoch's batches are disjoint slices of one
+permutation), draws every view and partner of the batch with array operations, so a batch
+depends only on the sampler's indices: the same with any number of workers and on resume.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import default_collate
+
+from engine.data.pairs import PairIndex
+from engine.errors import EngineError
+
+
+class Batched(dict):
+    """A batch the dataset already collated: `collate` passes it through."""
+
+
+def collate(items: list[Any]) -> Any:
+    """The DataLoader's collate_fn: a `Batched` as it is, else torch's default collation."""
+    if len(items) == 1 and isinstance(items[0], Batched):
+        return dict(items[0])
+    return default_collate(items)
+
+
+def batch_rng(seed: int, epoch: int, indices: np.ndarray) -> np.random.Generator:
+    """A generator keyed on (seed, epoch, the batch's first item index, its size)."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(
+        [seed & 0xFFFFFFFF, epoch, int(indices[0]), len(indices)])))
+
+
+def partners(index: PairIndex, photos: np.ndarray, g: np.random.Generator) -> np.ndarray:
+    """One partner per photo, uniformly among its partners."""
+    start = index.indptr[photos]
+    count = index.indptr[photos + 1] - start
+    if (count == 0).any():
+        bad = int(photos[np.argmax(count == 0)])
+        raise EngineError(f"photo row {bad} has no positive partner to draw",
+                          "re-mine the pairs (the anchors must all have partners)")
+    pick = np.minimum((g.random(len(photos)) * count).astype(np.int64), count - 1)
+    return index.indices[start + pick].astype(np.int64)
+
+
+def feature_batch(ds: Any, keys: list[Any]) -> Batched:
+    """The batch of items `keys` ((epoch, index) or index) of a GeoPairDataset serving
+    cached features (ds.photo_features (N, V, D)): exactly the dataset's keys."""
+    epoch = int(keys[0][0]) if isinstance(keys[0], tuple) else 0
+    idx = np.asarray([k[1] if isinstance(k, tuple) else k for k in keys], dtype=np.int64)
+    g = batch_rng(ds.seed, epoch, idx)
+    photo = np.asarray(ds.anchors, dtype=np.int64)[idx]
+    feats, n, size = ds.photo_features, ds.photo_features.shape[1], len(photo)
+    src, want, out = ds.sources, ds.keys, Batched()
+
+    def view(avoid: np.ndarray | None = None) -> np.ndarray:
+        if avoid is not None and n > 1:  # view2 differs from view1
+            v = g.integers(0, n - 1, size=size)
+            return v + (v >= avoid)
+        return g.integers(0, n, size=size)
+
+    def take(table: torch.Tensor, rows: np.ndarray, views: np.ndarray) -> torch.Tensor:
+        # numpy's gather (one thread, 0.02 ms for 128 x 1,280): torch's runs on its thread
+        # pool, which the training step is using at the same moment (8 ms on 2 busy cores)
+        return torch.from_numpy(table.numpy()[rows, views])
+
+    first = None
+    if "view1" in want:
+        first = view()
+        out["view1"] = take(feats, photo, first)
+    if "view2" in want:
+        out["view2"] = take(feats, photo, view(first))
+    for key, index in (("temporal", src.pairs.temporal), ("spatial", src.pairs.spatial)):
+        if key in want:
+            out[key] = take(feats, partners(index, photo, g), view())
+    if "lonlat" in want:
+        out["lonlat"] = torch.from_numpy(src.pairs.lonlat[photo].astype(np.float32))
+    if "cluster" in want:
+        out["cluster"] = torch.from_numpy(np.asarray(src.clusters)[photo].astype(np.int64))
+    if "overhead" in want and ds.chip_features is not None:
+        chips = ds.chip_features
+        out["overhead"] = take(chips, photo, g.integers(0, chips.shape[1], size=size))
+    elif "overhead" in want:
+        out["overhead"] = torch.stack([src.overhead.chip(int(src.pairs.crossview_date[p]),
+                                                         int(p)) for p in photo])
+    if "time" in want:
+        out["time"] = torch.from_numpy(np.ascontiguousarray(np.asarray(src.time)[photo]))
+    if "time_valid" in want:
+        out["time_valid"] = torch.from_numpy(np.asarray(src.pairs.time_valid, bool)[photo])
+    return out
