@@ -37,6 +37,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--work", type=Path, default=None,
                         help="where models and maps go (default out/benchmark[-quick])")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--recipes", nargs="*", default=None,
+                        help="a partial run: train only these recipes (e.g. lite0_temporal; "
+                             "none given: no recipe); the seed-free baselines still run")
+    parser.add_argument("--tasks", nargs="+", default=None,
+                        help="a partial run: score only these tasks (e.g. vpr); names: "
+                             "vpr socioeconomic socioeconomic_overhead perception cross_view "
+                             "map_fidelity location_encoders landsat")
 
 
 def run(args: argparse.Namespace, progress: Progress) -> dict:
@@ -69,7 +76,9 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
                           "pass cities of one preset (--city DIR or --cities SEED ...)")
     settings = settings_for(name, presets.pop(), args.seeds, args.steps)
     cities = [(int(i.get("seed") or 0), Path(i["city"])) for i in infos]
-    settings = replace(settings, cities=tuple(c for c, _ in cities))
+    settings = replace(settings, cities=tuple(c for c, _ in cities),
+                       only_recipes=None if args.recipes is None else tuple(args.recipes),
+                       only_tasks=tuple(args.tasks) if args.tasks else None)
     if settings.seeds < 1 or settings.steps < 1:
         raise EngineError(f"--seeds and --steps must be at least 1, got {settings.seeds} and "
                           f"{settings.steps}", "use e.g. --seeds 3 --steps 300")

@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.evaluate import pairing
-from engine.evaluate.baselines import COORDS, IMAGENET, PIXELS, RANDOM
+from engine.evaluate.baselines import COORDS, IMAGENET, MOSAIKS, PIXELS, RANDOM
+from engine.evaluate.fusion_tasks import FUSION
 from engine.evaluate.settings import PERCEPTION
 
 META = ("encoder", "seed", "city", "task", "target", "n")
@@ -82,6 +83,12 @@ CLAIMS = (
     Claim("pretrained: cross-view adaptation beats the frozen ImageNet Lite0 it starts from "
           "(overhead chips -> tract attributes)", "socioeconomic_overhead", "r2_pooled",
           "lite0_crossview_spatial", IMAGENET),
+    # issue 11: near/remote fusion (same ridge head, same rows and folds as each view alone)
+    *(Claim(f"fusion: ground + overhead beats {alone} alone ({what})", f"fusion_{task}",
+            metric, FUSION, enc)
+      for task, what, metric in (("perception", "perception", "r2"),
+                                 ("socioeconomic", "socioeconomic", "r2_pooled"))
+      for alone, enc in (("ground", IMAGENET), ("overhead", MOSAIKS))),
     *(Claim(f"CSP/SatCLIP: {f} location embeddings transfer (vs raw x,y)",
             "location_encoders", "r2_pooled", f, COORDS) for f in CSP_FAMILIES),
 )

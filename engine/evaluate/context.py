@@ -33,6 +33,8 @@ class CityContext:
     # frozen pretrained backbones' photo features, kept across training seeds (one pass)
     backbone_features: dict[tuple, np.ndarray] = field(default_factory=dict)
     chips: dict[tuple, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    # seed-free embedders' vectors of the overhead grid's chips (overhead_tasks.grid_features)
+    grid_features: dict[tuple, np.ndarray] = field(default_factory=dict)
 
     @property
     def crs(self) -> Any:

