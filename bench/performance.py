@@ -40,10 +40,11 @@ BENCHES: list[tuple[str, str, str, str]] = [
      "and every 128 px: ratio to pure compute and peak RSS (the raster never sits in "
      "memory). The fixed costs (export, compile, COG) weigh more on the sparser grid."),
     ("embed_points", "embed-points vs a plain torchvision DataLoader; faiss HNSW vs flat",
-     f"{PY} bench/embed_points.py",
+     f"{PY} bench/embed_points.py --photos 2400",
      "ratio_vs_dataloader = our photos/s / a torchvision ImageFolder-style DataLoader's "
      "(same files, workers, batch and model); recall@10 of the HNSW index used beyond "
-     "engine.embed.index.HNSW_THRESHOLD vectors, against exact search."),
+     "engine.embed.index.HNSW_THRESHOLD vectors, against exact search. 2,400 JPEG files "
+     "(the small city's 480 photos, each written 5 times: about a default city's count)."),
     ("train_frozen", "training pipeline vs pure compute: frozen regime",
      f"{PY} bench/train_throughput.py --config models/lite0_self.yaml --steps 240 --rounds 6 "
      "--warmup 8 train.regime=frozen",

@@ -33,10 +33,11 @@ from engine.paths import resolve_path
 
 log = logging.getLogger(__name__)
 
-# "auto" skips ONNX Runtime for jobs smaller than this (chips or photos): exporting and
-# checking the graph costs seconds (5-16 s for EfficientNet-Lite0 on 2 busy cores), about
-# what ONNX Runtime saves on a thousand 64 px chips
-MIN_ITEMS = 2000
+# "auto" keeps torch for jobs smaller than this (chips or photos). EfficientNet-Lite0 on 1 idle
+# core: OpenVINO saves ~0.9 ms a 64 px chip over eager (1,190 vs 577 chips/s); the fixed cost
+# is ~1.1 s the first time (export 0.86 s + compile 0.22 s: ~1,200 chips to pay off) and
+# ~0.15 s once the graph and compiled model are kept (~170 chips)
+MIN_ITEMS = 500
 TOLERANCE = 1e-4  # max abs difference from torch, relative to the largest |value| (>= 1)
 CHECK_ITEMS = 8  # items of the first batch also run by torch to check the exported graph
 FAST_RUNTIMES: tuple[str, ...] = ("openvino", "onnxruntime")  # "auto"'s order of preference
