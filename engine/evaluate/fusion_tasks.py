@@ -37,11 +37,11 @@ def fusion_perception(ctx: CityContext, ground: np.ndarray, grid_xy: np.ndarray,
                       names: tuple[str, str]) -> list[dict]:
     """Perception per photo from ground, overhead and both (ridge, spatial block CV, a
     place's photos in one fold); rows carry their encoder name (`names` = ground, overhead)."""
-    from engine.evaluate.tasks import _cv_row
+    from engine.evaluate.tasks import cv_row
 
     groups = ctx.layer.frame["location_id"].to_numpy()
     views = _views(ground, field_at(ctx.xy, grid_xy, grid_feats), names)
-    return [{"encoder": name, **_cv_row("fusion_perception", t, X,
+    return [{"encoder": name, **cv_row("fusion_perception", t, X,
                                         ctx.layer.frame[t].to_numpy(np.float64), ctx.xy,
                                         s.point_block_m, s.point_folds, s, groups)}
             for name, X in views.items() for t in PERCEPTION]
@@ -54,7 +54,7 @@ def fusion_socioeconomic(ctx: CityContext, ground: np.ndarray, grid_xy: np.ndarr
     that have photos and grid chips (ridge, spatial block CV)."""
     import geopandas as gpd
 
-    from engine.evaluate.tasks import _cv_row, tract_rows
+    from engine.evaluate.tasks import cv_row, tract_rows
 
     points = gpd.GeoDataFrame(geometry=gpd.points_from_xy(grid_xy[:, 0], grid_xy[:, 1]),
                               crs=ctx.crs)
@@ -65,7 +65,7 @@ def fusion_socioeconomic(ctx: CityContext, ground: np.ndarray, grid_xy: np.ndarr
     pick_o = both[cov_o]
     views = _views(g[pick_g], o[pick_o], names)
     xy = xy_g[pick_g]
-    return [{"encoder": name, **_cv_row("fusion_socioeconomic", t, X,
+    return [{"encoder": name, **cv_row("fusion_socioeconomic", t, X,
                                         ctx.tracts[t].to_numpy(np.float64)[both], xy,
                                         s.tract_block_m, s.tract_folds, s)}
             for name, X in views.items() for t in SOCIOECONOMIC]

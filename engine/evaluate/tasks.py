@@ -41,7 +41,7 @@ def last_capture_rank(ctx: CityContext) -> np.ndarray:
     return frame.groupby(["loc", "head"])["rank"].transform("max").to_numpy()
 
 
-def _cv_row(task: str, target: str, X: np.ndarray, y: np.ndarray, xy: np.ndarray,
+def cv_row(task: str, target: str, X: np.ndarray, y: np.ndarray, xy: np.ndarray,
             block_m: float, folds: int, s: Settings,
             groups: np.ndarray | None = None) -> dict:
     """Ridge + spatial block CV: R2 mean and sd over folds; pooled (all out-of-fold
@@ -81,7 +81,7 @@ def socio_rows(task: str, ctx: CityContext, point_emb: np.ndarray, s: Settings,
     rows = []
     for target in SOCIOECONOMIC:
         y = ctx.tracts[target].to_numpy(np.float64)[cov]
-        rows.append(_cv_row(task, target, X, y, xy, s.tract_block_m, s.tract_folds, s))
+        rows.append(cv_row(task, target, X, y, xy, s.tract_block_m, s.tract_folds, s))
     return rows
 
 
@@ -94,7 +94,7 @@ def perception(embedder: Any, key: str, ctx: CityContext, s: Settings) -> list[d
     """Per photo -> each perception score (ridge, spatial CV, a place's photos in one fold)."""
     emb = ctx.photo_embeddings(embedder, key)
     groups = ctx.layer.frame["location_id"].to_numpy()
-    return [_cv_row("perception", t, emb, ctx.layer.frame[t].to_numpy(np.float64), ctx.xy,
+    return [cv_row("perception", t, emb, ctx.layer.frame[t].to_numpy(np.float64), ctx.xy,
                     s.point_block_m, s.point_folds, s, groups) for t in PERCEPTION]
 
 
