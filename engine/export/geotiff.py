@@ -214,7 +214,7 @@ class EmbeddingFieldWriter:
                     count=self.count, dtype=gdal_dtype, crs=src.crs, transform=src.transform,
                     nodata=self.nodata, tiled=True, blockxsize=self.blocksize,
                     blockysize=self.blocksize, compress="deflate", BIGTIFF="IF_SAFER",
-                    **opts) as dst:
+                    interleave="band" if self.cog else "pixel", **opts) as dst:
                 for win in self._windows():
                     x = src.read(window=win)
                     bad = ~np.isfinite(x)
@@ -238,14 +238,38 @@ class EmbeddingFieldWriter:
                     stage.unlink()
 
     def _factors(self) -> list[int]:
+        return self._cog_factors() or [2]
+
+    def _cog_factors(self) -> list[int]:
+        """Overview factors halving the raster until it fits one tile (as the COG driver's
+        OVERVIEWS=AUTO); none for a raster of one tile."""
         f, out = 2, []
         while max(self.width, self.height) / f >= self.blocksize / 2 and f <= 1024:
             out.append(f)
             f *= 2
-        return out or [2]
+        return out
+
+    def _overviews_on(self, source) -> str:
+        """Build the overviews on `source` (band-interleaved file or MEM dataset: band by
+        band) and return the COG driver's OVERVIEWS option. The COG driver's own overviews
+        go through a pixel-interleaved temporary file that it re-reads per band: quadratic
+        in bands (1,280 bands, 257 x 201 px: 110 s against 0.25 s here)."""
+        import rasterio
+        from rasterio.enums import Resampling
+
+        factors = self._cog_factors()
+        if not factors:
+            return "NONE"
+        method = getattr(Resampling, self.resampling)
+        if isinstance(source, (str, os.PathLike)):
+            with rasterio.open(source, "r+") as ds:
+                ds.build_overviews(factors, method)
+        else:
+            source.build_overviews(factors, method)
+        return "FORCE_USE_EXISTING"
 
     def _to_cog(self, source, out: Path, opts: dict) -> None:
-        """Copy `source` (a path or an open dataset) into the COG `out`."""
+        """Copy `source` (a path or an open dataset) into the COG `out`, with overviews."""
         import rasterio
         import rasterio.shutil
 
@@ -255,9 +279,9 @@ class EmbeddingFieldWriter:
                 raise EngineError("this GDAL has no COG driver (GDAL < 3.1)",
                                   "install the pinned rasterio: pip install -c constraints.txt "
                                   "rasterio")
+            overviews = self._overviews_on(source)
             rasterio.shutil.copy(source, out, driver="COG", BLOCKSIZE=self.blocksize,
-                                 COMPRESS="DEFLATE", OVERVIEWS="IGNORE_EXISTING",
-                                 OVERVIEW_RESAMPLING=self.resampling.upper(),
+                                 COMPRESS="DEFLATE", OVERVIEWS=overviews,
                                  BIGTIFF="IF_SAFER", **opts)
 
     def close(self) -> Path:
