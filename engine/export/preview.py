@@ -11,7 +11,7 @@ import numpy as np
 
 from engine.errors import EngineError
 from engine.export.fieldio import open_field, read_field_window
-from engine.export.geotiff import KIND_TAG, EmbeddingFieldWriter
+from engine.export.geotiff import KIND_TAG, MEMORY_BYTES, EmbeddingFieldWriter
 from engine.progress import Progress, no_progress
 
 log = logging.getLogger(__name__)
@@ -38,13 +38,18 @@ def pca_preview(field_path: str | os.PathLike[str], out_path: str | os.PathLike[
     with open_field(field_path) as ds:
         wins = list(_windows(ds.width, ds.height))
         per_pixel = sample / float(ds.width * ds.height)
-        picks = []
+        # a field that fits in MEMORY_BYTES is read once (the windows are kept for pass 2)
+        keep = 4 * ds.count * ds.width * ds.height <= MEMORY_BYTES
+        picks, kept = [], []
         for i, win in enumerate(wins):
             data, valid = read_field_window(ds, win)
-            vals = data[:, valid].T
-            take = min(len(vals), int(np.ceil(per_pixel * win.width * win.height)))
+            if keep:
+                kept.append((data, valid))
+            rows, cols = np.nonzero(valid)
+            take = min(len(rows), int(np.ceil(per_pixel * win.width * win.height)))
             if take:
-                picks.append(vals[rng.choice(len(vals), size=take, replace=False)])
+                k = rng.choice(len(rows), size=take, replace=False)
+                picks.append(data[:, rows[k], cols[k]].T)
             progress(i + 1, 2 * len(wins), "pca-preview")
         if not picks:
             raise EngineError(f"{field_path} has no valid pixels", "check its nodata value")
@@ -67,10 +72,14 @@ def pca_preview(field_path: str | os.PathLike[str], out_path: str | os.PathLike[
                                   nodata=0, cog=cog, colorinterp="rgb",
                                   band_descriptions=["pc1", "pc2", "pc3"],
                                   tags={KIND_TAG: "embedding_preview"}) as wr:
+            # float32 projection of the centred data: (x - mean) @ C = x @ C - mean @ C
+            comps32, shift = comps.T.astype(np.float32), (mean @ comps.T).astype(np.float32)
             for i, win in enumerate(wins):
-                data, valid = read_field_window(ds, win)
+                data, valid = kept[i] if keep else read_field_window(ds, win)
+                if keep:
+                    kept[i] = None
                 c, h, w = data.shape
-                p = (data.reshape(c, -1).T.astype(np.float64) - mean) @ comps.T
+                p = data.reshape(c, -1).T @ comps32 - shift
                 rgb = 1.0 + 254.0 * np.clip((p - lo) / span, 0.0, 1.0)
                 wr.write(rgb.T.reshape(3, h, w), int(win.col_off), int(win.row_off),
                          valid=valid)
