@@ -270,6 +270,8 @@ def _embed_raster(model: Any, raster_path: str | os.PathLike[str], out_tif: Path
                  f" ({len(mine)} on rank {place.rank} of {place.world})" if place.distributed
                  else "")
         reader = ChipReader(raster, grid, mine, batch_size, rad, polygons).start()
+        # the runtime's import / export / compile overlaps the reader's first blocks
+        accel.prepare(encode, (min(batch_size, max(share, 1)), in_chans, chip_px, chip_px))
         try:
             if not place.is_main:  # this rank's blocks become parts; rank 0 assembles
                 with torch.inference_mode():
@@ -282,7 +284,8 @@ def _embed_raster(model: Any, raster_path: str | os.PathLike[str], out_tif: Path
                     outs.path(out_tif), crs=raster.crs, transform=grid.transform,
                     width=grid.width, height=grid.height, count=dim, dtype=dtype,
                     band_descriptions=[f"emb_{k:03d}" for k in range(dim)],
-                    tags=field_tags(model_name, dim, encoder)) as writer, \
+                    tags=field_tags(model_name, dim, encoder),
+                    scratch_tile=grid.scratch_tile(dim)) as writer, \
                     torch.inference_mode():
                 n_chips, model_s = shard.agree(lambda: _compute(
                     reader, writer, encode, dev, dim, share, progress), place)

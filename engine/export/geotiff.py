@@ -33,15 +33,25 @@ _WINDOW = 512  # rows/cols per window when re-reading the scratch file
 # a raster up to this size (float32, all bands) is gathered in memory and written to the
 # scratch file at once: small windows of a band-interleaved 1,280-band scratch file cost
 # 0.11 s each in GDAL's read-modify-write of every band's tile (11.3 s of a 79 x 79 field)
-MEMORY_BYTES = 256 * 2**20
+# (a 313 x 313 field of 1,280 bands, 478 MiB: 14 s of block writes into the scratch file
+# against 0.7 s in memory, bench/embed_raster.py at 20k px, stride 64)
+MEMORY_BYTES = 512 * 2**20
 
 # GDAL dataset tag naming what a GeoContrast GeoTIFF is, so QGIS (the plugin) can tell an
 # embedding field ("embedding_field") from its preview ("embedding_preview") or an image
 KIND_TAG = "GEOCONTRAST_KIND"
 
-def fit_blocksize(blocksize: int, width: int, height: int) -> int:
-    """The tile size for a raster: `blocksize`, or less (a multiple of 16) when it is smaller."""
-    return min(blocksize, max(16, -(-max(width, height) // 16) * 16))
+# a tile holds every band of its pixels (pixel-interleaved COG): at most this many bytes
+# (float32), so a 1,280-band field gets 80 px tiles, not 335 MB ones at 256 px, which GDAL
+# buffers several at a time when compressing and any reader loads whole to show three bands
+TILE_BYTES = 32 * 2**20
+
+
+def fit_blocksize(blocksize: int, width: int, height: int, count: int = 1) -> int:
+    """The tile size for a raster: `blocksize`, or less (a multiple of 16) when the raster is
+    smaller or a tile of all `count` bands would pass TILE_BYTES."""
+    by_bytes = int((TILE_BYTES / (4 * max(count, 1))) ** 0.5) // 16 * 16
+    return min(blocksize, max(16, by_bytes), max(16, -(-max(width, height) // 16) * 16))
 
 
 def int8_scale_offset(lo: float, hi: float) -> tuple[float, float]:
@@ -62,7 +72,8 @@ class EmbeddingFieldWriter:
                  height: int, count: int, dtype: str = "float32",
                  nodata: float | None = None, band_descriptions: list[str] | None = None,
                  cog: bool = True, blocksize: int = 256, resampling: str = "average",
-                 colorinterp: str | None = None, tags: dict[str, str] | None = None) -> None:
+                 colorinterp: str | None = None, tags: dict[str, str] | None = None,
+                 scratch_tile: int | None = None) -> None:
         import rasterio
 
         if dtype not in DTYPES:
@@ -76,7 +87,7 @@ class EmbeddingFieldWriter:
                               "give one description per band")
         self.path, self.dtype, self.cog = Path(path), dtype, cog
         self.count, self.width, self.height = int(count), int(width), int(height)
-        self.blocksize = fit_blocksize(blocksize, self.width, self.height)
+        self.blocksize = fit_blocksize(blocksize, self.width, self.height, self.count)
         self.resampling, self.colorinterp = resampling, colorinterp
         self.band_descriptions = band_descriptions
         self.tags = {str(k): str(v) for k, v in (tags or {}).items()}  # GDAL dataset metadata
@@ -86,7 +97,12 @@ class EmbeddingFieldWriter:
         self.hi = np.full(count, -np.inf)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._scratch = scratch_name(self.path, ".scratch.tif")
-        bs = min(self.blocksize, 256)
+        # `scratch_tile`: the caller writes windows of whole tiles of this size (a multiple
+        # of 16): each band's tile is then written once, never read back and re-written
+        if scratch_tile is not None and (scratch_tile % 16 or scratch_tile < 16):
+            raise EngineError(f"scratch tile {scratch_tile} is not a multiple of 16",
+                              "use 16, 32, 64 ...")
+        bs = scratch_tile or min(self.blocksize, 256)
         self._ds = rasterio.open(
             self._scratch, "w", driver="GTiff", width=width, height=height, count=count,
             dtype="float32", crs=crs, transform=transform, nodata=float("nan"), tiled=True,
@@ -96,8 +112,11 @@ class EmbeddingFieldWriter:
             interleave="band")
         self.crs, self.transform = self._ds.crs, self._ds.transform
         small = 4 * self.count * self.width * self.height <= MEMORY_BYTES
-        self._mem = np.full((self.count, self.height, self.width), np.nan, np.float32) \
-            if small else None
+        # one array per band: handed to GDAL band by band and freed as it goes (peak: the
+        # raster once, not twice)
+        self._mem: list[np.ndarray | None] | None = [
+            np.full((self.height, self.width), np.nan, np.float32)
+            for _ in range(self.count)] if small else None
 
     def write(self, data: np.ndarray, col_off: int, row_off: int,
               valid: np.ndarray | None = None) -> None:
@@ -134,16 +153,23 @@ class EmbeddingFieldWriter:
                 self.hi[:n] = np.fmax(self.hi[:n],
                                       np.where(finite, data[:n], -np.inf).max(axis=(1, 2)))
         if self._mem is not None:
-            self._mem[:, row_off:row_off + h, col_off:col_off + w] = data
+            for band, values in zip(self._mem, data, strict=True):
+                band[row_off:row_off + h, col_off:col_off + w] = values
         else:
             self._ds.write(data, window=Window(col_off, row_off, w, h))
 
     def _close_scratch(self) -> None:
         """Flush the in-memory raster (if any) into the scratch file and close it."""
         if self._mem is not None:
-            self._ds.write(self._mem)
-            self._mem = None
+            self._write_bands(self._ds)
         self._ds.close()
+
+    def _write_bands(self, ds) -> None:
+        """Move the gathered bands into `ds`, freeing each once written."""
+        for b in range(self.count):
+            ds.write(self._mem[b], b + 1)
+            self._mem[b] = None
+        self._mem = None
 
     @contextlib.contextmanager
     def _memory_dataset(self):
@@ -154,8 +180,7 @@ class EmbeddingFieldWriter:
                            width=self.width, height=self.height, count=self.count,
                            dtype="float32", crs=self.crs, transform=self.transform,
                            nodata=float("nan")) as ds:
-            ds.write(self._mem)
-            self._mem = None
+            self._write_bands(ds)
             self._describe(ds)
             yield ds
 
@@ -282,7 +307,7 @@ class EmbeddingFieldWriter:
             overviews = self._overviews_on(source)
             rasterio.shutil.copy(source, out, driver="COG", BLOCKSIZE=self.blocksize,
                                  COMPRESS="DEFLATE", OVERVIEWS=overviews,
-                                 BIGTIFF="IF_SAFER", **opts)
+                                 BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS", **opts)
 
     def close(self) -> Path:
         """Finalise (quantise, tile, overviews) and rename into place; return the path."""
