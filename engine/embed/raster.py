@@ -111,17 +111,19 @@ def _compute(reader: ChipReader, writer: Any, encode: Callable[[Any], Any], dev:
     for item in reader:
         if item[0] == "block":
             block, valid = item[1], item[2]
-            buf = np.zeros((dim, block.height, block.width), dtype=np.float32)
+            # pixel-major: a batch's embeddings land as whole rows (scattering them into
+            # (dim, h, w) took 1.1 ms a batch of 64 x 1,280, ~2% of the model's time)
+            buf = np.zeros((block.height, block.width, dim), dtype=np.float32)
         elif item[0] == "chips":
             t0 = time.perf_counter()
             emb = encode(torch.from_numpy(item[3]).to(dev, non_blocking=True))
-            buf[:, item[1], item[2]] = emb.float().cpu().numpy().T
+            buf[item[1], item[2]] = emb.float().cpu().numpy()
             model_s += time.perf_counter() - t0
             n_chips += len(item[1])
         else:  # block_end: the block streams to the writer, its buffer is dropped
             block = item[1]
             with GDAL_IO:
-                writer.write(buf, block.col, block.row, valid=valid)
+                writer.write(buf.transpose(2, 0, 1), block.col, block.row, valid=valid)
             done += block.height * block.width
             progress(done, total, "embed-raster")
     return n_chips, model_s
