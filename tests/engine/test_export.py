@@ -177,6 +177,42 @@ def test_many_band_field_gets_band_by_band_overviews(tmp_path, monkeypatch, in_m
                                equal_nan=True)
 
 
+def test_round_to_half_equals_numpys_float16() -> None:
+    """The bit-level rounding gives numpy's float16 values, ties, subnormals, zeros, NaN and
+    infinities included; past float16's range it gives a value past 65504."""
+    from engine.export.geotiff import round_to_half
+
+    rng = np.random.default_rng(7)
+    x = (rng.normal(size=200_000) * 10.0 ** rng.uniform(-9, 4.8, 200_000)).astype(np.float32)
+    edge = np.array([0.0, -0.0, 1e-8, 6e-5, 6.2e-5, 65504, 65519, -65519, np.inf, -np.inf,
+                     np.nan, 1.0009765625, 1.00048828125, 1.000732421875], np.float32)
+    x = np.concatenate([x, edge])
+    with np.errstate(over="ignore"):
+        want = x.astype(np.float16).astype(np.float32)
+    got = round_to_half(x)
+    fits = np.abs(x) < 65520
+    np.testing.assert_array_equal(got[fits], want[fits])
+    assert (np.abs(round_to_half(np.array([65520.0, 1e6], np.float32))) > 65504).all()
+
+
+def test_float16_field_refuses_values_it_cannot_hold(tmp_path) -> None:
+    """A finite value beyond float16's range is an error naming the file, never an inf;
+    nodata (NaN) and values that round into range are written."""
+    path = tmp_path / "f16.tif"
+    with pytest.raises(EngineError, match="65504"):
+        with EmbeddingFieldWriter(path, crs=CRS, transform=TRANSFORM, width=4, height=4,
+                                  count=2, dtype="float16") as wr:
+            wr.write(np.full((2, 4, 4), 7.0e4, np.float32), 0, 0)
+    assert not path.exists()
+    a = np.full((2, 4, 4), 0.1, np.float32)
+    a[0, 0, 0], a[1, 1, 1] = np.nan, 65510.0
+    with EmbeddingFieldWriter(path, crs=CRS, transform=TRANSFORM, width=4, height=4,
+                              count=2, dtype="float16") as wr:
+        wr.write(a, 0, 0)
+    with rasterio.open(path) as ds:
+        np.testing.assert_array_equal(ds.read(), a.astype(np.float16).astype(np.float32))
+
+
 def test_streaming_writer_and_single_band_qml(tmp_path) -> None:
     path = tmp_path / "streamed.tif"
     with EmbeddingFieldWriter(path, crs=CRS, transform=TRANSFORM, width=300, height=200,
