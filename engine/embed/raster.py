@@ -293,14 +293,20 @@ def _embed_raster(model: Any, raster_path: str | os.PathLike[str], out_tif: Path
                     reader, writer, encode, dev, dim, share, progress), place)
                 n_chips += shard.assemble_raster(parts, blocks, writer)
                 t_write = time.perf_counter()
+                early = n_chips and preview and writer.holds_values
+                if early:  # from the values in memory, before the COG is compressed
+                    pca_preview(outs.path(out_tif), outs.path(preview_path),
+                                progress=progress, source=writer)
+                preview_s = time.perf_counter() - t_write
         finally:
             reader.close()
         crs = raster.crs
-        seconds = time.perf_counter() - t_start
+        seconds = time.perf_counter() - t_start - preview_s
         outputs = {"output": str(out_tif)}
         t_preview = time.perf_counter()
         if n_chips and preview:
-            pca_preview(outs.path(out_tif), outs.path(preview_path), progress=progress)
+            if not early:
+                pca_preview(outs.path(out_tif), outs.path(preview_path), progress=progress)
             outputs["preview"] = str(preview_path)
         elif not n_chips:
             log.warning("no valid pixel in the area: %s is all nodata (no PCA preview)",
@@ -317,7 +323,7 @@ def _embed_raster(model: Any, raster_path: str | os.PathLike[str], out_tif: Path
             "seconds": round(seconds, 3), "model_seconds": round(model_s, 3),
             "finalise_seconds": round(seconds - (t_write - t_start), 3),
             "reader_wait_seconds": round(reader.wait_s, 3),
-            "preview_seconds": round(time.perf_counter() - t_preview, 3),
+            "preview_seconds": round(preview_s + time.perf_counter() - t_preview, 3),
             "chips_per_s": round(n_chips / seconds, 2) if seconds > 0 else None,
             "ranks": place.world,
         }

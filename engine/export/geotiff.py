@@ -180,6 +180,23 @@ class EmbeddingFieldWriter:
         else:
             self._ds.write(data, window=Window(col_off, row_off, w, h))
 
+    @property
+    def holds_values(self) -> bool:
+        """Whether the values written so far can be read back from memory (float fields
+        gathered in memory, before close): read_window then gives the file's values."""
+        return self._mem is not None and self.dtype in ("float32", "float16")
+
+    def read_window(self, window) -> tuple[np.ndarray, np.ndarray]:
+        """(values float32 (C, h, w), valid (h, w)) of a window, from memory (holds_values),
+        as engine.export.fieldio.read_field_window reads them from the final file."""
+        if not self.holds_values:
+            raise EngineError(f"{self.path.name}'s values are not in memory",
+                              "read the finished file (engine.export.fieldio)")
+        r, c = int(window.row_off), int(window.col_off)
+        h, w = int(window.height), int(window.width)
+        data = np.stack([band[r:r + h, c:c + w] for band in self._mem])
+        return data, np.isfinite(data).all(axis=0)
+
     def _close_scratch(self) -> None:
         """Flush the in-memory raster (if any) into the scratch file and close it."""
         if self._mem is not None:

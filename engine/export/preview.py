@@ -3,9 +3,12 @@ then applied window by window (memory stays bounded)."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,21 +31,28 @@ def _windows(width: int, height: int):
 
 def pca_preview(field_path: str | os.PathLike[str], out_path: str | os.PathLike[str],
                 sample: int = 20000, seed: int = 0, cog: bool = True,
-                progress: Progress = no_progress) -> Path:
+                progress: Progress = no_progress, source: Any = None) -> Path:
     """Write a uint8 RGB GeoTIFF (nodata 0) of the first three principal components.
 
     Each component is stretched from its 2nd to 98th percentile over the sample onto 1..255.
     Component signs are fixed (largest loading positive) so the colours are reproducible.
+    `source`: the field's EmbeddingFieldWriter while it holds the values in memory (read
+    from there, not from `field_path`: the same values, without decompressing the file).
     """
     rng = np.random.default_rng(seed)
-    with open_field(field_path) as ds:
+    with contextlib.ExitStack() as stack:
+        if source is not None:
+            ds, read = source, source.read_window
+        else:
+            ds = stack.enter_context(open_field(field_path))
+            read = functools.partial(read_field_window, ds)
         wins = list(_windows(ds.width, ds.height))
         per_pixel = sample / float(ds.width * ds.height)
-        # a field that fits in MEMORY_BYTES is read once (the windows are kept for pass 2)
-        keep = 4 * ds.count * ds.width * ds.height <= MEMORY_BYTES
+        # a file that fits in MEMORY_BYTES is read once (the windows are kept for pass 2)
+        keep = source is None and 4 * ds.count * ds.width * ds.height <= MEMORY_BYTES
         picks, kept = [], []
         for i, win in enumerate(wins):
-            data, valid = read_field_window(ds, win)
+            data, valid = read(win)
             if keep:
                 kept.append((data, valid))
             rows, cols = np.nonzero(valid)
@@ -75,7 +85,7 @@ def pca_preview(field_path: str | os.PathLike[str], out_path: str | os.PathLike[
             # float32 projection of the centred data: (x - mean) @ C = x @ C - mean @ C
             comps32, shift = comps.T.astype(np.float32), (mean @ comps.T).astype(np.float32)
             for i, win in enumerate(wins):
-                data, valid = kept[i] if keep else read_field_window(ds, win)
+                data, valid = kept[i] if keep else read(win)
                 if keep:
                     kept[i] = None
                 c, h, w = data.shape

@@ -257,6 +257,24 @@ def test_pca_preview_is_rgb(tmp_path) -> None:
         assert np.array_equal(ds.read(), rgb)
 
 
+def test_pca_preview_from_the_writers_memory_equals_the_files(tmp_path) -> None:
+    """embed-raster previews a field from the writer's memory before the COG is compressed:
+    the same pixels as the preview of the finished file."""
+    rng = np.random.default_rng(4)
+    field = rng.normal(size=(12, 40, 56)).astype(np.float32)
+    field[:, :3, :5] = np.nan
+    path = tmp_path / "field.tif"
+    with EmbeddingFieldWriter(path, crs=CRS, transform=TRANSFORM, width=56, height=40,
+                              count=12, dtype="float16") as wr:
+        wr.write(field, 0, 0)
+        assert wr.holds_values
+        early = pca_preview(path, tmp_path / "early.tif", sample=500, source=wr)
+    late = pca_preview(path, tmp_path / "late.tif", sample=500)
+    with rasterio.open(early) as a, rasterio.open(late) as b:
+        np.testing.assert_array_equal(a.read(), b.read())
+        assert a.crs == b.crs and a.transform == b.transform
+
+
 def test_quicklooks_are_png(tmp_path) -> None:
     assert nice_length(730.0) == 500.0 and nice_length(0.31) == 0.2
     tif = write_geotiff(np.random.default_rng(3).random((1, 40, 60)).astype(np.float32), CRS,
