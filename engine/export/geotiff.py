@@ -282,11 +282,12 @@ class EmbeddingFieldWriter:
                 for win in self._windows():
                     x = src.read(window=win)
                     bad = ~np.isfinite(x)
+                    # NaN survives the clip and sits exactly where `bad` puts nodata
                     if self.dtype == "int8":
                         q = np.rint((x - offsets[:, None, None]) / scales[:, None, None])
-                        x = np.clip(np.nan_to_num(q), -127, 127)
+                        x = np.clip(q, -127, 127, out=q)
                     elif self.dtype == "uint8":
-                        x = np.clip(np.nan_to_num(np.rint(x)), 0, 255)
+                        x = np.clip(np.rint(x), 0, 255)
                     x[bad] = self.nodata
                     dst.write(x.astype(gdal_dtype), window=win)
                 if self.dtype == "int8":
