@@ -78,9 +78,10 @@ def main() -> None:
             t = time.perf_counter()
             got = getattr(ft, task)(ctx, ground, grid_xy, over, s, (IMAGENET, MOSAIKS), (head,))
             seconds[f"{task} {head}"] = round(time.perf_counter() - t, 1)
-            rows += [{**r, "encoder": head} for r in got if r["encoder"].startswith("fusion")]
+            n_t = len({r["target"] for r in got})  # rows: ground, overhead, then the heads
+            rows += [{**r, "encoder": head} for r in got[2 * n_t:3 * n_t]]
             if head == heads[0]:
-                rows += [r for r in got if not r["encoder"].startswith("fusion")]
+                rows += got[:2 * n_t]
     summ = summary(rows)
     best_alone = {k: max(summ[IMAGENET][k], summ[MOSAIKS][k]) for k in ("perception", "tracts")}
     margin = {h: min(summ[h][k] - best_alone[k] for k in best_alone) for h in HEADS}

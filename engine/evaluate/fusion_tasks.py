@@ -1,6 +1,7 @@
 """Near/remote fusion rows (issue 11): the ground view (frozen ImageNet Lite0 photo features),
 the overhead view (MOSAIKS features of the overhead grid's chips, i.e. the overhead embedding
-field) and both joined, each through the same ridge head on the same rows and folds.
+field) and both joined by the protocol's fusion head (fusion_heads: the views' own ridges,
+stacked), all on the same rows and folds.
 
 Per photo (perception) the overhead vector is the grid chip whose cell holds the photo (the
 field pixel under it, as `fit --fuse-field` samples a field); per tract (socioeconomic) the
@@ -17,8 +18,11 @@ from engine.evaluate.fusion_heads import CONTROLS, HEADS, fused_oof
 from engine.evaluate.settings import PERCEPTION, SOCIOECONOMIC, Settings
 
 FUSION = "fusion (imagenet + mosaiks)"  # the fused encoder's name in rows and claims
-FUSION_HEAD = "concat"  # the protocol's fusion head (fusion_heads.HEADS)
+FUSION_HEAD = "stack"  # the protocol's fusion head, chosen on city seed 3 (bench/fusion_select.py)
 TASK_NAMES = ("fusion_perception", "fusion_socioeconomic")
+# a head's control, reported next to it when it is the protocol's head
+CONTROL_OF = {"stack": "stack_ground_only"}
+STACKED_GROUND = "imagenet effnet-lite0 (stacked)"  # the control's row name (ground = IMAGENET)
 
 
 def field_at(xy: np.ndarray, grid_xy: np.ndarray, grid_feats: np.ndarray) -> np.ndarray:
@@ -34,7 +38,8 @@ def view_rows(task: str, targets: dict[str, np.ndarray], ground: np.ndarray, ove
               groups: np.ndarray | None = None, heads: tuple[str, ...] = (FUSION_HEAD,)
               ) -> list[dict]:
     """Rows of ground alone, overhead alone (the benchmark's ridge) and each fusion head of
-    `heads` (fusion_heads.HEADS or CONTROLS), all on the same rows and spatial folds."""
+    `heads` (fusion_heads.HEADS or CONTROLS; the protocol's head with its control, if it has
+    one), all on the same rows and spatial folds."""
     from engine.evaluate.tasks import cv_rows, score_rows
     from engine.heads.spatial_cv import spatial_folds
 
@@ -43,11 +48,14 @@ def view_rows(task: str, targets: dict[str, np.ndarray], ground: np.ndarray, ove
         rows += [{"encoder": name, **r}
                  for r in cv_rows(task, targets, X, xy, block_m, n_folds, s, groups)]
     fold = spatial_folds(xy, block_m, n_folds, s.seed, groups=groups)
+    if FUSION_HEAD in heads and FUSION_HEAD in CONTROL_OF:
+        heads = (*heads, CONTROL_OF[FUSION_HEAD])
     Y = np.column_stack(list(targets.values()))
     for head in heads:
         oof = fused_oof({**HEADS, **CONTROLS}[head], np.asarray(ground, np.float64),
                         np.asarray(over, np.float64), Y, xy, fold, block_m, s.seed, groups)
-        name = FUSION if head == FUSION_HEAD else f"fusion [{head}]"
+        name = {FUSION_HEAD: FUSION, CONTROL_OF.get(FUSION_HEAD): f"{names[0]} (stacked)"
+                }.get(head, f"fusion [{head}]")
         rows += [{"encoder": name, **r} for r in score_rows(task, targets, oof, fold, s)]
     return rows
 
