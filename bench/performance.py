@@ -34,11 +34,12 @@ BENCHES: list[tuple[str, str, str, str]] = [
      "DataLoader with N workers, the same model in torch eager); peak RSS summed over the "
      "process and its workers; max_field_diff on the chips both computed."),
     ("embed_raster_20k", "embed-raster at 20k px vs pure compute, peak RSS",
-     f"{PY} bench/embed_raster.py --sizes 20000 20000 --strides 256 128 --peer-sizes "
-     "--threads 1",
-     "a 20,000 x 20,000 px RGB raster (1.2 GB uncompressed) read in windows, chips every 256 "
-     "and every 128 px: ratio to pure compute and peak RSS (the raster never sits in "
-     "memory). The fixed costs (export, compile, COG) weigh more on the sparser grid."),
+     f"{PY} bench/embed_raster.py --sizes 20000 20000 20000 --strides 256 128 64 "
+     "--peer-sizes --threads 1",
+     "a 20,000 x 20,000 px RGB raster (1.2 GB uncompressed) read in windows, chips every 256, "
+     "128 and 64 px (64: the chips tile the raster): ratio to pure compute and peak RSS (the "
+     "raster never sits in memory; a field up to engine.export.geotiff.MEMORY_BYTES does). "
+     "The fixed costs (runtime start, first reads, COG) weigh more on the sparser grids."),
     ("embed_points", "embed-points vs a plain torchvision DataLoader; faiss HNSW vs flat",
      f"{PY} bench/embed_points.py --photos 2400",
      "ratio_vs_dataloader = our photos/s / a torchvision ImageFolder-style DataLoader's "

@@ -98,6 +98,8 @@ def embed_images(model: Any, paths: list[str], batch_size: int = EMBED_BATCH,
                         num_workers=num_workers, collate_fn=collate_photos,
                         pin_memory=dev.type == "cuda",
                         persistent_workers=False)
+    # the runtime's import / export / compile overlaps the first photos' decoding
+    accel.prepare(encode, (min(batch_size, max(len(paths), 1)), 3, image_size, image_size))
     rows: list[int] = []
     chunks: list[np.ndarray] = []
     errors: list[tuple[int, str]] = []

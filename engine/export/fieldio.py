@@ -42,9 +42,9 @@ def read_field_window(ds, window) -> tuple[np.ndarray, np.ndarray]:
         raw = ds.read(window=window)
     valid = np.ones(raw.shape[1:], dtype=bool)
     for band, nodata in zip(raw, ds.nodatavals, strict=True):  # each band's own nodata
-        if nodata is not None:
-            valid &= ~np.isnan(band) if np.isnan(nodata) else band != nodata
-    data = raw.astype(np.float32)
+        if nodata is not None and not np.isnan(nodata):  # NaN nodata: the finite test below
+            valid &= band != nodata
+    data = raw.astype(np.float32, copy=False)
     scales = np.asarray(ds.scales, dtype=np.float32)[:, None, None]
     offsets = np.asarray(ds.offsets, dtype=np.float32)[:, None, None]
     if not (np.all(scales == 1) and np.all(offsets == 0)):

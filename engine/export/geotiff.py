@@ -33,15 +33,46 @@ _WINDOW = 512  # rows/cols per window when re-reading the scratch file
 # a raster up to this size (float32, all bands) is gathered in memory and written to the
 # scratch file at once: small windows of a band-interleaved 1,280-band scratch file cost
 # 0.11 s each in GDAL's read-modify-write of every band's tile (11.3 s of a 79 x 79 field)
-MEMORY_BYTES = 256 * 2**20
+# (a 313 x 313 field of 1,280 bands, 478 MiB: 14 s of block writes into the scratch file
+# against 0.7 s in memory, bench/embed_raster.py at 20k px, stride 64)
+MEMORY_BYTES = 512 * 2**20
 
 # GDAL dataset tag naming what a GeoContrast GeoTIFF is, so QGIS (the plugin) can tell an
 # embedding field ("embedding_field") from its preview ("embedding_preview") or an image
 KIND_TAG = "GEOCONTRAST_KIND"
 
-def fit_blocksize(blocksize: int, width: int, height: int) -> int:
-    """The tile size for a raster: `blocksize`, or less (a multiple of 16) when it is smaller."""
-    return min(blocksize, max(16, -(-max(width, height) // 16) * 16))
+# a tile holds every band of its pixels (pixel-interleaved COG): at most this many bytes
+# (float32), so a 1,280-band field gets 80 px tiles, not 335 MB ones at 256 px, which GDAL
+# buffers several at a time when compressing and any reader loads whole to show three bands
+TILE_BYTES = 32 * 2**20
+
+
+def fit_blocksize(blocksize: int, width: int, height: int, count: int = 1) -> int:
+    """The tile size for a raster: `blocksize`, or less (a multiple of 16) when the raster is
+    smaller or a tile of all `count` bands would pass TILE_BYTES."""
+    by_bytes = int((TILE_BYTES / (4 * max(count, 1))) ** 0.5) // 16 * 16
+    return min(blocksize, max(16, by_bytes), max(16, -(-max(width, height) // 16) * 16))
+
+
+def round_to_half(x: np.ndarray) -> np.ndarray:
+    """float32 copy of `x` rounded to the nearest float16 value (ties to even), computed on
+    the float32 bits (numpy's float16 round trip costs 8 ms per 1.3 M values here, this
+    ~1 ms). Values in float16's subnormal range go through numpy's float16; a value
+    past float16's range comes out past 65504 (the caller refuses it); NaN stays NaN."""
+    out = np.array(x, dtype=np.float32)
+    bits = out.view(np.uint32)
+    # 13 mantissa bits dropped (23 -> 10), rounding half to even
+    bits += np.uint32(0x0FFF) + ((bits >> np.uint32(13)) & np.uint32(1))
+    bits &= np.uint32(0xFFFFE000)
+    exponent = (bits >> np.uint32(23)) & np.uint32(0xFF)
+    small = exponent < 113  # |value| < 2**-14: float16 subnormals (and zero)
+    if small.any():
+        with np.errstate(over="ignore"):
+            out[small] = np.asarray(x, dtype=np.float32)[small].astype(np.float16)
+    nan = exponent == 0xFF  # a NaN's rounding may carry into the sign: restore it
+    if nan.any():
+        out[nan] = np.asarray(x, dtype=np.float32)[nan]
+    return out
 
 
 def int8_scale_offset(lo: float, hi: float) -> tuple[float, float]:
@@ -62,7 +93,8 @@ class EmbeddingFieldWriter:
                  height: int, count: int, dtype: str = "float32",
                  nodata: float | None = None, band_descriptions: list[str] | None = None,
                  cog: bool = True, blocksize: int = 256, resampling: str = "average",
-                 colorinterp: str | None = None, tags: dict[str, str] | None = None) -> None:
+                 colorinterp: str | None = None, tags: dict[str, str] | None = None,
+                 scratch_tile: int | None = None) -> None:
         import rasterio
 
         if dtype not in DTYPES:
@@ -76,7 +108,7 @@ class EmbeddingFieldWriter:
                               "give one description per band")
         self.path, self.dtype, self.cog = Path(path), dtype, cog
         self.count, self.width, self.height = int(count), int(width), int(height)
-        self.blocksize = fit_blocksize(blocksize, self.width, self.height)
+        self.blocksize = fit_blocksize(blocksize, self.width, self.height, self.count)
         self.resampling, self.colorinterp = resampling, colorinterp
         self.band_descriptions = band_descriptions
         self.tags = {str(k): str(v) for k, v in (tags or {}).items()}  # GDAL dataset metadata
@@ -86,7 +118,12 @@ class EmbeddingFieldWriter:
         self.hi = np.full(count, -np.inf)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._scratch = scratch_name(self.path, ".scratch.tif")
-        bs = min(self.blocksize, 256)
+        # `scratch_tile`: the caller writes windows of whole tiles of this size (a multiple
+        # of 16): each band's tile is then written once, never read back and re-written
+        if scratch_tile is not None and (scratch_tile % 16 or scratch_tile < 16):
+            raise EngineError(f"scratch tile {scratch_tile} is not a multiple of 16",
+                              "use 16, 32, 64 ...")
+        bs = scratch_tile or min(self.blocksize, 256)
         self._ds = rasterio.open(
             self._scratch, "w", driver="GTiff", width=width, height=height, count=count,
             dtype="float32", crs=crs, transform=transform, nodata=float("nan"), tiled=True,
@@ -96,8 +133,11 @@ class EmbeddingFieldWriter:
             interleave="band")
         self.crs, self.transform = self._ds.crs, self._ds.transform
         small = 4 * self.count * self.width * self.height <= MEMORY_BYTES
-        self._mem = np.full((self.count, self.height, self.width), np.nan, np.float32) \
-            if small else None
+        # one array per band: handed to GDAL band by band and freed as it goes (peak: the
+        # raster once, not twice)
+        self._mem: list[np.ndarray | None] | None = [
+            np.full((self.height, self.width), np.nan, np.float32)
+            for _ in range(self.count)] if small else None
 
     def write(self, data: np.ndarray, col_off: int, row_off: int,
               valid: np.ndarray | None = None) -> None:
@@ -115,14 +155,15 @@ class EmbeddingFieldWriter:
             raise EngineError(f"window {w}x{h} at col {col_off}, row {row_off} falls outside "
                               f"the {self.width}x{self.height} raster {self.path.name}",
                               "clip windows to the raster grid")
-        data = data.copy()
-        if self.dtype == "float16" and np.nanmax(np.abs(data), initial=0.0) > 65504.0:
-            raise EngineError(f"values beyond +-65504 cannot be stored as float16 in "
-                              f"{self.path.name}", "write this raster as float32")
+        if self.dtype == "float16":  # round to nearest half here: GDAL's NBITS=16 truncates
+            data = round_to_half(data)
+            if np.nanmax(np.abs(data), initial=0.0) > 65504.0:
+                raise EngineError(f"values beyond +-65504 cannot be stored as float16 in "
+                                  f"{self.path.name}", "write this raster as float32")
+        else:
+            data = data.copy()
         if valid is not None:
             data[:, ~np.asarray(valid, dtype=bool)] = np.nan
-        if self.dtype == "float16":  # round to nearest half here: GDAL's NBITS=16 truncates
-            data = data.astype(np.float16).astype(np.float32)
         # value range (lo, hi): of every band for int8's scales, else of band 1 only (the
         # maps' colour ramp), not a pass over all 1,280 bands of an embedding field
         n = self.count if self.dtype == "int8" else 1
@@ -134,16 +175,40 @@ class EmbeddingFieldWriter:
                 self.hi[:n] = np.fmax(self.hi[:n],
                                       np.where(finite, data[:n], -np.inf).max(axis=(1, 2)))
         if self._mem is not None:
-            self._mem[:, row_off:row_off + h, col_off:col_off + w] = data
+            for band, values in zip(self._mem, data, strict=True):
+                band[row_off:row_off + h, col_off:col_off + w] = values
         else:
             self._ds.write(data, window=Window(col_off, row_off, w, h))
+
+    @property
+    def holds_values(self) -> bool:
+        """Whether the values written so far can be read back from memory (float fields
+        gathered in memory, before close): read_window then gives the file's values."""
+        return self._mem is not None and self.dtype in ("float32", "float16")
+
+    def read_window(self, window) -> tuple[np.ndarray, np.ndarray]:
+        """(values float32 (C, h, w), valid (h, w)) of a window, from memory (holds_values),
+        as engine.export.fieldio.read_field_window reads them from the final file."""
+        if not self.holds_values:
+            raise EngineError(f"{self.path.name}'s values are not in memory",
+                              "read the finished file (engine.export.fieldio)")
+        r, c = int(window.row_off), int(window.col_off)
+        h, w = int(window.height), int(window.width)
+        data = np.stack([band[r:r + h, c:c + w] for band in self._mem])
+        return data, np.isfinite(data).all(axis=0)
 
     def _close_scratch(self) -> None:
         """Flush the in-memory raster (if any) into the scratch file and close it."""
         if self._mem is not None:
-            self._ds.write(self._mem)
-            self._mem = None
+            self._write_bands(self._ds)
         self._ds.close()
+
+    def _write_bands(self, ds) -> None:
+        """Move the gathered bands into `ds`, freeing each once written."""
+        for b in range(self.count):
+            ds.write(self._mem[b], b + 1)
+            self._mem[b] = None
+        self._mem = None
 
     @contextlib.contextmanager
     def _memory_dataset(self):
@@ -154,8 +219,7 @@ class EmbeddingFieldWriter:
                            width=self.width, height=self.height, count=self.count,
                            dtype="float32", crs=self.crs, transform=self.transform,
                            nodata=float("nan")) as ds:
-            ds.write(self._mem)
-            self._mem = None
+            self._write_bands(ds)
             self._describe(ds)
             yield ds
 
@@ -214,15 +278,16 @@ class EmbeddingFieldWriter:
                     count=self.count, dtype=gdal_dtype, crs=src.crs, transform=src.transform,
                     nodata=self.nodata, tiled=True, blockxsize=self.blocksize,
                     blockysize=self.blocksize, compress="deflate", BIGTIFF="IF_SAFER",
-                    **opts) as dst:
+                    interleave="band" if self.cog else "pixel", **opts) as dst:
                 for win in self._windows():
                     x = src.read(window=win)
                     bad = ~np.isfinite(x)
+                    # NaN survives the clip and sits exactly where `bad` puts nodata
                     if self.dtype == "int8":
                         q = np.rint((x - offsets[:, None, None]) / scales[:, None, None])
-                        x = np.clip(np.nan_to_num(q), -127, 127)
+                        x = np.clip(q, -127, 127, out=q)
                     elif self.dtype == "uint8":
-                        x = np.clip(np.nan_to_num(np.rint(x)), 0, 255)
+                        x = np.clip(np.rint(x), 0, 255)
                     x[bad] = self.nodata
                     dst.write(x.astype(gdal_dtype), window=win)
                 if self.dtype == "int8":
@@ -238,14 +303,38 @@ class EmbeddingFieldWriter:
                     stage.unlink()
 
     def _factors(self) -> list[int]:
+        return self._cog_factors() or [2]
+
+    def _cog_factors(self) -> list[int]:
+        """Overview factors halving the raster until it fits one tile (as the COG driver's
+        OVERVIEWS=AUTO); none for a raster of one tile."""
         f, out = 2, []
         while max(self.width, self.height) / f >= self.blocksize / 2 and f <= 1024:
             out.append(f)
             f *= 2
-        return out or [2]
+        return out
+
+    def _overviews_on(self, source) -> str:
+        """Build the overviews on `source` (band-interleaved file or MEM dataset: band by
+        band) and return the COG driver's OVERVIEWS option. The COG driver's own overviews
+        go through a pixel-interleaved temporary file that it re-reads per band: quadratic
+        in bands (1,280 bands, 257 x 201 px: 110 s against 0.25 s here)."""
+        import rasterio
+        from rasterio.enums import Resampling
+
+        factors = self._cog_factors()
+        if not factors:
+            return "NONE"
+        method = getattr(Resampling, self.resampling)
+        if isinstance(source, (str, os.PathLike)):
+            with rasterio.open(source, "r+") as ds:
+                ds.build_overviews(factors, method)
+        else:
+            source.build_overviews(factors, method)
+        return "FORCE_USE_EXISTING"
 
     def _to_cog(self, source, out: Path, opts: dict) -> None:
-        """Copy `source` (a path or an open dataset) into the COG `out`."""
+        """Copy `source` (a path or an open dataset) into the COG `out`, with overviews."""
         import rasterio
         import rasterio.shutil
 
@@ -255,10 +344,10 @@ class EmbeddingFieldWriter:
                 raise EngineError("this GDAL has no COG driver (GDAL < 3.1)",
                                   "install the pinned rasterio: pip install -c constraints.txt "
                                   "rasterio")
+            overviews = self._overviews_on(source)
             rasterio.shutil.copy(source, out, driver="COG", BLOCKSIZE=self.blocksize,
-                                 COMPRESS="DEFLATE", OVERVIEWS="IGNORE_EXISTING",
-                                 OVERVIEW_RESAMPLING=self.resampling.upper(),
-                                 BIGTIFF="IF_SAFER", **opts)
+                                 COMPRESS="DEFLATE", OVERVIEWS=overviews,
+                                 BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS", **opts)
 
     def close(self) -> Path:
         """Finalise (quantise, tile, overviews) and rename into place; return the path."""

@@ -146,6 +146,73 @@ def test_geotiff_cog_round_trip(tmp_path, dtype) -> None:
     assert (np.abs(back - a) <= tol)[ok].all()
 
 
+@pytest.mark.parametrize("in_memory", [True, False])
+def test_many_band_field_gets_band_by_band_overviews(tmp_path, monkeypatch, in_memory) -> None:
+    """Overviews are built on the source band by band and copied into the COG: the average
+    of each 2 x 2 cell ignoring nodata, whether the field was gathered in memory or went
+    through the scratch file in whole tiles."""
+    import engine.export.geotiff as geotiff
+
+    if not in_memory:
+        monkeypatch.setattr(geotiff, "MEMORY_BYTES", 0)
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(40, 96, 128)).astype(np.float16).astype(np.float32)
+    a[:, :2, :3] = np.nan
+    path = tmp_path / "field.tif"
+    with EmbeddingFieldWriter(path, crs=CRS, transform=TRANSFORM, width=128, height=96,
+                              count=40, dtype="float16", blocksize=64,
+                              scratch_tile=32) as wr:
+        for r in range(0, 96, 32):  # blocks of whole 32 px scratch tiles
+            for c in range(0, 128, 32):
+                wr.write(a[:, r:r + 32, c:c + 32], c, r)
+    with rasterio.open(path) as ds:
+        assert ds.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+        assert ds.overviews(1) == [2, 4] and ds.block_shapes[0] == (64, 64)
+        np.testing.assert_array_equal(ds.read(), a)
+        half = ds.read(out_shape=(40, 48, 64))
+    cells = a.reshape(40, 48, 2, 64, 2)
+    with np.errstate(invalid="ignore"), pytest.warns(RuntimeWarning):
+        want = np.nanmean(cells, axis=(2, 4))
+    np.testing.assert_allclose(half, want.astype(np.float16).astype(np.float32), atol=2e-3,
+                               equal_nan=True)
+
+
+def test_round_to_half_equals_numpys_float16() -> None:
+    """The bit-level rounding gives numpy's float16 values, ties, subnormals, zeros, NaN and
+    infinities included; past float16's range it gives a value past 65504."""
+    from engine.export.geotiff import round_to_half
+
+    rng = np.random.default_rng(7)
+    x = (rng.normal(size=200_000) * 10.0 ** rng.uniform(-9, 4.8, 200_000)).astype(np.float32)
+    edge = np.array([0.0, -0.0, 1e-8, 6e-5, 6.2e-5, 65504, 65519, -65519, np.inf, -np.inf,
+                     np.nan, 1.0009765625, 1.00048828125, 1.000732421875], np.float32)
+    x = np.concatenate([x, edge])
+    with np.errstate(over="ignore"):
+        want = x.astype(np.float16).astype(np.float32)
+    got = round_to_half(x)
+    fits = np.abs(x) < 65520
+    np.testing.assert_array_equal(got[fits], want[fits])
+    assert (np.abs(round_to_half(np.array([65520.0, 1e6], np.float32))) > 65504).all()
+
+
+def test_float16_field_refuses_values_it_cannot_hold(tmp_path) -> None:
+    """A finite value beyond float16's range is an error naming the file, never an inf;
+    nodata (NaN) and values that round into range are written."""
+    path = tmp_path / "f16.tif"
+    with pytest.raises(EngineError, match="65504"):
+        with EmbeddingFieldWriter(path, crs=CRS, transform=TRANSFORM, width=4, height=4,
+                                  count=2, dtype="float16") as wr:
+            wr.write(np.full((2, 4, 4), 7.0e4, np.float32), 0, 0)
+    assert not path.exists()
+    a = np.full((2, 4, 4), 0.1, np.float32)
+    a[0, 0, 0], a[1, 1, 1] = np.nan, 65510.0
+    with EmbeddingFieldWriter(path, crs=CRS, transform=TRANSFORM, width=4, height=4,
+                              count=2, dtype="float16") as wr:
+        wr.write(a, 0, 0)
+    with rasterio.open(path) as ds:
+        np.testing.assert_array_equal(ds.read(), a.astype(np.float16).astype(np.float32))
+
+
 def test_streaming_writer_and_single_band_qml(tmp_path) -> None:
     path = tmp_path / "streamed.tif"
     with EmbeddingFieldWriter(path, crs=CRS, transform=TRANSFORM, width=300, height=200,
@@ -188,6 +255,24 @@ def test_pca_preview_is_rgb(tmp_path) -> None:
     again = pca_preview(src, tmp_path / "preview2.tif", sample=2000, seed=0)
     with rasterio.open(again) as ds:
         assert np.array_equal(ds.read(), rgb)
+
+
+def test_pca_preview_from_the_writers_memory_equals_the_files(tmp_path) -> None:
+    """embed-raster previews a field from the writer's memory before the COG is compressed:
+    the same pixels as the preview of the finished file."""
+    rng = np.random.default_rng(4)
+    field = rng.normal(size=(12, 40, 56)).astype(np.float32)
+    field[:, :3, :5] = np.nan
+    path = tmp_path / "field.tif"
+    with EmbeddingFieldWriter(path, crs=CRS, transform=TRANSFORM, width=56, height=40,
+                              count=12, dtype="float16") as wr:
+        wr.write(field, 0, 0)
+        assert wr.holds_values
+        early = pca_preview(path, tmp_path / "early.tif", sample=500, source=wr)
+    late = pca_preview(path, tmp_path / "late.tif", sample=500)
+    with rasterio.open(early) as a, rasterio.open(late) as b:
+        np.testing.assert_array_equal(a.read(), b.read())
+        assert a.crs == b.crs and a.transform == b.transform
 
 
 def test_quicklooks_are_png(tmp_path) -> None:
