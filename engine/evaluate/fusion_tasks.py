@@ -1,6 +1,7 @@
 """Near/remote fusion rows (issue 11): the ground view (frozen ImageNet Lite0 photo features),
 the overhead view (MOSAIKS features of the overhead grid's chips, i.e. the overhead embedding
-field) and both joined, each through the same ridge head on the same rows and folds.
+field) and both joined by the protocol's fusion head (fusion_heads: the views' own ridges,
+stacked), all on the same rows and folds.
 
 Per photo (perception) the overhead vector is the grid chip whose cell holds the photo (the
 field pixel under it, as `fit --fuse-field` samples a field); per tract (socioeconomic) the
@@ -13,10 +14,15 @@ from __future__ import annotations
 import numpy as np
 
 from engine.evaluate.context import CityContext
+from engine.evaluate.fusion_heads import CONTROLS, HEADS, fused_oof
 from engine.evaluate.settings import PERCEPTION, SOCIOECONOMIC, Settings
 
 FUSION = "fusion (imagenet + mosaiks)"  # the fused encoder's name in rows and claims
+FUSION_HEAD = "stack"  # the protocol's fusion head, chosen on city seed 3 (bench/fusion_select.py)
 TASK_NAMES = ("fusion_perception", "fusion_socioeconomic")
+# a head's control, reported next to it when it is the protocol's head
+CONTROL_OF = {"stack": "stack_ground_only"}
+STACKED_GROUND = "imagenet effnet-lite0 (stacked)"  # the control's row name (ground = IMAGENET)
 
 
 def field_at(xy: np.ndarray, grid_xy: np.ndarray, grid_feats: np.ndarray) -> np.ndarray:
@@ -27,34 +33,53 @@ def field_at(xy: np.ndarray, grid_xy: np.ndarray, grid_feats: np.ndarray) -> np.
     return np.asarray(grid_feats, np.float32)[idx]
 
 
-def _views(ground: np.ndarray, over: np.ndarray, names: tuple[str, str]) -> dict:
-    return {names[0]: ground, names[1]: over,
-            FUSION: np.concatenate([ground, over], axis=1).astype(np.float32)}
+def view_rows(task: str, targets: dict[str, np.ndarray], ground: np.ndarray, over: np.ndarray,
+              xy: np.ndarray, block_m: float, n_folds: int, s: Settings, names: tuple[str, str],
+              groups: np.ndarray | None = None, heads: tuple[str, ...] = (FUSION_HEAD,)
+              ) -> list[dict]:
+    """Rows of ground alone, overhead alone (the benchmark's ridge) and each fusion head of
+    `heads` (fusion_heads.HEADS or CONTROLS; the protocol's head with its control, if it has
+    one), all on the same rows and spatial folds."""
+    from engine.evaluate.tasks import cv_rows, score_rows
+    from engine.heads.spatial_cv import spatial_folds
+
+    rows = []
+    for name, X in zip(names, (ground, over), strict=True):
+        rows += [{"encoder": name, **r}
+                 for r in cv_rows(task, targets, X, xy, block_m, n_folds, s, groups)]
+    fold = spatial_folds(xy, block_m, n_folds, s.seed, groups=groups)
+    if FUSION_HEAD in heads and FUSION_HEAD in CONTROL_OF:
+        heads = (*heads, CONTROL_OF[FUSION_HEAD])
+    Y = np.column_stack(list(targets.values()))
+    for head in heads:
+        oof = fused_oof({**HEADS, **CONTROLS}[head], np.asarray(ground, np.float64),
+                        np.asarray(over, np.float64), Y, xy, fold, block_m, s.seed, groups)
+        name = {FUSION_HEAD: FUSION, CONTROL_OF.get(FUSION_HEAD): f"{names[0]} (stacked)"
+                }.get(head, f"fusion [{head}]")
+        rows += [{"encoder": name, **r} for r in score_rows(task, targets, oof, fold, s)]
+    return rows
 
 
 def fusion_perception(ctx: CityContext, ground: np.ndarray, grid_xy: np.ndarray,
-                      grid_feats: np.ndarray, s: Settings,
-                      names: tuple[str, str]) -> list[dict]:
-    """Perception per photo from ground, overhead and both (ridge, spatial block CV, a
-    place's photos in one fold); rows carry their encoder name (`names` = ground, overhead)."""
-    from engine.evaluate.tasks import cv_row
-
+                      grid_feats: np.ndarray, s: Settings, names: tuple[str, str],
+                      heads: tuple[str, ...] = (FUSION_HEAD,)) -> list[dict]:
+    """Perception per photo from ground, overhead and both (spatial block CV, a place's photos
+    in one fold); rows carry their encoder name (`names` = ground, overhead)."""
     groups = ctx.layer.frame["location_id"].to_numpy()
-    views = _views(ground, field_at(ctx.xy, grid_xy, grid_feats), names)
-    return [{"encoder": name, **cv_row("fusion_perception", t, X,
-                                        ctx.layer.frame[t].to_numpy(np.float64), ctx.xy,
-                                        s.point_block_m, s.point_folds, s, groups)}
-            for name, X in views.items() for t in PERCEPTION]
+    targets = {t: ctx.layer.frame[t].to_numpy(np.float64) for t in PERCEPTION}
+    return view_rows("fusion_perception", targets, ground,
+                     field_at(ctx.xy, grid_xy, grid_feats), ctx.xy, s.point_block_m,
+                     s.point_folds, s, names, groups, heads)
 
 
 def fusion_socioeconomic(ctx: CityContext, ground: np.ndarray, grid_xy: np.ndarray,
-                         grid_feats: np.ndarray, s: Settings,
-                         names: tuple[str, str]) -> list[dict]:
+                         grid_feats: np.ndarray, s: Settings, names: tuple[str, str],
+                         heads: tuple[str, ...] = (FUSION_HEAD,)) -> list[dict]:
     """Tract attributes from the tract means of ground, overhead and both, on the tracts
-    that have photos and grid chips (ridge, spatial block CV)."""
+    that have photos and grid chips (spatial block CV)."""
     import geopandas as gpd
 
-    from engine.evaluate.tasks import cv_row, tract_rows
+    from engine.evaluate.tasks import tract_rows
 
     points = gpd.GeoDataFrame(geometry=gpd.points_from_xy(grid_xy[:, 0], grid_xy[:, 1]),
                               crs=ctx.crs)
@@ -63,9 +88,6 @@ def fusion_socioeconomic(ctx: CityContext, ground: np.ndarray, grid_xy: np.ndarr
     both = cov_g & cov_o
     pick_g = both[cov_g]  # rows of g (covered by photos) that overhead covers too
     pick_o = both[cov_o]
-    views = _views(g[pick_g], o[pick_o], names)
-    xy = xy_g[pick_g]
-    return [{"encoder": name, **cv_row("fusion_socioeconomic", t, X,
-                                        ctx.tracts[t].to_numpy(np.float64)[both], xy,
-                                        s.tract_block_m, s.tract_folds, s)}
-            for name, X in views.items() for t in SOCIOECONOMIC]
+    targets = {t: ctx.tracts[t].to_numpy(np.float64)[both] for t in SOCIOECONOMIC}
+    return view_rows("fusion_socioeconomic", targets, g[pick_g], o[pick_o], xy_g[pick_g],
+                     s.tract_block_m, s.tract_folds, s, names, heads=heads)

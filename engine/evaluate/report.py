@@ -43,12 +43,13 @@ TASKS: dict[str, tuple[str, tuple[str, ...], str]] = {
                                 "n", "n_fold_min"), ""),
     "fusion_perception": ("Near/remote fusion: perception per photo from the ground view "
                           "(frozen ImageNet Lite0), the overhead view (MOSAIKS grid chip "
-                          "holding the photo) and both (same ridge head, rows and folds)",
+                          "holding the photo) and both (the views' ridges stacked; same "
+                          "rows and folds)",
                           ("r2", "r2_sd_folds", "r2_pooled", "spearman", "pairwise_acc"),
                           ""),
     "fusion_socioeconomic": ("Near/remote fusion: tract attributes from the tract means of "
-                             "the ground view, the overhead view and both (same ridge head, "
-                             "tracts and folds)",
+                             "the ground view, the overhead view and both (the views' ridges "
+                             "stacked; same tracts and folds)",
                              ("r2", "r2_sd_folds", "r2_pooled", "spearman", "pairwise_acc",
                               "n", "n_fold_min"), ""),
     "location_encoders": ("Tract attributes from location embeddings (CSP families, no image)",

@@ -1,6 +1,7 @@
 """The benchmark's tasks: each is (embedder, city context, settings) -> a list of result rows
 (plain dicts: task, target, metric values). Heads are ridge with spatial block CV
-(engine.heads.cross_validate): every scaler is fitted inside the fold, folds are blocks.
+(engine.heads.ridge_path, the fit of engine.heads.cross_validate's ridge): every scaler is
+fitted inside the fold, folds are blocks.
 """
 
 from __future__ import annotations
@@ -41,22 +42,41 @@ def last_capture_rank(ctx: CityContext) -> np.ndarray:
     return frame.groupby(["loc", "head"])["rank"].transform("max").to_numpy()
 
 
-def cv_row(task: str, target: str, X: np.ndarray, y: np.ndarray, xy: np.ndarray,
+def cv_rows(task: str, targets: dict[str, np.ndarray], X: np.ndarray, xy: np.ndarray,
             block_m: float, folds: int, s: Settings,
-            groups: np.ndarray | None = None) -> dict:
-    """Ridge + spatial block CV: R2 mean and sd over folds; pooled (all out-of-fold
-    predictions at once) R2, Spearman and pairwise ranking accuracy."""
-    from engine.heads.cv import cross_validate
+            groups: np.ndarray | None = None) -> list[dict]:
+    """Ridge + spatial block CV of every target at once (the fit of StandardScaler + RidgeCV,
+    alpha per target by leave-one-out, from one decomposition per fold): per target R2 mean
+    and sd over folds; pooled (all out-of-fold predictions at once) R2, Spearman, pairwise
+    ranking accuracy."""
+    from engine.heads.cv import check_xy_inputs
+    from engine.heads.ridge_path import block_cv_predict
+    from engine.heads.spatial_cv import spatial_folds
 
-    rep = cross_validate(X, y, xy, "ridge", block_size_m=block_m, n_folds=folds, seed=s.seed,
-                         groups=groups)
-    fold_r2 = np.array([fm["r2"] for fm in rep.fold_metrics], np.float64)
-    n_test = [int(fs["test"]) for fs in rep.fold_sizes]
-    return {"task": task, "target": target, "r2": float(np.nanmean(fold_r2)),
-            "r2_sd_folds": float(np.nanstd(fold_r2)), "r2_pooled": float(rep.pooled["r2"]),
-            "spearman": metrics.spearman(y, rep.oof_pred),
-            "pairwise_acc": metrics.pairwise_accuracy(y, rep.oof_pred, s.n_pairs, s.seed),
-            "n": int(len(y)), "n_fold_min": min(n_test) if n_test else 0}
+    for y in targets.values():
+        X, _ = check_xy_inputs(X, y)
+    Y = np.column_stack([np.asarray(y, np.float64) for y in targets.values()])
+    fold = spatial_folds(xy, block_m, folds, s.seed, groups=groups)
+    return score_rows(task, targets, block_cv_predict(X, Y, fold), fold, s)
+
+
+def score_rows(task: str, targets: dict[str, np.ndarray], oof: np.ndarray, fold: np.ndarray,
+               s: Settings) -> list[dict]:
+    """One row per target from out-of-fold predictions (n, T) and the fold id per row."""
+    from engine.heads.metrics import r2
+
+    rows = []
+    ids = np.unique(fold)
+    for t, (target, y) in enumerate(targets.items()):
+        y = np.asarray(y, np.float64)
+        fold_r2 = np.array([r2(y[fold == f], oof[fold == f, t]) for f in ids], np.float64)
+        rows.append({"task": task, "target": target, "r2": float(np.nanmean(fold_r2)),
+                     "r2_sd_folds": float(np.nanstd(fold_r2)), "r2_pooled": r2(y, oof[:, t]),
+                     "spearman": metrics.spearman(y, oof[:, t]),
+                     "pairwise_acc": metrics.pairwise_accuracy(y, oof[:, t], s.n_pairs, s.seed),
+                     "n": int(len(y)),
+                     "n_fold_min": int(min((fold == f).sum() for f in ids)) if len(ids) else 0})
+    return rows
 
 
 def tract_rows(ctx: CityContext, point_emb: np.ndarray,
@@ -78,11 +98,8 @@ def socio_rows(task: str, ctx: CityContext, point_emb: np.ndarray, s: Settings,
                points: Any = None) -> list[dict]:
     """Per tract mean of the point vectors -> each socioeconomic attribute (ridge, CV)."""
     X, xy, cov = tract_rows(ctx, point_emb, points)
-    rows = []
-    for target in SOCIOECONOMIC:
-        y = ctx.tracts[target].to_numpy(np.float64)[cov]
-        rows.append(cv_row(task, target, X, y, xy, s.tract_block_m, s.tract_folds, s))
-    return rows
+    targets = {t: ctx.tracts[t].to_numpy(np.float64)[cov] for t in SOCIOECONOMIC}
+    return cv_rows(task, targets, X, xy, s.tract_block_m, s.tract_folds, s)
 
 
 def socioeconomic(embedder: Any, key: str, ctx: CityContext, s: Settings) -> list[dict]:
@@ -94,8 +111,8 @@ def perception(embedder: Any, key: str, ctx: CityContext, s: Settings) -> list[d
     """Per photo -> each perception score (ridge, spatial CV, a place's photos in one fold)."""
     emb = ctx.photo_embeddings(embedder, key)
     groups = ctx.layer.frame["location_id"].to_numpy()
-    return [cv_row("perception", t, emb, ctx.layer.frame[t].to_numpy(np.float64), ctx.xy,
-                    s.point_block_m, s.point_folds, s, groups) for t in PERCEPTION]
+    targets = {t: ctx.layer.frame[t].to_numpy(np.float64) for t in PERCEPTION}
+    return cv_rows("perception", targets, emb, ctx.xy, s.point_block_m, s.point_folds, s, groups)
 
 
 def overhead_chips(ctx: CityContext, rows: np.ndarray, chip_px: int) -> np.ndarray:

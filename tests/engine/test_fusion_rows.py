@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.cli.main import main as cli_main
-from engine.evaluate.fusion_tasks import FUSION, field_at
+from engine.evaluate.fusion_tasks import FUSION, STACKED_GROUND, field_at
 
 
 def test_a_photo_takes_the_vector_of_the_grid_cell_holding_it() -> None:
@@ -32,13 +32,16 @@ def test_fusion_rows_compare_ground_overhead_and_both_on_the_same_rows(small_cit
     assert {r["task"] for r in rows} == {"fusion_perception", "fusion_socioeconomic"}
     for task in ("fusion_perception", "fusion_socioeconomic"):
         mine = [r for r in rows if r["task"] == task]
-        assert {r["encoder"] for r in mine} == {"imagenet effnet-lite0", "mosaiks", FUSION}
+        assert {r["encoder"] for r in mine} == {"imagenet effnet-lite0", "mosaiks", FUSION,
+                                                STACKED_GROUND}
         assert all(np.isfinite(r["r2_pooled"]) for r in mine)
         if task == "fusion_socioeconomic":  # every view on the same tracts
             assert len({r["n"] for r in mine}) == 1
     claims = {c["claim"]: c for c in doc["claims"]}
     for text in ("fusion: ground + overhead beats ground alone (perception)",
-                 "fusion: ground + overhead beats overhead alone (socioeconomic)"):
+                 "fusion: ground + overhead beats overhead alone (socioeconomic)",
+                 "fusion: ground + overhead beats ground alone stacked the same way "
+                 "(perception)"):
         assert claims[text]["n_runs"] == 1 and claims[text]["verdict"] == "inconclusive"
     text = out.read_text(encoding="utf-8")
     assert "Near/remote fusion: perception per photo" in text

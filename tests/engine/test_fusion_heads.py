@@ -1,0 +1,55 @@
+"""Fusion heads (ground + overhead views): fitted on the training fold only, and on a target
+that needs both views, each candidate head beats either view alone under spatial block CV."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.evaluate.fusion_heads import CONTROLS, HEADS, fused_oof, stack_weights
+from engine.heads.metrics import r2
+from engine.heads.ridge_path import block_cv_predict
+from engine.heads.spatial_cv import spatial_folds
+
+
+def _views(n: int = 400, seed: int = 0):
+    """Ground and overhead features of n points; y = a ground-only signal + an overhead-only
+    signal (the overhead vector is shared by the points of a 100 m cell, as the grid's)."""
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 1000, (n, 2))
+    cell = (xy[:, 0] // 100) * 10 + xy[:, 1] // 100
+    cells = rng.normal(size=(100, 6))
+    over = cells[cell.astype(int)] + rng.normal(0, 0.05, (n, 6))
+    ground = rng.normal(size=(n, 8))
+    y = ground[:, 0] + cells[cell.astype(int), 0] + rng.normal(0, 0.3, n)
+    return ground, over, y[:, None], xy
+
+
+def test_stack_weights_are_non_negative_with_a_free_intercept() -> None:
+    rng = np.random.default_rng(3)
+    P = rng.normal(size=(200, 2))
+    y = 5.0 + 2.0 * P[:, 0] - 1.0 * P[:, 1]
+    w, a = stack_weights(P, y)
+    assert w[1] == 0.0 and w[0] == pytest.approx(2.0, abs=0.2)
+    assert a == pytest.approx(5.0, abs=0.2)
+
+
+@pytest.mark.parametrize("head", sorted(HEADS))
+def test_each_head_beats_either_view_alone_when_the_target_needs_both(head: str) -> None:
+    ground, over, Y, xy = _views()
+    fold = spatial_folds(xy, 250.0, 4, 0)
+    alone = [r2(Y[:, 0], block_cv_predict(X, Y, fold)[:, 0]) for X in (ground, over)]
+    fused = r2(Y[:, 0], fused_oof(HEADS[head], ground, over, Y, xy, fold, 250.0, 0)[:, 0])
+    assert fused > max(alone) + 0.1, (head, fused, alone)
+
+
+@pytest.mark.parametrize("head", sorted({**HEADS, **CONTROLS}))
+def test_a_head_never_sees_the_labels_of_its_test_fold(head: str) -> None:
+    ground, over, Y, xy = _views(200, seed=1)
+    fold = spatial_folds(xy, 250.0, 4, 0)
+    heads = {**HEADS, **CONTROLS}
+    before = fused_oof(heads[head], ground, over, Y, xy, fold, 250.0, 0)
+    Y2 = Y.copy()
+    Y2[fold == 0] = 1e6  # the test fold's labels changed: its predictions must not move
+    after = fused_oof(heads[head], ground, over, Y2, xy, fold, 250.0, 0)
+    np.testing.assert_allclose(after[fold == 0], before[fold == 0])
