@@ -1,5 +1,7 @@
-"""`make demo`: sample city -> pretrain cross-view + spatial -> embed -> heads -> zero-shot
-maps -> report, with a random-init encoder of the same architecture as the baseline.
+"""`make demo`: sample city -> train the map recipe (Settings.map_recipe) -> embed -> heads ->
+zero-shot maps -> report, with an untrained twin of the same architecture as the baseline
+(random weights; a pretrained recipe's twin keeps the ImageNet backbone and has random
+adapters, so the comparison shows what the geographic training added).
 
 A preset ("demo" / "demo-quick") of the benchmark's pipeline (engine.evaluate): its settings,
 recipe -> config path, map stages and map scorer; only the report is the demo's own.
@@ -28,7 +30,7 @@ def run_demo(out: str | Path, city: str | Path | None = None, quick: bool = Fals
              progress: Progress = no_progress) -> dict:
     """The whole demo; returns the outputs and figures (also written to demo.json)."""
     from engine.demo.report import write_report
-    from engine.evaluate.baselines import random_init_embedder
+    from engine.evaluate.baselines import has_pretrained_backbone, random_init_embedder
     from engine.evaluate.encoder_run import file_digest, mean_r, run_encoder
     from engine.evaluate.recipes import train_or_reuse
     from engine.models.folder import load_model, read_model_config
@@ -63,13 +65,17 @@ def run_demo(out: str | Path, city: str | Path | None = None, quick: bool = Fals
                          settings, progress)
     timings["trained_encoder"] = time.perf_counter() - t
 
-    base = None
+    base, base_kind = None, None
     if baseline:
         t = time.perf_counter()
         stage(3, "embed, fit, map (random encoder)")
         arch = read_model_config(model_dir)
-        rnd = random_init_embedder(arch, settings.seed).model
-        key = f"random-init seed {settings.seed} " + json.dumps(arch, sort_keys=True)
+        keep = has_pretrained_backbone(arch)
+        base_kind = ("random adapters over the same ImageNet backbone (the recipe untrained)"
+                     if keep else "a random-init encoder of the same architecture")
+        rnd = random_init_embedder(arch, settings.seed, keep_pretrained=keep).model
+        key = (f"random-init seed {settings.seed} keep_pretrained {keep} "
+               + json.dumps(arch, sort_keys=True))
         base = run_encoder(rnd, key, city, out / "baseline", settings, progress)
         timings["random_encoder"] = time.perf_counter() - t
     progress(n_stages, n_stages, "demo")
@@ -79,6 +85,7 @@ def run_demo(out: str | Path, city: str | Path | None = None, quick: bool = Fals
         "cv": {k: {m: v[m] for m in ("summary", "metrics", "ci95", "n_rows", "level")}
                for k, v in result["heads"].items()},
         "zero_shot": result["scores"],
+        "baseline": base_kind,
         "baseline_zero_shot": None if base is None else base["scores"],
         "mean_r_perception": mean_r(result["scores"], PERCEPTION),
         "mean_r_perception_random": None if base is None else mean_r(base["scores"],

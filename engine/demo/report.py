@@ -77,8 +77,9 @@ def write_report(path: str | os.PathLike[str], summary: dict, result: dict,
         "Each head is applied to the overhead embedding field (latest date, chip "
         f"{s['chip_px']} px, one map cell per {s['stride_px']} px) in the shared cross-view "
         f"space. Pearson r against `truth/<target>.tif` on cells farther than {dist:g} m "
-        "from every photo (where no photo exists); the baseline is a random-init encoder of "
-        "the same architecture, with heads fitted the same way. The validity check needs no "
+        "from every photo (where no photo exists); the baseline (\"random init\") is "
+        f"{summary.get('baseline') or 'not run'}, with heads fitted the same way. The validity "
+        "check needs no "
         "truth: the head applied to the field at its own labelled places (photos or tracts), "
         "Pearson r against the labels it was fitted on; a map below the threshold is marked "
         "unreliable in its GeoTIFF tags, GeoPackage, PNG title and here.", "",
@@ -93,7 +94,7 @@ def write_report(path: str | os.PathLike[str], summary: dict, result: dict,
         "`maps/<target>.png` (quick-look)",
         "- `heads/<target>.safetensors|.json|.cv.json`, `embeddings/photos.gpkg` (+ `.faiss`), "
         "`embeddings/overhead_field.tif` (+ PCA preview), `model/` (weights, card.md, loss)",
-        "- `baseline/`: the same for the random-init encoder", "",
+        "- `baseline/`: the same for the baseline encoder", "",
         "## Timings (seconds)", "",
         "| stage | s |", "|---|---|",
         *[f"| {k} | {v} |" for k, v in summary["timings_s"].items()], "",

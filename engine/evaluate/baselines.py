@@ -137,15 +137,31 @@ def _project(model: Any, features: np.ndarray, batch_size: int) -> np.ndarray:
 
 
 def random_init_embedder(model_config: dict, seed: int, name: str = RANDOM,
-                         image_size: int = 64) -> ModelEmbedder:
-    """A GeoModel of `model_config`'s architecture with seeded random weights (no training)."""
+                         image_size: int = 64, keep_pretrained: bool = False) -> ModelEmbedder:
+    """A GeoModel of `model_config`'s architecture with seeded random weights (no training);
+    `keep_pretrained`: zoo backbones keep their ImageNet weights (the untrained starting point
+    of a pretrained recipe: only its adapters are random)."""
+    import copy
+
     import torch
 
     from engine.nn.model import GeoModel
 
+    cfg = copy.deepcopy(model_config)
+    if keep_pretrained:
+        for part in ("image", "overhead"):
+            spec = cfg.get(part)
+            if spec and str(spec.get("backbone", "")).startswith("zoo:"):
+                spec.setdefault("backbone_kw", {})["weights"] = "imagenet"
     torch.manual_seed(int(seed))
-    model = GeoModel.from_config(model_config, load_pretrained=False)
+    model = GeoModel.from_config(cfg, load_pretrained=keep_pretrained)
     return ModelEmbedder(model, name, image_size)
+
+
+def has_pretrained_backbone(model_config: dict) -> bool:
+    """Whether an encoder of `model_config` starts from a zoo (ImageNet) backbone."""
+    return any(str((model_config.get(p) or {}).get("backbone", "")).startswith("zoo:")
+               for p in ("image", "overhead"))
 
 
 def pixel_features(images: np.ndarray) -> np.ndarray:

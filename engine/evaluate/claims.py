@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from engine.evaluate import pairing
 from engine.evaluate.baselines import COORDS, IMAGENET, MOSAIKS, PIXELS, RANDOM
 from engine.evaluate.fusion_tasks import FUSION, STACKED_GROUND
-from engine.evaluate.settings import PERCEPTION
+from engine.evaluate.settings import PERCEPTION, Settings
 
 META = ("encoder", "seed", "city", "task", "target", "n")
 # candidates for "the strongest baseline" of a claim
@@ -46,6 +46,8 @@ class Claim:
 CSP_FAMILIES = ("csp_wrap", "csp_grid", "csp_theory", "csp_sphereC", "csp_sphereM",
                 "csp_spherical_harmonics", "csp_rff")
 
+MAP_RECIPE = Settings().map_recipe  # the one recipe whose zero-shot maps are scored
+
 CLAIMS = (
     Claim("UrbanSTCL: temporal positives help place recognition (vs self)", "vpr", "R@1",
           "urbanstcl_temporal", "urbanstcl_self"),
@@ -54,9 +56,9 @@ CLAIMS = (
     Claim("UrbanSTCL: self-supervision helps perception (vs random init)", "perception", "r2",
           "urbanstcl_self", RANDOM),
     Claim("cross-view: zero-shot maps beat a random encoder's", "map_fidelity", "pearson",
-          "crossview_spatial", RANDOM),
+          MAP_RECIPE, RANDOM),
     Claim("cross-view: zero-shot perception maps are closer to the truth than a random "
-          "encoder's (RMSE, lower is better)", "map_fidelity", "rmse", "crossview_spatial",
+          "encoder's (RMSE, lower is better)", "map_fidelity", "rmse", MAP_RECIPE,
           RANDOM, lower_is_better=True,
           targets=PERCEPTION),
     Claim("cross-view: ground supervision makes overhead chips predict tract attributes "

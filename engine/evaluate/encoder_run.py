@@ -36,8 +36,15 @@ def latest_overhead(city: Path) -> Path:
     return found[-1]
 
 
-def _stamp_text(model_key: str, settings: Settings, raster: Path) -> str:
-    return json.dumps({"model": model_key, "image_size": settings.image_size,
+def map_image_size(settings: Settings) -> int:
+    """The photo size the map recipe's encoders embed photos at (engine.evaluate.recipes)."""
+    from engine.evaluate.recipes import recipe_image_size
+
+    return recipe_image_size(settings.map_recipe, settings)
+
+
+def _stamp_text(model_key: str, settings: Settings, raster: Path, image_size: int) -> str:
+    return json.dumps({"model": model_key, "image_size": int(image_size),
                        "chip_px": settings.chip_px, "stride_px": settings.stride_px,
                        "raster": str(raster)}, sort_keys=True)
 
@@ -52,16 +59,18 @@ def file_digest(path: Path) -> str:
 
 
 def embed_city(model: Any, model_key: str, city: Path, out: Path, settings: Settings,
-               progress: Progress = no_progress) -> dict:
-    """Photo embeddings (GPKG + faiss) and the overhead embedding field of the latest date;
-    reused when `embed.json` shows the same model and sizes."""
+               progress: Progress = no_progress, image_size: int | None = None) -> dict:
+    """Photo embeddings (GPKG + faiss) at `image_size` px (default: the map recipe's) and the
+    overhead embedding field of the latest date; reused when `embed.json` shows the same model
+    and sizes."""
     from engine.data.points import read_streetview
     from engine.embed.points import embed_points
     from engine.embed.raster import embed_raster
 
     raster = latest_overhead(city)
+    size = map_image_size(settings) if image_size is None else int(image_size)
     photos, field = out / "photos.gpkg", out / "overhead_field.tif"
-    stamp, text = out / STAMP, _stamp_text(model_key, settings, raster)
+    stamp, text = out / STAMP, _stamp_text(model_key, settings, raster, size)
     if photos.is_file() and field.is_file() and stamp.is_file() and \
             stamp.read_text(encoding="utf-8") == text:
         log.info("reusing embeddings in %s", out)
@@ -69,7 +78,7 @@ def embed_city(model: Any, model_key: str, city: Path, out: Path, settings: Sett
     if stamp.is_file():
         stamp.unlink()
     layer = read_streetview(city / "streetview.gpkg")
-    embed_points(model, layer, photos, batch_size=64, image_size=settings.image_size,
+    embed_points(model, layer, photos, batch_size=64, image_size=size,
                  progress=progress, num_workers=0, device=DEVICE)
     embed_raster(model, raster, field, chip_px=settings.chip_px, stride_px=settings.stride_px,
                  encoder="overhead", dtype="float16", batch_size=128, progress=progress,
@@ -134,9 +143,11 @@ def score_maps(maps_dir: Path, city: Path, settings: Settings) -> dict[str, dict
 
 
 def run_encoder(model: Any, model_key: str, city: Path, out: Path, settings: Settings,
-                progress: Progress = no_progress) -> dict:
-    """Embed, fit, map and score with one encoder; outputs under `out`."""
-    emb = embed_city(model, model_key, city, out / "embeddings", settings, progress)
+                progress: Progress = no_progress, image_size: int | None = None) -> dict:
+    """Embed (photos at `image_size` px, default the map recipe's), fit, map and score with
+    one encoder; outputs under `out`."""
+    emb = embed_city(model, model_key, city, out / "embeddings", settings, progress,
+                     image_size)
     heads = fit_heads(Path(emb["photos"]), city, out / "heads", settings, progress)
     maps = zero_shot_maps(out / "heads", Path(emb["field"]), city, out / "maps", progress)
     scores = score_maps(out / "maps", city, settings)

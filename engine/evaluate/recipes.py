@@ -30,22 +30,25 @@ KINDS = ("image", "location")
 @dataclass(frozen=True)
 class Recipe:
     """A benchmark recipe: models/<name>.yaml; `kind` picks its tasks (image: photo tasks,
-    location: location-encoder tasks); `steps_key` names the Settings field of its steps."""
+    location: location-encoder tasks); `steps_key` and `batch_key` name the Settings fields of
+    its steps and batch size."""
 
     name: str
     kind: str = "image"
     steps_key: str = "steps"
+    batch_key: str = "batch_size"
 
 
 RECIPES: dict[str, Recipe] = {}
 LOCATION_GLOB = "csp_*.yaml"  # every location-encoder family recipe is benchmarked
 
 
-def register_recipe(name: str, kind: str = "image", steps_key: str = "steps") -> Recipe:
+def register_recipe(name: str, kind: str = "image", steps_key: str = "steps",
+                    batch_key: str = "batch_size") -> Recipe:
     """Add models/<name>.yaml to the benchmark (in registration order)."""
     if kind not in KINDS:
         raise EngineError(f"unknown recipe kind {kind!r}", f"use one of: {', '.join(KINDS)}")
-    RECIPES[name] = Recipe(name, kind, steps_key)
+    RECIPES[name] = Recipe(name, kind, steps_key, batch_key)
     return RECIPES[name]
 
 
@@ -55,9 +58,12 @@ for _name in ("urbanstcl_self", "urbanstcl_temporal", "urbanstcl_spatial",
     register_recipe(_name)
 # pretrained counterparts: frozen ImageNet EfficientNet-Lite0 + adapters (train.regime frozen)
 PRETRAINED_RECIPES = ("lite0_temporal", "lite0_spatial", "lite0_crossview_spatial")
+# the temporal adapter's steps were chosen on inner validation, the map recipe's on another
+# city (docs/BENCHMARK_PROTOCOL.md)
+_STEPS_KEYS = {"lite0_temporal": ("adapter_steps", "batch_size"),
+               "lite0_crossview_spatial": ("map_steps", "map_batch_size")}
 for _name in PRETRAINED_RECIPES:
-    # the temporal adapter's steps were chosen on inner validation (docs/BENCHMARK_PROTOCOL.md)
-    register_recipe(_name, steps_key="adapter_steps" if _name == "lite0_temporal" else "steps")
+    register_recipe(_name, "image", *_STEPS_KEYS.get(_name, ("steps", "batch_size")))
 
 
 def recipe_names(kind: str) -> list[str]:
@@ -77,6 +83,12 @@ def recipe_steps(name: str, s: Settings) -> int:
     return int(getattr(s, spec.steps_key))
 
 
+def recipe_batch_size(name: str, s: Settings) -> int:
+    """The batch size `s` gives recipe `name`."""
+    spec = RECIPES.get(name) or Recipe(name, "location")
+    return int(getattr(s, spec.batch_key))
+
+
 def recipe_image_size(name: str, s: Settings) -> int:
     """The photo size recipe `name` trains and is evaluated at: the pretrained recipes see the
     photos as the frozen backbone they start from does (s.pretrained_image_size)."""
@@ -84,10 +96,11 @@ def recipe_image_size(name: str, s: Settings) -> int:
 
 
 def recipe_config(recipe: str, city: Path, out: Path, s: Settings, seed: int,
-                  steps: int, streetview: Path | None = None) -> Any:
+                  steps: int, streetview: Path | None = None,
+                  extra: dict[str, Any] | None = None) -> Any:
     """models/<recipe>.yaml loaded by the config loader with the city's data (`streetview`:
     another photo layer, e.g. the training places only), the run's sizes, seed and steps,
-    and `out` as its output (an engine.train.config.Config)."""
+    `out` as its output and `extra` key=value overrides last (an engine.train.config.Config)."""
     from engine.paths import resolve_path
     from engine.train.config import load_config
 
@@ -99,12 +112,13 @@ def recipe_config(recipe: str, city: Path, out: Path, s: Settings, seed: int,
     values = {"output": str(out), "data.streetview": str(streetview or city / "streetview.gpkg"),
               "data.overhead": [str(city / "overhead" / "*.tif")],
               "data.image_size": recipe_image_size(recipe, s), "data.chip_size": s.chip_px,
-              "train.steps": int(steps), "train.batch_size": s.batch_size,
+              "train.steps": int(steps), "train.batch_size": recipe_batch_size(recipe, s),
               "train.seed": int(seed), "train.checkpoint_every": 0,
               "train.log_every": max(1, int(steps) // 5), "train.device": DEVICE,
               "train.workers": 0,
               # frozen recipes: backbone features cached once per run, shared by seeds
-              "train.feature_cache": str(Path(out).parent / "feature-cache")}
+              "train.feature_cache": str(Path(out).parent / "feature-cache"),
+              **(extra or {})}
     return load_config(path, [f"{k}={json.dumps(v)}" for k, v in values.items()])
 
 
@@ -132,19 +146,20 @@ def config_digest(cfg: Any) -> str:
 
 def train_or_reuse(recipe: str, city: Path, out: Path, s: Settings, retrain: bool = False,
                    progress: Progress = no_progress) -> dict:
-    """Train `recipe` (s.seed, s.steps) into `out`, or reuse the model there when the stored
+    """Train `recipe` (s.seed, its steps) into `out`, or reuse the model there when the stored
     digest of its validated config is unchanged (an idempotent second run)."""
-    cfg = recipe_config(recipe, city, out, s, s.seed, s.steps)
+    steps = recipe_steps(recipe, s)
+    cfg = recipe_config(recipe, city, out, s, s.seed, steps)
     digest = config_digest(cfg)
     stamp, weights = out / DIGEST_FILE, out / "model.safetensors"
     if not retrain and weights.is_file() and stamp.is_file() and \
             stamp.read_text(encoding="utf-8").strip() == digest:
         log.info("reusing the trained model in %s (config unchanged)", out)
-        return {"model_dir": str(out), "reused": True, "steps": s.steps, "seconds": 0.0,
+        return {"model_dir": str(out), "reused": True, "steps": steps, "seconds": 0.0,
                 "final_loss": final_loss(out)}
     if stamp.is_file():
         stamp.unlink()  # a half-replaced model must never look current
-    facts = train_recipe(recipe, city, out, s, s.seed, s.steps, progress, cfg)
+    facts = train_recipe(recipe, city, out, s, s.seed, steps, progress, cfg)
     with atomic_path(stamp) as tmp:
         tmp.write_text(digest + "\n", encoding="utf-8")
     return facts

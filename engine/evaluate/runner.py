@@ -187,7 +187,8 @@ def _seed_free(b: Bench, ctx: CityContext) -> None:
 
 
 def _one_seed(b: Bench, ctx: CityContext, seed: int) -> None:
-    """Train every recipe with `seed`, evaluate it and a random-init twin of the map recipe."""
+    """Train every recipe with `seed`, evaluate it and a random-init twin of the random
+    recipe's architecture (Settings.random_recipe)."""
     from engine.evaluate.baselines import ModelEmbedder, random_init_embedder
     from engine.evaluate.examples import retrieval_examples
     from engine.models.folder import load_model, read_model_config
@@ -208,8 +209,9 @@ def _one_seed(b: Bench, ctx: CityContext, seed: int) -> None:
         if recipe == es.map_recipe and es.runs_task("map_fidelity"):
             b.rows += b.tag(tasks.map_fidelity(model, key, ctx, es,
                                                b.city_work / "maps" / key), recipe, seed)
-            arch = read_model_config(mdir)
             maps[recipe] = str(b.city_work / "maps" / key)
+        if recipe == es.random_recipe:
+            arch = read_model_config(mdir)
         b.timed("evaluate trained", t)
         b.step()
     if arch is not None:
@@ -217,9 +219,11 @@ def _one_seed(b: Bench, ctx: CityContext, seed: int) -> None:
         rnd = random_init_embedder(arch, seed, RANDOM, es.image_size)
         rkey = f"random_s{seed}"
         b.rows += b.tag(image_tasks(rnd, rkey, ctx, es), RANDOM, seed)
-        b.rows += b.tag(tasks.map_fidelity(rnd.model, f"random-init {seed} {arch}", ctx, es,
-                                           b.city_work / "maps" / rkey), RANDOM, seed)
-        maps[RANDOM] = str(b.city_work / "maps" / rkey)
+        if es.runs_task("map_fidelity"):
+            b.rows += b.tag(tasks.map_fidelity(rnd.model, f"random-init {seed} {arch}", ctx,
+                                               es, b.city_work / "maps" / rkey, es.image_size),
+                            RANDOM, seed)
+            maps[RANDOM] = str(b.city_work / "maps" / rkey)
         b.timed("evaluate random-init", t)
         b.step()
     if first and all(f"{r}_s0" in ctx.cache for r in EXAMPLE_ENCODERS):

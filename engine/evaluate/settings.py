@@ -27,9 +27,15 @@ class Settings:
     tract_grid: int = 14           # tracts per side of the benchmark's cities (196 tracts)
     seeds: int = 3                 # training seeds per city
     seed: int = 0                  # the seed of this run (CV folds, pair sampling, training)
-    map_recipe: str = "crossview_spatial"  # the recipe whose zero-shot maps are scored
+    # the recipe whose zero-shot maps the demo ships and map_fidelity scores (selected on city
+    # seed 3: docs/BENCHMARK_PROTOCOL.md, bench/map_select.py)
+    map_recipe: str = "lite0_crossview_spatial"
+    random_recipe: str = "crossview_spatial"  # the random-init baseline has its architecture
     steps: int = 200
     adapter_steps: int = 1000      # the frozen temporal adapter's steps (lite0_temporal)
+    # lite0_crossview_spatial's adapter steps and batch (selected on city seed 3 for the maps)
+    map_steps: int = 400
+    map_batch_size: int = 32
     csp_steps: int = 100
     landsat_steps: int = 300
     batch_size: int = defaults.TRAIN_BATCH
@@ -79,9 +85,9 @@ _SMALL = replace(Settings(), preset="small", **SIZES_BY_CITY["small"])
 PRESETS: dict[str, Settings] = {
     "benchmark": Settings(),
     "benchmark-quick": replace(_SMALL, cities=(0, 1), seeds=1, steps=40, csp_steps=20,
-                               adapter_steps=40, landsat_steps=20),
+                               adapter_steps=40, map_steps=40, landsat_steps=20),
     "demo": Settings(cities=(0,), seeds=1, steps=400),
-    "demo-quick": replace(_SMALL, cities=(0,), seeds=1, steps=150),
+    "demo-quick": replace(_SMALL, cities=(0,), seeds=1, steps=150, map_steps=150),
 }
 
 
@@ -107,5 +113,6 @@ def settings_for(name: str, city_preset: str | None = None, seeds: int | None = 
     if seeds is not None:
         s = replace(s, seeds=int(seeds))
     if steps is not None:
-        s = replace(s, steps=int(steps), csp_steps=int(steps), adapter_steps=int(steps))
+        s = replace(s, steps=int(steps), csp_steps=int(steps), adapter_steps=int(steps),
+                    map_steps=int(steps))
     return s

@@ -161,13 +161,15 @@ def cross_view(embedder: Any, key: str, ctx: CityContext, s: Settings) -> list[d
              **metrics.cross_view_retrieval(ground, over)}]
 
 
-def map_fidelity(model: Any, key: str, ctx: CityContext, s: Settings, work: Path) -> list[dict]:
+def map_fidelity(model: Any, key: str, ctx: CityContext, s: Settings, work: Path,
+                 image_size: int | None = None) -> list[dict]:
     """Photo-free zero-shot maps (the pipeline's map stages: heads on photos -> overhead
     field) vs the truth rasters: Pearson r and RMSE on map cells farther than s.min_dist_m
-    from every photo, as scored once by map_score.map_vs_truth."""
+    from every photo, as scored once by map_score.map_vs_truth (photos at `image_size` px,
+    default the map recipe's)."""
     from engine.evaluate.encoder_run import run_encoder
 
-    scores = run_encoder(model, key, ctx.city, work, s)["scores"]
+    scores = run_encoder(model, key, ctx.city, work, s, image_size=image_size)["scores"]
     return [{"task": "map_fidelity", "target": t, "pearson": scores[t]["r_photo_free"],
              "rmse": scores[t]["rmse_photo_free"], "n": scores[t]["n_photo_free"]}
             for t in PERCEPTION + SOCIOECONOMIC if t in scores]

@@ -23,7 +23,8 @@ def zero_shot_r(model, key: str, city: Path, out: Path, settings) -> dict:
     from engine.maps.rows import point_rows
     from engine.maps.zero_shot import zero_shot_map
 
-    emb = embed_city(model, key, city, out / "embeddings", settings)
+    emb = embed_city(model, key, city, out / "embeddings", settings,
+                     image_size=settings.image_size)  # the tiny recipe's own photo size
     fit = fit_rows(point_rows(emb["photos"], TARGET), out / "head", "ridge", TARGET,
                    settings.point_block_m, settings.point_folds, settings.seed)
     zero_shot_map(out / "head", emb["field"], out / "maps", TARGET)

@@ -58,14 +58,18 @@ def test_one_definition_of_the_correlation_metrics() -> None:
 
 
 def test_demo_and_benchmark_build_the_same_training_config(tmp_path: Path) -> None:
-    from engine.evaluate.recipes import recipe_config
+    from engine.evaluate.recipes import recipe_config, recipe_image_size, recipe_steps
     from engine.evaluate.settings import settings_for
 
     city = tmp_path / "city"
     demo = settings_for("demo-quick", "small")
     bench = settings_for("benchmark-quick", "small", steps=demo.steps)
-    a = recipe_config(demo.map_recipe, city, tmp_path / "m", demo, 0, demo.steps)
-    b = recipe_config(bench.map_recipe, city, tmp_path / "m", bench, 0, bench.steps)
+    assert demo.map_recipe == bench.map_recipe
+    steps = recipe_steps(demo.map_recipe, demo)
+    assert steps == recipe_steps(bench.map_recipe, bench)
+    a = recipe_config(demo.map_recipe, city, tmp_path / "m", demo, 0, steps)
+    b = recipe_config(bench.map_recipe, city, tmp_path / "m", bench, 0, steps)
     assert a.to_dict() == b.to_dict()
-    assert a.data.streetview == str(city / "streetview.gpkg") and a.train.steps == demo.steps
-    assert a.data.image_size == 32 and a.train.checkpoint_every == 0
+    assert a.data.streetview == str(city / "streetview.gpkg") and a.train.steps == steps
+    assert a.data.image_size == recipe_image_size(demo.map_recipe, demo)
+    assert a.data.image_size in (32, 64) and a.train.checkpoint_every == 0
