@@ -180,7 +180,7 @@ def test_many_band_field_gets_band_by_band_overviews(tmp_path, monkeypatch, in_m
 def test_round_to_half_equals_numpys_float16() -> None:
     """The bit-level rounding gives numpy's float16 values, ties, subnormals, zeros, NaN and
     infinities included; past float16's range it gives a value past 65504."""
-    from engine.export.geotiff import round_to_half
+    from engine.export.encoding import round_to_half
 
     rng = np.random.default_rng(7)
     x = (rng.normal(size=200_000) * 10.0 ** rng.uniform(-9, 4.8, 200_000)).astype(np.float32)
