@@ -41,8 +41,9 @@ class Settings:
     map_batch_size: int = 32
     # the maps' head: "photos" (fitted on photo embeddings, zero-shot on the overhead field) or
     # "overhead" (fitted on the overhead field at the labelled places; out-of-fold validity
-    # check); MAP_HEADS, docs/BENCHMARK_PROTOCOL.md (second amendment of the map recipe)
-    map_head: str = "photos"
+    # check); MAP_HEADS; "overhead" selected on city seed 3 (docs/BENCHMARK_PROTOCOL.md,
+    # second amendment of the map recipe)
+    map_head: str = "overhead"
     csp_steps: int = 100
     landsat_steps: int = 300
     batch_size: int = defaults.TRAIN_BATCH
