@@ -1,6 +1,6 @@
 """Select the near/remote fusion head on a selection city that the benchmark does not report.
 
-Every candidate of engine.evaluate.fusion_heads.HEADS (and the control of `stack`: the ground
+Every candidate of engine.heads.fusion_heads.HEADS (and the control of `stack`: the ground
 ridge alone, recalibrated by the same stacking) is scored with the benchmark's own fusion tasks
 (same views, folds and metrics) on one city, e.g. a `default` city of seed 3 with 14 x 14
 tracts (the benchmark's cities are seeds 0, 1, 2). Rule (docs/BENCHMARK_PROTOCOL.md): the
@@ -61,8 +61,8 @@ def main() -> None:
 
     from engine.evaluate import fusion_tasks as ft
     from engine.evaluate.baselines import IMAGENET, MOSAIKS
-    from engine.evaluate.fusion_heads import CONTROLS, HEADS
     from engine.evaluate.settings import settings_for
+    from engine.heads.fusion_heads import CONTROLS, HEADS
 
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)

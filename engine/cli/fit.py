@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fuse-field", type=Path,
                         help="near/remote fusion: also join this overhead embedding field "
                         "(pixel under each photo, or mean over each polygon) to the "
-                        "--embeddings vectors, one head on both views")
+                        "--embeddings vectors; a ridge head is then each view's ridge, "
+                        "stacked by weights fitted on spatial out-of-fold predictions")
     parser.add_argument("--target", required=True,
                         help="the label field, or an expression over fields and area_km2 "
                         "(equal-area km²), e.g. 'population / area_km2'")

@@ -14,11 +14,10 @@ from __future__ import annotations
 import numpy as np
 
 from engine.evaluate.context import CityContext
-from engine.evaluate.fusion_heads import CONTROLS, HEADS, fused_oof
 from engine.evaluate.settings import PERCEPTION, SOCIOECONOMIC, Settings
+from engine.heads.fusion_heads import CONTROLS, FUSION_HEAD, HEADS, fused_oof
 
 FUSION = "fusion (imagenet + mosaiks)"  # the fused encoder's name in rows and claims
-FUSION_HEAD = "stack"  # the protocol's fusion head, chosen on city seed 3 (bench/fusion_select.py)
 TASK_NAMES = ("fusion_perception", "fusion_socioeconomic")
 # a head's control, reported next to it when it is the protocol's head
 CONTROL_OF = {"stack": "stack_ground_only"}

@@ -143,6 +143,16 @@ def cross_validate(
         fold_sizes.append({"train": int(train.sum()), "test": int(test.sum())})
         log.info("fold %d/%d: %s", f + 1, n_folds, score)
         progress(f + 1, n_folds, "cross-validate")
+    return summarise(y, oof, folds, fold_metrics, fold_sizes, far, task, config,
+                     block_size_m, n_folds, seed)
+
+
+def summarise(y: np.ndarray, oof: np.ndarray, folds: np.ndarray,
+              fold_metrics: list[dict[str, float]], fold_sizes: list[dict[str, int]],
+              far: list[float], task: str, config: HeadConfig, block_size_m: float,
+              n_folds: int, seed: int) -> CVReport:
+    """The CVReport of out-of-fold predictions `oof` and their per-fold metrics: means, 95%
+    t-intervals, pooled metrics, the out-of-fold residual sd and the far-out folds."""
     names = REGRESSION_METRICS if task == "regression" else CLASSIFICATION_METRICS
     mean = {m: float(np.nanmean([fm[m] for fm in fold_metrics]))
             if any(np.isfinite(fm[m]) for fm in fold_metrics) else float("nan") for m in names}

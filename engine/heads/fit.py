@@ -19,6 +19,19 @@ def _json_scalar(v: object) -> object:
     return v.item() if isinstance(v, np.generic) else v
 
 
+def distance_reference(z: np.ndarray, seed: int) -> tuple[np.ndarray, float | None]:
+    """A seeded sample (at most MAX_REFERENCE_ROWS) of a ridge head's transformed training
+    rows, and their typical spacing (median distance to the nearest other row; None for one
+    row): the distance term of the head's uncertainty."""
+    rng = np.random.default_rng(seed)
+    keep = np.sort(rng.choice(len(z), size=min(len(z), MAX_REFERENCE_ROWS), replace=False))
+    ref = z[keep]
+    if len(ref) < 2:
+        return ref, None
+    _, d = nearest(ref, ref, 2)
+    return ref, float(np.median(d[:, 1]))
+
+
 def fit_head(
     X: np.ndarray,
     y: np.ndarray,
@@ -70,13 +83,9 @@ def fit_head(
             resid = y.astype(np.float64) - pipe.predict(X)
             meta["residual_sd"] = float(np.sqrt(np.mean(resid ** 2)))
             meta["residual_sd_source"] = "in-sample"
-        rng = np.random.default_rng(config.seed)
-        keep = np.sort(rng.choice(len(z), size=min(len(z), MAX_REFERENCE_ROWS), replace=False))
-        ref = z[keep]
-        arrays["train_z"] = ref
-        if len(ref) > 1:  # typical spacing: median distance to the nearest other row
-            _, d = nearest(ref, ref, 2)
-            meta["ref_distance"] = float(np.median(d[:, 1]))
+        arrays["train_z"], ref_distance = distance_reference(z, config.seed)
+        if ref_distance is not None:
+            meta["ref_distance"] = ref_distance
     if config.head == "knn":
         arrays["train_z"] = z
         if task == "classification":

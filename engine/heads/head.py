@@ -75,9 +75,13 @@ class Head:
         """Apply the stored scaler and PCA (fitted on the head's training rows)."""
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != self.feature_dim:
+            fusion = self.meta.get("fusion")
             raise EngineError(
                 f"the head expects {self.feature_dim}-D features, got shape {X.shape}",
-                "embed with the same model the head was fitted on",
+                "embed with the same model the head was fitted on" if not fusion else
+                f"this fused head (fit --fuse-field) takes {fusion['ground_dim']} photo "
+                f"dims + {fusion['overhead_dim']} field dims: it applies only where a photo "
+                "and the overhead field both exist (engine.maps.fusion.fused_predictions)",
             )
         a = self.arrays
         if "scale_mean" in a:

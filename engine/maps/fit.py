@@ -49,11 +49,13 @@ def fit_rows(rows: LabelledRows, out: str | os.PathLike[str], head: str = "ridge
     """Cross-validate `head` on `rows` by spatial blocks, fit it on all rows, save both.
 
     `block_size_m` None: derived from the label geometry; fewer folds when the blocks are
-    fewer (said in the report). Returns {"head", "head_json", "cv_report", "summary",
-    "metrics", "n_rows", "cv_plan", "aggregation"}.
+    fewer (said in the report). Fused rows (`rows.ground_dim`) with a ridge head get the
+    stacked fusion head (engine.heads.fused_head). Returns {"head", "head_json",
+    "cv_report", "summary", "metrics", "n_rows", "cv_plan", "aggregation"}.
     """
     from engine.heads.cv import cross_validate
     from engine.heads.fit import fit_head
+    from engine.heads.fused_head import stacked_cv, stacked_head
     from engine.heads.io import save_head
     from engine.heads.pipeline import HeadConfig
     from engine.maps.validity import attach_places
@@ -68,15 +70,24 @@ def fit_rows(rows: LabelledRows, out: str | os.PathLike[str], head: str = "ridge
         rows.y = np.asarray(rows.y, dtype=np.float64)
     block_size_m, n_folds, plan = cv_plan(rows, block_size_m, n_folds)
     n_blocks_hint = f"fewer folds than {n_folds} or a block smaller than {block_size_m:g} m"
+    stacked = rows.ground_dim is not None and head == "ridge"  # near/remote fusion
     try:
-        report = cross_validate(rows.X, rows.y, rows.xy, head=head, block_size_m=block_size_m,
-                                n_folds=n_folds, seed=seed, groups=rows.groups, config=config,
-                                progress=progress)
+        if stacked:
+            report = stacked_cv(rows.X, rows.y, rows.xy, rows.ground_dim, block_size_m,
+                                n_folds, seed, rows.groups, progress)
+        else:
+            report = cross_validate(rows.X, rows.y, rows.xy, head=head,
+                                    block_size_m=block_size_m, n_folds=n_folds, seed=seed,
+                                    groups=rows.groups, config=config, progress=progress)
     except EngineError as exc:
         if "block" in exc.message:
             raise EngineError(exc.message, f"{exc.hint}; e.g. {n_blocks_hint}") from None
         raise
-    fitted = fit_head(rows.X, rows.y, config=config, target_name=target, cv=report)
+    if stacked:
+        fitted = stacked_head(rows.X, rows.y, rows.ground_dim, report.folds, target,
+                              report, seed)
+    else:
+        fitted = fit_head(rows.X, rows.y, config=config, target_name=target, cv=report)
     attach_places(fitted, rows)  # for the validity check of the maps made with this head
     base = Path(out)
     base = base.with_suffix("") if base.suffix in (".json", ".safetensors") else base

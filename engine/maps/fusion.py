@@ -2,8 +2,9 @@
 with the overhead embedding field at the same place, for one head on both views.
 
 Point rows take the field pixel under each photo; polygon rows (tracts) the mean of the field
-over each polygon. The fused vector is [ground (D_g), overhead (D_o)]; the head's own scaling
-(fitted inside each CV fold) puts both halves on one footing. Rows whose place has no field
+over each polygon. The fused vector is [ground (D_g), overhead (D_o)] (`ground_dim` = D_g);
+a ridge head on it is the stacked fusion head (engine.heads.fused_head: each view's own ridge,
+combined by weights fitted on spatial out-of-fold predictions). Rows whose place has no field
 value are left out (counted in `n_dropped`).
 """
 
@@ -56,4 +57,14 @@ def fuse_rows(rows: LabelledRows, field: str | os.PathLike[str]) -> LabelledRows
     return replace(rows, X=X, y=rows.y[keep], xy=rows.xy[keep],
                    groups=None if rows.groups is None else rows.groups[keep],
                    source=f"{rows.source} + overhead {field}",
-                   n_dropped=rows.n_dropped + int((~keep).sum()), wkb=wkb)
+                   n_dropped=rows.n_dropped + int((~keep).sum()), wkb=wkb,
+                   ground_dim=int(np.asarray(rows.X).shape[1]))
+
+
+def fused_predictions(head, rows: LabelledRows, field: str | os.PathLike[str]
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """(prediction, uncertainty) of a fused head (fit --fuse-field) at the rows whose place
+    the field covers, i.e. where ground and overhead both exist, and the fused rows' xy."""
+    fused = fuse_rows(rows, field)
+    pred, unc = head.predict_with_uncertainty(fused.X)
+    return np.column_stack([pred, unc]), fused.xy

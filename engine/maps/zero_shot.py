@@ -29,11 +29,19 @@ VALUE_BANDS = ("prediction", "uncertainty")
 
 
 def as_head(head):
-    """A Head, from a Head or a head path (`<name>`, `<name>.json` or `.safetensors`)."""
+    """A Head, from a Head or a head path (`<name>`, `<name>.json` or `.safetensors`), to be
+    applied to a field; a fused head (fit --fuse-field) is refused: it needs a photo too."""
     from engine.heads.head import Head
     from engine.heads.io import load_head
 
-    return head if isinstance(head, Head) else load_head(head)
+    head = head if isinstance(head, Head) else load_head(head)
+    if head.meta.get("fusion"):
+        raise EngineError(f"the head of {head.meta.get('target')!r} was fitted by fit "
+                          "--fuse-field on photo + overhead vectors, not on a field alone",
+                          "a fused head applies only where a photo and the field both exist "
+                          "(engine.maps.fusion.fused_predictions); for a field map, fit "
+                          "without --fuse-field")
+    return head
 
 
 def head_fn(head, shift: np.ndarray | None = None, transform=None):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.evaluate.fusion_heads import CONTROLS, HEADS, fused_oof, stack_weights
+from engine.heads.fusion_heads import CONTROLS, HEADS, fused_oof, stack_weights
 from engine.heads.metrics import r2
 from engine.heads.ridge_path import block_cv_predict
 from engine.heads.spatial_cv import spatial_folds

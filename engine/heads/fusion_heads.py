@@ -94,6 +94,8 @@ def stack_ground_only(f: Fold) -> np.ndarray:
     return stacked(f, (0,))
 
 
+FUSION_HEAD = "stack"  # the protocol's fusion head, chosen on city seed 3 (bench/fusion_select.py)
+
 # candidate name -> head (protocol order); the control is not a candidate
 HEADS: dict[str, Callable[[Fold], np.ndarray]] = {
     "concat": concat, "view_penalty": view_penalty, "stack": stack}

@@ -1,0 +1,100 @@
+"""`fit --fuse-field` on the small sample city fits the stacked fusion head (each view's ridge,
+combined by weights fitted on spatial out-of-fold predictions), saved as one plain ridge head
+(safetensors + JSON) that loads back and predicts what the stack predicts, where a photo and
+the overhead field both exist; a field-only map refuses it in one line."""
+
+from __future__ import annotations
+
+import io
+import json
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ENC = {"backbone": "tiny_cnn", "backbone_kw": {"width": 4, "depth": 2, "out_dim": 16},
+       "hidden_dim": 16}
+TINY = {"embedding_dim": 16, "image": ENC, "overhead": ENC}
+TARGET = "perception_beautiful"
+
+
+@pytest.fixture(scope="module")
+def views(small_city: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Photo embeddings and the overhead embedding field of a tiny random model (seed 0)."""
+    import torch
+
+    from engine.data.points import read_streetview
+    from engine.embed.points import embed_points
+    from engine.embed.raster import embed_raster
+    from engine.nn.model import GeoModel
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    root = tmp_path_factory.mktemp("fuse")
+    model = GeoModel.from_config(TINY).eval()
+    photos = root / "photos.gpkg"
+    embed_points(model, read_streetview(small_city / "streetview.gpkg"), photos,
+                 batch_size=64, image_size=32, num_workers=0, device="cpu")
+    raster = sorted((small_city / "overhead").glob("*.tif"))[-1]
+    field = root / "field.tif"
+    embed_raster(model, raster, field, chip_px=32, stride_px=16, encoder="overhead",
+                 device="cpu", preview=False)
+    return {"root": root, "photos": photos, "field": field}
+
+
+def run_cli(argv: list[str]) -> tuple[int, list[dict]]:
+    from engine.cli.main import main
+
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        code = main([*argv, "--events", "jsonl"])
+    return code, [json.loads(line) for line in buf.getvalue().splitlines() if line.strip()]
+
+
+def test_fuse_field_fits_the_stacked_head_and_it_loads_back_identically(views: dict) -> None:
+    from engine.heads.fused_head import stacked_head, stacked_predict
+    from engine.heads.io import load_head
+    from engine.heads.spatial_cv import spatial_folds
+    from engine.maps.fusion import fuse_rows, fused_predictions
+    from engine.maps.rows import point_rows
+
+    out = views["root"] / "heads" / "fused"
+    code, events = run_cli(["fit", "--embeddings", str(views["photos"]), "--fuse-field",
+                            str(views["field"]), "--target", TARGET, "--block-size", "100",
+                            "--folds", "3", "--out", str(out)])
+    assert code == 0, events[-1]
+    assert sorted(p.name for p in out.parent.iterdir()) == [
+        "fused.cv.json", "fused.json", "fused.safetensors"]
+    report = json.loads((out.parent / "fused.cv.json").read_text())
+    assert report["fusion"] == "stack" and len(report["fold_metrics"]) == 3
+    head = load_head(out)
+    fusion = head.meta["fusion"]
+    assert head.kind == "ridge" and fusion["head"] == "stack"
+    assert fusion["ground_dim"] == 16 and head.feature_dim == 32
+    assert min(fusion["weights"]) >= 0 and head.meta["residual_sd_source"] == "cross-validation"
+
+    rows = fuse_rows(point_rows(views["photos"], TARGET), views["field"])
+    assert rows.ground_dim == 16 and np.isfinite(rows.X).all()
+    folds = spatial_folds(rows.xy, 100.0, 3, 0, groups=rows.groups)
+    stack = stacked_predict(rows.X, rows.y, 16, folds, rows.X)
+    np.testing.assert_allclose(head.predict(rows.X), stack, rtol=0, atol=1e-9)
+    fresh = stacked_head(rows.X, rows.y, 16, folds, TARGET, seed=0)
+    assert np.array_equal(fresh.predict(rows.X), head.predict(rows.X))  # saved == in memory
+    # where a photo and the field both exist: the head's own prediction at each photo
+    values, xy = fused_predictions(head, point_rows(views["photos"], TARGET), views["field"])
+    assert np.array_equal(values[:, 0], head.predict(rows.X)) and len(xy) == len(rows.y)
+    assert (values[:, 1] > 0).all()
+
+
+def test_a_field_only_map_refuses_a_fused_head_in_one_line(views: dict) -> None:
+    out = views["root"] / "heads" / "fused_for_map"
+    code, events = run_cli(["fit", "--embeddings", str(views["photos"]), "--fuse-field",
+                            str(views["field"]), "--target", TARGET, "--block-size", "100",
+                            "--folds", "3", "--out", str(out)])
+    assert code == 0, events[-1]
+    code, events = run_cli(["map", "zero_shot", "--head", str(out), "--field",
+                            str(views["field"]), "--out", str(views["root"] / "zs")])
+    assert code != 0
+    error = events[-1]
+    assert "fuse-field" in json.dumps(error) and "both exist" in json.dumps(error), error
