@@ -80,7 +80,8 @@ def run_child(python: Path | str, script: Path, args: list[str], threads: int,
               poll_s: float = 0.25) -> dict:
     """Run `python script args` with `threads` torch/OMP threads; its last JSON line, plus
     tree_peak_rss_mib: the peak of the summed RSS of it and its worker processes."""
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(ROOT),
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": path,
            "MKL_NUM_THREADS": str(threads)}
     proc = subprocess.Popen([str(python), str(script), *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)

@@ -38,6 +38,32 @@ def _step(loss_module, optimizer, batch, amp=None) -> float:
     return float(total.detach())
 
 
+def _measure(loss_module, optimizer, stream, kept, amp, sync, args, batch_size
+             ) -> tuple[float, float, float]:
+    """(pipeline images/s, compute images/s, median round ratio): warm-up, then short blocks of
+    real-pipeline steps and pure-compute steps interleaved, so other load hits both alike."""
+    for k in range(args.warmup):  # warm-up: caches (chips, workers), allocator, autocast kernels
+        _step(loss_module, optimizer, next(stream), amp)
+        _step(loss_module, optimizer, kept[k % len(kept)], amp)
+    pipe_times, comp_times = [], []
+    block = max(1, args.steps // args.rounds)
+    for _ in range(args.rounds):
+        sync()
+        t0 = time.perf_counter()
+        for _ in range(block):  # real pipeline: loader -> device -> step
+            _step(loss_module, optimizer, next(stream), amp)
+        sync()
+        t1 = time.perf_counter()
+        for k in range(block):  # pure compute: batches already on the device
+            _step(loss_module, optimizer, kept[k % len(kept)], amp)
+        sync()
+        pipe_times.append(t1 - t0)
+        comp_times.append(time.perf_counter() - t1)
+    ratios = sorted(c / p for p, c in zip(pipe_times, comp_times, strict=True))
+    images = block * args.rounds * batch_size
+    return images / sum(pipe_times), images / sum(comp_times), ratios[len(ratios) // 2]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=Path("models/crossview_spatial.yaml"))
@@ -45,9 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
-    parser.add_argument("--amp", choices=tuple(AMP), default="fp32",
-                        help="autocast precision of the forward pass (GPU run-book: bf16/fp16; "
-                        "no loss scaling: a throughput figure only)")
+    parser.add_argument("--amp", choices=tuple(AMP), nargs="+", default=["fp32"],
+                        help="autocast precision(s) of the forward pass (GPU run-book: fp32 bf16 "
+                        "fp16, measured in turn on one built model; no loss scaling: a "
+                        "throughput figure only)")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args(argv)
 
@@ -74,47 +101,27 @@ def main(argv: list[str] | None = None) -> int:
     loss_module.train()
     loader = data_loader(parts.dataset, sampler, cfg, info)
     sync = torch.cuda.synchronize if info.device.type == "cuda" else (lambda: None)
-    amp = getattr(torch, AMP[args.amp]) if AMP[args.amp] else None
 
     stream = batch_stream(loader, sampler, {"epoch": 0, "batch": 0}, cfg, info.device)
     if cfg.train.prefetch:  # as in training: batches are prepared in a thread
         stream = iter(Prefetcher(stream, depth=2))
     kept = [next(stream) for _ in range(4)]
-    for k in range(args.warmup):  # warm-up: caches (chips, workers) and allocator
-        _step(loss_module, optimizer, next(stream), amp)
-        _step(loss_module, optimizer, kept[k % len(kept)], amp)
-    # interleave short blocks of both so load from other processes hits both alike
-    pipe_times, comp_times = [], []
-    block = max(1, args.steps // args.rounds)
-    for _ in range(args.rounds):
-        sync()
-        t0 = time.perf_counter()
-        for _ in range(block):  # real pipeline: loader -> device -> step
-            _step(loss_module, optimizer, next(stream), amp)
-        sync()
-        t1 = time.perf_counter()
-        for k in range(block):  # pure compute: batches already on the device
-            _step(loss_module, optimizer, kept[k % len(kept)], amp)
-        sync()
-        pipe_times.append(t1 - t0)
-        comp_times.append(time.perf_counter() - t1)
-    ratios = sorted(c / p for p, c in zip(pipe_times, comp_times, strict=True))
-    pipeline_s, compute_s = sum(pipe_times), sum(comp_times)
-    steps = block * args.rounds
-    bs = cfg.train.batch_size
-    pipe_ips, comp_ips = steps * bs / pipeline_s, steps * bs / compute_s
-    print(f"recipe {args.config} | device {info.device} | batch {bs} | keys "
+    print(f"recipe {args.config} | device {info.device} | batch {cfg.train.batch_size} | keys "
           f"{', '.join(parts.keys)} | workers {cfg.train.workers} | prefetch "
-          f"{cfg.train.prefetch} | regime {getattr(cfg.train, 'regime', 'full')} | amp "
-          f"{args.amp} | "
+          f"{cfg.train.prefetch} | regime {getattr(cfg.train, 'regime', 'full')} | "
           f"torch threads {torch.get_num_threads()}")
     d = parts.data_info
     print(f"image cache: {d['cached_photos']} photos decoded up front in {d['cache_fill_s']:.2f} s "
           f"({d['cached_mb']} MB); data.cache_images={cfg.data.cache_images}")
-    print(f"pipeline: {pipe_ips:.1f} images/s")
-    print(f"compute:  {comp_ips:.1f} images/s")
-    print(f"ratio:    {pipe_ips / comp_ips:.3f} (target >= 0.9; median of {args.rounds} "
-          f"interleaved rounds {ratios[len(ratios) // 2]:.3f})")
+    for name in args.amp:
+        amp = getattr(torch, AMP[name]) if AMP[name] else None
+        pipe_ips, comp_ips, median = _measure(loss_module, optimizer, stream, kept, amp, sync,
+                                              args, cfg.train.batch_size)
+        print(f"amp {name}")
+        print(f"pipeline: {pipe_ips:.1f} images/s")
+        print(f"compute:  {comp_ips:.1f} images/s")
+        print(f"ratio:    {pipe_ips / comp_ips:.3f} (target >= 0.9; median of {args.rounds} "
+              f"interleaved rounds {median:.3f})")
     return 0
 
 

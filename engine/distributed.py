@@ -16,6 +16,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from engine.errors import EngineError
 from engine.models.device import resolve_device
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,17 @@ class DistInfo:
         return self.world > 1
 
 
+def check_gpus_per_process(local_processes: int, gpus: int) -> None:
+    """EngineError when torchrun starts more processes on one machine than it has GPUs: NCCL
+    refuses two ranks on one GPU, with an error that does not say what to change."""
+    if local_processes > gpus:
+        raise EngineError(
+            f"torchrun started {local_processes} processes on this machine, which has {gpus} "
+            "GPU(s): on CUDA each process needs a GPU of its own (NCCL)",
+            f"use torchrun --nproc_per_node {gpus} (or fewer), or --device cpu "
+            "(train.device=cpu) to run the processes on the CPU (gloo)")
+
+
 def setup(device_pref: str = "auto") -> DistInfo:
     """Initialise torch.distributed when torchrun's variables say world > 1 (idempotent)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -49,6 +61,8 @@ def setup(device_pref: str = "auto") -> DistInfo:
     if world > 1 and not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         if device.type == "cuda":
+            check_gpus_per_process(int(os.environ.get("LOCAL_WORLD_SIZE", "1")),
+                                   torch.cuda.device_count())
             torch.cuda.set_device(device)
         dist.init_process_group(backend=backend, init_method="env://")
         log.info("distributed: rank %d of %d (%s, %s)", rank, world, backend, device)

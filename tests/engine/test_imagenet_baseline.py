@@ -124,6 +124,16 @@ def test_cache_is_reused_not_converted_again(cache_dir, monkeypatch):
 
 
 @needs_package
+def test_current_cache_serves_without_the_package(cache_dir, monkeypatch):
+    """A machine that was given the converted file but not the package (a GPU box, say) uses
+    it; its tensors' digest is still checked on load."""
+    path = cache_dir / lite0.cache_name
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a, **k: None)
+    assert imagenet_weights_path(cache_dir) == path
+    assert len(lite0.load_state(cache_dir)) == 296
+
+
+@needs_package
 def test_damaged_cache_is_converted_again(tmp_path):
     path = tmp_path / lite0.cache_name
     path.write_bytes(b"not a safetensors file")

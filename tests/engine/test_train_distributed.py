@@ -41,3 +41,14 @@ def test_torchrun_two_ranks_identical_weights(tmp_path: Path) -> None:
     results = [line for line in proc.stdout.splitlines() if '"event": "result"' in line]
     assert len(results) == 2 and sum('"outputs": {"steps"' in r and "model.safetensors" in r
                                      for r in results) == 1  # only rank 0 reports written files
+
+
+def test_more_processes_than_gpus_is_a_clear_error() -> None:
+    """Two CUDA ranks on one GPU: an EngineError that names --nproc_per_node, not NCCL's own."""
+    from engine.distributed import check_gpus_per_process
+    from engine.errors import EngineError
+
+    check_gpus_per_process(2, 2)  # one GPU each: fine
+    with pytest.raises(EngineError) as err:
+        check_gpus_per_process(2, 1)
+    assert "2 processes" in str(err.value) and "--nproc_per_node 1" in err.value.hint

