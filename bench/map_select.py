@@ -9,7 +9,11 @@ map stages run on it (engine.evaluate.encoder_run.run_encoder: photo embeddings 
 30 m from every photo). Score: mean photo-free r over the three perception targets.
 
     PYTHONPATH=$PWD .venv/bin/python bench/map_select.py --city CITY --out DIR \
-        [--variants tiny400 ...] [--threads 1]
+        [--variants tiny400 ...] [--threads 1] [--map-heads photos overhead]
+
+`--map-heads photos overhead`: after training, the engine's map stages run once per
+Settings.map_head on the same embeddings (a paired comparison of the heads; the overhead
+head's validity check is out-of-fold), each row giving the checks' verdicts too.
 """
 
 from __future__ import annotations
@@ -44,8 +48,10 @@ VARIANTS: dict[str, tuple[str, dict, dict]] = {
 }
 
 
-def run_variant(name: str, city: Path, out: Path, threads_note: str) -> dict:
-    """Train variant `name` into out/name/model and score its maps; returns the figures."""
+def run_variant(name: str, city: Path, out: Path, threads_note: str,
+                map_heads: tuple[str, ...] = ("photos",)) -> list[dict]:
+    """Train variant `name` into out/name/model and score its maps with each of `map_heads`
+    (Settings.map_head) on the same embeddings; returns one row of figures per head."""
     from engine.evaluate.encoder_run import file_digest, mean_r, run_encoder
     from engine.evaluate.recipes import recipe_config, train_recipe
     from engine.evaluate.settings import PERCEPTION, SOCIOECONOMIC, settings_for
@@ -61,31 +67,21 @@ def run_variant(name: str, city: Path, out: Path, threads_note: str) -> dict:
     train_recipe(recipe, city, model_dir, s, s.seed, s.steps, cfg=cfg)
     t_train = time.perf_counter() - t0
     model = load_model(model_dir)
-    res = run_encoder(model, file_digest(model_dir / "model.safetensors"), city, work, s)
-    sc = res["scores"]
-    return {"variant": name, "recipe": recipe, "settings": s_over, "overrides": extra,
-            "mean_r_perception": round(mean_r(sc, PERCEPTION), 4),
-            "mean_r_socioeconomic": round(mean_r(sc, SOCIOECONOMIC), 4),
-            "r_photo_free": {t: round(v["r_photo_free"], 4) for t, v in sc.items()},
-            "train_s": round(t_train, 1), "total_s": round(time.perf_counter() - t0, 1),
-            "threads": threads_note}
-
-
-def overhead_rows(rows, field: Path):
-    """`rows` with X = the overhead field's vectors at their places (rows off the field
-    dropped): the overhead-fitted head's training rows."""
-    import numpy as np
-
-    from engine.maps.fusion import overhead_at_rows
-
-    over = overhead_at_rows(rows, field)
-    keep = np.isfinite(over).all(axis=1)
-    wkb = None if rows.wkb is None else [w for w, k in zip(rows.wkb, keep, strict=True) if k]
-    return replace(rows, X=over[keep], y=rows.y[keep], xy=rows.xy[keep],
-                   groups=None if rows.groups is None else rows.groups[keep],
-                   source=f"overhead {field}", n_dropped=rows.n_dropped + int((~keep).sum()),
-                   wkb=wkb, diameters=None if rows.diameters is None else
-                   rows.diameters[keep])
+    rows = []
+    for head in map_heads:
+        sh = replace(s, map_head=head)
+        res = run_encoder(model, file_digest(model_dir / "model.safetensors"), city,
+                          work if head == "photos" else work / f"head-{head}", sh)
+        sc = res["scores"]
+        rows.append({"variant": name, "recipe": recipe, "map_head": head,
+                     "settings": s_over, "overrides": extra,
+                     "mean_r_perception": round(mean_r(sc, PERCEPTION), 4),
+                     "mean_r_socioeconomic": round(mean_r(sc, SOCIOECONOMIC), 4),
+                     "r_photo_free": {t: round(v["r_photo_free"], 4) for t, v in sc.items()},
+                     "check": {t: m.get("validity") for t, m in res["maps"].items()},
+                     "train_s": round(t_train, 1),
+                     "total_s": round(time.perf_counter() - t0, 1), "threads": threads_note})
+    return rows
 
 
 def overhead_head(name: str, city: Path, out: Path) -> dict:
@@ -94,6 +90,7 @@ def overhead_head(name: str, city: Path, out: Path) -> dict:
     from engine.evaluate.encoder_run import mean_r, score_maps
     from engine.evaluate.settings import PERCEPTION, SOCIOECONOMIC, settings_for
     from engine.maps.fit import fit_rows
+    from engine.maps.fusion import overhead_rows
     from engine.maps.rows import point_rows, polygon_rows, read_polygons
     from engine.maps.zero_shot import zero_shot_map
 
@@ -129,6 +126,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--overhead-head", action="store_true",
                     help="score the overhead-fitted head of already trained variants")
+    ap.add_argument("--map-heads", nargs="+", default=["photos"],
+                    choices=["photos", "overhead"],
+                    help="Settings.map_head values scored on each trained variant")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from engine.evaluate.settings import PRESETS
@@ -140,11 +140,13 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     results = args.out / "results.jsonl"
     for name in args.variants:
-        row = (overhead_head(name, args.city, args.out) if args.overhead_head else
-               run_variant(name, args.city, args.out, f"{args.threads} torch thread(s)"))
-        print(json.dumps(row), flush=True)
-        with results.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
+        rows = ([overhead_head(name, args.city, args.out)] if args.overhead_head else
+                run_variant(name, args.city, args.out, f"{args.threads} torch thread(s)",
+                            tuple(args.map_heads)))
+        for row in rows:
+            print(json.dumps(row), flush=True)
+            with results.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,19 @@ def _cv_rows(heads: dict) -> list[str]:
     return rows
 
 
+# Settings.map_head "photos" (False) / "overhead" (True): what the heads are fitted on, per
+# photo and per tract, how the map applies them, and what the validity check reads
+HEAD_INPUT: dict[bool, tuple[str, str, str, str]] = {
+    False: ("street-photo embeddings", "mean photo embedding",
+            "in the shared cross-view space",
+            "the head applied to the field at its own labelled places (photos or tracts)"),
+    True: ("the overhead embedding field at each labelled place (map head `overhead`)",
+           "the field's mean",
+           "the same field the heads were fitted on (no modality re-centring)",
+           "the head's out-of-fold predictions (spatial block CV) at its labelled places, "
+           "since the map read there would be in-sample")}
+
+
 def _verdict(map_info: dict | None) -> str:
     """The map's truth-free validity check (engine.maps.validity) as a table cell."""
     check = (map_info or {}).get("validity")
@@ -57,6 +70,7 @@ def write_report(path: str | os.PathLike[str], summary: dict, result: dict,
                  base: dict | None) -> Path:
     """Write the report; returns its path."""
     s, model = summary["settings"], summary["model"]
+    overhead = s.get("map_head") == "overhead"
     dist = s["min_dist_m"]
     lines = [
         "# GeoContrast demo: sample city", "",
@@ -67,21 +81,22 @@ def write_report(path: str | os.PathLike[str], summary: dict, result: dict,
                                        f"trained in {model['seconds']} s") +
         f", final loss {_f(model['final_loss'])}.", "",
         "## Heads: spatial block cross-validation", "",
-        f"Ridge heads on street-photo embeddings. Perception: one row per photo, blocks of "
+        f"Ridge heads on {HEAD_INPUT[overhead][0]}. Perception: one row per photo, blocks of "
         f"{s['point_block_m']:g} m, {s['point_folds']} folds, photos of one location kept "
-        f"together. Socioeconomics: mean photo embedding per tract, blocks of "
+        f"together. Socioeconomics: {HEAD_INPUT[overhead][1]} per tract, blocks of "
         f"{s['tract_block_m']:g} m, {s['tract_folds']} folds. Mean over folds with a 95% "
         "t-interval.", "",
         *_cv_rows(result["heads"]), "",
         "## Zero-shot maps vs truth", "",
         "Each head is applied to the overhead embedding field (latest date, chip "
-        f"{s['chip_px']} px, one map cell per {s['stride_px']} px) in the shared cross-view "
-        f"space. Pearson r against `truth/<target>.tif` on cells farther than {dist:g} m "
-        "from every photo (where no photo exists); the baseline (\"random init\") is "
+        f"{s['chip_px']} px, one map cell per {s['stride_px']} px) "
+        f"{HEAD_INPUT[overhead][2]}. Pearson r against `truth/<target>.tif` on cells "
+        f"farther than {dist:g} m from every photo (where no photo exists); the baseline "
+        "(\"random init\") is "
         f"{summary.get('baseline') or 'not run'}, with heads fitted the same way. The validity "
         "check needs no "
-        "truth: the head applied to the field at its own labelled places (photos or tracts), "
-        "Pearson r against the labels it was fitted on; a map below the threshold is marked "
+        f"truth: {HEAD_INPUT[overhead][3]}, Pearson r against the labels it was fitted on; "
+        "a map below the threshold is marked "
         "unreliable in its GeoTIFF tags, GeoPackage, PNG title and here.", "",
         *_fidelity_rows(result["scores"], None if base is None else base["scores"],
                         result.get("maps", {})), "",

@@ -89,29 +89,51 @@ def embed_city(model: Any, model_key: str, city: Path, out: Path, settings: Sett
 
 
 def fit_heads(photos: Path, city: Path, heads_dir: Path, settings: Settings,
-              progress: Progress = no_progress) -> dict[str, dict]:
-    """Ridge heads with spatial CV: perception per photo, socioeconomics per tract."""
+              progress: Progress = no_progress, field: Path | None = None
+              ) -> dict[str, dict]:
+    """Ridge heads with spatial CV: perception per photo, socioeconomics per tract; on the
+    photo embeddings, or (Settings.map_head "overhead") on the overhead `field` at the same
+    places, keeping their out-of-fold predictions for the maps' validity check."""
     from engine.maps.fit import fit_rows
+    from engine.maps.fusion import overhead_rows
     from engine.maps.rows import point_rows, polygon_rows
 
+    overhead = _overhead_head(settings, field)
     out: dict[str, dict] = {}
-    for target in PERCEPTION:
-        rows = point_rows(photos, target)
-        res = fit_rows(rows, heads_dir / target, "ridge", target, settings.point_block_m,
-                       settings.point_folds, settings.seed, progress)
-        out[target] = {**res, "level": "photo"}
     tracts = city / "tracts.gpkg"
-    for target in SOCIOECONOMIC:
-        rows = polygon_rows(tracts, target, embeddings=photos)
-        res = fit_rows(rows, heads_dir / target, "ridge", target, settings.tract_block_m,
-                       settings.tract_folds, settings.seed, progress)
-        out[target] = {**res, "level": "tract"}
+    for target in PERCEPTION + SOCIOECONOMIC:
+        tract = target in SOCIOECONOMIC
+        rows = (polygon_rows(tracts, target, embeddings=photos) if tract
+                else point_rows(photos, target))
+        if overhead:
+            rows = overhead_rows(rows, field)
+        res = fit_rows(rows, heads_dir / target, "ridge", target,
+                       settings.tract_block_m if tract else settings.point_block_m,
+                       settings.tract_folds if tract else settings.point_folds,
+                       settings.seed, progress, oof_check=overhead)
+        out[target] = {**res, "level": "tract" if tract else "photo",
+                       "fitted_on": settings.map_head}
     return out
 
 
+def _overhead_head(settings: Settings, field: Path | None) -> bool:
+    """Whether the heads are fitted on the overhead field (Settings.map_head)."""
+    from engine.errors import EngineError
+    from engine.evaluate.settings import MAP_HEADS
+
+    if settings.map_head not in MAP_HEADS:
+        raise EngineError(f"unknown map head {settings.map_head!r}",
+                          f"set Settings.map_head to one of {', '.join(MAP_HEADS)}")
+    if settings.map_head == "overhead" and field is None:
+        raise EngineError("an overhead-fitted map head needs the overhead field",
+                          "pass field= (the embed_city field) to fit_heads")
+    return settings.map_head == "overhead"
+
+
 def zero_shot_maps(heads_dir: Path, field: Path, city: Path, maps_dir: Path,
-                   progress: Progress = no_progress) -> dict[str, dict]:
-    """Zero-shot maps of every head over the overhead field (+ per tract for socioeconomics)."""
+                   progress: Progress = no_progress, align: bool = True) -> dict[str, dict]:
+    """Zero-shot maps of every head over the overhead field (+ per tract for socioeconomics);
+    `align` False for heads fitted on the field itself (no modality gap to bridge)."""
     from engine.maps.rows import read_polygons
     from engine.maps.zero_shot import zero_shot_map
 
@@ -120,7 +142,7 @@ def zero_shot_maps(heads_dir: Path, field: Path, city: Path, maps_dir: Path,
     for target in PERCEPTION + SOCIOECONOMIC:
         polys = tracts if target in SOCIOECONOMIC else None
         out[target] = zero_shot_map(heads_dir / target, field, maps_dir, target, polys,
-                                    "tract_id" if polys is not None else None, True, progress)
+                                    "tract_id" if polys is not None else None, align, progress)
     return out
 
 
@@ -148,8 +170,10 @@ def run_encoder(model: Any, model_key: str, city: Path, out: Path, settings: Set
     one encoder; outputs under `out`."""
     emb = embed_city(model, model_key, city, out / "embeddings", settings, progress,
                      image_size)
-    heads = fit_heads(Path(emb["photos"]), city, out / "heads", settings, progress)
-    maps = zero_shot_maps(out / "heads", Path(emb["field"]), city, out / "maps", progress)
+    heads = fit_heads(Path(emb["photos"]), city, out / "heads", settings, progress,
+                      Path(emb["field"]))
+    maps = zero_shot_maps(out / "heads", Path(emb["field"]), city, out / "maps", progress,
+                          settings.map_head != "overhead")
     scores = score_maps(out / "maps", city, settings)
     return {"embeddings": emb, "heads": heads, "maps": maps, "scores": scores}
 

@@ -18,6 +18,9 @@ __all__ = ["PERCEPTION", "PRESETS", "SIZES_BY_CITY", "SOCIOECONOMIC", "Settings"
            "settings_for"]
 
 
+MAP_HEADS: tuple[str, ...] = ("photos", "overhead")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a pipeline run varies: city preset, seeds, training steps and task sizes."""
@@ -36,6 +39,11 @@ class Settings:
     # lite0_crossview_spatial's adapter steps and batch (selected on city seed 3 for the maps)
     map_steps: int = 400
     map_batch_size: int = 32
+    # the maps' head: "photos" (fitted on photo embeddings, zero-shot on the overhead field) or
+    # "overhead" (fitted on the overhead field at the labelled places; out-of-fold validity
+    # check); MAP_HEADS; "overhead" selected on city seed 3 (docs/BENCHMARK_PROTOCOL.md,
+    # second amendment of the map recipe)
+    map_head: str = "overhead"
     csp_steps: int = 100
     landsat_steps: int = 300
     batch_size: int = defaults.TRAIN_BATCH

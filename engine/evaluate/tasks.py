@@ -163,10 +163,10 @@ def cross_view(embedder: Any, key: str, ctx: CityContext, s: Settings) -> list[d
 
 def map_fidelity(model: Any, key: str, ctx: CityContext, s: Settings, work: Path,
                  image_size: int | None = None) -> list[dict]:
-    """Photo-free zero-shot maps (the pipeline's map stages: heads on photos -> overhead
-    field) vs the truth rasters: Pearson r and RMSE on map cells farther than s.min_dist_m
-    from every photo, as scored once by map_score.map_vs_truth (photos at `image_size` px,
-    default the map recipe's)."""
+    """Photo-free maps (the pipeline's map stages: heads on photos, or on the overhead field
+    at the labelled places as Settings.map_head says -> overhead field) vs the truth rasters:
+    Pearson r and RMSE on map cells farther than s.min_dist_m from every photo, as scored once
+    by map_score.map_vs_truth (photos at `image_size` px, default the map recipe's)."""
     from engine.evaluate.encoder_run import run_encoder
 
     scores = run_encoder(model, key, ctx.city, work, s, image_size=image_size)["scores"]

@@ -42,6 +42,23 @@ def overhead_at_rows(rows: LabelledRows, field: str | os.PathLike[str]) -> np.nd
     return np.asarray(values, dtype=np.float64)
 
 
+def overhead_rows(rows: LabelledRows, field: str | os.PathLike[str]) -> LabelledRows:
+    """`rows` with X = the overhead field's vectors at their places (rows off the field
+    dropped): the training rows of a head fitted on the field itself (Settings.map_head
+    "overhead")."""
+    over = overhead_at_rows(rows, field)
+    keep = np.isfinite(over).all(axis=1)
+    if keep.sum() < 2:
+        raise EngineError(f"only {int(keep.sum())} labelled place(s) lie on the field {field}",
+                          "pass a field covering the labels")
+    wkb = None if rows.wkb is None else [w for w, k in zip(rows.wkb, keep, strict=True) if k]
+    return replace(rows, X=over[keep], y=rows.y[keep], xy=rows.xy[keep],
+                   groups=None if rows.groups is None else rows.groups[keep],
+                   source=f"overhead {field}", n_dropped=rows.n_dropped + int((~keep).sum()),
+                   wkb=wkb, diameters=None if rows.diameters is None else
+                   rows.diameters[keep])
+
+
 def fuse_rows(rows: LabelledRows, field: str | os.PathLike[str]) -> LabelledRows:
     """The rows with the overhead field's vectors appended to their ground embeddings."""
     over = overhead_at_rows(rows, field)

@@ -5,7 +5,9 @@ The head keeps the places it was fitted on (photo points, or tract polygons) and
 (the pixel under each point, or the mean over each polygon) and scored against the labels:
 Pearson r and R². No hidden truth is needed, only what the user gave. A map whose r is below
 MIN_R (an anti-correlated map always is) is marked unreliable: in the engine's result, the
-GeoPackage layer metadata, the GeoTIFF tags and the PNG title.
+GeoPackage layer metadata, the GeoTIFF tags and the PNG title. A head fitted on the field
+itself (its map read at its places would be in-sample) keeps its spatial block CV's
+out-of-fold predictions there (`places_oof`), and those are scored instead.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ log = logging.getLogger(__name__)
 MIN_R = 0.3  # Pearson r at the labelled places below which a map is flagged unreliable
 MIN_PLACES = 5  # fewer labelled places than this: not checked (r would mean nothing)
 TAG_PREFIX = "GEOCONTRAST_VALIDITY_"
+OOF_NOTE = ("out-of-fold predictions of the head's spatial block CV at the labelled places "
+            "(the head was fitted on the field itself)")
 
 
 @dataclass(frozen=True)
@@ -51,10 +55,14 @@ class Validity:
         return text if self.passed else f"UNRELIABLE: {text} < {self.min_r:g}"
 
 
-def attach_places(head: Any, rows: Any) -> None:
-    """Store the labelled places of `rows` (LabelledRows) in a regression head's arrays."""
+def attach_places(head: Any, rows: Any, oof: np.ndarray | None = None) -> None:
+    """Store the labelled places of `rows` (LabelledRows) in a regression head's arrays, and
+    `oof` (the head's out-of-fold predictions there), which the check then scores instead of
+    the map."""
     if head.task != "regression":
         return
+    if oof is not None:
+        head.arrays["places_oof"] = np.asarray(oof, dtype=np.float64)
     head.arrays["places_xy"] = np.asarray(rows.xy, dtype=np.float64)
     head.arrays["places_y"] = np.asarray(rows.y, dtype=np.float64)
     head.meta["places_crs"] = _crs_text(rows.xy_crs)
@@ -102,7 +110,9 @@ def check_map(tif: str | os.PathLike[str], head: Any, min_r: float = MIN_R) -> V
     from engine.heads.metrics import regression_metrics
 
     kind = str(head.meta.get("places", "none"))
-    pred = map_values_at_places(tif, head)
+    oof = head.arrays.get("places_oof")
+    pred = np.asarray(oof, np.float64) if oof is not None else map_values_at_places(tif, head)
+    note = OOF_NOTE if oof is not None else ""
     if pred is None:
         return Validity(None, None, None, 0, "none", min_r,
                         "the head keeps no labelled places (fitted before this check existed)")
@@ -118,7 +128,7 @@ def check_map(tif: str | os.PathLike[str], head: Any, min_r: float = MIN_R) -> V
     if not passed:
         log.warning("map %s fails its validity check: r=%.3f at %d labelled %s (< %g)",
                     tif, r, n, kind, min_r)
-    return Validity(passed, r, score, n, kind, min_r)
+    return Validity(passed, r, score, n, kind, min_r, note)
 
 
 def tag_geotiff(tif: str | os.PathLike[str], validity: Validity) -> None:
