@@ -265,6 +265,7 @@ def main() -> None:
                    "chips_per_s": round(rate, 1), "pure_chips_per_s": round(pure_rate, 1),
                    "ratio_vs_compute": round(rate / pure_rate, 3),
                    "peak_rss_mib": emb["tree_peak_rss_mib"],
+                   "model_s": emb["model_seconds"],
                    "reader_wait_s": emb["reader_wait_seconds"],
                    "finalise_s": emb["finalise_seconds"]}
             if size in a.peer_sizes and peer_python is not None:
