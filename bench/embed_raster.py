@@ -63,9 +63,12 @@ def make_raster(path: Path, size: int) -> Path:
 
 
 def child_embed(a: argparse.Namespace) -> dict:
+    import torch
+
     from engine.embed.raster import embed_raster
 
-    model = build_model(a.model)
+    # on the device before the clock starts, as the pure-compute and peer children do
+    model = build_model(a.model).to(torch.device(a.device))
     base = vm("VmRSS")
     res = embed_raster(model, a.raster, a.out, chip_px=a.chip, stride_px=a.strides[0],
                        batch_size=a.batch_size, device=a.device, dtype="float16", preview=False,
