@@ -61,10 +61,13 @@ def make_photos(workdir: Path, n: int, px: int) -> Path:
 
 
 def child_ours(a: argparse.Namespace) -> dict:
+    import torch
+
     from engine.data.points import read_streetview
     from engine.embed.points import embed_points, read_point_embeddings
 
-    model = build_model(a.model)
+    # on the device before the clock starts, as the peer's is (CUDA's context takes seconds)
+    model = build_model(a.model).to(torch.device(a.device))
     layer = read_streetview(a.layer)
     t0 = time.perf_counter()
     res = embed_points(model, layer, a.out, batch_size=a.batch_size, image_size=a.image_size,

@@ -63,9 +63,12 @@ def make_raster(path: Path, size: int) -> Path:
 
 
 def child_embed(a: argparse.Namespace) -> dict:
+    import torch
+
     from engine.embed.raster import embed_raster
 
-    model = build_model(a.model)
+    # on the device before the clock starts, as the pure-compute and peer children do
+    model = build_model(a.model).to(torch.device(a.device))
     base = vm("VmRSS")
     res = embed_raster(model, a.raster, a.out, chip_px=a.chip, stride_px=a.strides[0],
                        batch_size=a.batch_size, device=a.device, dtype="float16", preview=False,
@@ -265,6 +268,7 @@ def main() -> None:
                    "chips_per_s": round(rate, 1), "pure_chips_per_s": round(pure_rate, 1),
                    "ratio_vs_compute": round(rate / pure_rate, 3),
                    "peak_rss_mib": emb["tree_peak_rss_mib"],
+                   "model_s": emb["model_seconds"],
                    "reader_wait_s": emb["reader_wait_seconds"],
                    "finalise_s": emb["finalise_seconds"]}
             if size in a.peer_sizes and peer_python is not None:

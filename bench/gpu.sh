@@ -34,7 +34,7 @@ if [ "$DEVICE" = cuda ]; then
     || { echo "no CUDA GPU visible to torch: nothing to run (DEVICE=cpu rehearses)" >&2; exit 2; }
   CARD=$($PY -c 'import torch; p=torch.cuda.get_device_properties(0); print(f"{torch.cuda.device_count()} x {p.name} ({p.total_memory // 2**30} GiB, {p.multi_processor_count} SMs), torch {torch.__version__}, CUDA {torch.version.cuda}")')
   NGPU=$($PY -c 'import torch; print(torch.cuda.device_count())')
-  SIZE=8000 STRIDE=64 PHOTOS=1000 BATCH=256 TRAIN="--steps 24 --rounds 4 --warmup 4"
+  SIZE=8000 STRIDE=32 PHOTOS=1000 BATCH=256 TRAIN="--steps 24 --rounds 4 --warmup 4"
 else
   CARD="CPU rehearsal ($(nproc) cores), torch $($PY -c 'import torch; print(torch.__version__)')"
   NGPU=0 SIZE=1000 STRIDE=64 PHOTOS=64 BATCH=64 TRAIN="--steps 4 --rounds 2 --warmup 1"
@@ -83,9 +83,14 @@ done
 # 2. embedding benches on the GPU (torch runtime: OpenVINO / ONNX Runtime are the CPU paths)
 cmd="$PY bench/embed_raster.py --device $DEVICE --runtime torch --sizes $SIZE --strides $STRIDE --peer-sizes --threads $THREADS --batch-size $BATCH --workdir $WORK --json $WORK/embed_raster.json"
 if step embed_raster 200 $cmd; then
-  res=$($PY -c "import json; r=json.load(open('$WORK/embed_raster.json'))[0]; print(f\"{r['chips']} chips in {r['seconds']} s: {r['chips_per_s']} chips/s, pure compute {r['pure_chips_per_s']}, ratio {r['ratio_vs_compute']}, peak RSS {r['peak_rss_mib']} MiB\")")
+  res=$($PY -c "import json; r=json.load(open('$WORK/embed_raster.json'))[0]; print(f\"{r['chips']} chips in {r['seconds']} s: {r['chips_per_s']} chips/s, pure compute {r['pure_chips_per_s']}, ratio {r['ratio_vs_compute']}; model {r['model_s']} s, waiting for chips {r['reader_wait_s']} s, finalise {r['finalise_s']} s; peak RSS {r['peak_rss_mib']} MiB\")")
 else res=$(failed $? embed_raster); fi
 row "embed-raster ${SIZE} px, stride $STRIDE, Lite0, batch $BATCH" "$res" "$cmd"
+cmd="$PY bench/embed_raster.py --child read --raster $WORK/bench_${SIZE}_v2.tif --strides $STRIDE --chip 64 --batch-size $BATCH --threads $THREADS"
+if step reader 120 $cmd; then
+  res=$($PY -c "import json; r=json.loads(open('$LOGS/reader.log').read().strip().splitlines()[-1]); print(f\"{r['chips']} chips cut in {r['seconds']:.1f} s: {r['chips'] / r['seconds']:.0f} chips/s, no model\")")
+else res=$(failed $? reader); fi
+row "the chip reader alone, same raster and grid" "$res" "$cmd"
 cmd="$PY bench/embed_points.py --device $DEVICE --runtime torch --threads $THREADS --workers 4 --photos $PHOTOS --faiss-n 0 --workdir $WORK --json $WORK/embed_points.json"
 if step embed_points 150 $cmd; then
   res=$($PY -c "import json; r=json.load(open('$WORK/embed_points.json'))['embed'][0]; print(f\"{r['photos']} photos: {r['photos_per_s']} photos/s vs DataLoader {r['dataloader_photos_per_s']} ({r['ratio_vs_dataloader']}x), max diff {r['max_diff']}\")")

@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 import numpy as np
+import torch
 
 from engine.errors import EngineError
 
@@ -88,22 +89,16 @@ class ModelEmbedder:
         return np.concatenate(out).astype(np.float32)
 
 
-class _BackboneView:
-    """A GeoModel seen through its image backbone: `embed_image` gives backbone features."""
+class _BackboneView(torch.nn.Module):
+    """A GeoModel seen through its image backbone: `embed_image` gives backbone features. A
+    module holding the model, so the CPU runtimes export it with its weights."""
 
     def __init__(self, model: Any) -> None:
+        super().__init__()
         self.model = model
         self.embedding_dim = int(model.image_encoder.feature_dim)
 
-    def eval(self) -> _BackboneView:
-        self.model.eval()
-        return self
-
-    def to(self, device: Any) -> _BackboneView:
-        self.model.to(device)
-        return self
-
-    def modules(self) -> Any:
+    def modules(self) -> Any:  # what engine.embed.accel inspects: the backbone
         return self.model.image_encoder.backbone.modules()
 
     def embed_image(self, x: Any) -> Any:
@@ -125,7 +120,6 @@ def _embed_all(model: Any, paths: list[str], batch_size: int, image_size: int) -
 
 def _project(model: Any, features: np.ndarray, batch_size: int) -> np.ndarray:
     """(N, D) float32 embeddings from (N, F) backbone features (the model's projection)."""
-    import torch
 
     out, step = [], max(batch_size, 256)  # the projection is cheap: larger batches
     with torch.inference_mode():
@@ -142,8 +136,6 @@ def random_init_embedder(model_config: dict, seed: int, name: str = RANDOM,
     `keep_pretrained`: zoo backbones keep their ImageNet weights (the untrained starting point
     of a pretrained recipe: only its adapters are random)."""
     import copy
-
-    import torch
 
     from engine.nn.model import GeoModel
 

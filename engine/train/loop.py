@@ -137,8 +137,8 @@ def build(cfg: Config, info: distributed.DistInfo, progress: Progress) -> TrainP
         dataset, data_info = build_dataset(cfg, keys, progress)
     data_info.update(apply_regime(model, cfg.train.regime, cfg.train.trainable_blocks),
                      regime=cfg.train.regime)
-    if cfg.train.regime == "frozen":
-        data_info.update(precompute(cfg, model, dataset, info.device, progress))
+    if cfg.train.regime == "frozen":  # the backbone computes the cache on the training device
+        data_info.update(precompute(cfg, model.to(info.device), dataset, info.device, progress))
     loss_module = LossModule(model, objectives).to(info.device)
     momentum = _momentum(objectives, model)
     if momentum is not None:

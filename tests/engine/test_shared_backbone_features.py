@@ -51,3 +51,25 @@ def test_a_fine_tuned_backbone_does_not_reuse_the_frozen_features(random_photos)
     assert len(store) == 2
     np.testing.assert_allclose(out, ModelEmbedder(tuned, "t", 32).embed_photos(paths),
                                atol=1e-4)
+
+
+def test_backbone_features_run_on_the_fast_cpu_runtime(caplog) -> None:
+    """The shared features go through OpenVINO like any zoo model, not back to torch."""
+    import logging
+
+    from engine.embed import accel
+    from engine.evaluate.baselines import _BackboneView
+
+    if not accel.available("openvino"):
+        pytest.skip("openvino is not installed")
+    view = _BackboneView(_model(0))
+    x = torch.rand(8, 3, 64, 64)
+    encode = accel.encoder_fn(view, "embed_image", torch.device("cpu"), "openvino",
+                              n_items=1000)
+    with caplog.at_level(logging.WARNING):
+        got = encode(x)
+    assert "could not run" not in caplog.text
+    with torch.inference_mode():
+        want = view.embed_image(x)
+    assert got.shape == want.shape == (8, 1280)
+    torch.testing.assert_close(got.float(), want, atol=1e-3, rtol=1e-3)
