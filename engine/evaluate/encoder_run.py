@@ -110,7 +110,8 @@ def fit_heads(photos: Path, city: Path, heads_dir: Path, settings: Settings,
         res = fit_rows(rows, heads_dir / target, "ridge", target,
                        settings.tract_block_m if tract else settings.point_block_m,
                        settings.tract_folds if tract else settings.point_folds,
-                       settings.seed, progress, oof_check=overhead)
+                       settings.seed, progress,
+                       oof_field=field if overhead else None)
         out[target] = {**res, "level": "tract" if tract else "photo",
                        "fitted_on": settings.map_head}
     return out

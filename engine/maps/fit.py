@@ -46,14 +46,15 @@ def cv_plan(rows: LabelledRows, block_size_m: float | None, n_folds: int
 def fit_rows(rows: LabelledRows, out: str | os.PathLike[str], head: str = "ridge",
              target: str = "target", block_size_m: float | None = None, n_folds: int = 5,
              seed: int = 0, progress: Progress = no_progress,
-             oof_check: bool = False) -> dict:
+             oof_field: str | os.PathLike[str] | None = None) -> dict:
     """Cross-validate `head` on `rows` by spatial blocks, fit it on all rows, save both.
 
     `block_size_m` None: derived from the label geometry; fewer folds when the blocks are
     fewer (said in the report). Fused rows (`rows.ground_dim`) with a ridge head get the
-    stacked fusion head (engine.heads.fused_head). `oof_check`: the head keeps its out-of-fold
-    predictions at the places for the maps' validity check (a head fitted on the very field it
-    is mapped on: the map read at the places would be in-sample). Returns {"head", "head_json",
+    stacked fusion head (engine.heads.fused_head). `oof_field`: the field the rows' X were
+    sampled from; the head keeps its out-of-fold predictions at the places, which the maps'
+    validity check scores for maps on that field's grid (read there, such a map would be
+    in-sample). Returns {"head", "head_json",
     "cv_report", "summary", "metrics", "n_rows", "cv_plan", "aggregation"}.
     """
     from engine.heads.cv import cross_validate
@@ -61,7 +62,7 @@ def fit_rows(rows: LabelledRows, out: str | os.PathLike[str], head: str = "ridge
     from engine.heads.fused_head import stacked_cv, stacked_head
     from engine.heads.io import save_head
     from engine.heads.pipeline import HeadConfig
-    from engine.maps.validity import attach_places
+    from engine.maps.validity import attach_places, grid_signature
 
     config = HeadConfig(head=head, seed=seed)
     if head == "ridge" and np.asarray(rows.y).dtype.kind in "OUS":
@@ -92,7 +93,8 @@ def fit_rows(rows: LabelledRows, out: str | os.PathLike[str], head: str = "ridge
     else:
         fitted = fit_head(rows.X, rows.y, config=config, target_name=target, cv=report)
     # for the validity check of the maps made with this head
-    attach_places(fitted, rows, report.oof_pred if oof_check else None)
+    attach_places(fitted, rows, None if oof_field is None else report.oof_pred,
+                  None if oof_field is None else grid_signature(oof_field))
     base = Path(out)
     base = base.with_suffix("") if base.suffix in (".json", ".safetensors") else base
     st, js = save_head(fitted, base)

@@ -55,14 +55,26 @@ class Validity:
         return text if self.passed else f"UNRELIABLE: {text} < {self.min_r:g}"
 
 
-def attach_places(head: Any, rows: Any, oof: np.ndarray | None = None) -> None:
+def grid_signature(tif: str | os.PathLike[str]) -> str:
+    """A raster's grid (size, transform, CRS) as text: maps on a field share its grid."""
+    import rasterio
+
+    with rasterio.open(tif) as ds:
+        t = ds.transform
+        return (f"{ds.width}x{ds.height} " + ",".join(f"{v:.9g}" for v in tuple(t)[:6])
+                + f" {ds.crs.to_string() if ds.crs else ''}")
+
+
+def attach_places(head: Any, rows: Any, oof: np.ndarray | None = None,
+                  oof_grid: str | None = None) -> None:
     """Store the labelled places of `rows` (LabelledRows) in a regression head's arrays, and
-    `oof` (the head's out-of-fold predictions there), which the check then scores instead of
-    the map."""
+    `oof` (the head's out-of-fold predictions there), which the check scores instead of a map
+    on `oof_grid` (the grid of the field the head was fitted on)."""
     if head.task != "regression":
         return
     if oof is not None:
         head.arrays["places_oof"] = np.asarray(oof, dtype=np.float64)
+        head.meta["places_oof_grid"] = oof_grid
     head.arrays["places_xy"] = np.asarray(rows.xy, dtype=np.float64)
     head.arrays["places_y"] = np.asarray(rows.y, dtype=np.float64)
     head.meta["places_crs"] = _crs_text(rows.xy_crs)
@@ -111,6 +123,8 @@ def check_map(tif: str | os.PathLike[str], head: Any, min_r: float = MIN_R) -> V
 
     kind = str(head.meta.get("places", "none"))
     oof = head.arrays.get("places_oof")
+    if oof is not None and head.meta.get("places_oof_grid") != grid_signature(tif):
+        oof = None  # a map on another raster: its values at the places are out of sample
     pred = np.asarray(oof, np.float64) if oof is not None else map_values_at_places(tif, head)
     note = OOF_NOTE if oof is not None else ""
     if pred is None:

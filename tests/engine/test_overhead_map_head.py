@@ -47,7 +47,8 @@ def _map_and_check(field: Path, rows, tmp_path: Path, oof_check: bool):
 
     over = overhead_rows(rows, field)
     assert over.X.shape == (len(rows.y), BANDS)
-    res = fit_rows(over, tmp_path / "head", "ridge", "y", 100.0, 3, oof_check=oof_check)
+    res = fit_rows(over, tmp_path / "head", "ridge", "y", 100.0, 3,
+                   oof_field=field if oof_check else None)
     out = zero_shot_map(tmp_path / "head", field, tmp_path / "maps", "y", align=False)
     return load_head(res["head"]), out["validity"]
 
@@ -75,3 +76,29 @@ def test_a_head_that_memorises_noise_is_flagged_only_by_the_out_of_fold_check(fi
     assert oof["passed"] is False and oof["r"] < 0.3
     # the map read at its own training places flatters the head: the in-sample check passes
     assert in_sample["passed"] and in_sample["r"] > oof["r"] + 0.2, (in_sample, oof)
+
+
+def test_a_map_on_another_raster_is_checked_on_its_own_values(field, tmp_path):
+    """The out-of-fold predictions belong to the field the head was fitted on; the same head
+    mapped over another raster (another date, a shifted grid) is read at the places."""
+    import rasterio
+
+    from engine.export.geotiff import write_geotiff
+    from engine.heads.io import load_head
+    from engine.maps.validity import OOF_NOTE, check_map, map_values_at_places
+    from engine.maps.zero_shot import zero_shot_map
+
+    rows = _rows(signal=True)
+    head, check = _map_and_check(field, rows, tmp_path, oof_check=True)
+    assert check["note"] == OOF_NOTE
+    with rasterio.open(field) as ds:  # the same scene one pixel west: another grid
+        other = write_geotiff(ds.read(), CRS, ds.transform * ds.transform.translation(-1, 0),
+                              tmp_path / "other.tif")
+    out = zero_shot_map(tmp_path / "head", other, tmp_path / "maps2", "y", align=False)
+    assert out["validity"]["note"] == ""
+    tif = tmp_path / "maps2" / "y.tif"
+    mapped = map_values_at_places(tif, head)
+    ok = np.isfinite(mapped)
+    assert out["validity"]["r"] == pytest.approx(
+        float(np.corrcoef(mapped[ok], rows.y[ok])[0, 1]))
+    assert check_map(tif, load_head(tmp_path / "head")).note == ""
