@@ -13,7 +13,8 @@
 #   1. training throughput of lite0_crossview per regime (frozen / partial / full), each with
 #      fp32, bf16 and fp16 autocast measured in turn on one built model (the zoo backbones run
 #      channels_last);
-#   2. the embedding benches on the GPU (embed-raster at 8k px, embed-points);
+#   2. the embedding benches on the GPU (embed-raster at 8k px, the chip reader alone, a probe
+#      of where the model's share goes: bench/gpu_probe.py; embed-points);
 #   3. torchrun over NCCL: with 2+ GPUs a 2-process embed-raster checked equal to the
 #      1-process field (run with torchrun's 1 thread per process: on the CPU the thread count
 #      changes float32 rounding, by 6e-5 for Lite0 at 2 vs 1 threads); with one GPU, NCCL's own verdict on two ranks sharing it and the
@@ -91,6 +92,9 @@ if step reader 120 $cmd; then
   res=$($PY -c "import json; r=json.loads(open('$LOGS/reader.log').read().strip().splitlines()[-1]); print(f\"{r['chips']} chips cut in {r['seconds']:.1f} s: {r['chips'] / r['seconds']:.0f} chips/s, no model\")")
 else res=$(failed $? reader); fi
 row "the chip reader alone, same raster and grid" "$res" "$cmd"
+cmd="$PY bench/gpu_probe.py --device $DEVICE --batch-size $BATCH"
+if step probe 120 $cmd; then res=$(tail -1 "$LOGS/probe.log" | tr '|`' '/ '); else res=$(failed $? probe); fi
+row "Lite0 forward: repeated vs new batch shapes, upload pageable vs pinned (ms)" "$res" "$cmd"
 cmd="$PY bench/embed_points.py --device $DEVICE --runtime torch --threads $THREADS --workers 4 --photos $PHOTOS --faiss-n 0 --workdir $WORK --json $WORK/embed_points.json"
 if step embed_points 150 $cmd; then
   res=$($PY -c "import json; r=json.load(open('$WORK/embed_points.json'))['embed'][0]; print(f\"{r['photos']} photos: {r['photos_per_s']} photos/s vs DataLoader {r['dataloader_photos_per_s']} ({r['ratio_vs_dataloader']}x), max diff {r['max_diff']}\")")
