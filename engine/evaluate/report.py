@@ -33,8 +33,9 @@ TASKS: dict[str, tuple[str, tuple[str, ...], str]] = {
                       "R2 of all out-of-fold predictions at once (steadier with few tracts)."),
     "perception": ("Perception per photo (ridge, spatial block CV, a place's photos in one "
                    "fold)", ("r2", "r2_sd_folds", "r2_pooled", "spearman", "pairwise_acc"), ""),
-    "map_fidelity": ("Photo-free zero-shot map fidelity (heads on photo embeddings applied to "
-                     "the overhead embedding field; cells > 30 m from every photo)",
+    "map_fidelity": ("Photo-free map fidelity (ridge heads applied to the overhead embedding "
+                     "field, fitted per Settings.map_head: on the field at the labelled places, "
+                     "the default, or on photo embeddings; cells > 30 m from every photo)",
                      ("pearson", "rmse"), ""),
     "socioeconomic_overhead": ("Socioeconomic regression per tract from overhead imagery only "
                                "(mean embedding of 64 m chips on a 50 m grid, latest date; "
