@@ -120,7 +120,6 @@ def _embed_all(model: Any, paths: list[str], batch_size: int, image_size: int) -
 
 def _project(model: Any, features: np.ndarray, batch_size: int) -> np.ndarray:
     """(N, D) float32 embeddings from (N, F) backbone features (the model's projection)."""
-
     out, step = [], max(batch_size, 256)  # the projection is cheap: larger batches
     with torch.inference_mode():
         dev = next(model.parameters()).device

@@ -54,8 +54,8 @@ def fit_rows(rows: LabelledRows, out: str | os.PathLike[str], head: str = "ridge
     stacked fusion head (engine.heads.fused_head). `oof_field`: the field the rows' X were
     sampled from; the head keeps its out-of-fold predictions at the places, which the maps'
     validity check scores for maps on that field's grid (read there, such a map would be
-    in-sample). Returns {"head", "head_json",
-    "cv_report", "summary", "metrics", "n_rows", "cv_plan", "aggregation"}.
+    in-sample). Returns {"head", "head_json", "cv_report", "summary", "metrics", "n_rows",
+    "cv_plan", "aggregation"}.
     """
     from engine.heads.cv import cross_validate
     from engine.heads.fit import fit_head

@@ -7,7 +7,8 @@ Pearson r and R². No hidden truth is needed, only what the user gave. A map who
 MIN_R (an anti-correlated map always is) is marked unreliable: in the engine's result, the
 GeoPackage layer metadata, the GeoTIFF tags and the PNG title. A head fitted on the field
 itself (its map read at its places would be in-sample) keeps its spatial block CV's
-out-of-fold predictions there (`places_oof`), and those are scored instead.
+out-of-fold predictions there (`places_oof`), and those are scored instead for maps on that
+field's grid.
 """
 
 from __future__ import annotations
