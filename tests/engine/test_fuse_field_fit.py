@@ -52,6 +52,14 @@ def run_cli(argv: list[str]) -> tuple[int, list[dict]]:
     return code, [json.loads(line) for line in buf.getvalue().splitlines() if line.strip()]
 
 
+def fit_fused(views: dict, out: Path) -> None:
+    """`fit --fuse-field` on the photos and the field, 3 spatial folds of 100 m; must succeed."""
+    code, events = run_cli(["fit", "--embeddings", str(views["photos"]), "--fuse-field",
+                            str(views["field"]), "--target", TARGET, "--block-size", "100",
+                            "--folds", "3", "--out", str(out)])
+    assert code == 0, events[-1]
+
+
 def test_fuse_field_fits_the_stacked_head_and_it_loads_back_identically(views: dict) -> None:
     from engine.heads.fused_head import stacked_head, stacked_predict
     from engine.heads.io import load_head
@@ -60,10 +68,7 @@ def test_fuse_field_fits_the_stacked_head_and_it_loads_back_identically(views: d
     from engine.maps.rows import point_rows
 
     out = views["root"] / "heads" / "fused"
-    code, events = run_cli(["fit", "--embeddings", str(views["photos"]), "--fuse-field",
-                            str(views["field"]), "--target", TARGET, "--block-size", "100",
-                            "--folds", "3", "--out", str(out)])
-    assert code == 0, events[-1]
+    fit_fused(views, out)
     assert sorted(p.name for p in out.parent.iterdir()) == [
         "fused.cv.json", "fused.json", "fused.safetensors"]
     report = json.loads((out.parent / "fused.cv.json").read_text())
@@ -89,10 +94,7 @@ def test_fuse_field_fits_the_stacked_head_and_it_loads_back_identically(views: d
 
 def test_a_field_only_map_refuses_a_fused_head_in_one_line(views: dict) -> None:
     out = views["root"] / "heads" / "fused_for_map"
-    code, events = run_cli(["fit", "--embeddings", str(views["photos"]), "--fuse-field",
-                            str(views["field"]), "--target", TARGET, "--block-size", "100",
-                            "--folds", "3", "--out", str(out)])
-    assert code == 0, events[-1]
+    fit_fused(views, out)
     code, events = run_cli(["map", "zero_shot", "--head", str(out), "--field",
                             str(views["field"]), "--out", str(views["root"] / "zs")])
     assert code != 0
