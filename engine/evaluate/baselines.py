@@ -26,6 +26,11 @@ IMAGENET = "imagenet effnet-lite0"
 MOSAIKS = "mosaiks"  # random convolutional features (engine.evaluate.mosaiks)
 
 
+def untrained(recipe: str) -> str:
+    """The encoder name of `recipe` untrained: its ImageNet backbone with random adapters."""
+    return f"{recipe} untrained"
+
+
 class ModelEmbedder:
     """A GeoModel's street-photo (and overhead, when it has one) embeddings on the CPU."""
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.evaluate import pairing
-from engine.evaluate.baselines import COORDS, IMAGENET, MOSAIKS, PIXELS, RANDOM
+from engine.evaluate.baselines import COORDS, IMAGENET, MOSAIKS, PIXELS, RANDOM, untrained
 from engine.evaluate.fusion_tasks import FUSION, STACKED_GROUND
 from engine.evaluate.settings import PERCEPTION, Settings
 
@@ -61,6 +61,10 @@ CLAIMS = (
           "encoder's (RMSE, lower is better)", "map_fidelity", "rmse", MAP_RECIPE,
           RANDOM, lower_is_better=True,
           targets=PERCEPTION),
+    # issue 11: what the maps owe to geographic training, not to the ImageNet backbone
+    Claim("cross-view: geographic training makes the zero-shot maps better than the same "
+          "recipe untrained (ImageNet backbone, random adapters, same map head)",
+          "map_fidelity", "pearson", MAP_RECIPE, untrained(MAP_RECIPE)),
     Claim("cross-view: ground supervision makes overhead chips predict tract attributes "
           "(vs random init)", "socioeconomic_overhead", "r2_pooled", "crossview_spatial",
           RANDOM),

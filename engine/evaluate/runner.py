@@ -15,7 +15,7 @@ from typing import Any
 
 from engine.errors import EngineError
 from engine.evaluate import fusion_tasks, tasks
-from engine.evaluate.baselines import COORDS, IMAGENET, MOSAIKS, PIXELS, RANDOM
+from engine.evaluate.baselines import COORDS, IMAGENET, MOSAIKS, PIXELS, RANDOM, untrained
 from engine.evaluate.context import CityContext, load_city
 from engine.evaluate.overhead_tasks import grid_features, socioeconomic_overhead
 from engine.evaluate.recipes import recipe_image_size, recipe_names, recipe_steps, train_recipe
@@ -186,6 +186,23 @@ def _seed_free(b: Bench, ctx: CityContext) -> None:
         b.step()
 
 
+def _untrained_maps(b: Bench, ctx: CityContext, es: Settings, recipe: str,
+                    arch: dict) -> list[dict]:
+    """Map-fidelity rows of `recipe` untrained (same ImageNet backbone, seeded random
+    adapters, the same map head): what the maps owe to geographic training; none for a
+    recipe without a pretrained backbone (its random-init twin is the RANDOM baseline)."""
+    from engine.evaluate.baselines import has_pretrained_backbone, random_init_embedder
+
+    if not has_pretrained_backbone(arch):
+        return []
+    name, size = untrained(recipe), recipe_image_size(recipe, es)
+    rnd = random_init_embedder(arch, es.seed, name, size, keep_pretrained=True)
+    key = f"{name} {es.seed}"
+    return b.tag(tasks.map_fidelity(rnd.model, key, ctx, es,
+                                    b.city_work / "maps" / f"{recipe}_untrained_s{es.seed}",
+                                    size), name, es.seed)
+
+
 def _one_seed(b: Bench, ctx: CityContext, seed: int) -> None:
     """Train every recipe with `seed`, evaluate it and a random-init twin of the random
     recipe's architecture (Settings.random_recipe)."""
@@ -210,6 +227,7 @@ def _one_seed(b: Bench, ctx: CityContext, seed: int) -> None:
             b.rows += b.tag(tasks.map_fidelity(model, key, ctx, es,
                                                b.city_work / "maps" / key), recipe, seed)
             maps[recipe] = str(b.city_work / "maps" / key)
+            b.rows += _untrained_maps(b, ctx, es, recipe, read_model_config(mdir))
         if recipe == es.random_recipe:
             arch = read_model_config(mdir)
         b.timed("evaluate trained", t)
