@@ -276,6 +276,15 @@ def map_predict(head: Any, field: PathLike, out: PathLike, *, name: str = "predi
                        mask=mask, progress=progress)
 
 
+def map_fused(head: Any, embeddings: PathLike, field: PathLike, out: PathLike, *,
+              name: str = "fused", progress: Progress = no_progress) -> dict[str, Any]:
+    """A fused head (`fit --fuse-field`) at the photo points the field covers (near/remote
+    fusion: each photo's embedding with the field pixel under it)."""
+    from engine.maps.fused_points import fused_points_map
+
+    return fused_points_map(head, embeddings, field, out, name, progress)
+
+
 def map_location(model: ModelLike, embeddings: PathLike, target: str, out: PathLike, *,
                  name: str = "location", bounds: Box | None = None, crs: Any = None,
                  step: float = GRID_STEP_M, block_size: float | None = BLOCK_M, seed: int = 0,
@@ -291,4 +300,4 @@ def map_location(model: ModelLike, embeddings: PathLike, target: str, out: PathL
 
 
 __all__ = ["embed_locations", "embed_points", "embed_raster", "fit", "map_fewshot",
-           "map_location", "map_predict", "map_similarity", "map_time", "map_zero_shot"]
+           "map_fused", "map_location", "map_predict", "map_similarity", "map_time", "map_zero_shot"]

@@ -4,8 +4,8 @@ Each kind is an argparse subcommand with its own flags and help (`map zero_shot 
 zero_shot (head on photo embeddings -> overhead embedding field), time (zero-shot at a
 chosen --datetime), similarity (example points, no head), fewshot (labelled points and/or
 polygons -> class map), location (head on location-encoder embeddings -> grid), predict (a
-head fitted on the field itself -> map, no re-centring; --mask, --clip). Each calls
-engine.api.commands.
+head fitted on the field itself -> map, no re-centring; --mask, --clip), fused (a head of
+`fit --fuse-field` at the photo points, photo + overhead). Each calls engine.api.commands.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from engine.errors import EngineError
 from engine.progress import Progress
 
 NAME = "map"
-HELP = ("render a map (zero_shot, time, similarity, fewshot, location, predict) as GeoTIFF + "
-        "GPKG + PNG")
+HELP = ("render a map (zero_shot, time, similarity, fewshot, location, predict, fused) as "
+        "GeoTIFF and/or styled GPKG + PNG")
 
 
 def _field(p: argparse.ArgumentParser, required: bool = True) -> None:
@@ -106,6 +106,15 @@ def add_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clip", action="store_true",
                    help="clip predictions to the training target range (the flag band marks "
                    "them either way)")
+
+
+def add_fused(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--head", type=Path, required=True,
+                   help="head fitted on photo + overhead vectors (python -m engine fit "
+                   "--fuse-field)")
+    p.add_argument("--embeddings", type=Path, required=True,
+                   help="photo point embeddings (embed-points) of the head's model")
+    _field(p)
 
 
 def add_location(p: argparse.ArgumentParser) -> None:
@@ -202,6 +211,13 @@ def run_predict(args: argparse.Namespace, progress: Progress) -> dict:
                        mask=args.mask, progress=progress)
 
 
+def run_fused(args: argparse.Namespace, progress: Progress) -> dict:
+    from engine.api.commands import map_fused
+
+    return map_fused(args.head, args.embeddings, args.field, args.out,
+                     name=args.name or "fused", progress=progress)
+
+
 def run_location(args: argparse.Namespace, progress: Progress) -> dict:
     from engine.api.commands import map_location
 
@@ -226,6 +242,8 @@ KINDS: dict[str, tuple[str, Adder, Runner]] = {
                  add_location, run_location),
     "predict": ("a head fitted on the field itself, mapped over it (no re-centring)",
                 add_predict, run_predict),
+    "fused": ("a head of fit --fuse-field at the photo points (photo + overhead pixel), as "
+              "a styled point layer", add_fused, run_fused),
 }
 
 

@@ -1,12 +1,15 @@
 """`fit --fuse-field` on the small sample city fits the stacked fusion head (each view's ridge,
 combined by weights fitted on spatial out-of-fold predictions), saved as one plain ridge head
 (safetensors + JSON) that loads back and predicts what the stack predicts, where a photo and
-the overhead field both exist; a field-only map refuses it in one line."""
+the overhead field both exist; `map fused` writes those predictions at the photo points as a
+styled point layer; a field-only map refuses it in one line, and `map fused` a plain head."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import sqlite3
 from contextlib import redirect_stdout
 from pathlib import Path
 
@@ -100,3 +103,46 @@ def test_a_field_only_map_refuses_a_fused_head_in_one_line(views: dict) -> None:
     assert code != 0
     error = events[-1]
     assert "fuse-field" in json.dumps(error) and "both exist" in json.dumps(error), error
+
+
+def test_map_fused_writes_the_heads_predictions_at_the_photos_as_a_styled_layer(
+        views: dict) -> None:
+    from engine.heads.io import load_head
+    from engine.maps.fusion import fused_predictions
+    from engine.maps.rows import point_rows
+
+    head_path = views["root"] / "heads" / "fused_map"
+    fit_fused(views, head_path)
+    out = views["root"] / "fused_map"
+    code, events = run_cli(["map", "fused", "--head", str(head_path), "--embeddings",
+                            str(views["photos"]), "--field", str(views["field"]), "--out",
+                            str(out)])
+    assert code == 0, events[-1]
+    result = next(e for e in events if e.get("event") == "result")["outputs"]
+    assert result["n_points"] > 0 and (out / "fused.png").is_file()
+    import geopandas as gpd
+
+    pts = gpd.read_file(out / "fused.gpkg", layer="fused_points")
+    assert len(pts) == result["n_points"]
+    # the engine's fused predictions, in the layer's order (every photo of the small city is
+    # labelled and on the field, so the rows are the layer's features)
+    values, _ = fused_predictions(load_head(head_path), point_rows(views["photos"], TARGET),
+                                  views["field"])
+    np.testing.assert_allclose(pts["prediction"], values[:, 0], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(pts["uncertainty"], values[:, 1], rtol=0, atol=1e-6)
+    with contextlib.closing(sqlite3.connect(out / "fused.gpkg")) as con:
+        style = con.execute("SELECT styleQML FROM layer_styles WHERE f_table_name = ?",
+                            ("fused_points",)).fetchone()
+    assert style is not None and "graduatedSymbol" in style[0]
+
+
+def test_map_fused_refuses_a_head_fitted_without_the_field(views: dict) -> None:
+    plain = views["root"] / "heads" / "plain"
+    code, events = run_cli(["fit", "--embeddings", str(views["photos"]), "--target", TARGET,
+                            "--block-size", "100", "--folds", "3", "--out", str(plain)])
+    assert code == 0, events[-1]
+    code, events = run_cli(["map", "fused", "--head", str(plain), "--embeddings",
+                            str(views["photos"]), "--field", str(views["field"]), "--out",
+                            str(views["root"] / "fused_plain")])
+    assert code != 0 and "--fuse-field" in json.dumps(events[-1]), events[-1]
+    assert not (views["root"] / "fused_plain" / "fused.gpkg").exists()
