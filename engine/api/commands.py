@@ -300,4 +300,5 @@ def map_location(model: ModelLike, embeddings: PathLike, target: str, out: PathL
 
 
 __all__ = ["embed_locations", "embed_points", "embed_raster", "fit", "map_fewshot",
-           "map_fused", "map_location", "map_predict", "map_similarity", "map_time", "map_zero_shot"]
+           "map_fused", "map_location", "map_predict", "map_similarity", "map_time",
+           "map_zero_shot"]
