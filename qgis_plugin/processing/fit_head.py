@@ -39,9 +39,13 @@ class FitHeadAlgorithm(EngineAlgorithm):
         "tracts: the embeddings inside each polygon are averaged). With polygons the label is "
         "their field; without, a field of the photo embeddings. Scores come from spatial "
         "block cross-validation (every transform fitted inside the fold), so neighbours "
-        "never leak into the test fold. Writes HEAD.safetensors, HEAD.json and HEAD.cv.json."
+        "never leak into the test fold. With 'Fuse with overhead field', each photo's "
+        "embedding is joined with the field pixel under it (near/remote fusion): map such a "
+        "head with 'Fused map at the photos'. Writes HEAD.safetensors, HEAD.json and "
+        "HEAD.cv.json."
     )
     EMBEDDINGS, FIELD, POLYGONS = "EMBEDDINGS", "FIELD", "POLYGONS"
+    FUSE_FIELD = "FUSE_FIELD"
     TARGET, POINT_TARGET = "TARGET", "POINT_TARGET"  # label field of the polygons / points
     TARGET_LABEL = "Label field of the polygons"
     POINT_TARGET_LABEL = "Label field of the photo embeddings (without polygons)"
@@ -73,6 +77,9 @@ class FitHeadAlgorithm(EngineAlgorithm):
         point_target.setHelp(self.tr("The attribute to predict, read from each photo; used "
                                      "only when no label polygons are given"))
         self.addParameter(point_target)
+        self.addParameter(set_param_kind(QgsProcessingParameterRasterLayer(
+            self.FUSE_FIELD, self.tr("Fuse with overhead field (photo + overhead head)"),
+            optional=True), EMBEDDING_FIELD))
         self.addParameter(QgsProcessingParameterEnum(self.HEAD, self.tr("Head"),
                                                      options=list(HEADS), defaultValue=0))
         block = QgsProcessingParameterNumber(
@@ -107,6 +114,9 @@ class FitHeadAlgorithm(EngineAlgorithm):
             return "Give photo embeddings (labels in a point field) or label polygons."
         if has[self.POLYGONS] and not (has[self.EMBEDDINGS] or has[self.FIELD]):
             return "Label polygons need photo embeddings or an embedding field to average."
+        if parameters.get(self.FUSE_FIELD) and not has[self.EMBEDDINGS]:
+            return ("'Fuse with overhead field' joins the field to photo embeddings: give "
+                    "the photo embeddings too.")
         problem = file_layer_problem(self, parameters, self.EMBEDDINGS, context)
         if problem:
             return problem
@@ -164,6 +174,8 @@ class FitHeadAlgorithm(EngineAlgorithm):
         if parameters.get(self.POLYGONS):
             path, layer = vector_file(self, parameters, self.POLYGONS, context, feedback)
             args += ["--polygons", path] + (["--polygons-layer", layer] if layer else [])
+        if parameters.get(self.FUSE_FIELD):
+            args += ["--fuse-field", raster_file(self, parameters, self.FUSE_FIELD, context)]
         out = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
         return args + [
             "--head", HEADS[self.parameterAsEnum(parameters, self.HEAD, context)],

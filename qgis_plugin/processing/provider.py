@@ -13,6 +13,7 @@ from .embed_raster import EmbedRasterAlgorithm
 from .evaluate import EvaluateAlgorithm
 from .fewshot_map import FewShotMapAlgorithm
 from .fit_head import FitHeadAlgorithm
+from .fused_map import FusedMapAlgorithm
 from .import_photos import ImportPhotosAlgorithm
 from .location_map import LocationMapAlgorithm
 from .predict_map import PredictMapAlgorithm
@@ -28,7 +29,7 @@ ALGORITHMS = (
     PretrainAlgorithm, FitHeadAlgorithm,  # learn
     EmbedPointsAlgorithm, EmbedRasterAlgorithm, EmbedLocationsAlgorithm,  # embed
     ZeroShotMapAlgorithm, SimilarityMapAlgorithm, FewShotMapAlgorithm,  # map
-    LocationMapAlgorithm, PredictMapAlgorithm,
+    LocationMapAlgorithm, PredictMapAlgorithm, FusedMapAlgorithm,
     EvaluateAlgorithm,  # evaluate
 )  # each one engine command; SetupEngineAlgorithm (no engine yet) comes on top
 

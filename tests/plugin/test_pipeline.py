@@ -1,7 +1,8 @@
 """The whole job through the plugin, as a QGIS user runs it: sample city -> pretrain (a few
 steps of a tiny cross-view model) -> embed photos + raster -> fit a head on tracts (spatial
-CV) -> zero-shot map -> few-shot class map -> similarity map (algorithm and dock). Every
-step drives the real engine subprocess; every output opens in QGIS."""
+CV) -> zero-shot map -> fused photo + overhead head and its map at the photos -> few-shot
+class map -> similarity map (algorithm and dock). Every step drives the real engine
+subprocess; every output opens in QGIS."""
 
 from __future__ import annotations
 
@@ -129,6 +130,17 @@ def test_pipeline_through_processing(geocontrast_provider, small_city, tmp_path,
     per_tract = QgsVectorLayer(zero["POLYGONS_LAYER"], "zt")
     assert per_tract.isValid() and per_tract.featureCount() > 0
     assert per_tract.renderer().type() == "graduatedSymbol"  # opened styled from the gpkg
+
+    # near/remote fusion: a photo + overhead head, then that head at the photos
+    fused = run("fit_head", {"EMBEDDINGS": emb_layer, "POINT_TARGET": "perception_beautiful",
+                             "FUSE_FIELD": field_layer, "BLOCK_SIZE": 150, "FOLDS": 3,
+                             "OUTPUT": str(tmp_path / "beautiful_fused.safetensors")})
+    at_photos = run("fused_map", {"HEAD": fused["OUTPUT"], "EMBEDDINGS": emb_layer,
+                                  "FIELD": field_layer, "OUTPUT": str(tmp_path / "fused")})
+    points = QgsVectorLayer(at_photos["POINTS_LAYER"], "fused")
+    assert points.isValid() and 0 < points.featureCount() <= emb_layer.featureCount()
+    assert points.renderer().type() == "graduatedSymbol"  # opened styled from the gpkg
+    assert points.fields().indexOf("prediction") >= 0
 
     # the modeler: field inputs take a field name; fit_head's head feeds zero_shot_map
     context = QgsProcessingContext()
