@@ -75,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="autocast precision(s) of the forward pass (GPU run-book: fp32 bf16 "
                         "fp16, measured in turn on one built model; no loss scaling: a "
                         "throughput figure only)")
+    parser.add_argument("--prefetch", choices=("auto", "thread", "inline"), default="auto",
+                        help="auto: as training decides (engine.train.prefetch.use_prefetch); "
+                        "thread / inline: force one way, to compare them")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args(argv)
 
@@ -88,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     from engine.errors import EngineError
     from engine.train.config import load_config
     from engine.train.loop import batch_stream, build, data_loader
-    from engine.train.prefetch import Prefetcher
+    from engine.train.prefetch import Prefetcher, use_prefetch
 
     try:
         cfg = load_config(args.config, args.overrides)
@@ -103,12 +106,14 @@ def main(argv: list[str] | None = None) -> int:
     sync = torch.cuda.synchronize if info.device.type == "cuda" else (lambda: None)
 
     stream = batch_stream(loader, sampler, {"epoch": 0, "batch": 0}, cfg, info.device)
-    if cfg.train.prefetch:  # as in training: batches are prepared in a thread
+    prefetch = {"auto": use_prefetch(cfg, info.device.type), "thread": True,
+                "inline": False}[args.prefetch]
+    if prefetch:  # as in training: batches are prepared in a thread
         stream = iter(Prefetcher(stream, depth=2))
     kept = [next(stream) for _ in range(4)]
     print(f"recipe {args.config} | device {info.device} | batch {cfg.train.batch_size} | keys "
           f"{', '.join(parts.keys)} | workers {cfg.train.workers} | prefetch "
-          f"{cfg.train.prefetch} | regime {getattr(cfg.train, 'regime', 'full')} | "
+          f"{prefetch} | regime {getattr(cfg.train, 'regime', 'full')} | "
           f"torch threads {torch.get_num_threads()}")
     d = parts.data_info
     print(f"image cache: {d['cached_photos']} photos decoded up front in {d['cache_fill_s']:.2f} s "

@@ -13,6 +13,25 @@ from typing import Any
 _END = object()
 
 
+def use_prefetch(cfg: Any, device_type: str) -> bool:
+    """Whether training draws its batches in a Prefetcher thread: `train.prefetch`, except
+    for the frozen regime on a CPU whose cores torch's intra-op threads already fill. There a
+    batch is a few table lookups in the feature cache (about 0.2 ms against a 5 ms step of
+    the adapters: Lite0 features, batch 128), so the thread hides almost nothing and takes a
+    core from torch's threads in the middle of their parallel loops (bench/train_throughput.py,
+    docs/PERFORMANCE.md). With a spare core, on a GPU, or with images to decode, it pays."""
+    if not cfg.train.prefetch:
+        return False
+    if getattr(cfg.train, "regime", "full") != "frozen" or device_type != "cpu":
+        return True
+    import os
+
+    import torch
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return torch.get_num_threads() < (cores or 1)
+
+
 class Prefetcher:
     """Iterate `source` in a daemon thread, `depth` items ahead, applying `transform`."""
 

@@ -263,6 +263,28 @@ def test_prefetch_keeps_order_and_raises_errors() -> None:
         list(Prefetcher(broken()))
 
 
+def test_frozen_cpu_training_draws_batches_in_line_when_torch_fills_the_cores() -> None:
+    import os
+
+    from engine.train.prefetch import use_prefetch
+
+    cores = len(os.sched_getaffinity(0))
+    before = torch.get_num_threads()
+    try:
+        for regime, device, threads, prefetch, expected in (
+                ("frozen", "cpu", cores, True, False),  # the thread would only compete
+                ("frozen", "cpu", max(1, cores - 1), True, cores > 1),  # a spare core
+                ("frozen", "cuda", cores, True, True),  # host work overlaps the GPU
+                ("full", "cpu", cores, True, True),  # decoding images is worth a core
+                ("full", "cpu", cores, False, False)):  # the user said no
+            torch.set_num_threads(threads)
+            cfg = load_config(None, ["objectives.self.weight=1", f"train.regime={regime}",
+                                     f"train.prefetch={prefetch}"])
+            assert use_prefetch(cfg, device) is expected, (regime, device, threads, prefetch)
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_prefetch_does_not_change_results(tiny_city: Path, tmp_path: Path) -> None:
     from engine.train.loop import train
 
