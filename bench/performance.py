@@ -51,11 +51,19 @@ BENCHES: list[tuple[str, str, str, str]] = [
      "--warmup 8 train.regime=frozen",
      "frozen ImageNet EfficientNet-Lite0 at the recipe's batch (128), 4 cached views, "
      "features from the on-disk cache; ratio = pipeline images/s / the same steps on batches "
-     "already in memory (target >= 0.9). A step is ~5 ms, so 240 steps."),
+     "already in memory (target >= 0.9). A step is ~5 ms, so 240 steps. Torch's 2 threads "
+     "fill the 2 cores, so training draws each batch in line (no prefetch thread: "
+     "engine.train.prefetch.use_prefetch)."),
+    ("train_frozen_thread", "frozen regime, batches forced into a prefetch thread",
+     f"{PY} bench/train_throughput.py --prefetch thread --config models/lite0_self.yaml "
+     "--steps 240 --rounds 6 --warmup 8 train.regime=frozen",
+     "the same, with the prefetch thread training used before: the comparison behind "
+     "drawing in line."),
     ("train_frozen_1t", "training pipeline vs pure compute: frozen regime, 1 torch thread",
      f"{PY} bench/train_throughput.py --threads 1 --config models/lite0_self.yaml "
      "--steps 240 --rounds 6 --warmup 8 train.regime=frozen",
-     "the same with one torch thread: the batch drawing (prefetch thread) has the other core."),
+     "the same with one torch thread: a core is spare, so the batches are drawn in a "
+     "prefetch thread there."),
     ("train_partial", "training pipeline vs pure compute: partial regime",
      f"{PY} bench/train_throughput.py --config models/lite0_self.yaml --steps 12 --rounds 4 "
      "--warmup 2 train.regime=partial train.batch_size=32", "last blocks of Lite0 train."),
