@@ -21,6 +21,7 @@ from engine.api.notebook import (
     embed_raster,
     fit,
     map_fewshot,
+    map_fused,
     map_location,
     map_similarity,
     map_time,
@@ -29,5 +30,5 @@ from engine.api.notebook import (
 )
 
 __all__ = ["FittedHead", "embed_locations", "embed_points", "embed_raster", "fit",
-           "map_fewshot", "map_location", "map_similarity", "map_time", "map_zero_shot",
-           "read_field", "read_map_points", "read_points", "train"]
+           "map_fewshot", "map_fused", "map_location", "map_similarity", "map_time",
+           "map_zero_shot", "read_field", "read_map_points", "read_points", "train"]

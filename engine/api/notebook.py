@@ -154,6 +154,14 @@ def map_fewshot(field: Any, points: PathLike, class_field: str, out: PathLike | 
                                      _out(out, "maps"), **options))
 
 
+def map_fused(head: Any, embeddings: Any, field: Any, out: PathLike | None = None,
+              **options: Any) -> Any:
+    """A head fitted with `fuse_field` (photo + overhead) at the photo points the field
+    covers -> GeoDataFrame (prediction, uncertainty, flag)."""
+    return _map(commands.map_fused(_path(head, "head"), _path(embeddings, "embeddings"),
+                                   _path(field, "field"), _out(out, "maps"), **options))
+
+
 def map_location(model: Any, embeddings: Any, target: str, out: PathLike | None = None,
                  **options: Any) -> Any:
     """A head on location-encoder embeddings at labelled points, over a grid -> DataArray."""

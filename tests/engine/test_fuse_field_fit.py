@@ -130,6 +130,10 @@ def test_map_fused_writes_the_heads_predictions_at_the_photos_as_a_styled_layer(
                                   views["field"])
     np.testing.assert_allclose(pts["prediction"], values[:, 0], rtol=0, atol=1e-6)
     np.testing.assert_allclose(pts["uncertainty"], values[:, 1], rtol=0, atol=1e-6)
+    from engine import api  # the notebook form returns the same layer as a GeoDataFrame
+
+    frame = api.map_fused(head_path, views["photos"], views["field"], views["root"] / "nb")
+    np.testing.assert_array_equal(frame["prediction"], pts["prediction"])
     with contextlib.closing(sqlite3.connect(out / "fused.gpkg")) as con:
         style = con.execute("SELECT styleQML FROM layer_styles WHERE f_table_name = ?",
                             ("fused_points",)).fetchone()
