@@ -41,6 +41,10 @@ else
   NGPU=0 SIZE=1000 STRIDE=64 PHOTOS=64 BATCH=64 TRAIN="--steps 4 --rounds 2 --warmup 1"
 fi
 THREADS=$(( $(nproc) < 4 ? $(nproc) : 4 ))
+# loader worker processes for the regimes that decode and augment photos (partial, full): on
+# the H200 run of 2026-11-26 they ran with none and reached 0.62-0.84 of compute, the host
+# side being the bottleneck; the frozen regime draws cached features in line
+LOADER_WORKERS=$(( $(nproc) > 10 ? 8 : ($(nproc) > 2 ? $(nproc) - 2 : 1) ))
 [ -f data/sample-city/city.json ] || $PY -m engine sample-city --out data/sample-city --preset small
 
 rows=()
@@ -68,7 +72,8 @@ failed() { echo "failed (exit $1): $(grep -v '^\s*$' "$LOGS/$2.log" | tail -1 | 
 
 # 1. training throughput per regime and precision (ratio = real pipeline / pure compute)
 for regime in frozen partial full; do
-  cmd="$PY bench/train_throughput.py --config $RECIPE $TRAIN train.regime=$regime train.device=$DEVICE --amp fp32 bf16 fp16"
+  workers=0; [ $regime = frozen ] || workers=$LOADER_WORKERS
+  cmd="$PY bench/train_throughput.py --config $RECIPE $TRAIN train.regime=$regime train.device=$DEVICE train.workers=$workers --amp fp32 bf16 fp16"
   if step "train_$regime" 200 $cmd; then
     batch=$(grep -o 'batch [0-9]*' "$LOGS/train_$regime.log" | head -1)
     while read -r amp res; do
