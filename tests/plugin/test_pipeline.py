@@ -135,11 +135,22 @@ def test_pipeline_through_processing(geocontrast_provider, small_city, tmp_path,
     fused = run("fit_head", {"EMBEDDINGS": emb_layer, "POINT_TARGET": "perception_beautiful",
                              "FUSE_FIELD": field_layer, "BLOCK_SIZE": 150, "FOLDS": 3,
                              "OUTPUT": str(tmp_path / "beautiful_fused.safetensors")})
-    at_photos = run("fused_map", {"HEAD": fused["OUTPUT"], "EMBEDDINGS": emb_layer,
-                                  "FIELD": field_layer, "OUTPUT": str(tmp_path / "fused")})
-    points = QgsVectorLayer(at_photos["POINTS_LAYER"], "fused")
+    # through the dialog's load path: Processing's own result handling loads the queued layer
+    from processing.gui.Postprocessing import handleAlgorithmResults
+
+    context, feedback = QgsProcessingContext(), RecordingFeedback()
+    context.setProject(QgsProject.instance())
+    fused_alg = QgsApplication.processingRegistry().algorithmById("geocontrast:fused_map")
+    at_photos = processing.run(fused_alg, {
+        "HEAD": fused["OUTPUT"], "EMBEDDINGS": emb_layer, "FIELD": field_layer,
+        "OUTPUT": str(tmp_path / "fused")}, context=context, feedback=feedback)
+    assert handleAlgorithmResults(fused_alg, context, feedback)
+    group = QgsProject.instance().layerTreeRoot().findGroup("GeoContrast: fused")
+    assert group is not None
+    (points,) = [node.layer() for node in group.findLayers()]
+    assert points.source() == at_photos["POINTS_LAYER"]
     assert points.isValid() and 0 < points.featureCount() <= emb_layer.featureCount()
-    assert points.renderer().type() == "graduatedSymbol"  # opened styled from the gpkg
+    assert points.renderer().type() == "graduatedSymbol"  # loaded styled
     assert points.fields().indexOf("prediction") >= 0
 
     # the modeler: field inputs take a field name; fit_head's head feeds zero_shot_map
