@@ -152,9 +152,6 @@ def _follow(proc: subprocess.Popen, reader: threading.Thread, lines: list[str], 
 
     seen, packages = 0, 0
     while True:
-        if feedback.isCanceled():
-            _kill_group(proc)
-            raise SetupError(f"set-up cancelled during {stage}")
         while seen < len(lines):
             line = lines[seen]
             seen += 1
@@ -171,6 +168,9 @@ def _follow(proc: subprocess.Popen, reader: threading.Thread, lines: list[str], 
             elif line.startswith("Installing collected packages"):
                 feedback.setProgressText(f"{stage}: unpacking {packages} packages")
                 feedback.setProgress(base + span * 0.9)
+        if feedback.isCanceled():  # checked after the lines, so a cancel during the last counts
+            _kill_group(proc)
+            raise SetupError(f"set-up cancelled during {stage}")
         if proc.poll() is not None and not reader.is_alive():
             break
         time.sleep(0.1)

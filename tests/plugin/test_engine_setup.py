@@ -4,6 +4,7 @@ leaves nothing the plugin would use; what the plugin picks as the engine afterwa
 
 from __future__ import annotations
 
+import sys
 import zipfile
 from pathlib import Path
 
@@ -32,11 +33,16 @@ def small_wheel(folder: Path) -> Path:
 
 
 class CancelAtPip(RecordingFeedback):
-    """Cancels as soon as pip starts talking."""
+    """Cancels when pip prints a line starting with `at` ("" = its first line)."""
+
+    def __init__(self, at: str = "") -> None:
+        super().__init__()
+        self.at = at
 
     def pushConsoleInfo(self, text: str) -> None:
         self.messages.append(text)
-        self.cancel()
+        if text.startswith(self.at):
+            self.cancel()
 
 
 @pytest.fixture()
@@ -61,12 +67,23 @@ def test_failed_setup_streams_pip_and_leaves_no_engine(tmp_path, feedback):
     assert not venv.exists()  # half-made: removed, never picked up as the engine
 
 
-def test_cancel_kills_pip_and_cleans_up(tmp_path):
+@pytest.mark.parametrize("at", ["", "Successfully installed"])
+def test_cancel_kills_pip_and_cleans_up(tmp_path, at):
+    """A cancel counts wherever it lands, on pip's last line too (pip may have exited by the
+    time that line is shown: the set-up still stops there, it never goes on to the check)."""
     wheel = small_wheel(tmp_path / "engine_dist")
     venv = tmp_path / "venv"
     with pytest.raises(SetupError, match="cancelled during pip install"):
-        install_engine(CancelAtPip(), venv=venv, wheel=wheel)
+        install_engine(CancelAtPip(at), venv=venv, wheel=wheel)
     assert not venv.exists()
+
+
+def test_cancel_on_the_last_line_of_a_finished_command_counts():
+    """The command has printed its one line and exited before the line is shown: the cancel
+    raised while showing it still stops the set-up (the race CI met with a fast pip)."""
+    with pytest.raises(SetupError, match="cancelled during pip install"):
+        engine_setup._stream([sys.executable, "-c", "print('Successfully installed x')"],
+                             CancelAtPip(), "pip install", 5.0, 85.0)
 
 
 def test_the_engine_the_plugin_picks(tmp_path, monkeypatch):
