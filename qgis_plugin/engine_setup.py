@@ -152,6 +152,9 @@ def _follow(proc: subprocess.Popen, reader: threading.Thread, lines: list[str], 
 
     seen, packages = 0, 0
     while True:
+        # looked at before the lines are shown: a reader that ends between showing them and a
+        # later look would leave its last lines unshown (and a cancel raised on them unseen)
+        ended = proc.poll() is not None and not reader.is_alive()
         while seen < len(lines):
             line = lines[seen]
             seen += 1
@@ -171,7 +174,7 @@ def _follow(proc: subprocess.Popen, reader: threading.Thread, lines: list[str], 
         if feedback.isCanceled():  # checked after the lines, so a cancel during the last counts
             _kill_group(proc)
             raise SetupError(f"set-up cancelled during {stage}")
-        if proc.poll() is not None and not reader.is_alive():
+        if ended:
             break
         time.sleep(0.1)
 

@@ -4,6 +4,7 @@ leaves nothing the plugin would use; what the plugin picks as the engine afterwa
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -84,6 +85,34 @@ def test_cancel_on_the_last_line_of_a_finished_command_counts():
     with pytest.raises(SetupError, match="cancelled during pip install"):
         engine_setup._stream([sys.executable, "-c", "print('Successfully installed x')"],
                              CancelAtPip(), "pip install", 5.0, 85.0)
+
+
+class EndsAfterTheDrain:
+    """A reader thread that adds the command's last line and ends just after the set-up has
+    shown the lines it had: the window a fast pip opens when it exits on its last line."""
+
+    def __init__(self, lines: list[str], last: str) -> None:
+        self.lines, self.last = lines, last
+
+    def is_alive(self) -> bool:
+        if self.last:
+            self.lines.append(self.last)
+            self.last = ""
+        return False
+
+
+def test_a_last_line_added_as_the_reader_ends_is_shown_and_its_cancel_counts():
+    """The command has exited; its reader adds the last line and ends between the set-up's
+    showing of the lines and its look at the reader: that line is still shown, and the cancel
+    raised while showing it still stops the set-up (forced here, a race on a fast machine)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    assert proc.wait() == 0  # exited: only its reader's last line is left
+    lines: list[str] = []
+    feedback = CancelAtPip("Successfully installed")
+    with pytest.raises(SetupError, match="cancelled during pip install"):
+        engine_setup._follow(proc, EndsAfterTheDrain(lines, "Successfully installed x"), lines,
+                             feedback, "pip install", 5.0, 85.0, None)
+    assert feedback.messages == ["Successfully installed x"]
 
 
 def test_the_engine_the_plugin_picks(tmp_path, monkeypatch):
