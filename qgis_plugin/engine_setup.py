@@ -206,6 +206,8 @@ def install_engine(feedback: Any, venv: Path | None = None, python: str | None =
         feedback.setProgressText("checking the engine")
         feedback.setProgress(92.0)
         probe = probe_engine(str(venv_python(venv)))
+        if feedback.isCanceled():  # raised after pip had exited (a fast pip), or during the check
+            raise SetupError("set-up cancelled during the engine check")
         if not probe.ok:
             raise SetupError(f"the engine was installed but does not run: {probe.message}")
     except BaseException:

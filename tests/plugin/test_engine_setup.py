@@ -79,6 +79,24 @@ def test_cancel_kills_pip_and_cleans_up(tmp_path, at):
     assert not venv.exists()
 
 
+class CancelAtCheck(RecordingFeedback):
+    """Cancels once pip has exited, as the set-up turns to checking the engine."""
+
+    def setProgressText(self, text: str) -> None:
+        if text == "checking the engine":
+            self.cancel()
+
+
+def test_cancel_after_pip_exited_stops_before_the_engine_is_ready(tmp_path):
+    """A cancel that comes once pip has exited (no command left to kill) still stops the
+    set-up: no ready engine, the venv removed (not a set-up reported done after a cancel)."""
+    wheel = small_wheel(tmp_path / "engine_dist")
+    venv = tmp_path / "venv"
+    with pytest.raises(SetupError, match="cancelled during the engine check"):
+        install_engine(CancelAtCheck(), venv=venv, wheel=wheel)
+    assert not venv.exists()
+
+
 def test_cancel_on_the_last_line_of_a_finished_command_counts():
     """The command has printed its one line and exited before the line is shown: the cancel
     raised while showing it still stops the set-up (the race CI met with a fast pip)."""
