@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.evaluate import pairing
+from engine.evaluate.adapted_tasks import adapted_name
 from engine.evaluate.baselines import COORDS, IMAGENET, MOSAIKS, PIXELS, RANDOM, untrained
 from engine.evaluate.fusion_tasks import FUSION, STACKED_GROUND
 from engine.evaluate.settings import PERCEPTION, Settings
@@ -89,6 +90,13 @@ CLAIMS = (
     Claim("pretrained: cross-view adaptation beats the frozen ImageNet Lite0 it starts from "
           "(overhead chips -> tract attributes)", "socioeconomic_overhead", "r2_pooled",
           "lite0_crossview_spatial", IMAGENET),
+    # issue 11 (amendment of 2026-11-26): the adapter with the frozen features it adapts,
+    # stacked, vs those features recalibrated by the same stacking (same rows and folds)
+    *(Claim(f"pretrained: the cross-view + spatial adapter adds to the frozen Lite0 features it "
+            f"adapts ({what}; both stacked vs the features alone stacked the same way)",
+            f"adapted_{task}", metric, adapted_name("lite0_crossview_spatial"), STACKED_GROUND)
+      for task, what, metric in (("perception", "perception", "r2"),
+                                 ("socioeconomic", "socioeconomic", "r2_pooled"))),
     # issue 11: near/remote fusion (the stacked head vs each view's own ridge on the same
     # rows and folds, and vs the ground ridge recalibrated by the same stacking)
     *(Claim(f"fusion: ground + overhead beats {alone} ({what})", f"fusion_{task}",

@@ -35,6 +35,8 @@ class CityContext:
     chips: dict[tuple, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     # seed-free embedders' vectors of the overhead grid's chips (overhead_tasks.grid_features)
     grid_features: dict[tuple, np.ndarray] = field(default_factory=dict)
+    # a view's stacking parts (fusion_tasks.view_rows), kept across training seeds
+    view_parts: dict[str, Any] = field(default_factory=dict)
 
     @property
     def crs(self) -> Any:

@@ -53,6 +53,18 @@ TASKS: dict[str, tuple[str, tuple[str, ...], str]] = {
                              "stacked; same tracts and folds)",
                              ("r2", "r2_sd_folds", "r2_pooled", "spearman", "pairwise_acc",
                               "n", "n_fold_min"), ""),
+    "adapted_perception": ("What the map recipe's adapter adds to the frozen features it "
+                           "adapts: perception per photo from the frozen ImageNet Lite0 "
+                           "features, the adapter's embedding and both (the views' ridges "
+                           "stacked; same rows, folds drawn with the base seed)",
+                           ("r2", "r2_sd_folds", "r2_pooled", "spearman", "pairwise_acc"),
+                           ""),
+    "adapted_socioeconomic": ("What the map recipe's adapter adds to the frozen features it "
+                              "adapts: tract attributes from the tract means of the frozen "
+                              "features, of the adapter's embedding and both (stacked; same "
+                              "tracts, folds drawn with the base seed)",
+                              ("r2", "r2_sd_folds", "r2_pooled", "spearman", "pairwise_acc",
+                               "n", "n_fold_min"), ""),
     "location_encoders": ("Tract attributes from location embeddings (CSP families, no image)",
                           ("r2", "r2_pooled", "spearman", "pairwise_acc", "n", "n_fold_min"),
                           "`raw x,y (RBF)`: the photo points' x, y scaled to the city and 25 "

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import EngineError
-from engine.evaluate import fusion_tasks, tasks
+from engine.evaluate import adapted_tasks, fusion_tasks, tasks
 from engine.evaluate.baselines import COORDS, IMAGENET, MOSAIKS, PIXELS, RANDOM, untrained
 from engine.evaluate.context import CityContext, load_city
 from engine.evaluate.overhead_tasks import grid_features, socioeconomic_overhead
@@ -34,8 +34,8 @@ IMAGE_TASKS: list[Callable[..., list[dict]]] = [
 
 
 # every task name a partial run may pick (`--tasks`): the image tasks, then the others
-TASK_NAMES = (*(t.__name__ for t in IMAGE_TASKS), *fusion_tasks.TASK_NAMES, "map_fidelity",
-              "location_encoders", "landsat")
+TASK_NAMES = (*(t.__name__ for t in IMAGE_TASKS), *fusion_tasks.TASK_NAMES,
+              *adapted_tasks.TASK_NAMES, "map_fidelity", "location_encoders", "landsat")
 
 
 def image_tasks(embedder: Any, key: str, ctx: CityContext, s: Settings) -> list[dict]:
@@ -110,7 +110,8 @@ def _fusion(ctx: CityContext, s: Settings) -> list[dict] | None:
                                   MOSAIKS, ctx, s)
     rows: list[dict] = []
     for name in names:
-        rows += getattr(fusion_tasks, name)(ctx, ground, grid_xy, over, s, (IMAGENET, MOSAIKS))
+        rows += getattr(fusion_tasks, name)(ctx, ground, grid_xy, over, s, (IMAGENET, MOSAIKS),
+                                            cache=ctx.view_parts)
     return rows
 
 
@@ -203,6 +204,17 @@ def _untrained_maps(b: Bench, ctx: CityContext, es: Settings, recipe: str,
                                     size), name, es.seed)
 
 
+def _adapted(ctx: CityContext, emb: Any, key: str, s: Settings, base_seed: int) -> list[dict]:
+    """The adapted tasks' rows of a recipe of adapted_tasks.ADAPTED_RECIPES (none for the
+    others, or when the run scores neither task or lacks the ImageNet baseline)."""
+    frozen = imagenet_embedder(s.pretrained_image_size)
+    if emb.name not in adapted_tasks.ADAPTED_RECIPES or frozen is None or \
+            not any(s.runs_task(t) for t in adapted_tasks.TASK_NAMES):
+        return []
+    return adapted_tasks.adapted_rows(ctx, adapted_tasks.frozen_features(ctx, frozen),
+                                      ctx.photo_embeddings(emb, key), s, emb.name, base_seed)
+
+
 def _one_seed(b: Bench, ctx: CityContext, seed: int) -> None:
     """Train every recipe with `seed`, evaluate it and a random-init twin of the random
     recipe's architecture (Settings.random_recipe)."""
@@ -223,6 +235,7 @@ def _one_seed(b: Bench, ctx: CityContext, seed: int) -> None:
                             shared=ctx.backbone_features)
         b.rows += b.tag(image_tasks(emb, key, ctx, es),
                         recipe, seed)
+        b.rows += b.tag(_adapted(ctx, emb, key, es, b.s.seed), recipe, seed)
         if recipe == es.map_recipe and es.runs_task("map_fidelity"):
             b.rows += b.tag(tasks.map_fidelity(model, key, ctx, es,
                                                b.city_work / "maps" / key), recipe, seed)

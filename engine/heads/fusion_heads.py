@@ -70,6 +70,16 @@ def stack_weights(P: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
     return w, ym - float(pm @ w)
 
 
+def combine(inner: np.ndarray, outer: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """(m, T) stacked predictions: per target, the views' test predictions `outer` (m, T, V)
+    weighted by stack_weights fitted on their inner out-of-fold predictions (n, T, V)."""
+    pred = np.empty(outer.shape[:2])
+    for t in range(Y.shape[1]):
+        w, a = stack_weights(inner[:, t, :], Y[:, t])
+        pred[:, t] = a + outer[:, t, :] @ w
+    return pred
+
+
 def stacked(f: Fold, views: tuple[int, ...] = (0, 1)) -> np.ndarray:
     """Per-view ridges combined by stack_weights fitted on their inner out-of-fold
     predictions; `views` (0 ground, 1 overhead) picks which views enter."""
@@ -77,11 +87,7 @@ def stacked(f: Fold, views: tuple[int, ...] = (0, 1)) -> np.ndarray:
     test = (f.ground_test, f.over_test)
     inner = np.stack([block_cv_predict(train[v], f.Y, f.inner) for v in views], axis=2)
     outer = np.stack([RidgePath(train[v]).fit(f.Y).predict(test[v]) for v in views], axis=2)
-    pred = np.empty(outer.shape[:2])
-    for t in range(f.Y.shape[1]):
-        w, a = stack_weights(inner[:, t, :], f.Y[:, t])
-        pred[:, t] = a + outer[:, t, :] @ w
-    return pred
+    return combine(inner, outer, f.Y)
 
 
 def stack(f: Fold) -> np.ndarray:
@@ -100,6 +106,59 @@ FUSION_HEAD = "stack"  # the protocol's fusion head, chosen on city seed 3 (benc
 HEADS: dict[str, Callable[[Fold], np.ndarray]] = {
     "concat": concat, "view_penalty": view_penalty, "stack": stack}
 CONTROLS: dict[str, Callable[[Fold], np.ndarray]] = {"stack_ground_only": stack_ground_only}
+
+
+def inner_folds(xy: np.ndarray, fold: np.ndarray, block_m: float, seed: int,
+                groups: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per outer fold (in np.unique order): (its test mask, the inner spatial folds of its
+    training rows: max(2, K - 1) for K outer folds, the same block side and groups)."""
+    from engine.heads.spatial_cv import spatial_folds
+
+    ids = np.unique(fold)
+    n_inner = max(2, len(ids) - 1)
+    out = []
+    for f in ids:
+        te = fold == f
+        out.append((te, spatial_folds(xy[~te], block_m, n_inner, seed,
+                                      groups=None if groups is None else groups[~te])))
+    return out
+
+
+ViewParts = list[tuple[np.ndarray, np.ndarray]]
+
+
+def view_parts(X: np.ndarray, Y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]]
+               ) -> ViewParts:
+    """One view's share of `stack`, per outer fold of `folds` (inner_folds): its ridge's
+    inner out-of-fold predictions of the training rows and its predictions of the test rows.
+    A view's parts do not depend on the other view: computed once, they serve every pairing."""
+    X = np.asarray(X, np.float64)
+    parts = []
+    for te, inner in folds:
+        parts.append((block_cv_predict(X[~te], Y[~te], inner),
+                      RidgePath(X[~te]).fit(Y[~te]).predict(X[te])))
+    return parts
+
+
+def stacked_oof(views: list[ViewParts], Y: np.ndarray,
+                folds: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """(n, T) out-of-fold predictions of the views' ridges stacked (one view: its ridge
+    recalibrated, the control); equal to fused_oof of `stack` / `stack_ground_only`."""
+    oof = np.empty_like(Y)
+    for i, (te, _) in enumerate(folds):
+        inner = np.stack([v[i][0] for v in views], axis=2)
+        outer = np.stack([v[i][1] for v in views], axis=2)
+        oof[te] = combine(inner, outer, Y[~te])
+    return oof
+
+
+def view_oof(parts: ViewParts, Y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]]
+             ) -> np.ndarray:
+    """(n, T) the view's own ridge out of fold (its test predictions; = block_cv_predict)."""
+    oof = np.empty_like(Y)
+    for (te, _), (_, outer) in zip(folds, parts, strict=True):
+        oof[te] = outer
+    return oof
 
 
 def fused_oof(head: Callable[[Fold], np.ndarray], ground: np.ndarray, over: np.ndarray,

@@ -13,9 +13,11 @@ import torch
 import yaml
 
 from engine.evaluate import tasks
+from engine.evaluate.adapted_tasks import ADAPTED_RECIPES, adapted_name
 from engine.evaluate.baselines import RawPixelEmbedder, random_init_embedder
 from engine.evaluate.claims import CLAIMS, judge
 from engine.evaluate.context import capture_ranks, load_city
+from engine.evaluate.fusion_tasks import STACKED_GROUND
 from engine.evaluate.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,7 +142,14 @@ def test_quick_benchmark_end_to_end(small_city: Path, tmp_path: Path) -> None:
             "imagenet effnet-lite0", "landsat self", "landsat self+geo", "mosaiks",
             "lite0_temporal", "lite0_spatial", "lite0_crossview_spatial"} <= encoders
     tasks_run = {r["task"] for r in doc["rows"]}
-    assert {"socioeconomic_overhead", "landsat", "map_fidelity"} <= tasks_run
+    assert {"socioeconomic_overhead", "landsat", "map_fidelity", "adapted_perception",
+            "adapted_socioeconomic"} <= tasks_run
+    recipe = ADAPTED_RECIPES[0]
+    for task in ("adapted_perception", "adapted_socioeconomic"):  # the same rows and folds
+        mine = [r for r in doc["rows"] if r["task"] == task]
+        assert {r["encoder"] for r in mine} == {"imagenet effnet-lite0", recipe,
+                                                adapted_name(recipe), STACKED_GROUND}
+        assert len({r["n"] for r in mine}) == 1 and all(np.isfinite(r["r2"]) for r in mine)
     assert all(c["verdict"] in ("reproduced", "inconclusive", "not reproduced")
                for c in doc["claims"])
     assert {r["city"] for r in doc["rows"] if r["task"] != "landsat"} == {"0"}

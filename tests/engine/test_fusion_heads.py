@@ -6,7 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.heads.fusion_heads import CONTROLS, HEADS, fused_oof, stack_weights
+from engine.heads.fusion_heads import (
+    CONTROLS,
+    HEADS,
+    fused_oof,
+    inner_folds,
+    stack_weights,
+    stacked_oof,
+    view_oof,
+    view_parts,
+)
 from engine.heads.metrics import r2
 from engine.heads.ridge_path import block_cv_predict
 from engine.heads.spatial_cv import spatial_folds
@@ -53,3 +62,19 @@ def test_a_head_never_sees_the_labels_of_its_test_fold(head: str) -> None:
     Y2[fold == 0] = 1e6  # the test fold's labels changed: its predictions must not move
     after = fused_oof(heads[head], ground, over, Y2, xy, fold, 250.0, 0)
     np.testing.assert_allclose(after[fold == 0], before[fold == 0])
+
+
+def test_views_computed_apart_stack_exactly_as_the_heads_do() -> None:
+    """view_parts computed once per view (the cache the benchmark keeps for the ground view)
+    give the same out-of-fold predictions as `stack`, its control and the view's own ridge."""
+    ground, over, Y, xy = _views(300, seed=2)
+    groups = np.arange(len(xy)) // 2  # two photos per place, one fold
+    fold = spatial_folds(xy, 250.0, 4, 0, groups=groups)
+    folds = inner_folds(xy, fold, 250.0, 0, groups)
+    pg, po = view_parts(ground, Y, folds), view_parts(over, Y, folds)
+    for parts, head in (([pg, po], "stack"), ([pg], "stack_ground_only")):
+        want = fused_oof({**HEADS, **CONTROLS}[head], ground, over, Y, xy, fold, 250.0, 0,
+                         groups)
+        np.testing.assert_allclose(stacked_oof(parts, Y, folds), want, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(view_oof(po, Y, folds), block_cv_predict(over, Y, fold),
+                               rtol=1e-10, atol=1e-10)
