@@ -175,10 +175,12 @@ def fit(out: PathLike, target: str, *, embeddings: PathLike | None = None,
         field: PathLike | None = None, layer: str | None = None,
         polygons: PathLike | None = None, polygons_layer: str | None = None,
         head: str = HEAD, block_size: float | None = BLOCK_M, folds: int = FOLDS, seed: int = 0,
-        fuse_field: PathLike | None = None, progress: Progress = no_progress
-        ) -> dict[str, Any]:
+        fuse_field: PathLike | None = None, fuse_embeddings: PathLike | None = None,
+        progress: Progress = no_progress) -> dict[str, Any]:
     """Spatial-block CV of a light head on labelled embeddings, then fit and save it;
-    `fuse_field` joins that overhead field to the photo embeddings (near/remote fusion)."""
+    `fuse_field` joins that overhead field to the photo embeddings (near/remote fusion),
+    `fuse_embeddings` a second embedding of the same photos (e.g. the frozen backbone next
+    to a geographic recipe); a ridge head then stacks the two views' ridges."""
     from pathlib import Path
 
     from engine.export.guard import prepare_output
@@ -187,7 +189,7 @@ def fit(out: PathLike, target: str, *, embeddings: PathLike | None = None,
 
     base = Path(out)
     base = base.with_suffix("") if base.suffix in (".json", ".safetensors") else base
-    prepare_output(out, [embeddings, field, polygons, fuse_field],
+    prepare_output(out, [embeddings, field, polygons, fuse_field, fuse_embeddings],
                    [base.with_name(base.name + s) for s in (".safetensors", ".json", ".cv.json")])
     if polygons is not None:
         rows = polygon_rows(polygons, target, embeddings=embeddings, field=field,
@@ -198,13 +200,23 @@ def fit(out: PathLike, target: str, *, embeddings: PathLike | None = None,
         raise EngineError("fit needs labelled rows",
                           "pass --embeddings POINTS.gpkg (labels in a point field) or "
                           "--polygons LAYER with --embeddings or --field")
+    if fuse_field is not None and fuse_embeddings is not None:
+        raise EngineError("--fuse-field and --fuse-embeddings both given",
+                          "fuse one second view: the overhead field or another embedding")
+    if (fuse_field is not None or fuse_embeddings is not None) and embeddings is None:
+        raise EngineError("fusion joins a second view to photo embeddings",
+                          "pass --embeddings POINTS.gpkg as well")
     if fuse_field is not None:
         from engine.maps.fusion import fuse_rows
 
-        if embeddings is None:
-            raise EngineError("--fuse-field joins an overhead field to photo embeddings",
-                              "pass --embeddings POINTS.gpkg as well")
         rows = fuse_rows(rows, fuse_field)
+    if fuse_embeddings is not None:
+        from engine.maps.fusion import fuse_embedding_rows
+
+        other = (polygon_rows(polygons, target, embeddings=fuse_embeddings,
+                              layer=polygons_layer) if polygons is not None
+                 else point_rows(fuse_embeddings, target))
+        rows = fuse_embedding_rows(rows, other)
     return fit_rows(rows, out, head=head, target=target, block_size_m=block_size,
                     n_folds=folds, seed=seed, progress=progress)
 
@@ -276,13 +288,16 @@ def map_predict(head: Any, field: PathLike, out: PathLike, *, name: str = "predi
                        mask=mask, progress=progress)
 
 
-def map_fused(head: Any, embeddings: PathLike, field: PathLike, out: PathLike, *,
-              name: str = "fused", progress: Progress = no_progress) -> dict[str, Any]:
-    """A fused head (`fit --fuse-field`) at the photo points the field covers (near/remote
-    fusion: each photo's embedding with the field pixel under it)."""
+def map_fused(head: Any, embeddings: PathLike, field: PathLike | None, out: PathLike, *,
+              name: str = "fused", progress: Progress = no_progress,
+              fuse_embeddings: PathLike | None = None) -> dict[str, Any]:
+    """A fused head at the photo points: `fit --fuse-field` heads where the field covers
+    the photos (each photo's embedding with the field pixel under it), `fit
+    --fuse-embeddings` heads with the photos' second embedding (`fuse_embeddings`)."""
     from engine.maps.fused_points import fused_points_map
 
-    return fused_points_map(head, embeddings, field, out, name, progress)
+    return fused_points_map(head, embeddings, field, out, name, progress,
+                            fuse_embeddings=fuse_embeddings)
 
 
 def map_location(model: ModelLike, embeddings: PathLike, target: str, out: PathLike, *,

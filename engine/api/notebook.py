@@ -110,6 +110,9 @@ def fit(target: str, *, embeddings: Any = None, field: Any = None, polygons: Any
     """
     from engine.heads.io import load_head
 
+    for key in ("fuse_field", "fuse_embeddings"):  # a GeoDataFrame or DataArray: its file
+        if options.get(key) is not None:
+            options[key] = _path(options[key], key)
     res = commands.fit(_out(out, "head"), target, embeddings=_path(embeddings, "embeddings"),
                        field=_path(field, "field"), polygons=_path(polygons, "polygons"),
                        **options)
@@ -154,12 +157,17 @@ def map_fewshot(field: Any, points: PathLike, class_field: str, out: PathLike | 
                                      _out(out, "maps"), **options))
 
 
-def map_fused(head: Any, embeddings: Any, field: Any, out: PathLike | None = None,
-              **options: Any) -> Any:
+def map_fused(head: Any, embeddings: Any, field: Any = None, out: PathLike | None = None,
+              *, fuse_embeddings: Any = None, **options: Any) -> Any:
     """A head fitted with `fuse_field` (photo + overhead) at the photo points the field
-    covers -> GeoDataFrame (prediction, uncertainty, flag)."""
-    return _map(commands.map_fused(_path(head, "head"), _path(embeddings, "embeddings"),
-                                   _path(field, "field"), _out(out, "maps"), **options))
+    covers, or with `fuse_embeddings` (two embeddings of the photos) at the photos ->
+    GeoDataFrame (prediction, uncertainty, flag)."""
+    return _map(commands.map_fused(
+        _path(head, "head"), _path(embeddings, "embeddings"),
+        None if field is None else _path(field, "field"), _out(out, "maps"),
+        fuse_embeddings=None if fuse_embeddings is None else _path(fuse_embeddings,
+                                                                   "fuse_embeddings"),
+        **options))
 
 
 def map_location(model: Any, embeddings: Any, target: str, out: PathLike | None = None,

@@ -31,6 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(pixel under each photo, or mean over each polygon) to the "
                         "--embeddings vectors; a ridge head is then each view's ridge, "
                         "stacked by weights fitted on spatial out-of-fold predictions")
+    parser.add_argument("--fuse-embeddings", type=Path,
+                        help="also join a second embedding of the same photos (embed-points "
+                        "of another model over the same photo layer, e.g. the frozen "
+                        "backbone next to a geographic recipe); a ridge head is then each "
+                        "view's ridge, stacked, as with --fuse-field")
     parser.add_argument("--target", required=True,
                         help="the label field, or an expression over fields and area_km2 "
                         "(equal-area km²), e.g. 'population / area_km2'")
@@ -52,4 +57,5 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
     return fit(args.out, args.target, embeddings=args.embeddings, field=args.field,
                layer=args.layer, polygons=args.polygons, polygons_layer=args.polygons_layer,
                head=args.head, block_size=args.block_size, folds=args.folds, seed=args.seed,
-               fuse_field=args.fuse_field, progress=progress)
+               fuse_field=args.fuse_field, fuse_embeddings=args.fuse_embeddings,
+               progress=progress)

@@ -110,11 +110,14 @@ def add_predict(p: argparse.ArgumentParser) -> None:
 
 def add_fused(p: argparse.ArgumentParser) -> None:
     p.add_argument("--head", type=Path, required=True,
-                   help="head fitted on photo + overhead vectors (python -m engine fit "
-                   "--fuse-field)")
+                   help="head fitted on two views (python -m engine fit --fuse-field or "
+                   "--fuse-embeddings)")
     p.add_argument("--embeddings", type=Path, required=True,
                    help="photo point embeddings (embed-points) of the head's model")
-    _field(p)
+    _field(p, required=False)
+    p.add_argument("--fuse-embeddings", type=Path,
+                   help="the second embedding of the same photos (heads of fit "
+                   "--fuse-embeddings; instead of --field)")
 
 
 def add_location(p: argparse.ArgumentParser) -> None:
@@ -215,7 +218,8 @@ def run_fused(args: argparse.Namespace, progress: Progress) -> dict:
     from engine.api.commands import map_fused
 
     return map_fused(args.head, args.embeddings, args.field, args.out,
-                     name=args.name or "fused", progress=progress)
+                     name=args.name or "fused", progress=progress,
+                     fuse_embeddings=args.fuse_embeddings)
 
 
 def run_location(args: argparse.Namespace, progress: Progress) -> dict:

@@ -90,6 +90,7 @@ def fit_rows(rows: LabelledRows, out: str | os.PathLike[str], head: str = "ridge
     if stacked:
         fitted = stacked_head(rows.X, rows.y, rows.ground_dim, report.folds, target,
                               report, seed)
+        fitted.meta["fusion"]["second_view"] = rows.second_view
     else:
         fitted = fit_head(rows.X, rows.y, config=config, target_name=target, cv=report)
     # for the validity check of the maps made with this head

@@ -1,5 +1,6 @@
 """Near/remote fusion (ground + overhead): each labelled row's street-photo embedding joined
-with the overhead embedding field at the same place, for one head on both views.
+with the overhead embedding field at the same place, for one head on both views; or with a
+second embedding of the same photos (fuse_embedding_rows).
 
 Point rows take the field pixel under each photo; polygon rows (tracts) the mean of the field
 over each polygon. The fused vector is [ground (D_g), overhead (D_o)] (`ground_dim` = D_g);
@@ -76,6 +77,30 @@ def fuse_rows(rows: LabelledRows, field: str | os.PathLike[str]) -> LabelledRows
                    source=f"{rows.source} + overhead {field}",
                    n_dropped=rows.n_dropped + int((~keep).sum()), wkb=wkb,
                    ground_dim=int(np.asarray(rows.X).shape[1]))
+
+
+def fuse_embedding_rows(rows: LabelledRows, other: LabelledRows) -> LabelledRows:
+    """The rows with a second embedding of the same photos (or polygons) appended: e.g. the
+    frozen backbone's features next to a geographic recipe's adapter embedding (the
+    benchmark's adapted tasks). Both must hold the same labelled places in the same order
+    (two embed-points runs over one photo layer); rows missing in either are left out."""
+    if len(other.y) != len(rows.y) or not np.allclose(other.xy, rows.xy, atol=1e-6):
+        raise EngineError(f"{other.source} and {rows.source} do not hold the same labelled "
+                          f"places ({len(other.y)} vs {len(rows.y)} rows, or other points)",
+                          "embed the same photo layer with both models (embed-points), then "
+                          "pass one as --embeddings and the other as --fuse-embeddings")
+    A, B = np.asarray(rows.X, np.float64), np.asarray(other.X, np.float64)
+    keep = np.isfinite(A).all(axis=1) & np.isfinite(B).all(axis=1)
+    if keep.sum() < 2:
+        raise EngineError(f"only {int(keep.sum())} labelled place(s) have both embeddings",
+                          "check that both layers hold embeddings for the labelled photos")
+    wkb = None if rows.wkb is None else [w for w, k in zip(rows.wkb, keep, strict=True) if k]
+    return replace(rows, X=np.concatenate([A[keep], B[keep]], axis=1), y=rows.y[keep],
+                   xy=rows.xy[keep], groups=None if rows.groups is None else rows.groups[keep],
+                   source=f"{rows.source} + {other.source}",
+                   n_dropped=rows.n_dropped + int((~keep).sum()), wkb=wkb,
+                   diameters=None if rows.diameters is None else rows.diameters[keep],
+                   ground_dim=int(A.shape[1]), second_view="embeddings")
 
 
 def fused_predictions(head, rows: LabelledRows, field: str | os.PathLike[str]

@@ -35,7 +35,8 @@ class LabelledRows:
     wkb: list[bytes] | None = None  # polygon rows: each polygon in `xy_crs` (validity check)
     diameters: np.ndarray | None = None  # polygons: each one's size in metres (CV blocks)
     notes: dict = field(default_factory=dict)  # e.g. cells per polygon, polygons per cell
-    ground_dim: int | None = None  # fused rows (engine.maps.fusion): X = [ground, overhead]
+    ground_dim: int | None = None  # fused rows (engine.maps.fusion): X = [ground, second]
+    second_view: str = "field"  # fused rows' second view: "field" or "embeddings"
 
 
 def embedding_layer(path: str | os.PathLike[str]) -> str:

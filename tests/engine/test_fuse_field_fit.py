@@ -2,7 +2,8 @@
 combined by weights fitted on spatial out-of-fold predictions), saved as one plain ridge head
 (safetensors + JSON) that loads back and predicts what the stack predicts, where a photo and
 the overhead field both exist; `map fused` writes those predictions at the photo points as a
-styled point layer; a field-only map refuses it in one line, and `map fused` a plain head."""
+styled point layer; a field-only map refuses it in one line, and `map fused` a plain head.
+`fit --fuse-embeddings` stacks two embeddings of the same photos the same way."""
 
 from __future__ import annotations
 
@@ -43,7 +44,12 @@ def views(small_city: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     field = root / "field.tif"
     embed_raster(model, raster, field, chip_px=32, stride_px=16, encoder="overhead",
                  device="cpu", preview=False)
-    return {"root": root, "photos": photos, "field": field}
+    torch.manual_seed(1)  # a second model: the photos' second embedding (--fuse-embeddings)
+    photos2 = root / "photos_b.gpkg"
+    embed_points(GeoModel.from_config({**TINY, "embedding_dim": 8}).eval(),
+                 read_streetview(small_city / "streetview.gpkg"), photos2, batch_size=64,
+                 image_size=32, num_workers=0, device="cpu")
+    return {"root": root, "photos": photos, "field": field, "photos2": photos2}
 
 
 def run_cli(argv: list[str]) -> tuple[int, list[dict]]:
@@ -150,3 +156,65 @@ def test_map_fused_refuses_a_head_fitted_without_the_field(views: dict) -> None:
                             str(views["root"] / "fused_plain")])
     assert code != 0 and "--fuse-field" in json.dumps(events[-1]), events[-1]
     assert not (views["root"] / "fused_plain" / "fused.gpkg").exists()
+
+
+def test_fuse_embeddings_stacks_two_embeddings_of_the_photos_and_maps_them(views: dict) -> None:
+    """Two embeddings of the same photos (e.g. frozen backbone + geographic adapter): the
+    stacked head on both, saved, mapped at the photos by `map fused --fuse-embeddings`."""
+    import geopandas as gpd
+
+    from engine.heads.fused_head import stacked_predict
+    from engine.heads.io import load_head
+    from engine.heads.spatial_cv import spatial_folds
+    from engine.maps.fusion import fuse_embedding_rows
+    from engine.maps.rows import point_rows
+
+    head_path = views["root"] / "heads" / "two_embeddings"
+    code, events = run_cli(["fit", "--embeddings", str(views["photos"]), "--fuse-embeddings",
+                            str(views["photos2"]), "--target", TARGET, "--block-size", "100",
+                            "--folds", "3", "--out", str(head_path)])
+    assert code == 0, events[-1]
+    head = load_head(head_path)
+    fusion = head.meta["fusion"]
+    assert fusion["second_view"] == "embeddings" and fusion["ground_dim"] == 16
+    assert head.feature_dim == 16 + 8
+    rows = fuse_embedding_rows(point_rows(views["photos"], TARGET),
+                               point_rows(views["photos2"], TARGET))
+    folds = spatial_folds(rows.xy, 100.0, 3, 0, groups=rows.groups)
+    np.testing.assert_allclose(head.predict(rows.X),
+                               stacked_predict(rows.X, rows.y, 16, folds, rows.X),
+                               rtol=0, atol=1e-9)
+    out = views["root"] / "fused_two"
+    code, events = run_cli(["map", "fused", "--head", str(head_path), "--embeddings",
+                            str(views["photos"]), "--fuse-embeddings", str(views["photos2"]),
+                            "--out", str(out)])
+    assert code == 0, events[-1]
+    pts = gpd.read_file(out / "fused.gpkg", layer="fused_points")
+    np.testing.assert_allclose(pts["prediction"], head.predict(rows.X), rtol=0, atol=1e-6)
+    # the second view must be the one the head was fitted with, and only one of them
+    for extra, says in ((["--field", str(views["field"])], "--fuse-embeddings"),
+                        (["--field", str(views["field"]), "--fuse-embeddings",
+                          str(views["photos2"])], "one of them")):
+        code, events = run_cli(["map", "fused", "--head", str(head_path), "--embeddings",
+                                str(views["photos"]), *extra, "--out",
+                                str(views["root"] / "fused_bad")])
+        assert code != 0 and says in json.dumps(events[-1]), events[-1]
+    assert not (views["root"] / "fused_bad" / "fused.gpkg").exists()
+
+
+def test_fuse_embeddings_refuses_layers_of_other_photos(views: dict) -> None:
+    from dataclasses import replace
+
+    from engine.errors import EngineError
+    from engine.maps.fusion import fuse_embedding_rows
+    from engine.maps.rows import point_rows
+
+    a = point_rows(views["photos"], TARGET)
+    b = point_rows(views["photos2"], TARGET)
+    fewer = replace(b, X=b.X[1:], y=b.y[1:], xy=b.xy[1:])
+    with pytest.raises(EngineError, match="same labelled places"):
+        fuse_embedding_rows(a, fewer)
+    code, events = run_cli(["fit", "--embeddings", str(views["photos"]), "--fuse-embeddings",
+                            str(views["photos2"]), "--fuse-field", str(views["field"]),
+                            "--target", TARGET, "--out", str(views["root"] / "heads" / "x")])
+    assert code != 0 and "both given" in json.dumps(events[-1]), events[-1]
