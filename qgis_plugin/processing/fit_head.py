@@ -41,11 +41,13 @@ class FitHeadAlgorithm(EngineAlgorithm):
         "block cross-validation (every transform fitted inside the fold), so neighbours "
         "never leak into the test fold. With 'Fuse with overhead field', each photo's "
         "embedding is joined with the field pixel under it (near/remote fusion): map such a "
-        "head with 'Fused map at the photos'. Writes HEAD.safetensors, HEAD.json and "
-        "HEAD.cv.json."
+        "head with 'Fused map at the photos'. With 'Fuse with a second embedding', each "
+        "photo's embedding is joined with its embedding by another model (e.g. a geographic "
+        "recipe next to the frozen pretrained network), both ridges stacked. Writes "
+        "HEAD.safetensors, HEAD.json and HEAD.cv.json."
     )
     EMBEDDINGS, FIELD, POLYGONS = "EMBEDDINGS", "FIELD", "POLYGONS"
-    FUSE_FIELD = "FUSE_FIELD"
+    FUSE_FIELD, FUSE_EMBEDDINGS = "FUSE_FIELD", "FUSE_EMBEDDINGS"
     TARGET, POINT_TARGET = "TARGET", "POINT_TARGET"  # label field of the polygons / points
     TARGET_LABEL = "Label field of the polygons"
     POINT_TARGET_LABEL = "Label field of the photo embeddings (without polygons)"
@@ -80,6 +82,9 @@ class FitHeadAlgorithm(EngineAlgorithm):
         self.addParameter(set_param_kind(QgsProcessingParameterRasterLayer(
             self.FUSE_FIELD, self.tr("Fuse with overhead field (photo + overhead head)"),
             optional=True), EMBEDDING_FIELD))
+        self.addParameter(set_param_kind(QgsProcessingParameterVectorLayer(
+            self.FUSE_EMBEDDINGS, self.tr("Fuse with a second embedding of the same photos"),
+            [QgsProcessing.TypeVectorPoint], optional=True), EMBEDDINGS))
         self.addParameter(QgsProcessingParameterEnum(self.HEAD, self.tr("Head"),
                                                      options=list(HEADS), defaultValue=0))
         block = QgsProcessingParameterNumber(
@@ -117,9 +122,17 @@ class FitHeadAlgorithm(EngineAlgorithm):
         if parameters.get(self.FUSE_FIELD) and not has[self.EMBEDDINGS]:
             return ("'Fuse with overhead field' joins the field to photo embeddings: give "
                     "the photo embeddings too.")
-        problem = file_layer_problem(self, parameters, self.EMBEDDINGS, context)
-        if problem:
-            return problem
+        if parameters.get(self.FUSE_EMBEDDINGS):
+            if not has[self.EMBEDDINGS]:
+                return ("'Fuse with a second embedding' joins it to photo embeddings: give "
+                        "the photo embeddings too.")
+            if parameters.get(self.FUSE_FIELD):
+                return ("Fuse one second view: 'Fuse with overhead field' or 'Fuse with a "
+                        "second embedding', not both.")
+        for name in (self.EMBEDDINGS, self.FUSE_EMBEDDINGS):
+            problem = file_layer_problem(self, parameters, name, context)
+            if problem:
+                return problem
         labelled, target = self.labels(parameters, context)
         if not target:
             label = self.TARGET_LABEL if labelled == self.POLYGONS else self.POINT_TARGET_LABEL
@@ -176,6 +189,9 @@ class FitHeadAlgorithm(EngineAlgorithm):
             args += ["--polygons", path] + (["--polygons-layer", layer] if layer else [])
         if parameters.get(self.FUSE_FIELD):
             args += ["--fuse-field", raster_file(self, parameters, self.FUSE_FIELD, context)]
+        if parameters.get(self.FUSE_EMBEDDINGS):
+            args += ["--fuse-embeddings",
+                     layer_file(self, parameters, self.FUSE_EMBEDDINGS, context)[0]]
         out = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
         return args + [
             "--head", HEADS[self.parameterAsEnum(parameters, self.HEAD, context)],

@@ -153,6 +153,22 @@ def test_pipeline_through_processing(geocontrast_provider, small_city, tmp_path,
     assert points.renderer().type() == "graduatedSymbol"  # loaded styled
     assert points.fields().indexOf("prediction") >= 0
 
+    # two embeddings of the same photos, stacked (the same layer twice here: the plumbing;
+    # tests/engine/test_fuse_field_fit.py stacks two models' embeddings)
+    both = run("fit_head", {"EMBEDDINGS": emb_layer, "POINT_TARGET": "perception_beautiful",
+                            "FUSE_EMBEDDINGS": emb_layer, "BLOCK_SIZE": 150, "FOLDS": 3,
+                            "OUTPUT": str(tmp_path / "beautiful_both.safetensors")})
+    fused_meta = json.loads(Path(both["OUTPUT"]).with_suffix(".json").read_text())
+    assert fused_meta["fusion"]["second_view"] == "embeddings"
+    both_map = run("fused_map", {"HEAD": both["OUTPUT"], "EMBEDDINGS": emb_layer,
+                                 "FUSE_EMBEDDINGS": emb_layer, "OUTPUT": str(tmp_path / "both")})
+    both_points = QgsVectorLayer(both_map["POINTS_LAYER"], "both")
+    assert both_points.featureCount() == emb_layer.featureCount()
+    ok, message = fused_alg.checkParameterValues(
+        {"HEAD": both["OUTPUT"], "EMBEDDINGS": emb_layer, "FIELD": field_layer,
+         "FUSE_EMBEDDINGS": emb_layer, "OUTPUT": str(tmp_path / "both2")}, context)
+    assert not ok and "one of them" in message
+
     # the modeler: field inputs take a field name; fit_head's head feeds zero_shot_map
     context = QgsProcessingContext()
     context.setProject(QgsProject.instance())
