@@ -44,15 +44,16 @@ def view_scores(ctx, ground: np.ndarray, adapter: np.ndarray, s, name: str) -> d
     from engine.evaluate.settings import PERCEPTION, SOCIOECONOMIC
     from engine.evaluate.tasks import tract_rows
 
-    names = ("frozen", name)
+    names, fused = ("frozen", name), f"{name} + frozen (stacked)"
     groups = ctx.layer.frame["location_id"].to_numpy()
     targets = {t: ctx.layer.frame[t].to_numpy(np.float64) for t in PERCEPTION}
     rows = view_rows("perception", targets, ground, adapter, ctx.xy, s.point_block_m,
-                     s.point_folds, s, names, groups)
+                     s.point_folds, s, names, groups, fused_name=fused)
     g, xy, cov = tract_rows(ctx, ground)
     a, _, _ = tract_rows(ctx, adapter)
     targets = {t: ctx.tracts[t].to_numpy(np.float64)[cov] for t in SOCIOECONOMIC}
-    rows += view_rows("tracts", targets, g, a, xy, s.tract_block_m, s.tract_folds, s, names)
+    rows += view_rows("tracts", targets, g, a, xy, s.tract_block_m, s.tract_folds, s, names,
+                      fused_name=fused)
     return scores(rows)
 
 
@@ -67,9 +68,8 @@ def main() -> None:
     import torch
 
     from engine.evaluate.baselines import ModelEmbedder
-    from engine.evaluate.fusion_tasks import FUSION
     from engine.evaluate.recipes import recipe_image_size
-    from engine.evaluate.runner import Bench, _open_city, imagenet_embedder
+    from engine.evaluate.runner import Bench, imagenet_embedder, open_city
     from engine.evaluate.settings import settings_for
     from engine.models.folder import load_model
 
@@ -81,7 +81,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     s = settings_for("benchmark", manifest.get("preset"))
     b = Bench(args.out, s, lambda *a: None)
-    ctx, info = _open_city(b, city_seed, args.city)
+    ctx, info = open_city(b, city_seed, args.city)
     ground = ctx.photo_embeddings(imagenet_embedder(s.pretrained_image_size), "imagenet")
     results, seconds = [], {}
     for recipe in args.recipes:
@@ -93,7 +93,6 @@ def main() -> None:
                                 shared=ctx.backbone_features)
             adapter = ctx.photo_embeddings(emb, f"{recipe}_s{seed}")
             got = view_scores(ctx, ground, adapter, es, recipe)
-            got[f"{recipe} + frozen (stacked)"] = got.pop(FUSION)  # view_rows' fused name
             control, fused = got["frozen (stacked)"], got[f"{recipe} + frozen (stacked)"]
             margin = {k: fused[k] - control[k] for k in control}
             results.append({"recipe": recipe, "seed": seed, "scores": got, "margin": margin,

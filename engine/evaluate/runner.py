@@ -290,7 +290,7 @@ def _landsat(b: Bench) -> None:
     b.step()
 
 
-def _open_city(b: Bench, city_seed: int, path: Path) -> tuple[CityContext, dict]:
+def open_city(b: Bench, city_seed: int, path: Path) -> tuple[CityContext, dict]:
     """Load a city, draw its held-out places and write its training photo layer."""
     from engine.evaluate.holdout import heldout_mask, training_mask, write_training_layer
 
@@ -321,7 +321,7 @@ def run_benchmark(cities: list[tuple[int, Path]], work: Path, s: Settings,
     infos = []
     for city_seed, path in cities:
         t = time.perf_counter()
-        ctx, info = _open_city(b, city_seed, path)
+        ctx, info = open_city(b, city_seed, path)
         b.timed("city set-up", t)
         infos.append(info)
         _seed_free(b, ctx)
