@@ -43,6 +43,17 @@ def overhead_at_rows(rows: LabelledRows, field: str | os.PathLike[str]) -> np.nd
     return np.asarray(values, dtype=np.float64)
 
 
+def _kept(rows: LabelledRows, keep: np.ndarray, X: np.ndarray, **changes) -> LabelledRows:
+    """`rows` reduced to the rows `keep` marks (every per-row field, the dropped count), with
+    X (already reduced) and `changes` set."""
+    wkb = None if rows.wkb is None else [w for w, k in zip(rows.wkb, keep, strict=True) if k]
+    return replace(rows, X=X, y=rows.y[keep], xy=rows.xy[keep],
+                   groups=None if rows.groups is None else rows.groups[keep],
+                   n_dropped=rows.n_dropped + int((~keep).sum()), wkb=wkb,
+                   diameters=None if rows.diameters is None else rows.diameters[keep],
+                   **changes)
+
+
 def overhead_rows(rows: LabelledRows, field: str | os.PathLike[str]) -> LabelledRows:
     """`rows` with X = the overhead field's vectors at their places (rows off the field
     dropped): the training rows of a head fitted on the field itself (Settings.map_head
@@ -52,12 +63,7 @@ def overhead_rows(rows: LabelledRows, field: str | os.PathLike[str]) -> Labelled
     if keep.sum() < 2:
         raise EngineError(f"only {int(keep.sum())} labelled place(s) lie on the field {field}",
                           "pass a field covering the labels")
-    wkb = None if rows.wkb is None else [w for w, k in zip(rows.wkb, keep, strict=True) if k]
-    return replace(rows, X=over[keep], y=rows.y[keep], xy=rows.xy[keep],
-                   groups=None if rows.groups is None else rows.groups[keep],
-                   source=f"overhead {field}", n_dropped=rows.n_dropped + int((~keep).sum()),
-                   wkb=wkb, diameters=None if rows.diameters is None else
-                   rows.diameters[keep])
+    return _kept(rows, keep, over[keep], source=f"overhead {field}")
 
 
 def fuse_rows(rows: LabelledRows, field: str | os.PathLike[str]) -> LabelledRows:
@@ -71,12 +77,8 @@ def fuse_rows(rows: LabelledRows, field: str | os.PathLike[str]) -> LabelledRows
         log.warning("%d of %d labelled places have no overhead value and are left out",
                     int((~keep).sum()), len(keep))
     X = np.concatenate([np.asarray(rows.X, np.float64)[keep], over[keep]], axis=1)
-    wkb = None if rows.wkb is None else [w for w, k in zip(rows.wkb, keep, strict=True) if k]
-    return replace(rows, X=X, y=rows.y[keep], xy=rows.xy[keep],
-                   groups=None if rows.groups is None else rows.groups[keep],
-                   source=f"{rows.source} + overhead {field}",
-                   n_dropped=rows.n_dropped + int((~keep).sum()), wkb=wkb,
-                   ground_dim=int(np.asarray(rows.X).shape[1]))
+    return _kept(rows, keep, X, source=f"{rows.source} + overhead {field}",
+                 ground_dim=int(np.asarray(rows.X).shape[1]))
 
 
 def fuse_embedding_rows(rows: LabelledRows, other: LabelledRows) -> LabelledRows:
@@ -94,13 +96,9 @@ def fuse_embedding_rows(rows: LabelledRows, other: LabelledRows) -> LabelledRows
     if keep.sum() < 2:
         raise EngineError(f"only {int(keep.sum())} labelled place(s) have both embeddings",
                           "check that both layers hold embeddings for the labelled photos")
-    wkb = None if rows.wkb is None else [w for w, k in zip(rows.wkb, keep, strict=True) if k]
-    return replace(rows, X=np.concatenate([A[keep], B[keep]], axis=1), y=rows.y[keep],
-                   xy=rows.xy[keep], groups=None if rows.groups is None else rows.groups[keep],
-                   source=f"{rows.source} + {other.source}",
-                   n_dropped=rows.n_dropped + int((~keep).sum()), wkb=wkb,
-                   diameters=None if rows.diameters is None else rows.diameters[keep],
-                   ground_dim=int(A.shape[1]), second_view="embeddings")
+    return _kept(rows, keep, np.concatenate([A[keep], B[keep]], axis=1),
+                 source=f"{rows.source} + {other.source}", ground_dim=int(A.shape[1]),
+                 second_view="embeddings")
 
 
 def fused_predictions(head, rows: LabelledRows, field: str | os.PathLike[str]
