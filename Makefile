@@ -14,7 +14,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: demo test test-engine test-plugin setup setup-engine setup-qgis qgis-system \
         plugin test-zip-install screenshots benchmark lint clean \
-        bench-env performance
+        bench-env performance benchmark-confirm
 
 demo: setup-engine
 	$(PY) -m engine demo --out $(OUT)
@@ -88,6 +88,13 @@ screenshots: plugin setup-engine
 benchmark: setup-engine
 	$(PY) -m engine.evaluate --out docs/BENCHMARK.md
 	$(PY) bench/real_scenes.py --out out/real-scenes --append-to docs/BENCHMARK.md
+
+# docs/BENCHMARK_CONFIRM.md: the socioeconomic claims that 3 cities left inconclusive,
+# replicated on 6 new cities (docs/BENCHMARK_PROTOCOL.md, "Confirmation on new cities")
+benchmark-confirm: setup-engine
+	$(PY) -m engine.evaluate --out docs/BENCHMARK_CONFIRM.md --work out/benchmark-confirm \
+	  --cities 4 5 6 7 8 9 --recipes lite0_crossview_spatial \
+	  --tasks adapted_perception adapted_socioeconomic fusion_perception fusion_socioeconomic
 
 # The bench-only environment: the engine venv's packages (seen through a .pth file) plus the
 # pinned peers of bench/requirements.txt (torchgeo, ...). Never needed to run the engine.
