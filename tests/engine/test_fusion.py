@@ -72,7 +72,10 @@ def test_fusion_at_polygons_uses_the_field_mean_and_drops_uncovered_places(field
     outside = [shapely.box(X0 - 500, Y0, X0 - 400, Y0 + 100)]
     wkb = list(shapely.to_wkb(inside + outside))
     xy = np.array([[g.centroid.x, g.centroid.y] for g in inside + outside])
-    rows = LabelledRows(np.zeros((7, 2)), np.arange(7.0), xy, CRS, None, "tracts", 0, wkb)
+    diameters = np.arange(7.0) + 100.0  # one per polygon: CV blocks are derived from them
+    rows = LabelledRows(np.zeros((7, 2)), np.arange(7.0), xy, CRS, None, "tracts", 0, wkb,
+                        diameters)
     fused = fuse_rows(rows, field)
     assert len(fused.y) == 6 and fused.n_dropped == 1 and len(fused.wkb) == 6
+    np.testing.assert_array_equal(fused.diameters, diameters[:6])  # aligned with the rows kept
     assert np.all(np.diff(fused.X[:, 2]) > 0)  # band 0 (easting) grows from west to east
