@@ -52,8 +52,13 @@ BENCHES: list[tuple[str, str, str, str]] = [
      "frozen ImageNet EfficientNet-Lite0 at the recipe's batch (128), 4 cached views, "
      "features from the on-disk cache; ratio = pipeline images/s / the same steps on batches "
      "already in memory (target >= 0.9). A step is ~5 ms, so 240 steps. Torch's 2 threads "
-     "fill the 2 cores, so training draws each batch in line (no prefetch thread: "
-     "engine.train.prefetch.use_prefetch)."),
+     "fill the 2 cores, so training draws the batches in line, 8 back to back (no prefetch "
+     "thread: engine.train.prefetch.prefetch_mode)."),
+    ("train_frozen_inline", "frozen regime, batches drawn in line one at a time",
+     f"{PY} bench/train_throughput.py --prefetch inline --config models/lite0_self.yaml "
+     "--steps 240 --rounds 6 --warmup 8 train.regime=frozen",
+     "the same, one batch drawn before each step (training's way before the bursts): the "
+     "comparison behind drawing 8 at a time."),
     ("train_frozen_thread", "frozen regime, batches forced into a prefetch thread",
      f"{PY} bench/train_throughput.py --prefetch thread --config models/lite0_self.yaml "
      "--steps 240 --rounds 6 --warmup 8 train.regime=frozen",

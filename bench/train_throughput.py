@@ -75,9 +75,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="autocast precision(s) of the forward pass (GPU run-book: fp32 bf16 "
                         "fp16, measured in turn on one built model; no loss scaling: a "
                         "throughput figure only)")
-    parser.add_argument("--prefetch", choices=("auto", "thread", "inline"), default="auto",
-                        help="auto: as training decides (engine.train.prefetch.use_prefetch); "
-                        "thread / inline: force one way, to compare them")
+    parser.add_argument("--prefetch", choices=("auto", "thread", "burst", "inline"),
+                        default="auto",
+                        help="auto: as training decides (engine.train.prefetch.prefetch_mode); "
+                        "thread / burst / inline: force one way (a prefetch thread, in line "
+                        "8 batches at a time, in line one at a time), to compare them")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args(argv)
 
@@ -91,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     from engine.errors import EngineError
     from engine.train.config import load_config
     from engine.train.loop import batch_stream, build, data_loader
-    from engine.train.prefetch import Prefetcher, use_prefetch
+    from engine.train.prefetch import batch_source, prefetch_mode
 
     try:
         cfg = load_config(args.config, args.overrides)
@@ -106,10 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     sync = torch.cuda.synchronize if info.device.type == "cuda" else (lambda: None)
 
     stream = batch_stream(loader, sampler, {"epoch": 0, "batch": 0}, cfg, info.device)
-    prefetch = {"auto": use_prefetch(cfg, info.device.type), "thread": True,
-                "inline": False}[args.prefetch]
-    if prefetch:  # as in training: batches are prepared in a thread
-        stream = iter(Prefetcher(stream, depth=2))
+    prefetch = (prefetch_mode(cfg, info.device.type) if args.prefetch == "auto" else
+                {"inline": "none"}.get(args.prefetch, args.prefetch))
+    stream = iter(batch_source(stream, prefetch))  # as training draws them
     kept = [next(stream) for _ in range(4)]
     print(f"recipe {args.config} | device {info.device} | batch {cfg.train.batch_size} | keys "
           f"{', '.join(parts.keys)} | workers {cfg.train.workers} | prefetch "

@@ -25,7 +25,7 @@ from engine.progress import Progress, no_progress
 from engine.train import outputs
 from engine.train.config import Config
 from engine.train.parts import TrainParts
-from engine.train.prefetch import Prefetcher, use_prefetch
+from engine.train.prefetch import Prefetcher, batch_source, prefetch_mode
 
 log = logging.getLogger(__name__)
 
@@ -213,8 +213,8 @@ def _train(cfg: Config, info: distributed.DistInfo, progress: Progress,
     engine_module = distributed.wrap(loss_module, info)
     loader = data_loader(parts.dataset, sampler, cfg, info)
     stream = batch_stream(loader, sampler, dict(pos), cfg, info.device)
-    if use_prefetch(cfg, info.device.type):  # the next batches load while this step computes
-        stream = Prefetcher(stream, depth=2)
+    # a thread loads the next batches while this step computes, or they are drawn in bursts
+    stream = batch_source(stream, prefetch_mode(cfg, info.device.type))
     steps, every = cfg.train.steps, cfg.train.checkpoint_every
     train_mode(loss_module, parts.model, cfg.train.regime)
     batches = iter(stream)

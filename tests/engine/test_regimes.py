@@ -154,3 +154,27 @@ def test_frozen_batches_are_drawn_at_once_like_items(small_city, tmp_path):
     assert all(torch.equal(batch[k], again[k]) for k in batch)
     other = collate(ds.__getitems__([(4, i) for _, i in keys]))  # another epoch, other draws
     assert not all(torch.equal(batch[k], other[k]) for k in batch)
+
+
+@needs_zoo
+def test_frozen_batches_drawn_in_bursts_train_the_same_weights(small_city, tmp_path):
+    """Where torch's threads fill the cores the frozen regime draws its batches 8 at a time
+    (engine.train.prefetch.in_bursts): the weights equal those of one batch at a time."""
+    import os
+
+    from engine.models.folder import load_model
+    from engine.train.loop import train
+    from engine.train.prefetch import prefetch_mode
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    try:
+        weights = {}
+        for flag in ("true", "false"):
+            cfg = _config(small_city, tmp_path / flag, "frozen", "train.steps=11",
+                          f"train.prefetch={flag}", f"train.feature_cache={tmp_path / 'c'}")
+            assert prefetch_mode(cfg, "cpu") == ("burst" if flag == "true" else "none")
+            weights[flag] = load_model(train(cfg)["output"]).state_dict()
+    finally:
+        torch.set_num_threads(before)
+    assert all(torch.equal(weights["true"][k], weights["false"][k]) for k in weights["true"])

@@ -263,10 +263,35 @@ def test_prefetch_keeps_order_and_raises_errors() -> None:
         list(Prefetcher(broken()))
 
 
+def test_bursts_keep_order_and_raise_errors() -> None:
+    from engine.train.prefetch import batch_source, in_bursts
+
+    for n in (0, 7, 8, 17):
+        assert list(in_bursts(iter(range(n)), size=8)) == list(range(n))
+    drawn: list[int] = []
+
+    def counted():
+        for i in range(20):
+            drawn.append(i)
+            yield i
+
+    it = batch_source(counted(), "burst")
+    assert next(it) == 0 and drawn == list(range(8))  # the first 8 drawn back to back
+
+    def broken():
+        yield 1
+        raise EngineError("feature cache row 3 is missing", "rebuild the cache")
+
+    with pytest.raises(EngineError, match="row 3"):
+        list(in_bursts(broken()))
+    with pytest.raises(ValueError, match="prefetch mode"):
+        batch_source(iter(()), "sometimes")
+
+
 def test_frozen_cpu_training_draws_batches_in_line_when_torch_fills_the_cores() -> None:
     import os
 
-    from engine.train.prefetch import use_prefetch
+    from engine.train.prefetch import prefetch_mode, use_prefetch
 
     cores = len(os.sched_getaffinity(0))
     before = torch.get_num_threads()
@@ -281,6 +306,9 @@ def test_frozen_cpu_training_draws_batches_in_line_when_torch_fills_the_cores() 
             cfg = load_config(None, ["objectives.self.weight=1", f"train.regime={regime}",
                                      f"train.prefetch={prefetch}"])
             assert use_prefetch(cfg, device) is expected, (regime, device, threads, prefetch)
+            # where no thread draws them, batches come in bursts unless prefetch is off
+            assert prefetch_mode(cfg, device) == (
+                "thread" if expected else "burst" if prefetch else "none")
     finally:
         torch.set_num_threads(before)
 
