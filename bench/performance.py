@@ -53,7 +53,10 @@ BENCHES: list[tuple[str, str, str, str]] = [
      "features from the on-disk cache; ratio = pipeline images/s / the same steps on batches "
      "already in memory (target >= 0.9). A step is ~5 ms, so 240 steps. Torch's 2 threads "
      "fill the 2 cores, so training draws the batches in line, 8 back to back (no prefetch "
-     "thread: engine.train.prefetch.prefetch_mode)."),
+     "thread: engine.train.prefetch.prefetch_mode). One run's ratio varies by several "
+     "hundredths on this machine: 8 paired runs of this command with `--prefetch burst` and "
+     "`--prefetch inline` (2026-11-26, idle) gave means 0.909 and 0.881 (burst ahead in 6 of "
+     "8, at least 0.9 in 6 of 8; one at a time: 3 of 8)."),
     ("train_frozen_inline", "frozen regime, batches drawn in line one at a time",
      f"{PY} bench/train_throughput.py --prefetch inline --config models/lite0_self.yaml "
      "--steps 240 --rounds 6 --warmup 8 train.regime=frozen",
