@@ -45,13 +45,17 @@ def encoder_order(rows: list[dict]) -> list[str]:
     return seen
 
 
+RECALL_TASKS = ("vpr", "cross_view")  # the tasks whose Recall@K curves recall_figure draws
+
+
 def recall_figure(rows: list[dict], path: Path) -> Path:
     """Recall@K curves (VPR and ground->overhead retrieval) per encoder, as a PNG."""
     plt = _pyplot()
     agg = aggregate(rows)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, task, prefix, title in ((axes[0], "vpr", "", "Place recognition"),
-                                    (axes[1], "cross_view", "g2o_", "Ground -> overhead")):
+    for ax, task, prefix, title in zip(axes, RECALL_TASKS, ("", "g2o_"),
+                                       ("Place recognition", "Ground -> overhead"),
+                                       strict=True):
         for e in encoder_order(rows):
             m = agg.get((task, e, "place"))
             if m:

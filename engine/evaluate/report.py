@@ -12,7 +12,13 @@ import platform
 from pathlib import Path
 
 from engine.evaluate.claims import aggregate, judge_all
-from engine.evaluate.figures import encoder_order, map_figure, recall_figure, retrieval_figure
+from engine.evaluate.figures import (
+    RECALL_TASKS,
+    encoder_order,
+    map_figure,
+    recall_figure,
+    retrieval_figure,
+)
 from engine.export.atomic import atomic_path
 
 log = logging.getLogger(__name__)
@@ -192,7 +198,9 @@ def figures(out: Path, result: dict) -> list[tuple[str, Path]]:
     """Every figure the result has material for: (caption, path)."""
     rows, extras = result["rows"], result.get("extras", {})
     stem = out.with_name(out.stem)
-    figs = [("Recall@K", recall_figure(rows, Path(f"{stem}_recall.png")))]
+    figs = []
+    if any(r["task"] in RECALL_TASKS for r in rows):  # a partial run may score neither
+        figs.append(("Recall@K", recall_figure(rows, Path(f"{stem}_recall.png"))))
     if extras.get("retrieval_examples"):
         figs.append(("Place-recognition examples (seed 0)", retrieval_figure(
             extras["retrieval_examples"], Path(f"{stem}_retrieval.png"))))
@@ -266,7 +274,8 @@ def write_report(out: Path, result: dict, command: str) -> dict:
     lines += partial_note(s)
     lines += protocol_section()
     lines += claims_section(rows)
-    lines += ["## Figures", "", *[f"![{cap}]({p.name})" for cap, p in figs], ""]
+    if figs:
+        lines += ["## Figures", "", *[f"![{cap}]({p.name})" for cap, p in figs], ""]
     lines += ["## Tables", ""]
     for task in TASKS:
         lines += task_table(rows, task)

@@ -99,6 +99,18 @@ def test_figures_are_pngs(ctx, tmp_path: Path) -> None:
     assert recall_figure(rows, tmp_path / "k.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_a_run_without_retrieval_rows_draws_no_empty_recall_figure(tmp_path: Path) -> None:
+    from engine.evaluate.report import figures
+
+    rows = [{"encoder": "a", "seed": 0, "task": "adapted_socioeconomic", "target": "income",
+             "r2_pooled": 0.8}]
+    assert figures(tmp_path / "B.md", {"rows": rows}) == []
+    assert not (tmp_path / "B_recall.png").exists()
+    rows.append({"encoder": "a", "seed": 0, "task": "cross_view", "target": "place",
+                 "g2o_R@1": 0.1, "g2o_R@5": 0.2, "g2o_R@10": 0.3})
+    assert [cap for cap, _ in figures(tmp_path / "B.md", {"rows": rows})] == ["Recall@K"]
+
+
 def test_table_shows_the_test_size_of_a_task() -> None:
     from engine.evaluate.report import task_table
 
