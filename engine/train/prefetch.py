@@ -1,6 +1,7 @@
-"""Background prefetch: the next batches are loaded (and moved to the device) in a thread
-while the current step computes. Torch kernels release the GIL, so loading overlaps them.
-Order is unchanged, so results are the same as without prefetching.
+"""How training draws its batches: in a background thread that loads the next ones (and moves
+them to the device) while the current step computes (torch kernels release the GIL, so
+loading overlaps them), or in line, in bursts, where torch's threads already fill the cores.
+Order is unchanged either way, so results are the same as drawing one batch per step.
 """
 
 from __future__ import annotations
