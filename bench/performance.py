@@ -47,29 +47,30 @@ BENCHES: list[tuple[str, str, str, str]] = [
      "engine.embed.index.HNSW_THRESHOLD vectors, against exact search. 2,400 JPEG files "
      "(the small city's 480 photos, each written 5 times: about a default city's count)."),
     ("train_frozen", "training pipeline vs pure compute: frozen regime",
-     f"{PY} bench/train_throughput.py --config models/lite0_self.yaml --steps 240 --rounds 6 "
+     f"{PY} bench/train_throughput.py --config models/lite0_self.yaml --steps 960 --rounds 24 "
      "--warmup 8 train.regime=frozen",
      "frozen ImageNet EfficientNet-Lite0 at the recipe's batch (128), 4 cached views, "
      "features from the on-disk cache; ratio = pipeline images/s / the same steps on batches "
-     "already in memory (target >= 0.9). A step is ~5 ms, so 240 steps. Torch's 2 threads "
+     "already in memory (target >= 0.9). A step is ~5 ms, so 960 steps in 24 interleaved "
+     "rounds of 40 (at 240 steps one run's ratio varied by several hundredths). Torch's 2 threads "
      "fill the 2 cores, so training draws the batches in line, 8 back to back (no prefetch "
-     "thread: engine.train.prefetch.prefetch_mode). One run's ratio varies by several "
-     "hundredths on this machine: 8 paired runs of this command with `--prefetch burst` and "
-     "`--prefetch inline` (2026-11-26, idle) gave means 0.909 and 0.881 (burst ahead in 6 of "
-     "8, at least 0.9 in 6 of 8; one at a time: 3 of 8)."),
+     "thread: engine.train.prefetch.prefetch_mode). 8 paired runs of this command at "
+     "`--steps 240 --rounds 6` with `--prefetch burst` and `--prefetch inline` (2026-11-26, "
+     "idle) gave means 0.909 and 0.881 (burst ahead in 6 of 8, at least 0.9 in 6 of 8; one "
+     "at a time: 3 of 8)."),
     ("train_frozen_inline", "frozen regime, batches drawn in line one at a time",
      f"{PY} bench/train_throughput.py --prefetch inline --config models/lite0_self.yaml "
-     "--steps 240 --rounds 6 --warmup 8 train.regime=frozen",
+     "--steps 960 --rounds 24 --warmup 8 train.regime=frozen",
      "the same, one batch drawn before each step (training's way before the bursts): the "
      "comparison behind drawing 8 at a time."),
     ("train_frozen_thread", "frozen regime, batches forced into a prefetch thread",
      f"{PY} bench/train_throughput.py --prefetch thread --config models/lite0_self.yaml "
-     "--steps 240 --rounds 6 --warmup 8 train.regime=frozen",
+     "--steps 960 --rounds 24 --warmup 8 train.regime=frozen",
      "the same, with the prefetch thread training used before: the comparison behind "
      "drawing in line."),
     ("train_frozen_1t", "training pipeline vs pure compute: frozen regime, 1 torch thread",
      f"{PY} bench/train_throughput.py --threads 1 --config models/lite0_self.yaml "
-     "--steps 240 --rounds 6 --warmup 8 train.regime=frozen",
+     "--steps 960 --rounds 24 --warmup 8 train.regime=frozen",
      "the same with one torch thread: a core is spare, so the batches are drawn in a "
      "prefetch thread there."),
     ("train_partial", "training pipeline vs pure compute: partial regime",
