@@ -14,7 +14,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: demo test test-engine test-plugin setup setup-engine setup-qgis qgis-system \
         plugin test-zip-install screenshots benchmark lint clean \
-        bench-env performance benchmark-confirm
+        bench-env performance benchmark-confirm benchmark-confirm-fusion
 
 demo: setup-engine
 	$(PY) -m engine demo --out $(OUT)
@@ -95,6 +95,13 @@ benchmark-confirm: setup-engine
 	$(PY) -m engine.evaluate --out docs/BENCHMARK_CONFIRM.md --work out/benchmark-confirm \
 	  --cities 4 5 6 7 8 9 --recipes lite0_crossview_spatial \
 	  --tasks adapted_perception adapted_socioeconomic fusion_perception fusion_socioeconomic
+
+# docs/BENCHMARK_CONFIRM_FUSION.md: the fusion tasks with overhead chips every 25 m, on 6 more
+# new cities (docs/BENCHMARK_PROTOCOL.md, "Fusion with a denser overhead grid")
+benchmark-confirm-fusion: setup-engine
+	$(PY) -m engine.evaluate --out docs/BENCHMARK_CONFIRM_FUSION.md \
+	  --work out/benchmark-confirm-fusion --cities 10 11 12 13 14 15 --recipes \
+	  --tasks fusion_perception fusion_socioeconomic --overhead-grid-m 25
 
 # The bench-only environment: the engine venv's packages (seen through a .pth file) plus the
 # pinned peers of bench/requirements.txt (torchgeo, ...). Never needed to run the engine.

@@ -40,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--recipes", nargs="*", default=None,
                         help="a partial run: train only these recipes (e.g. lite0_temporal; "
                              "none given: no recipe); the seed-free baselines still run")
+    parser.add_argument("--overhead-grid-m", type=float, default=None,
+                        help="spacing of the overhead chips' grid in metres (the overhead "
+                             "tract and fusion tasks; default: the protocol's)")
     parser.add_argument("--tasks", nargs="+", default=None,
                         help="a partial run: score only these tasks (e.g. vpr); names: "
                              "vpr socioeconomic socioeconomic_overhead perception cross_view "
@@ -58,6 +61,9 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
     from engine.paths import resolve_path
 
     t0 = time.perf_counter()
+    if args.overhead_grid_m is not None and not args.overhead_grid_m > 0:
+        raise EngineError(f"--overhead-grid-m must be > 0 metres, got {args.overhead_grid_m}",
+                          "use e.g. --overhead-grid-m 25")
     if args.threads:
         torch.set_num_threads(int(args.threads))
     name = "benchmark-quick" if args.quick else "benchmark"
@@ -79,6 +85,8 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
     settings = replace(settings, cities=tuple(c for c, _ in cities),
                        only_recipes=None if args.recipes is None else tuple(args.recipes),
                        only_tasks=tuple(args.tasks) if args.tasks else None)
+    if args.overhead_grid_m is not None:
+        settings = replace(settings, overhead_grid_m=float(args.overhead_grid_m))
     if settings.seeds < 1 or settings.steps < 1:
         raise EngineError(f"--seeds and --steps must be at least 1, got {settings.seeds} and "
                           f"{settings.steps}", "use e.g. --seeds 3 --steps 300")

@@ -15,11 +15,8 @@ from engine.evaluate.settings import Settings
 
 log = logging.getLogger(__name__)
 
-GRID_SPACING_M = 50.0
-
-
 def grid_chips(ctx: CityContext, chip_px: int,
-               spacing_m: float = GRID_SPACING_M) -> tuple[np.ndarray, np.ndarray]:
+               spacing_m: float) -> tuple[np.ndarray, np.ndarray]:
     """(x, y centres (M, 2) in the city CRS, (M, 3, chip, chip) uint8 chips) on a regular grid
     over the city bounds, read once per context from the latest overhead raster."""
     from engine.data.rasters import open_raster
@@ -45,13 +42,14 @@ def grid_chips(ctx: CityContext, chip_px: int,
 
 def grid_features(embedder: Any, key: str, ctx: CityContext,
                   s: Settings) -> tuple[np.ndarray, np.ndarray]:
-    """(x, y centres (M, 2), (M, D) embeddings) of the overhead grid's chips, computed once
-    per context and `key` (the fusion rows reuse the overhead baseline's vectors)."""
-    xy, chips = grid_chips(ctx, s.chip_px)
-    if (key, s.chip_px) not in ctx.grid_features:
-        ctx.grid_features[(key, s.chip_px)] = np.asarray(embedder.embed_chips(chips),
-                                                         np.float32)
-    return xy, ctx.grid_features[(key, s.chip_px)]
+    """(x, y centres (M, 2), (M, D) embeddings) of the overhead grid's chips (every
+    Settings.overhead_grid_m), computed once per context and `key` (the fusion rows reuse the
+    overhead baseline's vectors)."""
+    xy, chips = grid_chips(ctx, s.chip_px, s.overhead_grid_m)
+    cached = (key, s.chip_px, float(s.overhead_grid_m))
+    if cached not in ctx.grid_features:
+        ctx.grid_features[cached] = np.asarray(embedder.embed_chips(chips), np.float32)
+    return xy, ctx.grid_features[cached]
 
 
 def socioeconomic_overhead(embedder: Any, key: str, ctx: CityContext,

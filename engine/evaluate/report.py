@@ -265,7 +265,7 @@ def write_report(out: Path, result: dict, command: str) -> dict:
              f"{s['seeds']}; training steps: {s['steps']} (csp_*: {s['csp_steps']}; "
              f"lite0_temporal: {s.get('adapter_steps')}); image {s['image_size']} px "
              f"(pretrained backbone: {s.get('pretrained_image_size')} px), overhead chip "
-             f"{s['chip_px']} px.", "",
+             f"{s['chip_px']} px on a {s['overhead_grid_m']:g} m grid.", "",
              "Values are the mean over cities of the per-city mean over seeds, with the "
              "city-to-city sd (c) and the mean within-city seed sd (s) in brackets (left out "
              "where undefined). `raw pixels`, `raw x,y`, `imagenet effnet-lite0`, `mosaiks` "

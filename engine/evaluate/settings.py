@@ -52,6 +52,9 @@ class Settings:
     # alike): the city's native photo size
     pretrained_image_size: int = 128
     chip_px: int = defaults.CHIP_PX  # overhead chip side (px of the raster; 1 m/px in the city)
+    # spacing of the overhead chips' grid over the city (socioeconomic_overhead, the fusion
+    # tasks): at 50 m a 14 x 14-tract city holds about 5 chips a tract
+    overhead_grid_m: float = 50.0
     stride_px: int = defaults.default_stride(defaults.CHIP_PX)  # field pixel, raster pixels
     point_block_m: float = 200.0   # CV block side for per-photo heads
     tract_block_m: float = 400.0   # CV block side for per-tract heads

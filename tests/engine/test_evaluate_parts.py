@@ -34,11 +34,25 @@ def test_overhead_tract_task_reads_a_grid_inside_the_city_once(ctx) -> None:
     assert (xy[:, 0] > xmin).all() and (xy[:, 0] < xmax).all() and (xy[:, 1] > ymin).all()
     assert chips.shape == (len(xy), 3, 32, 32) and chips.dtype == np.uint8 and chips.any()
     assert grid_chips(ctx, 32, spacing_m=50.0)[1] is chips  # cached, not read again
+
     rows = socioeconomic_overhead(RawPixelEmbedder(32), "raw", ctx, SMALL)
     assert [r["target"] for r in rows] == list(tasks.SOCIOECONOMIC)
     assert all(r["task"] == "socioeconomic_overhead" and np.isfinite(r["r2_pooled"])
                for r in rows)
     assert socioeconomic_overhead(object(), "none", ctx, SMALL) == []  # no overhead side
+
+
+def test_the_overhead_grid_follows_the_settings_spacing(ctx) -> None:
+    from dataclasses import replace
+
+    from engine.evaluate.overhead_tasks import grid_features
+
+    emb = RawPixelEmbedder(32)
+    coarse = replace(SMALL, chip_px=32, overhead_grid_m=50.0)
+    xy50, f50 = grid_features(emb, "raw", ctx, coarse)
+    xy25, f25 = grid_features(emb, "raw", ctx, replace(coarse, overhead_grid_m=25.0))
+    assert len(xy25) == len(f25) >= 3 * len(xy50) and len(xy50) == len(f50)
+    assert grid_features(emb, "raw", ctx, coarse)[1] is f50  # each spacing cached apart
 
 
 def test_location_baseline_uses_only_coordinates(ctx) -> None:

@@ -36,6 +36,14 @@ def test_partial_run_trains_and_scores_only_the_named_recipe_and_task(small_city
         == "not measured"
 
 
+def test_a_bad_overhead_grid_is_refused_before_any_work(tmp_path: Path, capsys) -> None:
+    rc = cli_main(["evaluate", "--quick", "--work", str(tmp_path / "work"), "--out",
+                   str(tmp_path / "B.md"), "--overhead-grid-m", "0"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "error: --overhead-grid-m must be > 0 metres, got 0.0" in err, err
+    assert "Traceback" not in err and not (tmp_path / "work").exists()
+
+
 def test_an_unknown_recipe_or_task_is_refused_with_its_flag() -> None:
     check_subset(Settings(only_recipes=("lite0_temporal", "csp_rff"), only_tasks=("vpr",)))
     with pytest.raises(EngineError, match="unknown benchmark recipe 'lite0_temperal'") as err:
