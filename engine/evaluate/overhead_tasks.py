@@ -15,6 +15,7 @@ from engine.evaluate.settings import Settings
 
 log = logging.getLogger(__name__)
 
+
 def grid_chips(ctx: CityContext, chip_px: int,
                spacing_m: float) -> tuple[np.ndarray, np.ndarray]:
     """(x, y centres (M, 2) in the city CRS, (M, 3, chip, chip) uint8 chips) on a regular grid
