@@ -7,6 +7,7 @@ import logging
 import numpy as np
 
 from engine.heads.cv import CVReport, check_xy_inputs
+from engine.heads.feature_range import CLIPPED_HEADS, feature_range
 from engine.heads.head import Head, nearest
 from engine.heads.pipeline import HeadConfig, build_pipeline, resolve_task
 
@@ -54,6 +55,8 @@ def fit_head(
     pipe.fit(X, y)
     arrays: dict[str, np.ndarray] = {}
     steps = dict(pipe.named_steps)
+    if config.head in CLIPPED_HEADS:
+        arrays["clip_lo"], arrays["clip_hi"] = feature_range(X)
     if "scale" in steps:
         arrays["scale_mean"] = np.asarray(steps["scale"].mean_, dtype=np.float64)
         arrays["scale_scale"] = np.asarray(steps["scale"].scale_, dtype=np.float64)

@@ -68,7 +68,9 @@ def stacked_head(X: np.ndarray, y: np.ndarray, ground_dim: int, folds: np.ndarra
     intercept = a + sum(wv * (p.intercept[0] - p.offset @ p.coef[:, 0])
                         for wv, p in zip(w, paths, strict=True))
     scale = np.concatenate([1.0 / p.gain for p in paths])
-    arrays = {"scale_mean": np.concatenate([p.mean for p in paths]), "scale_scale": scale,
+    arrays = {"clip_lo": np.concatenate([p.lo for p in paths]),
+              "clip_hi": np.concatenate([p.hi for p in paths]),
+              "scale_mean": np.concatenate([p.mean for p in paths]), "scale_scale": scale,
               "coef": coef, "intercept": np.array([intercept], np.float64)}
     config = HeadConfig(head="ridge", task="regression", seed=seed)
     params = {**config.to_dict(), "task": "regression"}

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.errors import EngineError
+from engine.heads.extrapolation import out_of_range
+from engine.heads.feature_range import clip_features
 
 CHUNK = 2048  # query rows per block (bounds the float64 re-ranking buffer)
 RERANK_MARGIN = 8  # extra faiss candidates re-ranked exactly, so float32 near-ties cannot
@@ -51,7 +53,8 @@ def nearest(z: np.ndarray, train: np.ndarray, k: int) -> tuple[np.ndarray, np.nd
 class Head:
     """kind: ridge | logistic | knn; task: regression | classification.
 
-    `arrays` (float64/int64): scale_mean, scale_scale, pca_mean, pca_components, coef,
+    `arrays` (float64/int64): clip_lo, clip_hi (ridge: the training features' range, see
+    engine.heads.feature_range), scale_mean, scale_scale, pca_mean, pca_components, coef,
     intercept, train_z (k-NN: training rows after scale/PCA; ridge: a sample of them for the
     distance term), train_y (k-NN targets; class indices when classifying).
     `meta`: params, feature_dim, target, classes, metrics, residual_sd, ref_distance.
@@ -71,8 +74,9 @@ class Head:
         c = self.meta.get("classes")
         return None if c is None else np.asarray(c)
 
-    def transform(self, X: np.ndarray) -> np.ndarray:
-        """Apply the stored scaler and PCA (fitted on the head's training rows)."""
+    def transform(self, X: np.ndarray, clip: bool = True) -> np.ndarray:
+        """Apply the stored clip to the training range (unless `clip` is False), scaler and
+        PCA (all fitted on the head's training rows)."""
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != self.feature_dim:
             fusion = self.meta.get("fusion")
@@ -84,6 +88,8 @@ class Head:
                 "and the overhead field both exist (engine.maps.fusion.fused_predictions)",
             )
         a = self.arrays
+        if clip and "clip_lo" in a:
+            X = clip_features(X, a["clip_lo"], a["clip_hi"])
         if "scale_mean" in a:
             X = (X - a["scale_mean"]) / a["scale_scale"]
         if "pca_components" in a:
@@ -122,6 +128,17 @@ class Head:
             return self._decision(self.transform(X)).reshape(-1)
         return self.predict_with_uncertainty(X)[0]
 
+    def extrapolation_flag(self, X: np.ndarray, pred: np.ndarray) -> np.ndarray:
+        """1.0 where a regression row extrapolates: its prediction, or (a ridge head, which
+        clips its features) the prediction of its unclipped features, lies beyond the training
+        targets by more than the margin (engine.heads.extrapolation); else 0."""
+        y_range = self.meta.get("y_range")
+        flag = out_of_range(pred, y_range)
+        if self.kind == "ridge" and "clip_lo" in self.arrays:
+            raw = self._decision(self.transform(X, clip=False)).reshape(-1)
+            flag = np.maximum(flag, out_of_range(raw, y_range))
+        return flag
+
     def uncertainty(self, X: np.ndarray) -> np.ndarray:
         """Per-row uncertainty: k-NN spread of neighbour targets (regression) or
         1 - vote share; ridge: CV residual sd scaled up beyond the training data; logistic:
@@ -142,7 +159,8 @@ class Head:
         pred = self._decision(z).reshape(-1)
         sd = float(self.meta.get("residual_sd") or 0.0)
         ref = float(self.meta.get("ref_distance") or 0.0)
-        if ref > 0 and "train_z" in self.arrays:
-            _, d = nearest(z, self.arrays["train_z"], 1)
+        if ref > 0 and "train_z" in self.arrays:  # distance before the clip: beyond the
+            # training range the uncertainty keeps growing
+            _, d = nearest(self.transform(X, clip=False), self.arrays["train_z"], 1)
             return pred, sd * np.maximum(1.0, d[:, 0] / ref)
         return pred, np.full(len(pred), sd)

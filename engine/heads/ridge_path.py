@@ -4,13 +4,15 @@ The fit of `StandardScaler -> RidgeCV(alphas)` (intercept, alpha chosen per targ
 leave-one-out, scikit-learn's "gram" / "cov" modes), but the design is decomposed once and
 every alpha and every target reuse it: RidgeCV redoes an O(p^3 + n p^2) step per (alpha,
 target). Optional per-column weights after standardising scale a block's penalty (weight c:
-penalty alpha / c^2).
+penalty alpha / c^2). `predict` clips each feature to the training rows' range first
+(engine.heads.feature_range), as every ridge head of the engine does.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from engine.heads.feature_range import clip_features, feature_range
 from engine.heads.pipeline import RIDGE_ALPHAS
 
 
@@ -23,6 +25,7 @@ class RidgePath:
         X = np.asarray(X, np.float64)
         self.alphas = np.asarray(alphas, np.float64)
         self.mean = X.mean(axis=0)
+        self.lo, self.hi = feature_range(X)
         sd = X.std(axis=0)
         sd[sd < 10 * np.finfo(np.float64).eps] = 1.0  # StandardScaler's zero-variance rule
         self.gain = 1.0 / sd if weights is None else np.asarray(weights, np.float64) / sd
@@ -77,10 +80,10 @@ class RidgePath:
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """(m, T) predictions of the fitted heads."""
+        """(m, T) predictions of the fitted heads, each feature clipped to the training range."""
         if self.coef is None or self.intercept is None:
             raise RuntimeError("RidgePath.predict before fit")
-        Z = (np.asarray(X, np.float64) - self.mean) * self.gain - self.offset
+        Z = (clip_features(X, self.lo, self.hi) - self.mean) * self.gain - self.offset
         return Z @ self.coef + self.intercept
 
     @property

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import EngineError
-from engine.heads.extrapolation import out_of_range
 from engine.progress import Progress, no_progress
 
 log = logging.getLogger(__name__)
@@ -110,13 +109,13 @@ def fused_points_map(head, embeddings: str | os.PathLike[str],
     if n_off:
         log.warning("%d of %d photos lack the second view and are left out", n_off,
                     len(keep))
-    pred, unc = head.predict_with_uncertainty(np.concatenate([ground[keep], second[keep]],
-                                                             axis=1))
+    both = np.concatenate([ground[keep], second[keep]], axis=1)
+    pred, unc = head.predict_with_uncertainty(both)
     target = str(head.meta.get("target", "value"))
     pts = gdf.loc[keep, [gdf.geometry.name]].copy()
     pts["prediction"] = np.asarray(pred, dtype=np.float64)
     pts["uncertainty"] = np.asarray(unc, dtype=np.float64)
-    pts["flag"] = out_of_range(pred, head.meta.get("y_range"))
+    pts["flag"] = head.extrapolation_flag(both, pred)
     out_dir = Path(out_dir)
     gpkg, layer = out_dir / f"{name}.gpkg", f"{name}_points"
     meta = {"kind": "fused", "target": target, "head": head.kind,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.heads.extrapolation import clip_to_range, out_of_range
+from engine.heads.extrapolation import clip_to_range
 from engine.progress import Progress, no_progress
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def predict_fn(head, clip: bool = False):
 
     def regress(X: np.ndarray) -> np.ndarray:
         pred, unc = head.predict_with_uncertainty(X)
-        flag = out_of_range(pred, y_range)
+        flag = head.extrapolation_flag(X, pred)
         if clip:
             pred = clip_to_range(pred, y_range)
         return np.stack([pred, unc, flag], axis=1)
