@@ -183,7 +183,11 @@ class LiteWeights:
         if not isinstance(state, Mapping):
             raise EngineError(f"{source} holds a {type(state).__name__}, not a state dict",
                               f"reinstall the package: {self.pip_command}")
-        model = self.create_model()
+        # the random init of this throw-away model must not draw from the global RNG: the
+        # first use converts and later uses do not, so a seeded run building adapters next
+        # (train's seed_everything -> GeoModel) would otherwise differ on a fresh checkout
+        with torch.random.fork_rng(devices=[]):
+            model = self.create_model()
         tensors = self.convert_state_dict(state, model.state_dict())
         self.check_tensors(tensors, source)
         model.load_state_dict(tensors, strict=True)  # proves the file loads as it will be used
