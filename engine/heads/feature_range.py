@@ -29,8 +29,3 @@ def clip_features(X: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """X (float64) with every column clipped to [lo, hi]."""
     return np.clip(np.asarray(X, np.float64), lo, hi)
 
-
-def clipped_share(X: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> float:
-    """Share of the values of X that lie outside [lo, hi] (what the clip changes)."""
-    X = np.asarray(X, np.float64)
-    return float(((X < lo) | (X > hi)).mean()) if X.size else 0.0
