@@ -31,15 +31,19 @@ def _far_row(X: np.ndarray) -> np.ndarray:
     return row
 
 
+def _without_clip(head: Head) -> Head:
+    """The same head without its training range: what a head saved before the clip predicts."""
+    arrays = {k: v for k, v in head.arrays.items() if k not in ("clip_lo", "clip_hi")}
+    return Head(head.kind, head.task, arrays, head.meta)
+
+
 def test_a_near_constant_channel_cannot_blow_a_prediction_up(tmp_path) -> None:
     X, y, _ = _near_constant()
     lo, hi = y.min(), y.max()
     head = fit_head(X, y, head="ridge")
     pred = head.predict(_far_row(X))[0]
     assert lo <= pred <= hi
-    unclipped = Head(head.kind, head.task,
-                     {k: v for k, v in head.arrays.items() if k not in ("clip_lo", "clip_hi")},
-                     head.meta)  # what a head saved before the clip predicts
+    unclipped = _without_clip(head)
     assert abs(unclipped.predict(_far_row(X))[0]) > 10 * (hi - lo)
     st, _ = save_head(head, tmp_path / "h")
     assert load_head(st).predict(_far_row(X))[0] == pred
@@ -52,9 +56,7 @@ def test_a_near_constant_channel_cannot_blow_a_prediction_up(tmp_path) -> None:
 def test_rows_inside_the_training_range_predict_as_before() -> None:
     X, y, _ = _near_constant(seed=1)
     head = fit_head(X, y, head="ridge")
-    unclipped = Head(head.kind, head.task,
-                     {k: v for k, v in head.arrays.items() if k not in ("clip_lo", "clip_hi")},
-                     head.meta)
+    unclipped = _without_clip(head)
     np.testing.assert_array_equal(head.predict(X), unclipped.predict(X))
 
 
