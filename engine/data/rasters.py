@@ -21,7 +21,7 @@ import pyproj
 import rasterio
 from affine import Affine
 from rasterio.coords import BoundingBox
-from rasterio.enums import ColorInterp, Resampling
+from rasterio.enums import ColorInterp, MaskFlags, Resampling
 from rasterio.transform import array_bounds
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
@@ -79,6 +79,7 @@ class OverheadRaster:
                 "Raster > Projections > Assign Projection",
             )
         self._ds = self._src
+        self._mask_from_values: dict[tuple[int, ...], bool] = {}
         if target_crs is not None and not same_crs(self._src.crs, target_crs):
             self._ds = self._warped(to_pyproj(target_crs, "target_crs"))
         interp = self._ds.colorinterp
@@ -155,6 +156,29 @@ class OverheadRaster:
         return bool(to_pyproj(self.crs).is_geographic)
 
     # -- reads ----------------------------------------------------------------------
+    def _valid(self, arr: np.ndarray, win: Window) -> np.ndarray:
+        """(h, w) bool: pixels valid in every band of `arr` (the float32 read of `win`).
+
+        GDAL's masks, except where they say no more than the values do: bands with no mask
+        (all valid), or whose mask is their nodata value in an integer type of at most 16
+        bits (exact in float32), are judged from `arr` itself. Reading the masks as well cost
+        twice the values' read (a deflate uint8 window, nodata 0: bench/embed_raster.py)."""
+        bands = tuple(self.band_indexes)  # callers may choose the bands after opening
+        if bands not in self._mask_from_values:
+            self._mask_from_values[bands] = mask_from_values(self._ds, list(bands))
+        if not self._mask_from_values[bands]:
+            masks = self._ds.read_masks(self.band_indexes, window=win)
+            ok = masks[0] > 0
+            for m in masks[1:]:
+                ok &= m > 0
+            return ok
+        ok = np.ones(arr.shape[1:], dtype=bool)
+        for band, values in zip(self.band_indexes, arr, strict=True):
+            nodata = self._ds.nodatavals[band - 1]
+            if nodata is not None:
+                ok &= values != np.float32(nodata)
+        return ok
+
     def read_window(self, col_off: int, row_off: int, width: int, height: int) -> RasterWindow:
         """Pixels [row_off:row_off+height, col_off:col_off+width] of the grid (boundless)."""
         col_off, row_off, width, height = (int(v) for v in (col_off, row_off, width, height))
@@ -170,10 +194,7 @@ class OverheadRaster:
         if c1 > c0 and r1 > r0:
             win = Window(c0, r0, c1 - c0, r1 - r0)
             arr = read_bands(self._ds, self.band_indexes, window=win)
-            masks = self._ds.read_masks(self.band_indexes, window=win)
-            ok = masks[0] > 0
-            for m in masks[1:]:
-                ok &= m > 0
+            ok = self._valid(arr, win)
             if not all(np.issubdtype(self._ds.dtypes[b - 1], np.integer)
                        for b in self.band_indexes):  # integers are always finite
                 ok &= np.isfinite(arr).all(axis=0)
@@ -227,6 +248,26 @@ class OverheadRaster:
         """Yield (row_off, col_off, window) over `window_offsets(size, stride)`, row by row."""
         for row, col in self.window_offsets(size, stride):
             yield row, col, self.read_window(col, row, size, size)
+
+
+EXACT_MASK_DTYPES = ("uint8", "int8", "uint16", "int16")  # integers exact in float32
+
+
+def mask_from_values(ds: Any, bands: list[int]) -> bool:
+    """Whether `bands`' GDAL masks follow from their values read as float32: no mask at all, or
+    a nodata mask on an integer type exact in float32 with a nodata value of that type."""
+    for b in bands:
+        flags = set(ds.mask_flag_enums[b - 1])
+        if flags == {MaskFlags.all_valid}:
+            continue
+        nodata = ds.nodatavals[b - 1]
+        if flags != {MaskFlags.nodata} or ds.dtypes[b - 1] not in EXACT_MASK_DTYPES \
+                or nodata is None or not float(nodata).is_integer():
+            return False
+        info = np.iinfo(ds.dtypes[b - 1])
+        if not info.min <= nodata <= info.max:
+            return False
+    return True
 
 
 def read_bands(ds: Any, bands: list[int], **kw: Any) -> np.ndarray:

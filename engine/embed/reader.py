@@ -1,9 +1,10 @@
 """A reader thread that cuts the chips of an embedding field, block by block, ahead of compute.
 
-It reads one source window per block (GDAL releases the GIL, so reads overlap the model's
-forward pass), turns it into model input with the model's radiometry (engine.data.radiometry:
-bands, scaling), and puts batches into a
-bounded queue: at most `depth` batches wait, so memory does not grow with the raster.
+It reads one source window per block, or, where the chips are sparse (stride at least twice
+the chip), only the block's chips (read_block); GDAL releases the GIL, so reads overlap the
+model's forward pass. It turns them into model input with the model's radiometry
+(engine.data.radiometry: bands, scaling) and puts batches into a bounded queue: at most
+`depth` batches wait, so memory does not grow with the raster.
 Items, in order: ("block", Block, valid (h,w)), ("chips", rows (n,), cols (n,), float32
 (n,C,chip,chip)) ..., ("block_end", Block), ..., ("done",); ("error", exc) on failure.
 """
@@ -29,16 +30,52 @@ log = logging.getLogger(__name__)
 GDAL_IO = threading.Lock()
 
 
+# Grids whose chips span at most this share of their block's source rows and columns (a stride
+# of at least twice the chip) read each chip on its own. At stride 256 with 64 px chips the
+# whole window (2048 x 2048 px: values, mask, float conversion) cost the reader thread about
+# 75 ms a block against the model's 64 ms, so the reader set the pace (20k px raster, 1 torch
+# thread: bench/embed_raster.py); 64 chip reads cost about 10 ms.
+SPARSE_SHARE = 0.5
+
+
+def read_block(raster: Any, grid: FieldGrid, block: Block) -> tuple[np.ndarray, ...]:
+    """(values (C, H, W), valid (H, W), centre rows (h,), centre cols (w,), chip start rows
+    (h,), chip start cols (w,)) of a block's source pixels (OverheadRaster.read_window),
+    positions relative to the values: the whole source window, or (sparse grids,
+    SPARSE_SHARE) the block's chips read one by one and laid side by side. The chips' pixels
+    are the same either way; each read holds GDAL_IO on its own, so the field's writes wait
+    for one chip, not a whole window."""
+    col, row, width, height = grid.source_window(block)
+    crow, ccol = grid.centre_pixels(block)
+    srow, scol = grid.chip_starts(block)
+    chip = grid.chip
+    inside = all(((c >= s) & (c < s + chip)).all() for c, s in ((crow, srow), (ccol, scol)))
+    if (not inside or len(srow) * chip > SPARSE_SHARE * height
+            or len(scol) * chip > SPARSE_SHARE * width):
+        with GDAL_IO:
+            win = raster.read_window(col, row, width, height)
+        return win.data, win.valid, crow, ccol, srow, scol
+    data = np.empty((raster.count, len(srow) * chip, len(scol) * chip), dtype=np.float32)
+    valid = np.empty(data.shape[1:], dtype=bool)
+    for i, r in enumerate(srow):
+        for j, c in enumerate(scol):
+            with GDAL_IO:
+                win = raster.read_window(col + int(c), row + int(r), chip, chip)
+            cell = (slice(i * chip, (i + 1) * chip), slice(j * chip, (j + 1) * chip))
+            data[(slice(None), *cell)] = win.data
+            valid[cell] = win.valid
+    first_row, first_col = np.arange(len(srow)) * chip, np.arange(len(scol)) * chip
+    return (data, valid, first_row + (crow - srow), first_col + (ccol - scol), first_row,
+            first_col)
+
+
 class BlockChips:
     """The chips of one block, cut batch by batch from a single source-window read."""
 
     def __init__(self, raster: Any, grid: FieldGrid, block: Block, radiometry: Any,
                  mask: Any = None) -> None:
-        col, row, width, height = grid.source_window(block)
-        with GDAL_IO:
-            win = raster.read_window(col, row, width, height)
-        crow, ccol = grid.centre_pixels(block)
-        valid = win.valid[np.ix_(crow, ccol)] & grid.chip_inside(block)
+        data, win_valid, crow, ccol, srow, scol = read_block(raster, grid, block)
+        valid = win_valid[np.ix_(crow, ccol)] & grid.chip_inside(block)
         if mask is not None:
             valid &= mask.inside(grid.block_transform(block), (block.height, block.width))
         self.valid = valid  # (h, w): cells that get an embedding
@@ -46,12 +83,12 @@ class BlockChips:
         self.radiometry, self.chip = radiometry, grid.chip
         # normalise the whole window once, or (sparse chips: stride > chip) only the chips'
         # pixels, batch by batch: per-pixel arithmetic either way, the same values
-        self.per_chip = len(self.rows) * grid.chip ** 2 < win.valid.size
-        bands = win.data if self.per_chip else radiometry.normalise(win.data, win.valid)
+        self.per_chip = len(self.rows) * grid.chip ** 2 < win_valid.size
+        bands = data if self.per_chip else radiometry.normalise(data, win_valid)
         self._view = sliding_window_view(bands, (grid.chip, grid.chip), axis=(1, 2))
-        self._valid = sliding_window_view(win.valid, (grid.chip, grid.chip)) \
+        self._valid = sliding_window_view(win_valid, (grid.chip, grid.chip)) \
             if self.per_chip else None
-        self._srow, self._scol = grid.chip_starts(block)
+        self._srow, self._scol = srow, scol
 
     def __len__(self) -> int:
         return len(self.rows)

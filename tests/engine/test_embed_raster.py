@@ -97,6 +97,39 @@ def test_blocks_stream_to_the_same_field(tmp_path, model, monkeypatch) -> None:
     np.testing.assert_allclose(a, b, atol=1e-5)
 
 
+def test_sparse_grids_read_only_their_chips_to_the_same_field(tmp_path, model,
+                                                           monkeypatch) -> None:
+    """Stride >= 2 chips: only the chips are read (engine.embed.reader.read_block), with
+    the same field as whole windows, nodata, raster edges and odd sizes included."""
+    from engine.data.rasters import OverheadRaster
+    from engine.embed import reader as reader_mod
+
+    src = write_rgb_tif(tmp_path / "in.tif", 157, 131, UTM, ORIGIN, seed=7,
+                        nodata_box=(40, 75, 20, 66))
+    sizes: list[tuple[int, int]] = []
+    read = OverheadRaster.read_window
+
+    def spy(self, col, row, width, height):
+        sizes.append((int(width), int(height)))
+        return read(self, col, row, width, height)
+
+    monkeypatch.setattr(OverheadRaster, "read_window", spy)
+    monkeypatch.setattr(grid_mod, "WINDOW_SIDE", 60)  # many blocks, some at the edges
+    fields = {}
+    for share in (0.0, reader_mod.SPARSE_SHARE):
+        monkeypatch.setattr(reader_mod, "SPARSE_SHARE", share)
+        sizes.clear()
+        out = tmp_path / f"f{share}.tif"
+        embed_raster(model, src, out, chip_px=9, stride_px=23, batch_size=5, device="cpu",
+                     preview=False, dtype="float32")
+        fields[share] = (read_all(out)[:2], sorted(set(sizes)))
+    (a, va), whole = fields[0.0]
+    (b, vb), chips = fields[reader_mod.SPARSE_SHARE]
+    assert chips == [(9, 9)] and min(whole) > (9, 9)  # chips vs whole windows
+    assert np.array_equal(va, vb) and 0 < (~va).sum() < va.size
+    np.testing.assert_array_equal(a, b)
+
+
 def test_stride_wider_than_chip_and_image_encoder(tmp_path) -> None:
     model = tiny_model(overhead=False)
     src = write_rgb_tif(tmp_path / "in.tif", 50, 45, UTM, ORIGIN, seed=5)

@@ -151,3 +151,30 @@ def test_errors_name_the_file(tmp_path):
         open_raster(tmp_path / "a.tif", resampling="fancy")
     with pytest.raises(EngineError, match="not a coordinate reference system"):
         open_raster(tmp_path / "a.tif", target_crs="EPSG:0")
+
+
+@pytest.mark.parametrize(("dtype", "nodata", "judged_from_values"), [
+    ("uint8", 0, True), ("uint16", 65535, True), ("int16", -9999, True), ("uint8", None, True),
+    ("int32", -9999, False), ("float32", -9999.0, False), ("uint16", 0.5, False)])
+def test_valid_mask_from_the_values_equals_gdals(tmp_path, dtype, nodata, judged_from_values):
+    """Where a band's mask is its nodata value (integers exact in float32) or nothing at all,
+    read_window judges validity from the values, with GDAL's mask: same pixels, reprojected
+    and past the edge too."""
+    from engine.data import rasters
+
+    rng = np.random.default_rng(1)
+    data = rng.integers(0, 40, (3, 20, 30))
+    if nodata is not None and float(nodata).is_integer():
+        data[:, 2:6, 3:9] = nodata  # a nodata box, and scattered nodata in one band
+        data[1][rng.random((20, 30)) < 0.1] = nodata
+    _tif(tmp_path / "m.tif", width=30, height=20, nodata=nodata, dtype=dtype, data=data)
+    for target in (None, "EPSG:3857"):
+        with open_raster(tmp_path / "m.tif", target_crs=target) as r:
+            ours = r.read_window(-4, -3, 40, 30)
+            if target is None:
+                assert rasters.mask_from_values(r._ds, r.band_indexes) == judged_from_values
+            r._mask_from_values = {tuple(r.band_indexes): False}  # GDAL's masks
+            ref = r.read_window(-4, -3, 40, 30)
+        assert 0 < ours.valid.sum() < ours.valid.size
+        np.testing.assert_array_equal(ours.valid, ref.valid)
+        np.testing.assert_array_equal(ours.data, ref.data)
