@@ -155,12 +155,16 @@ def build(cfg: Config, info: distributed.DistInfo, progress: Progress) -> TrainP
 
 
 def data_loader(dataset: Any, sampler: Any, cfg: Config, info: distributed.DistInfo) -> Any:
-    """The DataLoader over `dataset` driven by the epoch batch sampler."""
+    """The DataLoader over `dataset` driven by the epoch batch sampler; on a CPU without
+    workers, cached features (the frozen regime) are drawn without one (InlineBatches)."""
     from torch.utils.data import DataLoader
 
-    from engine.train.feature_batch import collate
+    from engine.train.feature_batch import InlineBatches, collate
 
     workers = cfg.train.workers
+    if workers == 0 and info.device.type == "cpu" and \
+            getattr(dataset, "photo_features", None) is not None:
+        return InlineBatches(dataset, sampler)
     return DataLoader(
         dataset, batch_sampler=sampler, num_workers=workers, collate_fn=collate,
         pin_memory=info.device.type == "cuda", persistent_workers=workers > 0,

@@ -178,3 +178,31 @@ def test_frozen_batches_drawn_in_bursts_train_the_same_weights(small_city, tmp_p
     finally:
         torch.set_num_threads(before)
     assert all(torch.equal(weights["true"][k], weights["false"][k]) for k in weights["true"])
+
+
+@needs_zoo
+def test_frozen_batches_without_workers_skip_the_dataloader_with_the_same_batches(
+        small_city, tmp_path):
+    """On a CPU without loader workers the frozen regime draws straight from the dataset
+    (engine.train.feature_batch.InlineBatches): batch for batch what a DataLoader over the
+    same sampler gives, across an epoch boundary."""
+    from torch.utils.data import DataLoader
+
+    from engine import distributed
+    from engine.train.feature_batch import InlineBatches, collate
+    from engine.train.loop import batch_stream, build, data_loader
+
+    cfg = _config(small_city, tmp_path, "frozen")
+    info = distributed.setup("cpu")
+    parts = build(cfg, info, lambda *a: None)
+    inline = data_loader(parts.dataset, parts.sampler, cfg, info)
+    assert isinstance(inline, InlineBatches)
+    loader = DataLoader(parts.dataset, batch_sampler=parts.sampler, num_workers=0,
+                        collate_fn=collate)
+    n = 2 * len(parts.sampler) + 1
+    got = []
+    for source in (inline, loader):
+        stream = batch_stream(source, parts.sampler, {"epoch": 0, "batch": 1}, cfg, info.device)
+        got.append([next(stream) for _ in range(n)])
+    for a, b in zip(*got, strict=True):
+        assert set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
