@@ -63,6 +63,7 @@ def make_raster(path: Path, size: int) -> Path:
 
 
 def child_embed(a: argparse.Namespace) -> dict:
+    import rasterio  # noqa: F401 - process start-up (0.25 s), outside the clock like torch's
     import torch
 
     from engine.embed.raster import embed_raster

@@ -39,7 +39,10 @@ BENCHES: list[tuple[str, str, str, str]] = [
      "a 20,000 x 20,000 px RGB raster (1.2 GB uncompressed) read in windows, chips every 256, "
      "128 and 64 px (64: the chips tile the raster): ratio to pure compute and peak RSS (the "
      "raster never sits in memory; a field up to engine.export.geotiff.MEMORY_BYTES does). "
-     "The fixed costs (runtime start, first reads, COG) weigh more on the sparser grids."),
+     "Grids with a stride of at least twice the chip read only their chips "
+     "(engine.embed.reader.read_block; the reader alone at stride 256: 3.1 s against "
+     "7.5-8.4 s reading whole windows). The fixed costs (runtime start, first batch checked "
+     "against torch, COG) weigh more on the sparser grids."),
     ("embed_points", "embed-points vs a plain torchvision DataLoader; faiss HNSW vs flat",
      f"{PY} bench/embed_points.py --photos 2400",
      "ratio_vs_dataloader = our photos/s / a torchvision ImageFolder-style DataLoader's "
@@ -54,10 +57,10 @@ BENCHES: list[tuple[str, str, str, str]] = [
      "already in memory (target >= 0.9). A step is ~5 ms, so 960 steps in 24 interleaved "
      "rounds of 40 (at 240 steps one run's ratio varied by several hundredths). Torch's 2 threads "
      "fill the 2 cores, so training draws the batches in line, 8 back to back (no prefetch "
-     "thread: engine.train.prefetch.prefetch_mode). 8 paired runs of this command at "
-     "`--steps 240 --rounds 6` with `--prefetch burst` and `--prefetch inline` (2026-11-26, "
-     "idle) gave means 0.909 and 0.881 (burst ahead in 6 of 8, at least 0.9 in 6 of 8; one "
-     "at a time: 3 of 8)."),
+     "thread: engine.train.prefetch.prefetch_mode), straight from the dataset without a "
+     "DataLoader (engine.train.feature_batch.InlineBatches: 0.27 against 0.38-0.45 ms a "
+     "batch; this command gave 0.861-0.876 in 3 idle runs through the DataLoader and "
+     "0.918-0.960 in 3 without, 2026-11-26)."),
     ("train_frozen_inline", "frozen regime, batches drawn in line one at a time",
      f"{PY} bench/train_throughput.py --prefetch inline --config models/lite0_self.yaml "
      "--steps 960 --rounds 24 --warmup 8 train.regime=frozen",
