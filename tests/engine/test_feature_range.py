@@ -1,13 +1,17 @@
-"""A ridge head clips each feature to its training range: a channel the training rows hardly
-varied in cannot blow a prediction up (the benchmark's city 1 predicted 1.85 million
-people/km² before), and rows inside the range predict as before."""
+"""A ridge head clips each row to its training rows' range in their design's eigenbasis: a
+channel the training rows hardly varied in cannot blow a prediction up (the benchmark's city 1
+predicted 1.85 million people/km² before), correlated features keep their cancelling
+coefficients (the per-feature clip broke them), rows inside the range predict as before, and a
+head saved with the per-feature clip keeps it."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from engine.heads.cv import cross_validate
+from engine.heads.feature_range import CLIP_ARRAYS, clip_features, feature_range
 from engine.heads.fit import fit_head
+from engine.heads.fused_head import stacked_head, stacked_predict
 from engine.heads.head import Head
 from engine.heads.io import load_head, save_head
 from engine.heads.ridge_path import RidgePath, block_cv_predict
@@ -33,7 +37,7 @@ def _far_row(X: np.ndarray) -> np.ndarray:
 
 def _without_clip(head: Head) -> Head:
     """The same head without its training range: what a head saved before the clip predicts."""
-    arrays = {k: v for k, v in head.arrays.items() if k not in ("clip_lo", "clip_hi")}
+    arrays = {k: v for k, v in head.arrays.items() if k not in CLIP_ARRAYS}
     return Head(head.kind, head.task, arrays, head.meta)
 
 
@@ -53,11 +57,71 @@ def test_a_near_constant_channel_cannot_blow_a_prediction_up(tmp_path) -> None:
     assert unc_far[0] > unc_mid[0]
 
 
+def _per_feature(head: Head, X: np.ndarray) -> Head:
+    """The same head with the first rule's arrays: raw-space clip_lo, clip_hi of X only."""
+    lo, hi = feature_range(X)
+    return Head(head.kind, head.task, {**_without_clip(head).arrays, "clip_lo": lo,
+                                       "clip_hi": hi}, head.meta)
+
+
+def _correlated(n: int = 1000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(X, y): six features that follow one latent t (sd 1) up to noise (sd 0.1); y is
+    10 (x0 - x1), a low-variance direction that ridge reaches by cancelling coefficients."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 1)) + 0.1 * rng.normal(size=(n, 6))
+    return X, 10.0 * (X[:, 0] - X[:, 1])
+
+
+def _far_on_the_manifold(n: int = 50, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """New rows of _correlated far out along the latent (t = 6) but typical across it."""
+    rng = np.random.default_rng(seed)
+    X = 6.0 + 0.1 * rng.normal(size=(n, 6))
+    return X, 10.0 * (X[:, 0] - X[:, 1])
+
+
+def test_correlated_features_keep_their_cancelling_coefficients() -> None:
+    X, y = _correlated()
+    Xn, yn = _far_on_the_manifold()
+    sd = yn.std()
+    head = fit_head(X, y, head="ridge")
+    rmse = np.sqrt(np.mean((head.predict(Xn) - yn) ** 2))
+    old = np.sqrt(np.mean((_per_feature(head, X).predict(Xn) - yn) ** 2))
+    path = RidgePath(X).fit(y)
+    rmse_path = np.sqrt(np.mean((path.predict(Xn)[:, 0] - yn) ** 2))
+    assert old > 0.9 * sd  # clipping each feature drops what tells the rows apart
+    assert rmse < 0.25 * sd and rmse_path < 0.25 * sd
+
+
 def test_rows_inside_the_training_range_predict_as_before() -> None:
     X, y, _ = _near_constant(seed=1)
     head = fit_head(X, y, head="ridge")
     unclipped = _without_clip(head)
     np.testing.assert_array_equal(head.predict(X), unclipped.predict(X))
+    inside = 0.5 * (X[:40] + X.mean(axis=0))  # halfway to the mean: inside on every axis
+    np.testing.assert_array_equal(head.predict(inside), unclipped.predict(inside))
+    path = RidgePath(X).fit(y)
+    raw = ((inside - path.mean) * path.gain - path.offset) @ path.coef + path.intercept
+    np.testing.assert_array_equal(path.predict(inside), raw)
+
+
+def test_a_head_saved_with_the_per_feature_clip_keeps_it(tmp_path) -> None:
+    X, y = _correlated(seed=3)
+    Xn, _ = _far_on_the_manifold()
+    old = _per_feature(fit_head(X, y, head="ridge"), X)
+    want = _without_clip(old).predict(clip_features(Xn, *feature_range(X)))
+    np.testing.assert_array_equal(old.predict(Xn), want)
+    st, _ = save_head(old, tmp_path / "old")
+    np.testing.assert_array_equal(load_head(st).predict(Xn), want)
+
+
+def test_a_fused_head_clips_each_view_as_its_ridge_does() -> None:
+    rng = np.random.default_rng(4)
+    X, y = _correlated(n=120, seed=4)
+    X = np.concatenate([X, rng.normal(size=(120, 5))], axis=1)  # ground 6, overhead 5
+    folds = np.arange(120) % 4
+    Xn = np.concatenate([_far_on_the_manifold(20)[0], 5 * rng.normal(size=(20, 5))], axis=1)
+    np.testing.assert_allclose(stacked_head(X, y, 6, folds).predict(Xn),
+                               stacked_predict(X, y, 6, folds, Xn), rtol=1e-9, atol=1e-9)
 
 
 def test_the_benchmark_path_and_fits_cv_both_clip() -> None:
