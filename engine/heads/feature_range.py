@@ -20,7 +20,9 @@ c = z V are clipped to [lo, hi] and the row moves by (clip(c) - c) V' only. Ridg
 coefficients lie in the span of the training rows (also after a PCA step), so the prediction
 is intercept + sum_k w_k clip(c_k): bounded, and a row moves only along the directions in
 which it lies beyond every training row. Rows inside the box are returned unchanged, bit for
-bit.
+bit. The bound is the box's, not the training targets': a row far out along one raw feature
+can lie beyond the box in nearly every coordinate and land on a corner, whose prediction may
+exceed the training targets (Head.extrapolation_flag marks such rows).
 
 The same rule holds wherever a ridge head predicts: the benchmark's RidgePath, `fit`'s
 cross-validation, and a saved head (arrays `clip_mean`, `clip_gain`, `clip_basis`, `clip_lo`,
