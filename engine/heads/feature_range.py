@@ -24,10 +24,16 @@ bit. The bound is the box's, not the training targets': a row far out along one 
 can lie beyond the box in nearly every coordinate and land on a corner, whose prediction may
 exceed the training targets (Head.extrapolation_flag marks such rows).
 
+Rules (`CLIP_RULE`, the one switch; `CLIP_RULES`): "per_feature" (the first rule),
+"eigenbasis" (the rule above), "per_feature_then_eigenbasis" (each feature clipped to its
+training range, then the result clipped in the eigenbasis). The choice among them is
+pre-registered in docs/BENCHMARK_PROTOCOL.md (amendment 2026-11-26, rule selection).
+
 The same rule holds wherever a ridge head predicts: the benchmark's RidgePath, `fit`'s
 cross-validation, and a saved head (arrays `clip_mean`, `clip_gain`, `clip_basis`, `clip_lo`,
-`clip_hi`; a head saved with only raw-space `clip_lo`, `clip_hi` keeps the per-feature clip,
-a head saved with neither predicts unclipped, as each did).
+`clip_hi`, plus raw-space `clip_raw_lo`, `clip_raw_hi` under the per-feature-then-eigenbasis
+rule; a head fitted under, or saved with, only raw-space `clip_lo`, `clip_hi` keeps the
+per-feature clip, a head saved with neither predicts unclipped, as each did).
 """
 
 from __future__ import annotations
@@ -36,9 +42,13 @@ from collections.abc import Callable
 
 import numpy as np
 
+CLIP_RULES: tuple[str, ...] = ("per_feature", "eigenbasis", "per_feature_then_eigenbasis")
+CLIP_RULE = "eigenbasis"  # the one switch: every ridge head fitted from now on clips so
 CLIPPED_HEADS: tuple[str, ...] = ("ridge",)
 ZERO_VARIANCE = 10 * np.finfo(np.float64).eps  # StandardScaler's rule: sd below it -> 1
-CLIP_ARRAYS: tuple[str, ...] = ("clip_mean", "clip_gain", "clip_basis", "clip_lo", "clip_hi")
+EIGEN_ARRAYS: tuple[str, ...] = ("clip_mean", "clip_gain", "clip_basis", "clip_lo", "clip_hi")
+RAW_ARRAYS: tuple[str, ...] = ("clip_raw_lo", "clip_raw_hi")  # the per-feature step's range
+CLIP_ARRAYS: tuple[str, ...] = EIGEN_ARRAYS + RAW_ARRAYS  # every array a saved clip may hold
 
 
 def feature_range(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -76,15 +86,20 @@ def decompose(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
 
 
 class EigenClip:
-    """Clips raw rows to the training rows' range in the eigenbasis of their standardised
-    design (module docstring). `basis` (p, r) holds the directions with non-negligible
-    eigenvalue; `lo`, `hi` (r,) the training coordinates' range."""
+    """Clips raw rows by the rule `CLIP_RULE` names (module docstring): first each feature to
+    the training rows' raw range [raw_lo, raw_hi] when the rule has that step (else None),
+    then to the training rows' range in the eigenbasis of their standardised design. `basis`
+    (p, r) holds the directions with non-negligible eigenvalue (r = 0 for "per_feature");
+    `lo`, `hi` (r,) the training coordinates' range."""
 
     def __init__(self, mean: np.ndarray, gain: np.ndarray, basis: np.ndarray,
-                 lo: np.ndarray, hi: np.ndarray) -> None:
+                 lo: np.ndarray, hi: np.ndarray, raw_lo: np.ndarray | None = None,
+                 raw_hi: np.ndarray | None = None) -> None:
         # C order, as a saved head loads them: the same layout, the same round-off
         self.mean, self.gain, self.basis, self.lo, self.hi = (
             np.ascontiguousarray(a, np.float64) for a in (mean, gain, basis, lo, hi))
+        self.raw_lo, self.raw_hi = (None if a is None else np.ascontiguousarray(a, np.float64)
+                                    for a in (raw_lo, raw_hi))
 
     @classmethod
     def fit(cls, X: np.ndarray, weights: np.ndarray | None = None,
@@ -96,16 +111,22 @@ class EigenClip:
     @classmethod
     def from_eigh(cls, X: np.ndarray, mean: np.ndarray, gain: np.ndarray, Z: np.ndarray,
                   eig: np.ndarray, vectors: np.ndarray, gram: bool) -> EigenClip:
-        """The clip of training rows X from a decomposition of their design Z (`decompose`):
-        eigenvectors of Z Z' (gram: basis Z'Q / sqrt(eig)) or of Z'Z. Eigenvalues within
-        round-off of zero (below max * max(n, p) * eps) carry no direction."""
+        """The clip (rule CLIP_RULE) of training rows X from a decomposition of their design Z
+        (`decompose`): eigenvectors of Z Z' (gram: basis Z'Q / sqrt(eig)) or of Z'Z.
+        Eigenvalues within round-off of zero (below max * max(n, p) * eps) carry no
+        direction."""
+        if CLIP_RULE not in CLIP_RULES:
+            raise ValueError(f"CLIP_RULE {CLIP_RULE!r}: one of {CLIP_RULES}")
         top = float(eig.max()) if eig.size else 0.0
         keep = eig > top * max(Z.shape) * np.finfo(np.float64).eps
+        if CLIP_RULE == "per_feature":
+            keep[:] = False
         if gram:
             basis = (Z.T @ vectors[:, keep]) / np.sqrt(eig[keep])
         else:
             basis = vectors[:, keep]
-        clip = cls(mean, gain, basis, np.zeros(basis.shape[1]), np.zeros(basis.shape[1]))
+        raw = feature_range(X) if CLIP_RULE != "eigenbasis" else (None, None)
+        clip = cls(mean, gain, basis, np.zeros(basis.shape[1]), np.zeros(basis.shape[1]), *raw)
         coords = clip.coords(X)  # as __call__ computes them: training rows lie inside
         clip.lo, clip.hi = coords.min(axis=0), coords.max(axis=0)
         return clip
@@ -115,10 +136,12 @@ class EigenClip:
         return ((np.asarray(X, np.float64) - self.mean) * self.gain) @ self.basis
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
-        """X (float64) moved, row by row, only along the directions where its coordinates lie
-        beyond the training range, onto that range's edge; rows inside are returned as they
-        are."""
+        """X (float64), each feature clipped to the raw range first if the rule says so, then
+        moved, row by row, only along the directions where its coordinates lie beyond the
+        training range, onto that range's edge; rows inside are returned as they are."""
         X = np.array(X, np.float64)
+        if self.raw_lo is not None:
+            X = np.clip(X, self.raw_lo, self.raw_hi, out=X)
         c = self.coords(X)
         d = np.clip(c, self.lo, self.hi) - c
         rows = np.flatnonzero((d != 0).any(axis=1))
@@ -128,13 +151,21 @@ class EigenClip:
         return X
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """The arrays a saved head stores (CLIP_ARRAYS)."""
-        return dict(zip(CLIP_ARRAYS, (self.mean, self.gain, self.basis, self.lo, self.hi),
-                        strict=True))
+        """The arrays a saved head stores: raw-space clip_lo, clip_hi for "per_feature" (the
+        first rule's format), EIGEN_ARRAYS for "eigenbasis", both (RAW_ARRAYS) for
+        "per_feature_then_eigenbasis"."""
+        if self.basis.shape[1] == 0 and self.raw_lo is not None:
+            return {"clip_lo": self.raw_lo, "clip_hi": self.raw_hi}
+        out = dict(zip(EIGEN_ARRAYS, (self.mean, self.gain, self.basis, self.lo, self.hi),
+                       strict=True))
+        if self.raw_lo is not None:
+            out.update(zip(RAW_ARRAYS, (self.raw_lo, self.raw_hi), strict=True))
+        return out
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> EigenClip:
-        return cls(*(np.asarray(arrays[k], np.float64) for k in CLIP_ARRAYS))
+        raw = [np.asarray(arrays[k], np.float64) if k in arrays else None for k in RAW_ARRAYS]
+        return cls(*(np.asarray(arrays[k], np.float64) for k in EIGEN_ARRAYS), *raw)
 
     @classmethod
     def joined(cls, clips: list[EigenClip]) -> EigenClip:
@@ -145,14 +176,18 @@ class EigenClip:
         basis = np.zeros((sum(p), sum(r)))
         for k, c in enumerate(clips):
             basis[sum(p[:k]):sum(p[:k + 1]), sum(r[:k]):sum(r[:k + 1])] = c.basis
+        raw = [None if any(c.raw_lo is None for c in clips) else
+               np.concatenate([getattr(c, k) for c in clips]) for k in ("raw_lo", "raw_hi")]
         return cls(np.concatenate([c.mean for c in clips]),
                    np.concatenate([c.gain for c in clips]), basis,
-                   np.concatenate([c.lo for c in clips]), np.concatenate([c.hi for c in clips]))
+                   np.concatenate([c.lo for c in clips]), np.concatenate([c.hi for c in clips]),
+                   *raw)
 
 
 def stored_clip(arrays: dict[str, np.ndarray]) -> Callable[[np.ndarray], np.ndarray] | None:
-    """The clip a saved ridge head applies: the eigenbasis clip, the per-feature clip of a
-    head saved with raw-space `clip_lo`, `clip_hi` only, or None (saved before any clip)."""
+    """The clip a saved ridge head applies: the eigenbasis clip (after the per-feature step if
+    the head stores `clip_raw_lo`, `clip_raw_hi`), the per-feature clip of a head saved with
+    raw-space `clip_lo`, `clip_hi` only, or None (saved before any clip)."""
     if "clip_basis" in arrays:
         return EigenClip.from_arrays(arrays)
     if "clip_lo" in arrays:

@@ -2,12 +2,15 @@
 channel the training rows hardly varied in cannot blow a prediction up (the benchmark's city 1
 predicted 1.85 million people/km² before), correlated features keep their cancelling
 coefficients (the per-feature clip broke them), rows inside the range predict as before, and a
-head saved with the per-feature clip keeps it."""
+head saved with the per-feature clip keeps it. The tests run under each rule
+`feature_range.CLIP_RULE` may name ("per_feature", "eigenbasis", "per_feature_then_eigenbasis")."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from engine.heads import feature_range as clip_rules
 from engine.heads.cv import cross_validate
 from engine.heads.feature_range import CLIP_ARRAYS, clip_features, feature_range
 from engine.heads.fit import fit_head
@@ -16,6 +19,13 @@ from engine.heads.head import Head
 from engine.heads.io import load_head, save_head
 from engine.heads.ridge_path import RidgePath, block_cv_predict
 from engine.heads.spatial_cv import spatial_folds
+
+
+@pytest.fixture(params=clip_rules.CLIP_RULES)
+def rule(request, monkeypatch) -> str:
+    """Each clip rule in turn, as the engine's one switch."""
+    monkeypatch.setattr(clip_rules, "CLIP_RULE", request.param)
+    return request.param
 
 
 def _near_constant(n: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -41,7 +51,7 @@ def _without_clip(head: Head) -> Head:
     return Head(head.kind, head.task, arrays, head.meta)
 
 
-def test_a_near_constant_channel_cannot_blow_a_prediction_up(tmp_path) -> None:
+def test_a_near_constant_channel_cannot_blow_a_prediction_up(tmp_path, rule) -> None:
     X, y, _ = _near_constant()
     lo, hi = y.min(), y.max()
     head = fit_head(X, y, head="ridge")
@@ -79,7 +89,9 @@ def _far_on_the_manifold(n: int = 50, seed: int = 1) -> tuple[np.ndarray, np.nda
     return X, 10.0 * (X[:, 0] - X[:, 1])
 
 
-def test_correlated_features_keep_their_cancelling_coefficients() -> None:
+def test_correlated_features_keep_their_cancelling_coefficients(rule, tmp_path) -> None:
+    """Only the eigenbasis rule keeps them: "per_feature_then_eigenbasis" clips each feature
+    first, which drops what tells the far rows apart, as the per-feature rule does."""
     X, y = _correlated()
     Xn, yn = _far_on_the_manifold()
     sd = yn.std()
@@ -89,10 +101,31 @@ def test_correlated_features_keep_their_cancelling_coefficients() -> None:
     path = RidgePath(X).fit(y)
     rmse_path = np.sqrt(np.mean((path.predict(Xn)[:, 0] - yn) ** 2))
     assert old > 0.9 * sd  # clipping each feature drops what tells the rows apart
-    assert rmse < 0.25 * sd and rmse_path < 0.25 * sd
+    if rule == "eigenbasis":
+        assert rmse < 0.25 * sd and rmse_path < 0.25 * sd
+    else:
+        assert rmse > 0.9 * sd and rmse_path > 0.9 * sd
+    st, _ = save_head(head, tmp_path / "h")
+    np.testing.assert_array_equal(load_head(st).predict(Xn), head.predict(Xn))
 
 
-def test_rows_inside_the_training_range_predict_as_before() -> None:
+def test_the_rule_after_the_per_feature_step_bounds_a_row_off_the_manifold(rule) -> None:
+    """A row inside every feature's range but across the correlated features' manifold: the
+    per-feature clip leaves it, the rules with the eigenbasis step move it onto the box."""
+    X, y = _correlated(seed=5)
+    row = np.zeros((1, 6))
+    row[0, 0], row[0, 1] = 0.9 * X[:, 0].max(), 0.9 * X[:, 1].min()
+    head = fit_head(X, y, head="ridge")
+    unclipped = _without_clip(head).predict(row)[0]
+    pred = head.predict(row)[0]
+    if rule == "per_feature":
+        assert pred == unclipped
+    else:
+        assert abs(pred) < 0.5 * abs(unclipped)
+        np.testing.assert_allclose(RidgePath(X).fit(y).predict(row)[0, 0], pred, rtol=1e-6)
+
+
+def test_rows_inside_the_training_range_predict_as_before(rule) -> None:
     X, y, _ = _near_constant(seed=1)
     head = fit_head(X, y, head="ridge")
     unclipped = _without_clip(head)
@@ -114,7 +147,7 @@ def test_a_head_saved_with_the_per_feature_clip_keeps_it(tmp_path) -> None:
     np.testing.assert_array_equal(load_head(st).predict(Xn), want)
 
 
-def test_a_fused_head_clips_each_view_as_its_ridge_does() -> None:
+def test_a_fused_head_clips_each_view_as_its_ridge_does(rule) -> None:
     rng = np.random.default_rng(4)
     X, y = _correlated(n=120, seed=4)
     X = np.concatenate([X, rng.normal(size=(120, 5))], axis=1)  # ground 6, overhead 5
@@ -124,7 +157,7 @@ def test_a_fused_head_clips_each_view_as_its_ridge_does() -> None:
                                stacked_predict(X, y, 6, folds, Xn), rtol=1e-9, atol=1e-9)
 
 
-def test_the_benchmark_path_and_fits_cv_both_clip() -> None:
+def test_the_benchmark_path_and_fits_cv_both_clip(rule) -> None:
     X, y, xy = _near_constant(seed=2)
     folds = spatial_folds(xy, 500.0, 4, 0)
     X = X.copy()
