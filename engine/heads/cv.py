@@ -11,7 +11,7 @@ import numpy as np
 
 from engine.errors import EngineError
 from engine.heads.extrapolation import FAR_OUT_SHARE, far_out_share
-from engine.heads.feature_range import CLIPPED_HEADS, clip_features, feature_range
+from engine.heads.feature_range import CLIPPED_HEADS, EigenClip
 from engine.heads.metrics import (
     CLASSIFICATION_METRICS,
     REGRESSION_METRICS,
@@ -138,7 +138,7 @@ def cross_validate(
         far.append(far_out_share(X[train], X[test]))
         x_test = X[test]
         if pipeline_factory is None and config.head in CLIPPED_HEADS:
-            x_test = clip_features(x_test, *feature_range(X[train]))
+            x_test = EigenClip.fit(X[train], standardize=config.standardize)(x_test)
         pred = np.asarray(model.predict(x_test))
         oof[test] = pred
         score = (regression_metrics(y[test], pred) if task == "regression"

@@ -3,10 +3,10 @@ features.
 
 * Map side: a regression head stores its training target range (`meta["y_range"]`); a
   prediction below lo - MARGIN x (hi - lo) or above hi + MARGIN x (hi - lo) is flagged (the map's
-  `flag` band) and, with `--clip`, clipped to [lo, hi]. A ridge head clips its features to
-  their training range before predicting (engine.heads.feature_range), which bounds its
-  predictions; a row is still flagged when its unclipped features would have predicted beyond
-  the margin (Head.extrapolation_flag).
+  `flag` band) and, with `--clip`, clipped to [lo, hi]. A ridge head clips each row to
+  its training rows' range in their design's eigenbasis before predicting
+  (engine.heads.feature_range), which bounds its predictions; a row is still flagged when its
+  unclipped features would have predicted beyond the margin (Head.extrapolation_flag).
 * CV side: a fold whose test features lie mostly outside its training features (farther from
   the training centroid, in training-standardised units, than FAR_QUANTILE of the training
   rows) is reported as far out: its score measures extrapolation, not interpolation.

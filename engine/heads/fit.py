@@ -7,7 +7,7 @@ import logging
 import numpy as np
 
 from engine.heads.cv import CVReport, check_xy_inputs
-from engine.heads.feature_range import CLIPPED_HEADS, feature_range
+from engine.heads.feature_range import CLIPPED_HEADS, EigenClip
 from engine.heads.head import Head, nearest
 from engine.heads.pipeline import HeadConfig, build_pipeline, resolve_task
 
@@ -56,7 +56,7 @@ def fit_head(
     arrays: dict[str, np.ndarray] = {}
     steps = dict(pipe.named_steps)
     if config.head in CLIPPED_HEADS:
-        arrays["clip_lo"], arrays["clip_hi"] = feature_range(X)
+        arrays.update(EigenClip.fit(X, standardize=config.standardize).arrays())
     if "scale" in steps:
         arrays["scale_mean"] = np.asarray(steps["scale"].mean_, dtype=np.float64)
         arrays["scale_scale"] = np.asarray(steps["scale"].scale_, dtype=np.float64)

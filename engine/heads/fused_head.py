@@ -16,6 +16,7 @@ import numpy as np
 
 from engine.heads.cv import CVReport, check_xy_inputs, summarise
 from engine.heads.extrapolation import far_out_share
+from engine.heads.feature_range import EigenClip
 from engine.heads.fit import distance_reference
 from engine.heads.fusion_heads import FUSION_HEAD, Fold, fused_oof, stack, stack_weights
 from engine.heads.head import Head
@@ -68,8 +69,7 @@ def stacked_head(X: np.ndarray, y: np.ndarray, ground_dim: int, folds: np.ndarra
     intercept = a + sum(wv * (p.intercept[0] - p.offset @ p.coef[:, 0])
                         for wv, p in zip(w, paths, strict=True))
     scale = np.concatenate([1.0 / p.gain for p in paths])
-    arrays = {"clip_lo": np.concatenate([p.lo for p in paths]),
-              "clip_hi": np.concatenate([p.hi for p in paths]),
+    arrays = {**EigenClip.joined([p.clip for p in paths]).arrays(),
               "scale_mean": np.concatenate([p.mean for p in paths]), "scale_scale": scale,
               "coef": coef, "intercept": np.array([intercept], np.float64)}
     config = HeadConfig(head="ridge", task="regression", seed=seed)

@@ -12,7 +12,7 @@ import numpy as np
 
 from engine.errors import EngineError
 from engine.heads.extrapolation import out_of_range
-from engine.heads.feature_range import clip_features
+from engine.heads.feature_range import stored_clip
 
 CHUNK = 2048  # query rows per block (bounds the float64 re-ranking buffer)
 RERANK_MARGIN = 8  # extra faiss candidates re-ranked exactly, so float32 near-ties cannot
@@ -53,10 +53,11 @@ def nearest(z: np.ndarray, train: np.ndarray, k: int) -> tuple[np.ndarray, np.nd
 class Head:
     """kind: ridge | logistic | knn; task: regression | classification.
 
-    `arrays` (float64/int64): clip_lo, clip_hi (ridge: the training features' range, see
-    engine.heads.feature_range), scale_mean, scale_scale, pca_mean, pca_components, coef,
-    intercept, train_z (k-NN: training rows after scale/PCA; ridge: a sample of them for the
-    distance term), train_y (k-NN targets; class indices when classifying).
+    `arrays` (float64/int64): clip_mean, clip_gain, clip_basis, clip_lo, clip_hi (ridge: the
+    training rows' range in their design's eigenbasis; a head saved before it holds raw-space
+    clip_lo, clip_hi only; see engine.heads.feature_range), scale_mean, scale_scale, pca_mean,
+    pca_components, coef, intercept, train_z (k-NN: training rows after scale/PCA; ridge: a
+    sample of them for the distance term), train_y (k-NN targets; class indices when classifying).
     `meta`: params, feature_dim, target, classes, metrics, residual_sd, ref_distance.
     """
 
@@ -75,8 +76,9 @@ class Head:
         return None if c is None else np.asarray(c)
 
     def transform(self, X: np.ndarray, clip: bool = True) -> np.ndarray:
-        """Apply the stored clip to the training range (unless `clip` is False), scaler and
-        PCA (all fitted on the head's training rows)."""
+        """Apply the stored clip to the training range (unless `clip` is False; the rule the
+        head was saved with, engine.heads.feature_range.stored_clip), scaler and PCA (all
+        fitted on the head's training rows)."""
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != self.feature_dim:
             fusion = self.meta.get("fusion")
@@ -88,8 +90,9 @@ class Head:
                 "and the overhead field both exist (engine.maps.fusion.fused_predictions)",
             )
         a = self.arrays
-        if clip and "clip_lo" in a:
-            X = clip_features(X, a["clip_lo"], a["clip_hi"])
+        clipper = stored_clip(a) if clip else None
+        if clipper is not None:
+            X = clipper(X)
         if "scale_mean" in a:
             X = (X - a["scale_mean"]) / a["scale_scale"]
         if "pca_components" in a:

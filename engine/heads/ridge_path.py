@@ -4,15 +4,16 @@ The fit of `StandardScaler -> RidgeCV(alphas)` (intercept, alpha chosen per targ
 leave-one-out, scikit-learn's "gram" / "cov" modes), but the design is decomposed once and
 every alpha and every target reuse it: RidgeCV redoes an O(p^3 + n p^2) step per (alpha,
 target). Optional per-column weights after standardising scale a block's penalty (weight c:
-penalty alpha / c^2). `predict` clips each feature to the training rows' range first
-(engine.heads.feature_range), as every ridge head of the engine does.
+penalty alpha / c^2). `predict` clips each row to the training rows' range in the design's
+eigenbasis first (engine.heads.feature_range.EigenClip, built from the same decomposition), as
+every ridge head of the engine does.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from engine.heads.feature_range import clip_features, feature_range
+from engine.heads.feature_range import EigenClip, decompose, standardise
 from engine.heads.pipeline import RIDGE_ALPHAS
 
 
@@ -24,23 +25,18 @@ class RidgePath:
                  weights: np.ndarray | None = None) -> None:
         X = np.asarray(X, np.float64)
         self.alphas = np.asarray(alphas, np.float64)
-        self.mean = X.mean(axis=0)
-        self.lo, self.hi = feature_range(X)
-        sd = X.std(axis=0)
-        sd[sd < 10 * np.finfo(np.float64).eps] = 1.0  # StandardScaler's zero-variance rule
-        self.gain = 1.0 / sd if weights is None else np.asarray(weights, np.float64) / sd
-        Z = (X - self.mean) * self.gain
-        self.offset = Z.mean(axis=0)  # RidgeCV centres again (round-off)
-        Z -= self.offset
+        self.mean, self.gain, self.offset, Z = standardise(X, weights)  # offset: round-off
         self.Z = Z
-        self.gram = Z.shape[0] <= Z.shape[1]
+        self.eig, vectors, self.gram = decompose(Z)
         if self.gram:  # eigh of Z Z' (n, n)
-            self.eig, self.Q = np.linalg.eigh(Z @ Z.T)
+            self.Q = vectors
             self.Q1 = self.Q.T @ np.ones(len(Z))
         else:  # eigh of Z' Z (p, p); B = Z V
-            self.eig, self.V = np.linalg.eigh(Z.T @ Z)
+            self.V = vectors
             self.B = Z @ self.V
             self.B2 = self.B ** 2
+        self.clip = EigenClip.from_eigh(X, self.mean, self.gain, Z, self.eig, vectors,
+                                        self.gram)
         self.coef: np.ndarray | None = None
         self.intercept: np.ndarray | None = None
         self.chosen: np.ndarray | None = None
@@ -80,10 +76,11 @@ class RidgePath:
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """(m, T) predictions of the fitted heads, each feature clipped to the training range."""
+        """(m, T) predictions of the fitted heads, each row clipped to the training range in
+        the design's eigenbasis."""
         if self.coef is None or self.intercept is None:
             raise RuntimeError("RidgePath.predict before fit")
-        Z = (clip_features(X, self.lo, self.hi) - self.mean) * self.gain - self.offset
+        Z = (self.clip(X) - self.mean) * self.gain - self.offset
         return Z @ self.coef + self.intercept
 
     @property

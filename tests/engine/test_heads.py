@@ -15,7 +15,7 @@ from shapely.geometry import Point, box
 from engine.errors import EngineError
 from engine.heads.aggregate import aggregate_field_file, aggregate_pixels, aggregate_points
 from engine.heads.cv import cross_validate
-from engine.heads.feature_range import CLIPPED_HEADS, clip_features, feature_range
+from engine.heads.feature_range import CLIPPED_HEADS, EigenClip
 from engine.heads.fit import fit_head
 from engine.heads.io import load_head, save_head
 from engine.heads.pipeline import HeadConfig, build_pipeline
@@ -65,7 +65,7 @@ def test_numpy_head_matches_sklearn_and_round_trips(tmp_path, config, target) ->
     ref = build_pipeline(config, task, len(X), X.shape[1]).fit(X, y)
     Xq = np.random.default_rng(9).normal(size=(40, X.shape[1]))
     if task == "regression":  # a ridge head clips to its training range first
-        Xr = clip_features(Xq, *feature_range(X)) if config.head in CLIPPED_HEADS else Xq
+        Xr = EigenClip.fit(X)(Xq) if config.head in CLIPPED_HEADS else Xq
         np.testing.assert_allclose(head.predict(Xq), ref.predict(Xr), rtol=1e-9, atol=1e-9)
     else:
         assert np.array_equal(head.predict(Xq), ref.predict(Xq))

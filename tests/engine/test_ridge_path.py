@@ -10,7 +10,7 @@ import pytest
 from engine.evaluate.settings import Settings
 from engine.evaluate.tasks import cv_rows
 from engine.heads.cv import cross_validate
-from engine.heads.feature_range import clip_features, feature_range
+from engine.heads.feature_range import EigenClip
 from engine.heads.ridge_path import RidgePath
 
 
@@ -33,7 +33,7 @@ def test_the_path_fits_what_ridgecv_fits_for_every_target(n: int, p: int) -> Non
     for t in range(Y.shape[1]):
         ref = make_pipeline(StandardScaler(), RidgeCV(alphas=path.alphas)).fit(X[:n], Y[:n, t])
         assert path.chosen_alphas[t] == ref[-1].alpha_
-        inside = clip_features(X[n:], *feature_range(X[:n]))  # the path clips, sklearn not
+        inside = EigenClip.fit(X[:n])(X[n:])  # the path clips, sklearn not
         np.testing.assert_allclose(path.predict(X[n:])[:, t], ref.predict(inside), atol=1e-8)
 
 

@@ -18,6 +18,8 @@ from shapely.geometry import box
 from engine.errors import EngineError
 from engine.heads.aggregate import aggregate_field_file
 from engine.heads.cv import cross_validate
+from engine.heads.feature_range import CLIP_ARRAYS, EigenClip
+from engine.heads.head import Head
 from engine.heads.spatial_cv import check_folds, derive_block_size
 from engine.heads.targets import area_km2, evaluate_target
 
@@ -151,6 +153,17 @@ def test_map_predict_has_no_shift_and_honours_a_mask(tmp_path: Path) -> None:
     np.testing.assert_allclose(m[:10, :10], pred[:10, :10], rtol=1e-6)
 
 
+def _box_max(head: Head) -> float:
+    """The largest prediction of a ridge head over its clip's box: intercept + coef at the
+    clip's mean + sum over coordinates of max(w lo, w hi), w the coefficients per coordinate."""
+    a = head.arrays
+    clip = EigenClip.from_arrays(a)
+    coef = a["coef"].reshape(-1) / a["scale_scale"]  # per raw feature
+    w = clip.basis.T @ (coef / clip.gain)
+    base = a["intercept"][0] + (clip.mean - a["scale_mean"]) @ coef
+    return float(base + np.maximum(w * clip.lo, w * clip.hi).sum())
+
+
 def test_extrapolation_flag_and_clip(tmp_path: Path) -> None:
     from engine.heads.io import load_head
     from engine.maps.predict import predict_map
@@ -161,13 +174,19 @@ def test_extrapolation_flag_and_clip(tmp_path: Path) -> None:
     far = data.copy()
     far[0, :5, :5] += 50.0  # far outside the training features: predictions beyond range
     far_field = write_field(tmp_path / "far.tif", far)
-    lo, hi = load_head(head_path).meta["y_range"]
+    head = load_head(head_path)
+    lo, hi = head.meta["y_range"]
     res = predict_map(head_path, far_field, tmp_path / "out", "far")
     with rasterio.open(res["geotiff"]) as ds:
         pred, flag = ds.read(1), ds.read(3)
     assert (flag[:5, :5] == 1).all() and flag[5:, 5:].sum() == 0
-    # the ridge head clips the far features to its training range: flagged, yet bounded
-    assert pred[:5, :5].max() <= hi + 0.1 * (hi - lo)
+    # the ridge head clips the far features to its training rows' range in its design's
+    # eigenbasis: flagged, yet bounded by the largest prediction inside that box (which may
+    # lie beyond the training targets: the flag says so)
+    assert pred[:5, :5].max() <= _box_max(head) + 1e-4
+    bare = {k: v for k, v in head.arrays.items() if k not in CLIP_ARRAYS}
+    unclipped = Head(head.kind, head.task, bare, head.meta).predict(far[:, 0, 0][None])[0]
+    assert unclipped > 5 * (hi - lo) + _box_max(head)  # what the clip took away
     assert res["flagged_share"] == pytest.approx(25 / 400)
     clipped = predict_map(head_path, far_field, tmp_path / "out", "clip", clip=True)
     with rasterio.open(clipped["geotiff"]) as ds:
