@@ -31,7 +31,7 @@ rule pre-registered in docs/BENCHMARK_PROTOCOL.md (amendment 2026-11-26, rule se
 smallest maximum regret of pooled tract R² over six feature sets on development cities 100
 and 101 (A 59.1, B 0.037, C 0.134; B's largest regret is frozen ImageNet overhead chips,
 0.437 vs 0.474; A's is spherical harmonics, -59.1 vs 0.044; C's is raw x, y + RBF, 0.123 vs
-0.257). Command: /work/wt/notes/i11c_select.py (not in the repository; see the protocol).
+0.257). Command: bench/clip_rule_selection.py.
 
 The same rule holds wherever a ridge head predicts: the benchmark's RidgePath, `fit`'s
 cross-validation, and a saved head (arrays `clip_mean`, `clip_gain`, `clip_basis`, `clip_lo`,
