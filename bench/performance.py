@@ -28,16 +28,21 @@ BENCHES: list[tuple[str, str, str, str]] = [
      "chips (torch.compile skipped: minutes of compiling on 2 cores); speed-up against "
      "eager, max abs difference of the features against eager."),
     ("embed_raster", "embed-raster vs pure compute and vs torchgeo",
-     f"{PY} bench/embed_raster.py --sizes 2000 --strides 32 --peer-sizes 2000 --threads 1 2",
-     "ratio_vs_compute = our chips/s / the same encoder on chips in memory; "
+     f"{PY} bench/embed_raster.py --sizes 2000 --strides 32 --peer-sizes 2000 --threads 1 2 "
+     "--pairs 3",
+     "ratio_vs_compute = our chips/s / the same encoder on chips in memory, the median of 3 "
+     "pairs of runs back to back (pair_ratios: all 3; single runs of each, one after the "
+     "other, gave 0.52 and 1.15 on this machine on 2026-11-26, its speed drifting between "
+     "them); "
      "ratio_vs_torchgeo_wN = our chips/s / torchgeo's (RasterDataset + GridGeoSampler + "
      "DataLoader with N workers, the same model in torch eager); peak RSS summed over the "
      "process and its workers; max_field_diff on the chips both computed."),
     ("embed_raster_20k", "embed-raster at 20k px vs pure compute, peak RSS",
      f"{PY} bench/embed_raster.py --sizes 20000 20000 20000 --strides 256 128 64 "
-     "--peer-sizes --threads 1",
+     "--peer-sizes --threads 1 --pairs 3",
      "a 20,000 x 20,000 px RGB raster (1.2 GB uncompressed) read in windows, chips every 256, "
-     "128 and 64 px (64: the chips tile the raster): ratio to pure compute and peak RSS (the "
+     "128 and 64 px (64: the chips tile the raster): ratio to pure compute (median of 3 "
+     "pairs) and peak RSS (the "
      "raster never sits in memory; a field up to engine.export.geotiff.MEMORY_BYTES does). "
      "Grids with a stride of at least twice the chip read only their chips "
      "(engine.embed.reader.read_block; the reader alone at stride 256: 3.1 s against "
