@@ -70,7 +70,7 @@ def read_block(raster: Any, grid: FieldGrid, block: Block) -> tuple[np.ndarray, 
 
 
 class BlockChips:
-    """The chips of one block, cut batch by batch from a single source-window read."""
+    """The chips of one block, cut batch by batch from its read (read_block)."""
 
     def __init__(self, raster: Any, grid: FieldGrid, block: Block, radiometry: Any,
                  mask: Any = None) -> None:
