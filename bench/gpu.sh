@@ -14,7 +14,8 @@
 #      fp32, bf16 and fp16 autocast measured in turn on one built model (the zoo backbones run
 #      channels_last);
 #   2. the embedding benches on the GPU (embed-raster at 8k px, the chip reader alone, a probe
-#      of where the model's share goes: bench/gpu_probe.py; embed-points);
+#      of where the model's share goes: bench/gpu_probe.py; the reader + model loop in
+#      variants: bench/gpu_pipeline.py; embed-points);
 #   3. torchrun over NCCL: with 2+ GPUs a 2-process embed-raster checked equal to the
 #      1-process field (run with torchrun's 1 thread per process: on the CPU the thread count
 #      changes float32 rounding, by 6e-5 for Lite0 at 2 vs 1 threads); with one GPU, NCCL's own verdict on two ranks sharing it and the
@@ -100,6 +101,11 @@ row "the chip reader alone, same raster and grid" "$res" "$cmd"
 cmd="$PY bench/gpu_probe.py --device $DEVICE --batch-size $BATCH"
 if step probe 120 $cmd; then res=$(tail -1 "$LOGS/probe.log" | tr '|`' '/ '); else res=$(failed $? probe); fi
 row "Lite0 forward: repeated vs new batch shapes, upload pageable vs pinned (ms)" "$res" "$cmd"
+cmd="$PY bench/gpu_pipeline.py --device $DEVICE --size $((SIZE / 2)) --stride $STRIDE --batch-size $BATCH --workdir $WORK"
+if step pipeline 150 $cmd; then
+  res=$($PY -c "import json, sys; rows = [json.loads(l) for l in open('$LOGS/pipeline.log') if l.startswith('{')]; print('; '.join(f\"{r['variant']} {r['chips_per_s']:.0f} chips/s (model {r['model_s']} s)\" if 'variant' in r else 'split ms a batch ' + ', '.join(f'{k} {v}' for k, v in r['split_ms_per_batch'].items()) for r in rows))")
+else res=$(failed $? pipeline); fi
+row "embed-raster's loop in variants, $((SIZE / 2)) px, stride $STRIDE (bench/gpu_pipeline.py)" "$res" "$cmd"
 cmd="$PY bench/embed_points.py --device $DEVICE --runtime torch --threads $THREADS --workers 4 --photos $PHOTOS --faiss-n 0 --workdir $WORK --json $WORK/embed_points.json"
 if step embed_points 150 $cmd; then
   res=$($PY -c "import json; r=json.load(open('$WORK/embed_points.json'))['embed'][0]; print(f\"{r['photos']} photos: {r['photos_per_s']} photos/s vs DataLoader {r['dataloader_photos_per_s']} ({r['ratio_vs_dataloader']}x), max diff {r['max_diff']}\")")

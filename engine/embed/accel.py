@@ -305,4 +305,6 @@ def encoder_fn(model: Any, method: str, device: Any, runtime: str = RUNTIME,
         return OpenVinoEncoder(model, method)
     if chosen == "onnxruntime":
         return OrtEncoder(model, method)
-    return getattr(model, method)
+    from engine.embed.batch_shape import one_shape
+
+    return one_shape(getattr(model, method), device)
