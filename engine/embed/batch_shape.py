@@ -8,8 +8,12 @@ blocks end in partial batches (6 shapes over a 4,000 px raster at stride 32, bat
 the model's share of that run was 11.6 s for 15,366 chips, against 0.56 s padded to one
 shape. Photos that fail to decode shorten embed-points' batches the same way.
 
-The model runs in eval mode, so each row's embedding depends on that row alone: padding
-changes no value beyond float rounding of the kernel chosen for the larger shape.
+The model runs in eval mode, so each row's embedding depends on that row alone. Measured on
+the H100: a padded row equals the same row of a full batch exactly, and differs from the row
+run at the partial batch's own shape by at most 2.0e-4 (max |value| 0.39, about one float16
+step of a field): the kernels chosen for another shape round differently, so padding also
+makes a row's value independent of where its batch ended. On the CPU (not padded) the two
+agree to 4e-7.
 """
 
 from __future__ import annotations
