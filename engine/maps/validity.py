@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -148,7 +147,9 @@ def check_map(tif: str | os.PathLike[str], head: Any, min_r: float = MIN_R) -> V
 
 def tag_geotiff(tif: str | os.PathLike[str], validity: Validity) -> None:
     """Write the check into the GeoTIFF's metadata tags (atomically: a tagged copy, laid out
-    as a Cloud Optimized GeoTIFF again, replaces the file)."""
+    as a Cloud Optimized GeoTIFF again, replaces the file). The tags go onto a VRT of the
+    map, never into a TIFF: updating a COG in place rewrites its IFD, and GDAL then warns
+    that the layout is broken although the copy made from it is a COG again."""
     import rasterio
     import rasterio.shutil
 
@@ -156,10 +157,10 @@ def tag_geotiff(tif: str | os.PathLike[str], validity: Validity) -> None:
             for k, v in validity.to_dict().items()}
     tif = Path(tif)
     with atomic_path(tif) as out:
-        stage = out.with_name(out.stem + ".tags.tif")
+        stage = out.with_name(out.stem + ".tags.vrt")
         try:
-            shutil.copyfile(tif, stage)
-            with rasterio.open(stage, "r+", IGNORE_COG_LAYOUT_BREAK="YES") as ds:
+            rasterio.shutil.copy(tif, stage, driver="VRT")
+            with rasterio.open(stage, "r+") as ds:
                 ds.update_tags(**tags)
             rasterio.shutil.copy(stage, out, driver="COG", COMPRESS="DEFLATE")
         finally:

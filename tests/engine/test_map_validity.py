@@ -128,3 +128,38 @@ def test_head_without_places_is_reported_as_unchecked(field, tmp_path):
     assert out["validity"]["passed"] is None and out["reliable"] is None  # unchecked, said so
     assert "no labelled places" in out["validity"]["note"]
     assert _gpkg_meta(out["gpkg"], out["cells_layer"])["reliable"] == "null"
+
+
+def test_tagging_keeps_a_quiet_cloud_optimized_map(tmp_path, caplog):
+    """The check's tags go in through a VRT: the map stays a COG with its values, band names
+    and earlier tags, GDAL warns of no broken layout, and no staging file is left."""
+    import logging
+
+    import rasterio
+    import rasterio.shutil
+    from affine import Affine
+
+    from engine.maps.validity import Validity, read_geotiff_validity, tag_geotiff
+
+    values = np.random.default_rng(1).normal(size=(2, 300, 300)).astype(np.float32)
+    plain = tmp_path / "plain.tif"
+    with rasterio.open(plain, "w", driver="GTiff", width=300, height=300, count=2,
+                       dtype="float32", crs=CRS, transform=Affine(PX, 0, X0, 0, -PX, Y0),
+                       nodata=np.nan) as ds:
+        ds.write(values)
+        ds.descriptions = ("prediction", "uncertainty")
+        ds.update_tags(GEOCONTRAST_KIND="zero_shot_map")
+    tif = tmp_path / "map.tif"
+    rasterio.shutil.copy(plain, tif, driver="COG", COMPRESS="DEFLATE")
+    plain.unlink()
+    caplog.set_level(logging.WARNING)
+    tag_geotiff(tif, Validity(False, -0.4, -0.2, 50, "points"))
+    assert not [r for r in caplog.records if "layout" in r.getMessage().lower()]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["map.tif"]
+    with rasterio.open(tif) as ds:
+        assert ds.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+        assert ds.descriptions == ("prediction", "uncertainty")
+        assert ds.tags()["GEOCONTRAST_KIND"] == "zero_shot_map"
+        assert np.array_equal(ds.read(), values)
+    tags = read_geotiff_validity(tif)
+    assert tags["passed"] == "False" and float(tags["r"]) == -0.4
