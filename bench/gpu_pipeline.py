@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def chip_items(raster_path: Path, stride: int, chip: int, batch: int):
-    """(reader, close) over the whole raster, as embed-raster reads it."""
+    """(started ChipReader, open raster) over the whole raster, as embed-raster reads it."""
     from engine.data.radiometry import for_raster
     from engine.embed.grid import full_grid
     from engine.embed.raster import open_metric
@@ -66,6 +66,7 @@ def main() -> None:
     from embed_raster import make_raster
 
     from engine.embed.accel import encoder_fn
+    from engine.embed.raster import GDAL_CACHE_MB
 
     dev = torch.device(a.device)
     cuda = dev.type == "cuda"
@@ -94,12 +95,12 @@ def main() -> None:
 
     def step(arr, variant):
         n = len(arr)
-        if "pinned" in variant and cuda:
+        if variant == "pinned" and cuda:
             pinned[:n].copy_(torch.from_numpy(arr))
             x = pinned[:n].to(dev, non_blocking=True)
         else:
             x = torch.from_numpy(arr).to(dev, non_blocking=True)
-        if "graph" in variant:
+        if variant == "graph":
             static_in[:n].copy_(x)
             graph.replay()
             return static_out[:n].float().cpu().numpy()
@@ -110,14 +111,14 @@ def main() -> None:
     engine_encode = encoder_fn(model, "embed_overhead", dev, "torch")
     variants = a.variants or (["engine", "unpadded", "switch", "drained", "pinned"]
                               + (["graph"] if cuda else []))
-    with rasterio.Env(GDAL_CACHEMAX=256), torch.inference_mode():
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), torch.inference_mode():
         fwd(static_in)  # warm-up
         sync()
-        if cuda and any("graph" in v for v in variants):
+        if cuda and "graph" in variants:
             make_graph()
         for variant in variants:
             old = sys.getswitchinterval()
-            if "switch" in variant:
+            if variant == "switch":
                 sys.setswitchinterval(1e-4)
             reader, src = chip_items(raster, a.stride, a.chip, B)
             try:

@@ -34,12 +34,11 @@ class OneShape:
         if n >= self.size:
             self.size = n
             return self.fn(x)
-        pad = x.new_zeros((self.size - n, *x.shape[1:]))
-        import torch
-
-        return self.fn(torch.cat([x, pad]))[:n]
+        padded = x.new_zeros((self.size, *x.shape[1:]))
+        padded[:n] = x
+        return self.fn(padded)[:n]
 
 
 def one_shape(fn: Callable[[Any], Any], device: Any) -> Callable[[Any], Any]:
     """`fn` wrapped in OneShape on CUDA (where a new shape costs seconds), as is elsewhere."""
-    return OneShape(fn) if getattr(device, "type", str(device)) == "cuda" else fn
+    return OneShape(fn) if device.type == "cuda" else fn
