@@ -24,6 +24,8 @@ from engine.models.inputs import MEAN, STD
 
 GRAY = torch.tensor([0.299, 0.587, 0.114])
 N_PARAMS = 10  # sx, sy, cx, cy (affine), brightness, contrast, saturation, gray, 2 spare
+TRIES = 10  # random resized crop: boxes tried before the centre square
+U_PER_VIEW = 4 * TRIES + 6  # uniforms a view draws: the tries, flip, jitter gate + 3, gray
 
 
 def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
@@ -43,57 +45,76 @@ class Augment:
     jitter_p: float = 0.8
     gray_p: float = 0.2
 
-    def crop_box(self, h: int, w: int, rng: np.random.Generator) -> tuple[int, int, int, int]:
-        """(top, left, height, width) of a random crop (torchvision's rule, 10 tries)."""
+    def crop_box(self, h: int, w: int, u: list[float]) -> tuple[int, int, int, int]:
+        """(top, left, height, width) of a random crop (torchvision's rule, TRIES tries), from
+        4 * TRIES uniform numbers in [0, 1)."""
         area = h * w
-        log_lo, log_hi = math.log(self.ratio[0]), math.log(self.ratio[1])
-        for _ in range(10):
-            target = area * rng.uniform(*self.scale)
-            aspect = math.exp(rng.uniform(log_lo, log_hi))
+        (s_lo, s_hi), log_lo = self.scale, math.log(self.ratio[0])
+        log_span = math.log(self.ratio[1]) - log_lo
+        for t in range(TRIES):
+            u_area, u_aspect, u_top, u_left = u[4 * t:4 * t + 4]
+            target = area * (s_lo + (s_hi - s_lo) * u_area)
+            aspect = math.exp(log_lo + log_span * u_aspect)
             cw = int(round(math.sqrt(target * aspect)))
             ch = int(round(math.sqrt(target / aspect)))
             if 0 < cw <= w and 0 < ch <= h:
-                top = int(rng.integers(0, h - ch + 1))
-                left = int(rng.integers(0, w - cw + 1))
-                return top, left, ch, cw
+                return int(u_top * (h - ch + 1)), int(u_left * (w - cw + 1)), ch, cw
         side = min(h, w)
         return (h - side) // 2, (w - side) // 2, side, side
 
     def draw(self, h: int, w: int, rng: np.random.Generator) -> torch.Tensor:
-        """The random choices for one image of h x w pixels, as a float32 (N_PARAMS,) tensor."""
-        top, left, ch, cw = self.crop_box(h, w, rng)
-        flip = -1.0 if rng.random() < self.flip_p else 1.0
+        """The random choices for one image of h x w pixels, as a float32 (N_PARAMS,) tensor.
+        All its random numbers come from one call (U_PER_VIEW uniforms): numpy's per-call
+        overhead, not the numbers, was most of a training batch's preparation."""
+        u = rng.random(U_PER_VIEW).tolist()
+        top, left, ch, cw = self.crop_box(h, w, u)
+        u_flip, u_jitter, u_b, u_c, u_s, u_gray = u[4 * TRIES:]
+        flip = -1.0 if u_flip < self.flip_p else 1.0
         # affine_grid (align_corners=False): output u in [-1,1] -> input cx + sx * u
         sx, sy = flip * cw / w, ch / h
         cx, cy = (2 * left + cw) / w - 1, (2 * top + ch) / h - 1
         b = c = s = 1.0
-        if rng.random() < self.jitter_p:
-            b, c, s = (float(v) for v in rng.uniform(1 - self.jitter, 1 + self.jitter, size=3))
-        gray = 1.0 if rng.random() < self.gray_p else 0.0
-        return torch.tensor([sx, sy, cx, cy, b, c, s, gray, 0.0, 0.0], dtype=torch.float32)
+        if u_jitter < self.jitter_p:
+            lo, span = 1 - self.jitter, 2 * self.jitter
+            b, c, s = lo + span * u_b, lo + span * u_c, lo + span * u_s
+        gray = 1.0 if u_gray < self.gray_p else 0.0
+        return torch.from_numpy(np.array([sx, sy, cx, cy, b, c, s, gray, 0.0, 0.0],
+                                         dtype=np.float32))
 
 
 def augment_batch(images: torch.Tensor, params: torch.Tensor, size: int) -> torch.Tensor:
     """uint8 (B,3,H,W) + (B,N_PARAMS) -> normalised float (B,3,size,size), batched ops only.
 
-    Jitter in closed form (the gray weights sum to 1): with g = gray(x), m = b * mean(g),
-    y = c*b*(s'*x + (1 - s')*g) + (1 - c)*m, where s' = 0 for grayscale, else s;
-    clamped to 0..255 and normalised in one affine step per channel.
+    The crop + flip is a scale and a shift per axis, so its sampling grid is built from two
+    (B, size) rows (affine_grid's batched matrix product over every pixel cost as much as the
+    resampling itself). Jitter, grayscale and the normalisation are one 3x3 matrix + offset per
+    image, applied in one batched product: the gray weights sum to 1, so with
+    g = gray(x) and m = b * mean(g) = b * gray(mean(x)),
+    y = k * (c*b*(s'*x + (1 - s')*g) + (1 - c)*m) - mean/std, k = 1/(255*std), where
+    s' = 0 for grayscale, else s; then clamped per channel to the image range. About 2.5x
+    faster than the step-by-step form on a CPU (same values to ~2e-5).
     """
     bsz, dev = images.shape[0], images.device
     p = params.to(device=dev, dtype=torch.float32)
-    zero = torch.zeros_like(p[:, 0])
-    theta = torch.stack([p[:, 0], zero, p[:, 2], zero, p[:, 1], p[:, 3]], dim=1).view(bsz, 2, 3)
-    grid = F.affine_grid(theta, [bsz, 3, size, size], align_corners=False)
+    # affine_grid's base coordinates (align_corners=False): u_i = (2i + 1) / size - 1
+    u = (torch.arange(size, device=dev, dtype=torch.float32) * 2 + 1) / size - 1
+    grid = torch.empty(bsz, size, size, 2, device=dev)
+    grid[..., 0] = (p[:, 0:1] * u + p[:, 2:3]).unsqueeze(1)  # x: cx + sx * u (along a row)
+    grid[..., 1] = (p[:, 1:2] * u + p[:, 3:4]).unsqueeze(2)  # y: cy + sy * v (down a column)
     x = F.grid_sample(images.float(), grid, mode="bilinear", padding_mode="border",
                       align_corners=False)  # 0..255
-    b, c, s = p[:, 4], p[:, 5], torch.where(p[:, 7] > 0.5, zero, p[:, 6])
-    g = torch.einsum("bchw,c->bhw", x, GRAY.to(dev)).unsqueeze(1)
-    m = b * g.mean(dim=(1, 2, 3))
-    std, mean = STD.to(dev), MEAN.to(dev)
-    k = 1.0 / (255.0 * std)  # 0..255 -> normalised: v * k - mean / std
-    a_x = (c * b * s).view(-1, 1, 1, 1) * k
-    a_g = (c * b * (1 - s)).view(-1, 1, 1, 1) * k
-    off = ((1 - c) * m).view(-1, 1, 1, 1) * k - mean / std
-    y = torch.addcmul(torch.addcmul(off, x, a_x), g, a_g)
-    return torch.maximum(torch.minimum(y, (1 - mean) / std), -mean / std)
+    b, c = p[:, 4], p[:, 5]
+    s = torch.where(p[:, 7] > 0.5, torch.zeros_like(b), p[:, 6])
+    gray = GRAY.to(dev)
+    m = b * (x.mean(dim=(2, 3)) @ gray)
+    std, mean = STD.to(dev).view(3), MEAN.to(dev).view(3)
+    k = 1.0 / (255.0 * std)
+    eye = torch.eye(3, device=dev)
+    mat = k.view(1, 3, 1) * ((c * b * s).view(-1, 1, 1) * eye
+                             + (c * b * (1 - s)).view(-1, 1, 1) * gray.view(1, 1, 3))
+    off = k * ((1 - c) * m).view(-1, 1) - mean / std
+    y = torch.baddbmm(off.unsqueeze(-1), mat, x.view(bsz, 3, -1)).view(bsz, 3, size, size)
+    for ch, (lo, hi) in enumerate(zip((-mean / std).tolist(), ((1 - mean) / std).tolist(),
+                                      strict=True)):
+        y[:, ch].clamp_(lo, hi)  # per channel: a scalar clamp, not a broadcast one
+    return y

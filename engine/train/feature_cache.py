@@ -32,7 +32,8 @@ from engine.train.augment import Augment, augment_batch
 
 log = logging.getLogger(__name__)
 
-VERSION = "2"  # bump when the view recipe changes: every cache file is then rebuilt
+VERSION = "3"  # bump when the view recipe changes: every cache file is then rebuilt
+# (3: Augment.draw takes its numbers from one call: other crops for the same key)
 # (2: photos are read by the model's resize policy, default crop, no longer stretched)
 BATCH = 64
 
