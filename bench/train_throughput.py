@@ -38,6 +38,11 @@ def _step(loss_module, optimizer, batch, amp=None) -> float:
     return float(total.detach())
 
 
+def _block(args: argparse.Namespace) -> int:
+    """Steps in each timed block (one round is a pipeline block then a compute block)."""
+    return max(1, args.steps // args.rounds)
+
+
 def _measure(loss_module, optimizer, stream, kept, amp, sync, args, batch_size
              ) -> tuple[float, float, float]:
     """(pipeline images/s, compute images/s, median round ratio): warm-up, then short blocks of
@@ -46,7 +51,7 @@ def _measure(loss_module, optimizer, stream, kept, amp, sync, args, batch_size
         _step(loss_module, optimizer, next(stream), amp)
         _step(loss_module, optimizer, kept[k % len(kept)], amp)
     pipe_times, comp_times = [], []
-    block = max(1, args.steps // args.rounds)
+    block = _block(args)
     for _ in range(args.rounds):
         sync()
         t0 = time.perf_counter()
@@ -93,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     from engine.errors import EngineError
     from engine.train.config import load_config
     from engine.train.loop import batch_stream, build, data_loader
-    from engine.train.prefetch import batch_source, prefetch_mode
+    from engine.train.prefetch import BURST, batch_source, prefetch_mode
 
     try:
         cfg = load_config(args.config, args.overrides)
@@ -108,8 +113,13 @@ def main(argv: list[str] | None = None) -> int:
     sync = torch.cuda.synchronize if info.device.type == "cuda" else (lambda: None)
 
     stream = batch_stream(loader, sampler, {"epoch": 0, "batch": 0}, cfg, info.device)
-    prefetch = (prefetch_mode(cfg, info.device.type) if args.prefetch == "auto" else
+    prefetch = (prefetch_mode(cfg, info.device.type, parts.keys) if args.prefetch == "auto" else
                 {"inline": "none"}.get(args.prefetch, args.prefetch))
+    block = _block(args)
+    if prefetch == "burst" and block % BURST:  # else some blocks draw a burst, others none
+        print(f"error: batches are drawn {BURST} at a time here: steps / rounds ({block}) must "
+              f"be a multiple of {BURST}", file=sys.stderr)
+        return 2
     stream = iter(batch_source(stream, prefetch))  # as training draws them
     kept = [next(stream) for _ in range(4)]
     print(f"recipe {args.config} | device {info.device} | batch {cfg.train.batch_size} | keys "

@@ -218,7 +218,7 @@ def _train(cfg: Config, info: distributed.DistInfo, progress: Progress,
     loader = data_loader(parts.dataset, sampler, cfg, info)
     stream = batch_stream(loader, sampler, dict(pos), cfg, info.device)
     # a thread loads the next batches while this step computes, or they are drawn in bursts
-    stream = batch_source(stream, prefetch_mode(cfg, info.device.type))
+    stream = batch_source(stream, prefetch_mode(cfg, info.device.type, parts.keys))
     steps, every = cfg.train.steps, cfg.train.checkpoint_every
     train_mode(loss_module, parts.model, cfg.train.regime)
     batches = iter(stream)

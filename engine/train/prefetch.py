@@ -15,16 +15,32 @@ from typing import Any
 _END = object()
 
 
-def use_prefetch(cfg: Any, device_type: str) -> bool:
+def in_memory(cfg: Any, keys: Iterable[str] | None) -> bool:
+    """Whether every batch is built from memory alone: cached features (the frozen regime),
+    or photos decoded once up front (`data.cache_images`) with no loader workers and no
+    overhead chip read from a raster per item. `keys` None: not known, so not assumed."""
+    if getattr(cfg.train, "regime", "full") == "frozen":
+        return True
+    if keys is None or cfg.train.workers > 0 or not cfg.data.cache_images or cfg.overhead_only:
+        return False
+    return "overhead" not in set(keys)
+
+
+def use_prefetch(cfg: Any, device_type: str, keys: Iterable[str] | None = None) -> bool:
     """Whether training draws its batches in a Prefetcher thread: `train.prefetch`, except
-    for the frozen regime on a CPU whose cores torch's intra-op threads already fill. There a
-    batch is a few table lookups in the feature cache (about 0.2 ms against a 5 ms step of
-    the adapters: Lite0 features, batch 128), so the thread hides almost nothing and takes a
-    core from torch's threads in the middle of their parallel loops (bench/train_throughput.py,
-    docs/PERFORMANCE.md). With a spare core, on a GPU, or with images to decode, it pays."""
+    on a CPU whose cores torch's intra-op threads already fill, for batches built from
+    memory (in_memory: `keys` are the batch keys). There the thread has no core to run on:
+    it takes one from torch's threads in the middle of their parallel loops and holds the
+    GIL while the step's Python waits for it. Frozen regime: a batch is a few table lookups
+    (about 0.2 ms against a 5 ms step of the adapters, Lite0 features, batch 128); full
+    regime (tiny_cnn, batch 32, two augmented views of cached photos): 4.5 ms of
+    preparation against an 80-100 ms step, and 306-337 images/s through the thread against
+    387-398 in line (bench/train_throughput.py --prefetch thread / burst, 3 idle runs each,
+    2026-11-26; docs/PERFORMANCE.md). With a spare core, on a GPU, or with files to read per
+    batch, the thread pays."""
     if not cfg.train.prefetch:
         return False
-    if getattr(cfg.train, "regime", "full") != "frozen" or device_type != "cpu":
+    if device_type != "cpu" or not in_memory(cfg, keys):
         return True
     import os
 
@@ -38,13 +54,13 @@ BURST = 8  # batches drawn back to back where training draws them in line (see i
 MODES = ("thread", "burst", "none")
 
 
-def prefetch_mode(cfg: Any, device_type: str) -> str:
+def prefetch_mode(cfg: Any, device_type: str, keys: Iterable[str] | None = None) -> str:
     """How training draws its batches (MODES): "thread" (a Prefetcher, where use_prefetch
-    says so), "burst" (in line, BURST at a time: the frozen regime on a CPU torch fills) or
-    "none" (`train.prefetch` false: one at a time, in line)."""
+    says so), "burst" (in line, BURST at a time: batches from memory on a CPU torch fills)
+    or "none" (`train.prefetch` false: one at a time, in line)."""
     if not cfg.train.prefetch:
         return "none"
-    return "thread" if use_prefetch(cfg, device_type) else "burst"
+    return "thread" if use_prefetch(cfg, device_type, keys) else "burst"
 
 
 def in_bursts(source: Iterable[Any], size: int = BURST) -> Iterator[Any]:

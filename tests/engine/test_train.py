@@ -288,27 +288,35 @@ def test_bursts_keep_order_and_raise_errors() -> None:
         batch_source(iter(()), "sometimes")
 
 
-def test_frozen_cpu_training_draws_batches_in_line_when_torch_fills_the_cores() -> None:
+def test_cpu_training_draws_batches_from_memory_in_line_when_torch_fills_the_cores() -> None:
     import os
 
     from engine.train.prefetch import prefetch_mode, use_prefetch
 
     cores = len(os.sched_getaffinity(0))
+    views = ("view1", "view2")
     before = torch.get_num_threads()
     try:
-        for regime, device, threads, prefetch, expected in (
-                ("frozen", "cpu", cores, True, False),  # the thread would only compete
-                ("frozen", "cpu", max(1, cores - 1), True, cores > 1),  # a spare core
-                ("frozen", "cuda", cores, True, True),  # host work overlaps the GPU
-                ("full", "cpu", cores, True, True),  # decoding images is worth a core
-                ("full", "cpu", cores, False, False)):  # the user said no
+        for regime, device, threads, extra, keys, expected in (
+                ("frozen", "cpu", cores, [], None, False),  # the thread would only compete
+                ("frozen", "cpu", max(1, cores - 1), [], None, cores > 1),  # a spare core
+                ("frozen", "cuda", cores, [], None, True),  # host work overlaps the GPU
+                ("full", "cpu", cores, [], views, False),  # photos decoded up front
+                ("full", "cpu", cores, [], None, True),  # keys unknown: not assumed
+                ("full", "cpu", cores, [], (*views, "overhead"), True),  # chips read per item
+                ("full", "cpu", cores, ["data.cache_images=false"], views, True),  # decoding
+                ("full", "cpu", cores, ["train.workers=1"], views, True),  # loader workers
+                ("full", "cpu", max(1, cores - 1), [], views, cores > 1),
+                ("full", "cuda", cores, [], views, True),
+                ("full", "cpu", cores, ["train.prefetch=false"], None, False)):  # user said no
             torch.set_num_threads(threads)
             cfg = load_config(None, ["objectives.self.weight=1", f"train.regime={regime}",
-                                     f"train.prefetch={prefetch}"])
-            assert use_prefetch(cfg, device) is expected, (regime, device, threads, prefetch)
+                                     *extra])
+            got = use_prefetch(cfg, device, keys)
+            assert got is expected, (regime, device, threads, extra, keys)
             # where no thread draws them, batches come in bursts unless prefetch is off
-            assert prefetch_mode(cfg, device) == (
-                "thread" if expected else "burst" if prefetch else "none")
+            assert prefetch_mode(cfg, device, keys) == (
+                "thread" if expected else "burst" if cfg.train.prefetch else "none")
     finally:
         torch.set_num_threads(before)
 
