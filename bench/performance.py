@@ -95,7 +95,9 @@ BENCHES: list[tuple[str, str, str, str]] = [
      "time (engine.train.prefetch.use_prefetch): 387-398 images/s against 306-337 through a "
      "prefetch thread (--prefetch burst / thread, 3 idle runs each, 2026-11-26). The thread's "
      "ratio flatters it: it keeps preparing batches while the pure-compute steps run. This "
-     "command on this machine swings: 0.998, 0.915, 0.894 and 0.894 in 4 idle runs in a row "
+     "command on this machine swings: 0.998, 0.915, 0.894, 0.894, 0.918, 0.948, 0.977, "
+     "0.890, 0.896, 0.922 in 10 idle runs in a row (median 0.917, mean 0.925; 0.859-0.867 "
+     "before these changes) "
      "(the same 16 steps took 1.1-1.6 s from one round to the next); timed inside a run, "
      "drawing a batch took 5.6-7.2 ms of an 88-95 ms step (about 0.94)."),
 ]
