@@ -25,7 +25,7 @@ from engine.progress import Progress, no_progress
 from engine.train import outputs
 from engine.train.config import Config
 from engine.train.parts import TrainParts
-from engine.train.prefetch import Prefetcher, batch_source, prefetch_mode
+from engine.train.prefetch import MODES, Prefetcher, batch_source, prefetch_mode
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +218,9 @@ def _train(cfg: Config, info: distributed.DistInfo, progress: Progress,
     loader = data_loader(parts.dataset, sampler, cfg, info)
     stream = batch_stream(loader, sampler, dict(pos), cfg, info.device)
     # a thread loads the next batches while this step computes, or they are drawn in bursts
-    stream = batch_source(stream, prefetch_mode(cfg, info.device.type, parts.keys))
+    mode = prefetch_mode(cfg, info.device.type, parts.keys)
+    log.info("batches: %s", MODES[mode])
+    stream = batch_source(stream, mode)
     steps, every = cfg.train.steps, cfg.train.checkpoint_every
     train_mode(loss_module, parts.model, cfg.train.regime)
     batches = iter(stream)

@@ -51,7 +51,11 @@ def use_prefetch(cfg: Any, device_type: str, keys: Iterable[str] | None = None) 
 
 
 BURST = 8  # batches drawn back to back where training draws them in line (see in_bursts)
-MODES = ("thread", "burst", "none")
+MODES = {  # how training draws its batches, as its log says it
+    "thread": "loaded ahead in a prefetch thread",
+    "burst": f"drawn in line, {BURST} at a time (torch's threads fill the cores and the "
+             "batches come from memory)",
+    "none": "drawn in line, one per step (train.prefetch is false)"}
 
 
 def prefetch_mode(cfg: Any, device_type: str, keys: Iterable[str] | None = None) -> str:

@@ -321,13 +321,22 @@ def test_cpu_training_draws_batches_from_memory_in_line_when_torch_fills_the_cor
         torch.set_num_threads(before)
 
 
-def test_prefetch_does_not_change_results(tiny_city: Path, tmp_path: Path) -> None:
+def test_prefetch_does_not_change_results(tiny_city: Path, tmp_path: Path, caplog) -> None:
+    import logging
+
     from engine.train.loop import train
+    from engine.train.prefetch import MODES
 
     base = [*tiny_overrides(tiny_city, tmp_path, steps=3), "objectives.self.weight=1",
             "objectives.temporal.weight=1"]
     for flag in ("true", "false"):
-        train(load_config(None, [*base, f"output={tmp_path / flag}", f"train.prefetch={flag}"]))
+        with caplog.at_level(logging.INFO, logger="engine"):
+            train(load_config(None, [*base, f"output={tmp_path / flag}",
+                                     f"train.prefetch={flag}"]))
+        said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("batches:")]
+        assert said and said[-1].removeprefix("batches: ") in MODES.values()  # the log says how
+        if flag == "false":
+            assert said[-1] == f"batches: {MODES['none']}"
     a = _weights(tmp_path / "true" / "model.safetensors")
     b = _weights(tmp_path / "false" / "model.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
