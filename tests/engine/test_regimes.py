@@ -37,8 +37,9 @@ def _fixed_loss(parts, cfg) -> float:
     """The training objective on one fixed batch, computed as training computes it (the
     regime's train mode: in `full` BatchNorm normalises by the batch). In eval mode the loss
     after 12 full-regime steps mostly measured the running statistics those steps moved
-    (batch 12, 32 px): it rose on 9 of 34 seeds with the earlier augmentation draws and 18 of
-    34 with today's, more often at lower learning rates; in train mode it fell on 16 of 16."""
+    (batch 12, 32 px): it rose on 9 of 34 seeds with the augmentation draws before 56f8350
+    and 18 of 34 with its one-call draws, more often at lower learning rates; in train mode
+    it fell on 16 of 16."""
     from engine.train.loop import model_batch
     from engine.train.regimes import train_mode
 
