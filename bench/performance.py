@@ -63,7 +63,7 @@ BENCHES: list[tuple[str, str, str, str]] = [
      "rounds of 40 (at 240 steps one run's ratio varied by several hundredths). Torch's 2 threads "
      "fill the 2 cores, so training draws the batches in line, 8 back to back (no prefetch "
      "thread: engine.train.prefetch.prefetch_mode), straight from the dataset without a "
-     "DataLoader (engine.train.feature_batch.InlineBatches: 0.27 against 0.38-0.45 ms a "
+     "DataLoader (engine.train.batch_draw.InlineBatches: 0.27 against 0.38-0.45 ms a "
      "batch; this command gave 0.861-0.876 in 3 idle runs through the DataLoader and "
      "0.918-0.960 in 3 without, 2026-11-26)."),
     ("train_frozen_inline", "frozen regime, batches drawn in line one at a time",
@@ -82,24 +82,27 @@ BENCHES: list[tuple[str, str, str, str]] = [
      "the same with one torch thread: a core is spare, so the batches are drawn in a "
      "prefetch thread there."),
     ("train_partial", "training pipeline vs pure compute: partial regime",
-     f"{PY} bench/train_throughput.py --config models/lite0_self.yaml --steps 24 --rounds 3 "
+     f"{PY} bench/train_throughput.py --config models/lite0_self.yaml --steps 48 --rounds 6 "
      "--warmup 2 train.regime=partial train.batch_size=32",
      "last blocks of Lite0 train. Batches drawn in line, 8 at a time, as in the full regime "
-     "below (rounds of 8 steps: each draws one burst)."),
+     "below (rounds of 8 steps: each draws one burst). A batch (two augmented views of 32 "
+     "photos at 128 px) takes about 14 ms to prepare against a ~560 ms step (about 0.97); "
+     "the command with 3 rounds instead of 6 swung 0.855-0.974 in 6 idle runs (2026-11-27), "
+     "with 6 rounds 0.938-0.979 in 3."),
     ("train_full", "training pipeline vs pure compute: full regime (tiny_cnn)",
      f"{PY} bench/train_throughput.py --config models/urbanstcl_self.yaml --steps 96 "
      "--rounds 6 --warmup 8 train.regime=full train.batch_size=32",
      "the laptop default network, every weight trains. A batch (two augmented views of 32 "
-     "cached photos) takes about 4.5 ms to prepare against an 80-100 ms step (12 ms before "
-     "56f8350). Torch's 2 threads fill the 2 cores, so the batches are drawn in line, 8 at a "
-     "time (engine.train.prefetch.use_prefetch): 387-398 images/s against 306-337 through a "
-     "prefetch thread (--prefetch burst / thread, 3 idle runs each, 2026-11-26). The thread's "
-     "ratio flatters it: it keeps preparing batches while the pure-compute steps run. This "
-     "command on this machine swings: 0.998, 0.915, 0.894, 0.894, 0.918, 0.948, 0.977, "
-     "0.890, 0.896, 0.922 in 10 idle runs in a row (median 0.917, mean 0.925; 0.859-0.867 "
-     "before these changes) "
-     "(the same 16 steps took 1.1-1.6 s from one round to the next); timed inside a run, "
-     "drawing a batch took 5.6-7.2 ms of an 88-95 ms step (about 0.94)."),
+     "cached photos) takes about 4.1 ms to prepare against an 80-100 ms step: drawn at once "
+     "(engine.train.batch_draw: 0.8 ms against 2.3 ms item by item through a DataLoader), "
+     "then augmented (about 3.3 ms for the two views). Torch's 2 threads fill the 2 cores, so "
+     "the batches are drawn in line, 8 at a time (engine.train.prefetch.use_prefetch): "
+     "387-398 images/s against 306-337 through a prefetch thread (--prefetch burst / thread, "
+     "3 idle runs each, 2026-11-26). The thread's ratio flatters it: it keeps preparing "
+     "batches while the pure-compute steps run. 10 idle runs of this command in a row "
+     "(2026-11-27): 0.925, 0.943, 0.968, 0.954, 0.998, 0.953, 0.924, 0.966, 0.953, 0.983 "
+     "(median 0.954); before the batch draw 0.890-0.998 (median 0.917), and 0.859-0.867 "
+     "before 56f8350."),
 ]
 
 HEAD = """# Performance
@@ -112,7 +115,7 @@ vs the peer, pipeline vs pure compute), and those ratios are the figures to comp
 Defaults these figures chose: `--runtime auto` runs pretrained (zoo/timm) encoders on
 OpenVINO (fp32; else ONNX Runtime when OpenVINO is missing) on CPU for jobs of {min_items:,}+
 chips/photos (engine/embed/accel.py; exported graphs kept on disk; checked equal to torch on
-the first batch); the frozen regime draws each batch at once (engine/train/feature_batch.py);
+the first batch); every training regime draws each batch at once (engine/train/batch_draw.py);
 point sets above 100,000 vectors get an HNSW faiss index
 (engine/embed/index.py). Sharded inference (`torchrun ... -m engine embed-raster|embed-points`)
 is checked equal to one process by tests/engine/test_embed_torchrun.py (README: many machines).

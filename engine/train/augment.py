@@ -1,7 +1,7 @@
 """SimCLR-style augmentations, split in two so they cost little per sample:
 
-* per sample (in the dataset, seeded per (seed, epoch, index)): `Augment.draw` picks the
-  random resized crop, flip, colour jitter and grayscale as 10 numbers;
+* per batch as it is drawn (engine.train.batch_draw, one generator per batch): `Augment.draws`
+  picks each image's random resized crop, flip, colour jitter and grayscale as 10 numbers;
 * per batch (in the training step, on the training device): `augment_batch` applies them
   to the uint8 images in a few batched ops (affine grid sample for crop + flip + resize, a
   3x3 colour matrix + offset for jitter and grayscale, then the ImageNet normalisation of
@@ -45,41 +45,44 @@ class Augment:
     jitter_p: float = 0.8
     gray_p: float = 0.2
 
-    def crop_box(self, h: int, w: int, u: list[float]) -> tuple[int, int, int, int]:
-        """(top, left, height, width) of a random crop (torchvision's rule, TRIES tries), from
-        4 * TRIES uniform numbers in [0, 1)."""
-        area = h * w
+    def draws(self, h: int, w: int, rng: np.random.Generator, n: int) -> np.ndarray:
+        """The random choices for n images of h x w pixels, as float32 (n, N_PARAMS): the
+        random resized crop by torchvision's rule (TRIES boxes, else the centre square), the
+        flip, the jitter and the gray choice. One `rng.random` call and array operations for
+        the whole batch: numpy's per-call overhead, not the numbers, was most of a training
+        batch's preparation. Image k takes uniforms k * U_PER_VIEW to (k + 1) * U_PER_VIEW - 1,
+        so n draws equal n draws of one in a row."""
+        u = rng.random((n, U_PER_VIEW))
+        tries = u[:, :4 * TRIES].reshape(n, TRIES, 4)
         (s_lo, s_hi), log_lo = self.scale, math.log(self.ratio[0])
         log_span = math.log(self.ratio[1]) - log_lo
-        for t in range(TRIES):
-            u_area, u_aspect, u_top, u_left = u[4 * t:4 * t + 4]
-            target = area * (s_lo + (s_hi - s_lo) * u_area)
-            aspect = math.exp(log_lo + log_span * u_aspect)
-            cw = int(round(math.sqrt(target * aspect)))
-            ch = int(round(math.sqrt(target / aspect)))
-            if 0 < cw <= w and 0 < ch <= h:
-                return int(u_top * (h - ch + 1)), int(u_left * (w - cw + 1)), ch, cw
-        side = min(h, w)
-        return (h - side) // 2, (w - side) // 2, side, side
+        target = (h * w) * (s_lo + (s_hi - s_lo) * tries[..., 0])
+        aspect = np.exp(log_lo + log_span * tries[..., 1])
+        cw = np.round(np.sqrt(target * aspect)).astype(np.int64)
+        ch = np.round(np.sqrt(target / aspect)).astype(np.int64)
+        fits = (cw > 0) & (cw <= w) & (ch > 0) & (ch <= h)
+        rows, first = np.arange(n), fits.argmax(axis=1)  # the first box that fits
+        ch, cw = ch[rows, first], cw[rows, first]
+        top = (tries[rows, first, 2] * (h - ch + 1)).astype(np.int64)
+        left = (tries[rows, first, 3] * (w - cw + 1)).astype(np.int64)
+        side, none = min(h, w), ~fits.any(axis=1)  # no box fits: the centre square
+        top[none], left[none], ch[none], cw[none] = (h - side) // 2, (w - side) // 2, side, side
+        u_flip, u_jitter, u_b, u_c, u_s, u_gray = u[:, 4 * TRIES:].T
+        out = np.zeros((n, N_PARAMS), dtype=np.float64)
+        # affine_grid (align_corners=False): output u in [-1,1] -> input cx + sx * u
+        out[:, 0] = np.where(u_flip < self.flip_p, -1.0, 1.0) * cw / w
+        out[:, 1] = ch / h
+        out[:, 2] = (2 * left + cw) / w - 1
+        out[:, 3] = (2 * top + ch) / h - 1
+        jitter, lo, span = u_jitter < self.jitter_p, 1 - self.jitter, 2 * self.jitter
+        for col, ub in ((4, u_b), (5, u_c), (6, u_s)):
+            out[:, col] = np.where(jitter, lo + span * ub, 1.0)
+        out[:, 7] = u_gray < self.gray_p
+        return out.astype(np.float32)
 
     def draw(self, h: int, w: int, rng: np.random.Generator) -> torch.Tensor:
-        """The random choices for one image of h x w pixels, as a float32 (N_PARAMS,) tensor.
-        All its random numbers come from one call (U_PER_VIEW uniforms): numpy's per-call
-        overhead, not the numbers, was most of a training batch's preparation."""
-        u = rng.random(U_PER_VIEW).tolist()
-        top, left, ch, cw = self.crop_box(h, w, u)
-        u_flip, u_jitter, u_b, u_c, u_s, u_gray = u[4 * TRIES:]
-        flip = -1.0 if u_flip < self.flip_p else 1.0
-        # affine_grid (align_corners=False): output u in [-1,1] -> input cx + sx * u
-        sx, sy = flip * cw / w, ch / h
-        cx, cy = (2 * left + cw) / w - 1, (2 * top + ch) / h - 1
-        b = c = s = 1.0
-        if u_jitter < self.jitter_p:
-            lo, span = 1 - self.jitter, 2 * self.jitter
-            b, c, s = lo + span * u_b, lo + span * u_c, lo + span * u_s
-        gray = 1.0 if u_gray < self.gray_p else 0.0
-        return torch.from_numpy(np.array([sx, sy, cx, cy, b, c, s, gray, 0.0, 0.0],
-                                         dtype=np.float32))
+        """The random choices for one image of h x w pixels, as a float32 (N_PARAMS,) tensor."""
+        return torch.from_numpy(self.draws(h, w, rng, 1)[0])
 
 
 def augment_batch(images: torch.Tensor, params: torch.Tensor, size: int) -> torch.Tensor:

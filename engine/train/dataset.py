@@ -3,7 +3,8 @@
 Keys: view1, view2 (two augmentations of the anchor), temporal (the same place at another
 time), spatial (a nearby place at about the same time), lonlat (degrees), cluster (k-means
 id), overhead (chip centred on the anchor from the nearest date), time (4 features),
-time_valid. Items are addressed by (epoch, index) so augmentations are seeded per sample.
+time_valid. Items are addressed by (epoch, index); a batch of them is drawn at once, from one
+generator keyed on the batch (engine.train.batch_draw), and an item is the batch of one key.
 Photos travel as uint8 with their augmentation's random numbers ("<key>.aug"); the training
 step's `prepare_batch` augments them batched on the device and drops those extra entries,
 so the objectives see exactly the keys they require. Decoded photos live in an in-memory
@@ -21,12 +22,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from engine.data.pairs import MinedPairs, PairIndex
+from engine.data.pairs import MinedPairs
 from engine.errors import EngineError
 from engine.models.inputs import normalize_uint8, rgb_uint8
 from engine.models.photo_input import DEFAULT_RESIZE, check_resize, is_view, read_photo
 from engine.progress import Progress, no_progress
-from engine.train.augment import Augment, augment_batch, sample_rng
+from engine.train.augment import Augment, augment_batch
 
 log = logging.getLogger(__name__)
 
@@ -172,64 +173,18 @@ class GeoPairDataset(Dataset):
         return int(self.anchors.shape[0])
 
     def __getitems__(self, keys: list[Any]) -> list[Any]:
-        """A batch's items (the DataLoader's batched fetch): with cached features, one
-        pre-collated batch drawn at once (engine.train.feature_batch), else item by item."""
-        if self.photo_features is None:
-            return [self[k] for k in keys]
-        from engine.train.feature_batch import feature_batch
+        """A batch's items (the DataLoader's batched fetch): one pre-collated batch, drawn at
+        once (engine.train.batch_draw)."""
+        from engine.train.batch_draw import draw_batch
 
-        return [feature_batch(self, keys)]
-
-    def _view(self, out: dict[str, torch.Tensor], key: str, photo: int,
-              g: np.random.Generator, avoid: int = -1) -> int:
-        if self.photo_features is not None:  # a cached view; view2 differs from view1
-            n = self.photo_features.shape[1]
-            if avoid >= 0 and n > 1:
-                view = int(g.integers(0, n - 1))
-                view += int(view >= avoid)
-            else:
-                view = int(g.integers(0, n))
-            out[key] = self.photo_features[photo, view]
-            return view
-        views = self.sources.views
-        img = self.cache.get(self.sources.images[photo],
-                             None if views is None else tuple(views[photo]))
-        out[key] = img
-        out[key + AUG] = self.augment.draw(img.shape[1], img.shape[2], g)
-        return -1
-
-    @staticmethod
-    def _partner(index: PairIndex, photo: int, g: np.random.Generator) -> int:
-        partners = index.partners(photo)
-        return int(partners[int(g.integers(0, partners.shape[0]))])
+        return [draw_batch(self, keys)]
 
     def __getitem__(self, key: tuple[int, int] | int) -> dict[str, torch.Tensor]:
-        """Images as uint8 plus "<key>.aug" numbers; `prepare_batch` turns them into floats."""
-        epoch, i = key if isinstance(key, tuple) else (0, key)
-        photo = int(self.anchors[i])
-        g = sample_rng(self.seed, epoch, i)
-        src, keys, out = self.sources, self.keys, {}
-        first = self._view(out, "view1", photo, g) if "view1" in keys else -1
-        if "view2" in keys:
-            self._view(out, "view2", photo, g, avoid=first)
-        if "temporal" in keys:
-            self._view(out, "temporal", self._partner(src.pairs.temporal, photo, g), g)
-        if "spatial" in keys:
-            self._view(out, "spatial", self._partner(src.pairs.spatial, photo, g), g)
-        if "lonlat" in keys:
-            out["lonlat"] = torch.from_numpy(src.pairs.lonlat[photo].astype(np.float32))
-        if "cluster" in keys:
-            out["cluster"] = torch.tensor(int(src.clusters[photo]), dtype=torch.long)
-        if "overhead" in keys and self.chip_features is not None:
-            views = self.chip_features.shape[1]
-            out["overhead"] = self.chip_features[photo, int(g.integers(0, views))]
-        elif "overhead" in keys:
-            out["overhead"] = src.overhead.chip(int(src.pairs.crossview_date[photo]), photo)
-        if "time" in keys:
-            out["time"] = torch.from_numpy(src.time[photo])
-        if "time_valid" in keys:
-            out["time_valid"] = torch.tensor(bool(src.pairs.time_valid[photo]))
-        return out
+        """One item ((epoch, index) or index): the batch of that key alone. Images as uint8
+        plus "<key>.aug" numbers; `prepare_batch` turns them into floats."""
+        from engine.train.batch_draw import draw_batch
+
+        return {k: v[0] for k, v in draw_batch(self, [key]).items()}
 
 
 def prepare_batch(batch: dict[str, torch.Tensor], device: torch.device, image_size: int

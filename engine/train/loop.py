@@ -156,14 +156,15 @@ def build(cfg: Config, info: distributed.DistInfo, progress: Progress) -> TrainP
 
 def data_loader(dataset: Any, sampler: Any, cfg: Config, info: distributed.DistInfo) -> Any:
     """The DataLoader over `dataset` driven by the epoch batch sampler; on a CPU without
-    workers, cached features (the frozen regime) are drawn without one (InlineBatches)."""
+    workers, a dataset that draws whole batches (GeoPairDataset) is drawn without one
+    (InlineBatches)."""
     from torch.utils.data import DataLoader
 
-    from engine.train.feature_batch import InlineBatches, collate
+    from engine.train.batch_draw import InlineBatches, collate
+    from engine.train.dataset import GeoPairDataset
 
     workers = cfg.train.workers
-    if workers == 0 and info.device.type == "cpu" and \
-            getattr(dataset, "photo_features", None) is not None:
+    if workers == 0 and info.device.type == "cpu" and isinstance(dataset, GeoPairDataset):
         return InlineBatches(dataset, sampler)
     return DataLoader(
         dataset, batch_sampler=sampler, num_workers=workers, collate_fn=collate,

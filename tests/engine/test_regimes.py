@@ -137,10 +137,10 @@ def test_feature_cache_is_invalidated_by_a_changed_photo_or_backbone(tmp_path, r
 
 @needs_zoo
 def test_frozen_batches_are_drawn_at_once_like_items(small_city, tmp_path):
-    """The frozen regime's batched draw (engine.train.feature_batch): the same keys, shapes
+    """The frozen regime's batched draw (engine.train.batch_draw): the same keys, shapes
     and dtypes as items collated one by one; valid views and partners; reproducible."""
     from engine import distributed
-    from engine.train.feature_batch import collate
+    from engine.train.batch_draw import collate
     from engine.train.loop import build
 
     cfg = _config(small_city, tmp_path, "frozen", "objectives={self: {weight: 1.0}, "
@@ -164,6 +164,41 @@ def test_frozen_batches_are_drawn_at_once_like_items(small_city, tmp_path):
     assert all(torch.equal(batch[k], again[k]) for k in batch)
     other = collate(ds.__getitems__([(4, i) for _, i in keys]))  # another epoch, other draws
     assert not all(torch.equal(batch[k], other[k]) for k in batch)
+
+
+@needs_zoo
+def test_photo_batches_are_drawn_at_once_like_items(small_city, tmp_path):
+    """The pixel regimes' batched draw (engine.train.batch_draw): the anchors' and their
+    partners' decoded photos as uint8 with one augmentation row each, the same keys, shapes
+    and dtypes as items collated one by one; reproducible, and another epoch draws others."""
+    from engine import distributed
+    from engine.train.batch_draw import collate
+    from engine.train.loop import build
+
+    cfg = _config(small_city, tmp_path, "full", "objectives={self: {weight: 1.0}, "
+                  "temporal: {weight: 1.0, temperature: 0.1}}")
+    ds = build(cfg, distributed.setup("cpu"), lambda *a: None).dataset
+    keys = [(3, i) for i in range(0, len(ds), max(1, len(ds) // 16))][:16]
+    batch = collate(ds.__getitems__(keys))
+    items = default_collate([ds[k] for k in keys])
+    assert set(batch) == set(items) == {"view1", "view2", "temporal", "view1.aug",
+                                        "view2.aug", "temporal.aug"}
+    for k in batch:
+        assert batch[k].shape == items[k].shape and batch[k].dtype == items[k].dtype
+    assert batch["view1"].dtype == torch.uint8 and batch["view1.aug"].shape == (16, 10)
+    anchors = ds.anchors[[i for _, i in keys]]
+    images = ds.sources.images
+    for row, photo in enumerate(anchors):
+        own = ds.cache.get(images[photo])
+        assert torch.equal(batch["view1"][row], own) and torch.equal(batch["view2"][row], own)
+        partners = ds.sources.pairs.temporal.partners(int(photo))
+        assert any(torch.equal(batch["temporal"][row], ds.cache.get(images[p]))
+                   for p in partners)
+    assert not torch.equal(batch["view1.aug"], batch["view2.aug"])  # two augmentations
+    again = collate(ds.__getitems__(keys))
+    assert all(torch.equal(batch[k], again[k]) for k in batch)
+    other = collate(ds.__getitems__([(4, i) for _, i in keys]))
+    assert not torch.equal(batch["view1.aug"], other["view1.aug"])
 
 
 @needs_zoo
@@ -191,18 +226,19 @@ def test_frozen_batches_drawn_in_bursts_train_the_same_weights(small_city, tmp_p
 
 
 @needs_zoo
-def test_frozen_batches_without_workers_skip_the_dataloader_with_the_same_batches(
-        small_city, tmp_path):
-    """On a CPU without loader workers the frozen regime draws straight from the dataset
-    (engine.train.feature_batch.InlineBatches): batch for batch what a DataLoader over the
-    same sampler gives, across an epoch boundary."""
+@pytest.mark.parametrize("regime", ["frozen", "full"])
+def test_batches_without_workers_skip_the_dataloader_with_the_same_batches(
+        small_city, tmp_path, regime):
+    """On a CPU without loader workers training draws straight from the dataset
+    (engine.train.batch_draw.InlineBatches), cached features or photos: batch for batch
+    what a DataLoader over the same sampler gives, across an epoch boundary."""
     from torch.utils.data import DataLoader
 
     from engine import distributed
-    from engine.train.feature_batch import InlineBatches, collate
+    from engine.train.batch_draw import InlineBatches, collate
     from engine.train.loop import batch_stream, build, data_loader
 
-    cfg = _config(small_city, tmp_path, "frozen")
+    cfg = _config(small_city, tmp_path, regime)
     info = distributed.setup("cpu")
     parts = build(cfg, info, lambda *a: None)
     inline = data_loader(parts.dataset, parts.sampler, cfg, info)

@@ -181,6 +181,26 @@ def test_augment_batch_identity_and_flip() -> None:
     assert torch.allclose(spread[:, 0], spread[:, 1], atol=1e-5)  # grayscale: equal channels
 
 
+@pytest.mark.parametrize("h, w", [(64, 64), (48, 80), (5, 300)])
+def test_augment_draws_for_a_batch_equal_draws_one_by_one(h: int, w: int) -> None:
+    """`Augment.draws` (a whole batch, array operations) gives exactly the numbers of n
+    `draw`s in a row from the same generator; every crop lies inside the image and keeps
+    torchvision's scale range unless it falls back to the centre square."""
+    from engine.train.augment import Augment
+
+    aug = Augment()
+    batch = aug.draws(h, w, np.random.default_rng(7), 200)
+    g = np.random.default_rng(7)
+    one_by_one = np.stack([aug.draw(h, w, g).numpy() for _ in range(200)])
+    assert batch.dtype == np.float32 and np.array_equal(batch, one_by_one)
+    sx, sy, cx, cy = np.abs(batch[:, 0]), batch[:, 1], batch[:, 2], batch[:, 3]
+    assert (np.abs(cx) + sx <= 1 + 1e-6).all() and (np.abs(cy) + sy <= 1 + 1e-6).all()
+    area = sx * sy
+    centre = np.isclose(area, min(h, w) ** 2 / (h * w))
+    assert ((area > 0.3) | centre).all() and (area <= 1 + 1e-6).all()
+    assert set(np.unique(batch[:, 7])) <= {0.0, 1.0} and (batch[:, 8:] == 0).all()
+
+
 def test_overhead_needs_rasters(tiny_city: Path, tmp_path: Path) -> None:
     from engine.train.data import build_dataset
 
