@@ -87,7 +87,7 @@ BENCHES: list[tuple[str, str, str, str]] = [
      "last blocks of Lite0 train. Batches drawn in line, 8 at a time, as in the full regime "
      "below (rounds of 8 steps: each draws one burst). A batch (two augmented views of 32 "
      "photos at 128 px) takes about 14 ms to prepare against a ~560 ms step (about 0.97); "
-     "the command with 3 rounds instead of 6 swung 0.855-0.974 in 6 idle runs (2026-11-27), "
+     "the command with 3 rounds instead of 6 swung 0.855-0.974 in 6 idle runs (2026-11-26), "
      "with 6 rounds 0.938-0.979 in 3."),
     ("train_full", "training pipeline vs pure compute: full regime (tiny_cnn)",
      f"{PY} bench/train_throughput.py --config models/urbanstcl_self.yaml --steps 96 "
@@ -100,7 +100,7 @@ BENCHES: list[tuple[str, str, str, str]] = [
      "387-398 images/s against 306-337 through a prefetch thread (--prefetch burst / thread, "
      "3 idle runs each, 2026-11-26). The thread's ratio flatters it: it keeps preparing "
      "batches while the pure-compute steps run. 10 idle runs of this command in a row "
-     "(2026-11-27): 0.925, 0.943, 0.968, 0.954, 0.998, 0.953, 0.924, 0.966, 0.953, 0.983 "
+     "(2026-11-26): 0.925, 0.943, 0.968, 0.954, 0.998, 0.953, 0.924, 0.966, 0.953, 0.983 "
      "(median 0.954); before the batch draw 0.890-0.998 (median 0.917), and 0.859-0.867 "
      "before 56f8350."),
 ]
