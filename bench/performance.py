@@ -47,7 +47,14 @@ BENCHES: list[tuple[str, str, str, str]] = [
      "Grids with a stride of at least twice the chip read only their chips "
      "(engine.embed.reader.read_block; the reader alone at stride 256: 3.1 s against "
      "7.5-8.4 s reading whole windows). The fixed costs (runtime start, first batch checked "
-     "against torch, COG) weigh more on the sparser grids."),
+     "against torch, COG) weigh more on the sparser grids."
+     " Not met on this machine at 36b87e7: stride 64 gave 0.842 in this page's run and 0.86 "
+     "(pairs 0.754-0.868) in a second idle run, with pure compute at 999-1,134 chips/s "
+     "against 806 when the same command gave 0.918 (page of 55c1748, code at 578d5d2): ours spends"
+     " about 15 s more than pure compute over ~100 s (the COG's compression 5.3 s, the model"
+     " about 5 s slower beside the reader thread). Compressing with DEFLATE level 1 or ZSTD "
+     "level 1 was timed on a synthetic 313 x 313 x 1,280 field (1.5x and 3.2x faster than "
+     "DEFLATE's default level), not adopted."),
     ("embed_points", "embed-points vs a plain torchvision DataLoader; faiss HNSW vs flat",
      f"{PY} bench/embed_points.py --photos 2400",
      "ratio_vs_dataloader = our photos/s / a torchvision ImageFolder-style DataLoader's "
@@ -65,7 +72,9 @@ BENCHES: list[tuple[str, str, str, str]] = [
      "thread: engine.train.prefetch.prefetch_mode), straight from the dataset without a "
      "DataLoader (engine.train.batch_draw.InlineBatches: 0.27 against 0.38-0.45 ms a "
      "batch; this command gave 0.861-0.876 in 3 idle runs through the DataLoader and "
-     "0.918-0.960 in 3 without, 2026-11-26)."),
+     "0.918-0.960 in 3 without, 2026-11-26). It sits at the target on this machine: 6 more "
+     "idle runs at 960151d gave 0.864-0.923, and 3 at d72d5d9 (before the batch draw of "
+     "every regime) 0.866-0.912 on the same warm machine."),
     ("train_frozen_inline", "frozen regime, batches drawn in line one at a time",
      f"{PY} bench/train_throughput.py --prefetch inline --config models/lite0_self.yaml "
      "--steps 960 --rounds 24 --warmup 8 train.regime=frozen",

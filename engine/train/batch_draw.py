@@ -116,8 +116,6 @@ def _images(ds: Any, out: Batched, key: str, rows: np.ndarray, g: np.random.Gene
             avoid: np.ndarray | None = None) -> np.ndarray | None:
     """out[key] for photo rows `rows`: a cached feature view each (returned, so view2 can
     avoid view1's), or the decoded photos and their augmentations' numbers (None)."""
-    from engine.train.dataset import AUG
-
     feats = ds.photo_features
     if feats is not None:
         n, size = feats.shape[1], len(rows)
@@ -128,6 +126,8 @@ def _images(ds: Any, out: Batched, key: str, rows: np.ndarray, g: np.random.Gene
             views = g.integers(0, n, size=size)
         out[key] = _take(feats, rows, views)
         return views
+    from engine.train.dataset import AUG
+
     cut = ds.sources.views
     images = torch.stack([ds.cache.get(ds.sources.images[r], None if cut is None
                                        else tuple(cut[r])) for r in rows])
