@@ -135,23 +135,34 @@ def test_feature_cache_is_invalidated_by_a_changed_photo_or_backbone(tmp_path, r
     assert len(list((tmp_path / "cache").glob("*.safetensors"))) == 2
 
 
-@needs_zoo
-def test_frozen_batches_are_drawn_at_once_like_items(small_city, tmp_path):
-    """The frozen regime's batched draw (engine.train.batch_draw): the same keys, shapes
-    and dtypes as items collated one by one; valid views and partners; reproducible."""
+def _drawn_batch(city: Path, tmp_path: Path, regime: str):
+    """(dataset, keys, batch): 16 items of epoch 3 spread over a self + temporal dataset,
+    drawn as one batch (engine.train.batch_draw); the batch has the keys, shapes and dtypes
+    of the same items drawn one by one and collated."""
     from engine import distributed
     from engine.train.batch_draw import collate
     from engine.train.loop import build
 
-    cfg = _config(small_city, tmp_path, "frozen", "objectives={self: {weight: 1.0}, "
+    cfg = _config(city, tmp_path, regime, "objectives={self: {weight: 1.0}, "
                   "temporal: {weight: 1.0, temperature: 0.1}}")
     ds = build(cfg, distributed.setup("cpu"), lambda *a: None).dataset
     keys = [(3, i) for i in range(0, len(ds), max(1, len(ds) // 16))][:16]
     batch = collate(ds.__getitems__(keys))
     items = default_collate([ds[k] for k in keys])
-    assert set(batch) == set(items) == {"view1", "view2", "temporal"}
+    assert set(batch) == set(items)
     for k in batch:
         assert batch[k].shape == items[k].shape and batch[k].dtype == items[k].dtype
+    return ds, keys, batch
+
+
+@needs_zoo
+def test_frozen_batches_are_drawn_at_once_like_items(small_city, tmp_path):
+    """The frozen regime's batched draw (engine.train.batch_draw): the same keys, shapes
+    and dtypes as items collated one by one; valid views and partners; reproducible."""
+    from engine.train.batch_draw import collate
+
+    ds, keys, batch = _drawn_batch(small_city, tmp_path, "frozen")
+    assert set(batch) == {"view1", "view2", "temporal"}
     feats = ds.photo_features  # (N, V, D): every row of the batch is one cached view
     anchors = ds.anchors[[i for _, i in keys]]
     for row, photo in enumerate(anchors):
@@ -171,20 +182,11 @@ def test_photo_batches_are_drawn_at_once_like_items(small_city, tmp_path):
     """The pixel regimes' batched draw (engine.train.batch_draw): the anchors' and their
     partners' decoded photos as uint8 with one augmentation row each, the same keys, shapes
     and dtypes as items collated one by one; reproducible, and another epoch draws others."""
-    from engine import distributed
     from engine.train.batch_draw import collate
-    from engine.train.loop import build
 
-    cfg = _config(small_city, tmp_path, "full", "objectives={self: {weight: 1.0}, "
-                  "temporal: {weight: 1.0, temperature: 0.1}}")
-    ds = build(cfg, distributed.setup("cpu"), lambda *a: None).dataset
-    keys = [(3, i) for i in range(0, len(ds), max(1, len(ds) // 16))][:16]
-    batch = collate(ds.__getitems__(keys))
-    items = default_collate([ds[k] for k in keys])
-    assert set(batch) == set(items) == {"view1", "view2", "temporal", "view1.aug",
-                                        "view2.aug", "temporal.aug"}
-    for k in batch:
-        assert batch[k].shape == items[k].shape and batch[k].dtype == items[k].dtype
+    ds, keys, batch = _drawn_batch(small_city, tmp_path, "full")
+    assert set(batch) == {"view1", "view2", "temporal", "view1.aug", "view2.aug",
+                          "temporal.aug"}
     assert batch["view1"].dtype == torch.uint8 and batch["view1.aug"].shape == (16, 10)
     anchors = ds.anchors[[i for _, i in keys]]
     images = ds.sources.images
