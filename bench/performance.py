@@ -72,7 +72,7 @@ BENCHES: list[tuple[str, str, str, str]] = [
      "thread: engine.train.prefetch.prefetch_mode), straight from the dataset without a "
      "DataLoader (engine.train.batch_draw.InlineBatches: 0.27 against 0.38-0.45 ms a "
      "batch; this command gave 0.861-0.876 in 3 idle runs through the DataLoader and "
-     "0.918-0.960 in 3 without, 2026-11-26). It sits at the target on this machine: 6 more "
+     "0.918-0.960 in 3 without, 2026-11-26). It sits at the target on this machine: 5 more "
      "idle runs at 960151d gave 0.864-0.923, and 3 at d72d5d9 (before the batch draw of "
      "every regime) 0.866-0.912 on the same warm machine."),
     ("train_frozen_inline", "frozen regime, batches drawn in line one at a time",
