@@ -103,6 +103,34 @@ def test_partial_and_full_train_on_the_small_city(small_city, tmp_path, regime):
         assert stem in changed
 
 
+@needs_zoo
+def test_feature_cache_runs_the_pretrained_backbone_on_the_fast_runtime(tmp_path, caplog):
+    """Filling the cache for a pretrained backbone (enough items) goes through the inference
+    path's runtime (engine.embed.accel: OpenVINO where installed) and gives torch's features
+    to the accel tolerance."""
+    import logging
+
+    from engine.embed.accel import FAST_RUNTIMES, TOLERANCE, available
+    from engine.nn.zoo_backbone import ZooBackbone
+    from engine.train.feature_cache import FeatureCache
+
+    fast = next((r for r in FAST_RUNTIMES if available(r)), None)
+    if fast is None:
+        pytest.skip("neither OpenVINO nor ONNX Runtime is installed")
+    backbone = ZooBackbone("efficientnet_lite0").eval()
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(128, 4, 3, 32, 32, generator=g)  # 128 photos x 4 views: 512 items
+    cache = FeatureCache(tmp_path, backbone, "photo", 32, views=4)
+    with caplog.at_level(logging.INFO, logger="engine.embed.accel"):
+        got = cache.features([f"k{i}" for i in range(128)], lambda i: x[i],
+                             torch.device("cpu"))
+    assert f"forward runs on {fast}" in caplog.text
+    with torch.inference_mode():
+        want = backbone(x.view(-1, 3, 32, 32)).view(128, 4, -1)
+    scale = max(1.0, float(want.abs().max()))
+    assert float((got - want).abs().max()) <= TOLERANCE * scale
+
+
 def test_feature_cache_is_invalidated_by_a_changed_photo_or_backbone(tmp_path, random_photos):
     from engine.nn.backbones import build_backbone
     from engine.train.dataset import ImageCache
