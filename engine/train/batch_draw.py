@@ -21,6 +21,7 @@ from torch.utils.data import default_collate
 
 from engine.data.pairs import PairIndex
 from engine.errors import EngineError
+from engine.train.dataset import AUG  # dataset imports this module only inside its methods
 
 
 class Batched(dict):
@@ -126,8 +127,6 @@ def _images(ds: Any, out: Batched, key: str, rows: np.ndarray, g: np.random.Gene
             views = g.integers(0, n, size=size)
         out[key] = _take(feats, rows, views)
         return views
-    from engine.train.dataset import AUG
-
     cut = ds.sources.views
     images = torch.stack([ds.cache.get(ds.sources.images[r], None if cut is None
                                        else tuple(cut[r])) for r in rows])

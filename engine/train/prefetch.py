@@ -33,7 +33,7 @@ def use_prefetch(cfg: Any, device_type: str, keys: Iterable[str] | None = None) 
     it takes one from torch's threads in the middle of their parallel loops and holds the
     GIL while the step's Python waits for it. Frozen regime: a batch is a few table lookups
     (about 0.2 ms against a 5 ms step of the adapters, Lite0 features, batch 128); full
-    regime (tiny_cnn, batch 32, two augmented views of cached photos): 4.5 ms of
+    regime (tiny_cnn, batch 32, two augmented views of cached photos): about 4 ms of
     preparation against an 80-100 ms step, and 306-337 images/s through the thread against
     387-398 in line (bench/train_throughput.py --prefetch thread / burst, 3 idle runs each,
     2026-11-26; docs/PERFORMANCE.md). With a spare core, on a GPU, or with files to read per
