@@ -13,7 +13,14 @@ import rasterio
 import torch
 from rasterio.transform import from_origin
 
-from engine.data.radiometry import for_raster, measure, parse_bands
+from engine.data.radiometry import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    Radiometry,
+    for_raster,
+    measure,
+    parse_bands,
+)
 from engine.embed.raster import embed_raster
 from engine.errors import EngineError
 from engine.export.fieldio import open_field, read_field_window
@@ -208,3 +215,47 @@ def test_band_stack_of_mixed_types_reads(tmp_path: Path) -> None:
     assert info["chips"] == ref["chips"] > 100
     np.testing.assert_allclose(field(tmp_path / "f.tif")[0], field(tmp_path / "g.tif")[0],
                                atol=1e-4)
+
+
+def stepwise(rad: Radiometry, data: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """The model-input formula written step by step (a new array per step), as it was before
+    normalise computed it in place."""
+    ok = valid[None]
+    x = np.asarray(data, dtype=np.float32)
+    if rad.scale is not None:
+        x = x * np.asarray(rad.scale, np.float32)[:, None, None] \
+            + np.asarray(rad.offset or [0.0] * rad.count, np.float32)[:, None, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if rad.scaling == "uint8":
+            x = np.where(ok, x, 0.0)
+            x = (x / 255.0 - IMAGENET_MEAN[:, None, None]) / IMAGENET_STD[:, None, None]
+            keep = np.isfinite(x)
+        else:
+            x = (x - np.asarray(rad.mean, np.float32)[:, None, None]) \
+                / np.asarray(rad.std, np.float32)[:, None, None]
+            keep = np.isfinite(x) & ok
+    return np.where(keep, x, 0.0).astype(np.float32)
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "int16", "float32", "float64"])
+@pytest.mark.parametrize("rad", [
+    Radiometry(bands=[1, 2, 3], scaling="uint8"),
+    Radiometry(bands=[1, 2, 3], scaling="uint8", scale=[1.5, 0.5, 2.0], offset=[3.0, -1.0, 0]),
+    Radiometry(bands=[1, 2, 3, 4], scaling="stats", mean=[10, 20, 30, 40], std=[2, 3, .5, 7]),
+    Radiometry(bands=[1, 2], scaling="tags", scale=[1e-4, 2e-4], mean=[.1, .2], std=[.03, .05]),
+    Radiometry(bands=[1, 2], scaling="stats", mean=[0.0, 1.0], std=[0.0, 1.0]),  # a flat band
+], ids=["uint8", "uint8-scaled", "stats", "tags", "stats-zero-sd"])
+def test_normalise_in_place_equals_the_stepwise_formula_bit_for_bit(rad: Radiometry,
+                                                                     dtype: str) -> None:
+    """normalise works in place for speed; every value, invalid and non-finite pixels
+    included, is the step-by-step formula's to the bit."""
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 255 if dtype == "uint8" else 3000, (rad.count, 37, 53)).astype(dtype)
+    if dtype.startswith("float"):
+        x = x + rng.random(x.shape).astype(dtype)
+        x[0, 3, 4], x[-1, 5, 6] = np.nan, np.inf
+    valid = rng.random((37, 53)) > 0.2
+    got = rad.normalise(x, valid)
+    want = stepwise(rad, x, valid)
+    assert got.dtype == np.float32 and got.shape == want.shape
+    assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
