@@ -7,9 +7,10 @@ Each raster (RGB uint8, tiled 256, deflate, a cheap pattern with a nodata corner
 elsewhere) is made once under --workdir. Every run is a fresh subprocess; peak RSS is the
 summed RSS of the process and its loader workers, sampled from /proc. For each torch thread
 count (--threads):
-- ours: engine.embed.raster.embed_raster (reader thread + default --runtime auto: ONNX
-  Runtime for the EfficientNet-Lite0 model) writing the float16 COG field;
-- pure: the same encoder on chips already in memory (ratio_vs_compute = ours / pure);
+- ours: engine.embed.raster.embed_raster (reader thread + default --runtime auto: OpenVINO
+  for the EfficientNet-Lite0 model, ONNX Runtime without it) writing the float16 COG field;
+- pure: the same encoder on chips already in memory, run just before and just after ours
+  (ratio_vs_compute = ours / both pure runs pooled);
 - torchgeo (in the bench-only .venv-bench, `make bench-env`): RasterDataset + GridGeoSampler
   (units pixels, same chip, stride and chip positions via its roi) + DataLoader with 0 and
   1 workers, the same model in torch eager, as torchgeo's docs tile a scene for inference
@@ -224,7 +225,8 @@ def main() -> None:
     p.add_argument("--workers", type=int, nargs="+", default=[0, 1],
                    help="torchgeo DataLoader workers per configuration")
     p.add_argument("--pairs", type=int, default=1,
-                   help="runs of ours then pure compute, back to back, per configuration; "
+                   help="runs of pure compute, ours, pure compute, back to back, per "
+                   "configuration; "
                    "ratio_vs_compute is the median pair's (its chips/s and pure chips/s shown; "
                    "every pair's ratio in pair_ratios)")
     p.add_argument("--workdir", type=Path, default=Path("/tmp/geocontrast-bench"))
@@ -260,15 +262,21 @@ def main() -> None:
             opts = [*common, "--threads", str(threads)]
             field = a.workdir / f"field_{size}_s{stride}_t{threads}.tif"
             pairs = []  # (ours, pure) back to back: the machine's speed drifts between runs
+            drift = []  # pure compute's chips/s before and after ours, per pair
             for _ in range(a.pairs):
+                # pure compute on up to 6,000 chips (~5 s; shorter runs swung by +-10 % here)
+                # just before and just after ours, pooled: a speed drifting during the pair
+                # hits both sides alike (one run after ours alone read the drift as ours)
+                n_pure = max(a.batch_size * 10, min((size // stride) ** 2, 6000))
+                pure_opts = ["--child", "pure", "--n", str(n_pure), *opts]
+                before = run_child(sys.executable, script, pure_opts, threads)
                 emb = run_child(sys.executable, script, ["--child", "embed", "--out",
                                                          str(field), *opts], threads)
-                # pure compute on up to 6,000 chips (~5 s): shorter runs swung by +-10 % here
-                n_pure = max(a.batch_size * 10, min(emb["chips"], 6000))
-                pure = run_child(sys.executable, script, ["--child", "pure", "--n",
-                                                          str(n_pure), *opts], threads)
-                pairs.append((emb["chips"] / emb["seconds"], pure["chips"] / pure["seconds"],
-                              emb))
+                after = run_child(sys.executable, script, pure_opts, threads)
+                drift.append([round(p["chips"] / p["seconds"], 1) for p in (before, after)])
+                pairs.append((emb["chips"] / emb["seconds"],
+                              (before["chips"] + after["chips"])
+                              / (before["seconds"] + after["seconds"]), emb))
             ratios = sorted(r / p for r, p, _ in pairs)
             rate, pure_rate, emb = sorted(pairs, key=lambda t: t[0] / t[1])[len(pairs) // 2]
             row = {"size_px": size, "stride_px": stride, "chip_px": a.chip, "model": a.model,
@@ -277,6 +285,7 @@ def main() -> None:
                    "chips_per_s": round(rate, 1), "pure_chips_per_s": round(pure_rate, 1),
                    "ratio_vs_compute": round(ratios[len(ratios) // 2], 3),
                    "pair_ratios": [round(r, 3) for r in ratios],
+                   "pure_before_after": drift,
                    "peak_rss_mib": max(e["tree_peak_rss_mib"] for *_, e in pairs),
                    "model_s": emb["model_seconds"],
                    "reader_wait_s": emb["reader_wait_seconds"],

@@ -44,7 +44,8 @@ from engine.defaults import (
 from engine.embed import accel, shard
 from engine.embed.common import input_channels, pick_encoder
 from engine.embed.grid import FieldGrid, crop_grid, full_grid
-from engine.embed.reader import GDAL_IO, ChipReader
+from engine.embed.reader import ChipReader
+from engine.embed.write_thread import WriteThread
 from engine.errors import EngineError
 from engine.models.device import resolve_device
 from engine.progress import Progress, no_progress
@@ -108,24 +109,26 @@ def _compute(reader: ChipReader, writer: Any, encode: Callable[[Any], Any], dev:
 
     n_chips, done, model_s = 0, 0, 0.0
     buf = valid = None
-    for item in reader:
-        if item[0] == "block":
-            block, valid = item[1], item[2]
-            # pixel-major: a batch's embeddings land as whole rows (scattering them into
-            # (dim, h, w) took 1.1 ms a batch of 64 x 1,280, ~2% of the model's time)
-            buf = np.zeros((block.height, block.width, dim), dtype=np.float32)
-        elif item[0] == "chips":
-            t0 = time.perf_counter()
-            emb = encode(torch.from_numpy(item[3]).to(dev, non_blocking=True))
-            buf[item[1], item[2]] = emb.float().cpu().numpy()
-            model_s += time.perf_counter() - t0
-            n_chips += len(item[1])
-        else:  # block_end: the block streams to the writer, its buffer is dropped
-            block = item[1]
-            with GDAL_IO:
-                writer.write(buf.transpose(2, 0, 1), block.col, block.row, valid=valid)
-            done += block.height * block.width
-            progress(done, total, "embed-raster")
+    with WriteThread(writer) as sink:
+        for item in reader:
+            if item[0] == "block":
+                block, valid = item[1], item[2]
+                # pixel-major: a batch's embeddings land as whole rows (scattering them into
+                # (dim, h, w) took 1.1 ms a batch of 64 x 1,280, ~2% of the model's time);
+                # a new buffer per block: the write thread may still hold the last one
+                buf = np.zeros((block.height, block.width, dim), dtype=np.float32)
+            elif item[0] == "chips":
+                t0 = time.perf_counter()
+                emb = encode(torch.from_numpy(item[3]).to(dev, non_blocking=True))
+                buf[item[1], item[2]] = emb.float().cpu().numpy()
+                model_s += time.perf_counter() - t0
+                n_chips += len(item[1])
+            else:  # block_end: the block streams to the writer (on its thread)
+                block = item[1]
+                sink.write(buf.transpose(2, 0, 1), block.col, block.row, valid=valid)
+                buf = None
+                done += block.height * block.width
+                progress(done, total, "embed-raster")
     return n_chips, model_s
 
 

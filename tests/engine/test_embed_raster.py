@@ -265,3 +265,31 @@ def test_a_failure_mid_way_leaves_no_output_and_no_thread(tmp_path, monkeypatch)
                      device="cpu")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif"]
     assert not any(t.name == "embed-raster-reader" for t in threading.enumerate())
+
+
+def test_a_failed_write_on_the_write_thread_stops_the_job_cleanly(tmp_path,
+                                                                  monkeypatch) -> None:
+    """Blocks are written on a thread (engine.embed.write_thread): a write that fails there
+    (values past float16's range in a later block) still fails the job with its own error,
+    leaves no output and no thread behind."""
+    import threading
+
+    model = tiny_model()
+    calls = {"n": 0}
+    real = model.embed_overhead
+
+    def huge_later(x):
+        calls["n"] += 1
+        out = real(x)
+        return out * 1e6 if calls["n"] >= 4 else out
+
+    monkeypatch.setattr(model, "embed_overhead", huge_later)
+    monkeypatch.setattr(grid_mod, "WINDOW_SIDE", 24)  # many blocks: the failure is mid-way
+    src = write_rgb_tif(tmp_path / "in.tif", 80, 80, UTM, ORIGIN)
+    with pytest.raises(EngineError, match="65504"):
+        embed_raster(model, src, tmp_path / "f.tif", chip_px=8, stride_px=4, batch_size=8,
+                     device="cpu", dtype="float16")
+    assert calls["n"] >= 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif"]
+    names = {t.name for t in threading.enumerate()}
+    assert not names & {"embed-raster-reader", "embed-raster-writer"}
