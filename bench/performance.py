@@ -48,13 +48,18 @@ BENCHES: list[tuple[str, str, str, str]] = [
      "(engine.embed.reader.read_block; the reader alone at stride 256: 3.1 s against "
      "7.5-8.4 s reading whole windows). The fixed costs (runtime start, first batch checked "
      "against torch, COG) weigh more on the sparser grids."
-     " Not met on this machine at 36b87e7: stride 64 gave 0.842 in this page's run and 0.86 "
-     "(pairs 0.754-0.868) in a second idle run, with pure compute at 999-1,134 chips/s "
-     "against 806 when the same command gave 0.918 (page of 55c1748, code at 578d5d2): ours spends"
-     " about 15 s more than pure compute over ~100 s (the COG's compression 5.3 s, the model"
-     " about 5 s slower beside the reader thread). Compressing with DEFLATE level 1 or ZSTD "
-     "level 1 was timed on a synthetic 313 x 313 x 1,280 field (1.5x and 3.2x faster than "
-     "DEFLATE's default level), not adopted."),
+     " Pure compute runs just before and just after ours, pooled (since 2026-11-27: the "
+     "machine's speed drifts by +-10 % between runs; pure_before_after shows it). At 36b87e7 "
+     "stride 64 gave 0.842 and 0.86 (pure compute after ours only). Since then the reader "
+     "thread does half the work (radiometry.normalise in place, bit-identical: the reader "
+     "alone 20.2 -> 8.9 s; 8-bit bands read raw: 7.1 s) and finished blocks are written on a "
+     "thread (engine.embed.write_thread); one idle run of this row's stride 64 between the "
+     "two changes gave 0.893 (pairs 0.885 / 0.893 / 0.997). What is left: the COG "
+     "(finalise_s ~5 s; a profile of the writer's close on this field: 4.4 s, of which "
+     "GDAL's in-memory copy 0.55 s, overviews 0.8 s, the COG copy with float16 conversion "
+     "and compression 3.0 s; DEFLATE level 1 or ZSTD gained little on the field's 80 px "
+     "tiles, 1.9-2.4 s for a copy without overviews either way) and the model running a few "
+     "% slower beside the reader thread (model_s against pure compute)."),
     ("embed_points", "embed-points vs a plain torchvision DataLoader; faiss HNSW vs flat",
      f"{PY} bench/embed_points.py --photos 2400",
      "ratio_vs_dataloader = our photos/s / a torchvision ImageFolder-style DataLoader's "

@@ -33,6 +33,7 @@ from engine.data.crs import (
     to_pyproj,
     transform_xy,
 )
+from engine.data.radiometry import EXACT_INTEGERS
 from engine.errors import EngineError
 
 log = logging.getLogger(__name__)
@@ -157,7 +158,8 @@ class OverheadRaster:
 
     # -- reads ----------------------------------------------------------------------
     def _valid(self, arr: np.ndarray, win: Window) -> np.ndarray:
-        """(h, w) bool: pixels valid in every band of `arr` (the float32 read of `win`).
+        """(h, w) bool: pixels valid in every band of `arr` (the read of `win`: float32, or
+        raw integers exact in float32).
 
         GDAL's masks, except where they say no more than the values do: bands with no mask
         (all valid), or whose mask is their nodata value in an integer type of at most 16
@@ -179,9 +181,22 @@ class OverheadRaster:
                 ok &= values != np.float32(nodata)
         return ok
 
-    def read_window(self, col_off: int, row_off: int, width: int, height: int) -> RasterWindow:
-        """Pixels [row_off:row_off+height, col_off:col_off+width] of the grid (boundless)."""
+    def raw_dtype(self) -> np.dtype | None:
+        """The bands' common integer type when every value of it is exact in float32
+        (EXACT_INTEGERS: read_window(raw=True) then keeps it), else None."""
+        types = {self._ds.dtypes[b - 1] for b in self.band_indexes}
+        if len(types) != 1:
+            return None
+        (kind,) = types
+        return np.dtype(kind) if kind in EXACT_INTEGERS else None
+
+    def read_window(self, col_off: int, row_off: int, width: int, height: int,
+                    raw: bool = False) -> RasterWindow:
+        """Pixels [row_off:row_off+height, col_off:col_off+width] of the grid (boundless),
+        float32; `raw`: in the bands' own integer type where raw_dtype() gives one (the same
+        numbers: a quarter of the memory for 8-bit bands, and no conversion pass)."""
         col_off, row_off, width, height = (int(v) for v in (col_off, row_off, width, height))
+        dtype = (self.raw_dtype() if raw else None) or np.dtype(np.float32)
         if width <= 0 or height <= 0:
             raise EngineError(f"window size must be positive, got {width}x{height} px",
                               "ask for at least a 1x1 pixel window")
@@ -189,16 +204,16 @@ class OverheadRaster:
         c1, r1 = min(col_off + width, self.width), min(row_off + height, self.height)
         inside = (c0, r0, c1, r1) == (col_off, row_off, col_off + width, row_off + height)
         if not inside:  # boundless: outside the raster is invalid and 0
-            data = np.zeros((self.count, height, width), dtype=np.float32)
+            data = np.zeros((self.count, height, width), dtype=dtype)
             valid = np.zeros((height, width), dtype=bool)
         if c1 > c0 and r1 > r0:
             win = Window(c0, r0, c1 - c0, r1 - r0)
-            arr = read_bands(self._ds, self.band_indexes, window=win)
+            arr = read_bands(self._ds, self.band_indexes, window=win, out_dtype=dtype)
             ok = self._valid(arr, win)
             if not all(np.issubdtype(self._ds.dtypes[b - 1], np.integer)
                        for b in self.band_indexes):  # integers are always finite
                 ok &= np.isfinite(arr).all(axis=0)
-            np.copyto(arr, 0.0, where=~ok[None])  # in place: no second copy of the window
+            np.copyto(arr, arr.dtype.type(0), where=~ok[None])  # in place: no second copy
             if inside:
                 data, valid = arr, ok
             else:
@@ -250,7 +265,6 @@ class OverheadRaster:
             yield row, col, self.read_window(col, row, size, size)
 
 
-EXACT_MASK_DTYPES = ("uint8", "int8", "uint16", "int16")  # integers exact in float32
 
 
 def mask_from_values(ds: Any, bands: list[int]) -> bool:
@@ -261,7 +275,7 @@ def mask_from_values(ds: Any, bands: list[int]) -> bool:
         if flags == {MaskFlags.all_valid}:
             continue
         nodata = ds.nodatavals[b - 1]
-        if flags != {MaskFlags.nodata} or ds.dtypes[b - 1] not in EXACT_MASK_DTYPES \
+        if flags != {MaskFlags.nodata} or ds.dtypes[b - 1] not in EXACT_INTEGERS \
                 or nodata is None or not float(nodata).is_integer():
             return False
         info = np.iinfo(ds.dtypes[b - 1])
@@ -270,12 +284,13 @@ def mask_from_values(ds: Any, bands: list[int]) -> bool:
     return True
 
 
-def read_bands(ds: Any, bands: list[int], **kw: Any) -> np.ndarray:
-    """float32 (len(bands), h, w) of `bands`; band by band when their data types differ (a
-    VRT stacking float and integer files), which one rasterio read refuses."""
+def read_bands(ds: Any, bands: list[int], out_dtype: Any = "float32",
+               **kw: Any) -> np.ndarray:
+    """(len(bands), h, w) of `bands` in `out_dtype` (float32); band by band when their data
+    types differ (a VRT stacking float and integer files), which one rasterio read refuses."""
     if len({ds.dtypes[b - 1] for b in bands}) <= 1:
-        return ds.read(bands, out_dtype="float32", **kw)
-    return np.stack([ds.read(b, out_dtype="float32", **kw) for b in bands])
+        return ds.read(bands, out_dtype=out_dtype, **kw)
+    return np.stack([ds.read(b, out_dtype=out_dtype, **kw) for b in bands])
 
 
 def open_raster(path: str | os.PathLike[str], target_crs: CRSLike | None = None,

@@ -40,7 +40,8 @@ SPARSE_SHARE = 0.5
 
 def read_block(raster: Any, grid: FieldGrid, block: Block) -> tuple[np.ndarray, ...]:
     """(values (C, H, W), valid (H, W), centre rows (h,), centre cols (w,), chip start rows
-    (h,), chip start cols (w,)) of a block's source pixels (OverheadRaster.read_window),
+    (h,), chip start cols (w,)) of a block's source pixels (OverheadRaster.read_window; 8 and
+    16-bit bands as they are, which Radiometry.normalise turns into model input by lookup),
     positions relative to the values: the whole source window, or (sparse grids,
     SPARSE_SHARE) the block's chips read one by one and laid side by side. The chips' pixels
     are the same either way; each read holds GDAL_IO on its own, so the field's writes wait
@@ -53,14 +54,15 @@ def read_block(raster: Any, grid: FieldGrid, block: Block) -> tuple[np.ndarray, 
     if (not inside or len(srow) * chip > SPARSE_SHARE * height
             or len(scol) * chip > SPARSE_SHARE * width):
         with GDAL_IO:
-            win = raster.read_window(col, row, width, height)
+            win = raster.read_window(col, row, width, height, raw=True)
         return win.data, win.valid, crow, ccol, srow, scol
-    data = np.empty((raster.count, len(srow) * chip, len(scol) * chip), dtype=np.float32)
+    data = np.empty((raster.count, len(srow) * chip, len(scol) * chip),
+                    dtype=raster.raw_dtype() or np.float32)
     valid = np.empty(data.shape[1:], dtype=bool)
     for i, r in enumerate(srow):
         for j, c in enumerate(scol):
             with GDAL_IO:
-                win = raster.read_window(col + int(c), row + int(r), chip, chip)
+                win = raster.read_window(col + int(c), row + int(r), chip, chip, raw=True)
             cell = (slice(i * chip, (i + 1) * chip), slice(j * chip, (j + 1) * chip))
             data[(slice(None), *cell)] = win.data
             valid[cell] = win.valid

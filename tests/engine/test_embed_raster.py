@@ -109,9 +109,9 @@ def test_sparse_grids_read_only_their_chips_to_the_same_field(tmp_path, model,
     sizes: list[tuple[int, int]] = []
     read = OverheadRaster.read_window
 
-    def spy(self, col, row, width, height):
+    def spy(self, col, row, width, height, raw=False):
         sizes.append((int(width), int(height)))
-        return read(self, col, row, width, height)
+        return read(self, col, row, width, height, raw=raw)
 
     monkeypatch.setattr(OverheadRaster, "read_window", spy)
     monkeypatch.setattr(grid_mod, "WINDOW_SIDE", 60)  # many blocks, some at the edges

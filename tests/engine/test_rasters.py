@@ -178,3 +178,21 @@ def test_valid_mask_from_the_values_equals_gdals(tmp_path, dtype, nodata, judged
         assert 0 < ours.valid.sum() < ours.valid.size
         np.testing.assert_array_equal(ours.valid, ref.valid)
         np.testing.assert_array_equal(ours.data, ref.data)
+
+
+@pytest.mark.parametrize("dtype,nodata", [("uint8", 0), ("uint16", 65535), ("int16", -1),
+                                          ("float32", -9999.0)])
+def test_raw_reads_keep_the_integer_type_with_the_same_numbers(tmp_path, dtype, nodata):
+    """read_window(raw=True) (embed-raster's reader) keeps 8/16-bit integers as they are: the
+    same numbers, validity and padding as the float32 read; float bands stay float32."""
+    rng = np.random.default_rng(5)
+    data = rng.integers(1, 200, (2, 20, 30))
+    data[:, 4, 7] = nodata
+    _tif(tmp_path / "r.tif", count=2, nodata=nodata, dtype=dtype, data=data)
+    with open_raster(tmp_path / "r.tif") as r:
+        for window in ((3, 2, 12, 9), (-4, 15, 12, 9)):  # inside, and past two edges
+            flt, raw = r.read_window(*window), r.read_window(*window, raw=True)
+            assert raw.data.dtype == (np.float32 if dtype == "float32" else np.dtype(dtype))
+            assert np.array_equal(raw.valid, flt.valid)
+            assert np.array_equal(raw.data.astype(np.float32), flt.data)
+        assert not r.read_window(0, 0, 30, 20, raw=True).valid[4, 7]
