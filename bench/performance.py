@@ -79,7 +79,11 @@ BENCHES: list[tuple[str, str, str, str]] = [
      "batch; this command gave 0.861-0.876 in 3 idle runs through the DataLoader and "
      "0.918-0.960 in 3 without, 2026-11-26). It sits at the target on this machine: 5 more "
      "idle runs at 960151d gave 0.864-0.923, and 3 at d72d5d9 (before the batch draw of "
-     "every regime) 0.866-0.912 on the same warm machine."),
+     "every regime) 0.866-0.912 on the same warm machine; 3 more on 2026-11-27 (training code "
+     "as at 960151d) 0.872, 0.905, 0.866. Where the ~0.6 ms a step goes (in-process timing, "
+     "not committed): drawing, averaged over the bursts, 0.54-0.77 ms a batch, of which the "
+     "two feature gathers (128 x 1,280 each) take ~0.26 ms cold after a step against 0.03 ms "
+     "hot; steps on fresh batches ran 0-8 % slower than on the 4 kept ones."),
     ("train_frozen_inline", "frozen regime, batches drawn in line one at a time",
      f"{PY} bench/train_throughput.py --prefetch inline --config models/lite0_self.yaml "
      "--steps 960 --rounds 24 --warmup 8 train.regime=frozen",
