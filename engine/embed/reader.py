@@ -41,7 +41,7 @@ SPARSE_SHARE = 0.5
 def read_block(raster: Any, grid: FieldGrid, block: Block) -> tuple[np.ndarray, ...]:
     """(values (C, H, W), valid (H, W), centre rows (h,), centre cols (w,), chip start rows
     (h,), chip start cols (w,)) of a block's source pixels (OverheadRaster.read_window; 8 and
-    16-bit bands as they are, which Radiometry.normalise turns into model input by lookup),
+    16-bit bands as they are: Radiometry.normalise converts them as it would their float32),
     positions relative to the values: the whole source window, or (sparse grids,
     SPARSE_SHARE) the block's chips read one by one and laid side by side. The chips' pixels
     are the same either way; each read holds GDAL_IO on its own, so the field's writes wait
