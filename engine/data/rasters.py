@@ -265,8 +265,6 @@ class OverheadRaster:
             yield row, col, self.read_window(col, row, size, size)
 
 
-
-
 def mask_from_values(ds: Any, bands: list[int]) -> bool:
     """Whether `bands`' GDAL masks follow from their values read as float32: no mask at all, or
     a nodata mask on an integer type exact in float32 with a nodata value of that type."""
