@@ -113,31 +113,36 @@ class Radiometry:
 
     def _affine(self, x: np.ndarray) -> None:
         """raw -> model input on float32 (C, ...) in place (the formula of `normalise`)."""
-        def per_band(v: Any) -> np.ndarray:
-            return np.asarray(v, np.float32).reshape((-1,) + (1,) * (x.ndim - 1))
+        if self.scale is not None:
+            np.multiply(x, _per_band(self.scale, x), out=x)
+            np.add(x, _per_band(self.offset or [0.0] * self.count, x), out=x)
+        self._standardise(x)
 
+    def _standardise(self, x: np.ndarray) -> None:
+        """Scaled values -> model input in place: "uint8": / 255 and the ImageNet mean / sd;
+        otherwise the radiometry's mean / sd."""
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-            if self.scale is not None:
-                np.multiply(x, per_band(self.scale), out=x)
-                np.add(x, per_band(self.offset or [0.0] * self.count), out=x)
             if self.scaling == "uint8":
                 np.divide(x, np.float32(255.0), out=x)
                 mean, std = IMAGENET_MEAN, IMAGENET_STD
             else:
                 mean, std = self.mean, self.std
-            np.subtract(x, per_band(mean), out=x)
-            np.divide(x, per_band(std), out=x)
+            np.subtract(x, _per_band(mean, x), out=x)
+            np.divide(x, _per_band(std, x), out=x)
 
     def invalid_value(self) -> np.ndarray:
         """(C, 1, 1) float32 model input of an invalid pixel: "uint8": the scaled raw value 0
         through the formula (black); otherwise 0."""
-        if self.scaling != "uint8":
-            return np.zeros((self.count, 1, 1), dtype=np.float32)
         fill = np.zeros((self.count, 1, 1), dtype=np.float32)
-        np.divide(fill, np.float32(255.0), out=fill)
-        np.subtract(fill, IMAGENET_MEAN[:, None, None], out=fill)
-        np.divide(fill, IMAGENET_STD[:, None, None], out=fill)
-        return np.where(np.isfinite(fill), fill, np.float32(0.0))
+        if self.scaling == "uint8":
+            self._standardise(fill)
+            fill[~np.isfinite(fill)] = 0.0
+        return fill
+
+
+def _per_band(values: Any, x: np.ndarray) -> np.ndarray:
+    """Per-band float32 constants shaped to broadcast over `x` (C, ...)."""
+    return np.asarray(values, np.float32).reshape((-1,) + (1,) * (x.ndim - 1))
 
 
 def band_descriptions(path: str | os.PathLike[str]) -> list[str]:

@@ -53,11 +53,15 @@ class WriteThread:
         self._raise()
         self.queue.put((args, kwargs))
 
-    def close(self) -> None:
-        """Wait for the queued writes; raise the first error."""
+    def _finish(self) -> None:
+        """Let the thread write (or drain) what is queued, then end it."""
         if self.thread.is_alive():
             self.queue.put(_DONE)
             self.thread.join()
+
+    def close(self) -> None:
+        """Wait for the queued writes; raise the first error."""
+        self._finish()
         self._raise()
 
     def __enter__(self) -> WriteThread:
@@ -66,6 +70,5 @@ class WriteThread:
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if exc_type is None:
             self.close()
-        elif self.thread.is_alive():  # an error elsewhere: finish quietly, it propagates
-            self.queue.put(_DONE)
-            self.thread.join()
+        else:  # an error elsewhere: finish quietly, it propagates
+            self._finish()
