@@ -132,9 +132,11 @@ def _overhead_head(settings: Settings, field: Path | None) -> bool:
 
 
 def zero_shot_maps(heads_dir: Path, field: Path, city: Path, maps_dir: Path,
-                   progress: Progress = no_progress, align: bool = True) -> dict[str, dict]:
+                   progress: Progress = no_progress, align: bool = True,
+                   quicklook: bool = True) -> dict[str, dict]:
     """Zero-shot maps of every head over the overhead field (+ per tract for socioeconomics);
-    `align` False for heads fitted on the field itself (no modality gap to bridge)."""
+    `align` False for heads fitted on the field itself (no modality gap to bridge); PNG
+    quick-looks unless `quicklook` is False."""
     from engine.maps.rows import read_polygons
     from engine.maps.zero_shot import zero_shot_map
 
@@ -143,7 +145,8 @@ def zero_shot_maps(heads_dir: Path, field: Path, city: Path, maps_dir: Path,
     for target in PERCEPTION + SOCIOECONOMIC:
         polys = tracts if target in SOCIOECONOMIC else None
         out[target] = zero_shot_map(heads_dir / target, field, maps_dir, target, polys,
-                                    "tract_id" if polys is not None else None, align, progress)
+                                    "tract_id" if polys is not None else None, align, progress,
+                                    quicklook=quicklook)
     return out
 
 
@@ -174,7 +177,7 @@ def run_encoder(model: Any, model_key: str, city: Path, out: Path, settings: Set
     heads = fit_heads(Path(emb["photos"]), city, out / "heads", settings, progress,
                       Path(emb["field"]))
     maps = zero_shot_maps(out / "heads", Path(emb["field"]), city, out / "maps", progress,
-                          settings.map_head != "overhead")
+                          settings.map_head != "overhead", settings.quicklooks)
     scores = score_maps(out / "maps", city, settings)
     return {"embeddings": emb, "heads": heads, "maps": maps, "scores": scores}
 

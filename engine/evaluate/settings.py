@@ -44,6 +44,8 @@ class Settings:
     # check); MAP_HEADS; "overhead" selected on city seed 3 (docs/BENCHMARK_PROTOCOL.md,
     # second amendment of the map recipe)
     map_head: str = "overhead"
+    # the maps' PNG quick-looks (the demo ships them; the benchmark scores the GeoTIFFs only)
+    quicklooks: bool = True
     csp_steps: int = 100
     landsat_steps: int = 300
     batch_size: int = defaults.TRAIN_BATCH
@@ -94,8 +96,9 @@ SIZES_BY_CITY: dict[str, dict] = {
 
 _SMALL = replace(Settings(), preset="small", **SIZES_BY_CITY["small"])
 PRESETS: dict[str, Settings] = {
-    "benchmark": Settings(),
+    "benchmark": Settings(quicklooks=False),
     "benchmark-quick": replace(_SMALL, cities=(0, 1), seeds=1, steps=40, csp_steps=20,
+                               quicklooks=False,
                                adapter_steps=40, map_steps=40, landsat_steps=20),
     "demo": Settings(cities=(0,), seeds=1, steps=400),
     "demo-quick": replace(_SMALL, cities=(0,), seeds=1, steps=150, map_steps=150),

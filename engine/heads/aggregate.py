@@ -19,6 +19,10 @@ from engine.progress import Progress, no_progress
 
 log = logging.getLogger(__name__)
 
+# an embedding-field file up to this size (as float32) is read at once, a larger one polygon
+# window by polygon window
+IN_MEMORY_BYTES = 256 * 2**20
+
 
 @dataclass
 class PolygonEmbeddings:
@@ -178,6 +182,16 @@ def _accumulate(read, height: int, width: int, transform, polys, progress: Progr
             cell_use_summary(use))
 
 
+def _in_memory(field: np.ndarray, valid: np.ndarray):
+    """read(window) -> (field, valid) of the window, sliced from arrays held in memory."""
+    def read(win):
+        r, c = slice(int(win.row_off), int(win.row_off + win.height)), \
+            slice(int(win.col_off), int(win.col_off + win.width))
+        return field[:, r, c], valid[r, c]
+
+    return read
+
+
 def aggregate_pixels(field: np.ndarray, transform, crs, polygons,
                      valid: np.ndarray | None = None, id_field: str | None = None,
                      progress: Progress = no_progress) -> PolygonEmbeddings:
@@ -190,14 +204,8 @@ def aggregate_pixels(field: np.ndarray, transform, crs, polygons,
     if valid is None:
         valid = np.isfinite(field).all(axis=0)
     polys = polygons.to_crs(crs) if polygons.crs != crs else polygons
-
-    def read(win):
-        r, c = slice(int(win.row_off), int(win.row_off + win.height)), \
-            slice(int(win.col_off), int(win.col_off + win.width))
-        return field[:, r, c], valid[r, c]
-
-    means, counts, weighted, use = _accumulate(read, field.shape[1], field.shape[2], transform,
-                                               polys, progress)
+    means, counts, weighted, use = _accumulate(_in_memory(field, valid), field.shape[1],
+                                               field.shape[2], transform, polys, progress)
     return PolygonEmbeddings(_polygon_ids(polygons, id_field), means, counts, weighted, use)
 
 
@@ -207,10 +215,17 @@ def aggregate_field_file(path: str | os.PathLike[str], polygons, id_field: str |
     (band scale/offset applied, nodata and NaN treated as invalid)."""
     from engine.export.geotiff import open_field, read_field_window
 
+    from rasterio.windows import Window
+
     _check_polygons(polygons)
     with open_field(path) as ds:
         polys = polygons.to_crs(ds.crs) if polygons.crs != ds.crs else polygons
-        means, counts, weighted, use = _accumulate(lambda win: read_field_window(ds, win),
-                                                   ds.height, ds.width, ds.transform, polys,
-                                                   progress)
+        if ds.count * ds.height * ds.width * 4 <= IN_MEMORY_BYTES:
+            # one read: a window read of a many-band field costs milliseconds however small
+            read = _in_memory(*read_field_window(ds, Window(0, 0, ds.width, ds.height)))
+        else:
+            def read(win):
+                return read_field_window(ds, win)
+        means, counts, weighted, use = _accumulate(read, ds.height, ds.width, ds.transform,
+                                                   polys, progress)
     return PolygonEmbeddings(_polygon_ids(polygons, id_field), means, counts, weighted, use)

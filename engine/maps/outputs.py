@@ -104,8 +104,9 @@ def write_map_layer(gdf, gpkg: str | os.PathLike[str], layer: str, attribute: st
 def map_outputs(tif: str | os.PathLike[str], out_dir: str | os.PathLike[str], name: str,
                 title: str, polygons=None, id_field: str | None = None,
                 metadata: dict | None = None, categorical: bool = False,
-                progress: Progress = no_progress) -> dict[str, str]:
-    """Grid-cell GPKG (+ polygon layer) and PNG quick-look for a map GeoTIFF; returns paths."""
+                progress: Progress = no_progress, quicklook: bool = True) -> dict[str, str]:
+    """Grid-cell GPKG (+ polygon layer) and PNG quick-looks (unless `quicklook` is False)
+    for a map GeoTIFF; returns paths."""
     from engine.export.quicklook import quicklook_raster, quicklook_vector
 
     out_dir = Path(out_dir)
@@ -114,17 +115,19 @@ def map_outputs(tif: str | os.PathLike[str], out_dir: str | os.PathLike[str], na
     gpkg = out_dir / f"{name}.gpkg"
     write_map_layer(cells, gpkg, f"{name}_cells", attribute, metadata, categorical)
     outputs = {"geotiff": str(tif), "gpkg": str(gpkg)}
-    png = out_dir / f"{name}.png"
-    quicklook_raster(tif, png, band=1, title=title, label=attribute,
-                     cmap="tab10" if categorical else "viridis")
-    outputs["png"] = str(png)
+    if quicklook:
+        png = out_dir / f"{name}.png"
+        quicklook_raster(tif, png, band=1, title=title, label=attribute,
+                         cmap="tab10" if categorical else "viridis")
+        outputs["png"] = str(png)
     if polygons is not None:
         polys = polygon_means(tif, polygons, id_field, progress)
         polys = polys[np.isfinite(np.asarray(polys[attribute], dtype=np.float64))]
         write_map_layer(polys, gpkg, f"{name}_polygons", attribute, metadata, categorical)
-        png_p = out_dir / f"{name}_polygons.png"
-        quicklook_vector(polys, attribute, png_p, title=f"{title} (per polygon)")
         outputs["polygons_layer"] = f"{name}_polygons"
-        outputs["polygons_png"] = str(png_p)
+        if quicklook:
+            png_p = out_dir / f"{name}_polygons.png"
+            quicklook_vector(polys, attribute, png_p, title=f"{title} (per polygon)")
+            outputs["polygons_png"] = str(png_p)
     outputs["cells_layer"] = f"{name}_cells"
     return outputs

@@ -84,10 +84,11 @@ def modality_shift(head, field_path: str | os.PathLike[str],
 def zero_shot_map(head, field_path: str | os.PathLike[str], out_dir: str | os.PathLike[str],
                   name: str = "zero_shot", polygons=None, id_field: str | None = None,
                   align: bool = True, progress: Progress = no_progress, *,
-                  transform=None, kind: str = "zero_shot", extra: dict | None = None
-                  ) -> dict:
+                  transform=None, kind: str = "zero_shot", extra: dict | None = None,
+                  quicklook: bool = True) -> dict:
     """Apply a regression head to an embedding field: GeoTIFF (prediction, uncertainty),
-    styled GPKG (grid cells; + polygons when given) and PNG quick-look in `out_dir`.
+    styled GPKG (grid cells; + polygons when given) and PNG quick-looks (unless `quicklook`
+    is False) in `out_dir`.
 
     `transform(X)` maps field vectors first (the time map conditions them on a time).
     """
@@ -111,7 +112,7 @@ def zero_shot_map(head, field_path: str | os.PathLike[str], out_dir: str | os.Pa
                                                     if extra and "datetime" in extra else "")
     title = f"{title}\n{validity.label()}"
     outputs = map_outputs(tif, out_dir, name, title, polygons, id_field, meta,
-                          progress=progress)
+                          progress=progress, quicklook=quicklook)
     # reliable: True (check passed), False (failed: do not trust the map), None (not checked)
     return {"kind": kind, "target": target, **outputs, "validity": validity.to_dict(),
             "reliable": validity.passed}

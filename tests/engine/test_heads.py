@@ -157,3 +157,28 @@ def test_aggregate_pixels_from_array_and_file(tmp_path) -> None:
     from_file = aggregate_field_file(path, _tracts(), id_field="tract_id")
     assert from_file.counts.tolist() == out.counts.tolist()
     np.testing.assert_allclose(from_file.embeddings[:2], out.embeddings[:2])
+
+
+def test_a_field_file_read_at_once_or_window_by_window_gives_the_same_means(
+        tmp_path, monkeypatch) -> None:
+    """A small field file is read in one go; a large one polygon window by polygon window:
+    both give the same bits (int16 with scale/offset and nodata, the many-band case)."""
+    import engine.heads.aggregate as aggregate
+
+    rng = np.random.default_rng(0)
+    transform = from_origin(0, 20, 1, 1)
+    stored = rng.integers(-3000, 3000, size=(40, 20, 20)).astype(np.int16)
+    stored[:, 13, 4] = -32768  # nodata in tract 10 ...
+    stored[7, 12, 15] = -32768  # ... and in one band only of tract 20
+    path = tmp_path / "field.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=20, height=20, count=40,
+                       dtype="int16", crs=CRS, transform=transform, nodata=-32768) as ds:
+        ds.write(stored)
+        ds.scales = [0.001] * 40
+        ds.offsets = [0.5] * 40
+    at_once = aggregate_field_file(path, _tracts(), id_field="tract_id")
+    monkeypatch.setattr(aggregate, "IN_MEMORY_BYTES", 0)
+    by_window = aggregate_field_file(path, _tracts(), id_field="tract_id")
+    assert at_once.counts.tolist() == by_window.counts.tolist() == [99, 99, 0]
+    assert np.array_equal(at_once.embeddings, by_window.embeddings, equal_nan=True)
+    assert at_once.cell_use == by_window.cell_use

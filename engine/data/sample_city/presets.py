@@ -30,7 +30,7 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "small": Preset(
         name="small", extent_m=400.0, block_pitch_m=80.0, n_locations=80, photo_px=64,
-        tract_grid=3, corr_m=150.0, workers=1,
+        tract_grid=3, corr_m=150.0, workers=2,
     ),
     "default": Preset(
         name="default", extent_m=1600.0, block_pitch_m=100.0, n_locations=1500, photo_px=128,
