@@ -211,11 +211,12 @@ def aggregate_pixels(field: np.ndarray, transform, crs, polygons,
 
 def aggregate_field_file(path: str | os.PathLike[str], polygons, id_field: str | None = None,
                          progress: Progress = no_progress) -> PolygonEmbeddings:
-    """Like `aggregate_pixels` for an embedding-field GeoTIFF, read polygon window by window
-    (band scale/offset applied, nodata and NaN treated as invalid)."""
-    from engine.export.geotiff import open_field, read_field_window
-
+    """Like `aggregate_pixels` for an embedding-field GeoTIFF (band scale/offset applied,
+    nodata and NaN treated as invalid), read at once up to IN_MEMORY_BYTES, else polygon
+    window by polygon window."""
     from rasterio.windows import Window
+
+    from engine.export.geotiff import open_field, read_field_window
 
     _check_polygons(polygons)
     with open_field(path) as ds:
