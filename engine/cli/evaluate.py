@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "cities (generated there when missing)")
     parser.add_argument("--cities", type=int, nargs="+", default=None,
                         help="sample-city seeds, each generated once into WORK/cities/ "
-                             "(default 0 1 2; quick 0 1)")
+                             "(default 0 1 2; quick 0; e.g. --quick --cities 0 1 for two)")
     parser.add_argument("--seeds", type=int, default=None,
                         help="training seeds per city (default 3; quick 1)")
     parser.add_argument("--steps", type=int, default=None, help="override the training steps")

@@ -97,7 +97,7 @@ SIZES_BY_CITY: dict[str, dict] = {
 _SMALL = replace(Settings(), preset="small", **SIZES_BY_CITY["small"])
 PRESETS: dict[str, Settings] = {
     "benchmark": Settings(quicklooks=False),
-    "benchmark-quick": replace(_SMALL, cities=(0, 1), seeds=1, steps=40, csp_steps=20,
+    "benchmark-quick": replace(_SMALL, cities=(0,), seeds=1, steps=40, csp_steps=20,
                                quicklooks=False,
                                adapter_steps=40, map_steps=40, landsat_steps=20),
     "demo": Settings(cities=(0,), seeds=1, steps=400),
