@@ -59,6 +59,7 @@ class ImageNetEmbedder:
         self.network = lite0.load_pretrained(num_classes=0, cache_dir=cache_dir).to(
             self.device, memory_format=torch.channels_last)
         self.network.requires_grad_(False)
+        self._encode = _inference_path(self.network, self.device)
         self._mean = torch.tensor(lite0.mean, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(lite0.std, device=self.device).view(1, 3, 1, 1)
 
@@ -91,11 +92,23 @@ class ImageNetEmbedder:
                 x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear",
                                   align_corners=False, antialias=True).clamp_(0.0, 1.0)
             x = ((x - self._mean) / self._std).contiguous(memory_format=torch.channels_last)
-            feats = self.network(x)
+            feats = self._encode(x)
         return feats.float().cpu().numpy().astype(np.float32, copy=False)
 
     def __repr__(self) -> str:
         return f"ImageNetEmbedder(image_size={self.image_size}, device={self.device})"
+
+
+def _inference_path(network: Any, device: Any) -> Any:
+    """The network as embed-points and embed-raster run a pretrained backbone: on a CPU its
+    OpenVINO (else ONNX Runtime) twin, checked against torch on the first batch and left on
+    torch beyond engine.embed.accel.TOLERANCE; torch elsewhere. The baseline embeds whole
+    cities, so the job-size threshold of "auto" does not apply."""
+    from engine.embed.accel import FAST_RUNTIMES, available, encoder_fn
+
+    fast = "torch" if device.type != "cpu" else \
+        next((r for r in FAST_RUNTIMES if available(r)), "torch")
+    return encoder_fn(network, "forward", device, runtime=fast)
 
 
 def describe() -> dict[str, Any]:
