@@ -91,6 +91,11 @@ def pick_runtime(model: Any, device: Any, runtime: str, n_items: int | None = No
 
     if not any(isinstance(m, (TimmBackbone, ZooBackbone)) for m in model.modules()):
         return "torch"
+    return fastest_installed()
+
+
+def fastest_installed() -> str:
+    """The first installed of FAST_RUNTIMES, else "torch"."""
     return next((r for r in FAST_RUNTIMES if available(r)), "torch")
 
 

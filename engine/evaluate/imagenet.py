@@ -104,11 +104,10 @@ def _inference_path(network: Any, device: Any) -> Any:
     OpenVINO (else ONNX Runtime) twin, checked against torch on the first batch and left on
     torch beyond engine.embed.accel.TOLERANCE; torch elsewhere. The baseline embeds whole
     cities, so the job-size threshold of "auto" does not apply."""
-    from engine.embed.accel import FAST_RUNTIMES, available, encoder_fn
+    from engine.embed.accel import encoder_fn, fastest_installed
 
-    fast = "torch" if device.type != "cpu" else \
-        next((r for r in FAST_RUNTIMES if available(r)), "torch")
-    return encoder_fn(network, "forward", device, runtime=fast)
+    runtime = fastest_installed() if device.type == "cpu" else "torch"
+    return encoder_fn(network, "forward", device, runtime=runtime)
 
 
 def describe() -> dict[str, Any]:

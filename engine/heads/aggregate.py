@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -221,12 +222,10 @@ def aggregate_field_file(path: str | os.PathLike[str], polygons, id_field: str |
     _check_polygons(polygons)
     with open_field(path) as ds:
         polys = polygons.to_crs(ds.crs) if polygons.crs != ds.crs else polygons
-        if ds.count * ds.height * ds.width * 4 <= IN_MEMORY_BYTES:
-            # one read: a window read of a many-band field costs milliseconds however small
-            read = _in_memory(*read_field_window(ds, Window(0, 0, ds.width, ds.height)))
-        else:
-            def read(win):
-                return read_field_window(ds, win)
+        # one read when small: a window read of a many-band field costs ms however small
+        read = (_in_memory(*read_field_window(ds, Window(0, 0, ds.width, ds.height)))
+                if ds.count * ds.height * ds.width * 4 <= IN_MEMORY_BYTES
+                else partial(read_field_window, ds))
         means, counts, weighted, use = _accumulate(read, ds.height, ds.width, ds.transform,
                                                    polys, progress)
     return PolygonEmbeddings(_polygon_ids(polygons, id_field), means, counts, weighted, use)
