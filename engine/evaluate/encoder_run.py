@@ -43,10 +43,18 @@ def map_image_size(settings: Settings) -> int:
     return recipe_image_size(settings.map_recipe, settings)
 
 
-def _stamp_text(model_key: str, settings: Settings, raster: Path, image_size: int) -> str:
+def _stamp_text(model_key: str, settings: Settings, raster: Path, image_size: int,
+                photos: bool) -> str:
     return json.dumps({"model": model_key, "image_size": int(image_size),
                        "chip_px": settings.chip_px, "stride_px": settings.stride_px,
-                       "raster": str(raster)}, sort_keys=True)
+                       "raster": str(raster), "photos": photos}, sort_keys=True)
+
+
+def photos_embedded(settings: Settings) -> bool:
+    """Whether the map stage embeds the photos: always for heads fitted on them, else as
+    Settings.map_photos says (heads fitted on the overhead field take only the photos'
+    places and labels)."""
+    return settings.map_head != "overhead" or settings.map_photos
 
 
 def file_digest(path: Path) -> str:
@@ -60,51 +68,59 @@ def file_digest(path: Path) -> str:
 
 def embed_city(model: Any, model_key: str, city: Path, out: Path, settings: Settings,
                progress: Progress = no_progress, image_size: int | None = None) -> dict:
-    """Photo embeddings (GPKG + faiss) at `image_size` px (default: the map recipe's) and the
-    overhead embedding field of the latest date; reused when `embed.json` shows the same model
-    and sizes."""
+    """Photo embeddings (GPKG + faiss) at `image_size` px (default: the map recipe's; none
+    where photos_embedded says so: "photos" is then None) and the overhead embedding field of
+    the latest date; reused when `embed.json` shows the same model and sizes."""
     from engine.data.points import read_streetview
     from engine.embed.points import embed_points
     from engine.embed.raster import embed_raster
 
     raster = latest_overhead(city)
     size = map_image_size(settings) if image_size is None else int(image_size)
+    with_photos = photos_embedded(settings)
     photos, field = out / "photos.gpkg", out / "overhead_field.tif"
-    stamp, text = out / STAMP, _stamp_text(model_key, settings, raster, size)
-    if photos.is_file() and field.is_file() and stamp.is_file() and \
+    stamp, text = out / STAMP, _stamp_text(model_key, settings, raster, size, with_photos)
+    if (photos.is_file() or not with_photos) and field.is_file() and stamp.is_file() and \
             stamp.read_text(encoding="utf-8") == text:
         log.info("reusing embeddings in %s", out)
-        return {"photos": str(photos), "field": str(field), "reused": True}
+        return {"photos": str(photos) if with_photos else None, "field": str(field),
+                "reused": True}
     if stamp.is_file():
         stamp.unlink()
-    layer = read_streetview(city / "streetview.gpkg")
-    embed_points(model, layer, photos, batch_size=64, image_size=size,
-                 progress=progress, num_workers=0, device=DEVICE)
+    if with_photos:
+        layer = read_streetview(city / "streetview.gpkg")
+        embed_points(model, layer, photos, batch_size=64, image_size=size,
+                     progress=progress, num_workers=0, device=DEVICE)
     embed_raster(model, raster, field, chip_px=settings.chip_px, stride_px=settings.stride_px,
                  encoder="overhead", dtype="float16", batch_size=128, progress=progress,
                  device=DEVICE)
     with atomic_path(stamp) as tmp:
         tmp.write_text(text, encoding="utf-8")
-    return {"photos": str(photos), "field": str(field), "reused": False}
+    return {"photos": str(photos) if with_photos else None, "field": str(field),
+            "reused": False}
 
 
-def fit_heads(photos: Path, city: Path, heads_dir: Path, settings: Settings,
+def fit_heads(photos: Path | None, city: Path, heads_dir: Path, settings: Settings,
               progress: Progress = no_progress, field: Path | None = None
               ) -> dict[str, dict]:
     """Ridge heads with spatial CV: perception per photo, socioeconomics per tract; on the
     photo embeddings, or (Settings.map_head "overhead") on the overhead `field` at the same
-    places, keeping their out-of-fold predictions for the maps' validity check."""
+    places (the city's photo layer gives them where `photos` is None), keeping their
+    out-of-fold predictions for the maps' validity check."""
     from engine.maps.fit import fit_rows
     from engine.maps.fusion import overhead_rows
-    from engine.maps.rows import point_rows, polygon_rows
+    from engine.maps.rows import place_rows, point_rows, polygon_rows
 
     overhead = _overhead_head(settings, field)
     out: dict[str, dict] = {}
     tracts = city / "tracts.gpkg"
     for target in PERCEPTION + SOCIOECONOMIC:
         tract = target in SOCIOECONOMIC
-        rows = (polygon_rows(tracts, target, embeddings=photos) if tract
-                else point_rows(photos, target))
+        if photos is None:
+            rows = place_rows(city / "streetview.gpkg", target, tracts if tract else None)
+        else:
+            rows = (polygon_rows(tracts, target, embeddings=photos) if tract
+                    else point_rows(photos, target))
         if overhead:
             rows = overhead_rows(rows, field)
         res = fit_rows(rows, heads_dir / target, "ridge", target,
@@ -174,8 +190,8 @@ def run_encoder(model: Any, model_key: str, city: Path, out: Path, settings: Set
     one encoder; outputs under `out`."""
     emb = embed_city(model, model_key, city, out / "embeddings", settings, progress,
                      image_size)
-    heads = fit_heads(Path(emb["photos"]), city, out / "heads", settings, progress,
-                      Path(emb["field"]))
+    heads = fit_heads(None if emb["photos"] is None else Path(emb["photos"]), city,
+                      out / "heads", settings, progress, Path(emb["field"]))
     maps = zero_shot_maps(out / "heads", Path(emb["field"]), city, out / "maps", progress,
                           settings.map_head != "overhead", settings.quicklooks)
     scores = score_maps(out / "maps", city, settings)

@@ -5,6 +5,7 @@ task and target).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -198,7 +199,7 @@ def _untrained_maps(b: Bench, ctx: CityContext, es: Settings, recipe: str,
         return []
     name, size = untrained(recipe), recipe_image_size(recipe, es)
     rnd = random_init_embedder(arch, es.seed, name, size, keep_pretrained=True)
-    key = f"{name} {es.seed}"
+    key = f"{name} {es.seed} {json.dumps(arch, sort_keys=True)}"
     return b.tag(tasks.map_fidelity(rnd.model, key, ctx, es,
                                     b.city_work / "maps" / f"{recipe}_untrained_s{es.seed}",
                                     size), name, es.seed)
@@ -219,6 +220,7 @@ def _one_seed(b: Bench, ctx: CityContext, seed: int) -> None:
     """Train every recipe with `seed`, evaluate it and a random-init twin of the random
     recipe's architecture (Settings.random_recipe)."""
     from engine.evaluate.baselines import ModelEmbedder, random_init_embedder
+    from engine.evaluate.encoder_run import file_digest
     from engine.evaluate.examples import retrieval_examples
     from engine.models.folder import load_model, read_model_config
 
@@ -237,7 +239,9 @@ def _one_seed(b: Bench, ctx: CityContext, seed: int) -> None:
                         recipe, seed)
         b.rows += b.tag(_adapted(ctx, emb, key, es, b.s.seed), recipe, seed)
         if recipe == es.map_recipe and es.runs_task("map_fidelity"):
-            b.rows += b.tag(tasks.map_fidelity(model, key, ctx, es,
+            # the weights name the embeddings that a rerun in the same work folder may reuse
+            weights = file_digest(mdir / "model.safetensors")
+            b.rows += b.tag(tasks.map_fidelity(model, f"{key} {weights}", ctx, es,
                                                b.city_work / "maps" / key), recipe, seed)
             maps[recipe] = str(b.city_work / "maps" / key)
             b.rows += _untrained_maps(b, ctx, es, recipe, read_model_config(mdir))

@@ -46,6 +46,10 @@ class Settings:
     map_head: str = "overhead"
     # the maps' PNG quick-looks (the demo ships them; the benchmark scores the GeoTIFFs only)
     quicklooks: bool = True
+    # the map stage's photo embeddings (embeddings/photos.gpkg) where the heads are fitted on
+    # the overhead field, which takes only the photos' places and labels: the demo ships
+    # them, the benchmark scores the maps only (encoder_run.photos_embedded)
+    map_photos: bool = True
     csp_steps: int = 100
     landsat_steps: int = 300
     batch_size: int = defaults.TRAIN_BATCH
@@ -96,9 +100,9 @@ SIZES_BY_CITY: dict[str, dict] = {
 
 _SMALL = replace(Settings(), preset="small", **SIZES_BY_CITY["small"])
 PRESETS: dict[str, Settings] = {
-    "benchmark": Settings(quicklooks=False),
+    "benchmark": Settings(quicklooks=False, map_photos=False),
     "benchmark-quick": replace(_SMALL, cities=(0,), seeds=1, steps=40, csp_steps=20,
-                               quicklooks=False,
+                               quicklooks=False, map_photos=False,
                                adapter_steps=40, map_steps=40, landsat_steps=20),
     "demo": Settings(cities=(0,), seeds=1, steps=400),
     "demo-quick": replace(_SMALL, cities=(0,), seeds=1, steps=150, map_steps=150),

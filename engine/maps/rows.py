@@ -110,7 +110,35 @@ def point_rows(embeddings: str | os.PathLike[str], target: str,
     """Rows from a point-embedding GeoPackage and its field `target` (unlabelled rows dropped);
     location_id (when present) groups photos of one place into one fold."""
     gdf, X, _ = read_point_layer(embeddings, layer)
-    y = target_values(gdf, target, str(embeddings))
+    return _point_rows(gdf, X, target, str(embeddings))
+
+
+def place_rows(points: str | os.PathLike[str], target: str,
+               polygons: str | os.PathLike[str] | None = None) -> LabelledRows:
+    """The labelled places of a photo layer (e.g. a sample city's streetview.gpkg) with no
+    vectors yet (X has no columns): each labelled photo, or with `polygons` each labelled
+    polygon holding a photo; the same rows, in the same order, as point_rows / polygon_rows
+    over that layer's embeddings. A head fitted on an overhead field starts from these
+    (engine.maps.fusion.overhead_rows fills X), so the photos need not be embedded."""
+    import pyogrio
+
+    points = Path(points)
+    if not points.is_file():
+        raise EngineError(f"photo layer {points} does not exist", "check the path")
+    gdf = pyogrio.read_dataframe(points)
+    X = np.zeros((len(gdf), 0))
+    if polygons is None:
+        return _point_rows(gdf, X, target, str(points))
+    from engine.heads.aggregate import aggregate_points
+
+    polys = read_polygons(polygons)
+    return _polygon_rows(polys, target_values(polys, target, str(polygons)),
+                         aggregate_points(gdf, X, polys), f"{points} per polygon of {polygons}",
+                         {}, str(polygons), target)
+
+
+def _point_rows(gdf, X: np.ndarray, target: str, where: str) -> LabelledRows:
+    y = target_values(gdf, target, where)
     keep = _labelled(y)
     xy, crs = metric_xy(gdf)
     groups = gdf["location_id"].to_numpy() if "location_id" in gdf.columns else None
@@ -118,10 +146,10 @@ def point_rows(embeddings: str | os.PathLike[str], target: str,
         log.warning("%d of %d points have no %s and are left out", int((~keep).sum()),
                     len(keep), target)
     if keep.sum() < 2:
-        raise EngineError(f"only {int(keep.sum())} point(s) of {embeddings} have a {target!r}",
+        raise EngineError(f"only {int(keep.sum())} point(s) of {where} have a {target!r}",
                           "label more points")
     return LabelledRows(X[keep], y[keep], xy[keep], crs,
-                        None if groups is None else groups[keep], str(embeddings),
+                        None if groups is None else groups[keep], where,
                         int((~keep).sum()))
 
 
@@ -163,12 +191,17 @@ def polygon_rows(polygons: str | os.PathLike[str], target: str,
         notes = {"cells_per_polygon": _spread(agg.counts[agg.covered]),
                  "polygons_area_weighted": int(agg.weighted.sum()),
                  **(agg.cell_use or {})}
+    return _polygon_rows(polys, y, agg, source, notes, str(polygons), target)
+
+
+def _polygon_rows(polys, y: np.ndarray, agg, source: str, notes: dict, where: str,
+                  target: str) -> LabelledRows:
     keep = agg.covered & _labelled(y)
     if (~keep).any():
         log.warning("%d of %d polygons have no embedding inside or no %s and are left out",
                     int((~keep).sum()), len(keep), target)
     if keep.sum() < 2:
-        raise EngineError(f"only {int(keep.sum())} polygon(s) of {polygons} hold embeddings "
+        raise EngineError(f"only {int(keep.sum())} polygon(s) of {where} hold embeddings "
                           f"and a {target!r}", "check that the layers overlap")
     xy, crs = metric_xy(polys)
     import shapely

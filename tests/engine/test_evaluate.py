@@ -132,9 +132,12 @@ def test_quick_benchmark_end_to_end(small_city: Path, tmp_path: Path) -> None:
     for claim in CLAIMS:
         assert claim.text in text
     assert "--quick" in text and "torch:" in text
-    # the maps are scored from their GeoTIFFs: no PNG quick-look (the demo writes them)
+    # the maps are scored from their GeoTIFFs: no PNG quick-look, and their heads fitted on
+    # the overhead field need no photo embeddings (the demo writes both)
     map_tifs = list((tmp_path / "work").rglob("maps/*/maps/*.tif"))
     assert map_tifs and not list((tmp_path / "work").rglob("maps/*/maps/*.png"))
+    assert list((tmp_path / "work").rglob("maps/*/embeddings/overhead_field.tif"))
+    assert not list((tmp_path / "work").rglob("maps/*/embeddings/photos.gpkg"))
     for fig in ("recall", "retrieval", "maps"):
         assert (out.parent / f"BENCHMARK_{fig}.png").read_bytes()[:4] == b"\x89PNG"
         assert f"(BENCHMARK_{fig}.png)" in text
