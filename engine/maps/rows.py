@@ -118,8 +118,9 @@ def place_rows(points: str | os.PathLike[str], target: str,
     """The labelled places of a photo layer (e.g. a sample city's streetview.gpkg) with no
     vectors yet (X has no columns): each labelled photo, or with `polygons` each labelled
     polygon holding a photo; the same rows, in the same order, as point_rows / polygon_rows
-    over that layer's embeddings. A head fitted on an overhead field starts from these
-    (engine.maps.fusion.overhead_rows fills X), so the photos need not be embedded."""
+    over embeddings of every photo of the layer. A head fitted on an overhead field starts
+    from these (engine.maps.fusion.overhead_rows fills X), so the photos need not be
+    embedded."""
     import pyogrio
 
     points = Path(points)
