@@ -126,7 +126,11 @@ def place_rows(points: str | os.PathLike[str], target: str,
     points = Path(points)
     if not points.is_file():
         raise EngineError(f"photo layer {points} does not exist", "check the path")
-    gdf = pyogrio.read_dataframe(points)
+    try:
+        gdf = pyogrio.read_dataframe(points)
+    except Exception as exc:  # pyogrio/GDAL errors
+        raise EngineError(f"cannot read photo layer {points}: {exc}",
+                          "pass a GeoPackage / Shapefile of photo points") from None
     X = np.zeros((len(gdf), 0))
     if polygons is None:
         return _point_rows(gdf, X, target, str(points))

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 
 def test_maps_without_photo_embeddings_equal_the_maps_with_them(small_city: Path,
@@ -56,3 +57,15 @@ def test_maps_without_photo_embeddings_equal_the_maps_with_them(small_city: Path
         with rasterio.open(tmp_path / "True" / "maps" / f"{target}.tif") as x, \
                 rasterio.open(tmp_path / "False" / "maps" / f"{target}.tif") as y:
             np.testing.assert_array_equal(x.read(), y.read())
+
+
+def test_place_rows_names_a_missing_or_unreadable_photo_layer(tmp_path: Path) -> None:
+    from engine.errors import EngineError
+    from engine.maps.rows import place_rows
+
+    with pytest.raises(EngineError, match="does not exist"):
+        place_rows(tmp_path / "none.gpkg", "income")
+    bad = tmp_path / "bad.gpkg"
+    bad.write_bytes(b"not a geopackage")
+    with pytest.raises(EngineError, match="cannot read photo layer"):
+        place_rows(bad, "income")
