@@ -121,16 +121,7 @@ def place_rows(points: str | os.PathLike[str], target: str,
     over embeddings of every photo of the layer. A head fitted on an overhead field starts
     from these (engine.maps.fusion.overhead_rows fills X), so the photos need not be
     embedded."""
-    import pyogrio
-
-    points = Path(points)
-    if not points.is_file():
-        raise EngineError(f"photo layer {points} does not exist", "check the path")
-    try:
-        gdf = pyogrio.read_dataframe(points)
-    except Exception as exc:  # pyogrio/GDAL errors
-        raise EngineError(f"cannot read photo layer {points}: {exc}",
-                          "pass a GeoPackage / Shapefile of photo points") from None
+    gdf = _read_layer(points, None, "photo layer", "photo points")
     X = np.zeros((len(gdf), 0))
     if polygons is None:
         return _point_rows(gdf, X, target, str(points))
@@ -160,16 +151,22 @@ def _point_rows(gdf, X: np.ndarray, target: str, where: str) -> LabelledRows:
 
 def read_polygons(path: str | os.PathLike[str], layer: str | None = None):
     """A polygon layer as a GeoDataFrame, with an EngineError naming a missing file."""
+    return _read_layer(path, layer, "polygon layer", "polygons")
+
+
+def _read_layer(path: str | os.PathLike[str], layer: str | None, what: str, of: str):
+    """A vector layer as a GeoDataFrame; an EngineError naming `what` when the file is missing
+    or unreadable (the hint asks for a GeoPackage / Shapefile `of` ...)."""
     import pyogrio
 
     path = Path(path)
     if not path.is_file():
-        raise EngineError(f"polygon layer {path} does not exist", "check the path")
+        raise EngineError(f"{what} {path} does not exist", "check the path")
     try:
         return pyogrio.read_dataframe(path, layer=layer)
     except Exception as exc:  # pyogrio/GDAL errors
-        raise EngineError(f"cannot read polygon layer {path}: {exc}",
-                          "pass a GeoPackage / Shapefile of polygons") from None
+        raise EngineError(f"cannot read {what} {path}: {exc}",
+                          f"pass a GeoPackage / Shapefile of {of}") from None
 
 
 def polygon_rows(polygons: str | os.PathLike[str], target: str,
