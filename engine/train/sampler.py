@@ -9,8 +9,20 @@ each rank takes every world-th index of the same permutation, and the epoch is p
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import repeat
 
+import numpy as np
 import torch
+
+
+class KeyBatch(list):
+    """One batch of (epoch, index) keys that also carries them as arrays: `epoch` and
+    `indices` (int64), so a dataset drawing the whole batch at once reads its indices
+    without a Python loop over the keys (engine.train.batch_draw)."""
+
+    def __init__(self, epoch: int, indices: np.ndarray) -> None:
+        super().__init__(zip(repeat(epoch), indices.tolist()))
+        self.epoch, self.indices = epoch, indices
 
 
 class EpochBatchSampler:
@@ -42,12 +54,11 @@ class EpochBatchSampler:
     def __len__(self) -> int:
         return self.batches_per_epoch() - self.start_batch
 
-    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+    def __iter__(self) -> Iterator[KeyBatch]:
         order = self._order()
         total = self.batches_per_epoch() * self.batch_size * self.world
         if total > self.n:  # tiny sets: wrap around so every batch is full
             order = order.repeat((total + self.n - 1) // self.n)
-        mine = order[:total][self.rank::self.world].tolist()
+        mine = order[:total][self.rank::self.world].numpy().astype(np.int64)
         for b in range(self.start_batch, self.batches_per_epoch()):
-            chunk = mine[b * self.batch_size:(b + 1) * self.batch_size]
-            yield [(self.epoch, i) for i in chunk]
+            yield KeyBatch(self.epoch, mine[b * self.batch_size:(b + 1) * self.batch_size])

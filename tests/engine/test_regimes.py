@@ -4,6 +4,7 @@ the pretrained zoo backbone; and the feature cache's invalidation rules."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -188,6 +189,7 @@ def test_frozen_batches_are_drawn_at_once_like_items(small_city, tmp_path):
     """The frozen regime's batched draw (engine.train.batch_draw): the same keys, shapes
     and dtypes as items collated one by one; valid views and partners; reproducible."""
     from engine.train.batch_draw import collate
+    from engine.train.sampler import KeyBatch
 
     ds, keys, batch = _drawn_batch(small_city, tmp_path, "frozen")
     assert set(batch) == {"view1", "view2", "temporal"}
@@ -201,6 +203,13 @@ def test_frozen_batches_are_drawn_at_once_like_items(small_city, tmp_path):
         assert int(partner) in ds.sources.pairs.temporal.partners(int(photo))
     again = collate(ds.__getitems__(keys))
     assert all(torch.equal(batch[k], again[k]) for k in batch)
+    # the sampler's KeyBatch (indices as an array) and a draw off the main thread (numpy's
+    # gather instead of torch's) give the very same batch
+    keyed = collate(ds.__getitems__(KeyBatch(3, np.asarray([i for _, i in keys]))))
+    assert keyed.keys() == batch.keys() and all(torch.equal(batch[k], keyed[k]) for k in batch)
+    with ThreadPoolExecutor(1) as pool:
+        threaded = pool.submit(lambda: collate(ds.__getitems__(keys))).result()
+    assert all(torch.equal(batch[k], threaded[k]) for k in batch)
     other = collate(ds.__getitems__([(4, i) for _, i in keys]))  # another epoch, other draws
     assert not all(torch.equal(batch[k], other[k]) for k in batch)
 
