@@ -71,40 +71,46 @@ BENCHES: list[tuple[str, str, str, str]] = [
      "(the small city's 480 photos, each written 5 times: about a default city's count)."),
     ("train_frozen", "training pipeline vs pure compute: frozen regime",
      f"{PY} bench/train_throughput.py --config models/lite0_self.yaml --steps 960 --rounds 24 "
-     "--warmup 8 train.regime=frozen",
+     "--warmup 8 --repeats 3 train.regime=frozen",
      "frozen ImageNet EfficientNet-Lite0 at the recipe's batch (128), 4 cached views, "
      "features from the on-disk cache; ratio = pipeline images/s / the same steps on batches "
      "already in memory (target >= 0.9). A step is ~5 ms, so 960 steps in 24 interleaved "
-     "rounds of 40 (at 240 steps one run's ratio varied by several hundredths). Torch's 2 threads "
-     "fill the 2 cores, so training draws the batches in line, 8 back to back (no prefetch "
-     "thread: engine.train.prefetch.prefetch_mode), straight from the dataset without a "
-     "DataLoader (engine.train.batch_draw.InlineBatches: 0.27 against 0.38-0.45 ms a "
-     "batch; this command gave 0.861-0.876 in 3 idle runs through the DataLoader and "
-     "0.918-0.960 in 3 without, 2026-11-26). It sits at the target on this machine: 5 more "
-     "idle runs at 960151d gave 0.864-0.923, and 3 at d72d5d9 (before the batch draw of "
-     "every regime) 0.866-0.912 on the same warm machine; 3 more on 2026-11-27 (training code "
-     "as at 960151d) 0.872, 0.905, 0.866. Where the ~0.6 ms a step goes (in-process timing, "
-     "not committed): drawing, averaged over the bursts, 0.54-0.77 ms a batch, of which the "
-     "two feature gathers (128 x 1,280 each) take ~0.26 ms cold after a step against 0.03 ms "
-     "hot; steps on fresh batches ran 0-8 % slower than on the 4 kept ones."),
+     "rounds of 40, measured 3 times in a row (since 2026-11-27, session 17; the median "
+     "repeat is reported with all three: one measurement's ratio swung 0.844-0.949 in 10 "
+     "idle runs of the same code). Torch's 2 threads fill the 2 cores, so training draws the "
+     "batches in line, 8 back to back (no prefetch thread: "
+     "engine.train.prefetch.prefetch_mode), straight from the dataset without a DataLoader "
+     "(engine.train.batch_draw.InlineBatches; 0.861-0.876 in 3 idle runs through the "
+     "DataLoader, 2026-11-26). Where the rest goes (in-process timing, not committed): "
+     "drawing a batch between steps took 0.54-0.77 ms until b188841, which gathers the two "
+     "views' cached features (128 x 1,280 each) on torch's thread pool, idle between steps, "
+     "instead of numpy's one thread, and hands the batch's indices over as an array "
+     "(engine.train.sampler.KeyBatch): 0.41-0.42 ms against 0.56-0.57 ms, alternating the "
+     "two in one process; of those 0.41 ms the gathers take ~0.19 ms and the batch's seeded "
+     "generator ~0.06 ms. One measurement of this command before b188841: 0.864-0.923 in 11 "
+     "idle runs (training code of d72d5d9 to d560942); after it: 0.844, 0.887, 0.895, "
+     "0.907, 0.910, 0.919, 0.927, 0.929, 0.940, 0.949 (10 idle runs, 2026-11-27; 4 of them "
+     "alternated with d560942's, which gave 0.836, 0.865, 0.892, 0.911). Steps on fresh "
+     "batches ran 0-3 % slower than on the 4 kept ones. Gathering in a background thread "
+     "during the step (numpy's or torch's gather) was not better in 3 alternating runs."),
     ("train_frozen_inline", "frozen regime, batches drawn in line one at a time",
      f"{PY} bench/train_throughput.py --prefetch inline --config models/lite0_self.yaml "
-     "--steps 960 --rounds 24 --warmup 8 train.regime=frozen",
+     "--steps 960 --rounds 24 --warmup 8 --repeats 3 train.regime=frozen",
      "the same, one batch drawn before each step (training's way before the bursts): the "
      "comparison behind drawing 8 at a time."),
     ("train_frozen_thread", "frozen regime, batches forced into a prefetch thread",
      f"{PY} bench/train_throughput.py --prefetch thread --config models/lite0_self.yaml "
-     "--steps 960 --rounds 24 --warmup 8 train.regime=frozen",
+     "--steps 960 --rounds 24 --warmup 8 --repeats 3 train.regime=frozen",
      "the same, with the prefetch thread training used before: the comparison behind "
      "drawing in line."),
     ("train_frozen_1t", "training pipeline vs pure compute: frozen regime, 1 torch thread",
      f"{PY} bench/train_throughput.py --threads 1 --config models/lite0_self.yaml "
-     "--steps 960 --rounds 24 --warmup 8 train.regime=frozen",
+     "--steps 960 --rounds 24 --warmup 8 --repeats 3 train.regime=frozen",
      "the same with one torch thread: a core is spare, so the batches are drawn in a "
      "prefetch thread there."),
     ("train_partial", "training pipeline vs pure compute: partial regime",
      f"{PY} bench/train_throughput.py --config models/lite0_self.yaml --steps 48 --rounds 6 "
-     "--warmup 2 train.regime=partial train.batch_size=32",
+     "--warmup 2 --repeats 3 train.regime=partial train.batch_size=32",
      "last blocks of Lite0 train. Batches drawn in line, 8 at a time, as in the full regime "
      "below (rounds of 8 steps: each draws one burst). A batch (two augmented views of 32 "
      "photos at 128 px) takes about 14 ms to prepare against a ~560 ms step (about 0.97); "
@@ -112,7 +118,7 @@ BENCHES: list[tuple[str, str, str, str]] = [
      "with 6 rounds 0.938-0.979 in 3."),
     ("train_full", "training pipeline vs pure compute: full regime (tiny_cnn)",
      f"{PY} bench/train_throughput.py --config models/urbanstcl_self.yaml --steps 96 "
-     "--rounds 6 --warmup 8 train.regime=full train.batch_size=32",
+     "--rounds 6 --warmup 8 --repeats 3 train.regime=full train.batch_size=32",
      "the laptop default network, every weight trains. A batch (two augmented views of 32 "
      "cached photos) takes about 4.1 ms to prepare against an 80-100 ms step: drawn at once "
      "(engine.train.batch_draw: 0.8 ms against 2.3 ms item by item through a DataLoader), "

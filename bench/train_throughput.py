@@ -75,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=36)
     parser.add_argument("--warmup", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="measure this many times in a row (each: warm-up, then the "
+                        "rounds) and report the repeat with the median ratio, and every "
+                        "repeat's ratio: on a machine whose speed drifts, one measurement's "
+                        "ratio swings by several hundredths")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--amp", choices=tuple(AMP), nargs="+", default=["fp32"],
                         help="autocast precision(s) of the forward pass (GPU run-book: fp32 bf16 "
@@ -131,13 +136,17 @@ def main(argv: list[str] | None = None) -> int:
           f"({d['cached_mb']} MB); data.cache_images={cfg.data.cache_images}")
     for name in args.amp:
         amp = getattr(torch, AMP[name]) if AMP[name] else None
-        pipe_ips, comp_ips, median = _measure(loss_module, optimizer, stream, kept, amp, sync,
-                                              args, cfg.train.batch_size)
+        runs = [_measure(loss_module, optimizer, stream, kept, amp, sync, args,
+                         cfg.train.batch_size) for _ in range(max(1, args.repeats))]
+        runs.sort(key=lambda r: r[0] / r[1])
+        pipe_ips, comp_ips, median = runs[len(runs) // 2]
         print(f"amp {name}")
         print(f"pipeline: {pipe_ips:.1f} images/s")
         print(f"compute:  {comp_ips:.1f} images/s")
+        spread = (f"; the median of {len(runs)} repeats, each "
+                  f"{', '.join(f'{p / c:.3f}' for p, c, _ in runs)}" if len(runs) > 1 else "")
         print(f"ratio:    {pipe_ips / comp_ips:.3f} (target >= 0.9; median of {args.rounds} "
-              f"interleaved rounds {median:.3f})")
+              f"interleaved rounds {median:.3f}{spread})")
     return 0
 
 
