@@ -214,6 +214,18 @@ def test_frozen_batches_are_drawn_at_once_like_items(small_city, tmp_path):
     assert not all(torch.equal(batch[k], other[k]) for k in batch)
 
 
+def test_batch_rng_keeps_the_list_keyed_stream() -> None:
+    """batch_rng's uint32-array key gives the stream the list of ints gave (every batch
+    drawn before the change draws the same views, partners and augmentations)."""
+    from engine.train.batch_draw import batch_rng
+
+    for seed, epoch, first, size in ((0, 0, 0, 1), (2**32 - 1, 7, 4095, 128), (-3, 2, 17, 32)):
+        want = np.random.Generator(np.random.PCG64(np.random.SeedSequence(
+            [seed & 0xFFFFFFFF, epoch, first, size])))
+        got = batch_rng(seed, epoch, np.arange(first, first + size))
+        assert np.array_equal(got.integers(0, 2**62, 16), want.integers(0, 2**62, 16))
+
+
 @needs_zoo
 def test_photo_batches_are_drawn_at_once_like_items(small_city, tmp_path):
     """The pixel regimes' batched draw (engine.train.batch_draw): the anchors' and their
