@@ -38,7 +38,7 @@ BENCHES: list[tuple[str, str, str, str]] = [
      "DataLoader with N workers, the same model in torch eager), torchgeo run in each pair "
      "right after ours and the median pair's ratio shown (since 2026-11-27, session 17: run "
      "once after all pairs, its 1-thread, 1-worker ratio read 3.91 at 8610df9 and 1.96 at "
-     "b188841 with no change to either path, torchgeo at 282 and 415 chips/s); peak RSS "
+     "b20dbbe with no change to either path, torchgeo at 282 and 415 chips/s); peak RSS "
      "summed over the "
      "process and its workers; max_field_diff on the chips both computed."),
     ("embed_raster_20k", "embed-raster at 20k px vs pure compute, peak RSS",
