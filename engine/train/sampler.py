@@ -16,9 +16,9 @@ import torch
 
 
 class KeyBatch(list):
-    """One batch of (epoch, index) keys that also carries them as arrays: `epoch` and
-    `indices` (int64), so a dataset drawing the whole batch at once reads its indices
-    without a Python loop over the keys (engine.train.batch_draw)."""
+    """One batch of (epoch, index) keys that also carries `epoch` (int) and `indices` (an
+    int64 array), so a dataset drawing the whole batch at once reads its indices without a
+    Python loop over the keys (engine.train.batch_draw)."""
 
     def __init__(self, epoch: int, indices: np.ndarray) -> None:
         super().__init__(zip(repeat(epoch), indices.tolist()))
@@ -59,6 +59,6 @@ class EpochBatchSampler:
         total = self.batches_per_epoch() * self.batch_size * self.world
         if total > self.n:  # tiny sets: wrap around so every batch is full
             order = order.repeat((total + self.n - 1) // self.n)
-        mine = order[:total][self.rank::self.world].numpy().astype(np.int64)
+        mine = np.asarray(order[:total][self.rank::self.world].numpy(), dtype=np.int64)
         for b in range(self.start_batch, self.batches_per_epoch()):
             yield KeyBatch(self.epoch, mine[b * self.batch_size:(b + 1) * self.batch_size])
