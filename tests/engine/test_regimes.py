@@ -214,6 +214,34 @@ def test_frozen_batches_are_drawn_at_once_like_items(small_city, tmp_path):
     assert not all(torch.equal(batch[k], other[k]) for k in batch)
 
 
+def test_gathers_take_each_keys_rows_from_one_gather_per_table() -> None:
+    """Gathers: the keys asking one table come from a single gather, each exactly
+    table[rows, views] and contiguous, on the main thread (torch) and off it (numpy)."""
+    from engine.train.batch_draw import Gathers
+
+    g = np.random.default_rng(0)
+    photos, chips = torch.randn(50, 4, 16), torch.randn(30, 2, 8)
+    asks = {"view1": (photos, g.integers(0, 50, 12), g.integers(0, 4, 12)),
+            "view2": (photos, g.integers(0, 50, 12), g.integers(0, 4, 12)),
+            "temporal": (photos, g.integers(0, 50, 12), g.integers(0, 4, 12)),
+            "overhead": (chips, g.integers(0, 30, 12), g.integers(0, 2, 12))}
+
+    def gather() -> dict[str, torch.Tensor]:
+        gathers, out = Gathers(), {}
+        for key, (table, rows, views) in asks.items():
+            gathers.add(table, key, rows, views)
+        gathers.into(out)
+        return out
+
+    with ThreadPoolExecutor(1) as pool:
+        threaded = pool.submit(gather).result()
+    for out in (gather(), threaded):
+        assert list(out) == ["view1", "view2", "temporal", "overhead"]
+        for key, (table, rows, views) in asks.items():
+            assert out[key].is_contiguous()
+            assert torch.equal(out[key], table[torch.from_numpy(rows), torch.from_numpy(views)])
+
+
 def test_batch_rng_keeps_the_list_keyed_stream() -> None:
     """batch_rng's uint32-array key gives the stream the list of ints gave (every batch
     drawn before the change draws the same views, partners and augmentations)."""
