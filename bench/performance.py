@@ -94,7 +94,10 @@ BENCHES: list[tuple[str, str, str, str]] = [
      "generator ~0.06 ms. One measurement of this command before b188841: 0.864-0.923 in 11 "
      "idle runs (training code of d72d5d9 to d560942); after it: 0.844, 0.887, 0.895, "
      "0.907, 0.910, 0.919, 0.927, 0.929, 0.940, 0.949 (10 idle runs, 2026-11-27; 4 of them "
-     "alternated with d560942's, which gave 0.836, 0.865, 0.892, 0.911). Steps on fresh "
+     "alternated with d560942's, which gave 0.836, 0.865, 0.892, 0.911). Since cdca41a the "
+     "two views come from one gather per batch (engine.train.batch_draw.Gathers; the same "
+     "batches bit for bit): this command alternating with the gather per view gave 0.890 / "
+     "0.899 / 0.929 against 0.887 / 0.892 / 0.918 (2026-11-27, session 18). Steps on fresh "
      "batches ran 0-3 % slower than on the 4 kept ones. Gathering in a background thread "
      "during the step (numpy's or torch's gather) was not better in 3 alternating runs."),
     ("train_frozen_inline", "frozen regime, batches drawn in line one at a time",
