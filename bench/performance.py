@@ -97,7 +97,8 @@ BENCHES: list[tuple[str, str, str, str]] = [
      "alternated with d560942's, which gave 0.836, 0.865, 0.892, 0.911). Since cdca41a the "
      "two views come from one gather per batch (engine.train.batch_draw.Gathers; the same "
      "batches bit for bit): this command alternating with the gather per view gave 0.890 / "
-     "0.899 / 0.929 against 0.887 / 0.892 / 0.918 (2026-11-27, session 18). Steps on fresh "
+     "0.899 / 0.929 against 0.887 / 0.892 / 0.918 (2026-11-27, session 18); 5 more runs "
+     "of it after the table below's: 0.901, 0.886, 0.907, 0.898, 0.895. Steps on fresh "
      "batches ran 0-3 % slower than on the 4 kept ones. Gathering in a background thread "
      "during the step (numpy's or torch's gather) was not better in 3 alternating runs."),
     ("train_frozen_inline", "frozen regime, batches drawn in line one at a time",
