@@ -266,6 +266,8 @@ def main() -> None:
             drift = []  # pure compute's chips/s before and after ours, per pair
             peer = size in a.peer_sizes and peer_python is not None
             tg_runs: dict[int, list[dict]] = {w: [] for w in (a.workers if peer else [])}
+            tg_field = {w: a.workdir / f"torchgeo_{size}_t{threads}_w{w}.npz"  # each pair
+                        for w in tg_runs}  # rewrites it: the same chips, the same values
             for _ in range(a.pairs):
                 # pure compute on up to 6,000 chips (~5 s; shorter runs swung by +-10 % here)
                 # just before and just after ours, pooled: a speed drifting during the pair
@@ -281,12 +283,11 @@ def main() -> None:
                               (before["chips"] + after["chips"])
                               / (before["seconds"] + after["seconds"]), emb))
                 for workers in tg_runs:  # the peer in the same pair, right after ours
-                    npz = a.workdir / f"torchgeo_{size}_t{threads}_w{workers}.npz"
                     tg = run_child(peer_python, script, [
-                        "--child", "torchgeo", "--out", str(npz), "--workers", str(workers),
-                        *opts], threads)
-                    tg_runs[workers].append({**tg, "npz": npz,
-                                             "ratio": pairs[-1][0] / (tg["chips"] / tg["seconds"])})
+                        "--child", "torchgeo", "--out", str(tg_field[workers]), "--workers",
+                        str(workers), *opts], threads)
+                    tg_runs[workers].append({**tg, "ratio": pairs[-1][0]
+                                             / (tg["chips"] / tg["seconds"])})
             ratios = sorted(r / p for r, p, _ in pairs)
             rate, pure_rate, emb = sorted(pairs, key=lambda t: t[0] / t[1])[len(pairs) // 2]
             row = {"size_px": size, "stride_px": stride, "chip_px": a.chip, "model": a.model,
@@ -303,7 +304,7 @@ def main() -> None:
             for workers, runs in tg_runs.items():  # the pair with the median ratio
                 runs.sort(key=lambda t: t["ratio"])
                 tg = runs[len(runs) // 2]
-                diff, n_cmp = field_diff(field, tg["npz"], size, a.chip, stride)
+                diff, n_cmp = field_diff(field, tg_field[workers], size, a.chip, stride)
                 row[f"torchgeo_w{workers}_chips_per_s"] = round(tg["chips"] / tg["seconds"], 1)
                 row[f"ratio_vs_torchgeo_w{workers}"] = round(tg["ratio"], 2)
                 row[f"torchgeo_w{workers}_pair_ratios"] = [round(t["ratio"], 2) for t in runs]

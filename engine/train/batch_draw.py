@@ -133,10 +133,6 @@ class Gathers:
     def into(self, out: dict[str, torch.Tensor]) -> None:
         """Gather every table's rows at once into `out` (each key a contiguous slice)."""
         for table, wanted in self._tables.values():
-            if len(wanted) == 1:
-                key, rows, views = wanted[0]
-                out[key] = _take(table, rows, views)
-                continue
             taken = _take(table, np.concatenate([w[1] for w in wanted]),
                           np.concatenate([w[2] for w in wanted]))
             for (key, _, _), part in zip(wanted, taken.split([len(w[1]) for w in wanted]),
