@@ -10,12 +10,16 @@ DEPS_HASH   := $(shell cat pyproject.toml constraints.txt bench/data-packages.tx
 STAMP       := $(VENV)/.stamp-$(DEPS_HASH)
 STAMP_QGIS  := $(VENV_QGIS)/.stamp-$(shell cat Makefile | sha1sum | cut -c1-12)
 OUT         ?= out/sample-city
-# engine tests in 2 processes (pytest-xdist, whole files per process): 411 s against 621 s in
-# one on the 2-core machine (2026-11-27). The plugin tests stay in one process: their longest
-# test runs the engine's quick benchmark through Processing, and beside another process it
-# took 301 s instead of 93 s (torch's threads then outnumber the cores).
+# the tests in 2 processes (pytest-xdist, whole files per process), on the 2-core machine
+# (2026-11-27): engine 411 s against 621 s in one process; plugin 243 s against 346 s. The
+# plugin tests' engine runs take one torch thread there (OMP_NUM_THREADS=1, the plugin itself
+# never loads torch): with torch's default 2 per run beside the other process, their longest
+# test (the quick benchmark through Processing, 93 s alone) took 301 s. The engine tests keep
+# torch's default threads (they test what training and embedding do with them).
 TEST_WORKERS ?= 2
 ENGINE_TESTS = $(PY) -m pytest tests/engine -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
+PLUGIN_TESTS = OMP_NUM_THREADS=1 QT_QPA_PLATFORM=offscreen $(PY_QGIS) -m pytest tests/plugin -q \
+               -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: demo test test-engine test-plugin setup setup-engine setup-qgis qgis-system \
@@ -28,14 +32,14 @@ demo: setup-engine
 test: setup
 	@status=0; \
 	$(ENGINE_TESTS) || status=1; \
-	QT_QPA_PLATFORM=offscreen $(PY_QGIS) -m pytest tests/plugin -q -p no:cacheprovider || status=1; \
+	$(PLUGIN_TESTS) || status=1; \
 	exit $$status
 
 test-engine: setup-engine
 	$(ENGINE_TESTS)
 
 test-plugin: setup
-	QT_QPA_PLATFORM=offscreen $(PY_QGIS) -m pytest tests/plugin -q -p no:cacheprovider
+	$(PLUGIN_TESTS)
 
 setup: setup-engine setup-qgis
 
@@ -61,7 +65,8 @@ qgis-system:
 $(STAMP_QGIS):
 	@$(MAKE) --no-print-directory qgis-system
 	@test -x $(PY_QGIS) || /usr/bin/python3 -m venv --system-site-packages $(VENV_QGIS)
-	$(PY_QGIS) -m pip install --quiet --disable-pip-version-check 'pytest-qgis==2.1.0' 'numpy<2'
+	$(PY_QGIS) -m pip install --quiet --disable-pip-version-check 'pytest-qgis==2.1.0' 'numpy<2' \
+	  'pytest-xdist==3.8.0' 'execnet==2.1.2'
 	$(PY_QGIS) -m compileall -q -j 0 $(VENV_QGIS)/lib > /dev/null || true
 	rm -f $(VENV_QGIS)/.stamp-*
 	touch $@
