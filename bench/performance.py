@@ -100,7 +100,12 @@ BENCHES: list[tuple[str, str, str, str]] = [
      "0.899 / 0.929 against 0.887 / 0.892 / 0.918 (2026-11-27, session 18); 5 more runs "
      "of it after the table below's: 0.901, 0.886, 0.907, 0.898, 0.895. Steps on fresh "
      "batches ran 0-3 % slower than on the 4 kept ones. Gathering in a background thread "
-     "during the step (numpy's or torch's gather) was not better in 3 alternating runs."),
+     "during the step (numpy's or torch's gather) was not better in 3 alternating runs. On "
+     "a slower host (2026-11-27, session 19: compute 14,600-16,200 images/s against "
+     "19,000-27,000 here, a step ~8 ms) the same training code gave 0.937, 0.950, 0.945, "
+     "0.935, 0.939, 0.934 in 6 idle runs; with glibc's malloc kept from returning memory "
+     "(MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ at 64 / 256 MB, so no fresh pages "
+     "for each batch) 0.928 and 0.927, alternating with 0.950 and 0.945: not the cost."),
     ("train_frozen_inline", "frozen regime, batches drawn in line one at a time",
      f"{PY} bench/train_throughput.py --prefetch inline --config models/lite0_self.yaml "
      "--steps 960 --rounds 24 --warmup 8 --repeats 3 train.regime=frozen",
