@@ -8,7 +8,7 @@ PY          := $(VENV)/bin/python
 PY_QGIS     := $(VENV_QGIS)/bin/python
 DEPS_HASH   := $(shell cat pyproject.toml constraints.txt bench/data-packages.txt bench/data-sdists.txt | sha1sum | cut -c1-12)
 STAMP       := $(VENV)/.stamp-$(DEPS_HASH)
-STAMP_QGIS  := $(VENV_QGIS)/.stamp-$(shell cat Makefile | sha1sum | cut -c1-12)
+STAMP_QGIS  := $(VENV_QGIS)/.stamp-$(shell cat Makefile constraints.txt | sha1sum | cut -c1-12)
 OUT         ?= out/sample-city
 # the tests in 2 processes (pytest-xdist, whole files per process), on the 2-core machine
 # (2026-11-27): engine 411 s against 621 s in one process; plugin 243 s against 346 s. The
@@ -62,11 +62,13 @@ qgis-system:
 	    echo "QGIS is missing. Install it as root: apt-get update && apt-get install -y --no-install-recommends python3-qgis qgis-common python3-venv" >&2; exit 1; fi; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-qgis qgis-common python3-venv > /dev/null; }
 
+# the QGIS test venv: pytest-xdist and execnet at constraints.txt's pins (the rest of that
+# file needs numpy 2, QGIS 3.22's Python needs numpy < 2)
 $(STAMP_QGIS):
 	@$(MAKE) --no-print-directory qgis-system
 	@test -x $(PY_QGIS) || /usr/bin/python3 -m venv --system-site-packages $(VENV_QGIS)
 	$(PY_QGIS) -m pip install --quiet --disable-pip-version-check 'pytest-qgis==2.1.0' 'numpy<2' \
-	  'pytest-xdist==3.8.0' 'execnet==2.1.2'
+	  $$(grep -E '^(pytest-xdist|execnet)==' constraints.txt)
 	$(PY_QGIS) -m compileall -q -j 0 $(VENV_QGIS)/lib > /dev/null || true
 	rm -f $(VENV_QGIS)/.stamp-*
 	touch $@
