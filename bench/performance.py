@@ -185,9 +185,13 @@ def assemble(logs: Path, out: Path) -> None:
     import platform
 
     sys.path.insert(0, str(ROOT))
-    from engine.embed.accel import MIN_ITEMS
+    import torch
 
-    parts = [HEAD.format(machine=f"{platform.machine()}, {__import__('os').cpu_count()} CPUs",
+    from engine.embed.accel import MIN_ITEMS
+    from engine.evaluate.report import cpu_model
+
+    cpu = f"{cpu_model()} ({torch.backends.cpu.get_cpu_capability()}, {platform.machine()})"
+    parts = [HEAD.format(machine=f"{cpu}, {__import__('os').cpu_count()} CPUs",
                          when=time.strftime("%Y-%m-%d", time.gmtime()), min_items=MIN_ITEMS)]
     for key, title, cmd, what in BENCHES:
         log = logs / f"{key}.txt"

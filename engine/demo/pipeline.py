@@ -33,6 +33,7 @@ def run_demo(out: str | Path, city: str | Path | None = None, quick: bool = Fals
     from engine.evaluate.baselines import has_pretrained_backbone, random_init_embedder
     from engine.evaluate.encoder_run import file_digest, mean_r, run_encoder
     from engine.evaluate.recipes import train_or_reuse
+    from engine.evaluate.report import machine
     from engine.models.folder import load_model, read_model_config
 
     preset = "demo-quick" if quick else "demo"
@@ -93,6 +94,7 @@ def run_demo(out: str | Path, city: str | Path | None = None, quick: bool = Fals
         "mean_r_socioeconomic": mean_r(result["scores"], SOCIOECONOMIC),
         "timings_s": {k: round(v, 1) for k, v in timings.items()},
         "maps": {k: v for k, v in result["maps"].items()},
+        "machine": machine(),
     }
     report = write_report(out / "report.md", summary, result, base)
     with atomic_path(out / "demo.json") as tmp:

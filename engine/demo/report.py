@@ -113,8 +113,19 @@ def write_report(path: str | os.PathLike[str], summary: dict, result: dict,
         "## Timings (seconds)", "",
         "| stage | s |", "|---|---|",
         *[f"| {k} | {v} |" for k, v in summary["timings_s"].items()], "",
+        *_machine_line(summary.get("machine")),
     ]
     path = Path(path)
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def _machine_line(mach: dict | None) -> list[str]:
+    """The machine the figures come from (training, hence the maps, depends on the CPU's
+    vector instructions through float rounding)."""
+    if not mach:
+        return []
+    return [f"Machine: {mach['cpu']} ({mach['torch_cpu_capability']}), {mach['cpu_count']} "
+            f"CPUs, device {mach['device']}, torch {mach['torch']} on {mach['torch_threads']} "
+            f"threads; commit {mach['commit']}.", ""]

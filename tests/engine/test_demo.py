@@ -60,6 +60,10 @@ def test_quick_demo_writes_maps_heads_and_a_report(demo: dict) -> None:
     report = (out / "report.md").read_text()
     assert "| perception_beautiful | photo |" in report and "| income | tract |" in report
     assert "r photo-free (random init)" in report
+    # the host is named: its vector instructions change training's rounding, hence the maps
+    mach = summary["machine"]
+    assert mach["cpu"] and mach["torch_cpu_capability"] and mach["cpu_count"] >= 1
+    assert f"Machine: {mach['cpu']} ({mach['torch_cpu_capability']})" in report
     # the baseline of a pretrained map recipe is the recipe untrained (random adapters over the
     # same frozen backbone), and the report says so
     assert summary["baseline"].startswith("random adapters over the same ImageNet backbone")

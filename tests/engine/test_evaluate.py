@@ -131,7 +131,7 @@ def test_quick_benchmark_end_to_end(small_city: Path, tmp_path: Path) -> None:
         assert heading in text
     for claim in CLAIMS:
         assert claim.text in text
-    assert "--quick" in text and "torch:" in text
+    assert "--quick" in text and "torch:" in text and "torch_cpu_capability:" in text
     # the maps are scored from their GeoTIFFs: no PNG quick-look, and their heads fitted on
     # the overhead field need no photo embeddings (the demo writes both)
     map_tifs = list((tmp_path / "work").rglob("maps/*/maps/*.tif"))
