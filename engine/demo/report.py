@@ -122,8 +122,8 @@ def write_report(path: str | os.PathLike[str], summary: dict, result: dict,
 
 
 def _machine_line(mach: dict | None) -> list[str]:
-    """The machine the figures come from (training, hence the maps, depends on the CPU's
-    vector instructions through float rounding)."""
+    """The machine the figures come from: the same code gives other figures on another host
+    (engine.evaluate.report.machine)."""
     if not mach:
         return []
     return [f"Machine: {mach['cpu']} ({mach['torch_cpu_capability']}), {mach['cpu_count']} "

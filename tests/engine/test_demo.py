@@ -60,7 +60,7 @@ def test_quick_demo_writes_maps_heads_and_a_report(demo: dict) -> None:
     report = (out / "report.md").read_text()
     assert "| perception_beautiful | photo |" in report and "| income | tract |" in report
     assert "r photo-free (random init)" in report
-    # the host is named: its vector instructions change training's rounding, hence the maps
+    # the host is named: the same code gave other figures on another host
     mach = summary["machine"]
     assert mach["cpu"] and mach["torch_cpu_capability"] and mach["cpu_count"] >= 1
     assert f"Machine: {mach['cpu']} ({mach['torch_cpu_capability']})" in report
