@@ -102,7 +102,7 @@ BENCHES: list[tuple[str, str, str, str]] = [
      "batches ran 0-3 % slower than on the 4 kept ones. Gathering in a background thread "
      "during the step (numpy's or torch's gather) was not better in 3 alternating runs. On "
      "a slower host (2026-11-27, session 19: compute 14,600-16,200 images/s against "
-     "19,000-27,000 here, a step ~8 ms) the same training code gave 0.937, 0.950, 0.945, "
+     "20,500-27,400 here, a step ~8 ms) the same training code gave 0.937, 0.950, 0.945, "
      "0.935, 0.939, 0.934 in 6 idle runs; with glibc's malloc kept from returning memory "
      "(MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ at 64 / 256 MB, so no fresh pages "
      "for each batch) 0.928 and 0.927, alternating with 0.950 and 0.945: not the cost."),
