@@ -185,13 +185,12 @@ def assemble(logs: Path, out: Path) -> None:
     import platform
 
     sys.path.insert(0, str(ROOT))
-    import torch
-
     from engine.embed.accel import MIN_ITEMS
-    from engine.evaluate.report import cpu_model
+    from engine.evaluate.report import machine
 
-    cpu = f"{cpu_model()} ({torch.backends.cpu.get_cpu_capability()}, {platform.machine()})"
-    parts = [HEAD.format(machine=f"{cpu}, {__import__('os').cpu_count()} CPUs",
+    m = machine()
+    cpu = f"{m['cpu']} ({m['torch_cpu_capability']}, {platform.machine()})"
+    parts = [HEAD.format(machine=f"{cpu}, {m['cpu_count']} CPUs",
                          when=time.strftime("%Y-%m-%d", time.gmtime()), min_items=MIN_ITEMS)]
     for key, title, cmd, what in BENCHES:
         log = logs / f"{key}.txt"
