@@ -37,9 +37,11 @@ if [ "$DEVICE" = cuda ]; then
   CARD=$($PY -c 'import torch; p=torch.cuda.get_device_properties(0); print(f"{torch.cuda.device_count()} x {p.name} ({p.total_memory // 2**30} GiB, {p.multi_processor_count} SMs), torch {torch.__version__}, CUDA {torch.version.cuda}")')
   NGPU=$($PY -c 'import torch; print(torch.cuda.device_count())')
   SIZE=8000 STRIDE=32 PHOTOS=1000 BATCH=256 TRAIN="--steps 24 --rounds 4 --warmup 4"
+  FROZEN_TRAIN="--steps 256 --rounds 8 --warmup 16"
 else
   CARD="CPU rehearsal ($(nproc) cores), torch $($PY -c 'import torch; print(torch.__version__)')"
   NGPU=0 SIZE=1000 STRIDE=64 PHOTOS=64 BATCH=64 TRAIN="--steps 4 --rounds 2 --warmup 1"
+  FROZEN_TRAIN="--steps 32 --rounds 2 --warmup 8"
 fi
 THREADS=$(( $(nproc) < 4 ? $(nproc) : 4 ))
 # loader worker processes for the regimes that decode and augment photos (partial, full): on
@@ -73,8 +75,10 @@ failed() { echo "failed (exit $1): $(grep -v '^\s*$' "$LOGS/$2.log" | tail -1 | 
 
 # 1. training throughput per regime and precision (ratio = real pipeline / pure compute)
 for regime in frozen partial full; do
-  workers=0; [ $regime = frozen ] || workers=$LOADER_WORKERS
-  cmd="$PY bench/train_throughput.py --config $RECIPE $TRAIN train.regime=$regime train.device=$DEVICE train.workers=$workers --amp fp32 bf16 fp16"
+  # the frozen regime draws 8 batches at a time (a block must be a multiple of 8) and its
+  # steps take a few ms: more of them
+  workers=0 steps=$FROZEN_TRAIN; [ $regime = frozen ] || { workers=$LOADER_WORKERS; steps=$TRAIN; }
+  cmd="$PY bench/train_throughput.py --config $RECIPE $steps train.regime=$regime train.device=$DEVICE train.workers=$workers --amp fp32 bf16 fp16"
   if step "train_$regime" 200 $cmd; then
     batch=$(grep -o 'batch [0-9]*' "$LOGS/train_$regime.log" | head -1)
     while read -r amp res; do

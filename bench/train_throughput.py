@@ -22,8 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 AMP = {"fp32": None, "bf16": "bfloat16", "fp16": "float16"}
 
 
-def _step(loss_module, optimizer, batch, amp=None) -> float:
-    """One optimisation step; `amp` (a torch dtype) runs the forward under autocast."""
+def _step(loss_module, optimizer, batch, amp=None) -> None:
+    """One optimisation step; `amp` (a torch dtype) runs the forward under autocast. The loss
+    is not read back: training reads its losses a few steps at a time (LossReadout), so on a
+    GPU the blocks' synchronisations are the only waits, in both kinds of block."""
     import contextlib
 
     import torch
@@ -35,7 +37,6 @@ def _step(loss_module, optimizer, batch, amp=None) -> float:
     optimizer.zero_grad(set_to_none=True)
     total.backward()
     optimizer.step()
-    return float(total.detach())
 
 
 def _block(args: argparse.Namespace) -> int:
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     from engine import distributed
     from engine.errors import EngineError
     from engine.train.config import load_config
-    from engine.train.loop import batch_stream, build, data_loader
+    from engine.train.loop import batch_stream, build, data_loader, features_on_device
     from engine.train.prefetch import BURST, batch_source, prefetch_mode
 
     try:
@@ -118,10 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     sync = torch.cuda.synchronize if info.device.type == "cuda" else (lambda: None)
 
     stream = batch_stream(loader, sampler, {"epoch": 0, "batch": 0}, cfg, info.device)
-    prefetch = (prefetch_mode(cfg, info.device.type, parts.keys) if args.prefetch == "auto" else
+    prefetch = (prefetch_mode(cfg, info.device.type, parts.keys,
+                              features_on_device(parts.dataset)) if args.prefetch == "auto" else
                 {"inline": "none"}.get(args.prefetch, args.prefetch))
     block = _block(args)
-    if prefetch == "burst" and block % BURST:  # else some blocks draw a burst, others none
+    if prefetch in ("burst", "gpu") and block % BURST:  # else some blocks draw a burst, others none
         print(f"error: batches are drawn {BURST} at a time here: steps / rounds ({block}) must "
               f"be a multiple of {BURST}", file=sys.stderr)
         return 2

@@ -12,7 +12,13 @@ from engine.objectives import (  # noqa: F401  (importing registers the objectiv
     image_location,
 )
 from engine.objectives.base import Objective, StepContext
-from engine.objectives.build import build_objectives, compute_losses, objectives_module
+from engine.objectives.build import (
+    build_objectives,
+    compute_losses,
+    loss_terms,
+    non_finite_loss,
+    objectives_module,
+)
 from engine.objectives.infonce import clip_loss, info_nce
 from engine.objectives.moco import MoCoQueue, make_momentum_model, update_momentum
 
@@ -24,7 +30,9 @@ __all__ = [
     "clip_loss",
     "compute_losses",
     "info_nce",
+    "loss_terms",
     "make_momentum_model",
+    "non_finite_loss",
     "objectives_module",
     "update_momentum",
 ]

@@ -54,20 +54,41 @@ def objectives_module(objectives: list[tuple[str, float, Objective]]) -> nn.Modu
     return nn.ModuleDict({name: obj for name, _, obj in objectives})
 
 
-def compute_losses(
+def loss_terms(
     objectives: list[tuple[str, float, Objective]], ctx: StepContext
-) -> tuple[torch.Tensor, dict[str, float]]:
-    """Total = sum of weight * loss; also each objective's unweighted loss as a float."""
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Total = sum of weight * loss, and each objective's unweighted loss (detached, where
+    the loss was computed). Nothing is read back to the host, so on a GPU the step is queued
+    without waiting for it: training reads the losses (and checks them, non_finite_loss)
+    every few steps, in one transfer."""
     total: torch.Tensor | None = None
-    parts: dict[str, float] = {}
+    terms: list[torch.Tensor] = []
     for name, weight, obj in objectives:
         for key in obj.requires:
             ctx.get(key, f"objective '{name}'")
         loss = obj(ctx)
-        if not torch.isfinite(loss):
-            raise EngineError(f"objective '{name}' gave a non-finite loss ({float(loss)})",
-                              hint="lower the learning rate or check the inputs for NaN")
-        parts[name] = float(loss.detach())
+        terms.append(loss.detach())
         total = weight * loss if total is None else total + weight * loss
     assert total is not None
+    return total, terms
+
+
+def non_finite_loss(what: str, value: float, step: int | None = None) -> EngineError:
+    """The error for a non-finite loss `value` of `what` (at training step `step`)."""
+    at = "" if step is None else f" at step {step}"
+    return EngineError(f"{what} gave a non-finite loss ({value}){at}",
+                       hint="lower the learning rate or check the inputs for NaN")
+
+
+def compute_losses(
+    objectives: list[tuple[str, float, Objective]], ctx: StepContext
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Total = sum of weight * loss; also each objective's unweighted loss as a float
+    (read back at once: an error names the first objective whose loss is not finite)."""
+    total, terms = loss_terms(objectives, ctx)
+    parts: dict[str, float] = {}
+    for (name, _, _), term in zip(objectives, terms, strict=True):
+        parts[name] = float(term)
+        if not math.isfinite(parts[name]):
+            raise non_finite_loss(f"objective '{name}'", parts[name])
     return total, parts

@@ -9,6 +9,7 @@ wherever `python -m engine.train` is started from.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -132,6 +133,22 @@ class Config:
         return dataclasses.asdict(self)
 
 
+def _number(key: str, value: Any) -> float:
+    """A float key's value as a finite float. YAML 1.1 (PyYAML) reads exponents without a
+    dot or a sign, `1e-3` or `5e4`, as text: those are taken as the numbers they spell."""
+    number = value
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+    if isinstance(number, bool) or not isinstance(number, (int, float)) \
+            or not math.isfinite(number):
+        raise EngineError(f"config key {key}={value!r} is not a number",
+                          "allowed values: finite numbers, e.g. 0.001 or 1e-3")
+    return float(number)
+
+
 def _check_value(key: str, hint: Any, value: Any, meta: typing.Mapping[str, Any]) -> Any:
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
@@ -149,10 +166,7 @@ def _check_value(key: str, hint: Any, value: Any, meta: typing.Mapping[str, Any]
             raise EngineError(f"config key {key}={value!r} is not an integer",
                               "allowed values: whole numbers, e.g. 50")
     elif hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise EngineError(f"config key {key}={value!r} is not a number",
-                              "allowed values: numbers, e.g. 0.001 or 1e-3")
-        value = float(value)
+        value = _number(key, value)
     elif hint is str:
         if not isinstance(value, str):
             raise EngineError(f"config key {key}={value!r} is not text", "quote it in YAML")

@@ -169,6 +169,11 @@ class GeoPairDataset(Dataset):
         self.photo_features, self.chip_features = photo, chip
         self.cache = ImageCache(self.cache.size, enabled=False)
 
+    def features_device(self) -> torch.device | None:
+        """Where the cached feature tables are (None: no tables, the regime decodes pixels)."""
+        table = self.photo_features if self.photo_features is not None else self.chip_features
+        return None if table is None else table.device
+
     def __len__(self) -> int:
         return int(self.anchors.shape[0])
 

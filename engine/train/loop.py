@@ -41,15 +41,51 @@ class LossModule(nn.Module):
         self.objectives = nn.ModuleDict({name: obj for name, _, obj in objectives})
         self.momentum_model: nn.Module | None = None  # set by train(); not a submodule
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, list[float]]:
-        from engine.objectives import StepContext, compute_losses
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(total loss, each objective's unweighted loss, detached, in `names` order): nothing
+        is read back to the host here (LossReadout does that every few steps)."""
+        from engine.objectives import StepContext, loss_terms
 
         ctx = StepContext(self.model, batch, momentum_model=self.momentum_model)
-        total, parts = compute_losses(self.objective_list(), ctx)
-        return total, [parts[n] for n in self.names]
+        total, terms = loss_terms(self.objective_list(), ctx)
+        return total, torch.stack(terms)
 
     def objective_list(self) -> list[tuple[str, float, nn.Module]]:
         return [(n, w, self.objectives[n]) for n, w in zip(self.names, self.weights, strict=True)]
+
+
+class LossReadout:
+    """The steps' losses, kept where they were computed and read back to the host a few
+    steps at a time (at each log line and before each checkpoint), in one transfer. On a GPU
+    a read-back waits for every queued kernel: reading each step's losses at once (as
+    training did, two reads per objective) kept the host from queueing the next step, and
+    from drawing its batch, while the GPU ran this one. On a CPU nothing waits; the values
+    are the same floats either way."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names, self._steps, self._rows = list(names), [], []
+
+    def add(self, step: int, total: torch.Tensor, losses: torch.Tensor) -> None:
+        """Keep step `step`'s total and per-objective losses (not read yet)."""
+        self._steps.append(step)
+        self._rows.append(torch.cat([total.detach().reshape(1), losses.reshape(-1)]))
+
+    def into(self, history: list[list[float]]) -> None:
+        """Append the kept steps' [step, total, *losses] rows to `history`; a non-finite
+        loss raises, naming the first step and objective that gave one."""
+        if not self._rows:
+            return
+        rows = torch.stack(self._rows).tolist()
+        steps, self._steps, self._rows = self._steps, [], []
+        for step, row in zip(steps, rows, strict=True):
+            if not all(map(np.isfinite, row)):
+                from engine.objectives import non_finite_loss
+
+                bad = next((i for i, v in enumerate(row[1:]) if not np.isfinite(v)), None)
+                if bad is None:  # every objective finite, their weighted sum not
+                    raise non_finite_loss("the weighted sum of the objectives", row[0], step)
+                raise non_finite_loss(f"objective '{self.names[bad]}'", row[bad + 1], step)
+            history.append([step, *row])
 
 
 def seed_everything(seed: int) -> None:
@@ -155,23 +191,36 @@ def build(cfg: Config, info: distributed.DistInfo, progress: Progress) -> TrainP
 
 
 def data_loader(dataset: Any, sampler: Any, cfg: Config, info: distributed.DistInfo) -> Any:
-    """The DataLoader over `dataset` driven by the epoch batch sampler; on a CPU without
-    workers, a dataset that draws whole batches (GeoPairDataset) is drawn without one
-    (InlineBatches)."""
+    """The DataLoader over `dataset` driven by the epoch batch sampler; a dataset that draws
+    whole batches (GeoPairDataset) is drawn without one (InlineBatches) on a CPU without
+    workers, and wherever its feature tables are on the GPU (a batch is a gather there:
+    nothing for a worker process to do, and it could not reach the GPU's memory)."""
     from torch.utils.data import DataLoader
 
     from engine.train.batch_draw import InlineBatches, collate
     from engine.train.dataset import GeoPairDataset
 
     workers = cfg.train.workers
-    if workers == 0 and info.device.type == "cpu" and isinstance(dataset, GeoPairDataset):
-        return InlineBatches(dataset, sampler)
+    if isinstance(dataset, GeoPairDataset):
+        home = dataset.features_device()
+        if home is not None and home.type != "cpu":
+            if workers:
+                log.info("train.workers=%d unused: the cached features are on %s", workers, home)
+            return InlineBatches(dataset, sampler)
+        if workers == 0 and info.device.type == "cpu":
+            return InlineBatches(dataset, sampler)
     return DataLoader(
         dataset, batch_sampler=sampler, num_workers=workers, collate_fn=collate,
         pin_memory=info.device.type == "cuda", persistent_workers=workers > 0,
         prefetch_factor=4 if workers > 0 else None,
         # a private generator: creating an iterator must not consume the global RNG
         generator=torch.Generator().manual_seed(cfg.train.seed))
+
+
+def features_on_device(dataset: Any) -> bool:
+    """Whether `dataset` serves cached features from tables on a GPU (regimes.feature_home)."""
+    home = getattr(dataset, "features_device", lambda: None)()
+    return home is not None and home.type != "cpu"
 
 
 def batch_stream(loader: Any, sampler: Any, pos: dict[str, int], cfg: Config,
@@ -219,12 +268,13 @@ def _train(cfg: Config, info: distributed.DistInfo, progress: Progress,
     loader = data_loader(parts.dataset, sampler, cfg, info)
     stream = batch_stream(loader, sampler, dict(pos), cfg, info.device)
     # a thread loads the next batches while this step computes, or they are drawn in bursts
-    mode = prefetch_mode(cfg, info.device.type, parts.keys)
+    mode = prefetch_mode(cfg, info.device.type, parts.keys, features_on_device(parts.dataset))
     log.info("batches: %s", MODES[mode])
     stream = batch_source(stream, mode)
     steps, every = cfg.train.steps, cfg.train.checkpoint_every
     train_mode(loss_module, parts.model, cfg.train.regime)
     batches = iter(stream)
+    readout = LossReadout(loss_module.names)
     try:
         while pos["step"] < steps:
             total, losses = engine_module(next(batches))
@@ -236,11 +286,14 @@ def _train(cfg: Config, info: distributed.DistInfo, progress: Progress,
             pos["batch"] += 1
             if pos["batch"] >= sampler.batches_per_epoch():
                 pos["epoch"], pos["batch"] = pos["epoch"] + 1, 0
-            history.append([pos["step"], float(total.detach()), *losses])
+            readout.add(pos["step"], total, losses)
             progress(pos["step"], steps, "train")
-            if pos["step"] % cfg.train.log_every == 0 or pos["step"] == steps:
-                log.info("step %d/%d loss %.4f", pos["step"], steps, history[-1][1])
-            if pos["step"] == steps or (every and pos["step"] % every == 0):
+            saving = pos["step"] == steps or (every and pos["step"] % every == 0)
+            if pos["step"] % cfg.train.log_every == 0 or saving:
+                readout.into(history)  # raises on a non-finite loss, before any save
+                if pos["step"] % cfg.train.log_every == 0 or pos["step"] == steps:
+                    log.info("step %d/%d loss %.4f", pos["step"], steps, history[-1][1])
+            if saving:
                 if info.is_main:
                     checkpoint_io.save(out_dir, cfg, parts, pos, history)
                 distributed.barrier(info)

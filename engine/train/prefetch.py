@@ -26,7 +26,8 @@ def in_memory(cfg: Any, keys: Iterable[str] | None) -> bool:
     return "overhead" not in set(keys)
 
 
-def use_prefetch(cfg: Any, device_type: str, keys: Iterable[str] | None = None) -> bool:
+def use_prefetch(cfg: Any, device_type: str, keys: Iterable[str] | None = None,
+                 device_tables: bool = False) -> bool:
     """Whether training draws its batches in a Prefetcher thread: `train.prefetch`, except
     on a CPU whose cores torch's intra-op threads already fill, for batches built from
     memory (in_memory: `keys` are the batch keys). There the thread has no core to run on:
@@ -37,8 +38,10 @@ def use_prefetch(cfg: Any, device_type: str, keys: Iterable[str] | None = None) 
     preparation against an 80-100 ms step, and 306-337 images/s through the thread against
     387-398 in line (bench/train_throughput.py --prefetch thread / burst, 3 idle runs each,
     2026-11-26; docs/PERFORMANCE.md). With a spare core, on a GPU, or with files to read per
-    batch, the thread pays."""
-    if not cfg.train.prefetch:
+    batch, the thread pays. Not with `device_tables` (the frozen regime's features on the
+    GPU, regimes.feature_home): a batch is then a gather queued on the GPU behind the step,
+    and the host's share, drawing its row numbers, is about 0.1-0.2 ms."""
+    if not cfg.train.prefetch or device_tables:
         return False
     if device_type != "cpu" or not in_memory(cfg, keys):
         return True
@@ -55,15 +58,20 @@ MODES = {  # how training draws its batches, as its log says it
     "thread": "loaded ahead in a prefetch thread",
     "burst": f"drawn in line, {BURST} at a time (torch's threads fill the cores and the "
              "batches come from memory)",
-    "none": "drawn in line, one per step (train.prefetch is false)"}
+    "none": "drawn in line, one per step (train.prefetch is false)",
+    "gpu": f"gathered on the GPU from the cached features there, {BURST} at a time"}
 
 
-def prefetch_mode(cfg: Any, device_type: str, keys: Iterable[str] | None = None) -> str:
+def prefetch_mode(cfg: Any, device_type: str, keys: Iterable[str] | None = None,
+                  device_tables: bool = False) -> str:
     """How training draws its batches (MODES): "thread" (a Prefetcher, where use_prefetch
-    says so), "burst" (in line, BURST at a time: batches from memory on a CPU torch fills)
-    or "none" (`train.prefetch` false: one at a time, in line)."""
+    says so), "burst" (in line, BURST at a time: batches from memory on a CPU torch fills,
+    or gathered on the GPU from `device_tables`) or "none" (`train.prefetch` false: one at
+    a time, in line)."""
     if not cfg.train.prefetch:
         return "none"
+    if device_tables:
+        return "gpu"
     return "thread" if use_prefetch(cfg, device_type, keys) else "burst"
 
 
@@ -88,7 +96,7 @@ def batch_source(stream: Iterable[Any], mode: str) -> Iterable[Any]:
         raise ValueError(f"unknown prefetch mode {mode!r}: one of {', '.join(MODES)}")
     if mode == "thread":
         return Prefetcher(stream, depth=2)
-    return in_bursts(stream) if mode == "burst" else stream
+    return in_bursts(stream) if mode in ("burst", "gpu") else stream
 
 
 class Prefetcher:

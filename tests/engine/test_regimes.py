@@ -212,6 +212,30 @@ def test_frozen_batches_are_drawn_at_once_like_items(small_city, tmp_path):
     assert all(torch.equal(batch[k], threaded[k]) for k in batch)
     other = collate(ds.__getitems__([(4, i) for _, i in keys]))  # another epoch, other draws
     assert not all(torch.equal(batch[k], other[k]) for k in batch)
+    _tables_off_the_host_are_gathered_where_they_are(ds, keys, batch)
+
+
+def _tables_off_the_host_are_gathered_where_they_are(ds, keys, batch) -> None:
+    """Feature tables on a GPU (regimes.feature_home) are gathered there, in line or in a
+    thread, and no loader worker draws from them. No GPU here: torch's "meta" device (shapes
+    without values) stands in for one; feature_home keeps a CPU run's tables on the CPU."""
+    from engine import distributed
+    from engine.train.batch_draw import InlineBatches, collate
+    from engine.train.loop import data_loader, features_on_device
+    from engine.train.regimes import feature_home
+
+    assert feature_home(torch.device("cpu"), 1) == torch.device("cpu")
+    assert not features_on_device(ds)
+    ds.use_features(ds.photo_features.to("meta"), None)
+    assert features_on_device(ds) and ds.features_device() == torch.device("meta")
+    with ThreadPoolExecutor(1) as pool:
+        threaded = pool.submit(lambda: collate(ds.__getitems__(keys))).result()
+    for drawn in (collate(ds.__getitems__(keys)), threaded):
+        assert drawn.keys() == batch.keys()
+        assert all(drawn[k].device.type == "meta" and drawn[k].shape == batch[k].shape
+                   for k in batch)
+    cfg = _config(Path("."), Path("."), "frozen", "train.workers=2")
+    assert isinstance(data_loader(ds, None, cfg, distributed.setup("cpu")), InlineBatches)
 
 
 def test_gathers_take_each_keys_rows_from_one_gather_per_table() -> None:

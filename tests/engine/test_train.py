@@ -103,6 +103,11 @@ def test_config_overrides_and_errors(tmp_path: Path) -> None:
         load_config(None, ["model.imag.backbone=tiny_cnn", "objectives.self.weight=1"])
     with pytest.raises(EngineError, match="not key=value"):
         load_config(None, ["train.steps"])
+    # YAML 1.1 reads an exponent without a dot as text: taken as the number it spells
+    assert load_config(None, ["train.lr=1e-3", "objectives.self.weight=1"]).train.lr == 0.001
+    for bad_lr in ("fast", "nan", "1e999"):
+        with pytest.raises(EngineError, match="train.lr.*not a number"):
+            load_config(None, [f"train.lr={bad_lr}", "objectives.self.weight=1"])
     bad = tmp_path / "bad.yaml"
     bad.write_text("train: [1, 2\n")
     with pytest.raises(EngineError, match="not valid YAML"):
@@ -337,8 +342,55 @@ def test_cpu_training_draws_batches_from_memory_in_line_when_torch_fills_the_cor
             # where no thread draws them, batches come in bursts unless prefetch is off
             assert prefetch_mode(cfg, device, keys) == (
                 "thread" if expected else "burst" if cfg.train.prefetch else "none")
+        # the frozen regime's feature tables on the GPU: batches are gathers queued there
+        cfg = load_config(None, ["objectives.self.weight=1", "train.regime=frozen"])
+        assert use_prefetch(cfg, "cuda", None, device_tables=True) is False
+        assert prefetch_mode(cfg, "cuda", None, device_tables=True) == "gpu"
     finally:
         torch.set_num_threads(before)
+
+
+def test_losses_are_read_back_a_few_steps_at_a_time_and_checked() -> None:
+    """Training keeps each step's losses where they were computed and reads them at the log
+    lines and checkpoints (LossReadout): the same floats as reading each step, and a
+    non-finite loss names its step and objective."""
+    from engine.train.loop import LossReadout
+
+    readout, history = LossReadout(["self", "temporal"]), []
+    steps = {1: (torch.tensor(3.0), torch.tensor([1.0, 2.0])),
+             2: (torch.tensor(0.1), torch.tensor([0.05, 0.3]))}
+    for step, (total, losses) in steps.items():
+        readout.add(step, total, losses)
+    readout.into(history)
+    assert history == [[step, float(total), *(float(v) for v in losses)]  # as read each step
+                       for step, (total, losses) in steps.items()]
+    readout.into(history)  # nothing kept: nothing added
+    assert len(history) == 2
+    readout.add(3, torch.tensor(1.0), torch.tensor([0.5, 0.5]))
+    readout.add(4, torch.tensor(float("nan")), torch.tensor([1.0, float("inf")]))
+    with pytest.raises(EngineError, match="objective 'temporal' gave a non-finite loss "
+                                          r"\(inf\) at step 4"):
+        readout.into(history)
+    assert [row[0] for row in history] == [1, 2, 3]  # the finite steps before it are kept
+    readout.add(5, torch.tensor(float("inf")), torch.tensor([1.0, 2.0]))
+    with pytest.raises(EngineError, match="weighted sum of the objectives.*step 5"):
+        readout.into(history)
+
+
+def test_training_whose_loss_diverges_stops_with_a_clear_error(tiny_city: Path,
+                                                               tmp_path: Path) -> None:
+    """A learning rate of 1e30 (an exponent YAML reads as text) makes the loss NaN within a
+    few steps: training stops at the next read-back, names the objective and the step, and
+    leaves no run folder behind (no model from diverged weights)."""
+    from engine.train.loop import train
+
+    cfg = load_config(None, [*tiny_overrides(tiny_city, tmp_path / "run", steps=6),
+                             "objectives.self.weight=1", "train.lr=1e30", "train.log_every=3"])
+    with pytest.raises(EngineError, match=r"objective 'self' gave a non-finite loss \(nan\) "
+                                          r"at step [1-3]\b") as err:
+        train(cfg)
+    assert "learning rate" in err.value.hint
+    assert not (tmp_path / "run").exists()
 
 
 def test_prefetch_does_not_change_results(tiny_city: Path, tmp_path: Path, caplog) -> None:
