@@ -22,7 +22,7 @@ from torch.utils.data import default_collate
 
 from engine.data.pairs import PairIndex
 from engine.errors import EngineError
-from engine.train.dataset import AUG  # dataset imports this module only inside its methods
+from engine.train.dataset import AUG, to_device  # dataset imports this module only in methods
 from engine.train.sampler import KeyBatch
 
 
@@ -148,13 +148,13 @@ def _take(table: torch.Tensor, rows: np.ndarray, views: np.ndarray) -> torch.Ten
     one-thread gather (2 idle cores, measured in line in one process, alternating). In a
     prefetch thread the step is using that pool at the same moment (8 ms on 2 busy cores):
     numpy's gather there. A table on a GPU (regimes.feature_home) is gathered there: only
-    the row numbers are copied, without waiting for the queued step."""
+    the row numbers are copied (dataset.to_device), without waiting for the queued step."""
     on_host = table.device.type == "cpu"
     if on_host and threading.current_thread() is not threading.main_thread():
         return torch.from_numpy(table.numpy()[rows, views])
     flat = table.reshape(-1, table.shape[-1])
     index = torch.from_numpy(rows * table.shape[1] + views)
-    return flat.index_select(0, index if on_host else index.to(table.device, non_blocking=True))
+    return flat.index_select(0, index if on_host else to_device(index, table.device))
 
 
 def _images(ds: Any, out: Batched, key: str, rows: np.ndarray, g: np.random.Generator,

@@ -192,12 +192,22 @@ class GeoPairDataset(Dataset):
         return {k: v[0] for k, v in draw_batch(self, [key]).items()}
 
 
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """`tensor` on `device` without making the host wait for the GPU's queued work: a CPU
+    tensor bound for a GPU is staged in pinned memory first (unless it already is, as a
+    DataLoader's pinned batches are), since a copy from pageable memory may wait for the
+    stream (CUDA runtime API, "API synchronization behavior")."""
+    if device.type == "cuda" and tensor.device.type == "cpu" and not tensor.is_pinned():
+        tensor = tensor.pin_memory()
+    return tensor.to(device, non_blocking=True)
+
+
 def prepare_batch(batch: dict[str, torch.Tensor], device: torch.device, image_size: int
                   ) -> dict[str, torch.Tensor]:
     """Collated items -> the model's batch on `device`: photos augmented and normalised,
     overhead chips normalised, "<key>.aug" entries consumed (exactly the required keys left);
     cached backbone features (B, D) (the frozen regime) pass as they are."""
-    moved = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+    moved = {k: to_device(v, device) for k, v in batch.items()}
     out = {}
     for key, value in moved.items():
         if key.endswith(AUG):

@@ -65,9 +65,9 @@ MODES = {  # how training draws its batches, as its log says it
 def prefetch_mode(cfg: Any, device_type: str, keys: Iterable[str] | None = None,
                   device_tables: bool = False) -> str:
     """How training draws its batches (MODES): "thread" (a Prefetcher, where use_prefetch
-    says so), "burst" (in line, BURST at a time: batches from memory on a CPU torch fills,
-    or gathered on the GPU from `device_tables`) or "none" (`train.prefetch` false: one at
-    a time, in line)."""
+    says so), "burst" (in line, BURST at a time: batches from memory on a CPU torch fills),
+    "gpu" (in line, BURST at a time, gathered on the GPU from `device_tables`) or "none"
+    (`train.prefetch` false: one at a time, in line)."""
     if not cfg.train.prefetch:
         return "none"
     if device_tables:
