@@ -26,23 +26,23 @@ def validate_lonlat(lonlat: torch.Tensor) -> torch.Tensor:
             hint="stack the coordinates as [[lon, lat], ...] (longitude first, EPSG:4326)",
         )
     ll = lonlat.detach().to(torch.float64)
-    bad = ~torch.isfinite(ll).all(dim=1)
-    if bool(bad.any()):
-        row = int(bad.nonzero()[0, 0])
+    lat = ll[:, 1]
+    nonfinite = ~torch.isfinite(ll).all(dim=1)
+    out = (lat < -90.0) | (lat > 90.0)
+    if not bool((nonfinite | out).any()):  # one read-back (on a GPU, one wait) when all is well
+        return lonlat.to(torch.float64)
+    if bool(nonfinite.any()):
+        row = int(nonfinite.nonzero()[0, 0])
         raise EngineError(
             f"location row {row} is not finite: lon, lat = {ll[row].tolist()}",
             hint="drop or fill rows with missing coordinates before encoding",
         )
-    lat = ll[:, 1]
-    out = (lat < -90.0) | (lat > 90.0)
-    if bool(out.any()):
-        row = int(out.nonzero()[0, 0])
-        raise EngineError(
-            f"location row {row} has latitude {float(lat[row])} outside [-90, 90]",
-            hint="coordinates must be lon, lat degrees in EPSG:4326, longitude first "
-            "(swapped columns or projected metres give this error)",
-        )
-    return lonlat.to(torch.float64)
+    row = int(out.nonzero()[0, 0])
+    raise EngineError(
+        f"location row {row} has latitude {float(lat[row])} outside [-90, 90]",
+        hint="coordinates must be lon, lat degrees in EPSG:4326, longitude first "
+        "(swapped columns or projected metres give this error)",
+    )
 
 
 def wrap_lon(lon: torch.Tensor) -> torch.Tensor:
