@@ -56,7 +56,7 @@ class GeoPretext(Objective):
                               "check_model(model) before making the optimizer")
         labels = ctx.get("cluster", "geo_pretext").long()
         n = self.classifier.out_features
-        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= n):
+        if bool(((labels < 0) | (labels >= n)).any()):  # one read-back (a GPU: one wait)
             raise EngineError(
                 f"geo_pretext cluster ids must be in [0, {n}), got {int(labels.min())}.."
                 f"{int(labels.max())}",
