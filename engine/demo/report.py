@@ -102,7 +102,11 @@ def write_report(path: str | os.PathLike[str], summary: dict, result: dict,
                         result.get("maps", {})), "",
         f"Mean photo-free r over the perception scores: trained "
         f"{_f(summary['mean_r_perception'])}, random init "
-        f"{_f(summary['mean_r_perception_random'])}.", "",
+        f"{_f(summary['mean_r_perception_random'])}. One training run of one seed: "
+        "runs of the same code whose backbone features differ only in rounding (another "
+        "CPU, another inference runtime) moved the trained figure by up to 0.04 "
+        "(README, \"How much one demo run says\"); a smaller difference is not evidence "
+        "either way.", "",
         "## Outputs", "",
         "- `maps/<target>.tif` (band 1 prediction, band 2 uncertainty, `.qml` style), "
         "`maps/<target>.gpkg` (styled grid cells; tracts for socioeconomics), "
