@@ -91,6 +91,14 @@ for regime in frozen partial full; do
   fi
 done
 
+# the frozen regime through the training CLI: where its feature tables went, how its batches
+# were drawn, and that the loss falls (train_throughput.py measures; this runs what users run)
+cmd="$PY -m engine.train --config $RECIPE train.regime=frozen train.device=$DEVICE train.steps=400 train.log_every=100 output=$WORK/train_cli"
+if step train_cli 300 $cmd; then
+  res=$(grep -oE 'feature tables: .*|batches: .*|step (100|400)/400 loss [0-9.]+|seconds: .*' "$LOGS/train_cli.log" | tr '\n|`' ';  ')
+else res=$(failed $? train_cli); fi
+row "train CLI lite0_crossview frozen, 400 steps" "$res" "$cmd"
+
 # 2. embedding benches on the GPU (torch runtime: OpenVINO / ONNX Runtime are the CPU paths)
 cmd="$PY bench/embed_raster.py --device $DEVICE --runtime torch --sizes $SIZE --strides $STRIDE --peer-sizes --threads $THREADS --batch-size $BATCH --workdir $WORK --json $WORK/embed_raster.json"
 if step embed_raster 200 $cmd; then

@@ -116,7 +116,9 @@ def precompute(cfg: Config, model: nn.Module, dataset: Any, device: torch.device
         info.update(chip_rows=len(rows), chip_rows_computed=cache.computed,
                     chip_cache=cache.path.name)
     tables = [t for t in (photo_feats, chip_feats) if t is not None]
-    home = feature_home(device, sum(t.numel() * t.element_size() for t in tables))
+    nbytes = sum(t.numel() * t.element_size() for t in tables)
+    home = feature_home(device, nbytes)
+    log.info("feature tables: %.1f MiB, kept on %s", nbytes / 2**20, home)
     dataset.use_features(*(None if t is None else t.to(home) for t in (photo_feats, chip_feats)))
     info["feature_device"] = str(home)
     return info
