@@ -86,6 +86,42 @@ def test_frozen_backbone_stays_bit_identical_while_the_adapter_learns(small_city
 
 
 @needs_zoo
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (run where lent)")
+def test_frozen_regime_on_a_gpu_keeps_its_features_there(small_city, tmp_path, caplog):
+    """On a GPU the frozen regime's feature tables live on it and each batch is gathered
+    there (regimes.feature_home, prefetch mode "gpu"); training reads its losses a few steps
+    at a time and still lowers the loss and leaves the backbone as it was."""
+    import logging
+
+    from engine.models.folder import load_model
+    from engine.train.loop import train
+    from engine.train.prefetch import MODES
+
+    cfg = _config(small_city, tmp_path, "frozen", "train.steps=40", "train.lr=0.01",
+                  "train.device=cuda", "train.prefetch=true", "train.log_every=8")
+    with caplog.at_level(logging.INFO, logger="engine"):
+        result = train(cfg)
+    said = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("feature tables:") and "cuda" in m for m in said), said
+    assert f"batches: {MODES['gpu']}" in said
+    rows = [line.split(",") for line in
+            (Path(result["output"]) / "loss.csv").read_text().splitlines()[1:]]
+    assert len(rows) == 40 and float(rows[-1][1]) < float(rows[0][1])
+    before = _run_free_backbone(cfg)
+    after = load_model(result["output"]).state_dict()
+    assert all(torch.equal(before[k], after[k].cpu()) for k in before)
+
+
+def _run_free_backbone(cfg) -> dict:
+    """The pretrained backbone's weights as the recipe builds them (nothing trained)."""
+    from engine.nn.model import GeoModel
+
+    model = GeoModel.from_config(cfg.model)
+    return {f"image_encoder.backbone.{k}": v for k, v in
+            model.image_encoder.backbone.state_dict().items()}
+
+
+@needs_zoo
 @pytest.mark.parametrize("regime", ["partial", "full"])
 def test_partial_and_full_train_on_the_small_city(small_city, tmp_path, regime):
     cfg = _config(small_city, tmp_path, regime, "train.steps=12", "train.lr=0.003",
