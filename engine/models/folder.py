@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from engine.errors import EngineError
+from engine.models import yaml_text
 from engine.models.recipe_keys import check_recipe_keys
 from engine.models.weights import CONFIG_FILE, check_state, read_weights, weights_path
 
@@ -30,7 +31,7 @@ def _read_doc(cfg_path: Path) -> dict[str, Any]:
         raise EngineError(f"model config {cfg_path} is missing",
                           "a model folder holds config.yaml next to model.safetensors")
     try:
-        doc = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
+        doc = yaml_text.load(cfg_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise EngineError(f"model config {cfg_path} cannot be read: {exc}",
                           "check the file's permissions, or re-copy the model") from None

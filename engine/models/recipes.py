@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
+from engine.models import yaml_text
 
 PACKAGED = Path(__file__).resolve().parents[1] / "recipes"  # engine/recipes (installed wheel)
 CHECKOUT = Path(__file__).resolve().parents[2] / "models"  # <repo>/models (checkout)
@@ -41,7 +41,7 @@ def list_recipes() -> list[dict[str, str]]:
     """[{name, path, summary}] for every shipped recipe, sorted by name."""
     out = []
     for path in sorted(recipes_dir().glob("*.yaml")):
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml_text.load(path.read_text(encoding="utf-8")) or {}
         name = str(data.get("name") or path.stem) if isinstance(data, dict) else path.stem
         out.append({"name": path.stem, "run_name": name, "path": str(path),
                     "summary": _summary(path)})

@@ -26,6 +26,7 @@ from engine.data.imagery_options import (
 )
 from engine.defaults import CHIP_PX, DEVICE, DEVICES, IMAGE_PX, TRAIN_BATCH, TRAIN_STEPS
 from engine.errors import EngineError
+from engine.models import yaml_text
 from engine.models.photo_input import DEFAULT_RESIZE, RESIZE_MODES
 from engine.models.recipes import recipe_path, recipes_dir
 from engine.paths import project_root, resolve_path
@@ -134,19 +135,12 @@ class Config:
 
 
 def _number(key: str, value: Any) -> float:
-    """A float key's value as a finite float. YAML 1.1 (PyYAML) reads exponents without a
-    dot or a sign, `1e-3` or `5e4`, as text: those are taken as the numbers they spell."""
-    number = value
-    if isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            number = None
-    if isinstance(number, bool) or not isinstance(number, (int, float)) \
-            or not math.isfinite(number):
+    """A float key's value as a finite float (`1e-3` is read as a number: yaml_text)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value):
         raise EngineError(f"config key {key}={value!r} is not a number",
                           "allowed values: finite numbers, e.g. 0.001 or 1e-3")
-    return float(number)
+    return float(value)
 
 
 def _check_value(key: str, hint: Any, value: Any, meta: typing.Mapping[str, Any]) -> Any:
@@ -247,7 +241,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             raise EngineError(f"override {item!r} is not key=value",
                               "e.g. train.steps=50 objectives.temporal.weight=0.5")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else None
+            value = yaml_text.load(raw) if raw.strip() else None
         except yaml.YAMLError as exc:
             raise EngineError(f"override {item!r}: value is not valid YAML ({exc})",
                               "quote text values") from None
@@ -302,7 +296,7 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
                               f"pass --config with a recipe name or file; recipes live in "
                               f"{recipes_dir()} (`python -m engine recipes` lists them)")
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = yaml_text.load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
             raise EngineError(f"recipe {path} is not valid YAML: {exc}",
                               "check indentation and quoting") from None

@@ -103,11 +103,20 @@ def test_config_overrides_and_errors(tmp_path: Path) -> None:
         load_config(None, ["model.imag.backbone=tiny_cnn", "objectives.self.weight=1"])
     with pytest.raises(EngineError, match="not key=value"):
         load_config(None, ["train.steps"])
-    # YAML 1.1 reads an exponent without a dot as text: taken as the number it spells
+    # YAML 1.1 (PyYAML) reads an exponent without a dot or a sign as text; recipes, overrides
+    # and model configs are read with YAML 1.2's floats (engine.models.yaml_text)
     assert load_config(None, ["train.lr=1e-3", "objectives.self.weight=1"]).train.lr == 0.001
-    for bad_lr in ("fast", "nan", "1e999"):
+    for bad_lr in ("fast", "nan", "1e999", ".nan"):
         with pytest.raises(EngineError, match="train.lr.*not a number"):
             load_config(None, [f"train.lr={bad_lr}", "objectives.self.weight=1"])
+    recipe = tmp_path / "exponents.yaml"
+    recipe.write_text("train: {lr: 5e-4, steps: 3}\nobjectives: {image_location: {weight: 1.0}}\n"
+                      "model: {location: {name: grid, min_radius: 1e-3}}\n")
+    cfg = load_config(recipe)
+    assert cfg.train.lr == 0.0005 and cfg.model["location"]["min_radius"] == 0.001
+    from engine.nn.model import GeoModel
+
+    assert GeoModel.from_config(cfg.model).location_encoder is not None  # was: str < float
     bad = tmp_path / "bad.yaml"
     bad.write_text("train: [1, 2\n")
     with pytest.raises(EngineError, match="not valid YAML"):
