@@ -23,4 +23,4 @@ _Loader.add_implicit_resolver(
 
 def load(text: str) -> Any:
     """The data in YAML `text` (yaml.YAMLError when it is not valid YAML)."""
-    return yaml.load(text, Loader=_Loader)
+    return yaml.load(text, Loader=_Loader)  # a SafeLoader: plain data, never Python objects
