@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     from engine.errors import EngineError
     from engine.train.config import load_config
     from engine.train.loop import batch_stream, build, data_loader, features_on_device
-    from engine.train.prefetch import BURST, batch_source, prefetch_mode
+    from engine.train.prefetch import BURST, BURST_MODES, batch_source, prefetch_mode
 
     try:
         cfg = load_config(args.config, args.overrides)
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                               features_on_device(parts.dataset)) if args.prefetch == "auto" else
                 {"inline": "none"}.get(args.prefetch, args.prefetch))
     block = _block(args)
-    if prefetch in ("burst", "gpu") and block % BURST:  # else some blocks draw a burst, others none
+    if prefetch in BURST_MODES and block % BURST:  # else some blocks draw a burst, others none
         print(f"error: batches are drawn {BURST} at a time here: steps / rounds ({block}) must "
               f"be a multiple of {BURST}", file=sys.stderr)
         return 2

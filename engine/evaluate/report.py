@@ -170,11 +170,8 @@ def claims_section(rows: list[dict]) -> list[str]:
 
 def machine() -> dict:
     """Platform, CPU model and count, torch version, the vector instructions torch's CPU
-    kernels use, and the device used: figures depend on the host. The demo's mean photo-free
-    perception r was 0.679 in three sessions and 0.638 on an AVX2-only AMD EPYC, with the same
-    engine code (2026-11-27; the cause not isolated: a frozen recipe's 200-step loss was the
-    same to the bit there under torch's AVX2 and default kernels, and the backbone features
-    come from OpenVINO, whose kernels follow the CPU)."""
+    kernels use, and the device used: figures depend on the host and the inference runtime
+    (the same code's demo, README "How much one demo run says")."""
     import torch
 
     return {"platform": platform.platform(), "python": platform.python_version(),

@@ -202,10 +202,10 @@ def data_loader(dataset: Any, sampler: Any, cfg: Config, info: distributed.DistI
 
     workers = cfg.train.workers
     if isinstance(dataset, GeoPairDataset):
-        home = dataset.features_device()
-        if home is not None and home.type != "cpu":
+        if features_on_device(dataset):
             if workers:
-                log.info("train.workers=%d unused: the cached features are on %s", workers, home)
+                log.info("train.workers=%d unused: the cached features are on %s", workers,
+                         dataset.features_device())
             return InlineBatches(dataset, sampler)
         if workers == 0 and info.device.type == "cpu":
             return InlineBatches(dataset, sampler)

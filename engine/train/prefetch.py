@@ -60,6 +60,7 @@ MODES = {  # how training draws its batches, as its log says it
              "batches come from memory)",
     "none": "drawn in line, one per step (train.prefetch is false)",
     "gpu": f"gathered on the GPU from the cached features there, {BURST} at a time"}
+BURST_MODES = ("burst", "gpu")  # the modes that draw BURST batches back to back (in_bursts)
 
 
 def prefetch_mode(cfg: Any, device_type: str, keys: Iterable[str] | None = None,
@@ -96,7 +97,7 @@ def batch_source(stream: Iterable[Any], mode: str) -> Iterable[Any]:
         raise ValueError(f"unknown prefetch mode {mode!r}: one of {', '.join(MODES)}")
     if mode == "thread":
         return Prefetcher(stream, depth=2)
-    return in_bursts(stream) if mode in ("burst", "gpu") else stream
+    return in_bursts(stream) if mode in BURST_MODES else stream
 
 
 class Prefetcher:
