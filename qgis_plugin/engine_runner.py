@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .settings import ENV_VAR, PLUGIN_DIR, engine_python
+from .settings import ENV_VAR, engine_python, engine_python_source
 
 # Variables that must not leak from QGIS into the engine: QGIS's own PROJ/GDAL data
 # and Python paths would make the engine's rasterio/pyproj/torch load the wrong files.
@@ -61,6 +61,35 @@ def child_environment(base: dict[str, str] | None = None) -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONIOENCODING"] = "utf-8"
     return env
+
+
+NO_ENGINE_HINT = (
+    "run GeoContrast > Set up engine… (headless: the algorithm geocontrast:setup_engine), "
+    "which installs the engine shipped in the plugin zip; or set GeoContrast > Engine "
+    f"settings (or {ENV_VAR}) to the python of a venv with the engine installed")
+
+
+def missing_engine_message(path: str, given: str | None = None) -> str:
+    """Why there is no engine interpreter at `path`, naming where that path came from."""
+    source = "given" if given else engine_python_source()
+    if source == "env":
+        return f"{ENV_VAR} names {path}, which does not exist; correct it or unset it"
+    if source == "settings":
+        return (f"GeoContrast > Engine settings name {path}, which does not exist; choose "
+                "another python there, or clear it to use the set-up engine")
+    if source == "given":
+        return f"engine interpreter not found: {path}"
+    return "no GeoContrast engine is set up yet"
+
+
+def engine_cwd() -> str:
+    """The engine's working directory: QGIS's own (relative paths typed in qgis_process or
+    a model mean there what they mean to QGIS, which opened the layers from it), else home
+    (QGIS's folder was deleted)."""
+    try:
+        return os.getcwd()
+    except OSError:
+        return str(Path.home())
 
 
 def engine_argv(command: str, args: Sequence[str], python: str | None = None) -> list[str]:
@@ -146,12 +175,7 @@ def run_engine(
     """
     argv = engine_argv(command, args, python)
     if not Path(argv[0]).is_file():
-        raise EngineRunError(
-            f"no GeoContrast engine is set up yet (engine interpreter not found: {argv[0]})",
-            "run GeoContrast > Set up engine… (headless: the algorithm geocontrast:setup_engine"
-            "), which installs the engine shipped in the plugin zip; or set GeoContrast > "
-            f"Engine settings (or {ENV_VAR}) to the python of a venv with the engine installed",
-        )
+        raise EngineRunError(missing_engine_message(argv[0], python), NO_ENGINE_HINT)
     if feedback is not None:
         feedback.pushCommandInfo(shlex.join(argv))  # copy-paste into a terminal
     popen_kw: dict[str, Any] = {}
@@ -170,7 +194,7 @@ def run_engine(
             errors="replace",
             bufsize=1,
             env=child_environment(),
-            cwd=str(PLUGIN_DIR.parent),
+            cwd=engine_cwd(),
             **popen_kw,
         )
     except OSError as exc:
@@ -244,6 +268,10 @@ def _follow(
         )
     if returncode != 0 or result is None:
         tail = " | ".join(ln for ln in list(stderr_tail)[-6:] if ln.strip())
+        if "No module named engine" in tail:  # a Python without the engine installed
+            raise EngineRunError(
+                f"{proc.args[0]} is not a GeoContrast engine: it has no 'engine' package",
+                NO_ENGINE_HINT, returncode)
         raise EngineRunError(
             f"engine command '{command}' failed with exit code {returncode}: {tail or 'no output'}",
             "run the same command in a terminal with -v for details",

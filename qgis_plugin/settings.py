@@ -57,21 +57,33 @@ def _settings_value() -> str:
     return str(value or "").strip()
 
 
-def engine_python() -> str:
-    """The engine interpreter to use now: env var, QgsSettings, a checkout's .venv, the set-up
-    venv; when none exists, the checkout path (whose "not found" error names the set-up)."""
+def _engine_python() -> tuple[str, str]:
+    """(interpreter, where it comes from: env, settings, checkout, managed or none)."""
     from_env = os.environ.get(ENV_VAR, "").strip()
     if from_env:
-        return from_env
+        return from_env, "env"
     chosen = _settings_value()
     if chosen:
-        return chosen
+        return chosen, "settings"
     checkout = default_engine_python()
     if Path(checkout).is_file():
-        return checkout
+        return checkout, "checkout"
     from .engine_setup import managed_python
 
-    return managed_python() or checkout
+    managed = managed_python()
+    return (managed, "managed") if managed else (checkout, "none")
+
+
+def engine_python() -> str:
+    """The engine interpreter to use now: env var, QgsSettings, a checkout's .venv, the set-up
+    venv; when none exists, the checkout path (which does not exist: the errors then say that
+    no engine is set up, engine_runner.missing_engine_message)."""
+    return _engine_python()[0]
+
+
+def engine_python_source() -> str:
+    """Where engine_python() comes from: "env", "settings", "checkout", "managed" or "none"."""
+    return _engine_python()[1]
 
 
 def set_engine_python(path: str) -> None:
@@ -98,17 +110,18 @@ class EngineProbe:
 
 def probe_engine(python: str | None = None, timeout_s: float = 120.0) -> EngineProbe:
     """Run the engine interpreter with a tiny probe: "engine found, torch X, device cpu"."""
-    from .engine_runner import child_environment
+    from .engine_runner import (
+        NO_ENGINE_HINT,
+        child_environment,
+        engine_cwd,
+        missing_engine_message,
+    )
 
+    given = python
     python = python or engine_python()
     if not Path(python).is_file():
         return EngineProbe(
-            False,
-            f"engine interpreter not found: {python}. Run GeoContrast > Set up engine… "
-            "(installs the engine shipped in the plugin zip), or set GeoContrast > Engine "
-            f"settings (or {ENV_VAR}) to the python of a venv where the engine is installed.",
-            python,
-        )
+            False, f"{missing_engine_message(python, given)}. To fix: {NO_ENGINE_HINT}.", python)
     try:
         proc = subprocess.run(
             [python, "-c", _PROBE],
@@ -116,7 +129,7 @@ def probe_engine(python: str | None = None, timeout_s: float = 120.0) -> EngineP
             text=True,
             timeout=timeout_s,
             env=child_environment(),
-            cwd=str(PLUGIN_DIR.parent),
+            cwd=engine_cwd(),
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return EngineProbe(False, f"could not run {python}: {exc}", python)

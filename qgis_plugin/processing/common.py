@@ -115,6 +115,17 @@ def vector_file(alg: Any, parameters: dict[str, Any], name: str, context: QgsPro
     return path, layer_name or ""
 
 
+def single_layer_file(alg: Any, parameters: dict[str, Any], name: str,
+                      context: QgsProcessingContext,
+                      feedback: QgsProcessingFeedback | None) -> str:
+    """A file the engine can open without a layer name for a vector parameter (polygons,
+    masks, example points: no photo paths to keep valid): the layer's own file when that is
+    all it holds (its layer named as the file), else that one layer saved to a GeoPackage
+    (a layer of a multi-layer GeoPackage, a selection, a filter, a memory layer)."""
+    return alg.parameterAsCompatibleSourceLayerPath(
+        parameters, name, context, ["gpkg", "shp", "geojson"], "gpkg", feedback)
+
+
 def raster_file(alg: Any, parameters: dict[str, Any], name: str,
                 context: QgsProcessingContext) -> str:
     """The file behind a raster parameter ("" when none is given)."""
@@ -134,16 +145,41 @@ def layer_file(alg: Any, parameters: dict[str, Any], name: str,
     return parts[0], layer_name
 
 
+EMBEDDING_META_TABLE = "gc_embedding_meta"  # engine.export.embeddings_gpkg.META_TABLE
+
+
+def embedding_layers(path: str | Path) -> list[str]:
+    """The embedding layers of an engine GeoPackage, the one the engine reads by default
+    first ([] when it has none or is not a GeoPackage)."""
+    import contextlib
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as con:
+            rows = con.execute(
+                f"SELECT table_name FROM {EMBEDDING_META_TABLE} ORDER BY id").fetchall()
+    except sqlite3.Error:
+        return []
+    return [str(r[0]) for r in rows]
+
+
 def file_layer_problem(alg: Any, parameters: dict[str, Any], name: str,
-                       context: QgsProcessingContext) -> str:
-    """"" when a vector-layer parameter is a GeoPackage file layer, else the problem."""
+                       context: QgsProcessingContext, layer_passed: bool = False) -> str:
+    """"" when a vector-layer parameter is a GeoPackage file layer the engine will read,
+    else the problem. Without `layer_passed` (no flag carries the layer name to the engine)
+    the layer must be the file's first embedding layer, the one the engine reads."""
     layer = alg.parameterAsVectorLayer(parameters, name, context)
     if layer is None:
         return ""
-    path = Path(layer.source().split("|")[0])
-    if layer.providerType() != "ogr" or not path.is_file():
+    path, layer_name = layer_file(alg, parameters, name, context)
+    if layer.providerType() != "ogr" or not Path(path).is_file():
         return (f"Layer {layer.name()} is not a file; give the GeoPackage written by the "
                 "engine (e.g. by 'Embed street-view photos').")
+    found = embedding_layers(path)
+    if not layer_passed and layer_name and found and layer_name != found[0]:
+        return (f"Layer '{layer_name}' of {path} is not the embedding layer this algorithm "
+                f"reads ('{found[0]}', the file's first); save '{layer_name}' to a "
+                f"GeoPackage of its own, or choose the layer '{found[0]}'.")
     return ""
 
 

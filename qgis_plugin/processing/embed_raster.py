@@ -23,7 +23,7 @@ from .common import (
     device_args,
     model_arg,
     model_problem,
-    vector_file,
+    single_layer_file,
 )
 from .engine_algorithm import EngineAlgorithm
 
@@ -89,7 +89,7 @@ class EmbedRasterAlgorithm(EngineAlgorithm):
             args += ["--bbox", *(f"{v:.6f}" for v in (box.xMinimum(), box.yMinimum(),
                                                    box.xMaximum(), box.yMaximum()))]
         if parameters.get(self.MASK):
-            path, _ = vector_file(self, parameters, self.MASK, context, feedback)
+            path = single_layer_file(self, parameters, self.MASK, context, feedback)
             args += ["--mask", path]
         for name, flag in ((self.CHIP, "--chip"), (self.STRIDE, "--stride")):
             value = self.parameterAsInt(parameters, name, context)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from qgis.core import (
@@ -49,7 +50,11 @@ class EvaluateAlgorithm(EngineAlgorithm):
 
     def engine_args(self, parameters: dict[str, Any], context: QgsProcessingContext,
                     feedback: QgsProcessingFeedback) -> list[str]:
-        args = ["--out", self.parameterAsFileOutput(parameters, self.OUTPUT, context)]
+        report = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
+        # models, maps and generated cities go beside the report, never in the engine's tree
+        # (the engine's default work folder is relative to its own install)
+        work = Path(report).with_name(Path(report).stem + "_work")
+        args = ["--out", report, "--work", str(work)]
         city = self.parameterAsFile(parameters, self.CITY, context)
         if city:
             args += ["--city", city]

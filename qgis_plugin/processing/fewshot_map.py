@@ -21,7 +21,7 @@ from .common import (
     load_map_outputs,
     map_output_args,
     raster_file,
-    vector_file,
+    single_layer_file,
 )
 from .engine_algorithm import EngineAlgorithm
 
@@ -76,7 +76,7 @@ class FewShotMapAlgorithm(EngineAlgorithm):
                     feedback: QgsProcessingFeedback) -> list[str]:
         return ["fewshot",
                 "--field", raster_file(self, parameters, self.FIELD, context),
-                "--points", vector_file(self, parameters, self.POINTS, context, feedback)[0],
+                "--points", single_layer_file(self, parameters, self.POINTS, context, feedback),
                 "--class-field", self.parameterAsString(parameters, self.CLASS_FIELD, context),
                 "--classifier",
                 CLASSIFIERS[self.parameterAsEnum(parameters, self.CLASSIFIER, context)],

@@ -24,7 +24,7 @@ from .common import (
     load_map_outputs,
     map_output_args,
     model_problem,
-    vector_file,
+    single_layer_file,
 )
 from .engine_algorithm import EngineAlgorithm
 
@@ -88,8 +88,8 @@ class LocationMapAlgorithm(EngineAlgorithm):
                                                         box.xMaximum(), box.yMaximum())),
                      "--crs", crs.authid() or crs.toWkt()]
         if parameters.get(self.POLYGONS):
-            args += ["--polygons", vector_file(self, parameters, self.POLYGONS, context,
-                                               feedback)[0]]
+            args += ["--polygons", single_layer_file(self, parameters, self.POLYGONS, context,
+                                               feedback)]
         return args + map_output_args(self, parameters, context)
 
     def block_size_args(self, parameters: dict[str, Any], context: QgsProcessingContext

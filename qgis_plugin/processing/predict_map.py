@@ -21,7 +21,7 @@ from .common import (
     load_map_outputs,
     map_output_args,
     raster_file,
-    vector_file,
+    single_layer_file,
 )
 from .engine_algorithm import EngineAlgorithm
 
@@ -68,13 +68,13 @@ class PredictMapAlgorithm(EngineAlgorithm):
         args = ["predict", "--head", self.parameterAsFile(parameters, self.HEAD, context),
                 "--field", raster_file(self, parameters, self.FIELD, context)]
         if parameters.get(self.POLYGONS):
-            args += ["--polygons", vector_file(self, parameters, self.POLYGONS, context,
-                                               feedback)[0]]
+            args += ["--polygons", single_layer_file(self, parameters, self.POLYGONS, context,
+                                               feedback)]
             id_field = self.parameterAsString(parameters, self.ID_FIELD, context)
             if id_field:
                 args += ["--id-field", id_field]
         if parameters.get(self.MASK):
-            args += ["--mask", vector_file(self, parameters, self.MASK, context, feedback)[0]]
+            args += ["--mask", single_layer_file(self, parameters, self.MASK, context, feedback)]
         if self.parameterAsBool(parameters, self.CLIP, context):
             args.append("--clip")
         return args + map_output_args(self, parameters, context)

@@ -74,7 +74,7 @@ class PretrainAlgorithm(EngineAlgorithm):
         named.setHelp(self.tr("A recipe shipped with the engine (`python -m engine recipes`)"))
         self.addParameter(named)
         recipe = QgsProcessingParameterFile(self.CONFIG, self.tr("or a recipe file (YAML)"),
-                                            extension="yaml", optional=True)
+                                            optional=True, fileFilter="YAML (*.yaml *.yml)")
         recipe.setHelp(self.tr("Your own recipe; it replaces the one chosen above"))
         self.addParameter(recipe)
         self.addParameter(QgsProcessingParameterVectorLayer(

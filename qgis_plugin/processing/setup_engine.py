@@ -61,7 +61,7 @@ class SetupEngineAlgorithm(QgsProcessingAlgorithm):
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         self.addParameter(QgsProcessingParameterFile(
             self.PYTHON, self.tr("Python to build the venv with (empty: found automatically)"),
-            optional=True))
+            optional=True, fileFilter="All files (*)"))  # interpreters have no extension
         self.addOutput(QgsProcessingOutputFile(self.ENGINE_PYTHON, self.tr("Engine python")))
         self.addOutput(QgsProcessingOutputString(self.MESSAGE, self.tr("Engine check")))
 

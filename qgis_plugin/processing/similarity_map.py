@@ -23,7 +23,7 @@ from .common import (
     load_map_outputs,
     map_output_args,
     raster_file,
-    vector_file,
+    single_layer_file,
 )
 from .engine_algorithm import EngineAlgorithm
 
@@ -73,8 +73,8 @@ class SimilarityMapAlgorithm(EngineAlgorithm):
             args += ["--field", raster_file(self, parameters, self.FIELD, context)]
         else:
             args += ["--embeddings", layer_file(self, parameters, self.EMBEDDINGS, context)[0]]
-        args += ["--examples", vector_file(self, parameters, self.EXAMPLES, context,
-                                           feedback)[0]]
+        args += ["--examples", single_layer_file(self, parameters, self.EXAMPLES, context,
+                                           feedback)]
         example_field = self.parameterAsString(parameters, self.EXAMPLE_FIELD, context)
         if example_field:
             args += ["--example-field", example_field]

@@ -25,7 +25,7 @@ from .common import (
     map_output_args,
     model_problem,
     raster_file,
-    vector_file,
+    single_layer_file,
 )
 from .engine_algorithm import EngineAlgorithm
 
@@ -90,8 +90,8 @@ class ZeroShotMapAlgorithm(EngineAlgorithm):
             args += ["--datetime", when,
                      "--model", self.parameterAsFile(parameters, "MODEL", context)]
         if parameters.get(self.POLYGONS):
-            args += ["--polygons", vector_file(self, parameters, self.POLYGONS, context,
-                                               feedback)[0]]
+            args += ["--polygons", single_layer_file(self, parameters, self.POLYGONS, context,
+                                               feedback)]
             id_field = self.parameterAsString(parameters, self.ID_FIELD, context)
             if id_field:
                 args += ["--id-field", id_field]

@@ -225,7 +225,9 @@ def test_evaluate_argv(files):
     alg = _alg("evaluate")
     report = str(files["tmp"] / "BENCHMARK.md")
     args = _args(alg, {"QUICK": True, "SEEDS": 2, "STEPS": 0, "OUTPUT": report})
-    assert args == ["--out", report, "--quick", "--seeds", "2"]
+    # the work folder beside the report: never the engine's own install or QGIS's folder
+    work = str(files["tmp"] / "BENCHMARK_work")
+    assert args == ["--out", report, "--work", work, "--quick", "--seeds", "2"]
 
 
 def test_evaluate_runs_the_real_quick_benchmark(files, small_city):
@@ -235,6 +237,7 @@ def test_evaluate_runs_the_real_quick_benchmark(files, small_city):
     result = processing.run("geocontrast:evaluate", {
         "CITY": str(small_city), "QUICK": True, "SEEDS": 0, "STEPS": 0, "OUTPUT": str(report)})
     assert result["OUTPUT"] == str(report)
+    assert (files["tmp"] / "BENCHMARK_work").is_dir()
     text = report.read_text(encoding="utf-8")
     assert "## Claims" in text and "Visual place recognition" in text
 
@@ -259,3 +262,77 @@ def test_pretrained_model_or_folder(files, name):
     ok, message = _check(alg, {**zoo, "MODEL": files["model"]})
     assert not ok and "not both" in message and "efficientnet_lite1" in message
     assert not _check(alg, {**base, "PRETRAINED_MODEL": "resnet50"})[0]  # not a choice
+
+
+def _ogr_layers(path):
+    from osgeo import ogr
+
+    ds = ogr.Open(path)
+    layers = {ds.GetLayer(i).GetName(): [f.GetField("income") for f in ds.GetLayer(i)]
+              for i in range(ds.GetLayerCount())}
+    ds = None
+    return layers
+
+
+def test_the_chosen_layer_of_a_multi_layer_geopackage_is_the_one_the_engine_reads(files):
+    """Polygons, masks and example points reach the engine as a file holding only the
+    chosen features: a layer of a multi-layer GeoPackage (not its first layer), a selection."""
+    from qgis.core import QgsProcessingFeatureSourceDefinition
+
+    multi = files["tmp"] / "multi.gpkg"
+    decoy = QgsVectorLayer("Polygon?crs=EPSG:32617&field=income:double", "d", "memory")
+    f = QgsFeature(decoy.fields())
+    f.setAttributes([999.0])
+    f.setGeometry(QgsGeometry.fromWkt("POLYGON((0 0, 1 0, 1 1, 0 0))"))
+    decoy.dataProvider().addFeatures([f])
+    write_gpkg(decoy, multi, "decoy")
+    write_gpkg(files["polys"], multi, "tracts")
+    alg = _alg("zero_shot_map")
+    head = files["tmp"] / "head.safetensors"
+    head.write_bytes(b"\0")
+    params = {"HEAD": str(head), "FIELD": files["raster"], "NAME": "income",
+              "POLYGONS": f"{multi}|layername=tracts", "OUTPUT": str(files["tmp"] / "maps")}
+    args = _args(alg, params)
+    assert list(_ogr_layers(args[args.index("--polygons") + 1]).values()) == [[5.0]]
+    single = files["tmp"] / "tracts.gpkg"  # a file whose one layer is named as the file
+    write_gpkg(files["polys"], single, "tracts")
+    args = _args(alg, {**params, "POLYGONS": f"{single}|layername=tracts"})
+    assert args[args.index("--polygons") + 1] == str(single)  # passed as it is
+    layer = QgsVectorLayer(f"{multi}|layername=decoy", "both")
+    g = QgsFeature(layer.fields())  # a second polygon in the decoy layer, the one selected
+    g.setAttributes([None, 5.0])
+    g.setGeometry(next(files["polys"].getFeatures()).geometry())
+    assert layer.dataProvider().addFeatures([g])[0]
+    QgsProject.instance().addMapLayer(layer)
+    layer.selectByExpression("income = 5")
+    chosen = QgsProcessingFeatureSourceDefinition(layer.id(), True)
+    args = _args(_alg("predict_map"), {**params, "POLYGONS": chosen, "MASK": chosen})
+    for flag in ("--polygons", "--mask"):
+        assert list(_ogr_layers(args[args.index(flag) + 1]).values()) == [[5.0]]
+
+
+def test_an_embedding_layer_the_engine_would_not_read_is_refused(files):
+    import sqlite3
+
+    gpkg = files["tmp"] / "emb.gpkg"
+    write_gpkg(files["points"], gpkg, "embeddings")
+    write_gpkg(files["points"], gpkg, "other")
+    with sqlite3.connect(gpkg) as con:  # the engine's marker of its embedding layers
+        con.execute("CREATE TABLE gc_embedding_meta (id INTEGER PRIMARY KEY, table_name TEXT)")
+        con.execute("INSERT INTO gc_embedding_meta (table_name) VALUES ('embeddings')")
+    alg = _alg("location_map")
+    params = {"MODEL": files["model"], "TARGET": "positive",
+              "EXTENT": "-81.1,-80.9,39.9,40.1 [EPSG:4326]", "STEP": 25.0,
+              "OUTPUT": str(files["tmp"] / "maps")}
+    ok, message = _check(alg, {**params, "EMBEDDINGS": f"{gpkg}|layername=other"})
+    assert not ok and "Layer 'other'" in message and "'embeddings'" in message
+    assert _check(alg, {**params, "EMBEDDINGS": f"{gpkg}|layername=embeddings"}) == (True, "")
+
+
+def test_file_parameters_take_what_users_have(geocontrast_provider):
+    """An interpreter has no extension on Linux and macOS; recipes are .yaml or .yml."""
+    python = _alg("setup_engine").parameterDefinition("PYTHON")
+    assert python.checkValueIsAcceptable("/usr/bin/python3")
+    assert python.checkValueIsAcceptable("C:/Python311/python.exe")
+    config = _alg("pretrain").parameterDefinition("CONFIG")
+    assert config.checkValueIsAcceptable("my.yml") and config.checkValueIsAcceptable("my.yaml")

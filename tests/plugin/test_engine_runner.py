@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 
 import pytest
 from conftest import RecordingFeedback, wait_group_gone
@@ -67,6 +68,36 @@ def test_probe_missing_interpreter(tmp_path):
 def test_missing_interpreter_is_a_clear_error(tmp_path):
     with pytest.raises(EngineRunError, match="engine interpreter not found"):
         run_engine("sample-city", [], python=str(tmp_path / "nope"))
+
+
+def test_missing_engine_errors_say_where_the_path_came_from(tmp_path, monkeypatch):
+    """The error names the setting that points nowhere, or says nothing is set up: never the
+    checkout's .venv path a zip install has no use for."""
+    monkeypatch.setenv(settings.ENV_VAR, str(tmp_path / "gone" / "python"))
+    with pytest.raises(EngineRunError) as info:
+        run_engine("sample-city", [])
+    assert info.value.message.startswith(f"{settings.ENV_VAR} names {tmp_path}")
+    assert "Set up engine" in info.value.hint
+    monkeypatch.delenv(settings.ENV_VAR)
+    monkeypatch.setattr(settings, "_settings_value", lambda: "")
+    monkeypatch.setattr(settings, "default_engine_python", lambda: str(tmp_path / "no-venv"))
+    monkeypatch.setattr("qgis_plugin.engine_setup.managed_python", lambda: "")
+    with pytest.raises(EngineRunError) as info:
+        run_engine("sample-city", [])
+    assert info.value.message == "no GeoContrast engine is set up yet"
+    assert "no-venv" not in str(info.value)
+    probe = settings.probe_engine()
+    assert not probe.ok and probe.message.startswith("no GeoContrast engine is set up yet")
+
+
+def test_a_python_without_the_engine_is_named_as_such(tmp_path, monkeypatch):
+    """A plain Python chosen as the engine: say so and how to fix it, not 'No module named'."""
+    monkeypatch.chdir(tmp_path)  # the engine's cwd: no checkout to import `engine` from
+    python = sys.executable
+    with pytest.raises(EngineRunError) as info:
+        run_engine("sample-city", [], python=python)
+    assert info.value.message == f"{python} is not a GeoContrast engine: it has no 'engine' package"
+    assert "Set up engine" in info.value.hint and "Engine settings" in info.value.hint
 
 
 def test_engine_error_event_carries_message_and_hint(engine_python, tmp_path):
