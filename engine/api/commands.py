@@ -62,6 +62,7 @@ def _note_native_size(folder: ModelFolder, what: str, size: int, flags: str) -> 
 
 def embed_points(model: ModelLike, layer: PathLike, out: PathLike, *,
                  layer_name: str | None = None, image_size: int | None = None,
+                 photo_dir: PathLike | None = None,
                  batch_size: int = EMBED_BATCH, workers: int = EMBED_WORKERS,
                  device: str = DEVICE, runtime: str = RUNTIME, overwrite: bool = False,
                  progress: Progress = no_progress,
@@ -91,7 +92,7 @@ def embed_points(model: ModelLike, layer: PathLike, out: PathLike, *,
         _note_native_size(folder, "photos", size, "--image-size")
     given = {"panoramas": panoramas, "view_headings": view_headings, "view_fov": view_fov,
              "view_reference": view_reference}
-    rows, views = expand_views(read_streetview(layer, layer_name),
+    rows, views = expand_views(read_streetview(layer, layer_name, photo_dir=photo_dir),
                                view_options_from(given, data))
     result = embed(folder.load(), rows, out, batch_size=batch_size, image_size=size,
                    progress=progress, num_workers=workers, device=device,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from pathlib import Path
 
 MAX_CHIP_PX = 4096
 MAX_IMAGE_PX = 2048
@@ -62,3 +63,11 @@ def add_runtime_argument(parser: argparse.ArgumentParser) -> None:
                         help="what runs the encoder; auto: OpenVINO (else ONNX Runtime) on CPU "
                         "for pretrained (zoo/timm) backbones, faster with equal features "
                         "(checked on the first batch), else torch")
+
+
+def add_photo_dir_argument(parser: argparse.ArgumentParser) -> None:
+    """--photo-dir: where a layer's relative photo paths start (a copy of a layer)."""
+    parser.add_argument("--photo-dir", type=Path, default=None,
+                        help="folder the layer's relative photo paths start from (default: "
+                        "the layer's own folder; give the original's folder for a copy of "
+                        "a layer saved elsewhere)")

@@ -9,6 +9,7 @@ from engine.cli.args import (
     MAX_BATCH,
     MAX_IMAGE_PX,
     MAX_WORKERS,
+    add_photo_dir_argument,
     add_runtime_argument,
     int_in,
     model_help,
@@ -46,6 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="replace an 'embeddings' layer of OUT.gpkg that another command "
                         "(or program) wrote")
     add_runtime_argument(parser)
+    add_photo_dir_argument(parser)
     add_view_arguments(parser, from_model=True)
 
 
@@ -53,6 +55,7 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
     from engine.api.commands import embed_points
 
     return embed_points(args.model, args.layer, args.out, layer_name=args.layer_name,
+                        photo_dir=args.photo_dir,
                         image_size=args.image_size, batch_size=args.batch_size,
                         workers=args.workers, device=args.device, runtime=args.runtime,
                         overwrite=args.overwrite, progress=progress, **view_settings(args))

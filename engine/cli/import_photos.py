@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from engine.cli.args import add_photo_dir_argument
 from engine.cli.view_args import add_view_arguments, view_options
 from engine.data.imagery_options import POSITIONS
 from engine.progress import Progress
@@ -39,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="CRS of a file that declares none (e.g. EPSG:4326)")
     parser.add_argument("--recursive", action="store_true",
                         help="photo folder: include sub-folders")
+    add_photo_dir_argument(parser)
     add_view_arguments(parser)
     parser.add_argument("--position", choices=POSITIONS, default="computed",
                         help="provider exports: the computed (structure-from-motion / "
@@ -68,7 +70,8 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
         layer = read_streetview(args.input, args.layer, image_field=args.image_field,
                                 lon_field=args.lon_field, lat_field=args.lat_field,
                                 crs=args.crs, position=args.position,
-                                image_template=args.image_template)
+                                image_template=args.image_template,
+                                photo_dir=args.photo_dir)
     from engine.data.views import expand_views
 
     layer, views = expand_views(layer, view_options(args))

@@ -86,13 +86,16 @@ def read_streetview(path: str | os.PathLike[str], layer: str | None = None, *,
                     x_field: str | None = None, y_field: str | None = None,
                     crs: CRSLike | None = None, image_field: str | None = None,
                     check_images: bool = True, position: str = "computed",
-                    image_template: str | None = None) -> StreetViewLayer:
+                    image_template: str | None = None,
+                    photo_dir: str | os.PathLike[str] | None = None) -> StreetViewLayer:
     """Read and validate a street-view layer: GeoPackage/GeoJSON/Shapefile/any OGR, CSV, or
     a folder of geotagged JPEGs (EXIF). `crs` is the CRS of CSV x/y columns, or of a vector
     file that declares none. With `check_images`, missing photo files raise EngineError.
     Provider exports (Mapillary, KartaView) are read as they are (engine.data.providers):
     `position` picks their computed or original positions, `image_template` names the photo
-    files from an id field (e.g. "images/{id}.jpg").
+    files from an id field (e.g. "images/{id}.jpg"). Relative photo paths are relative to
+    the layer's folder, or to `photo_dir` (a copy of a layer made elsewhere, e.g. QGIS's
+    export of the selected features, keeps its paths relative to the original's folder).
     """
     path = Path(path).expanduser()
     if not path.exists():
@@ -116,10 +119,14 @@ def read_streetview(path: str | os.PathLike[str], layer: str | None = None, *,
         frame = _assign_crs(frame, crs, where)
     from engine.data.providers import apply_providers
 
-    frame, found = apply_providers(frame, where, path.parent, position=position,
+    base = Path(photo_dir).expanduser() if photo_dir is not None else path.parent
+    if not base.is_dir():
+        raise EngineError(f"photo folder {base} does not exist",
+                          "give the folder that the layer's relative photo paths start from")
+    frame, found = apply_providers(frame, where, base, position=position,
                                    image_template=image_template, image_field=image_field)
     out = layer_from_frame(frame, source=path, labels=labels, unit=unit, where=where,
-                           image_field=image_field, check_images=check_images)
+                           image_field=image_field, check_images=check_images, photo_dir=base)
     out.found = found.as_dict()
     return out
 
@@ -127,8 +134,9 @@ def read_streetview(path: str | os.PathLike[str], layer: str | None = None, *,
 def layer_from_frame(frame: gpd.GeoDataFrame, *, source: Path, labels: list[object] | None = None,
                      unit: str = "feature id", where: str | None = None,
                      image_field: str | None = None, check_images: bool = True,
-                     skipped: int = 0) -> StreetViewLayer:
-    """Validate a point GeoDataFrame and map its fields to the schema (see module doc)."""
+                     skipped: int = 0, photo_dir: Path | None = None) -> StreetViewLayer:
+    """Validate a point GeoDataFrame and map its fields to the schema (see module doc);
+    relative photo paths start from `photo_dir`, by default the source's folder."""
     where = where or str(source)
     if len(frame) == 0:
         raise EngineError(f"{where} has no features", "give a layer with at least one photo")
@@ -143,7 +151,8 @@ def layer_from_frame(frame: gpd.GeoDataFrame, *, source: Path, labels: list[obje
                       labels, unit)
 
     img_col = _field(frame, image_field, IMAGE_FIELDS, where, required=True)
-    base_dir = source.parent if source.is_file() else source
+    base_dir = photo_dir if photo_dir is not None else (
+        source.parent if source.is_file() else source)
     frame["image"] = validate.resolve_images(frame[img_col], base_dir, labels, where,
                                              img_col, unit)
     if check_images:

@@ -115,6 +115,37 @@ def vector_file(alg: Any, parameters: dict[str, Any], name: str, context: QgsPro
     return path, layer_name or ""
 
 
+def source_layer(alg: Any, parameters: dict[str, Any], name: str,
+                 context: QgsProcessingContext) -> Any:
+    """The map layer behind a feature-source parameter, also when it is given as "selected
+    features only" (a QgsProcessingFeatureSourceDefinition); None for none."""
+    from qgis.core import QgsProcessingFeatureSourceDefinition, QgsProcessingUtils
+
+    value = parameters.get(name)
+    if isinstance(value, QgsProcessingFeatureSourceDefinition):
+        value = value.source.valueAsString(context.expressionContext())[0]
+        return QgsProcessingUtils.mapLayerFromString(str(value), context)
+    return alg.parameterAsVectorLayer(parameters, name, context)
+
+
+def photo_layer_args(alg: Any, parameters: dict[str, Any], name: str,
+                     context: QgsProcessingContext, feedback: QgsProcessingFeedback | None,
+                     layer_flag: str) -> list[str]:
+    """The engine arguments for a street-view photo layer: its file and layer name as they
+    are (relative photo paths stay valid), or, when Processing saved the chosen features to
+    a temporary file (a selection, a filter), that file with `--photo-dir` set to the
+    original's folder, where the relative photo paths start."""
+    path, layer_name = vector_file(alg, parameters, name, context, feedback)
+    args = [path] + ([layer_flag, layer_name] if layer_name else [])
+    layer = source_layer(alg, parameters, name, context)
+    if layer is None or layer.providerType() != "ogr":  # a memory or database layer
+        return args
+    original = Path(layer.source().split("|")[0])
+    if original.is_file() and original != Path(path):
+        args += ["--photo-dir", str(original.parent)]
+    return args
+
+
 def single_layer_file(alg: Any, parameters: dict[str, Any], name: str,
                       context: QgsProcessingContext,
                       feedback: QgsProcessingFeedback | None) -> str:

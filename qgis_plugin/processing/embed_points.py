@@ -18,7 +18,7 @@ from .common import (
     device_args,
     model_arg,
     model_problem,
-    vector_file,
+    photo_layer_args,
 )
 from .engine_algorithm import EngineAlgorithm
 
@@ -52,12 +52,11 @@ class EmbedPointsAlgorithm(EngineAlgorithm):
 
     def engine_args(self, parameters: dict[str, Any], context: QgsProcessingContext,
                     feedback: QgsProcessingFeedback) -> list[str]:
-        path, layer = vector_file(self, parameters, self.INPUT, context, feedback)
+        layer = photo_layer_args(self, parameters, self.INPUT, context, feedback,
+                                 "--layer-name")
         self._out = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
-        args = ["--model", model_arg(self, parameters, context),
-                "--layer", path, "--out", self._out]
-        return args + (["--layer-name", layer] if layer else []) + device_args(
-            self, parameters, context)
+        return ["--model", model_arg(self, parameters, context), "--layer", *layer,
+                "--out", self._out, *device_args(self, parameters, context)]
 
     def collect_outputs(self, result: dict[str, Any], parameters: dict[str, Any],
                         context: QgsProcessingContext,

@@ -14,6 +14,7 @@ from qgis.core import (
     QgsWkbTypes,
 )
 
+from .common import photo_layer_args
 from .engine_algorithm import EngineAlgorithm
 
 IMAGE_FIELDS = {"image", "photo", "image_path", "path", "filepath"}  # engine's auto-detected
@@ -79,13 +80,9 @@ class ValidateLayerAlgorithm(EngineAlgorithm):
         feedback: QgsProcessingFeedback,
     ) -> list[str]:
         # A file layer is passed as it is (relative photo paths stay valid); memory,
-        # database or filtered layers are first written to a temporary GeoPackage.
-        path, layer_name = self.parameterAsCompatibleSourceLayerPathAndLayerName(
-            parameters, self.INPUT, context, ["gpkg", "shp", "geojson"], "gpkg", feedback
-        )
-        args = ["--input", path]
-        if layer_name:
-            args += ["--layer", layer_name]
+        # database, selected or filtered features are first written to a temporary GeoPackage
+        args = ["--input", *photo_layer_args(self, parameters, self.INPUT, context, feedback,
+                                             "--layer")]
         image_field = self.parameterAsString(parameters, self.IMAGE_FIELD, context)
         if image_field:
             args += ["--image-field", image_field]

@@ -185,6 +185,20 @@ def test_missing_photos_named_and_counted(tmp_path):
     assert layer.frame["image"].iloc[2] == "/nowhere/gone2.jpg"
 
 
+def test_a_copy_of_a_layer_reads_its_photos_from_the_original_folder(tmp_path):
+    """QGIS saves selected features to a temporary file: --photo-dir names where the
+    relative paths start."""
+    frame = _gdf(tmp_path)
+    (tmp_path / "elsewhere").mkdir()
+    copy = _gpkg(frame, tmp_path / "elsewhere" / "INPUT.gpkg")
+    with pytest.raises(EngineError, match="3 of 3 photo file"):
+        read_streetview(copy)
+    layer = read_streetview(copy, photo_dir=tmp_path)
+    assert layer.frame["image"].tolist() == [str(tmp_path / n) for n in frame["image"]]
+    with pytest.raises(EngineError, match="photo folder .*gone does not exist"):
+        read_streetview(copy, photo_dir=tmp_path / "gone")
+
+
 def test_missing_image_field_and_layer_choice(tmp_path):
     frame = _gdf(tmp_path).rename(columns={"image": "picture"})
     path = _gpkg(frame, tmp_path / "x.gpkg", layer="one")

@@ -104,6 +104,23 @@ def test_validate_file_layer_with_relative_paths(geocontrast_provider, tmp_path,
     assert set(result) == {"OUTPUT"}  # the declared output only, not the engine's dict
 
 
+def test_validate_selected_features_keeps_relative_paths(geocontrast_provider, tmp_path,
+                                                         photo_folder, clean_project):
+    """"Selected features only": Processing saves the selection to a temporary file, whose
+    relative photo paths must still start from the original layer's folder."""
+    import processing
+    from qgis.core import QgsProcessingFeatureSourceDefinition, QgsProject
+
+    layer = QgsVectorLayer(points_gpkg(tmp_path, ["photos/p1.jpg", "photos/p2.jpg"]), "pts")
+    QgsProject.instance().addMapLayer(layer)
+    layer.selectByExpression("income > 1500")
+    result = processing.run("geocontrast:validate_layer", {
+        "INPUT": QgsProcessingFeatureSourceDefinition(layer.id(), True),
+        "OUTPUT": str(tmp_path / "sv.gpkg")})
+    rows = [f.attributes()[1:] for f in open_result(result["OUTPUT"]).getFeatures()]
+    assert [r[0] for r in rows] == [str(photo_folder / "p2.jpg")]
+
+
 def test_validate_native_importphotos_output(geocontrast_provider, tmp_path, photo_folder):
     import processing
 
