@@ -44,13 +44,15 @@ def location_map(model: str | os.PathLike[str] | ModelFolder, points: str | os.P
     embed_locations(net, pts_gpkg, points=frame[keep + [frame.geometry.name]],
                     progress=progress, device="cpu")
     rows = point_rows(pts_gpkg, target)
-    fitted = fit_rows(rows, out_dir / f"{name}_head", head, target, block_size_m, n_folds,
-                      seed, progress)
     if bounds is None:
         bounds, crs = tuple(float(v) for v in frame.total_bounds), frame.crs
     field = out_dir / f"{name}_location_field.tif"
     embed_locations(net, field, bounds=bounds, step_m=step_m, crs=crs or frame.crs,
                     progress=progress, device="cpu", preview=False)
+    # the map is the head on the same encoder's embeddings: read back at the labelled points
+    # it would be in-sample, so the validity check scores the head's out-of-fold predictions
+    fitted = fit_rows(rows, out_dir / f"{name}_head", head, target, block_size_m, n_folds,
+                      seed, progress, oof_field=field)
     res = zero_shot_map(out_dir / f"{name}_head", field, out_dir, name, polygons, None,
                         False, progress, kind="location")
     return {**res, "head": fitted["head"], "cv": fitted["summary"], "field": str(field)}

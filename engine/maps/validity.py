@@ -6,9 +6,9 @@ The head keeps the places it was fitted on (photo points, or tract polygons) and
 Pearson r and R². No hidden truth is needed, only what the user gave. A map whose r is below
 MIN_R (an anti-correlated map always is) is marked unreliable: in the engine's result, the
 GeoPackage layer metadata, the GeoTIFF tags and the PNG title. A head fitted on the field
-itself (its map read at its places would be in-sample) keeps its spatial block CV's
-out-of-fold predictions there (`places_oof`), and those are scored instead for maps on that
-field's grid.
+itself, or on the location embeddings the map's field is made of (its map read at its places
+would be in-sample), keeps its spatial block CV's out-of-fold predictions there
+(`places_oof`), and those are scored instead for maps on that field's grid.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ MIN_R = 0.3  # Pearson r at the labelled places below which a map is flagged unr
 MIN_PLACES = 5  # fewer labelled places than this: not checked (r would mean nothing)
 TAG_PREFIX = "GEOCONTRAST_VALIDITY_"
 OOF_NOTE = ("out-of-fold predictions of the head's spatial block CV at the labelled places "
-            "(the head was fitted on the field itself)")
+            "(the head was fitted on the embedding the map is made of)")
 
 
 @dataclass(frozen=True)

@@ -185,6 +185,15 @@ def test_location_map_over_a_grid(setup: dict, tmp_path: Path) -> None:
         assert m.descriptions == ("prediction", "uncertainty")
     assert "r2" in out["cv"]
     assert 'type="graduatedSymbol"' in style_of(out["gpkg"], out["cells_layer"])
+    # the grid is the same encoder's embeddings as the points the head was fitted on: the
+    # check scores the head's out-of-fold predictions there, not the map read back in-sample
+    from engine.heads.io import load_head
+    from engine.maps.validity import OOF_NOTE
+
+    head = load_head(out["head"])
+    oof, y = head.arrays["places_oof"], head.arrays["places_y"]
+    assert out["validity"]["note"] == OOF_NOTE
+    assert out["validity"]["r"] == pytest.approx(float(np.corrcoef(oof, y)[0, 1]))
 
 
 def test_map_errors_name_the_missing_argument(setup: dict, tmp_path: Path) -> None:
