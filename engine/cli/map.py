@@ -305,12 +305,32 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
                                                  "examples", "class_polygons", "mask")]
     check_not_input([final / f"{name}{ext}" for ext in MAP_FILES], inputs)
     check_writable(final / name)
-    with staged_folder(final, name) as stage:
-        if (final / f"{name}.gpkg").is_file():  # keep the file's other layers
-            shutil.copyfile(final / f"{name}.gpkg", stage / f"{name}.gpkg")
+    old_gpkg = final / f"{name}.gpkg"
+    # the files of an earlier map of this name that this run does not write (its per-polygon
+    # quick-look, when this run has no polygons) go at the commit: never a stale half family
+    with staged_folder(final, name, replaces=[final / f"{name}{ext}" for ext in MAP_FILES]
+                       ) as stage:
+        if _other_layers(old_gpkg, name):  # layers a user added: keep them
+            shutil.copyfile(old_gpkg, stage / f"{name}.gpkg")
         args.out = stage
         try:
             result = KINDS[args.kind][2](args, progress)
         finally:
             args.out = final
     return _relocate(result, stage, final)
+
+
+def _other_layers(gpkg: Path, name: str) -> list[str]:
+    """The layers of an earlier map's GeoPackage that are not that map's own (NAME_cells,
+    NAME_polygons, NAME_points; the styles table): a new map of the name replaces its own,
+    keeps the others."""
+    if not gpkg.is_file():
+        return []
+    import pyogrio
+
+    try:
+        layers = [str(row[0]) for row in pyogrio.list_layers(gpkg)]
+    except Exception:  # not a readable GeoPackage: the new map replaces the file
+        return []
+    own = {f"{name}_{part}" for part in ("cells", "polygons", "points")} | {"layer_styles"}
+    return [layer for layer in layers if layer not in own]

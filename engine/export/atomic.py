@@ -28,6 +28,18 @@ TAG = ".gc-"
 _JOURNAL = ".commit"
 
 
+# what GDAL or QGIS cache beside a file about its content (statistics, histograms: QGIS
+# reads a raster's colour range from them): stale once the file is replaced
+_CACHE_FILES = (".aux.xml",)
+
+
+def _replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+    """os.replace, removing what was cached about the file it replaces."""
+    os.replace(src, dst)
+    for suffix in _CACHE_FILES:
+        _remove(Path(f"{dst}{suffix}"))
+
+
 def scratch_name(target: str | os.PathLike[str], suffix: str | None = None) -> Path:
     """A fresh scratch path beside `target`, tagged with this process id."""
     target = Path(target)
@@ -92,7 +104,7 @@ def recover(target: str | os.PathLike[str]) -> None:
             if src is None:
                 _remove(Path(dst))
             elif Path(src).exists():
-                os.replace(src, dst)
+                _replace(src, dst)
         _remove(path)
         log.info("finished the interrupted commit of %s", target)
 
@@ -158,7 +170,7 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = scratch_name(target)
     try:
         yield tmp
-        os.replace(tmp, target)
+        _replace(tmp, target)
     finally:
         for suffix in _SIDE_FILES:
             _remove(Path(f"{tmp}{suffix}"))
@@ -201,7 +213,7 @@ class OutputSet:
             if src is None:
                 _remove(Path(dst))
             else:
-                os.replace(src, dst)
+                _replace(src, dst)
         _remove(journal)
 
     def abort(self) -> None:
@@ -238,12 +250,14 @@ def atomic_outputs(*targets: str | os.PathLike[str],
 
 
 @contextlib.contextmanager
-def staged_folder(out_dir: str | os.PathLike[str], key: str) -> Iterator[Path]:
+def staged_folder(out_dir: str | os.PathLike[str], key: str,
+                  replaces: Sequence[str | os.PathLike[str]] = ()) -> Iterator[Path]:
     """A hidden staging folder inside `out_dir`; its files move into `out_dir` together.
 
     For commands that write a family of files (a map's .tif, .qml, .gpkg, .png): they write
     into the staging folder; on success every file is committed (journal, see OutputSet),
-    the GeoTIFF last; on failure the folder is removed and `out_dir` holds nothing new.
+    the GeoTIFF last, and the files of `replaces` (an earlier family) that were not written
+    again are removed; on failure the folder is removed and `out_dir` holds nothing new.
     """
     out_dir = Path(out_dir)
     with made_folder(out_dir):
@@ -255,7 +269,9 @@ def staged_folder(out_dir: str | os.PathLike[str], key: str) -> Iterator[Path]:
             yield stage
             files = sorted((p for p in stage.iterdir() if p.is_file()),
                            key=lambda p: (p.suffix != ".tif", p.name))
+            written = {f.name for f in files}
             commit = OutputSet([out_dir / f.name for f in files],
+                               remove=[r for r in map(Path, replaces) if r.name not in written],
                                scratch={out_dir / f.name: f for f in files}, key=anchor)
             with folder_lock(out_dir):
                 commit.commit()

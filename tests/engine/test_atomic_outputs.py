@@ -39,6 +39,39 @@ def test_outputs_commit_together_and_stale_side_files_go(tmp_path: Path) -> None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.json", "f.tif"]
 
 
+def test_a_replaced_raster_loses_the_statistics_cached_about_the_old_one(tmp_path: Path) -> None:
+    """QGIS colours a raster by the histogram GDAL cached in NAME.tif.aux.xml: a map written
+    over an earlier one (Overwrite) must not be drawn with the earlier map's range."""
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    def write(path: Path, value: float) -> None:
+        with rasterio.open(path, "w", driver="GTiff", width=4, height=4, count=1,
+                           dtype="float32", crs="EPSG:32617",
+                           transform=from_origin(0, 4, 1, 1)) as ds:
+            ds.write(np.full((1, 4, 4), value, np.float32))
+
+    def minmax(path: Path) -> tuple[float, float]:
+        with rasterio.open(path) as ds:
+            stats = ds.stats(indexes=[1])[0]  # GDAL caches them in the PAM side file
+        return stats.min, stats.max
+
+    main = tmp_path / "map.tif"
+    write(main, 60000.0)
+    assert minmax(main) == (60000.0, 60000.0)  # what opening it in QGIS leaves behind
+    aux = Path(f"{main}.aux.xml")
+    assert aux.is_file()
+    with pytest.raises(RuntimeError), atomic_outputs(main) as outs:  # a failed run: kept
+        write(outs.path(main), 0.3)
+        raise RuntimeError("boom")
+    assert aux.is_file()
+    with atomic_outputs(main) as outs:
+        write(outs.path(main), 0.3)
+    assert not aux.exists()
+    assert minmax(main) == pytest.approx((0.3, 0.3))
+
+
 def test_a_failure_leaves_nothing_new_and_the_old_files_as_they_were(tmp_path: Path) -> None:
     main = tmp_path / "out" / "e.gpkg"
     with pytest.raises(RuntimeError), atomic_outputs(main, main.with_suffix(".faiss")) as outs:

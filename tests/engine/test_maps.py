@@ -103,6 +103,25 @@ def test_zero_shot_map_with_tracts(setup: dict, tmp_path: Path) -> None:
     assert (tracts["uncertainty"] >= 0).all() and (tracts["n_pixels"] > 0).all()
     assert 'attr="prediction"' in style_of(out["gpkg"], out["polygons_layer"])
     assert Path(out["geotiff"]).with_suffix(".qml").is_file()
+    # the same map again without polygons: its per-polygon layer and quick-look go, a layer
+    # the user added to the GeoPackage stays
+    pyogrio.write_dataframe(tracts, out["gpkg"], layer="my_notes", driver="GPKG")
+    again = run_map(["zero_shot", "--head", str(setup["head"]), "--field",
+                     str(setup["field"]), "--out", str(tmp_path), "--name", "beautiful"])
+    assert "polygons_layer" not in again
+    assert not (tmp_path / "beautiful_polygons.png").exists()
+    layers = sorted(str(r[0]) for r in pyogrio.list_layers(again["gpkg"]))
+    assert layers == ["beautiful_cells", "beautiful_polygons", "layer_styles", "my_notes"]
+    (tmp_path / "mine").mkdir()
+    run_map(["zero_shot", "--head", str(setup["head"]), "--field", str(setup["field"]),
+             "--polygons", str(setup["city"] / "tracts.gpkg"), "--out", str(tmp_path / "mine"),
+             "--name", "b"])
+    again = run_map(["zero_shot", "--head", str(setup["head"]), "--field",
+                     str(setup["field"]), "--out", str(tmp_path / "mine"), "--name", "b"])
+    assert [str(r[0]) for r in pyogrio.list_layers(again["gpkg"])] == ["b_cells",
+                                                                        "layer_styles"]
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == [
+        "b.gpkg", "b.png", "b.qml", "b.tif"]
 
 
 def test_time_map_follows_the_datetime(setup: dict, tmp_path: Path) -> None:
