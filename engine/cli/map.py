@@ -156,14 +156,38 @@ def _examples(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, Any]:
         from engine.maps.rows import read_polygons
 
         gdf = read_polygons(args.examples)
+        kinds = set(gdf.geometry.geom_type.dropna().unique())
+        if not kinds <= {"Point"}:
+            raise EngineError(f"--examples {args.examples} holds {', '.join(sorted(kinds))} "
+                              "geometries, not points",
+                              "give a point layer: one point per example place")
         xy = np.column_stack([gdf.geometry.x.to_numpy(), gdf.geometry.y.to_numpy()])
         if args.example_field:
-            flag = np.asarray(gdf[args.example_field]).astype(str)
-            is_pos = np.isin(np.char.lower(flag), ["1", "true", "positive", "yes", "1.0"])
+            is_pos = _positive_flags(gdf, args.example_field, str(args.examples))
         else:
             is_pos = np.ones(len(xy), dtype=bool)
         pos, neg, crs = xy[is_pos], xy[~is_pos], gdf.crs
     return pos, neg, crs
+
+
+POSITIVE = ("1", "true", "positive", "yes", "1.0", "like")
+
+
+def _positive_flags(gdf: Any, field: str, where: str) -> np.ndarray:
+    """Which examples are positive (1, true, yes, positive, like), from field `field`."""
+    if field not in gdf.columns:
+        fields = [str(c) for c in gdf.columns if c != gdf.geometry.name]
+        raise EngineError(f"{where} has no field {field!r}",
+                          f"--example-field is one of: {', '.join(fields)}")
+    flag = np.char.lower(np.asarray(gdf[field]).astype(str))
+    is_pos = np.isin(flag, POSITIVE)
+    if not is_pos.any():
+        seen = ", ".join(sorted(set(flag.tolist()))[:8])
+        raise EngineError(f"no example of {where} is marked positive in field {field!r} "
+                          f"(values: {seen})",
+                          f"mark the places to look like with 1 (or {', '.join(POSITIVE[1:4])})"
+                          "; any other value is a negative example")
+    return is_pos
 
 
 def run_zero_shot(args: argparse.Namespace, progress: Progress) -> dict:

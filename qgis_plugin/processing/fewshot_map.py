@@ -67,7 +67,10 @@ class FewShotMapAlgorithm(EngineAlgorithm):
         if source is None or not field:
             return ""
         index = source.fields().indexOf(field)
-        classes = {str(v) for v in source.uniqueValues(index)} if index >= 0 else set()
+        if index < 0:
+            return (f"Layer {source.sourceName()} has no field '{field}'; fields are "
+                    f"{', '.join(source.fields().names())}.")
+        classes = {str(v) for v in source.uniqueValues(index)}
         if len(classes) < 2:
             return f"Class field '{field}' needs at least two classes (found {len(classes)})."
         return ""

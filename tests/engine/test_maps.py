@@ -169,6 +169,26 @@ def test_similarity_map_is_highest_at_the_example(setup: dict, tmp_path: Path) -
     sim = check_outputs(out, setup["field"], ("similarity", "spread"), "graduatedSymbol")
     assert out["positives"] == 1 and out["negatives"] == 1
     assert sim[row, pc] > 0 > sim[row, nc]
+    # the same examples as a point layer with a like/unlike field
+    import geopandas as gpd
+    import shapely
+
+    from engine.cli.main import main
+
+    examples = tmp_path / "examples.gpkg"
+    gpd.GeoDataFrame({"liked": ["Yes", "no"], "note": ["maybe", "later"]}, crs="EPSG:32617",
+                     geometry=[
+        shapely.Point(px, py), shapely.Point(nx, ny)]).to_file(examples, driver="GPKG")
+    layer = [*base[:3], "--examples", str(examples), "--out", str(tmp_path / "layer")]
+    out = run_map([*layer, "--example-field", "liked"])
+    assert out["positives"] == 1 and out["negatives"] == 1
+    for field, message in (("like", "has no field 'like'"),
+                           ("note", "is marked positive in field 'note'")):
+        buf = io.StringIO()
+        with redirect_stdout(buf):
+            code = main(["map", *layer, "--example-field", field, "--events", "jsonl"])
+        event = json.loads(buf.getvalue().splitlines()[-1])
+        assert code == 2 and message in event["message"], event
 
 
 def test_fewshot_map_classes_and_confidence(setup: dict, tmp_path: Path) -> None:

@@ -192,6 +192,8 @@ def test_fewshot_needs_two_classes(files):
     assert _check(alg, params) == (True, "")
     one_class = {**params, "CLASS_FIELD": "positive"}
     assert _check(alg, one_class) == (True, "")  # 0/1: two classes
+    ok, message = _check(alg, {**params, "CLASS_FIELD": "nosuch"})
+    assert not ok and "no field 'nosuch'; fields are fid, cls, positive" in message
     args = _args(alg, params)
     assert args[0] == "fewshot" and args[args.index("--class-field") + 1] == "cls"
 
