@@ -47,6 +47,21 @@ def positive_float(text: str) -> float:
 positive_float.__name__ = "float"
 
 
+def file_stem(text: str) -> str:
+    """An argparse type: an output name inside the output folder (no folder part, no leading
+    dot, no character a GeoPackage layer name or a file name on Windows refuses)."""
+    bad = sorted(set(text) & set('/\\:*?"<>|'))
+    if not text.strip() or text.startswith(".") or bad or any(ord(c) < 32 for c in text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a plain file name" + (f" (it contains {' '.join(bad)})" if bad
+                                                    else "")
+            + "; give a name such as income_2024 (the folder goes in --out)")
+    return text
+
+
+file_stem.__name__ = "name"
+
+
 def model_help() -> str:
     """--model's help for the commands that also take a zoo name (engine.nn.pretrained.zoo)."""
     from engine.nn.pretrained.zoo import zoo_names

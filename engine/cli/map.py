@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.cli.args import positive_float
+from engine.cli.args import file_stem, positive_float
 from engine.cli.flags import add_global_flags
 from engine.defaults import BLOCK_M, CLASSIFIER, CLASSIFIERS, FEWSHOT_FOLDS, GRID_STEP_M
 from engine.errors import EngineError
@@ -281,7 +281,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         p = sub.add_parser(kind, help=help_text, description=help_text)
         add_global_flags(p, nested=True)
         p.add_argument("--out", type=Path, required=True, help="output folder")
-        p.add_argument("--name", help=f"output file stem (default: {kind})")
+        p.add_argument("--name", type=file_stem, help=f"output file stem (default: {kind})")
         add(p)
 
 

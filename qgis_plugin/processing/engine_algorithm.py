@@ -90,8 +90,21 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
         ok, message = super().checkParameterValues(parameters, context)
         if not ok:
             return ok, message
-        problem = self.kind_problems(parameters, context) or self.validate(parameters, context)
+        problem = (self.kind_problems(parameters, context) or self.name_problem(parameters, context)
+                   or self.validate(parameters, context))
         return (False, problem) if problem else (True, "")
+
+    def name_problem(self, parameters: dict[str, Any], context: QgsProcessingContext) -> str:
+        """An 'Output name' (maps) that is not a plain file name, as the engine refuses it."""
+        if self.parameterDefinition("NAME") is None:
+            return ""
+        name = self.parameterAsString(parameters, "NAME", context).strip()
+        bad = sorted(set(name) & set('/\\:*?"<>|'))
+        if name.startswith(".") or bad:
+            return (f"'Output name' {name!r} is not a plain file name"
+                    + (f" (it contains {' '.join(bad)})" if bad else "")
+                    + "; the folder goes in 'Output folder'.")
+        return ""
 
     def kind_problems(self, parameters: dict[str, Any], context: QgsProcessingContext) -> str:
         """The first layer given to a parameter that takes another GeoContrast kind."""

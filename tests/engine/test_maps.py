@@ -243,6 +243,14 @@ def test_map_errors_name_the_missing_argument(setup: dict, tmp_path: Path) -> No
         code = main(["map", "zero_shot", "--field", str(setup["field"]), "--out",
                      str(tmp_path), "--events", "jsonl"])
     assert code == 2 and "--head" in json.loads(buf.getvalue().splitlines()[-1])["message"]
+    buf = io.StringIO()
+    with redirect_stdout(buf):  # a name reaching out of --out: refused before anything runs
+        code = main(["map", "zero_shot", "--field", str(setup["field"]), "--head",
+                     str(setup["head"]), "--out", str(tmp_path / "maps"), "--name",
+                     "../escaped", "--events", "jsonl"])
+    message = json.loads(buf.getvalue().splitlines()[-1])["message"]
+    assert code == 2 and "'../escaped' is not a plain file name" in message
+    assert not any(tmp_path.iterdir())
 
 
 def test_fit_tract_labels_from_field_pixels(setup: dict, tmp_path: Path) -> None:

@@ -171,6 +171,8 @@ def test_zero_shot_or_time_map(files):
     args = _args(alg, {**timed, "MODEL": files["model"]})
     assert args[0] == "time" and args[args.index("--datetime") + 1] == "2023-07-12T14:00:00Z"
     assert args[-4:] == ["--out", str(files["tmp"] / "maps"), "--name", "income"]
+    ok, message = _check(alg, {**params, "NAME": "../escaped"})
+    assert not ok and "'Output name' '../escaped' is not a plain file name" in message
 
 
 def test_similarity_needs_exactly_one_source(files):
