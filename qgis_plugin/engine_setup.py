@@ -179,12 +179,30 @@ def _follow(proc: subprocess.Popen, reader: threading.Thread, lines: list[str], 
         time.sleep(0.1)
 
 
+def _swap_in(new: Path, venv: Path, old: Path) -> EngineProbe:
+    """Move the checked venv `new` to `venv` (the engine in use moved aside to `old`), check
+    it runs there; if it does not, put the old engine back and raise SetupError."""
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    if venv.exists():
+        os.replace(venv, old)
+    os.replace(new, venv)
+    probe = probe_engine(str(venv_python(venv)))
+    if not probe.ok:
+        shutil.rmtree(venv, ignore_errors=True)
+        if old.exists():
+            os.replace(old, venv)
+        raise SetupError(f"the engine does not run once moved to {venv}: {probe.message}; "
+                         "the engine set up before is kept")
+    return probe
+
+
 def install_engine(feedback: Any, venv: Path | None = None, python: str | None = None,
                    wheel: Path | None = None) -> EngineProbe:
     """Create the engine venv and install the shipped engine into it; then check it.
 
     `feedback` is a QgsProcessingFeedback (or the same methods). Raises SetupError with a
-    one-line reason; on failure or cancel the half-made venv is removed.
+    one-line reason; on failure or cancel the half-made venv is removed and an engine set up
+    before stays as it was.
     """
     venv = venv or managed_venv_dir()
     wheel = wheel or engine_wheel()
@@ -196,8 +214,12 @@ def install_engine(feedback: Any, venv: Path | None = None, python: str | None =
         raise SetupError("no Python 3.10+ with the venv module found; install python3-venv "
                          "(Debian/Ubuntu) or Python from python.org, then run set-up again")
     started = time.monotonic()
-    (venv / READY_MARKER).unlink(missing_ok=True)
-    steps = setup_commands(python, venv, wheel)
+    # built beside the engine in use, which stays usable until the new one runs: a failed or
+    # cancelled set-up leaves the old engine as it was
+    new, old = venv.with_name(venv.name + ".new"), venv.with_name(venv.name + ".old")
+    for leftover in (new, old):
+        shutil.rmtree(leftover, ignore_errors=True)
+    steps = setup_commands(python, new, wheel)
     spans = ((0.0, 5.0), (5.0, 85.0))
     try:
         for (stage, argv), (base, span) in zip(steps, spans, strict=True):
@@ -205,15 +227,17 @@ def install_engine(feedback: Any, venv: Path | None = None, python: str | None =
             _stream(argv, feedback, stage, base, span)
         feedback.setProgressText("checking the engine")
         feedback.setProgress(92.0)
-        probe = probe_engine(str(venv_python(venv)))
+        probe = probe_engine(str(venv_python(new)))
         if feedback.isCanceled():  # raised after pip had exited (a fast pip), or during the check
             raise SetupError("set-up cancelled during the engine check")
         if not probe.ok:
             raise SetupError(f"the engine was installed but does not run: {probe.message}")
     except BaseException:
-        shutil.rmtree(venv, ignore_errors=True)
+        shutil.rmtree(new, ignore_errors=True)
         raise
+    probe = _swap_in(new, venv, old)
     (venv / READY_MARKER).write_text(f"{wheel.name}\n", encoding="utf-8")
+    shutil.rmtree(old, ignore_errors=True)
     feedback.setProgress(100.0)
     feedback.pushInfo(f"GeoContrast set-up: {probe.message} ({time.monotonic() - started:.0f} s,"
                       f" {venv})")

@@ -68,6 +68,22 @@ def test_failed_setup_streams_pip_and_leaves_no_engine(tmp_path, feedback):
     assert not venv.exists()  # half-made: removed, never picked up as the engine
 
 
+def test_a_failed_reinstall_keeps_the_engine_set_up_before(tmp_path, feedback):
+    """Set-up builds beside the engine in use: a failure leaves that engine as it was."""
+    wheel = small_wheel(tmp_path / "engine_dist")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    (venv / READY_MARKER).write_text("geocontrast-0.1.0-py3-none-any.whl\n")
+    before = sorted(str(p.relative_to(venv)) for p in venv.rglob("*"))
+    with pytest.raises(SetupError, match="torch does not import"):
+        install_engine(feedback, venv=venv, wheel=wheel)
+    assert sorted(str(p.relative_to(venv)) for p in venv.rglob("*")) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["engine_dist", "venv"]
+    with pytest.raises(SetupError, match="create venv failed"):  # a Python that fails
+        install_engine(feedback, venv=venv, wheel=wheel, python="/bin/false")
+    assert (venv / READY_MARKER).is_file() and venv_python(venv).exists()
+
+
 @pytest.mark.parametrize("at", ["", "Successfully installed"])
 def test_cancel_kills_pip_and_cleans_up(tmp_path, at):
     """A cancel counts wherever it lands, on pip's last line too (pip may have exited by the
