@@ -392,3 +392,14 @@ def write_raster_qml(tif_path: str | os.PathLike[str], vmin: float, vmax: float,
         tmp.write_text(raster_pseudocolor_qml(vmin, vmax, ramp=ramp, band=band),
                        encoding="utf-8")
     return qml
+
+
+def write_class_qml(tif_path: str | os.PathLike[str], classes: list[str], band: int = 1,
+                    ramp: str = "tab10") -> Path:
+    """Write `<name>.qml` beside a class raster (value i = classes[i]): paletted, labelled."""
+    from engine.export.styles import raster_paletted_qml
+
+    qml = Path(tif_path).with_suffix(".qml")
+    with atomic_path(qml) as tmp:
+        tmp.write_text(raster_paletted_qml(classes, ramp=ramp, band=band), encoding="utf-8")
+    return qml

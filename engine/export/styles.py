@@ -210,21 +210,29 @@ def categorized_style(values: np.ndarray, attribute: str, ramp: str = "tab10",
     return CategorizedStyle(attribute, cats, ramp, geometry)
 
 
-def raster_pseudocolor_qml(vmin: float, vmax: float, ramp: str = "viridis", band: int = 1,
-                           n_stops: int = 9) -> str:
-    """QML for a singleband pseudocolor raster (interpolated ramp from vmin to vmax)."""
-    cols = ramp_colors(ramp, n_stops)
+def _raster_renderer(kind: str, band: int, **attrs: str) -> tuple[ET.Element, ET.Element,
+                                                                   ET.Element]:
+    """(document root, pipe, rasterrenderer) of a raster style QML."""
     root = ET.Element("qgis", version="3.22.0", styleCategories="AllStyleCategories")
     pipe = ET.SubElement(root, "pipe")
-    rr = ET.SubElement(pipe, "rasterrenderer", type="singlebandpseudocolor", band=str(band),
-                       opacity="1", alphaBand="-1", classificationMin=f"{vmin:.17g}",
-                       classificationMax=f"{vmax:.17g}", nodataColor="")
+    rr = ET.SubElement(pipe, "rasterrenderer", type=kind, band=str(band), opacity="1",
+                       alphaBand="-1", nodataColor="", **attrs)
     ET.SubElement(rr, "rasterTransparency")
     mmo = ET.SubElement(rr, "minMaxOrigin")
     for k, v in (("limits", "None"), ("extent", "WholeRaster"), ("statAccuracy", "Estimated"),
                  ("cumulativeCutLower", "0.02"), ("cumulativeCutUpper", "0.98"),
                  ("stdDevFactor", "2")):
         ET.SubElement(mmo, k).text = v
+    return root, pipe, rr
+
+
+def raster_pseudocolor_qml(vmin: float, vmax: float, ramp: str = "viridis", band: int = 1,
+                           n_stops: int = 9) -> str:
+    """QML for a singleband pseudocolor raster (interpolated ramp from vmin to vmax)."""
+    cols = ramp_colors(ramp, n_stops)
+    root, pipe, rr = _raster_renderer("singlebandpseudocolor", band,
+                                      classificationMin=f"{vmin:.17g}",
+                                      classificationMax=f"{vmax:.17g}")
     shader = ET.SubElement(ET.SubElement(rr, "rastershader"), "colorrampshader",
                            colorRampType="INTERPOLATED", classificationMode="1", clip="0",
                            minimumValue=f"{vmin:.17g}", maximumValue=f"{vmax:.17g}",
@@ -234,6 +242,20 @@ def raster_pseudocolor_qml(vmin: float, vmax: float, ramp: str = "viridis", band
         v = vmin + (vmax - vmin) * i / (n_stops - 1)
         ET.SubElement(shader, "item", alpha="255", value=f"{v:.17g}", label=f"{v:.4g}",
                       color=_hex(c))
+    return _raster_document(root, pipe)
+
+
+def raster_paletted_qml(classes: list[str], ramp: str = "tab10", band: int = 1) -> str:
+    """QML for a paletted (unique values) raster: value i drawn as class `classes[i]`."""
+    root, pipe, rr = _raster_renderer("paletted", band)
+    palette = ET.SubElement(rr, "colorPalette")
+    for i, (name, c) in enumerate(zip(classes, ramp_colors(ramp, len(classes)), strict=True)):
+        ET.SubElement(palette, "paletteEntry", value=str(i), label=str(name), alpha="255",
+                      color=_hex(c))
+    return _raster_document(root, pipe)
+
+
+def _raster_document(root: ET.Element, pipe: ET.Element) -> str:
     ET.SubElement(pipe, "brightnesscontrast", brightness="0", contrast="0", gamma="1")
     ET.SubElement(pipe, "huesaturation", saturation="0", grayscaleMode="0",
                   colorizeOn="0", colorizeRed="255", colorizeGreen="128", colorizeBlue="128",

@@ -303,3 +303,25 @@ def load_map_outputs(alg: Any, result: dict[str, Any], context: QgsProcessingCon
     outputs["OUTPUT"] = str(Path(str(result.get("geotiff") or gpkg)).parent) \
         if (result.get("geotiff") or gpkg) else ""
     return outputs
+
+
+def add_preview_output(alg: Any) -> None:
+    """The 3-band PCA preview an embedding field comes with, as an output of its own."""
+    from qgis.core import QgsProcessingOutputRasterLayer
+
+    alg.addOutput(QgsProcessingOutputRasterLayer(
+        "PREVIEW", alg.tr("Embedding field preview (3 principal components as RGB)")))
+
+
+def field_outputs(alg: Any, field: str, result: dict[str, Any],
+                  context: QgsProcessingContext) -> dict[str, Any]:
+    """An embedding field's outputs: the field, and its PCA preview loaded above it (a field
+    of 64 bands drawn as RGB of bands 1-3 shows little; the preview shows its structure)."""
+    from .postprocess import load_styled
+
+    outputs: dict[str, Any] = {"OUTPUT": field}
+    preview = str(result.get("preview") or "")
+    if preview and Path(preview).is_file():
+        outputs["PREVIEW"] = preview
+        load_styled(context, preview, f"{Path(field).stem} (preview)", "PREVIEW", "")
+    return outputs

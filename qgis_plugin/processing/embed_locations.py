@@ -13,7 +13,14 @@ from qgis.core import (
     QgsProcessingParameterRasterDestination,
 )
 
-from .common import add_device_params, add_model_param, device_args, model_problem
+from .common import (
+    add_device_params,
+    add_model_param,
+    add_preview_output,
+    device_args,
+    field_outputs,
+    model_problem,
+)
 from .embed_raster import DTYPES
 from .engine_algorithm import EngineAlgorithm
 
@@ -44,6 +51,7 @@ class EmbedLocationsAlgorithm(EngineAlgorithm):
         add_device_params(self, batch_size=False)
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.OUTPUT, self.tr("Location embeddings")))
+        add_preview_output(self)
 
     def validate(self, parameters: dict[str, Any], context: QgsProcessingContext) -> str:
         return model_problem(self, parameters, context)
@@ -65,4 +73,4 @@ class EmbedLocationsAlgorithm(EngineAlgorithm):
     def collect_outputs(self, result: dict[str, Any], parameters: dict[str, Any],
                         context: QgsProcessingContext,
                         feedback: QgsProcessingFeedback) -> dict[str, Any]:
-        return {self.OUTPUT: self._out}
+        return field_outputs(self, self._out, result, context)

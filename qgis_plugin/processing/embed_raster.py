@@ -20,7 +20,9 @@ from qgis.core import (
 from .common import (
     add_device_params,
     add_model_param,
+    add_preview_output,
     device_args,
+    field_outputs,
     model_arg,
     model_problem,
     single_layer_file,
@@ -68,6 +70,7 @@ class EmbedRasterAlgorithm(EngineAlgorithm):
         add_device_params(self)
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.OUTPUT, self.tr("Embedding field")))
+        add_preview_output(self)
 
     def validate(self, parameters: dict[str, Any], context: QgsProcessingContext) -> str:
         raster = self.parameterAsRasterLayer(parameters, self.INPUT, context)
@@ -100,4 +103,4 @@ class EmbedRasterAlgorithm(EngineAlgorithm):
     def collect_outputs(self, result: dict[str, Any], parameters: dict[str, Any],
                         context: QgsProcessingContext,
                         feedback: QgsProcessingFeedback) -> dict[str, Any]:
-        return {self.OUTPUT: self._out}
+        return field_outputs(self, self._out, result, context)

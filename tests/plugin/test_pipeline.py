@@ -109,6 +109,8 @@ def test_pipeline_through_processing(geocontrast_provider, small_city, tmp_path,
                                  "DEVICE": 1, "OUTPUT": str(tmp_path / "field.tif")})
     field_layer = QgsRasterLayer(field["OUTPUT"], "field")
     assert field_layer.isValid() and field_layer.bandCount() == 16
+    preview = QgsRasterLayer(field["PREVIEW"], "preview")  # the field's preview, loaded too
+    assert preview.isValid() and preview.bandCount() == 3
     assert field_layer.crs().authid() == "EPSG:32617"
 
     head = run("fit_head", {"EMBEDDINGS": emb_layer,

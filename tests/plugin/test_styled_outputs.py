@@ -50,6 +50,10 @@ ENGINE_SCRIPT = textwrap.dedent("""
     write_geotiff(rng.normal(size=(6, 64, 64)).astype("float32"), crs, transform,
                   out / "field.tif", dtype="int8")
     pca_preview(out / "field.tif", out / "preview.tif", sample=1000)
+    from engine.export.geotiff import write_class_qml
+    write_geotiff(rng.integers(0, 3, (2, 64, 64)).astype("float32"), crs, transform,
+                  out / "fewshot.tif")
+    write_class_qml(out / "fewshot.tif", ["park", "homes", "shops"])
 """)
 
 
@@ -117,3 +121,8 @@ def test_geotiffs_open_as_maps(qgis_app, engine_outputs):
     assert field.isValid() and field.bandCount() == 6
     assert field.crs().authid() == "EPSG:32617"
     assert field.dataProvider().bandScale(1) != 1.0  # int8 quantisation scale is visible
+    classes = QgsRasterLayer(str(engine_outputs / "fewshot.tif"), "few-shot")
+    assert classes.isValid() and classes.renderer().type() == "paletted"  # from fewshot.qml
+    assert [(c.value, c.label) for c in classes.renderer().classes()] == [
+        (0.0, "park"), (1.0, "homes"), (2.0, "shops")]
+    assert len({c.color.name() for c in classes.renderer().classes()}) == 3

@@ -59,6 +59,7 @@ def check_session(report: dict, tmp_path: Path) -> None:
 
     # pre-fill: the embedding field, never its PCA preview (active) nor the image
     assert report["prefill_field"].endswith("field.tif")
+    assert report["loaded_with_field"] == ["field.tif", "field_pca.tif"]  # and its preview
 
     first, second = (Path(p) for p in report["zero_shot_geotiffs"])
     assert (first.name, second.name) == ("zero_shot.tif", "zero_shot_2.tif")  # no overwrite

@@ -132,6 +132,9 @@ def main(zip_path: str, work: str, report_path: str, engine: str = "") -> None:
         "OUTPUT": str(work_dir / "field.tif")}, feedback=feedback)["OUTPUT"]
     from qgis.core import QgsRasterLayer
 
+    report["loaded_with_field"] = sorted(  # what the run loaded from the work folder
+        Path(lyr.source()).name for lyr in project.mapLayers().values()
+        if Path(lyr.source()).parent == work_dir)
     preview = QgsRasterLayer(str(Path(field).with_name("field_pca.tif")), "field_pca")
     image = QgsRasterLayer(overhead[-1], "overhead")
     project.addMapLayers([preview, image])
