@@ -24,7 +24,6 @@ HNSW_THRESHOLD = 100_000  # vectors; below it flat search is exact and fast enou
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 128
-logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # its CPU-feature probing chatter
 
 
 def index_path(gpkg: str | os.PathLike[str]) -> Path:

@@ -14,8 +14,10 @@ from engine.heads.extrapolation import FAR_OUT_SHARE, far_out_share
 from engine.heads.feature_range import CLIPPED_HEADS, EigenClip
 from engine.heads.metrics import (
     CLASSIFICATION_METRICS,
+    METRIC_RANGE,
     REGRESSION_METRICS,
     classification_metrics,
+    metric_text,
     regression_metrics,
     t_interval,
 )
@@ -145,7 +147,7 @@ def cross_validate(
                  else classification_metrics(y[test], pred))
         fold_metrics.append(score)
         fold_sizes.append({"train": int(train.sum()), "test": int(test.sum())})
-        log.info("fold %d/%d: %s", f + 1, n_folds, score)
+        log.info("fold %d/%d: %s", f + 1, n_folds, metric_text(score))
         progress(f + 1, n_folds, "cross-validate")
     return summarise(y, oof, folds, fold_metrics, fold_sizes, far, task, config,
                      block_size_m, n_folds, seed)
@@ -160,7 +162,8 @@ def summarise(y: np.ndarray, oof: np.ndarray, folds: np.ndarray,
     names = REGRESSION_METRICS if task == "regression" else CLASSIFICATION_METRICS
     mean = {m: float(np.nanmean([fm[m] for fm in fold_metrics]))
             if any(np.isfinite(fm[m]) for fm in fold_metrics) else float("nan") for m in names}
-    ci95 = {m: t_interval([fm[m] for fm in fold_metrics]) for m in names}
+    ci95 = {m: t_interval([fm[m] for fm in fold_metrics],
+                          bounds=METRIC_RANGE.get(m, (-np.inf, np.inf))) for m in names}
     if task == "regression":
         pooled = regression_metrics(y, oof)
         residual_sd = float(np.sqrt(np.mean((y.astype(np.float64) - oof) ** 2)))

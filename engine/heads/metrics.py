@@ -59,8 +59,16 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, 
     return {"accuracy": accuracy, "macro_f1": float(np.mean(f1s))}
 
 
-def t_interval(values: list[float] | np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    """Two-sided t-interval of the mean of per-fold values (NaN folds dropped)."""
+# the values each metric can take: a t-interval over a few folds is cut to them (an MAE
+# interval reaching below 0 or a Spearman one beyond 1 says nothing more)
+METRIC_RANGE = {"r2": (-np.inf, 1.0), "mae": (0.0, np.inf), "spearman": (-1.0, 1.0),
+                "accuracy": (0.0, 1.0), "macro_f1": (0.0, 1.0)}
+
+
+def t_interval(values: list[float] | np.ndarray, level: float = 0.95,
+               bounds: tuple[float, float] = (-np.inf, np.inf)) -> tuple[float, float]:
+    """Two-sided t-interval of the mean of per-fold values (NaN folds dropped), cut to
+    `bounds` (the values the metric can take)."""
     from scipy.stats import t
 
     v = np.asarray(values, dtype=np.float64)
@@ -69,4 +77,9 @@ def t_interval(values: list[float] | np.ndarray, level: float = 0.95) -> tuple[f
         return (float("nan"), float("nan"))
     half = float(t.ppf(0.5 + level / 2, df=len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
     m = float(v.mean())
-    return (m - half, m + half)
+    return (float(max(m - half, bounds[0])), float(min(m + half, bounds[1])))
+
+
+def metric_text(score: dict[str, float]) -> str:
+    """"r2 0.412, mae 1.03e+04, spearman 0.655": a fold's metrics for a log line."""
+    return ", ".join(f"{k} {v:.3g}" for k, v in score.items())

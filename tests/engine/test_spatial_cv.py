@@ -9,7 +9,12 @@ from sklearn.pipeline import Pipeline
 
 from engine.errors import EngineError
 from engine.heads.cv import cross_validate
-from engine.heads.metrics import classification_metrics, regression_metrics, t_interval
+from engine.heads.metrics import (
+    METRIC_RANGE,
+    classification_metrics,
+    regression_metrics,
+    t_interval,
+)
 from engine.heads.pipeline import HeadConfig, build_pipeline
 from engine.heads.spatial_cv import spatial_blocks, spatial_folds
 
@@ -146,6 +151,9 @@ def test_metrics_equal_hand_computation() -> None:
     # mean 0.6, sd 0.1, t(0.975, 2) = 4.302653 -> half width 0.248414
     assert lo == pytest.approx(0.6 - 0.2484138, abs=1e-6)
     assert hi == pytest.approx(0.6 + 0.2484138, abs=1e-6)
+    # cut to what the metric can take: a Spearman interval never passes 1, an MAE one 0
+    assert t_interval([0.5, 0.9, 0.95], bounds=METRIC_RANGE["spearman"])[1] == 1.0
+    assert t_interval([1.0, 100.0, 5.0], bounds=METRIC_RANGE["mae"])[0] == 0.0
 
 
 def test_bad_inputs_name_the_row() -> None:
