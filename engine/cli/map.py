@@ -11,6 +11,7 @@ head fitted on the field itself -> map, no re-centring; --mask, --clip), fused (
 from __future__ import annotations
 
 import argparse
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ from engine.cli.flags import add_global_flags
 from engine.defaults import BLOCK_M, CLASSIFIER, CLASSIFIERS, FEWSHOT_FOLDS, GRID_STEP_M
 from engine.errors import EngineError
 from engine.progress import Progress
+
+log = logging.getLogger(__name__)
 
 NAME = "map"
 HELP = ("render a map (zero_shot, time, similarity, fewshot, location, predict, fused) as "
@@ -162,32 +165,38 @@ def _examples(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, Any]:
                               "geometries, not points",
                               "give a point layer: one point per example place")
         xy = np.column_stack([gdf.geometry.x.to_numpy(), gdf.geometry.y.to_numpy()])
+        labelled = np.ones(len(xy), dtype=bool)
         if args.example_field:
-            is_pos = _positive_flags(gdf, args.example_field, str(args.examples))
+            is_pos, labelled = _positive_flags(gdf, args.example_field, str(args.examples))
         else:
-            is_pos = np.ones(len(xy), dtype=bool)
-        pos, neg, crs = xy[is_pos], xy[~is_pos], gdf.crs
+            is_pos = labelled
+        pos, neg, crs = xy[is_pos & labelled], xy[~is_pos & labelled], gdf.crs
     return pos, neg, crs
 
 
 POSITIVE = ("1", "true", "positive", "yes", "1.0", "like")
 
 
-def _positive_flags(gdf: Any, field: str, where: str) -> np.ndarray:
-    """Which examples are positive (1, true, yes, positive, like), from field `field`."""
+def _positive_flags(gdf: Any, field: str, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """(which examples are positive: 1, true, yes, positive, like; which are labelled at
+    all: an empty field makes an example neither positive nor negative) from `field`."""
     if field not in gdf.columns:
         fields = [str(c) for c in gdf.columns if c != gdf.geometry.name]
         raise EngineError(f"{where} has no field {field!r}",
                           f"--example-field is one of: {', '.join(fields)}")
+    labelled = gdf[field].notna().to_numpy()
+    if (~labelled).any():
+        log.warning("%d of %d examples of %s have no %s and are left out",
+                    int((~labelled).sum()), len(labelled), where, field)
     flag = np.char.lower(np.asarray(gdf[field]).astype(str))
-    is_pos = np.isin(flag, POSITIVE)
+    is_pos = np.isin(flag, POSITIVE) & labelled
     if not is_pos.any():
         seen = ", ".join(sorted(set(flag.tolist()))[:8])
         raise EngineError(f"no example of {where} is marked positive in field {field!r} "
                           f"(values: {seen})",
                           f"mark the places to look like with 1 (or {', '.join(POSITIVE[1:4])})"
                           "; any other value is a negative example")
-    return is_pos
+    return is_pos, labelled
 
 
 def run_zero_shot(args: argparse.Namespace, progress: Progress) -> dict:

@@ -232,7 +232,10 @@ def _scale_pair(path: str | os.PathLike[str], bands: list[int],
     import rasterio
 
     if user_scale is not None:
-        parts = [float(v) for v in str(user_scale).split(",")]
+        try:
+            parts = [float(v) for v in str(user_scale).split(",")]
+        except ValueError:
+            parts = []
         if len(parts) not in (1, 2) or not parts[0] or not np.isfinite(parts).all():
             raise EngineError(f"--scale {user_scale!r} is not SCALE or SCALE,OFFSET",
                               "e.g. --scale 0.0000275,-0.2 (Landsat C2) or --scale 0.00392")

@@ -122,6 +122,11 @@ def read_point_layer(path: str | os.PathLike[str], layer: str | None = None) -> 
     except Exception as exc:  # pyogrio raises several DataSource/field error types
         raise EngineError(f"point layer {path} cannot be read ({exc})",
                           "give a GeoPackage, GeoJSON or Shapefile of points") from None
+    if "geometry" not in getattr(frame, "columns", ()):  # a CSV or a table: no geometry column
+        raise EngineError(f"{path} has no point geometries (a table, e.g. a CSV)",
+                          "turn it into a point layer first: `python -m engine import-photos "
+                          "--input TABLE.csv --out points.gpkg` (lon/lat or x/y columns), or "
+                          "QGIS's 'Create points layer from table'")
     kinds = set(frame.geometry.dropna().geom_type)
     if frame.crs is None or not kinds or not kinds <= {"Point"}:
         raise EngineError(f"{path} ({layer}) is not a point layer with a CRS "

@@ -72,6 +72,7 @@ def fit_rows(rows: LabelledRows, out: str | os.PathLike[str], head: str = "ridge
                               "a ridge head regresses numbers",
                               "choose a numeric --target, or --head logistic for classes")
         rows.y = np.asarray(rows.y, dtype=np.float64)
+    _check_target(rows, head, target)
     block_size_m, n_folds, plan = cv_plan(rows, block_size_m, n_folds)
     n_blocks_hint = f"fewer folds than {n_folds} or a block smaller than {block_size_m:g} m"
     stacked = rows.ground_dim is not None and head == "ridge"  # near/remote fusion
@@ -112,6 +113,24 @@ def fit_rows(rows: LabelledRows, out: str | os.PathLike[str], head: str = "ridge
             "ci95": {k: list(v) for k, v in report.ci95.items()}, "n_rows": int(len(rows.y)),
             "task": report.task, "cv_plan": plan, "aggregation": rows.notes,
             "far_out_folds": report.extra.get("far_out_folds", [])}
+
+
+MAX_CLASSES = 50  # more distinct values than this, and a float target, is not classes
+
+
+def _check_target(rows: LabelledRows, head: str, target: str) -> None:
+    """A target a head can learn: not one value everywhere (every score would be NaN and the
+    maps flat); for a classifier, classes rather than a continuous quantity."""
+    y = np.asarray(rows.y)
+    values = np.unique(y.astype(str) if y.dtype.kind in "OUS" else y)
+    if len(values) < 2:
+        raise EngineError(f"{target!r} of {rows.source} is {values[0] if len(values) else '-'} "
+                          f"at all {len(y)} labelled rows: nothing to learn",
+                          "choose a field whose values differ between places")
+    if head == "logistic" and y.dtype.kind == "f" and len(values) > MAX_CLASSES:
+        raise EngineError(f"{target!r} of {rows.source} is continuous ({len(values)} distinct "
+                          "values): a logistic head predicts classes",
+                          "use --head ridge for a quantity, or a field of class names")
 
 
 def _is_number(v: object) -> bool:

@@ -51,6 +51,8 @@ class Validity:
         """A short text for titles: `check r=+0.62 (n=80)` and `UNRELIABLE` when it failed."""
         if self.passed is None:
             return f"check: {self.note or 'not computed'}"
+        if self.r is None:  # failed without a correlation (a constant map, too few places)
+            return f"UNRELIABLE: {self.note}"
         text = f"check r={self.r:+.2f} (n={self.n})"
         return text if self.passed else f"UNRELIABLE: {text} < {self.min_r:g}"
 

@@ -95,3 +95,26 @@ def test_fit_names_a_missing_field_and_a_missing_source(photo_embeddings: Path,
     code, events = run_cli(["fit", "--target", "income", "--out", str(tmp_path / "h")])
     assert code == 2 and "--embeddings" in events[-1]["hint"]
     assert not (tmp_path / "h.json").exists()
+
+
+def test_fit_refuses_a_target_it_cannot_learn(photo_embeddings: Path, tmp_path: Path) -> None:
+    """One value everywhere (every CV score NaN, a flat map whose label crashed), or a
+    continuous quantity given to a classifier: named, with what to do instead."""
+    import shutil
+    import sqlite3
+
+    from engine.maps.rows import embedding_layer
+
+    copy = tmp_path / "photos.gpkg"
+    shutil.copyfile(photo_embeddings, copy)
+    with sqlite3.connect(copy) as con:
+        con.execute(f'ALTER TABLE "{embedding_layer(copy)}" ADD COLUMN const REAL DEFAULT 3.0')
+    code, events = run_cli(["fit", "--embeddings", str(copy), "--target", "const",
+                            "--out", str(tmp_path / "h")])
+    assert code == 2 and "is 3.0 at all" in events[-1]["message"], events[-1]
+    code, events = run_cli(["fit", "--embeddings", str(copy), "--target",
+                            "perception_beautiful", "--head", "logistic",
+                            "--out", str(tmp_path / "h")])
+    assert code == 2 and "continuous" in events[-1]["message"], events[-1]
+    assert "--head ridge" in events[-1]["hint"]
+    assert not (tmp_path / "h.json").exists()

@@ -163,3 +163,12 @@ def test_tagging_keeps_a_quiet_cloud_optimized_map(tmp_path, caplog):
         assert np.array_equal(ds.read(), values)
     tags = read_geotiff_validity(tif)
     assert tags["passed"] == "False" and float(tags["r"]) == -0.4
+
+
+def test_a_check_that_failed_without_a_correlation_still_has_a_title() -> None:
+    """A constant map (or too few places) fails with no r: its label says why."""
+    from engine.maps.validity import Validity
+
+    failed = Validity(False, None, None, 3, "points", note="only 3 labelled places")
+    assert failed.label() == "UNRELIABLE: only 3 labelled places"
+    assert Validity(True, 0.62, 0.3, 80, "points").label() == "check r=+0.62 (n=80)"

@@ -176,12 +176,13 @@ def test_similarity_map_is_highest_at_the_example(setup: dict, tmp_path: Path) -
     from engine.cli.main import main
 
     examples = tmp_path / "examples.gpkg"
-    gpd.GeoDataFrame({"liked": ["Yes", "no"], "note": ["maybe", "later"]}, crs="EPSG:32617",
-                     geometry=[
-        shapely.Point(px, py), shapely.Point(nx, ny)]).to_file(examples, driver="GPKG")
+    gpd.GeoDataFrame({"liked": ["Yes", "no", None], "note": ["maybe", "later", "?"]},
+                     crs="EPSG:32617", geometry=[shapely.Point(px, py), shapely.Point(nx, ny),
+                                                 shapely.Point(px, ny)]
+                     ).to_file(examples, driver="GPKG")
     layer = [*base[:3], "--examples", str(examples), "--out", str(tmp_path / "layer")]
     out = run_map([*layer, "--example-field", "liked"])
-    assert out["positives"] == 1 and out["negatives"] == 1
+    assert out["positives"] == 1 and out["negatives"] == 1  # an empty label is neither
     for field, message in (("like", "has no field 'like'"),
                            ("note", "is marked positive in field 'note'")):
         buf = io.StringIO()
