@@ -45,12 +45,38 @@ def build_parser(commands: dict[str, ModuleType]) -> argparse.ArgumentParser:
     return parser
 
 
+def _negative_value(arg: str) -> str:
+    """A negative number or x,y pair (`-83.01,39.92`, `-1e5`) marked as a value, not an option
+    (argparse reads what has a space as a value): western and southern coordinates work
+    without the `--positive=-83.01,39.92` spelling."""
+    if arg.startswith("-") and len(arg) > 1 and (arg[1].isdigit() or arg[1] == "."):
+        try:
+            [float(v) for v in arg.split(",")]
+        except ValueError:
+            return arg
+        return " " + arg
+    return arg
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """parse_args, where KEY=VALUE overrides may also come after an option (`train.steps=5
+    --raster a.tif train.batch_size=16`): argparse takes one run of positionals only."""
+    args, extra = parser.parse_known_args([_negative_value(a) for a in argv])
+    takes_overrides = isinstance(getattr(args, "overrides", None), list)
+    if extra and takes_overrides and all("=" in a and not a.startswith("-") for a in extra):
+        args.overrides = [*args.overrides, *extra]
+    elif extra:
+        raise UsageError(f"{parser.prog} {args.command}: unrecognized arguments: "
+                         f"{' '.join(extra)}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     commands = command_modules()
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(commands)
     try:
-        args = parser.parse_args(argv)
+        args = _parse(parser, argv)
     except UsageError as exc:
         events = JsonlEvents() if _wants_jsonl(argv) else HumanEvents()
         prog = str(exc).split(":", 1)[0]
