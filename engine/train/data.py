@@ -119,9 +119,11 @@ def build_dataset(cfg: Config, keys: set[str], progress: Progress = no_progress,
             f"only {anchors.size} of {len(frame)} photos in {layer.source} have the positive "
             f"pairs the objectives need ({', '.join(kinds) or 'none'})",
             "widen data.pairs (radii, time windows) or use a layer with more photos per place")
-    if anchors.size < cfg.train.batch_size:
-        log.warning("%d anchors for a batch of %d: batches repeat photos", anchors.size,
-                    cfg.train.batch_size)
+    if anchors.size < cfg.train.batch_size:  # a batch would hold a photo twice, as its own
+        raise EngineError(                  # negative (and a huge one exhausts memory)
+            f"train.batch_size={cfg.train.batch_size} is more than the {anchors.size} photos "
+            f"of {layer.source} that can anchor a batch",
+            f"use train.batch_size={anchors.size} or less")
     cache = ImageCache(cfg.data.image_size, enabled=cfg.data.cache_images,
                        resize=cfg.data.resize)
     fill_s = 0.0

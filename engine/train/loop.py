@@ -263,6 +263,11 @@ def _train(cfg: Config, info: distributed.DistInfo, progress: Progress,
     history: list[list[float]] = []
     if resume:
         pos, history = checkpoint_io.restore(out_dir, parts, cfg, allow_changed_config)
+        if pos["step"] > cfg.train.steps:  # the model would be saved as trained for fewer
+            raise EngineError(f"{out_dir} has trained {pos['step']} steps already, more than "
+                              f"train.steps={cfg.train.steps}",
+                              f"resume with train.steps above {pos['step']} to train on, or "
+                              "give another output= for a new run")
         log.info("resumed %s at step %d", out_dir, pos["step"])
     engine_module = distributed.wrap(loss_module, info)
     loader = data_loader(parts.dataset, sampler, cfg, info)

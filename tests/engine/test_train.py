@@ -259,6 +259,12 @@ def test_resume_is_bit_identical(tiny_city: Path, tmp_path: Path) -> None:
         ["step-0000002", "step-0000004"]
     assert result["final_loss"] == pytest.approx(float(rows[-1]["total"]), rel=1e-4)
     assert not list(out.glob(".*tmp*"))  # atomic writes leave nothing behind
+    # resumed with fewer steps than it has: refused, the run as it was
+    before = (out / "config.yaml").read_text()
+    fewer = load_config(None, [*base, f"output={out}", "train.steps=3"])
+    with pytest.raises(EngineError, match="trained 4 steps already, more than train.steps=3"):
+        train(fewer, resume=True)
+    assert (out / "config.yaml").read_text() == before
 
 
 def test_resume_without_checkpoint_is_clear(tiny_city: Path, tmp_path: Path) -> None:
@@ -268,6 +274,17 @@ def test_resume_without_checkpoint_is_clear(tiny_city: Path, tmp_path: Path) -> 
                              "objectives.self.weight=1"])
     with pytest.raises(EngineError, match="no checkpoint"):
         train(cfg, resume=True)
+
+
+def test_a_batch_larger_than_the_photos_is_refused(tiny_city: Path, tmp_path: Path) -> None:
+    """A batch would hold photos twice (as their own negatives); 100,000 exhausted memory."""
+    from engine.train.loop import train
+
+    cfg = load_config(None, [*tiny_overrides(tiny_city, tmp_path / "big"),
+                             "objectives.self.weight=1", "train.batch_size=100000"])
+    with pytest.raises(EngineError, match="train.batch_size=100000 is more than the") as err:
+        train(cfg)
+    assert "train.batch_size=" in err.value.hint and not (tmp_path / "big").exists()
 
 
 def test_temporal_without_times_names_captured_at(tiny_city: Path, tmp_path: Path) -> None:
