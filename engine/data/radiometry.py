@@ -282,6 +282,37 @@ def _check_uint8(path: str | os.PathLike[str], dtype: str, scale: Any) -> None:
             "float 0..1), or --scaling stats, or use a model trained with scaling stats")
 
 
+def to_uint8_scale(paths: list[str], user_scale: str | float | None
+                   ) -> tuple[float, float] | None:
+    """For models that see 8-bit RGB chips (the photo recipes' overhead side): (scale,
+    offset) mapping the rasters' values to 0..255 (`data.scale`), or None when they are
+    8-bit already. A raster of another type without `data.scale` is refused: its values
+    would be clipped to 255, a 16-bit scene almost white."""
+    import rasterio
+
+    scale = None
+    if user_scale is not None:
+        try:
+            parts = [float(v) for v in str(user_scale).split(",")]
+        except ValueError:
+            parts = []
+        if len(parts) not in (1, 2) or not parts[0] or not np.isfinite(parts).all():
+            raise EngineError(f"data.scale={user_scale!r} is not SCALE or SCALE,OFFSET",
+                              "e.g. data.scale=0.00389 (16-bit 0..65535 to 0..255)")
+        scale = (parts[0], parts[1] if len(parts) == 2 else 0.0)
+    for path in paths:
+        with rasterio.open(path) as src:
+            dtype = str(src.dtypes[0])
+        if dtype != "uint8" and scale is None:
+            raise EngineError(
+                f"this recipe trains on 8-bit RGB overhead chips (0..255) but {path} is {dtype}",
+                "give data.scale=SCALE[,OFFSET] mapping its values to 0..255 (e.g. "
+                "data.scale=0.00389 for 16-bit 0..65535, data.scale=255 for reflectance "
+                "0..1), or an 8-bit RGB export of the scene; embed it later with the same "
+                "--scale")
+    return scale
+
+
 def legacy(count: int = 3) -> dict[str, Any]:
     """The record of a model without one: 8-bit RGB (bands 1-3, or band 1 as grey)."""
     return {"bands": [1, 2, 3][:count], "scaling": "uint8"}

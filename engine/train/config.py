@@ -162,6 +162,8 @@ def _check_value(key: str, hint: Any, value: Any, meta: typing.Mapping[str, Any]
     elif hint is float:
         value = _number(key, value)
     elif hint is str:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)  # data.scale=0.01, data.bands=4: numbers written as text
         if not isinstance(value, str):
             raise EngineError(f"config key {key}={value!r} is not text", "quote it in YAML")
     elif origin is list:

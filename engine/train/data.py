@@ -111,8 +111,11 @@ def build_dataset(cfg: Config, keys: set[str], progress: Progress = no_progress,
 
         sources.time = np.asarray(time_features(frame["captured_at"]), dtype=np.float32)
     if "overhead" in keys:
+        from engine.data.radiometry import to_uint8_scale
+
         sources.overhead = OverheadChips(paths, _xy_per_raster(layer, paths),
-                                         cfg.data.chip_size, cfg.data.chip_res_m)
+                                         cfg.data.chip_size, cfg.data.chip_res_m,
+                                         to_uint8_scale(paths, cfg.data.scale))
     anchors = usable_anchors(len(frame), keys, pairs)
     if anchors.size < 2:
         raise EngineError(

@@ -81,8 +81,9 @@ class OverheadChips:
     """
 
     def __init__(self, paths: list[str], xy_per_raster: list[np.ndarray], chip_size: int,
-                 res: float | None = None) -> None:
+                 res: float | None = None, scale: tuple[float, float] | None = None) -> None:
         self.paths, self.xy, self.chip_size, self.res = paths, xy_per_raster, chip_size, res
+        self.scale = scale  # (scale, offset) to 0..255 for rasters that are not 8-bit
         self._open: dict[int, Any] = {}
         self._pid = -1
         self._chips: dict[tuple[int, int], torch.Tensor] = {}
@@ -108,6 +109,8 @@ class OverheadChips:
             window = self._raster(raster).read_centered(float(x), float(y), self.chip_size,
                                                               res=self.res)
             data = np.nan_to_num(np.asarray(window.data[:3], dtype=np.float32))
+            if self.scale is not None:
+                data = data * np.float32(self.scale[0]) + np.float32(self.scale[1])
             chip = torch.from_numpy(rgb_uint8(data, window.valid))
             self._chips[key] = chip
         return chip

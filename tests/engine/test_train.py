@@ -287,6 +287,31 @@ def test_a_batch_larger_than_the_photos_is_refused(tiny_city: Path, tmp_path: Pa
     assert "train.batch_size=" in err.value.hint and not (tmp_path / "big").exists()
 
 
+def test_a_16_bit_overhead_scene_is_scaled_or_refused(tiny_city: Path, tmp_path: Path) -> None:
+    """Cross-view recipes see 8-bit chips: a uint16 scene (the tiny city's x 100) was clipped
+    to 255, almost white, without a word. Refused without data.scale; with data.scale=0.01
+    the chips, so the training, are the 8-bit scene's exactly."""
+    from engine.train.loop import train
+
+    (tmp_path / "u16").mkdir()
+    for src in sorted((tiny_city / "overhead").glob("*.tif")):
+        with rasterio.open(src) as ds:
+            profile, data = ds.profile, ds.read()
+        profile.update(dtype="uint16")
+        with rasterio.open(tmp_path / "u16" / src.name, "w", **profile) as out:
+            out.write(data.astype(np.uint16) * 100)
+    cross = ["objectives.cross_view={weight: 1.0}", f"model.overhead={ENC}".replace("'", "")]
+    u16 = f"data.overhead=[{tmp_path / 'u16' / '*.tif'}]"
+    cfg = load_config(None, [*tiny_overrides(tiny_city, tmp_path / "a"), *cross, u16])
+    with pytest.raises(EngineError, match="8-bit RGB overhead chips .* is uint16") as err:
+        train(cfg)
+    assert "data.scale=0.00389" in err.value.hint
+    train(load_config(None, [*tiny_overrides(tiny_city, tmp_path / "a"), *cross, u16,
+                             "data.scale=0.01"]))
+    train(load_config(None, [*tiny_overrides(tiny_city, tmp_path / "b"), *cross]))
+    assert (tmp_path / "a" / "loss.csv").read_text() == (tmp_path / "b" / "loss.csv").read_text()
+
+
 def test_temporal_without_times_names_captured_at(tiny_city: Path, tmp_path: Path) -> None:
     from engine.train.loop import train
 
