@@ -66,6 +66,20 @@ def layer_owner(gpkg: str | os.PathLike[str], layer: str) -> str | None:
     return str(meta.get(COMMAND_KEY, ""))
 
 
+def _foreign_json(path: Path) -> bool:
+    """True for an existing .json the engine did not write: not a JSON object, or GeoJSON
+    (a `type` member) that a user named .json."""
+    import json
+
+    if path.suffix.lower() != ".json" or not path.is_file():
+        return False
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return True
+    return not isinstance(doc, dict) or "type" in doc
+
+
 def check_layer(gpkg: str | os.PathLike[str], layer: str, command: str,
                 overwrite: bool = False) -> None:
     """Refuse to replace a layer of an existing GeoPackage that `command` did not write."""
@@ -90,6 +104,16 @@ def prepare_output(out: str | os.PathLike[str], inputs: Iterable[str | os.PathLi
                           f"name it OUT{suffixes[0]} with --out")
     outs = [Path(out), *(Path(s) for s in side_files)]
     check_not_input(outs, list(inputs))
+    for path in outs:  # found before any work, not at the commit (half a family committed)
+        if path.is_dir():
+            raise EngineError(f"the output {path} is a folder",
+                              "give a file name with --out (the folder it goes in must exist "
+                              "or will be made)")
+    for path in outs[1:]:
+        if not overwrite and _foreign_json(path):
+            raise EngineError(f"{path}, which {out} writes beside it, exists and is not "
+                              "GeoContrast's (it looks like your data, e.g. GeoJSON)",
+                              f"choose another --out name than {Path(out).name}")
     check_writable(out)
     if layer is not None:
         check_layer(out, layer, command, overwrite)

@@ -349,6 +349,12 @@ CASES = [
     Case("ep-read-only-folder", ep(sv), ("e.gpkg", "read-only"), fs="ro"),
     Case("ep-disk-full", ep(sv), ("e.gpkg", "disk is full"), fs="full"),
     # embed-raster
+    Case("er-out-is-a-folder", er(out="isdir.tif"), ("isdir.tif", "is a folder"),
+         make=lambda w, d: (d / "isdir.tif").mkdir() or d / "isdir.tif"),
+    Case("er-json-beside-is-users-geojson", er(out="parcels.tif"),
+         ("parcels.json", "not GeoContrast's"),
+         make=lambda w, d: (d / "parcels.json").write_text(
+             '{"type": "FeatureCollection", "features": []}') and d / "parcels.json"),
     Case("er-chip-0", er("--chip", "0"), ("--chip", "0")),
     Case("er-chip-huge", er("--chip", "100000"), ("--chip", "100000")),
     Case("er-stride-negative", er("--stride", "-3"), ("--stride", "-3")),
