@@ -226,20 +226,26 @@ def band_stats(path: str | os.PathLike[str], bands: list[int],
     return vals.mean(axis=1).tolist(), np.maximum(vals.std(axis=1), 1e-12).tolist()
 
 
+def parse_scale(text: str | float, flag: str, example: str) -> tuple[float, float]:
+    """(scale, offset) of "SCALE" or "SCALE,OFFSET"; EngineError naming `flag` otherwise."""
+    try:
+        parts = [float(v) for v in str(text).split(",")]
+    except ValueError:
+        parts = []
+    if len(parts) not in (1, 2) or not parts[0] or not np.isfinite(parts).all():
+        raise EngineError(f"{flag}{text!r} is not SCALE or SCALE,OFFSET", example)
+    return parts[0], parts[1] if len(parts) == 2 else 0.0
+
+
 def _scale_pair(path: str | os.PathLike[str], bands: list[int],
                 user_scale: str | float | None) -> tuple[list[float], list[float]] | None:
     """`--scale S` or `S,O` (all bands), else the raster's scale/offset tags, else None."""
     import rasterio
 
     if user_scale is not None:
-        try:
-            parts = [float(v) for v in str(user_scale).split(",")]
-        except ValueError:
-            parts = []
-        if len(parts) not in (1, 2) or not parts[0] or not np.isfinite(parts).all():
-            raise EngineError(f"--scale {user_scale!r} is not SCALE or SCALE,OFFSET",
-                              "e.g. --scale 0.0000275,-0.2 (Landsat C2) or --scale 0.00392")
-        return [parts[0]] * len(bands), [parts[1] if len(parts) == 2 else 0.0] * len(bands)
+        scale, offset = parse_scale(user_scale, "--scale ",
+                                    "e.g. --scale 0.0000275,-0.2 (Landsat C2) or --scale 0.00392")
+        return [scale] * len(bands), [offset] * len(bands)
     with rasterio.open(path) as src:
         return _tags_scale(src, bands)
 
@@ -290,16 +296,8 @@ def to_uint8_scale(paths: list[str], user_scale: str | float | None
     would be clipped to 255, a 16-bit scene almost white."""
     import rasterio
 
-    scale = None
-    if user_scale is not None:
-        try:
-            parts = [float(v) for v in str(user_scale).split(",")]
-        except ValueError:
-            parts = []
-        if len(parts) not in (1, 2) or not parts[0] or not np.isfinite(parts).all():
-            raise EngineError(f"data.scale={user_scale!r} is not SCALE or SCALE,OFFSET",
-                              "e.g. data.scale=0.00389 (16-bit 0..65535 to 0..255)")
-        scale = (parts[0], parts[1] if len(parts) == 2 else 0.0)
+    scale = None if user_scale is None else parse_scale(
+        user_scale, "data.scale=", "e.g. data.scale=0.00389 (16-bit 0..65535 to 0..255)")
     for path in paths:
         with rasterio.open(path) as src:
             dtype = str(src.dtypes[0])
