@@ -129,8 +129,9 @@ class FitHeadAlgorithm(EngineAlgorithm):
             if parameters.get(self.FUSE_FIELD):
                 return ("Fuse one second view: 'Fuse with overhead field' or 'Fuse with a "
                         "second embedding', not both.")
-        for name in (self.EMBEDDINGS, self.FUSE_EMBEDDINGS):
-            problem = file_layer_problem(self, parameters, name, context)
+        for name in (self.EMBEDDINGS, self.FUSE_EMBEDDINGS):  # --layer carries the first's
+            problem = file_layer_problem(self, parameters, name, context,
+                                         layer_passed=name == self.EMBEDDINGS)
             if problem:
                 return problem
         labelled, target = self.labels(parameters, context)

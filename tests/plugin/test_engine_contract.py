@@ -199,3 +199,14 @@ def test_pretrained_models_are_the_engines_zoo_where_the_engine_takes_one(
             assert alg.parameterDefinition("MODEL").flags() & \
                 alg.parameterDefinition("MODEL").FlagOptional  # the folder: one of the two
     assert offered == {"embed_points", "embed_raster"}
+
+
+def test_the_embedding_table_the_plugin_looks_for_is_the_engines(engine_python, qgis_app):
+    """The plugin reads the engine's embedding-layer table by name (it never imports it)."""
+    from qgis_plugin.processing.common import EMBEDDING_META_TABLE
+
+    proc = subprocess.run([engine_python, "-c", "from engine.export.embeddings_gpkg import "
+                           "META_TABLE; print(META_TABLE)"], capture_output=True, text=True,
+                          env=child_environment(), cwd=REPO, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == EMBEDDING_META_TABLE
