@@ -47,7 +47,8 @@ def test_shared_flags_exist_where_used(engine_python):
     users = {"--device": ("embed-points", "embed-raster", "embed-locations"),
              "--batch-size": ("embed-points", "embed-raster"),
              "--out": tuple(f"map {kind}" for a in ALGORITHMS for kind in getattr(a, "KINDS", ())),
-             "--name": ("map zero_shot", "map fewshot", "map similarity", "map location")}
+             "--name": ("map zero_shot", "map fewshot", "map similarity", "map location"),
+             "--photo-dir": ("embed-points", "import-photos")}
     assert set(users) >= flags_in(PROCESSING / "common.py")
     for flag, used_by in users.items():
         for command in used_by:
