@@ -378,28 +378,7 @@ def write_geotiff(array: np.ndarray, crs, transform, path: str | os.PathLike[str
         lo, hi = float(wr.lo[0]), float(wr.hi[0])
     out = Path(path)
     if qml_ramp is not None and c == 1 and np.isfinite(lo) and np.isfinite(hi):
-        write_raster_qml(out, lo, hi, ramp=qml_ramp)
+        from engine.export.styles import raster_pseudocolor_qml, write_qml
+
+        write_qml(out, raster_pseudocolor_qml(lo, hi, ramp=qml_ramp))
     return out
-
-
-def write_raster_qml(tif_path: str | os.PathLike[str], vmin: float, vmax: float,
-                     ramp: str = "viridis", band: int = 1) -> Path:
-    """Write `<name>.qml` beside a single-band GeoTIFF: QGIS loads it as the default style."""
-    from engine.export.styles import raster_pseudocolor_qml
-
-    qml = Path(tif_path).with_suffix(".qml")
-    with atomic_path(qml) as tmp:
-        tmp.write_text(raster_pseudocolor_qml(vmin, vmax, ramp=ramp, band=band),
-                       encoding="utf-8")
-    return qml
-
-
-def write_class_qml(tif_path: str | os.PathLike[str], classes: list[str], band: int = 1,
-                    ramp: str = "tab10") -> Path:
-    """Write `<name>.qml` beside a class raster (value i = classes[i]): paletted, labelled."""
-    from engine.export.styles import raster_paletted_qml
-
-    qml = Path(tif_path).with_suffix(".qml")
-    with atomic_path(qml) as tmp:
-        tmp.write_text(raster_paletted_qml(classes, ramp=ramp, band=band), encoding="utf-8")
-    return qml

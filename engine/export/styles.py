@@ -1,4 +1,5 @@
-"""QGIS styles as QML text: graduated and categorised vector renderers, pseudocolor rasters.
+"""QGIS styles as QML text: graduated and categorised vector renderers, pseudocolor and
+paletted rasters (`write_qml` puts one beside its raster).
 
 The QML is what QGIS 3.22 reads from a GeoPackage's `layer_styles` table or a `.qml`
 sidecar. Colour ramps are sampled from matplotlib colormaps by name ("viridis", "RdYlBu",
@@ -7,8 +8,10 @@ append "_r" to reverse).
 
 from __future__ import annotations
 
+import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -264,3 +267,13 @@ def _raster_document(root: ET.Element, pipe: ET.Element) -> str:
     ET.SubElement(root, "blendMode").text = "0"
     ET.indent(root)
     return _HEADER + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def write_qml(raster: str | os.PathLike[str], qml: str) -> Path:
+    """Write `qml` as `<name>.qml` beside a raster (atomically): QGIS's default style for it."""
+    from engine.export.atomic import atomic_path
+
+    path = Path(raster).with_suffix(".qml")
+    with atomic_path(path) as tmp:
+        tmp.write_text(qml, encoding="utf-8")
+    return path

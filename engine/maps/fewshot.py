@@ -77,8 +77,8 @@ def fewshot_map(field_path: str | os.PathLike[str], points: str | os.PathLike[st
                 polygons: str | os.PathLike[str] | None = None) -> dict:
     """Fit a classifier on field vectors at labelled points and polygon cells, and map classes
     everywhere. CV blocks are derived from the examples unless `block_size_m` is given."""
-    from engine.export.geotiff import write_class_qml
     from engine.export.quicklook import quicklook_raster
+    from engine.export.styles import raster_paletted_qml, write_qml
     from engine.heads.fit import fit_head
     from engine.heads.pipeline import HeadConfig
     from engine.maps.field import map_field
@@ -127,7 +127,7 @@ def fewshot_map(field_path: str | os.PathLike[str], points: str | os.PathLike[st
     tif = out_dir / f"{name}.tif"
     map_field(field_path, fn, tif, ["class_index", "confidence"], progress, "few-shot",
               qml_ramp=None)
-    write_class_qml(tif, [str(c) for c in order])  # opened in QGIS: the classes, named
+    write_qml(tif, raster_paletted_qml([str(c) for c in order]))  # opened: classes named
     cells = grid_cells(tif)
     names = np.asarray(list(order), dtype=object)
     cells["class"] = names[np.rint(cells["class_index"].to_numpy()).astype(int)]

@@ -54,7 +54,8 @@ def map_field(field_path: str | os.PathLike[str], fn: PixelFn, out_tif: str | os
     from rasterio.windows import transform as window_transform
 
     from engine.export.fieldio import open_field, read_field_window
-    from engine.export.geotiff import EmbeddingFieldWriter, write_raster_qml
+    from engine.export.geotiff import EmbeddingFieldWriter
+    from engine.export.styles import raster_pseudocolor_qml, write_qml
 
     k = len(band_names)
     with open_field(field_path) as ds:
@@ -80,7 +81,8 @@ def map_field(field_path: str | os.PathLike[str], fn: PixelFn, out_tif: str | os
         raise EngineError(f"the embedding field {field_path} has no valid pixel",
                           "embed a raster that overlaps the study area")
     if qml_ramp:
-        write_raster_qml(out_tif, lo, hi if hi > lo else lo + 1e-6, ramp=qml_ramp)
+        write_qml(out_tif, raster_pseudocolor_qml(lo, hi if hi > lo else lo + 1e-6,
+                                                  ramp=qml_ramp))
     log.info("map %s: %s over %s", out_tif, band_names, field_path)
     return Path(out_tif)
 

@@ -140,7 +140,7 @@ def photo_layer_args(alg: Any, parameters: dict[str, Any], name: str,
     layer = source_layer(alg, parameters, name, context)
     if layer is None or layer.providerType() != "ogr":  # a memory or database layer
         return args
-    original = Path(layer.source().split("|")[0])
+    original = Path(_file_and_layer(layer)[0])
     if original.is_file() and original != Path(path):
         args += ["--photo-dir", str(original.parent)]
     return args
@@ -169,8 +169,11 @@ def layer_file(alg: Any, parameters: dict[str, Any], name: str,
     """(file path, layer name) of the file behind a vector-layer parameter, never a copy:
     embedding GeoPackages carry BLOB vectors and metadata tables an export would drop."""
     layer = alg.parameterAsVectorLayer(parameters, name, context)
-    if layer is None:
-        return "", ""
+    return ("", "") if layer is None else _file_and_layer(layer)
+
+
+def _file_and_layer(layer: Any) -> tuple[str, str]:
+    """(file path, layer name) of a file layer's source `path|layername=NAME`."""
     parts = layer.source().split("|")
     layer_name = next((p.split("=", 1)[1] for p in parts[1:] if p.startswith("layername=")), "")
     return parts[0], layer_name
@@ -202,7 +205,7 @@ def file_layer_problem(alg: Any, parameters: dict[str, Any], name: str,
     layer = alg.parameterAsVectorLayer(parameters, name, context)
     if layer is None:
         return ""
-    path, layer_name = layer_file(alg, parameters, name, context)
+    path, layer_name = _file_and_layer(layer)
     if layer.providerType() != "ogr" or not Path(path).is_file():
         return (f"Layer {layer.name()} is not a file; give the GeoPackage written by the "
                 "engine (e.g. by 'Embed street-view photos').")

@@ -50,10 +50,10 @@ ENGINE_SCRIPT = textwrap.dedent("""
     write_geotiff(rng.normal(size=(6, 64, 64)).astype("float32"), crs, transform,
                   out / "field.tif", dtype="int8")
     pca_preview(out / "field.tif", out / "preview.tif", sample=1000)
-    from engine.export.geotiff import write_class_qml
+    from engine.export.styles import raster_paletted_qml, write_qml
     write_geotiff(rng.integers(0, 3, (2, 64, 64)).astype("float32"), crs, transform,
                   out / "fewshot.tif")
-    write_class_qml(out / "fewshot.tif", ["park", "homes", "shops"])
+    write_qml(out / "fewshot.tif", raster_paletted_qml(["park", "homes", "shops"]))
 """)
 
 
