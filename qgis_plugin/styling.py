@@ -56,8 +56,10 @@ def style_map_raster(layer: QgsRasterLayer, band: int = 1) -> QgsSingleBandPseud
     renderer = QgsSingleBandPseudoColorRenderer(layer.dataProvider(), band, None)
     renderer.setClassificationMin(lo)
     renderer.setClassificationMax(hi)
+    # clip off: values beyond the 2-98 % stretch take the end colours; clipped, they were
+    # drawn transparent, as if no data (a map's top plateau vanished in the screenshot)
     renderer.createShader(viridis_ramp(), QgsColorRampShader.Interpolated,
-                          QgsColorRampShader.Continuous, 0, True)
+                          QgsColorRampShader.Continuous, 0, False)
     layer.setRenderer(renderer)
     layer.triggerRepaint()
     return renderer

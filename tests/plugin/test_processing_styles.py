@@ -65,6 +65,9 @@ def test_map_raster_is_pseudocolour_band1_with_a_robust_ramp(tmp_path, geocontra
     assert shader.minimumValue() == pytest.approx(lo, abs=0.02)
     assert shader.maximumValue() == pytest.approx(hi, abs=0.02)
     assert data.min() < shader.minimumValue() < shader.maximumValue() < data.max()
+    assert not shader.clip()  # beyond the stretch: the end colours, never transparent
+    top = renderer.block(1, layer.extent(), 32, 32)
+    assert top.color(*divmod(int(np.argmax(data)), 32)) >> 24 == 255  # opaque (ARGB)
 
 
 def test_fewshot_raster_is_paletted_with_class_names(tmp_path, geocontrast_provider,
