@@ -96,7 +96,7 @@ def embed_points(model: ModelLike, layer: PathLike, out: PathLike, *,
                                view_options_from(given, data))
     result = embed(folder.load(), rows, out, batch_size=batch_size, image_size=size,
                    progress=progress, num_workers=workers, device=device,
-                   model_name=folder.name, runtime=runtime,
+                   model_name=folder.name, model_id=folder.identity, runtime=runtime,
                    resize=resize_of(data, folder.name), overwrite=overwrite)
     return {**result, "panorama_views": views}
 
@@ -140,7 +140,8 @@ def embed_raster(model: ModelLike, raster: PathLike, out: PathLike, *,
                               "--chip or --chip-m")
     return embed(folder.load(), raster, out, chip_px=chip, stride_px=stride, encoder=encoder,
                  dtype=dtype, bbox=bbox, mask=mask, batch_size=batch_size, progress=progress,
-                 device=device, model_name=folder.name, preview=preview, chip_m=chip_m,
+                 device=device, model_name=folder.name, model_id=folder.identity,
+                 preview=preview, chip_m=chip_m,
                  stride_m=stride_m, expected=record, bands=bands, scaling=scaling, scale=scale,
                  runtime=runtime)
 
@@ -169,7 +170,8 @@ def embed_locations(model: ModelLike, out: PathLike, *, bounds: Box | None = Non
     folder = ModelFolder.of(model)
     return embed(folder.load(), out, bounds=bounds, step_m=step, crs=crs, points=points,
                  layer=layer_name, dtype=dtype, progress=progress, device=device,
-                 model_name=folder.name, preview=preview, overwrite=overwrite)
+                 model_name=folder.name, model_id=folder.identity, preview=preview,
+                 overwrite=overwrite)
 
 
 def fit(out: PathLike, target: str, *, embeddings: PathLike | None = None,
@@ -219,7 +221,9 @@ def fit(out: PathLike, target: str, *, embeddings: PathLike | None = None,
                  else point_rows(fuse_embeddings, target))
         rows = fuse_embedding_rows(rows, other)
     return fit_rows(rows, out, head=head, target=target, block_size_m=block_size,
-                    n_folds=folds, seed=seed, progress=progress)
+                    n_folds=folds, seed=seed, progress=progress,
+                    features=(embeddings if embeddings is not None else field,
+                              fuse_field if fuse_field is not None else fuse_embeddings))
 
 
 def map_zero_shot(head: Any, field: PathLike, out: PathLike, *, name: str = "zero_shot",

@@ -1,4 +1,5 @@
-"""Shared bits of the embed stage: which of a model's encoders embeds a raster."""
+"""Shared bits of the embed stage: which of a model's encoders embeds a raster, and the tags
+that mark an embedding field."""
 
 from __future__ import annotations
 
@@ -32,3 +33,13 @@ def input_channels(module: Any) -> int:
         if isinstance(m, torch.nn.Conv2d):
             return int(m.in_channels)
     return 3
+
+
+def field_tags(model_name: str, dim: int, encoder: str, model_id: str = "") -> dict[str, str]:
+    """GDAL metadata that marks the GeoTIFF as an embedding field (engine.export.geotiff),
+    with the model's identity for the heads' provenance check (engine.maps.provenance)."""
+    from engine.export.geotiff import KIND_TAG, MODEL_ID_TAG
+
+    return {KIND_TAG: "embedding_field", "GEOCONTRAST_MODEL": model_name,
+            "GEOCONTRAST_DIMENSION": str(dim), "GEOCONTRAST_ENCODER": encoder,
+            **({MODEL_ID_TAG: model_id} if model_id else {})}

@@ -21,6 +21,7 @@ import numpy as np
 
 from engine.data.crs import CRSLike, crs_name, metric_crs_for_lonlat, to_pyproj, transform_xy
 from engine.defaults import DEVICE, FIELD_DTYPE
+from engine.embed.common import field_tags
 from engine.errors import EngineError
 from engine.models.device import resolve_device
 from engine.progress import Progress, no_progress
@@ -84,7 +85,8 @@ def location_grid(bounds: Any, step_m: float, crs: CRSLike) -> tuple[Any, Any, i
 
 
 def _embed_grid(model: Any, out: Path, bounds: Any, step_m: float, crs: CRSLike, dtype: str,
-                batch_size: int, device: str, progress: Progress) -> dict[str, Any]:
+                batch_size: int, device: str, progress: Progress,
+                tags: dict[str, str]) -> dict[str, Any]:
     from engine.export.geotiff import EmbeddingFieldWriter
 
     grid_crs, transform, width, height = location_grid(bounds, step_m, crs)
@@ -93,7 +95,8 @@ def _embed_grid(model: Any, out: Path, bounds: Any, step_m: float, crs: CRSLike,
     cols = np.arange(width) + 0.5
     with EmbeddingFieldWriter(out, crs=grid_crs.to_wkt(), transform=transform, width=width,
                               height=height, count=dim, dtype=dtype,
-                              band_descriptions=[f"emb_{k:03d}" for k in range(dim)]) as wr:
+                              band_descriptions=[f"emb_{k:03d}" for k in range(dim)],
+                              tags=tags) as wr:
         for r0 in range(0, height, rows_per_band):
             n = min(rows_per_band, height - r0)
             cc, rr = np.meshgrid(cols, r0 + np.arange(n) + 0.5)
@@ -143,7 +146,7 @@ def embed_locations(model: Any, out: str | os.PathLike[str], *, bounds: Any = No
                     step_m: float | None = None, crs: CRSLike = "EPSG:4326",
                     points: Any = None, layer: str | None = None, dtype: str = FIELD_DTYPE,
                     batch_size: int = 4096, progress: Progress = no_progress,
-                    device: str = DEVICE, model_name: str = "",
+                    device: str = DEVICE, model_name: str = "", model_id: str = "",
                     preview: bool = True, overwrite: bool = False) -> dict[str, Any]:
     """Location embeddings over a grid (`bounds` in `crs`, `step_m`) -> OUT.tif (+ _pca.tif),
     or at `points` (a point layer path or GeoDataFrame) -> OUT.gpkg layer "embeddings".
@@ -168,7 +171,8 @@ def embed_locations(model: Any, out: str | os.PathLike[str], *, bounds: Any = No
         pca = out.with_name(out.stem + "_pca.tif")
         with atomic_outputs(out, pca) as outs:
             res = _embed_grid(model, outs.path(out), bounds, step_m, crs, dtype, batch_size,
-                              device, progress)
+                              device, progress, field_tags(model_name, int(model.embedding_dim),
+                                                           "location", model_id))
             res["output"] = str(out)
             if preview:
                 pca_preview(outs.path(out), outs.path(pca))
@@ -195,7 +199,8 @@ def embed_locations(model: Any, out: str | os.PathLike[str], *, bounds: Any = No
         check_layer(out, "embeddings", COMMAND, overwrite)
         write_embeddings_gpkg(frame, emb, out, layer="embeddings", model=model_name,
                               extra={"encoder": "location", "input": "lon,lat EPSG:4326"},
-                              metadata={COMMAND_KEY: COMMAND}, into=outs.path(out))
+                              metadata={COMMAND_KEY: COMMAND}, into=outs.path(out),
+                              model_id=model_id)
     progress(1, 1, "embed-locations")
     return {"output": str(out), "layer": "embeddings", "points": len(frame),
             "crs": crs_name(frame.crs), "dimension": int(emb.shape[1]), "model": model_name,

@@ -148,7 +148,7 @@ def gpkg_frame(frame: Any) -> Any:
 def embed_points(model: Any, layer: StreetViewLayer, out_gpkg: str | os.PathLike[str],
                  batch_size: int = EMBED_BATCH, image_size: int = IMAGE_PX,
                  progress: Progress = no_progress, *, num_workers: int = EMBED_WORKERS,
-                 device: str = DEVICE, model_name: str = "",
+                 device: str = DEVICE, model_name: str = "", model_id: str = "",
                  runtime: str = RUNTIME, resize: str = DEFAULT_RESIZE,
                  overwrite: bool = False) -> dict[str, Any]:
     """Embed every photo of `layer` with model.embed_image; write OUT.gpkg + OUT.faiss.
@@ -202,7 +202,7 @@ def embed_points(model: Any, layer: StreetViewLayer, out_gpkg: str | os.PathLike
         check_layer(out_gpkg, LAYER, COMMAND, overwrite)
         write_embeddings_gpkg(kept, emb, out_gpkg, layer=LAYER, column=COLUMN,
                               model=model_name, extra=extra, metadata={COMMAND_KEY: COMMAND},
-                              into=outs.path(out_gpkg))
+                              into=outs.path(out_gpkg), model_id=model_id)
         write_index(emb, outs.path(faiss_path))
     skipped_fids = [frame["source_fid"].iloc[i] for i, _ in errors]
     return {

@@ -42,7 +42,7 @@ from engine.defaults import (
     default_stride,
 )
 from engine.embed import accel, shard
-from engine.embed.common import input_channels, pick_encoder
+from engine.embed.common import field_tags, input_channels, pick_encoder
 from engine.embed.grid import FieldGrid, crop_grid, full_grid
 from engine.embed.reader import ChipReader
 from engine.embed.write_thread import WriteThread
@@ -92,14 +92,6 @@ def plan_grid(raster: Any, chip_px: int, stride_px: int, bbox: Any = None,
     if mask is not None:
         grid = crop_grid(grid, mask.bounds, f"mask {mask.path}", raster.bounds)
     return grid
-
-
-def field_tags(model_name: str, dim: int, encoder: str) -> dict[str, str]:
-    """GDAL metadata that marks the GeoTIFF as an embedding field (engine.export.geotiff)."""
-    from engine.export.geotiff import KIND_TAG
-
-    return {KIND_TAG: "embedding_field", "GEOCONTRAST_MODEL": model_name,
-            "GEOCONTRAST_DIMENSION": str(dim), "GEOCONTRAST_ENCODER": encoder}
 
 
 def _compute(reader: ChipReader, writer: Any, encode: Callable[[Any], Any], dev: Any,
@@ -184,7 +176,7 @@ def embed_raster(model: Any, raster_path: str | os.PathLike[str],
                  dtype: str = FIELD_DTYPE, bbox: Any = None,
                  mask: str | os.PathLike[str] | None = None, batch_size: int = EMBED_BATCH,
                  progress: Progress = no_progress, *, device: str = DEVICE,
-                 model_name: str = "", preview: bool = True,
+                 model_name: str = "", model_id: str = "", preview: bool = True,
                  bbox_crs: Any = None, chip_m: float | None = None,
                  stride_m: float | None = None, expected: dict[str, Any] | None = None,
                  bands: Any = None, scaling: str | None = None,
@@ -210,7 +202,8 @@ def embed_raster(model: Any, raster_path: str | os.PathLike[str],
     dev = resolve_device(device)
     with shard.session(dev) as place:
         return _embed_raster(model, raster_path, out_tif, chip_px, stride_px, encoder, dtype,
-                             bbox, mask, batch_size, progress, place, model_name, preview,
+                             bbox, mask, batch_size, progress, place,
+                             (model_name, model_id), preview,
                              bbox_crs, {"chip_m": chip_m, "stride_m": stride_m,
                                         "expected": expected, "bands": bands,
                                         "scaling": scaling, "scale": scale,
@@ -220,9 +213,10 @@ def embed_raster(model: Any, raster_path: str | os.PathLike[str],
 def _embed_raster(model: Any, raster_path: str | os.PathLike[str], out_tif: Path,
                   chip_px: int | None, stride_px: int | None, encoder: str, dtype: str,
                   bbox: Any, mask: Any, batch_size: int, progress: Progress, place: Any,
-                  model_name: str, preview: bool, bbox_crs: Any,
+                  made_by: tuple[str, str], preview: bool, bbox_crs: Any,
                   inputs: dict[str, Any]) -> dict[str, Any]:
-    """embed_raster on this rank (engine.embed.shard: world 1 outside torchrun)."""
+    """embed_raster on this rank (engine.embed.shard: world 1 outside torchrun); `made_by`:
+    the model's (name, identity) for the field's tags."""
     import torch
 
     from engine.data.radiometry import for_raster
@@ -289,7 +283,7 @@ def _embed_raster(model: Any, raster_path: str | os.PathLike[str], out_tif: Path
                     outs.path(out_tif), crs=raster.crs, transform=grid.transform,
                     width=grid.width, height=grid.height, count=dim, dtype=dtype,
                     band_descriptions=[f"emb_{k:03d}" for k in range(dim)],
-                    tags=field_tags(model_name, dim, encoder),
+                    tags=field_tags(made_by[0], dim, encoder, made_by[1]),
                     scratch_tile=grid.scratch_tile(dim)) as writer, \
                     torch.inference_mode():
                 n_chips, model_s = shard.agree(lambda: _compute(
@@ -315,7 +309,7 @@ def _embed_raster(model: Any, raster_path: str | os.PathLike[str], out_tif: Path
             log.warning("no valid pixel in the area: %s is all nodata (no PCA preview)",
                         out_tif)
         info = {
-            **outputs, "model": model_name, "encoder": encoder, "chip_px": int(chip_px),
+            **outputs, "model": made_by[0], "encoder": encoder, "chip_px": int(chip_px),
             "stride_px": int(stride_px), "chip_m": round(chip_px * res_m, 3),
             "stride_m": round(stride_px * res_m, 3), "gsd_m": round(res_m, 4),
             "radiometry": rad.to_dict(), "gsd_warning": gsd_warning, "dtype": dtype,

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import EngineError
-from engine.export.geotiff import KIND_TAG
+from engine.export.geotiff import KIND_TAG, MODEL_ID_TAG
 from engine.export.gpkg import register_attributes_table, write_gpkg
 from engine.export.styles import Style
 
@@ -36,8 +36,11 @@ CREATE TABLE IF NOT EXISTS {META_TABLE} (
 def write_embeddings_gpkg(gdf, embeddings: np.ndarray, path: str | os.PathLike[str],
                           layer: str = "embeddings", model: str = "", column: str = "embedding",
                           style: Style | None = None, metadata: dict | None = None,
-                          extra: dict | None = None, into: Path | None = None) -> Path:
-    """Write points (or polygons) with one embedding BLOB each, plus the metadata row."""
+                          extra: dict | None = None, into: Path | None = None,
+                          model_id: str = "") -> Path:
+    """Write points (or polygons) with one embedding BLOB each, plus the metadata row;
+    `model_id` (engine.models.folder.ModelFolder.identity) goes into `extra` and the layer
+    tags, for the heads' provenance check (engine.maps.provenance)."""
     emb = np.asarray(embeddings)
     if emb.ndim != 2 or len(emb) != len(gdf):
         raise EngineError(f"{len(gdf)} features but embeddings of shape {emb.shape}",
@@ -50,6 +53,7 @@ def write_embeddings_gpkg(gdf, embeddings: np.ndarray, path: str | os.PathLike[s
         raise EngineError(f"the layer already has a field {column!r}",
                           "choose another embedding column name")
     blobs = np.ascontiguousarray(emb, dtype="<f4")
+    extra = {**(extra or {}), **({"model_id": model_id} if model_id else {})}
 
     def add_blobs(tmp: Path) -> None:
         with contextlib.closing(sqlite3.connect(tmp)) as con, con:
@@ -72,11 +76,12 @@ def write_embeddings_gpkg(gdf, embeddings: np.ndarray, path: str | os.PathLike[s
             con.execute(
                 f"INSERT INTO {META_TABLE} (table_name, column_name, model, dimension, dtype, "
                 "byte_order, encoding, extra) VALUES (?, ?, ?, ?, 'float32', 'little', ?, ?)",
-                (layer, column, model, int(emb.shape[1]), ENCODING, json.dumps(extra or {})))
+                (layer, column, model, int(emb.shape[1]), ENCODING, json.dumps(extra)))
 
     # the GDAL layer tag by which QGIS (the plugin) recognises an embeddings layer
     tagged = {**(metadata or {}), KIND_TAG: "embeddings",
-              "GEOCONTRAST_DIMENSION": str(int(emb.shape[1])), "GEOCONTRAST_MODEL": model}
+              "GEOCONTRAST_DIMENSION": str(int(emb.shape[1])), "GEOCONTRAST_MODEL": model,
+              **({MODEL_ID_TAG: model_id} if model_id else {})}
     return write_gpkg(gdf.reset_index(drop=True), path, layer, style=style, metadata=tagged,
                       before_commit=add_blobs, into=into)
 

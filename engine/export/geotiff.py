@@ -41,6 +41,7 @@ MEMORY_BYTES = 512 * 2**20
 # GDAL dataset tag naming what a GeoContrast GeoTIFF is, so QGIS (the plugin) can tell an
 # embedding field ("embedding_field") from its preview ("embedding_preview") or an image
 KIND_TAG = "GEOCONTRAST_KIND"
+MODEL_ID_TAG = "GEOCONTRAST_MODEL_ID"  # engine.models.folder.ModelFolder.identity
 
 # a tile holds every band of its pixels (pixel-interleaved COG): at most this many bytes
 # (float32), so a 1,280-band field gets 80 px tiles, not 335 MB ones at 256 px, which GDAL

@@ -46,7 +46,8 @@ def cv_plan(rows: LabelledRows, block_size_m: float | None, n_folds: int
 def fit_rows(rows: LabelledRows, out: str | os.PathLike[str], head: str = "ridge",
              target: str = "target", block_size_m: float | None = None, n_folds: int = 5,
              seed: int = 0, progress: Progress = no_progress,
-             oof_field: str | os.PathLike[str] | None = None) -> dict:
+             oof_field: str | os.PathLike[str] | None = None,
+             features: tuple[str | os.PathLike[str] | None, ...] = ()) -> dict:
     """Cross-validate `head` on `rows` by spatial blocks, fit it on all rows, save both.
 
     `block_size_m` None: derived from the label geometry; fewer folds when the blocks are
@@ -54,7 +55,9 @@ def fit_rows(rows: LabelledRows, out: str | os.PathLike[str], head: str = "ridge
     stacked fusion head (engine.heads.fused_head). `oof_field`: the field the rows' X were
     sampled from; the head keeps its out-of-fold predictions at the places, which the maps'
     validity check scores for maps on that field's grid (read there, such a map would be
-    in-sample). Returns {"head", "head_json", "cv_report", "summary", "metrics", "n_rows",
+    in-sample). `features`: the files the rows' X came from (embeddings or field, and a fused
+    head's second view), whose model the head records (engine.maps.provenance). Returns
+    {"head", "head_json", "cv_report", "summary", "metrics", "n_rows",
     "cv_plan", "aggregation"}.
     """
     from engine.heads.cv import cross_validate
@@ -62,6 +65,7 @@ def fit_rows(rows: LabelledRows, out: str | os.PathLike[str], head: str = "ridge
     from engine.heads.fused_head import stacked_cv, stacked_head
     from engine.heads.io import save_head
     from engine.heads.pipeline import HeadConfig
+    from engine.maps.provenance import record
     from engine.maps.validity import attach_places, grid_signature
 
     config = HeadConfig(head=head, seed=seed)
@@ -97,6 +101,7 @@ def fit_rows(rows: LabelledRows, out: str | os.PathLike[str], head: str = "ridge
     # for the validity check of the maps made with this head
     attach_places(fitted, rows, None if oof_field is None else report.oof_pred,
                   None if oof_field is None else grid_signature(oof_field))
+    record(fitted, *features)
     base = Path(out)
     base = base.with_suffix("") if base.suffix in (".json", ".safetensors") else base
     st, js = save_head(fitted, base)

@@ -78,10 +78,13 @@ def fused_points_map(head, embeddings: str | os.PathLike[str],
     from engine.export.quicklook import quicklook_vector
     from engine.maps.field import field_info, sample_field
     from engine.maps.outputs import write_map_layer
+    from engine.maps.provenance import check
     from engine.maps.rows import read_point_layer
 
     head = fused_head(head)
     view = _second_view(head, field, fuse_embeddings)
+    check(head, embeddings)
+    check(head, field if view == "field" else fuse_embeddings, second=True)
     progress(0, 1, "fused map")
     gdf, ground, _ = read_point_layer(embeddings)
     xy = np.column_stack([gdf.geometry.x.to_numpy("float64"),

@@ -35,24 +35,26 @@ def location_map(model: str | os.PathLike[str] | ModelFolder, points: str | os.P
     from engine.maps.zero_shot import zero_shot_map
     from engine.models.folder import ModelFolder
 
-    net = ModelFolder.of(model).load()
+    folder = ModelFolder.of(model)
+    net = folder.load()
+    made_by = {"model_name": folder.name, "model_id": folder.identity}
     out_dir = Path(out_dir)
     frame = read_point_layer(points)
     target_values(frame, target, str(points))  # a missing field fails before embedding
     keep = [c for c in (target, "location_id") if c in frame.columns]
     pts_gpkg = out_dir / f"{name}_points.gpkg"
     embed_locations(net, pts_gpkg, points=frame[keep + [frame.geometry.name]],
-                    progress=progress, device="cpu")
+                    progress=progress, device="cpu", **made_by)
     rows = point_rows(pts_gpkg, target)
     if bounds is None:
         bounds, crs = tuple(float(v) for v in frame.total_bounds), frame.crs
     field = out_dir / f"{name}_location_field.tif"
     embed_locations(net, field, bounds=bounds, step_m=step_m, crs=crs or frame.crs,
-                    progress=progress, device="cpu", preview=False)
+                    progress=progress, device="cpu", preview=False, **made_by)
     # the map is the head on the same encoder's embeddings: read back at the labelled points
     # it would be in-sample, so the validity check scores the head's out-of-fold predictions
     fitted = fit_rows(rows, out_dir / f"{name}_head", head, target, block_size_m, n_folds,
-                      seed, progress, oof_field=field)
+                      seed, progress, oof_field=field, features=(pts_gpkg,))
     res = zero_shot_map(out_dir / f"{name}_head", field, out_dir, name, polygons, None,
                         False, progress, kind="location")
     return {**res, "head": fitted["head"], "cv": fitted["summary"], "field": str(field)}

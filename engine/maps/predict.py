@@ -55,9 +55,11 @@ def predict_map(head, field_path: str | os.PathLike[str], out_dir: str | os.Path
     from engine.export.fieldio import open_field
     from engine.maps.field import map_field
     from engine.maps.outputs import map_outputs
+    from engine.maps.provenance import check
     from engine.maps.zero_shot import as_head
 
     head = as_head(head)
+    check(head, field_path)
     polygons_mask = None
     if mask is not None:
         from engine.embed.mask import PolygonMask

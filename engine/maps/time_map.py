@@ -72,7 +72,8 @@ def time_map(model: str | os.PathLike[str] | ModelFolder, head,
              polygons=None, id_field: str | None = None, align: bool = True,
              progress: Progress = no_progress) -> dict:
     """The zero-shot map of `head` over `field_path` conditioned on datetime `when`."""
-    from engine.maps.zero_shot import zero_shot_map
+    from engine.maps.provenance import check_model
+    from engine.maps.zero_shot import as_head, zero_shot_map
     from engine.models.folder import ModelFolder
 
     folder = ModelFolder.of(model)
@@ -83,6 +84,8 @@ def time_map(model: str | os.PathLike[str] | ModelFolder, head,
             f"(cross_view condition: {condition})",
             "train models/crossview_time.yaml (objectives.cross_view.condition: overhead); "
             "with a ground-conditioned model use `map zero_shot` (time-independent)")
+    head = as_head(head)
+    check_model(head, folder)  # the time embedding must be the one of the head's model
     offset = time_offset(folder.load(), when)
     return zero_shot_map(head, field_path, out_dir, name, polygons, id_field, align, progress,
                          transform=time_transform(offset), kind="time",

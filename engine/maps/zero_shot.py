@@ -94,9 +94,11 @@ def zero_shot_map(head, field_path: str | os.PathLike[str], out_dir: str | os.Pa
     """
     from engine.maps.field import map_field
     from engine.maps.outputs import map_outputs
+    from engine.maps.provenance import check
     from engine.maps.validity import check_map, tag_geotiff
 
     head = as_head(head)
+    check(head, field_path)
     shift = modality_shift(head, field_path, transform) if align else None
     out_dir = Path(out_dir)
     tif = out_dir / f"{name}.tif"

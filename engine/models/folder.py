@@ -9,8 +9,10 @@ pretrained network as a frozen embedder, its training resolution as the recorded
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +80,19 @@ class ModelFolder:
     def name(self) -> str:
         """A short model name for metadata: the models/<name> folder name."""
         return self.folder.name
+
+    @cached_property
+    def identity(self) -> str:
+        """What made a set of features, for the heads' provenance check (engine.maps.
+        provenance): the zoo name, or `sha256:` + the first 16 hex digits of the weights
+        file's SHA-256, so a renamed folder keeps it and a retrained model changes it."""
+        if self.weights is None:
+            return str(self.folder)
+        digest = hashlib.sha256()
+        with open(self.weights, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        return "sha256:" + digest.hexdigest()[:16]
 
     @property
     def model_config(self) -> dict[str, Any]:
