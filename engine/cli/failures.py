@@ -44,32 +44,23 @@ _WRITE_FAILED = ("write failed", "write error", "io error writing", "i/o error")
 
 def _disk_state(where: str) -> tuple[str, str]:
     """Why a write into `where`'s folder failed: full, read-only, or an I/O error."""
-    import os
-    from pathlib import Path
+    from engine.export.disk import disk_errno
 
-    if not where:
+    code = disk_errno(where) if where else None
+    if code is None:
         return "a write failed (I/O error)", _SPACE_HINT
-    folder = Path(where)
-    while not folder.is_dir() and folder != folder.parent:
-        folder = folder.parent
-    try:
-        st = os.statvfs(folder)
-    except OSError:
-        return "a write failed (I/O error)", _SPACE_HINT
-    if st.f_flag & os.ST_RDONLY:
-        return "the folder is on a read-only file system", _WRITE_HINT
-    if st.f_bavail * st.f_frsize < 1 << 20:
-        return _FULL, _SPACE_HINT
-    if not os.access(folder, os.W_OK):
+    if code == errno.EACCES:
         return "the folder is read-only", _WRITE_HINT
-    return "a write failed (I/O error)", _SPACE_HINT
+    return _ERRNO[code]
 
 
 def _where(exc: BaseException, args: argparse.Namespace | None) -> str:
     """The file an error is about: the OS error's file name, else the command's --out."""
+    from engine.export.atomic import target_of
+
     name = getattr(exc, "filename", None)
     if name:
-        return str(name)
+        return str(target_of(name))  # the output the user named, not its scratch copy
     out = getattr(args, "out", None) if args is not None else None
     return str(out) if out is not None else ""
 

@@ -170,6 +170,7 @@ def crop_grid(grid: FieldGrid, bounds: tuple[float, float, float, float], what: 
         raise EngineError(
             f"{what} {tuple(round(v, 3) for v in (xmin, ymin, xmax, ymax))} does not overlap "
             f"the raster (bounds {b.left:.3f} {b.bottom:.3f} {b.right:.3f} {b.top:.3f})",
-            "give a box inside the raster, in the raster file's CRS")
+            "give a box inside the raster, in the raster file's CRS" if what == "bbox" else
+            f"give {what.split()[0]} polygons that cover part of the raster")
     return FieldGrid(grid.src_width, grid.src_height, grid.src_transform, s, grid.chip,
                      c0, r0, c1 - c0, r1 - r0)

@@ -15,6 +15,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator, Sequence
@@ -45,6 +46,24 @@ def scratch_name(target: str | os.PathLike[str], suffix: str | None = None) -> P
     target = Path(target)
     suffix = target.suffix if suffix is None else suffix
     return target.with_name(f".{target.name}{TAG}{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix}")
+
+
+_SCRATCH = re.compile(r"^\.(?P<target>.+)" + re.escape(TAG) + r"\d+-[0-9a-f]{8}")
+
+
+def target_of(path: str | os.PathLike[str]) -> Path:
+    """The path a scratch path stands for, to name in messages: a scratch file
+    (scratch_name) becomes its target, a staging folder (staged_folder) is dropped, since its
+    files move into the folder above."""
+    parts = list(Path(path).parts)
+    out = []
+    for i, part in enumerate(parts):
+        m = _SCRATCH.match(part)
+        if m is None:
+            out.append(part)
+        elif i == len(parts) - 1:
+            out.append(m["target"])
+    return Path(*out)
 
 
 def _remove(path: Path) -> None:

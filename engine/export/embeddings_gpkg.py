@@ -98,7 +98,8 @@ def read_embedding_meta(path: str | os.PathLike[str], layer: str,
         row = cur.fetchone() if cur is not None else None
         if row is None:
             raise EngineError(f"{path} has no embedding metadata for {layer}.{column}",
-                              "write embeddings with write_embeddings_gpkg()")
+                              "make embeddings with `python -m engine embed-points` (or "
+                              "embed-locations --points)")
         meta = dict(zip([d[0] for d in cur.description], row, strict=True))
     meta["extra"] = json.loads(meta.get("extra") or "{}")
     return meta

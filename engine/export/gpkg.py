@@ -13,7 +13,8 @@ import sqlite3
 from pathlib import Path
 
 from engine.errors import EngineError
-from engine.export.atomic import atomic_path
+from engine.export.atomic import atomic_path, target_of
+from engine.export.disk import disk_errno
 from engine.export.styles import Style
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,10 @@ def write_gpkg(gdf, path: str | os.PathLike[str], layer: str,
         except Exception as exc:  # pyogrio/GDAL errors: name the layer and file
             if any(t in str(exc).lower() for t in _OS_TROUBLE):
                 raise
-            raise EngineError(f"cannot write layer {layer!r} to {path}: {exc}",
+            code = disk_errno(tmp)  # GDAL says "no such table" or "failed to commit"
+            if code is not None:
+                raise OSError(code, os.strerror(code), str(target_of(path))) from exc
+            raise EngineError(f"cannot write layer {layer!r} to {target_of(path)}: {exc}",
                               "check the column types (numbers, text, dates, bytes)") from None
         if style is not None:
             style = dataclasses.replace(style, geometry=geometry_kind(gdf))

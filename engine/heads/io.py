@@ -54,13 +54,13 @@ def load_head(path: str | os.PathLike[str]) -> Head:
     for f in (st, js):
         if not f.is_file():
             raise EngineError(f"head file {f} is missing",
-                              "a head is a pair <name>.safetensors + <name>.json; "
-                              "save it with save_head()")
+                              "a head is a pair NAME.safetensors + NAME.json, as "
+                              "`python -m engine fit --out NAME` writes it")
     try:
         doc = json.loads(js.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise EngineError(f"head metadata {js} is not valid JSON: {exc}",
-                          "re-save the head with save_head()") from None
+                          "fit the head again (python -m engine fit --out NAME)") from None
     if doc.get("format") != FORMAT:
         raise EngineError(f"{js} is not a GeoContrast head (format {doc.get('format')!r})",
                           f"expected format {FORMAT!r}")
@@ -68,7 +68,7 @@ def load_head(path: str | os.PathLike[str]) -> Head:
         arrays = load_file(str(st))
     except Exception as exc:  # safetensors raises its own error types
         raise EngineError(f"head weights {st} cannot be read: {exc}",
-                          "re-save the head with save_head()") from None
+                          "fit the head again (python -m engine fit --out NAME)") from None
     missing = set(doc.get("arrays", {})) - set(arrays)
     if missing:
         raise EngineError(f"{st} lacks arrays {sorted(missing)} listed in {js.name}",

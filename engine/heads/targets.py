@@ -93,6 +93,20 @@ def evaluate_target(frame: Any, target: str, where: str) -> np.ndarray:
 
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.broadcast_to(np.asarray(ev(tree), dtype=np.float64), (len(frame),)).copy()
+    # rows whose fields are all there but whose value is not a number: a division by zero,
+    # an overflow, a negative number to a fractional power
+    given = np.ones(len(frame), dtype=bool)
+    for values in cache.values():
+        given &= np.isfinite(values)
+    broken = given & ~np.isfinite(out)
     out[~np.isfinite(out)] = np.nan
+    if broken.any() and not np.isfinite(out).any():
+        raise EngineError(f"--target {target!r} is not a finite number at any of the "
+                          f"{len(out)} rows of {where} (a division by zero or an overflow)",
+                          "check the expression, e.g. a divisor that is 0 everywhere")
+    if broken.any():
+        log.warning("--target %s is not a finite number at %d of %d rows that have every "
+                    "field (a division by zero or an overflow); they are left out", target,
+                    int(broken.sum()), len(out))
     log.info("target %s: %d of %d rows finite", target, int(np.isfinite(out).sum()), len(out))
     return out

@@ -77,6 +77,11 @@ def map_field(field_path: str | os.PathLike[str], fn: PixelFn, out_tif: str | os
                 writer.write(out, int(win.col_off), int(win.row_off))
                 progress(i + 1, len(wins), stage)
             lo, hi = float(writer.lo[0]), float(writer.hi[0])
+    if not np.isfinite(lo) and mask is not None:
+        raise EngineError(f"no valid pixel of the embedding field {field_path} lies inside "
+                          f"the mask {mask.path}",
+                          "give mask polygons that cover part of the field, or leave --mask "
+                          "out")
     if not np.isfinite(lo):
         raise EngineError(f"the embedding field {field_path} has no valid pixel",
                           "embed a raster that overlaps the study area")

@@ -148,9 +148,12 @@ def raster_sources(cfg: Any, need_dates: bool) -> list[str]:
 def raster_record(cfg: Any) -> dict[str, Any]:
     """Measure the first raster's radiometry and sizes: the model's `input:` record."""
     from engine.data.radiometry import measure, parse_bands
+    from engine.data.rasters import OverheadRaster
 
     paths = raster_sources(cfg, need_dates=False)
     d = cfg.data
+    with OverheadRaster(paths[0]):  # a missing CRS is named as such, not as "degrees"
+        pass
     rad = measure(paths[0], parse_bands(d.bands, paths[0]), d.scaling, d.scale)
     if not rad.gsd_m:
         raise EngineError(f"{paths[0]} is in degrees: overhead-only training needs metres",

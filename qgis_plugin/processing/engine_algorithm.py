@@ -10,6 +10,7 @@ the summary and what the modeler chains (the engine's whole result stays out of 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from qgis.core import (
@@ -143,9 +144,18 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
         return {name: value for name, value in outputs.items() if name in names}
 
     def in_dialog_words(self, text: str) -> str:
-        """The engine's hint with its flag/option names replaced by this dialog's labels."""
-        for word, label in self.HINT_LABELS.items():
-            text = text.replace(word, label)
+        """The engine's hint with its flag/option names replaced by this dialog's labels: a
+        flag named as a parameter (--block-size: BLOCK_SIZE, --out: OUTPUT) takes that
+        parameter's label; HINT_LABELS adds or overrides words."""
+        labels = {}
+        for param in self.parameterDefinitions():
+            flag = "--" + param.name().lower().replace("_", "-")
+            labels[flag] = f"'{param.description()}'"
+            if param.name() == "OUTPUT":
+                labels["--out"] = labels[flag]
+        labels.update(self.HINT_LABELS)
+        for word in sorted(labels, key=len, reverse=True):  # --block-size before --block
+            text = re.sub(re.escape(word) + r"(?![\w-])", lambda _m, w=word: labels[w], text)
         return text
 
     # --- helpers for subclasses ----------------------------------------------------

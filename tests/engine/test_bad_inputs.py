@@ -165,6 +165,13 @@ def not_a_raster(w: W, d: Path) -> Path:
     return p
 
 
+def no_crs_raster(w: W, d: Path) -> Path:
+    from rasterio.transform import from_origin
+    from test_embed_support import write_rgb_tif
+
+    return write_rgb_tif(d / "nocrs.tif", 64, 64, None, from_origin(0, 64, 1.0, 1.0))
+
+
 def deep_raster(dtype: str) -> Callable[[W, Path], Path]:
     """The world's 8-bit raster as uint16 (x 257) or float32 reflectance (/ 255)."""
 
@@ -414,6 +421,10 @@ CASES = [
     Case("fit-folds-1", lambda w, d, m: ["fit", "--embeddings", str(w["emb"]), "--target",
                                          "income", "--folds", "1", "--out", str(d / "h")],
          ("--folds", "1")),
+    Case("fit-target-divides-by-zero",
+         lambda w, d, m: ["fit", "--polygons", str(w["tracts"]), "--embeddings",
+                          str(w["emb"]), "--target", "income / 0", "--out", str(d / "h")],
+         ("'income / 0'", "tracts.gpkg", "division by zero"), origin="today"),
     Case("fit-target-missing", lambda w, d, m: ["fit", "--embeddings", str(w["emb"]),
                                                 "--target", "nosuch", "--out", str(d / "h")],
          ("nosuch", "emb.gpkg"), origin="today"),
@@ -439,6 +450,14 @@ CASES = [
     Case("map-block-size-negative",
          lambda w, d, m: ["map", "fewshot", "--block-size", "-5", "--out", str(d / "maps")],
          ("--block-size", "-5")),
+    Case("map-predict-mask-elsewhere",
+         lambda w, d, m: ["map", "predict", "--head", str(w["head"]), "--field",
+                          str(w["field"]), "--mask", str(w["far_tracts"]), "--out",
+                          str(d / "maps")], ("far_tracts.gpkg", "inside the mask"),
+         origin="today"),
+    Case("er-mask-elsewhere",
+         lambda w, d, m: er("--chip", "12", "--mask", str(w["far_tracts"]))(w, d, m),
+         ("far_tracts.gpkg", "does not overlap"), origin="today"),
     Case("map-zero-shot-needs-head", lambda w, d, m: ["map", "zero_shot", "--field",
                                                       str(w["field"]), "--out", str(d / "m")],
          ("--head",), origin="today"),
@@ -460,6 +479,10 @@ CASES = [
          lambda w, d, m: ["train", "--config", str(m), "train.lr=0.01", "train.steps=3",
                           "--resume", "--allow-changed-config"], (), code=0, make=trained,
          check=resumed_card),
+    Case("train-overhead-only-raster-without-crs",
+         lambda w, d, m: ["train", "--config", "overhead_self", "--raster", str(m),
+                          "train.steps=1", "train.device=cpu", f"output={d}/run"],
+         ("nocrs.tif", "has no CRS"), make=no_crs_raster, origin="today"),
     Case("train-unknown-override", lambda w, d, m: ["train", "--config", str(m), "train.lrr=1"],
          ("train.lrr",), make=recipe, origin="today"),
     Case("train-disk-full",
@@ -590,3 +613,27 @@ def test_utm_layer_in_its_area_is_accepted(world: W, tmp_path: Path) -> None:
     from engine.data.points import read_streetview
 
     assert read_streetview(tmp_path / "ok.gpkg").frame.crs.to_string() == UTM
+
+
+def test_a_disk_that_fills_during_the_map_geopackage_says_so(world: W, capsys) -> None:
+    """GDAL reports a GeoPackage write that ran out of space as a missing table or a failed
+    commit: on small file systems that fill at different stages of a map, every failure
+    names the map's GeoPackage (not its scratch copy) and a full disk, never column types."""
+    seen = []
+    for size_kb in (40, 80, 120, 200, 320):
+        with tmpfs(size_kb=size_kb) as mount:
+            if mount is None:
+                pytest.skip("this machine allows no tmpfs mount (needs root)")
+            code, out, err = _run(["map", "zero_shot", "--head", str(world["head"]), "--field",
+                                   str(world["field"]), "--polygons", str(world["tracts"]),
+                                   "--out", str(mount / "maps")], capsys, jsonl=True)
+            assert "Traceback" not in out + err
+            last = json.loads(out.splitlines()[-1])
+            if code == 0:
+                continue
+            assert "the disk is full" in last["message"], last
+            assert "column types" not in last["hint"] and ".gc-" not in last["message"]
+            seen.append(last["message"].replace(str(mount), "MOUNT"))
+            assert scratch_left(mount) == [] and not list((mount / "maps").glob("*"))
+    # the GeoTIFF fits in some, and then the GeoPackage is what fails
+    assert "cannot write MOUNT/maps/zero_shot.gpkg: the disk is full" in seen, seen

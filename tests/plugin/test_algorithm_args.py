@@ -340,3 +340,21 @@ def test_file_parameters_take_what_users_have(geocontrast_provider):
     assert python.checkValueIsAcceptable("C:/Python311/python.exe")
     config = _alg("pretrain").parameterDefinition("CONFIG")
     assert config.checkValueIsAcceptable("my.yml") and config.checkValueIsAcceptable("my.yaml")
+
+
+def test_every_dialog_names_its_own_parameters_in_engine_hints(geocontrast_provider):
+    """A flag the engine's hint names reads as the dialog's label of that parameter, in any
+    algorithm (not only those with their own word list); other words stay."""
+    alg = _alg("predict_map")
+    assert alg.in_dialog_words("give mask polygons that cover part of the field, or leave "
+                               "--mask out") == (
+        "give mask polygons that cover part of the field, or leave "
+        "'Mask: map only inside these polygons' out")
+    fewshot = _alg("fewshot_map")
+    block = fewshot.parameterDefinition("BLOCK_SIZE").description()
+    assert fewshot.in_dialog_words("pass a smaller --block-size (e.g. 79)") == (
+        f"pass a smaller '{block}' (e.g. 79)")
+    out = fewshot.parameterDefinition("OUTPUT").description()
+    assert fewshot.in_dialog_words("write to another disk with --out") == (
+        f"write to another disk with '{out}'")
+    assert fewshot.in_dialog_words("--outline stays") == "--outline stays"
