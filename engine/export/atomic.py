@@ -34,8 +34,25 @@ _JOURNAL = ".commit"
 _CACHE_FILES = (".aux.xml",)
 
 
+def _umask() -> int:
+    """The process's umask (read without changing it where /proc tells it)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
-    """os.replace, removing what was cached about the file it replaces."""
+    """os.replace, with the permissions any new file of the user gets (safetensors and
+    mkstemp make scratch files 0600, which other accounts, e.g. the one QGIS runs under on a
+    shared machine, could not read), removing what was cached about the file it replaces."""
+    if os.path.isfile(src):
+        os.chmod(src, 0o666 & ~_umask())
     os.replace(src, dst)
     for suffix in _CACHE_FILES:
         _remove(Path(f"{dst}{suffix}"))

@@ -136,3 +136,32 @@ def test_staged_folder_commits_a_family_or_nothing(tmp_path: Path) -> None:
         (stage / "m.tif").write_text("new")
         raise RuntimeError("boom")
     assert {p.name: p.read_text() for p in out.iterdir()} == before
+
+
+def test_weights_and_heads_are_readable_as_any_new_file_of_the_user(tmp_path: Path) -> None:
+    """safetensors writes its scratch file 0600; committed, a model or head gets the mode any
+    new file gets under the umask (0644 under 022), so a QGIS running under another account
+    of a shared machine can read it."""
+    import numpy as np
+    from test_embed_support import tiny_model
+
+    from engine.heads.head import Head
+    from engine.heads.io import save_head
+    from engine.models.weights import save_model
+
+    old = os.umask(0o022)
+    try:
+        paths = list(save_model(tiny_model(), tmp_path / "model").values())
+        paths += save_head(Head("ridge", "regression", {"coef": np.ones((1, 2)),
+                                                        "intercept": np.zeros(1)},
+                                {"feature_dim": 2}), tmp_path / "head")
+        os.umask(0o077)  # a private umask is kept as well
+        private = save_head(Head("ridge", "regression", {"coef": np.ones((1, 2)),
+                                                         "intercept": np.zeros(1)},
+                                 {"feature_dim": 2}), tmp_path / "private")
+    finally:
+        os.umask(old)
+    for path in paths:
+        assert Path(path).stat().st_mode & 0o777 == 0o644, path
+    for path in private:
+        assert Path(path).stat().st_mode & 0o777 == 0o600, path
