@@ -14,6 +14,8 @@ raster's differs by more than GSD_FACTOR.
 CRS: the field is in the raster's CRS. A raster in a geographic CRS (degrees) is read through
 a WarpedVRT in its local UTM zone (engine.data.rasters.metric_target_crs), so chips are
 square in metres, and the field is in that UTM CRS (result["crs"], ["reprojected"]).
+The field is north-up whatever the raster's orientation (a south-up raster is read with its
+rows flipped: engine.data.rasters).
 """
 
 from __future__ import annotations

@@ -164,7 +164,7 @@ def check_chips_fit(paths: list[str], radiometries: list[Any], chip_px: int,
                     gsd_m: float) -> None:
     """Refuse, before training, a raster smaller than one chip (chip_px pixels of gsd_m
     metres: embed-raster's rule, engine.embed.grid.check_one_chip, in each raster's own
-    pixels)."""
+    pixels) or whose grid is not north-up (engine.data.rasters.north_up_flip)."""
     from engine.data.rasters import open_raster
     from engine.embed.grid import check_one_chip
 
