@@ -4,6 +4,11 @@
 from the file's, reads go through a WarpedVRT so every layer of a job shares one CRS (see
 engine.data.crs for the rule). Windows may run past the raster's edge: outside pixels come
 back invalid (valid=False, data 0), as do nodata / masked / alpha-transparent / NaN pixels.
+
+Grids are served north-up (row 0 the north edge): a south-up file (positive y pixel size)
+is read with its rows flipped and a north-up transform, so chips, fields and windows made
+from it match those of the same scene stored north-up. A rotated, sheared or east-to-west
+grid read in its own CRS is refused (north_up_flip).
 """
 
 from __future__ import annotations
@@ -81,8 +86,15 @@ class OverheadRaster:
             )
         self._ds = self._src
         self._mask_from_values: dict[tuple[int, ...], bool] = {}
+        self._flip = False  # a south-up file: its rows are read bottom (north) first
         if target_crs is not None and not same_crs(self._src.crs, target_crs):
-            self._ds = self._warped(to_pyproj(target_crs, "target_crs"))
+            self._ds = self._warped(to_pyproj(target_crs, "target_crs"))  # GDAL warps north-up
+        else:
+            try:
+                self._flip = north_up_flip(self.path, self._src.transform)
+            except EngineError:
+                self._src.close()
+                raise
         interp = self._ds.colorinterp
         self.band_indexes = [i + 1 for i, ci in enumerate(interp) if ci != ColorInterp.alpha]
         if not self.band_indexes:
@@ -124,7 +136,11 @@ class OverheadRaster:
 
     @property
     def transform(self) -> Affine:
-        return self._ds.transform
+        """The north-up grid's affine (a south-up file's own, with its rows flipped)."""
+        t = self._ds.transform
+        if self._flip:
+            return Affine(t.a, 0.0, t.c, 0.0, -t.e, t.f + t.e * self._ds.height)
+        return t
 
     @property
     def width(self) -> int:
@@ -149,7 +165,9 @@ class OverheadRaster:
 
     @property
     def bounds(self) -> BoundingBox:
-        return self._ds.bounds
+        """(left, bottom, right, top) of the north-up grid (GDAL's of a south-up file has
+        bottom > top)."""
+        return BoundingBox(*array_bounds(self.height, self.width, self.transform))
 
     @property
     def is_geographic(self) -> bool:
@@ -207,9 +225,12 @@ class OverheadRaster:
             data = np.zeros((self.count, height, width), dtype=dtype)
             valid = np.zeros((height, width), dtype=bool)
         if c1 > c0 and r1 > r0:
-            win = Window(c0, r0, c1 - c0, r1 - r0)
+            # the file's window: the same rows counted from the file's first (south) row
+            win = Window(c0, self.height - r1 if self._flip else r0, c1 - c0, r1 - r0)
             arr = read_bands(self._ds, self.band_indexes, window=win, out_dtype=dtype)
             ok = self._valid(arr, win)
+            if self._flip:
+                arr, ok = np.ascontiguousarray(arr[:, ::-1]), np.ascontiguousarray(ok[::-1])
             if not all(np.issubdtype(self._ds.dtypes[b - 1], np.integer)
                        for b in self.band_indexes):  # integers are always finite
                 ok &= np.isfinite(arr).all(axis=0)
@@ -263,6 +284,19 @@ class OverheadRaster:
         """Yield (row_off, col_off, window) over `window_offsets(size, stride)`, row by row."""
         for row, col in self.window_offsets(size, stride):
             yield row, col, self.read_window(col, row, size, size)
+
+
+def north_up_flip(path: Path, transform: Affine) -> bool:
+    """Whether a grid read in its own CRS must be flipped to north-up: True for south-up
+    (positive y pixel size), False for north-up; EngineError naming the file for a rotated,
+    sheared or east-to-west grid, whose pixels no flip brings north-up."""
+    if transform.b == 0 and transform.d == 0 and transform.a > 0 and transform.e != 0:
+        return transform.e > 0
+    raise EngineError(
+        f"overhead raster {path} has a rotated, sheared or mirrored grid (geotransform "
+        f"{tuple(round(v, 6) for v in transform[:6])}): chips are cut north-up",
+        f"warp it to a north-up grid first: gdalwarp {path} {path.stem}_northup.tif "
+        "(or Raster > Projections > Warp in QGIS)")
 
 
 def mask_from_values(ds: Any, bands: list[int]) -> bool:

@@ -9,6 +9,7 @@ j*s + s//2) clamped into the raster, is invalid, when it lies outside the mask p
 when less than MIN_CHIP_INSIDE of its chip's area lies inside the raster (an edge chip that
 is largely padding embeds the padding, and its extreme values would dominate a map).
 A bbox / mask crops the field to the output pixels it touches, on the same aligned grid.
+A raster smaller than one chip is refused (check_one_chip), here and by overhead-only training.
 """
 
 from __future__ import annotations
@@ -137,6 +138,30 @@ class FieldGrid:
         rows = (self.row0 + b.row + np.arange(b.height)) * s + off - row
         cols = (self.col0 + b.col + np.arange(b.width)) * s + off - col
         return rows, cols
+
+
+def _metres(v: float) -> str:
+    return f"{round(v, 3):.10g} m"
+
+
+def check_one_chip(path: Any, width: int, height: int, chip_px: int,
+                   res_m: float | None = None,
+                   flags: tuple[str, str] = ("--chip {}", "--chip-m {}")) -> None:
+    """EngineError naming the raster when its width x height px grid is smaller than one
+    chip_px chip: every chip would be mostly padding (embed-raster and overhead-only training
+    both refuse it). `res_m` (metres per pixel) adds metres; `flags` spell the chip size in
+    pixels and in metres for the hint ("{}": the largest that fits)."""
+    side = min(int(width), int(height))
+    if side >= chip_px:
+        return
+    size, chip = f"{width} x {height} px", f"{chip_px} px chip"
+    fits = f"{flags[0].format(side)}, or {flags[1].format('M')} in metres"
+    if res_m:
+        size += f" ({_metres(width * res_m)} x {_metres(height * res_m)})"
+        chip += f" ({_metres(chip_px * res_m)})"
+        fits = f"{flags[1].format(f'{round(side * res_m, 3):.10g}')} or {flags[0].format(side)}"
+    raise EngineError(f"the raster {path} is {size}, smaller than one {chip}",
+                      f"use a smaller chip (at most {fits}) or a larger raster")
 
 
 def full_grid(width: int, height: int, transform: Affine, stride: int, chip: int) -> FieldGrid:

@@ -14,6 +14,8 @@ raster's differs by more than GSD_FACTOR.
 CRS: the field is in the raster's CRS. A raster in a geographic CRS (degrees) is read through
 a WarpedVRT in its local UTM zone (engine.data.rasters.metric_target_crs), so chips are
 square in metres, and the field is in that UTM CRS (result["crs"], ["reprojected"]).
+The field is north-up whatever the raster's orientation (a south-up raster is read with its
+rows flipped: engine.data.rasters).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from engine.defaults import (
 )
 from engine.embed import accel, shard
 from engine.embed.common import field_tags, input_channels, pick_encoder
-from engine.embed.grid import FieldGrid, crop_grid, full_grid
+from engine.embed.grid import FieldGrid, check_one_chip, crop_grid, full_grid
 from engine.embed.reader import ChipReader
 from engine.embed.write_thread import WriteThread
 from engine.errors import EngineError
@@ -72,15 +74,12 @@ def open_metric(raster_path: str | os.PathLike[str]) -> tuple[Any, bool]:
 
 
 def plan_grid(raster: Any, chip_px: int, stride_px: int, bbox: Any = None,
-              bbox_crs: Any = None, mask: Any = None) -> FieldGrid:
-    """The field grid over `raster`, cropped to `bbox` (in bbox_crs) and the mask's extent."""
+              bbox_crs: Any = None, mask: Any = None, res_m: float | None = None) -> FieldGrid:
+    """The field grid over `raster`, cropped to `bbox` (in bbox_crs) and the mask's extent;
+    `res_m`: the pixel size in metres, for the message when the chip was given in metres."""
     from rasterio.warp import transform_bounds
 
-    if min(raster.width, raster.height) < chip_px:
-        raise EngineError(f"the raster {raster.path} is {raster.width} x {raster.height} px, "
-                          f"smaller than one {chip_px} px chip",
-                          f"use a smaller --chip (at most {min(raster.width, raster.height)}) "
-                          "or --chip-m")
+    check_one_chip(raster.path, raster.width, raster.height, chip_px, res_m)
     grid = full_grid(raster.width, raster.height, raster.transform, stride_px, chip_px)
     if bbox is not None:
         if len(bbox) != 4:
@@ -257,7 +256,8 @@ def _embed_raster(model: Any, raster_path: str | os.PathLike[str], out_tif: Path
             with rasterio.open(raster_path) as src:
                 bbox_crs = src.crs
         polygons = PolygonMask(mask, raster.crs) if mask is not None else None
-        grid = plan_grid(raster, chip_px, stride_px, bbox, bbox_crs, polygons)
+        grid = plan_grid(raster, chip_px, stride_px, bbox, bbox_crs, polygons,
+                         res_m if inputs["chip_m"] is not None else None)
         blocks = grid.blocks(dim)
         mine = shard.mine(blocks, place)
         total = grid.width * grid.height

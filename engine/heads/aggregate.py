@@ -124,12 +124,30 @@ def cell_use_summary(use: np.ndarray) -> dict:
             "cells_serving_several_polygons": int((used > 1).sum())}
 
 
+def _cells_over(bounds, transform, full):
+    """The whole-cell window of `full` covering `bounds` (xmin, ymin, xmax, ymax), None when
+    apart: from all four corners, so a south-up grid (positive y pixel size) is covered too
+    (rasterio's from_bounds assumes north-up and gives it an empty window)."""
+    from rasterio.errors import WindowError
+    from rasterio.windows import Window
+
+    inv = ~transform
+    cols, rows = zip(*(inv * (x, y) for x in (bounds[0], bounds[2])
+                       for y in (bounds[1], bounds[3])), strict=True)
+    c0, r0 = int(np.floor(min(cols))), int(np.floor(min(rows)))
+    win = Window(c0, r0, int(np.ceil(max(cols))) - c0, int(np.ceil(max(rows))) - r0)
+    try:
+        return win.intersection(full)
+    except WindowError:  # they do not overlap
+        return None
+
+
 def _accumulate(read, height: int, width: int, transform, polys, progress: Progress):
     """Per polygon: read the window over its bounds, mask to pixel centres inside, average;
     no centre inside: the touched cells, weighted by overlap area. Returns (means, counts,
     weighted, cell use)."""
     from rasterio.features import geometry_mask
-    from rasterio.windows import Window, from_bounds
+    from rasterio.windows import Window
     from rasterio.windows import transform as window_transform
 
     means, counts, weighted = [], [], []
@@ -138,13 +156,7 @@ def _accumulate(read, height: int, width: int, transform, polys, progress: Progr
     for i, geom in enumerate(polys.geometry.values):
         win = None
         if geom is not None and not geom.is_empty:
-            try:
-                win = from_bounds(*geom.bounds, transform=transform)
-                c0, r0 = int(np.floor(win.col_off)), int(np.floor(win.row_off))  # rasterio 1.4
-                win = Window(c0, r0, int(np.ceil(win.col_off + win.width)) - c0,
-                             int(np.ceil(win.row_off + win.height)) - r0).intersection(full)
-            except Exception:  # rasterio raises WindowError when they do not overlap
-                win = None
+            win = _cells_over(geom.bounds, transform, full)
         weighted.append(False)
         if win is None or win.width < 1 or win.height < 1:
             means.append(None)

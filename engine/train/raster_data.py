@@ -163,6 +163,22 @@ def raster_record(cfg: Any) -> dict[str, Any]:
             "rasters": paths}
 
 
+def check_chips_fit(paths: list[str], radiometries: list[Any], chip_px: int,
+                    gsd_m: float) -> None:
+    """Refuse, before training, a raster smaller than one chip (chip_px pixels of gsd_m
+    metres: embed-raster's rule, engine.embed.grid.check_one_chip, in each raster's own
+    pixels) or whose grid is not north-up (engine.data.rasters.north_up_flip)."""
+    from engine.data.rasters import open_raster
+    from engine.embed.grid import check_one_chip
+
+    for path, rad in zip(paths, radiometries, strict=True):
+        res = rad.gsd_m or gsd_m
+        with open_raster(path) as raster:
+            check_one_chip(path, raster.width, raster.height,
+                           max(1, round(chip_px * gsd_m / res)), res,
+                           flags=("data.chip_size={}", "data.chip_m={}"))
+
+
 def build_raster_dataset(cfg: Any, keys: set[str]) -> tuple[RasterChips, dict[str, Any]]:
     """The overhead-only dataset for `keys`, plus facts for the model card."""
     from engine.data.crs import same_crs, transform_xy
@@ -178,6 +194,7 @@ def build_raster_dataset(cfg: Any, keys: set[str]) -> tuple[RasterChips, dict[st
         if r.gsd_m and abs(r.gsd_m - base.gsd_m) > 0.01 * base.gsd_m:
             log.info("%s has %g m pixels (first raster %g m): chips are resampled", p,
                      r.gsd_m, base.gsd_m)
+    check_chips_fit(paths, rads, int(rec["chip_px"]), float(base.gsd_m))
     xy0, crs0 = draw_anchors(paths[0], int(cfg.data.anchors), cfg.train.seed)
     xy = [xy0]
     import rasterio

@@ -207,6 +207,11 @@ def test_bad_inputs_name_the_problem(tmp_path, model) -> None:
         embed_raster(model, src, tmp_path / "f.tif", dtype="uint16")
     with pytest.raises(EngineError, match="does not exist"):
         embed_raster(model, tmp_path / "missing.tif", tmp_path / "f.tif", device="cpu")
+    with pytest.raises(EngineError) as err:  # a chip given in metres is reported in metres
+        embed_raster(model, src, tmp_path / "f.tif", chip_m=30, device="cpu")
+    assert err.value.message == (f"the raster {src} is 40 x 40 px (20 m x 20 m), smaller than "
+                                 "one 60 px chip (30 m)")
+    assert "--chip-m 20 or --chip 40" in err.value.hint
     with pytest.raises(EngineError, match="mask layer"):
         embed_raster(model, src, tmp_path / "f.tif", mask=tmp_path / "nope.gpkg", device="cpu")
     pts = gpd.GeoDataFrame({"id": [1]}, geometry=[shapely.Point(500001, 3999999)], crs=UTM)

@@ -312,6 +312,37 @@ def test_a_16_bit_overhead_scene_is_scaled_or_refused(tiny_city: Path, tmp_path:
     assert (tmp_path / "a" / "loss.csv").read_text() == (tmp_path / "b" / "loss.csv").read_text()
 
 
+def test_overhead_training_refuses_a_raster_smaller_than_one_chip(tiny_city: Path,
+                                                                  tmp_path: Path) -> None:
+    """embed-raster's rule (engine.embed.grid.check_one_chip), before any training: a 20 x 14
+    px raster of 2 m pixels under 40 m chips trained on chips that were mostly padding.
+    Every date is checked, each in its own pixels (after a 1 m raster: 40 px chips there)."""
+    import io
+    import json
+    from contextlib import redirect_stdout
+
+    from engine.cli.main import main
+
+    big = sorted((tiny_city / "overhead").glob("*.tif"))[0]
+    small = tmp_path / "small_2023-06-01.tif"
+    with rasterio.open(small, "w", driver="GTiff", width=20, height=14, count=3, dtype="uint8",
+                       crs="EPSG:32617", transform=from_origin(X0, Y0 + 100, 2.0, 2.0)) as ds:
+        ds.write(np.full((3, 14, 20), 90, dtype=np.uint8))
+    for rasters in ([small], [big, small]):
+        buf = io.StringIO()
+        with redirect_stdout(buf):  # python -m engine.train, as a user runs it
+            code = main(["train", "--config", "overhead_self",
+                         *(a for r in rasters for a in ("--raster", str(r))),
+                         "data.chip_m=40", "train.steps=2", "train.device=cpu",
+                         f"output={tmp_path / 'run'}", "--events", "jsonl"])
+        event = json.loads(buf.getvalue().splitlines()[-1])
+        assert code == 2 and event["event"] == "error", event
+        assert event["message"] == (f"the raster {small} is 20 x 14 px (40 m x 28 m), smaller "
+                                    "than one 20 px chip (40 m)")
+        assert "data.chip_m=28" in event["hint"] and "data.chip_size=14" in event["hint"]
+        assert not (tmp_path / "run").exists()
+
+
 def test_temporal_without_times_names_captured_at(tiny_city: Path, tmp_path: Path) -> None:
     from engine.train.loop import train
 
