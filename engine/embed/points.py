@@ -106,8 +106,8 @@ def embed_images(model: Any, paths: list[str], batch_size: int = EMBED_BATCH,
     done = 0
     with torch.inference_mode():
         for batch in loader:
-            for i, err in batch["errors"]:
-                log.warning("skipping photo %d: %s", i, err)
+            for _, err in batch["errors"]:
+                log.warning("skipping a photo: %s", err)  # the error names its file
             errors += batch["errors"]
             if batch["images"] is not None:
                 emb = encode(to_model_input(batch["images"], dev))
@@ -188,9 +188,11 @@ def embed_points(model: Any, layer: StreetViewLayer, out_gpkg: str | os.PathLike
     if len(rows) == 0:
         raise EngineError(f"none of the {len(paths)} photos of {layer.source} could be read",
                           "check the photo files (the log names each one)")
-    if errors:
-        log.warning("%d of %d photos could not be read and were skipped", len(errors),
-                    len(paths))
+    skipped_fids = [frame["source_fid"].iloc[i] for i, _ in errors]
+    if errors:  # named by the feature id QGIS shows, as skipped_rows are
+        log.warning("%d of %d photos could not be read and were skipped (fid %s)",
+                    len(errors), len(paths), ", ".join(map(str, skipped_fids[:20]))
+                    + (", ..." if len(errors) > 20 else ""))
     kept = gpkg_frame(frame.iloc[np.sort(rows)])
     emb = emb[np.argsort(rows, kind="stable")]
     extra = {"encoder": "image", "image_size": int(image_size), "resize": resize,
@@ -204,7 +206,6 @@ def embed_points(model: Any, layer: StreetViewLayer, out_gpkg: str | os.PathLike
                               model=model_name, extra=extra, metadata={COMMAND_KEY: COMMAND},
                               into=outs.path(out_gpkg), model_id=model_id)
         write_index(emb, outs.path(faiss_path))
-    skipped_fids = [frame["source_fid"].iloc[i] for i, _ in errors]
     return {
         "output": str(out_gpkg), "index": str(faiss_path), "layer": LAYER,
         "photos": len(paths), "embedded": int(len(rows)), "skipped": len(errors),

@@ -100,6 +100,10 @@ def test_unreadable_photos_are_skipped_and_counted(small_city: Path, tmp_path: P
     assert res["skipped_rows"] == [int(layer.frame["source_fid"][1]),
                                    int(layer.frame["source_fid"][4])]
     assert "p1.jpg" in caplog.text and "p4.jpg" in caplog.text
+    # the log names the skipped photos by the feature ids the result gives (QGIS's fids)
+    fids = ", ".join(str(v) for v in res["skipped_rows"])
+    assert f"2 of 6 photos could not be read and were skipped (fid {fids})" in caplog.text
+    assert "skipping photo 1" not in caplog.text
     frame, emb = read_point_embeddings(out)
     assert [Path(p).name for p in frame["image"]] == ["p0.jpg", "p2.jpg", "p3.jpg", "p5.jpg"]
     np.testing.assert_allclose(emb, direct(model, list(frame["image"]), 32), atol=1e-5)
