@@ -156,9 +156,9 @@ def _examples(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, Any]:
     pos, neg = _xy_list(args.positive, "positive"), _xy_list(args.negative, "negative")
     crs = args.crs
     if args.examples is not None:
-        from engine.maps.rows import read_polygons
+        from engine.maps.rows import read_layer
 
-        gdf = read_polygons(args.examples)
+        gdf = read_layer(args.examples, None, "example layer", "example points", "Point")
         kinds = set(gdf.geometry.geom_type.dropna().unique())
         if not kinds <= {"Point"}:
             raise EngineError(f"--examples {args.examples} holds {', '.join(sorted(kinds))} "

@@ -121,7 +121,7 @@ def place_rows(points: str | os.PathLike[str], target: str,
     over embeddings of every photo of the layer. A head fitted on an overhead field starts
     from these (engine.maps.fusion.overhead_rows fills X), so the photos need not be
     embedded."""
-    gdf = _read_layer(points, None, "photo layer", "photo points")
+    gdf = read_layer(points, None, "photo layer", "photo points", "Point")
     X = np.zeros((len(gdf), 0))
     if polygons is None:
         return _point_rows(gdf, X, target, str(points))
@@ -151,18 +151,36 @@ def _point_rows(gdf, X: np.ndarray, target: str, where: str) -> LabelledRows:
 
 def read_polygons(path: str | os.PathLike[str], layer: str | None = None):
     """A polygon layer as a GeoDataFrame, with an EngineError naming a missing file."""
-    return _read_layer(path, layer, "polygon layer", "polygons")
+    return read_layer(path, layer, "polygon layer", "polygons", "Polygon")
 
 
-def _read_layer(path: str | os.PathLike[str], layer: str | None, what: str, of: str):
-    """A vector layer as a GeoDataFrame; an EngineError naming `what` when the file is missing
-    or unreadable (the hint asks for a GeoPackage / Shapefile `of` ...)."""
+def _pick_layer(path: Path, geometry: str | None) -> str | None:
+    """The layer to read of a file holding several: the first spatial layer whose geometry
+    type names `geometry` (e.g. "Polygon"), else the first spatial one; None for one layer."""
+    import pyogrio
+
+    layers = [(str(n), str(g)) for n, g in pyogrio.list_layers(path)
+              if g not in (None, "None", "Unknown")]
+    if len(layers) < 2:
+        return None
+    fits = [n for n, g in layers if geometry and geometry in g] or [n for n, _ in layers]
+    log.info("%s holds %d layers (%s): reading %r", path, len(layers),
+             ", ".join(n for n, _ in layers), fits[0])
+    return fits[0]
+
+
+def read_layer(path: str | os.PathLike[str], layer: str | None, what: str, of: str,
+               geometry: str | None = None):
+    """A vector layer as a GeoDataFrame (`layer` None: the file's only layer, or its first
+    whose geometry is `geometry`); an EngineError naming `what` when the file is missing or
+    unreadable (the hint asks for a GeoPackage / Shapefile `of` ...)."""
     import pyogrio
 
     path = Path(path)
     if not path.is_file():
         raise EngineError(f"{what} {path} does not exist", "check the path")
     try:
+        layer = layer if layer is not None else _pick_layer(path, geometry)
         return pyogrio.read_dataframe(path, layer=layer)
     except Exception as exc:  # pyogrio/GDAL errors
         raise EngineError(f"cannot read {what} {path}: {exc}",

@@ -190,6 +190,17 @@ def test_similarity_map_is_highest_at_the_example(setup: dict, tmp_path: Path) -
             code = main(["map", *layer, "--example-field", field, "--events", "jsonl"])
         event = json.loads(buf.getvalue().splitlines()[-1])
         assert code == 2 and message in event["message"], event
+    # a GeoPackage whose first layer is the tracts: the example points are found, quietly
+    import warnings
+
+    both = tmp_path / "both.gpkg"
+    gpd.read_file(setup["city"] / "tracts.gpkg").to_file(both, layer="tracts", driver="GPKG")
+    gpd.read_file(examples).to_file(both, layer="picks", driver="GPKG")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="More than one layer")  # pyogrio's
+        out = run_map([*base[:3], "--examples", str(both), "--example-field", "liked",
+                       "--out", str(tmp_path / "both")])
+    assert out["positives"] == 1 and out["negatives"] == 1
 
 
 def test_fewshot_map_classes_and_confidence(setup: dict, tmp_path: Path) -> None:
