@@ -243,7 +243,7 @@ def train(cfg: Config, progress: Progress = no_progress, resume: bool = False,
     from engine.export.atomic import made_folder
     from engine.train import run_folder
 
-    run_folder.check_output(cfg.output_dir())  # every rank, before the process group starts
+    run_folder.check_output(cfg.output_dir(), resume)  # every rank, before the process group starts
     info = distributed.setup(cfg.train.device)
     try:
         if info.is_main:

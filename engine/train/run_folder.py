@@ -11,6 +11,7 @@ rank 0 alone then finishes a commit that a killed run left half done (`recover`)
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from engine.export.atomic import clean_stale, pending_commit
 from engine.models import yaml_text
 from engine.models.weights import CONFIG_FILE, MODEL_FILE
 from engine.train.checkpoint_io import OBJECTIVES_FILE
+
+log = logging.getLogger(__name__)
 
 # what a finished run leaves ({what: file name}, config.yaml first), committed together
 RUN_FILES = {"config": CONFIG_FILE, "model": MODEL_FILE, "objectives": OBJECTIVES_FILE,
@@ -41,9 +44,9 @@ def _refuse(path: Path, why: str) -> EngineError:
                        f"{path.parent / 'run'}), or move the file away")
 
 
-def check_output(out_dir: Path) -> None:
+def check_output(out_dir: Path, resume: bool = False) -> None:
     """EngineError, before any work, when training would overwrite a file in `out_dir` that
-    no GeoContrast training run wrote."""
+    no GeoContrast training run wrote; a new run over an earlier one says so in the log."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise EngineError(f"the output {out_dir} is a file, not a folder",
@@ -60,6 +63,9 @@ def check_output(out_dir: Path) -> None:
         if not _run_config(doc):
             raise _refuse(config, "is not one written by GeoContrast training (it lacks the "
                           f"{'/'.join(RUN_SECTIONS)} sections a run writes)")
+        if not resume:
+            log.info("a new run into %s: the earlier run there (its model and checkpoints) is "
+                     "replaced when this one finishes; --resume continues it instead", out_dir)
         return
     if pending_commit(out_dir / COMMIT_KEY):
         return  # the files are a killed run's commit, which rank 0 finishes (recover)
