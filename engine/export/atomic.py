@@ -18,7 +18,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -50,9 +50,14 @@ def _umask() -> int:
 def _replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
     """os.replace, with the permissions any new file of the user gets (safetensors and
     mkstemp make scratch files 0600, which other accounts, e.g. the one QGIS runs under on a
-    shared machine, could not read), removing what was cached about the file it replaces."""
+    shared machine, could not read), removing what was cached about the file it replaces.
+    A folder replaces a folder (a training run's checkpoints): the old one is removed first,
+    so a replay of the journal after a kill in the middle finishes the job (the source is
+    still there)."""
     if os.path.isfile(src):
         os.chmod(src, 0o666 & ~_umask())
+    if os.path.isdir(src) and os.path.isdir(dst) and not os.path.islink(dst):
+        shutil.rmtree(dst)
     os.replace(src, dst)
     for suffix in _CACHE_FILES:
         _remove(Path(f"{dst}{suffix}"))
@@ -143,6 +148,13 @@ def recover(target: str | os.PathLike[str]) -> None:
                 _replace(src, dst)
         _remove(path)
         log.info("finished the interrupted commit of %s", target)
+
+
+def pending_commit(target: str | os.PathLike[str]) -> bool:
+    """Whether a killed run left a commit of `target`'s output set for `recover` to finish."""
+    target = Path(target)
+    return any(p.name.endswith(_JOURNAL) and not _owner_alive(p.name.lstrip("."))
+               for p in _stale(target.parent, target.name))
 
 
 def clean_stale(target: str | os.PathLike[str]) -> int:
@@ -287,13 +299,17 @@ def atomic_outputs(*targets: str | os.PathLike[str],
 
 @contextlib.contextmanager
 def staged_folder(out_dir: str | os.PathLike[str], key: str,
-                  replaces: Sequence[str | os.PathLike[str]] = ()) -> Iterator[Path]:
+                  replaces: Sequence[str | os.PathLike[str]] = (),
+                  folders: Mapping[str | os.PathLike[str], str | os.PathLike[str]] | None = None
+                  ) -> Iterator[Path]:
     """A hidden staging folder inside `out_dir`; its files move into `out_dir` together.
 
     For commands that write a family of files (a map's .tif, .qml, .gpkg, .png): they write
     into the staging folder; on success every file is committed (journal, see OutputSet),
     the GeoTIFF last, and the files of `replaces` (an earlier family) that were not written
     again are removed; on failure the folder is removed and `out_dir` holds nothing new.
+    `folders` ({target: source}) are folders moved in by the same commit, each replacing
+    its target (a training run's checkpoints).
     """
     out_dir = Path(out_dir)
     with made_folder(out_dir):
@@ -306,9 +322,11 @@ def staged_folder(out_dir: str | os.PathLike[str], key: str,
             files = sorted((p for p in stage.iterdir() if p.is_file()),
                            key=lambda p: (p.suffix != ".tif", p.name))
             written = {f.name for f in files}
-            commit = OutputSet([out_dir / f.name for f in files],
+            moved = {Path(t): Path(s) for t, s in (folders or {}).items()}
+            commit = OutputSet([*(out_dir / f.name for f in files), *moved],
                                remove=[r for r in map(Path, replaces) if r.name not in written],
-                               scratch={out_dir / f.name: f for f in files}, key=anchor)
+                               scratch={**{out_dir / f.name: f for f in files}, **moved},
+                               key=anchor)
             with folder_lock(out_dir):
                 commit.commit()
         finally:

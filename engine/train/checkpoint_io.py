@@ -5,6 +5,12 @@ objective's parameters and buffers under "<name>.", the momentum encoder under
 "momentum."), state.safetensors + state.json (optimizer, RNG states, data position, loss
 history). It is written under a temporary name and renamed, then latest.json is replaced:
 a crash leaves the previous checkpoint intact. No pickle anywhere.
+
+One checkpoints folder holds one run. `checkpoints/` belongs to the model the output folder
+holds; a new run (no --resume) checkpoints into `checkpoints.next/` and its final commit
+(engine.train.outputs.write_final) moves that over `checkpoints/` with the model: an earlier
+run's checkpoints never sit beside a new model, and stay whole until the new run succeeds.
+--resume continues an interrupted new run (`checkpoints.next/`) when there is one.
 """
 
 from __future__ import annotations
@@ -30,6 +36,18 @@ log = logging.getLogger(__name__)
 
 KEEP = 2
 OBJECTIVES_FILE = "objectives.safetensors"
+CHECKPOINTS = "checkpoints"  # the checkpoints of the model the output folder holds
+NEXT = "checkpoints.next"  # a new run's, until its final commit
+POINTER = "latest.json"
+
+
+def run_root(out_dir: Path, resume: bool) -> Path:
+    """Where this run's checkpoints go: a new run's into NEXT; a resumed run's where its
+    checkpoint is (an interrupted new run's NEXT, else CHECKPOINTS)."""
+    out_dir = Path(out_dir)
+    if not resume or (out_dir / NEXT / POINTER).is_file():
+        return out_dir / NEXT
+    return out_dir / CHECKPOINTS
 
 
 def objective_tensors(parts: TrainParts) -> dict[str, torch.Tensor]:
@@ -53,10 +71,12 @@ def generators(parts: TrainParts) -> dict[str, torch.Generator]:
     return found
 
 
-def save(out_dir: Path, cfg: Config, parts: TrainParts, pos: dict[str, int],
-         history: list[list[float]]) -> Path:
-    """Write the checkpoint for pos["step"]; keep the last KEEP; return its folder."""
-    root = Path(out_dir) / "checkpoints"
+def save(root: Path, cfg: Config, parts: TrainParts, pos: dict[str, int],
+         history: list[list[float]], first: bool = False) -> Path:
+    """Write the checkpoint for pos["step"] into `root` (run_root); keep the last KEEP; return
+    its folder. `first`: a new run's first checkpoint, after which every other checkpoint in
+    `root` (an abandoned run's, never resumed) is removed."""
+    root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     name = f"step-{pos['step']:07d}"
     tmp = root / f".tmp-{name}-{os.getpid()}"
@@ -76,17 +96,19 @@ def save(out_dir: Path, cfg: Config, parts: TrainParts, pos: dict[str, int],
         os.replace(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    with atomic_path(root / "latest.json") as p:
+    with atomic_path(root / POINTER) as p:
         p.write_text(json.dumps({"step": pos["step"], "dir": name}), encoding="utf-8")
-    for old in sorted(root.glob("step-*"))[:-KEEP]:
+    steps = sorted(root.glob("step-*"))
+    for old in ([s for s in steps if s != final] if first else steps[:-KEEP]):
         shutil.rmtree(old, ignore_errors=True)
     log.info("checkpoint %s", final)
     return final
 
 
 def latest(out_dir: Path) -> Path:
-    """The newest complete checkpoint folder, or an EngineError saying there is none."""
-    pointer = Path(out_dir) / "checkpoints" / "latest.json"
+    """The newest complete checkpoint folder to resume, or an EngineError saying there is
+    none."""
+    pointer = run_root(out_dir, resume=True) / POINTER
     if not pointer.is_file():
         raise EngineError(f"--resume: no checkpoint in {pointer.parent}",
                           "run without --resume first (or check `output` / `name`)")
@@ -94,10 +116,10 @@ def latest(out_dir: Path) -> Path:
         folder = pointer.parent / json.loads(pointer.read_text(encoding="utf-8"))["dir"]
     except (ValueError, KeyError, TypeError) as exc:
         raise EngineError(f"--resume: {pointer} is corrupt ({exc})",
-                          "delete the checkpoints folder and train from the start") from None
+                          "train from the start without --resume (that run replaces it)") from None
     if not folder.is_dir():
         raise EngineError(f"--resume: checkpoint folder {folder} is missing",
-                          "delete the checkpoints folder and train from the start")
+                          "train from the start without --resume (that run replaces it)")
     return folder
 
 
@@ -143,8 +165,8 @@ def restore(out_dir: Path, parts: TrainParts, cfg: Config | None = None,
         changes = config_changes(state["config"], cfg.to_dict())
         if changes and not allow_changes:
             shown = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in list(changes.items())[:4])
-            raise EngineError(f"--resume: the run in {out_dir} was trained with other settings "
-                              f"({shown})",
+            raise EngineError(f"--resume: the run checkpointed in {folder.parent} was trained "
+                              f"with other settings ({shown})",
                               "resume with the same recipe and overrides, or pass "
                               "--allow-changed-config to continue with the new values")
         if changes:

@@ -241,9 +241,14 @@ def train(cfg: Config, progress: Progress = no_progress, resume: bool = False,
     `resume` refuses a recipe whose hyperparameters changed unless `allow_changed_config`.
     """
     from engine.export.atomic import made_folder
+    from engine.train import run_folder
 
+    run_folder.check_output(cfg.output_dir(), resume)  # every rank, before the process group starts
     info = distributed.setup(cfg.train.device)
     try:
+        if info.is_main:
+            run_folder.recover(cfg.output_dir())
+        distributed.barrier(info)  # no rank looks for checkpoints while rank 0 recovers them
         with made_folder(cfg.output_dir()):  # a run that fails at once leaves no empty folder
             return _train(cfg, info, progress, resume, allow_changed_config)
     finally:
@@ -261,6 +266,8 @@ def _train(cfg: Config, info: distributed.DistInfo, progress: Progress,
     loss_module, optimizer, sampler = parts.loss_module, parts.optimizer, parts.sampler
     pos = {"step": 0, "epoch": 0, "batch": 0}
     history: list[list[float]] = []
+    root = checkpoint_io.run_root(out_dir, resume)  # a new run's stay apart until it commits
+    first_save = not resume
     if resume:
         pos, history = checkpoint_io.restore(out_dir, parts, cfg, allow_changed_config)
         if pos["step"] > cfg.train.steps:  # the model would be saved as trained for fewer
@@ -300,7 +307,8 @@ def _train(cfg: Config, info: distributed.DistInfo, progress: Progress,
                     log.info("step %d/%d loss %.4f", pos["step"], steps, history[-1][1])
             if saving:
                 if info.is_main:
-                    checkpoint_io.save(out_dir, cfg, parts, pos, history)
+                    checkpoint_io.save(root, cfg, parts, pos, history, first=first_save)
+                first_save = False
                 distributed.barrier(info)
     finally:
         if isinstance(stream, Prefetcher):
@@ -320,7 +328,7 @@ def _train(cfg: Config, info: distributed.DistInfo, progress: Progress,
         outputs.write_digest(out_dir, parts.model, info.rank)
     if info.is_main:
         result["outputs"] = outputs.write_final(out_dir, cfg, parts, history, result,
-                                                machine=platform.platform())
+                                                machine=platform.platform(), checkpoints=root)
     distributed.barrier(info)
     return result
 

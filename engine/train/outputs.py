@@ -1,5 +1,6 @@
 """What a finished run leaves in models/<name>/: model + config, objective state, loss.csv,
-loss.png, card.md (all atomic), and on request a per-rank weights digest for DDP checks.
+loss.png, card.md and its checkpoints/, committed together (one journaled commit: an earlier
+run's files are all replaced or none), and on request a per-rank weights digest for DDP checks.
 """
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ from typing import Any
 import torch
 from safetensors.torch import save_file
 
-from engine.export.atomic import atomic_path
+from engine.export.atomic import atomic_path, staged_folder
 from engine.models.weights import save_model
-from engine.train.checkpoint_io import OBJECTIVES_FILE, objective_tensors
+from engine.train.checkpoint_io import CHECKPOINTS, NEXT, OBJECTIVES_FILE, objective_tensors
 from engine.train.config import Config
 from engine.train.parts import TrainParts
+from engine.train.run_folder import COMMIT_KEY, RUN_FILES
 
 log = logging.getLogger(__name__)
+
+DIGESTS = "digests"
 
 
 def weights_digest(model: torch.nn.Module) -> str:
@@ -34,7 +38,7 @@ def weights_digest(model: torch.nn.Module) -> str:
 
 def write_digest(out_dir: Path, model: torch.nn.Module, rank: int) -> Path:
     """digests/rank<R>.txt (only when train.write_digest is set: a debugging aid)."""
-    target = Path(out_dir) / "digests" / f"rank{rank}.txt"
+    target = Path(out_dir) / DIGESTS / f"rank{rank}.txt"
     with atomic_path(target) as tmp:
         tmp.write_text(weights_digest(model) + "\n", encoding="utf-8")
     return target
@@ -126,18 +130,24 @@ def card_text(cfg: Config, parts: TrainParts, history: list[list[float]],
 
 
 def write_final(out_dir: Path, cfg: Config, parts: TrainParts, history: list[list[float]],
-                result: dict[str, Any], machine: str) -> dict[str, str]:
-    """All end-of-run files; returns {what: path}."""
+                result: dict[str, Any], machine: str, checkpoints: Path) -> dict[str, str]:
+    """All end-of-run files, committed with the run's `checkpoints` folder (run_root) moved
+    over the folder's checkpoints/ when it is a new run's; returns {what: path}."""
     out_dir = Path(out_dir)
     names = [n for n, _, _ in parts.objectives]
     recipe = {k: v for k, v in cfg.to_dict().items() if k != "model"}
-    paths = save_model(parts.model, out_dir, extra_config=recipe)
-    with atomic_path(out_dir / OBJECTIVES_FILE) as tmp:
-        save_file(objective_tensors(parts), str(tmp))
-    paths["objectives"] = out_dir / OBJECTIVES_FILE
-    paths["loss_csv"] = write_loss_csv(out_dir / "loss.csv", names, history)
-    paths["loss_png"] = write_loss_png(out_dir / "loss.png", names, history)
-    with atomic_path(out_dir / "card.md") as tmp:
-        tmp.write_text(card_text(cfg, parts, history, result, machine), encoding="utf-8")
-    paths["card"] = out_dir / "card.md"
-    return {k: str(v) for k, v in paths.items()}
+    root, keep = Path(checkpoints), out_dir / CHECKPOINTS
+    folders, stale = {}, [out_dir / NEXT]  # NEXT here: an abandoned run's, never resumable
+    if root != keep:  # a new run's checkpoints replace the earlier run's (none: none stay)
+        folders, stale = ({keep: root}, []) if root.is_dir() else ({}, [keep, root])
+    if not cfg.train.write_digest:
+        stale.append(out_dir / DIGESTS)  # an earlier run's weights, not these
+    with staged_folder(out_dir, COMMIT_KEY, replaces=stale, folders=folders) as stage:
+        save_model(parts.model, stage, extra_config=recipe)
+        with atomic_path(stage / OBJECTIVES_FILE) as tmp:
+            save_file(objective_tensors(parts), str(tmp))
+        write_loss_csv(stage / RUN_FILES["loss_csv"], names, history)
+        write_loss_png(stage / RUN_FILES["loss_png"], names, history)
+        with atomic_path(stage / RUN_FILES["card"]) as tmp:
+            tmp.write_text(card_text(cfg, parts, history, result, machine), encoding="utf-8")
+    return {what: str(out_dir / name) for what, name in RUN_FILES.items()}

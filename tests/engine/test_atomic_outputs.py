@@ -165,3 +165,28 @@ def test_weights_and_heads_are_readable_as_any_new_file_of_the_user(tmp_path: Pa
         assert Path(path).stat().st_mode & 0o777 == 0o644, path
     for path in private:
         assert Path(path).stat().st_mode & 0o777 == 0o600, path
+
+
+def test_a_staged_commit_moves_a_folder_over_a_folder_and_a_killed_one_is_finished(
+        tmp_path: Path) -> None:
+    """A training run's checkpoints.next replaces checkpoints/ in the commit of its files;
+    a kill after the old folder was partly removed is finished by the journal's replay."""
+    out = tmp_path / "run"
+    (out / "checkpoints" / "step-9").mkdir(parents=True)
+    (out / "checkpoints" / "latest.json").write_text("old run")
+    (out / "checkpoints.next" / "step-2").mkdir(parents=True)
+    (out / "checkpoints.next" / "latest.json").write_text("new run")
+    with staged_folder(out, "model.safetensors",
+                       folders={out / "checkpoints": out / "checkpoints.next"}) as stage:
+        (stage / "model.safetensors").write_text("new model")
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "model.safetensors"]
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["latest.json", "step-2"]
+    # killed in the middle: the old folder half removed, the new one not moved yet
+    (out / "checkpoints.next").mkdir()
+    (out / "checkpoints.next" / "latest.json").write_text("newer run")
+    (out / "checkpoints" / "latest.json").unlink()
+    journal = out / f".model.safetensors{TAG}{dead_pid()}-cccc.commit"
+    journal.write_text(json.dumps([[str(out / "checkpoints.next"), str(out / "checkpoints")]]))
+    recover(out / "model.safetensors")
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "model.safetensors"]
+    assert [p.read_text() for p in (out / "checkpoints").iterdir()] == ["newer run"]

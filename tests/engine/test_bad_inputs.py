@@ -229,6 +229,13 @@ def recipe(w: W, d: Path, overhead: str = "ov", steps: int = 2) -> Path:
     return p
 
 
+def users_config(w: W, d: Path) -> Path:
+    """A folder holding the user's own config.yaml (not a training run's), and a recipe."""
+    (d / "mine").mkdir()
+    (d / "mine" / "config.yaml").write_text("title: my study area\n")
+    return recipe(w, d)
+
+
 def trained(w: W, d: Path) -> Path:
     r = recipe(w, d)
     assert main(["train", "--config", str(r), "--events", "jsonl"]) == 0
@@ -483,6 +490,10 @@ CASES = [
          lambda w, d, m: ["train", "--config", "overhead_self", "--raster", str(m),
                           "train.steps=1", "train.device=cpu", f"output={d}/run"],
          ("nocrs.tif", "has no CRS"), make=no_crs_raster, origin="today"),
+    Case("train-output-holds-users-config-yaml",
+         lambda w, d, m: ["train", "--config", str(m), f"output={d}/mine"],
+         ("config.yaml", "not one written by GeoContrast training", "overwrite"),
+         make=users_config, flag_hint=False),  # the hint names output=, an override
     Case("train-unknown-override", lambda w, d, m: ["train", "--config", str(m), "train.lrr=1"],
          ("train.lrr",), make=recipe, origin="today"),
     Case("train-disk-full",
