@@ -343,8 +343,11 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
     # quick-look, when this run has no polygons) go at the commit: never a stale half family
     with staged_folder(final, name, replaces=[final / f"{name}{ext}" for ext in MAP_FILES]
                        ) as stage:
-        if _other_layers(old_gpkg, name):  # layers a user added: keep them
+        if _other_layers(old_gpkg, name):  # layers a user added: keep them, not the old map's
+            from engine.export.gpkg import drop_layers
+
             shutil.copyfile(old_gpkg, stage / f"{name}.gpkg")
+            drop_layers(stage / f"{name}.gpkg", sorted(_own_layers(name) - {"layer_styles"}))
         args.out = stage
         try:
             result = KINDS[args.kind][2](args, progress)
@@ -365,5 +368,10 @@ def _other_layers(gpkg: Path, name: str) -> list[str]:
         layers = [str(row[0]) for row in pyogrio.list_layers(gpkg)]
     except Exception:  # not a readable GeoPackage: the new map replaces the file
         return []
-    own = {f"{name}_{part}" for part in ("cells", "polygons", "points")} | {"layer_styles"}
+    own = _own_layers(name)
     return [layer for layer in layers if layer not in own]
+
+
+def _own_layers(name: str) -> set[str]:
+    """The layers a map NAME writes to NAME.gpkg (and the styles table)."""
+    return {f"{name}_{part}" for part in ("cells", "polygons", "points")} | {"layer_styles"}

@@ -50,6 +50,32 @@ def register_attributes_table(con: sqlite3.Connection, table: str, description: 
         (table, table, description))
 
 
+def drop_layers(gpkg: str | os.PathLike[str], layers: list[str]) -> None:
+    """Remove `layers` (those present) from a GeoPackage with plain SQLite, as pyogrio cannot:
+    each table, its R-tree index, its rows in the GeoPackage registry tables, its metadata
+    and its QGIS styles."""
+    with contextlib.closing(sqlite3.connect(gpkg)) as con, con:
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = "
+                                            "'table'")}
+        for layer in (x for x in layers if x in tables):
+            geom = con.execute("SELECT column_name FROM gpkg_geometry_columns WHERE "
+                               "table_name = ?", (layer,)).fetchone()
+            if geom is not None and f"rtree_{layer}_{geom[0]}" in tables:
+                con.execute(f'DROP TABLE "rtree_{layer}_{geom[0]}"')
+            con.execute(f'DROP TABLE "{layer}"')
+            if {"gpkg_metadata", "gpkg_metadata_reference"} <= tables:
+                con.execute("DELETE FROM gpkg_metadata WHERE id IN (SELECT md_file_id FROM "
+                            "gpkg_metadata_reference WHERE table_name = ?)", (layer,))
+            for table, column in (("gpkg_metadata_reference", "table_name"),
+                                  ("gpkg_extensions", "table_name"),
+                                  ("gpkg_geometry_columns", "table_name"),
+                                  ("gpkg_ogr_contents", "table_name"),
+                                  ("gpkg_contents", "table_name"),
+                                  ("layer_styles", "f_table_name")):
+                if table in tables:
+                    con.execute(f'DELETE FROM "{table}" WHERE "{column}" = ?', (layer,))
+
+
 def write_layer_style(gpkg: str | os.PathLike[str], layer: str, style: Style,
                       description: str = "written by GeoContrast") -> None:
     """Store `style` as the default QGIS style of `layer` (replacing earlier ones)."""

@@ -111,7 +111,13 @@ def test_zero_shot_map_with_tracts(setup: dict, tmp_path: Path) -> None:
     assert "polygons_layer" not in again
     assert not (tmp_path / "beautiful_polygons.png").exists()
     layers = sorted(str(r[0]) for r in pyogrio.list_layers(again["gpkg"]))
-    assert layers == ["beautiful_cells", "beautiful_polygons", "layer_styles", "my_notes"]
+    assert layers == ["beautiful_cells", "layer_styles", "my_notes"]
+    assert len(pyogrio.read_dataframe(again["gpkg"], layer="my_notes")) == 9
+    with contextlib.closing(sqlite3.connect(again["gpkg"])) as con:
+        registered = {r[0] for r in con.execute("SELECT table_name FROM gpkg_contents")}
+        styled = {r[0] for r in con.execute("SELECT f_table_name FROM layer_styles")}
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert "beautiful_polygons" not in registered | styled
     (tmp_path / "mine").mkdir()
     run_map(["zero_shot", "--head", str(setup["head"]), "--field", str(setup["field"]),
              "--polygons", str(setup["city"] / "tracts.gpkg"), "--out", str(tmp_path / "mine"),
