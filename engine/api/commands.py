@@ -138,12 +138,34 @@ def embed_raster(model: ModelLike, raster: PathLike, out: PathLike, *,
         if chip_m is None:
             _note_native_size(folder, "chips of the raster's own pixels", chip,
                               "--chip or --chip-m")
+    if scale is None and scaling is None and record is None:
+        scale = _trained_scale(folder, raster)
     return embed(folder.load(), raster, out, chip_px=chip, stride_px=stride, encoder=encoder,
                  dtype=dtype, bbox=bbox, mask=mask, batch_size=batch_size, progress=progress,
                  device=device, model_name=folder.name, model_id=folder.identity,
                  preview=preview, chip_m=chip_m,
                  stride_m=stride_m, expected=record, bands=bands, scaling=scaling, scale=scale,
                  runtime=runtime)
+
+
+def _trained_scale(folder: ModelFolder, raster: PathLike) -> Any:
+    """The `data.scale` a photo recipe trained with (it maps a non-8-bit scene to 0..255,
+    engine.data.radiometry.to_uint8_scale), for a non-8-bit raster embedded without --scale;
+    None for an 8-bit raster or a model without one."""
+    trained = folder.section("data").get("scale")
+    if trained in (None, ""):
+        return None
+    import rasterio
+
+    try:
+        with rasterio.open(raster) as src:
+            if set(src.dtypes) == {"uint8"}:
+                return None
+    except rasterio.errors.RasterioIOError:
+        return None  # the embed stage names the unreadable raster
+    log.info("the model was trained with data.scale=%s: applied to %s (pass --scale to "
+             "override)", trained, raster)
+    return trained
 
 
 def embed_locations(model: ModelLike, out: PathLike, *, bounds: Box | None = None,

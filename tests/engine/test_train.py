@@ -310,6 +310,18 @@ def test_a_16_bit_overhead_scene_is_scaled_or_refused(tiny_city: Path, tmp_path:
                              "data.scale=0.01"]))
     train(load_config(None, [*tiny_overrides(tiny_city, tmp_path / "b"), *cross]))
     assert (tmp_path / "a" / "loss.csv").read_text() == (tmp_path / "b" / "loss.csv").read_text()
+    # embed-raster applies the scale the model trained with to the 16-bit scene (no --scale
+    # again), not to an 8-bit one: both give the 8-bit scene's field
+    from engine.api.commands import embed_raster
+
+    scene = sorted((tmp_path / "u16").glob("*.tif"))[-1]
+    fields = {}
+    for name, raster in (("u16", scene), ("u8", tiny_city / "overhead" / scene.name)):
+        embed_raster(tmp_path / "a", raster, tmp_path / f"{name}.tif", chip=16, stride=8,
+                     encoder="overhead", preview=False)
+        with rasterio.open(tmp_path / f"{name}.tif") as ds:
+            fields[name] = ds.read()
+    np.testing.assert_array_equal(fields["u16"], fields["u8"])
 
 
 def test_overhead_training_refuses_a_raster_smaller_than_one_chip(tiny_city: Path,
