@@ -101,7 +101,8 @@ def save(root: Path, cfg: Config, parts: TrainParts, pos: dict[str, int],
     steps = sorted(root.glob("step-*"))
     for old in ([s for s in steps if s != final] if first else steps[:-KEEP]):
         shutil.rmtree(old, ignore_errors=True)
-    log.info("checkpoint %s", final)
+    log.info("checkpoint %s%s", final, f" (moved to {CHECKPOINTS}/ when the run finishes)"
+             if root.name == NEXT else "")
     return final
 
 
