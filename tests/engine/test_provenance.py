@@ -12,13 +12,9 @@ from contextlib import redirect_stdout
 from pathlib import Path
 
 import pytest
+from test_maps import TINY  # the maps' tiny cross-view model (16-d)
 
 from engine.errors import EngineError
-
-ENC = {"backbone": "tiny_cnn", "backbone_kw": {"width": 4, "depth": 2, "out_dim": 16},
-       "hidden_dim": 16}
-TINY = {"embedding_dim": 16, "image": ENC, "overhead": ENC, "location": {"name": "rff"},
-        "time": {"hidden_dim": 8}}
 
 
 @pytest.fixture(scope="module")
