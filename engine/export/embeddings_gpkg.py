@@ -99,7 +99,7 @@ def read_embedding_meta(path: str | os.PathLike[str], layer: str,
         if row is None:
             raise EngineError(f"{path} has no embedding metadata for {layer}.{column}",
                               "make embeddings with `python -m engine embed-points` (or "
-                              "embed-locations --points)")
+                              "`python -m engine embed-locations --points`)")
         meta = dict(zip([d[0] for d in cur.description], row, strict=True))
     meta["extra"] = json.loads(meta.get("extra") or "{}")
     return meta

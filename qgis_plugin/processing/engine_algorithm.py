@@ -27,6 +27,13 @@ from ..icon import icon_for
 from ..kinds import kind_problem, param_kind
 from ..summary import human_summary
 
+# an engine command line in a hint: `python -m engine fit --out NAME`, (python -m engine
+# fit), python -m engine.train ..., `map predict`
+_ENGINE = r"python -m engine(?:\.train(?P<{t}>)|\s+(?P<{c}>map\s+\w+|[a-z][\w-]*))"
+_CLI = re.compile("`" + _ENGINE.format(t="train", c="cmd") + "[^`]*`|"
+                  + _ENGINE.format(t="train2", c="cmd2")
+                  + r"(?:\s+(?:--?[\w-]+|[A-Z][\w.]*|[\w-]+\.[\w.]+))*|`map (?P<kind>\w+)`")
+
 
 class EngineAlgorithm(QgsProcessingAlgorithm):
     """One engine subcommand as a Processing algorithm (subclass and fill in the blanks)."""
@@ -144,9 +151,11 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
         return {name: value for name, value in outputs.items() if name in names}
 
     def in_dialog_words(self, text: str) -> str:
-        """The engine's hint with its flag/option names replaced by this dialog's labels: a
-        flag named as a parameter (--block-size: BLOCK_SIZE, --out: OUTPUT) takes that
+        """The engine's hint in this dialog's words: an engine command line (`python -m
+        engine fit --out NAME`, `map predict`) becomes the algorithm that runs it; a flag
+        named as a parameter (--block-size: BLOCK_SIZE, --out: OUTPUT) takes that
         parameter's label; HINT_LABELS adds or overrides words."""
+        text = _CLI.sub(lambda m: self._algorithm_words(m), text)
         labels = {}
         for param in self.parameterDefinitions():
             flag = "--" + param.name().lower().replace("_", "-")
@@ -157,6 +166,21 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
         for word in sorted(labels, key=len, reverse=True):  # --block-size before --block
             text = re.sub(re.escape(word) + r"(?![\w-])", lambda _m, w=word: labels[w], text)
         return text
+
+    def _algorithm_words(self, match: re.Match) -> str:
+        """'<algorithm>' for an engine command line in a hint (left as it is when no
+        algorithm runs that command)."""
+        if match["train"] is not None or match["train2"] is not None:
+            command = "train"
+        else:
+            command = " ".join((match["cmd"] or match["cmd2"] or f"map {match['kind']}").split())
+        provider = self.provider()
+        for alg in provider.algorithms() if provider is not None else ():
+            kinds = getattr(alg, "KINDS", ())
+            runs = {f"map {k}" for k in kinds} if kinds else {getattr(alg, "COMMAND", "")}
+            if command in runs and alg.name() != "validate_layer":  # import-photos: import
+                return f"'{alg.displayName()}'"
+        return match[0]
 
     # --- helpers for subclasses ----------------------------------------------------
     def load_on_completion(self, context: QgsProcessingContext, uri: str, name: str,

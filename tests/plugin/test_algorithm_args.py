@@ -358,3 +358,22 @@ def test_every_dialog_names_its_own_parameters_in_engine_hints(geocontrast_provi
     assert fewshot.in_dialog_words("write to another disk with --out") == (
         f"write to another disk with '{out}'")
     assert fewshot.in_dialog_words("--outline stays") == "--outline stays"
+
+
+def test_engine_command_lines_in_hints_name_the_algorithm(geocontrast_provider):
+    """A hint that names an engine command line reads as the algorithm that runs it (its
+    flags are not turned into this dialog's labels)."""
+    alg = _alg("predict_map")
+    fit = f"'{_alg('fit_head').displayName()}'"
+    assert alg.in_dialog_words("a head is a pair NAME.safetensors + NAME.json, as `python -m "
+                               "engine fit --out NAME` writes it") == (
+        f"a head is a pair NAME.safetensors + NAME.json, as {fit} writes it")
+    assert alg.in_dialog_words("or fit the head again on these features (python -m engine "
+                               "fit)") == f"or fit the head again on these features ({fit})"
+    assert alg.in_dialog_words("map this head with `map zero_shot` or `map predict`") == (
+        f"map this head with '{_alg('zero_shot_map').displayName()}' or "
+        f"'{alg.displayName()}'")
+    assert alg.in_dialog_words("train it with `python -m engine.train --config crossview`") \
+        == f"train it with '{_alg('pretrain').displayName()}'"
+    assert alg.in_dialog_words("list them with `python -m engine recipes`") == (
+        "list them with `python -m engine recipes`")  # no algorithm runs it
