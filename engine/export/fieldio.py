@@ -51,3 +51,30 @@ def read_field_window(ds, window) -> tuple[np.ndarray, np.ndarray]:
         data = data * scales + offsets
     valid &= np.isfinite(data).all(axis=0)
     return data, valid
+
+
+IMAGE_DTYPES = frozenset({"uint8", "uint16"})  # an image's, never an embedding field's
+
+
+def check_embedding_field(ds, path: str | os.PathLike[str]) -> None:
+    """EngineError when the open raster `ds` is plainly not an embedding field: another
+    GeoContrast output (a PCA preview, a map), or an untagged image (uint8/uint16 bands, as
+    an overhead photo; fields are float16, float32 or scaled int8). A user's own untagged
+    float stack passes."""
+    kind = ds.tags().get("GEOCONTRAST_KIND", "")  # engine.export.geotiff.KIND_TAG
+    if kind and kind != "embedding_field":
+        raise EngineError(f"raster {path} is a GeoContrast {kind.replace('_', ' ')}, not an "
+                          "embedding field",
+                          "pass the field itself (the .tif `python -m engine embed-raster` "
+                          "writes, without _pca)")
+    if not kind and set(ds.dtypes) <= IMAGE_DTYPES:
+        raise EngineError(f"raster {path} is an image ({', '.join(sorted(set(ds.dtypes)))} "
+                          f"bands), not an embedding field",
+                          "embed it first with `python -m engine embed-raster` and pass the "
+                          "field it writes")
+
+
+def require_field(path: str | os.PathLike[str]) -> None:
+    """check_embedding_field on the file at `path`, before any work on it."""
+    with open_field(path) as ds:
+        check_embedding_field(ds, path)

@@ -43,12 +43,14 @@ def _examples(field_path: str | os.PathLike[str], points: str | os.PathLike[str]
               layer: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, object]:
     """(X, labels, xy, groups, crs) of the labelled points and polygon cells on the field."""
     from engine.data.crs import transform_xy
+    from engine.export.fieldio import require_field
     from engine.maps.field import field_info, sample_field
     from engine.maps.labels import polygon_cells
 
     if points is None and polygons is None:
         raise EngineError("a few-shot map needs labelled examples",
                           "pass --points (labelled points) and/or --polygons")
+    require_field(field_path)
     crs = field_info(field_path)["crs"]
     xy, labels, groups = [np.zeros((0, 2))], [np.zeros(0, dtype=object)], [np.zeros(0, int)]
     if points is not None:

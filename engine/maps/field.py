@@ -53,12 +53,13 @@ def map_field(field_path: str | os.PathLike[str], fn: PixelFn, out_tif: str | os
     """
     from rasterio.windows import transform as window_transform
 
-    from engine.export.fieldio import open_field, read_field_window
+    from engine.export.fieldio import check_embedding_field, open_field, read_field_window
     from engine.export.geotiff import EmbeddingFieldWriter
     from engine.export.styles import raster_pseudocolor_qml, write_qml
 
     k = len(band_names)
     with open_field(field_path) as ds:
+        check_embedding_field(ds, field_path)
         wins = list(_windows(ds.width, ds.height, WINDOW))
         with EmbeddingFieldWriter(out_tif, crs=ds.crs, transform=ds.transform, width=ds.width,
                                   height=ds.height, count=k, dtype="float32",

@@ -55,11 +55,13 @@ def predict_map(head, field_path: str | os.PathLike[str], out_dir: str | os.Path
     from engine.export.fieldio import open_field
     from engine.maps.field import map_field
     from engine.maps.outputs import map_outputs
-    from engine.maps.provenance import check
+    from engine.maps.provenance import check, check_same_encoder
     from engine.maps.zero_shot import as_head
 
     head = as_head(head)
     check(head, field_path)
+    check_same_encoder(head, field_path, "for a head fitted on photos use `map zero_shot` "
+                       "(it re-centres the field and checks the map)")
     polygons_mask = None
     if mask is not None:
         from engine.embed.mask import PolygonMask

@@ -23,9 +23,9 @@ log = logging.getLogger(__name__)
 
 
 def made_by(path: str | os.PathLike[str] | None) -> dict[str, str] | None:
-    """{"model": folder name, "model_id": identity} recorded in an embedding field (GeoTIFF
-    tags) or a point-embedding GeoPackage (its embedding layer's metadata); None when the file
-    records no identity."""
+    """{"model": folder name, "model_id": identity, "encoder": image | overhead | location}
+    recorded in an embedding field (GeoTIFF tags) or a point-embedding GeoPackage (its
+    embedding layer's metadata); None when the file records no identity."""
     if path is None or not Path(path).is_file():
         return None
     if Path(path).suffix.lower() == ".gpkg":
@@ -34,6 +34,7 @@ def made_by(path: str | os.PathLike[str] | None) -> dict[str, str] | None:
 
         meta = read_embedding_meta(path, embedding_layer(path))
         model, model_id = meta.get("model") or "", meta["extra"].get("model_id", "")
+        encoder = meta["extra"].get("encoder", "")
     else:
         import rasterio
 
@@ -42,7 +43,8 @@ def made_by(path: str | os.PathLike[str] | None) -> dict[str, str] | None:
         with rasterio.open(path) as ds:
             tags = ds.tags()
         model, model_id = tags.get("GEOCONTRAST_MODEL", ""), tags.get(MODEL_ID_TAG, "")
-    return {"model": model, "model_id": model_id} if model_id else None
+        encoder = tags.get("GEOCONTRAST_ENCODER", "")
+    return {"model": model, "model_id": model_id, "encoder": encoder} if model_id else None
 
 
 def record(head: Any, features: str | os.PathLike[str] | None = None,
@@ -66,10 +68,25 @@ def check(head: Any, path: str | os.PathLike[str], second: bool = False) -> None
     _compare(head, want, made_by(path), str(path))
 
 
+def check_same_encoder(head: Any, path: str | os.PathLike[str], use: str) -> None:
+    """EngineError when the head was fitted on another encoder's embeddings than the field
+    `path` holds (a photo head applied as it is to overhead embeddings): `use` names the map
+    kind that would be right."""
+    want = (head.meta.get("features") or {}).get("encoder")
+    got = made_by(path)
+    if not want or got is None or not got["encoder"] or got["encoder"] == want:
+        return
+    raise EngineError(
+        f"the head of {head.meta.get('target', 'value')!r} was fitted on {want} embeddings, "
+        f"and {path} holds {got['encoder']} embeddings: applied as it is, the head reads "
+        "another encoder's space",
+        f"{use}, or fit the head on this field (python -m engine fit --field)")
+
+
 def check_model(head: Any, folder: Any) -> None:
     """EngineError when the model `folder` (engine.models.folder.ModelFolder) is not the one
     that made the head's features."""
-    got = {"model": folder.name, "model_id": folder.identity}
+    got = {"model": folder.name, "model_id": folder.identity, "encoder": ""}
     _compare(head, head.meta.get("features") or {}, got, f"model {folder.folder}")
 
 

@@ -206,6 +206,9 @@ def polygon_rows(polygons: str | os.PathLike[str], target: str,
         agg = aggregate_points(gdf, X, polys)
         source = f"{embeddings} per polygon of {polygons}"
     else:
+        from engine.export.fieldio import require_field
+
+        require_field(field)
         agg = aggregate_field_file(field, polys)
         source = f"{field} per polygon of {polygons}"
         notes = {"cells_per_polygon": _spread(agg.counts[agg.covered]),

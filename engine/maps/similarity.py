@@ -35,6 +35,9 @@ def example_vectors(xy: np.ndarray, crs, field_path=None, points=None,
     if len(xy) == 0:
         raise EngineError(f"no {what} example given", "give at least one example point")
     if field_path is not None:
+        from engine.export.fieldio import require_field
+
+        require_field(field_path)
         X, valid = sample_field(field_path, xy, crs)
         if not valid.any():
             raise EngineError(f"none of the {len(xy)} {what} examples falls on the field "

@@ -22,6 +22,8 @@ import pytest
 import yaml
 from bad_inputs_world import (
     UTM,
+    X0,
+    Y0,
     build_world,
     scratch_left,
     snapshot,
@@ -163,6 +165,17 @@ def not_a_raster(w: W, d: Path) -> Path:
     p = d / "notes.tif"
     p.write_text("not a raster")
     return p
+
+
+def field_head(w: W, d: Path) -> Path:
+    """The world's head as if fitted on the overhead field (its record says so), which
+    `map predict` applies as it is."""
+    for suffix in (".safetensors", ".json"):
+        shutil.copyfile(w["head"].with_name("head" + suffix), d / ("fhead" + suffix))
+    doc = json.loads((d / "fhead.json").read_text())
+    doc["features"]["encoder"] = "overhead"
+    (d / "fhead.json").write_text(json.dumps(doc))
+    return d / "fhead"
 
 
 def no_crs_raster(w: W, d: Path) -> Path:
@@ -458,13 +471,21 @@ CASES = [
          lambda w, d, m: ["map", "fewshot", "--block-size", "-5", "--out", str(d / "maps")],
          ("--block-size", "-5")),
     Case("map-predict-mask-elsewhere",
-         lambda w, d, m: ["map", "predict", "--head", str(w["head"]), "--field",
+         lambda w, d, m: ["map", "predict", "--head", str(m), "--field",
                           str(w["field"]), "--mask", str(w["far_tracts"]), "--out",
                           str(d / "maps")], ("far_tracts.gpkg", "inside the mask"),
-         origin="today"),
+         make=field_head, origin="today"),
     Case("er-mask-elsewhere",
          lambda w, d, m: er("--chip", "12", "--mask", str(w["far_tracts"]))(w, d, m),
          ("far_tracts.gpkg", "does not overlap"), origin="today"),
+    Case("map-similarity-on-an-image",
+         lambda w, d, m: ["map", "similarity", "--field", str(w["ov"]), "--positive",
+                          f"{X0 + 10},{Y0 - 10}", "--crs", UTM, "--out", str(d / "maps")],
+         ("ov.tif", "is an image (uint8 bands), not an embedding field"), origin="today"),
+    Case("map-predict-on-the-pca-preview",
+         lambda w, d, m: ["map", "predict", "--head", str(w["head"]), "--field",
+                          str(w["field"].with_name("field_pca.tif")), "--out", str(d / "maps")],
+         ("field_pca.tif", "embedding preview, not an embedding field"), origin="today"),
     Case("map-zero-shot-needs-head", lambda w, d, m: ["map", "zero_shot", "--field",
                                                       str(w["field"]), "--out", str(d / "m")],
          ("--head",), origin="today"),

@@ -54,12 +54,14 @@ def test_the_head_records_the_model_of_its_features(two: dict) -> None:
 
     a = ModelFolder.open(two["root"] / "a")
     head = load_head(two["root"] / "head_a")
-    assert head.meta["features"] == {"model": "a", "model_id": a.identity}
+    assert head.meta["features"] == {"model": "a", "model_id": a.identity, "encoder": "image"}
     assert a.identity.startswith("sha256:") and a.identity != ModelFolder.open(
         two["root"] / "b").identity
-    assert made_by(two["root"] / "a_field.tif") == head.meta["features"]
+    assert made_by(two["root"] / "a_field.tif") == {**head.meta["features"],
+                                                    "encoder": "overhead"}
     fused = load_head(two["root"] / "fused_a")
-    assert fused.meta["features"]["second"] == {"model": "a", "model_id": a.identity}
+    assert fused.meta["features"]["second"] == {"model": "a", "model_id": a.identity,
+                                                "encoder": "overhead"}
     renamed = two["root"] / "renamed"
     shutil.copytree(two["root"] / "a", renamed)
     assert ModelFolder.open(renamed).identity == a.identity  # the weights, not the folder
@@ -118,4 +120,22 @@ def test_a_head_or_field_without_a_record_is_let_through(two: dict, tmp_path: Pa
     save_head(head, tmp_path / "old_head")
 
     res = commands.map_zero_shot(tmp_path / "old_head", r / "b_field.tif", tmp_path / "m")
+    assert Path(res["geotiff"]).is_file()
+
+
+def test_a_photo_head_is_not_applied_as_it_is_to_the_overhead_field(two: dict,
+                                                                     tmp_path: Path) -> None:
+    """`map predict` applies a head with no re-centring: only to the encoder it was fitted
+    on. A photo head there drew a flat, meaningless map (r 0.02 with the truth); it belongs
+    in `map zero_shot`. A head fitted on the field maps it."""
+    from engine.api import commands
+
+    r = two["root"]
+    with pytest.raises(EngineError, match="fitted on image embeddings, and .*a_field.tif "
+                       "holds overhead embeddings") as err:
+        commands.map_predict(r / "head_a", r / "a_field.tif", tmp_path / "pr")
+    assert "map zero_shot" in err.value.hint
+    commands.fit(tmp_path / "field_head", "income", field=r / "a_field.tif",
+                 polygons=two["city"] / "tracts.gpkg", block_size=79.0, folds=3)
+    res = commands.map_predict(tmp_path / "field_head", r / "a_field.tif", tmp_path / "ok")
     assert Path(res["geotiff"]).is_file()
