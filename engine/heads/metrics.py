@@ -83,3 +83,21 @@ def t_interval(values: list[float] | np.ndarray, level: float = 0.95,
 def metric_text(score: dict[str, float]) -> str:
     """"r2 0.412, mae 1.03e+04, spearman 0.655": a fold's metrics for a log line."""
     return ", ".join(f"{k} {v:.3g}" for k, v in score.items())
+
+
+def no_skill(mean: dict, y: np.ndarray) -> str | None:
+    """Words for a head that does worse in spatial cross-validation than the trivial guess:
+    mean R² below 0 (the labels' mean predicts better) or accuracy below the share of the
+    most common class; None otherwise (or when the metric is missing)."""
+    r2_mean = mean.get("r2")
+    if r2_mean is not None and np.isfinite(r2_mean) and r2_mean < 0:
+        return (f"mean CV R² {r2_mean:.3f} < 0: on held-out blocks the head predicts worse than "
+                "the labels' mean")
+    acc = mean.get("accuracy")
+    if acc is not None and len(y):
+        _, counts = np.unique(np.asarray(y).astype(str), return_counts=True)
+        majority = counts.max() / len(y)
+        if acc < majority:
+            return (f"mean CV accuracy {acc:.3f} is below {majority:.3f}, the share of the "
+                    "most common class: on held-out blocks always guessing it does better")
+    return None

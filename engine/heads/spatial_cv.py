@@ -123,9 +123,17 @@ def derive_block_size(xy: np.ndarray, n_folds: int,
     xy = _check_xy(xy)
     if diameters is not None and len(diameters) and np.isfinite(diameters).any():
         med = float(np.nanmedian(diameters))
-        size = POLYGON_BLOCK_FACTOR * med
-        return size, (f"{POLYGON_BLOCK_FACTOR:g} x the median polygon diameter "
-                      f"({med:.0f} m)")
+        # few polygons (a small city's tracts) may all fall in one block at the factor:
+        # smaller blocks, down to one polygon's size, still keep neighbours apart
+        for factor in (POLYGON_BLOCK_FACTOR, 1.5, 1.0):
+            size = factor * med
+            if len(np.unique(spatial_blocks(xy, size))) >= 2:
+                break
+        why = f"{factor:g} x the median polygon diameter ({med:.0f} m)"
+        if factor != POLYGON_BLOCK_FACTOR:
+            why += (f"; at {POLYGON_BLOCK_FACTOR:g} x the labels fell in a single block, so "
+                    "no spatial cross-validation was possible")
+        return size, why
     if len(xy) < 2:
         raise EngineError("cross-validation needs at least two labelled rows",
                           "label more points")

@@ -82,6 +82,7 @@ def fewshot_map(field_path: str | os.PathLike[str], points: str | os.PathLike[st
     from engine.export.quicklook import quicklook_raster
     from engine.export.styles import raster_paletted_qml, write_qml
     from engine.heads.fit import fit_head
+    from engine.heads.metrics import no_skill
     from engine.heads.pipeline import HeadConfig
     from engine.maps.field import map_field
     from engine.maps.outputs import grid_cells, write_map_layer
@@ -119,6 +120,10 @@ def fewshot_map(field_path: str | os.PathLike[str], points: str | os.PathLike[st
         plan["caveat"] = (f"only {n_groups} labelled points/polygons: the CV score is a "
                           "rough indication, not an accuracy estimate")
     fitted = fit_head(X, labels, config=config, target_name=class_field, cv=cv)
+    skill = None if cv is None else no_skill(cv.mean, labels)
+    if skill:
+        log.warning("the few-shot classifier of %s has no skill: %s; the class map is not "
+                    "to be trusted", class_field, skill)
     order = {c: i for i, c in enumerate(np.asarray(fitted.classes).tolist())}
 
     def fn(Z: np.ndarray) -> np.ndarray:
@@ -133,14 +138,15 @@ def fewshot_map(field_path: str | os.PathLike[str], points: str | os.PathLike[st
     cells = grid_cells(tif)
     names = np.asarray(list(order), dtype=object)
     cells["class"] = names[np.rint(cells["class_index"].to_numpy()).astype(int)]
-    meta = {"kind": "fewshot", "classes": list(order), "head": head,
+    meta = {"kind": "fewshot", "classes": list(order), "head": head, "no_skill": skill,
             "cv": None if cv is None else cv.to_dict(), "cv_plan": plan}
     gpkg = out_dir / f"{name}.gpkg"
     write_map_layer(cells, gpkg, f"{name}_cells", "class", meta, categorical=True)
     png = quicklook_raster(tif, out_dir / f"{name}.png", band=1, cmap="tab10",
                            title=f"few-shot {class_field}", label=class_field,
                            classes=[str(c) for c in order])
-    return {"kind": "fewshot", "geotiff": str(tif), "gpkg": str(gpkg), "png": str(png),
+    return {"kind": "fewshot", **({"no_skill": skill} if skill else {}), "geotiff": str(tif),
+            "gpkg": str(gpkg), "png": str(png),
             "cells_layer": f"{name}_cells",
             "classes": list(order), "n_labelled": int(len(X)),
             "cv": None if cv is None else cv.summary(), "cv_plan": plan,

@@ -64,6 +64,7 @@ def fit_rows(rows: LabelledRows, out: str | os.PathLike[str], head: str = "ridge
     from engine.heads.fit import fit_head
     from engine.heads.fused_head import stacked_cv, stacked_head
     from engine.heads.io import save_head
+    from engine.heads.metrics import no_skill
     from engine.heads.pipeline import HeadConfig
     from engine.maps.provenance import record
     from engine.maps.validity import attach_places, grid_signature
@@ -105,15 +106,20 @@ def fit_rows(rows: LabelledRows, out: str | os.PathLike[str], head: str = "ridge
     base = Path(out)
     base = base.with_suffix("") if base.suffix in (".json", ".safetensors") else base
     st, js = save_head(fitted, base)
+    skill = no_skill(report.mean, rows.y)
     doc = {"target": target, "source": rows.source, "n_rows": int(len(rows.y)),
            "n_dropped": rows.n_dropped, "xy_crs": str(rows.xy_crs), "cv_plan": plan,
-           "aggregation": rows.notes,
+           "aggregation": rows.notes, "no_skill": skill,
            "summary": report.summary(), **report.to_dict()}
     cv_path = base.with_name(base.name + ".cv.json")
     with atomic_path(cv_path) as tmp:
         tmp.write_text(json.dumps(doc, indent=2, default=_default), encoding="utf-8")
     log.info("%s head for %s (%d rows): %s", head, target, len(rows.y), report.summary())
-    return {"head": str(st), "head_json": str(js), "cv_report": str(cv_path),
+    if skill:
+        log.warning("the %s head for %s has no skill: %s; maps made with it are not to be "
+                    "trusted", head, target, skill)
+    return {**({"no_skill": skill} if skill else {}), "head": str(st), "head_json": str(js),
+            "cv_report": str(cv_path),
             "summary": report.summary(), "metrics": report.mean,
             "ci95": {k: list(v) for k, v in report.ci95.items()}, "n_rows": int(len(rows.y)),
             "task": report.task, "cv_plan": plan, "aggregation": rows.notes,

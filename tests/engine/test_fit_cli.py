@@ -118,3 +118,29 @@ def test_fit_refuses_a_target_it_cannot_learn(photo_embeddings: Path, tmp_path: 
     assert code == 2 and "continuous" in events[-1]["message"], events[-1]
     assert "--head ridge" in events[-1]["hint"]
     assert not (tmp_path / "h.json").exists()
+
+
+def test_default_blocks_fit_a_small_city_and_a_head_without_skill_is_flagged(
+        photo_embeddings: Path, small_city: Path, tmp_path: Path) -> None:
+    """The small city's 9 tracts all fell in one block of 2 x their diameter, so `fit` failed
+    at its defaults; smaller blocks (down to one diameter) are tried first, and said. A head
+    whose CV R² is below 0 (worse than the labels' mean) says so in the result and the log."""
+    import numpy as np
+
+    from engine.heads.metrics import no_skill
+
+    code, events = run_cli(["fit", "--embeddings", str(photo_embeddings), "--polygons",
+                            str(small_city / "tracts.gpkg"), "--target", "income",
+                            "--out", str(tmp_path / "income")])
+    assert code == 0, events[-1]
+    result = events[-1]["outputs"]
+    assert "fell in a single block" in result["cv_plan"]["block_size_source"]
+    assert result["cv_plan"]["folds_used"] >= 2
+    warned = any(e.get("event") == "log" and "has no skill" in e.get("message", "")
+                 for e in events)
+    assert ("no_skill" in result) == (result["metrics"]["r2"] < 0) == warned
+    y = np.array([1.0, 2.0, 3.0])
+    assert "R² -0.500 < 0" in no_skill({"r2": -0.5}, y) and no_skill({"r2": 0.1}, y) is None
+    classes = np.array(["a", "a", "a", "b"])
+    assert "below 0.750" in no_skill({"accuracy": 0.5}, classes)
+    assert no_skill({"accuracy": 0.8}, classes) is None
