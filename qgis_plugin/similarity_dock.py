@@ -215,6 +215,11 @@ class SimilarityDock(QDockWidget):
         if layer is None:
             self.status.setText("Choose an embeddings layer first.")
             return None
+        if isinstance(layer, QgsVectorLayer) and layer.subsetString():
+            from .processing.common import filter_problem
+
+            self.status.setText(filter_problem(layer))
+            return None
         if not any(positive for _, positive in self.examples):
             self.status.setText("Pick at least one example place on the map (left click).")
             return None

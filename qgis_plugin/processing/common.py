@@ -209,12 +209,23 @@ def file_layer_problem(alg: Any, parameters: dict[str, Any], name: str,
     if layer.providerType() != "ogr" or not Path(path).is_file():
         return (f"Layer {layer.name()} is not a file; give the GeoPackage written by the "
                 "engine (e.g. by 'Embed street-view photos').")
+    if layer.subsetString():
+        return filter_problem(layer)
     found = embedding_layers(path)
     if not layer_passed and layer_name and found and layer_name != found[0]:
         return (f"Layer '{layer_name}' of {path} is not the embedding layer this algorithm "
                 f"reads ('{found[0]}', the file's first); save '{layer_name}' to a "
                 f"GeoPackage of its own, or choose the layer '{found[0]}'.")
     return ""
+
+
+def filter_problem(layer: Any) -> str:
+    """The layer has a filter the engine would not see: it reads every feature of the file
+    (an export would drop the embeddings' metadata)."""
+    return (f"Layer {layer.name()} has a filter ({layer.subsetString()}), but GeoContrast "
+            "reads every feature of its file; clear the filter (Layer Properties > Source > "
+            "Query Builder). To fit on part of the photos, leave the label of the others "
+            "empty.")
 
 
 MAP_SUFFIXES = (".tif", ".gpkg", ".png", ".qml", "_polygons.png")

@@ -377,3 +377,17 @@ def test_engine_command_lines_in_hints_name_the_algorithm(geocontrast_provider):
         == f"train it with '{_alg('pretrain').displayName()}'"
     assert alg.in_dialog_words("list them with `python -m engine recipes`") == (
         "list them with `python -m engine recipes`")  # no algorithm runs it
+
+
+def test_a_filtered_embeddings_layer_is_refused_not_read_whole(files):
+    """The engine reads every feature of the file behind a layer: with a filter set in QGIS,
+    a head was fitted on all 480 photos while the analyst saw 240. The dialog refuses it."""
+    points = files["points"]
+    points.setSubsetString("cls = 'park'")
+    assert points.featureCount() == 2
+    ok, message = _check(_alg("fit_head"), {"EMBEDDINGS": points, "POINT_TARGET": "positive",
+                                            "OUTPUT": str(files["tmp"] / "h")})
+    assert not ok and "has a filter (cls = 'park')" in message and "every feature" in message
+    points.setSubsetString("")
+    assert _check(_alg("fit_head"), {"EMBEDDINGS": points, "POINT_TARGET": "positive",
+                                     "OUTPUT": str(files["tmp"] / "h")}) == (True, "")
