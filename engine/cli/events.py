@@ -97,4 +97,6 @@ class EventsLogHandler(logging.Handler):
         self.events = events
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.events.log(record.levelname.lower(), record.getMessage())
+        from engine.export.atomic import display_paths
+
+        self.events.log(record.levelname.lower(), display_paths(record.getMessage()))

@@ -88,6 +88,20 @@ def target_of(path: str | os.PathLike[str]) -> Path:
     return Path(*out)
 
 
+_SCRATCH_IN_TEXT = re.compile(r"/\.([^/\s]+?)" + re.escape(TAG) + r"\d+-[0-9a-f]{8}[\w.]*?"
+                              r"(?=/|[\s:,;'\")]|$)")
+
+
+def display_paths(text: str) -> str:
+    """`text` with every scratch path in it named as the output it stands for (target_of):
+    for log lines, which are written while the scratch files exist and read after they are
+    gone."""
+    def one(m: re.Match) -> str:
+        return "" if m.end() < len(text) and text[m.end()] == "/" else "/" + m[1]
+
+    return _SCRATCH_IN_TEXT.sub(one, text)
+
+
 def _remove(path: Path) -> None:
     """Remove a file or folder; errors (gone already, read-only folder) are ignored."""
     with contextlib.suppress(OSError):

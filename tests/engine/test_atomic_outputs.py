@@ -190,3 +190,15 @@ def test_a_staged_commit_moves_a_folder_over_a_folder_and_a_killed_one_is_finish
     recover(out / "model.safetensors")
     assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "model.safetensors"]
     assert [p.read_text() for p in (out / "checkpoints").iterdir()] == ["newer run"]
+
+
+def test_log_text_names_outputs_not_their_scratch_copies(tmp_path: Path) -> None:
+    from engine.export.atomic import display_paths, target_of
+
+    stage = scratch_name(tmp_path / "maps" / "zero_shot", "")
+    text = (f"wrote {stage / 'zero_shot.tif'} (2 bands); index "
+            f"{scratch_name(tmp_path / 'e.faiss')}, done")
+    assert display_paths(text) == (f"wrote {tmp_path / 'maps' / 'zero_shot.tif'} (2 bands); "
+                                   f"index {tmp_path / 'e.faiss'}, done")
+    assert target_of(stage / "zero_shot.tif") == tmp_path / "maps" / "zero_shot.tif"
+    assert display_paths("/a/.hidden/x.tif") == "/a/.hidden/x.tif"

@@ -60,6 +60,8 @@ def run_map(argv: list[str]) -> dict:
         code = main(["map", *argv, "--events", "jsonl"])
     events = [json.loads(line) for line in buf.getvalue().splitlines() if line.strip()]
     assert code == 0, events[-1]
+    # the log names the outputs, not their scratch copies (gone when the log is read)
+    assert not [e for e in events if ".gc-" in e.get("message", "")]
     return events[-1]["outputs"]
 
 
