@@ -4,11 +4,12 @@ The head keeps the places it was fitted on (photo points, or tract polygons) and
 (`attach_places` at fit time). After a map is written, the map itself is read at those places
 (the pixel under each point, or the mean over each polygon) and scored against the labels:
 Pearson r and R². No hidden truth is needed, only what the user gave. A map whose r is below
-MIN_R (an anti-correlated map always is) is marked unreliable: in the engine's result, the
-GeoPackage layer metadata, the GeoTIFF tags and the PNG title. A head fitted on the field
-itself, or on the location embeddings the map's field is made of (its map read at its places
-would be in-sample), keeps its spatial block CV's out-of-fold predictions there
-(`places_oof`), and those are scored instead for maps on that field's grid.
+MIN_R (an anti-correlated map always is), or not significantly above 0 at few places
+(one-sided, level ALPHA: r 0.36 at 9 tracts is noise), is marked unreliable: in the
+engine's result, the GeoPackage layer metadata, the GeoTIFF tags and the PNG title. A head
+fitted on the field itself, or on the location embeddings the map's field is made of (its
+map read at its places would be in-sample), keeps its spatial block CV's out-of-fold
+predictions there (`places_oof`), and those are scored instead for maps on that field's grid.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from engine.export.atomic import atomic_path
 log = logging.getLogger(__name__)
 
 MIN_R = 0.3  # Pearson r at the labelled places below which a map is flagged unreliable
+ALPHA = 0.05  # and r must be positive at this one-sided significance level (few places)
 MIN_PLACES = 5  # fewer labelled places than this: not checked (r would mean nothing)
 TAG_PREFIX = "GEOCONTRAST_VALIDITY_"
 OOF_NOTE = ("out-of-fold predictions of the head's spatial block CV at the labelled places "
@@ -140,11 +142,21 @@ def check_map(tif: str | os.PathLike[str], head: Any, min_r: float = MIN_R) -> V
                         f"only {n} labelled places with a map value, or a constant map")
     r = float(np.corrcoef(pred[ok], y[ok])[0, 1])
     score = float(regression_metrics(y[ok], pred[ok])["r2"])
+    min_r = max(min_r, significant_r(n))
     passed = bool(r >= min_r)
     if not passed:
         log.warning("map %s fails its validity check: r=%.3f at %d labelled %s (< %g)",
                     tif, r, n, kind, min_r)
     return Validity(passed, r, score, n, kind, min_r, note)
+
+
+def significant_r(n: int, alpha: float = ALPHA) -> float:
+    """The smallest Pearson r significantly above 0 (one-sided, level `alpha`) at n places:
+    t / sqrt(n - 2 + t²), t the Student quantile with n - 2 degrees of freedom."""
+    from scipy.stats import t as student
+
+    q = float(student.ppf(1.0 - alpha, n - 2))
+    return q / float(np.sqrt(n - 2 + q * q))
 
 
 def tag_geotiff(tif: str | os.PathLike[str], validity: Validity) -> None:

@@ -172,3 +172,34 @@ def test_a_check_that_failed_without_a_correlation_still_has_a_title() -> None:
     failed = Validity(False, None, None, 3, "points", note="only 3 labelled places")
     assert failed.label() == "UNRELIABLE: only 3 labelled places"
     assert Validity(True, 0.62, 0.3, 80, "points").label() == "check r=+0.62 (n=80)"
+
+
+@pytest.mark.parametrize(("n", "passes"), [(9, False), (80, True)])
+def test_few_places_need_a_significant_r(field, tmp_path, n, passes):
+    """r 0.45 passes MIN_R (0.3); at 9 places it is not significantly above 0 (one-sided 5 %:
+    r >= 0.58 is), so that map is flagged; at 80 places it passes."""
+    from engine.heads.io import load_head
+    from engine.maps.field import sample_field
+    from engine.maps.fit import fit_rows
+    from engine.maps.validity import check_map, significant_r
+    from engine.maps.zero_shot import zero_shot_map
+
+    fit_rows(_point_rows(field, 40), tmp_path / "head", "ridge", "income", 150.0, 3)
+    head = load_head(tmp_path / "head")
+    tif = zero_shot_map(head, field, tmp_path, "m", align=False)["geotiff"]
+    rng = np.random.default_rng(2)
+    xy = np.column_stack([rng.uniform(X0 + 5, X0 + SIZE * PX - 5, n),
+                          rng.uniform(Y0 + 5, Y0 + SIZE * PX - 5, n)])
+    v = sample_field(tif, xy, CRS)[0][:, 0]
+    v = (v - v.mean()) / v.std()
+    noise = rng.normal(size=n)
+    noise -= noise.mean() + (noise @ v) / (v @ v) * v  # orthogonal to the map's values
+    y = 0.45 * v + np.sqrt(1 - 0.45 ** 2) * noise / noise.std()  # r = 0.45 exactly
+    head.arrays.update(places_xy=xy, places_y=y)
+    head.arrays.pop("places_oof", None)
+    head.arrays.pop("places_wkb", None)
+    head.meta["places"] = "points"
+    result = check_map(tif, head)
+    assert result.r == pytest.approx(0.45, abs=1e-6)
+    assert result.passed is passes
+    assert result.min_r == pytest.approx(max(0.3, significant_r(n)))
