@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.defaults import RUNTIME, RUNTIMES
-from engine.paths import resolve_path
+from engine.paths import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ FAST_RUNTIMES: tuple[str, ...] = ("openvino", "onnxruntime")  # "auto"'s order o
 # idle core, 64 px: 1,270 chips/s in chunks of 32 against 1,150 in 64; 128 px: 332 photos/s
 # in 8 against 276 in 64; 224 px: flat (bench/cpu_inference.py's set-up, batch sizes varied)
 OV_CHUNK_PIXELS = 32 * 64 * 64
-EXPORT_DIR = resolve_path("models/pretrained/exported")  # git-ignored, like the zoo weights
+EXPORT_DIR = cache_dir() / "exported"  # beside the zoo weights
 EXPORT_VERSION = "1"  # bump when the export's settings change: older files are not reused
 
 

@@ -180,3 +180,20 @@ def test_zoo_name_without_a_size_embeds_at_its_native_size_and_says_so(
     assert field["chip_px"] == 240
     assert ("zoo:efficientnet_lite1 embeds chips of the raster's own pixels at 240 px, its "
             "native (ImageNet training) input size; --chip or --chip-m changes it") in caplog.text
+
+
+def test_an_installed_engine_caches_weights_in_the_user_cache_not_the_cwd(
+        tmp_path, monkeypatch) -> None:
+    """A wheel (the QGIS plugin's engine) has no checkout: the zoo cache went to
+    `models/pretrained` under the current directory, wherever QGIS was started."""
+    from engine import paths
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(paths.HOME_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert paths.cache_dir() == paths.project_root() / "models" / "pretrained"  # a checkout
+    monkeypatch.setattr(paths, "_checkout", lambda: None)  # as from an installed wheel
+    assert paths.project_root() == tmp_path
+    assert paths.cache_dir() == tmp_path / "cache" / "geocontrast"
+    monkeypatch.setenv(paths.HOME_ENV, str(tmp_path / "home"))
+    assert paths.cache_dir() == tmp_path / "home" / "models" / "pretrained"

@@ -27,11 +27,11 @@ from typing import Any
 
 from engine.errors import EngineError
 from engine.export.atomic import atomic_path
-from engine.paths import resolve_path
+from engine.paths import cache_dir
 
 log = logging.getLogger(__name__)
 
-CACHE_DIR = resolve_path("models/pretrained")  # under the project root; git-ignored
+CACHE_DIR = cache_dir()  # models/pretrained of a checkout (git-ignored), or the user's cache
 CONVERTER_VERSION = "1"  # bump when the mapping changes: older caches are converted again
 TF_MEAN = (127.0 / 255.0,) * 3  # RGB on 0..1 pixels
 TF_STD = (128.0 / 255.0,) * 3
