@@ -110,8 +110,9 @@ def fused_points_map(head, embeddings: str | os.PathLike[str],
                           "pass embeddings of the same photos")
     n_off = int((~keep).sum())
     if n_off:
-        log.warning("%d of %d photos lack the second view and are left out", n_off,
-                    len(keep))
+        log.warning("%d of %d photos are left out: %s", n_off, len(keep),
+                    f"they lie off the overhead field {field} (or on its nodata)"
+                    if view == "field" else f"they have no embedding in {fuse_embeddings}")
     both = np.concatenate([ground[keep], second[keep]], axis=1)
     pred, unc = head.predict_with_uncertainty(both)
     target = str(head.meta.get("target", "value"))

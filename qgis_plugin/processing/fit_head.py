@@ -149,8 +149,9 @@ class FitHeadAlgorithm(EngineAlgorithm):
         return ""
 
     def fold_problem(self, source: Any, target: str, block_m: float, folds: int) -> str:
-        """"" when the labelled features fill at least `folds` CV blocks, else the problem in
-        the dialog's words (the same square grid as the engine: anchored at the minimum x, y)."""
+        """"" when the labelled features fill at least 2 CV blocks (fewer than `folds`: the
+        engine uses fewer folds and says so), else the problem in the dialog's words (the
+        same square grid as the engine: anchored at the minimum x, y)."""
         crs = source.sourceCrs()
         if not crs.isValid() or crs.isGeographic() or block_m <= 0:
             return ""  # degrees: the engine projects and checks itself
@@ -168,14 +169,15 @@ class FitHeadAlgorithm(EngineAlgorithm):
         x0, y0 = min(xs), min(ys)
         cells = {(int((x - x0) // block_m), int((y - y0) // block_m))
                  for x, y in zip(xs, ys, strict=True)}
-        if len(cells) >= folds:
-            return ""
+        if len(cells) >= 2:
+            return ""  # fewer blocks than folds: the engine uses fewer folds and says so
         span = max(max(xs) - x0, max(ys) - y0)
-        suggest = max(1.0, round(span / (folds ** 0.5 + 1) / 10) * 10) if span > 0 else block_m
-        return (f"'{self.tr('CV block size (metres)')}' {block_m:g} gives only {len(cells)} "
-                f"block(s) holding labelled features, fewer than '{self.tr('CV folds')}' "
-                f"{folds}: lower 'CV folds' to {max(2, len(cells))} or 'CV block size "
-                f"(metres)' to about {suggest:g}.")
+        suggest = min(round(span / (folds ** 0.5 + 1) / 10) * 10, block_m / 2)
+        fix = (f"set it to about {max(1.0, suggest):g}" if span > 0
+               else "label features in more than one place")
+        return (f"'{self.tr('CV block size (metres)')}' {block_m:g} gives only 1 block "
+                "holding labelled features: spatial cross-validation needs at least 2 (with "
+                f"fewer blocks than '{self.tr('CV folds')}', fewer folds are used); {fix}.")
 
     def engine_args(self, parameters: dict[str, Any], context: QgsProcessingContext,
                     feedback: QgsProcessingFeedback) -> list[str]:
