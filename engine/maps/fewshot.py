@@ -20,6 +20,14 @@ log = logging.getLogger(__name__)
 MIN_GROUPS_FOR_CV = 20  # fewer labelled points/polygons: the CV score carries a caveat
 
 
+def _class_key(label: str) -> tuple[int, float, str]:
+    """Numbers by value, before other names in text order."""
+    try:
+        return 0, float(label), ""
+    except ValueError:
+        return 1, 0.0, label
+
+
 def labelled_points(path: str | os.PathLike[str], class_field: str,
                     layer: str | None = None):
     """(x, y (N, 2) in the layer CRS, labels (N,) object, CRS) of a point layer's class field."""
@@ -124,7 +132,9 @@ def fewshot_map(field_path: str | os.PathLike[str], points: str | os.PathLike[st
     if skill:
         log.warning("the few-shot classifier of %s has no skill: %s; the class map is not "
                     "to be trusted", class_field, skill)
-    order = {c: i for i, c in enumerate(np.asarray(fitted.classes).tolist())}
+    # class_index in natural order: class 2 before class 10 (the labels are text)
+    order = {c: i for i, c in enumerate(sorted(np.asarray(fitted.classes).tolist(),
+                                               key=_class_key))}
 
     def fn(Z: np.ndarray) -> np.ndarray:
         pred, unc = fitted.predict_with_uncertainty(Z)

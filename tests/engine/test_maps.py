@@ -231,6 +231,17 @@ def test_fewshot_map_classes_and_confidence(setup: dict, tmp_path: Path) -> None
     cells = pyogrio.read_dataframe(out["gpkg"], layer=out["cells_layer"])
     assert set(cells["class"]) <= {"green", "grey"}
     assert ((cells["confidence"] >= 0.5 - 1e-9) & (cells["confidence"] <= 1.0)).all()
+    # numbered classes come in number order (class_index 2 meant class "10" before)
+    rank = gdf["perception_beautiful"].rank(method="first").to_numpy()
+    pts["zone"] = np.digitize(rank, np.quantile(rank, [0.25, 0.5, 0.75])) * 4 + 2  # 2..14
+    pyogrio.write_dataframe(pts, tmp_path / "zones.gpkg", layer="zones")
+    out = run_map(["fewshot", "--field", str(setup["field"]), "--points",
+                   str(tmp_path / "zones.gpkg"), "--class-field", "zone", "--block-size",
+                   "100", "--out", str(tmp_path / "zones")])
+    assert out["classes"] == ["2", "6", "10", "14"]
+    cells = pyogrio.read_dataframe(out["gpkg"], layer=out["cells_layer"])
+    names = np.array(out["classes"])
+    assert (names[cells["class_index"].astype(int)] == cells["class"]).all()
 
 
 def test_location_map_over_a_grid(setup: dict, tmp_path: Path) -> None:
