@@ -231,9 +231,10 @@ def filter_problem(layer: Any) -> str:
 MAP_SUFFIXES = (".tif", ".gpkg", ".png", ".qml", "_polygons.png")
 
 
-def add_map_output_params(alg: Any, polygons: bool = True) -> None:
+def add_map_output_params(alg: Any, polygons: bool = True, raster: bool = True) -> None:
     """Output folder + file-name stem + overwrite, and the layers a map run yields (so the
-    modeler can chain them), shared by the map algorithms; `polygons`: a per-polygon layer."""
+    modeler can chain them), shared by the map algorithms; `polygons`: a per-polygon layer;
+    `raster`: a GeoTIFF and its cells (not for maps at points)."""
     from qgis.core import (
         QgsProcessingOutputRasterLayer,
         QgsProcessingOutputVectorLayer,
@@ -244,14 +245,16 @@ def add_map_output_params(alg: Any, polygons: bool = True) -> None:
 
     name = QgsProcessingParameterString("NAME", alg.tr("Output name"),
                                         defaultValue=alg.DEFAULT_NAME)
-    name.setHelp(alg.tr("Files are NAME.tif, NAME.gpkg and NAME.png in the output folder; when "
-                        "they exist, NAME_2, NAME_3, … unless 'Overwrite' is ticked"))
+    files = "NAME.tif, NAME.gpkg and NAME.png" if raster else "NAME.gpkg and NAME.png"
+    name.setHelp(alg.tr(f"Files are {files} in the output folder; when they exist, NAME_2, "
+                        "NAME_3, … unless 'Overwrite' is ticked"))
     alg.addParameter(name)
     alg.addParameter(QgsProcessingParameterBoolean(
         "OVERWRITE", alg.tr("Overwrite existing outputs of the same name"), defaultValue=False))
     alg.addParameter(QgsProcessingParameterFolderDestination("OUTPUT", alg.tr("Output folder")))
-    alg.addOutput(QgsProcessingOutputRasterLayer("GEOTIFF", alg.tr("Map (GeoTIFF)")))
-    alg.addOutput(QgsProcessingOutputVectorLayer("CELLS_LAYER", alg.tr("Map cells")))
+    if raster:
+        alg.addOutput(QgsProcessingOutputRasterLayer("GEOTIFF", alg.tr("Map (GeoTIFF)")))
+        alg.addOutput(QgsProcessingOutputVectorLayer("CELLS_LAYER", alg.tr("Map cells")))
     if polygons:
         alg.addOutput(QgsProcessingOutputVectorLayer("POLYGONS_LAYER",
                                                      alg.tr("Map per polygon")))

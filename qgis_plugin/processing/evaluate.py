@@ -29,7 +29,9 @@ class EvaluateAlgorithm(EngineAlgorithm):
         "encoders), then scores visual place recognition, socioeconomic and perception "
         "regression with spatial block cross-validation, cross-view retrieval and zero-shot "
         "map fidelity against a random-init encoder and raw pixels. Writes a Markdown report "
-        "with the claims reproduced or not. 'Quick' is a smoke run on the small city."
+        "with the claims reproduced or not. 'Quick' is a smoke run on the small city. The "
+        "models and features it trains go to a REPORT_work folder beside the report (about "
+        "300 MB for a quick run, more for a full one): delete it when done."
     )
     CITY, QUICK, SEEDS, STEPS, OUTPUT = "CITY", "QUICK", "SEEDS", "STEPS", "OUTPUT"
 

@@ -62,7 +62,7 @@ class FusedMapAlgorithm(EngineAlgorithm):
             self.FUSE_EMBEDDINGS, self.tr("Second embedding of the photos (instead of the "
                                           "field)"),
             [QgsProcessing.TypeVectorPoint], optional=True), EMBEDDINGS))
-        add_map_output_params(self, polygons=False)
+        add_map_output_params(self, polygons=False, raster=False)
         self.addOutput(QgsProcessingOutputVectorLayer(
             "POINTS_LAYER", self.tr("Fused prediction at each photo")))
 
