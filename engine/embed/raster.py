@@ -162,7 +162,9 @@ def _bounded_gdal_cache(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         import rasterio
 
-        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        # an int is bytes to rasterio: GDAL_CACHEMAX=128 was a 128-byte cache, and reading a
+        # tiled Landsat scene's statistics took 36 s instead of 0.6 s
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 1024 * 1024):
             return fn(*args, **kwargs)
 
     return wrapper

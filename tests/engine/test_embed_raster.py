@@ -298,3 +298,14 @@ def test_a_failed_write_on_the_write_thread_stops_the_job_cleanly(tmp_path,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif"]
     names = {t.name for t in threading.enumerate()}
     assert not names & {"embed-raster-reader", "embed-raster-writer"}
+
+
+def test_the_gdal_block_cache_is_megabytes_not_bytes() -> None:
+    """rasterio takes an int GDAL_CACHEMAX as bytes: the bound meant 128 MB and was 128 B,
+    so every block was read again and a tiled scene's statistics took 60 x as long."""
+    from rasterio._env import get_gdal_config
+
+    from engine.embed.raster import GDAL_CACHE_MB, _bounded_gdal_cache
+
+    seen = _bounded_gdal_cache(lambda: get_gdal_config("GDAL_CACHEMAX"))()
+    assert int(seen) == GDAL_CACHE_MB * 1024 * 1024
