@@ -87,13 +87,11 @@ def fewshot_map(field_path: str | os.PathLike[str], points: str | os.PathLike[st
                 polygons: str | os.PathLike[str] | None = None) -> dict:
     """Fit a classifier on field vectors at labelled points and polygon cells, and map classes
     everywhere. CV blocks are derived from the examples unless `block_size_m` is given."""
-    from engine.export.quicklook import quicklook_raster
-    from engine.export.styles import raster_paletted_qml, write_qml
     from engine.heads.fit import fit_head
     from engine.heads.metrics import no_skill
     from engine.heads.pipeline import HeadConfig
     from engine.maps.field import map_field
-    from engine.maps.outputs import grid_cells, write_map_layer
+    from engine.maps.outputs import map_outputs
     from engine.maps.rows import metric_xy
 
     if head not in CLASSIFIERS:
@@ -144,20 +142,11 @@ def fewshot_map(field_path: str | os.PathLike[str], points: str | os.PathLike[st
     tif = out_dir / f"{name}.tif"
     map_field(field_path, fn, tif, ["class_index", "confidence"], progress, "few-shot",
               qml_ramp=None)
-    write_qml(tif, raster_paletted_qml([str(c) for c in order]))  # opened: classes named
-    cells = grid_cells(tif)
-    names = np.asarray(list(order), dtype=object)
-    cells["class"] = names[np.rint(cells["class_index"].to_numpy()).astype(int)]
     meta = {"kind": "fewshot", "classes": list(order), "head": head, "no_skill": skill,
             "cv": None if cv is None else cv.to_dict(), "cv_plan": plan}
-    gpkg = out_dir / f"{name}.gpkg"
-    write_map_layer(cells, gpkg, f"{name}_cells", "class", meta, categorical=True)
-    png = quicklook_raster(tif, out_dir / f"{name}.png", band=1, cmap="tab10",
-                           title=f"few-shot {class_field}", label=class_field,
-                           classes=[str(c) for c in order])
-    return {"kind": "fewshot", **({"no_skill": skill} if skill else {}), "geotiff": str(tif),
-            "gpkg": str(gpkg), "png": str(png),
-            "cells_layer": f"{name}_cells",
+    outputs = map_outputs(tif, out_dir, name, f"few-shot {class_field}", metadata=meta,
+                          classes=[str(c) for c in order], progress=progress)
+    return {"kind": "fewshot", **({"no_skill": skill} if skill else {}), **outputs,
             "classes": list(order), "n_labelled": int(len(X)),
             "cv": None if cv is None else cv.summary(), "cv_plan": plan,
             "metrics": None if cv is None else cv.mean}

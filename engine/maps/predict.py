@@ -79,7 +79,8 @@ def predict_map(head, field_path: str | os.PathLike[str], out_dir: str | os.Path
             "modality_alignment": False, "clip": bool(clip), "mask": str(mask) if mask else None,
             "y_range": head.meta.get("y_range"), "classes": head.meta.get("classes")}
     outputs = map_outputs(tif, out_dir, name, f"predicted {target}", polygons, id_field, meta,
-                          categorical=classify, progress=progress)
+                          classes=[str(c) for c in head.classes] if classify else None,
+                          progress=progress)
     flagged = _flag_share(tif) if not classify else None
     if flagged:
         log.warning("%.1f%% of the mapped pixels lie beyond the training range of %s "

@@ -207,3 +207,41 @@ def test_far_out_fold_is_reported() -> None:
     assert rep.extra["far_out_share"][far[0]] == 1.0
     assert max(np.delete(rep.extra["far_out_share"], far[0])) < 0.5
     assert rep.to_dict()["far_out_folds"] == far
+
+
+def test_class_maps_are_never_averaged(tmp_path: Path) -> None:
+    """A class map larger than the cells layer's budget was read by averaging class numbers:
+    a crop (0) / tree (2) mix became 'developed' (1) in the GeoPackage, and per polygon a
+    class 1.55. Cells take the most common class, polygons theirs and its share; the GeoTIFF
+    opens paletted with the names."""
+    import geopandas as gpd
+    import pyogrio
+    import shapely
+    from affine import Affine
+
+    from engine.export.geotiff import write_geotiff
+    from engine.maps.outputs import MAX_CELLS, map_outputs
+
+    side = 300  # 90,000 px > MAX_CELLS: the cells are read decimated
+    assert side * side > MAX_CELLS
+    cls = np.zeros((side, side), dtype=np.float32)
+    cls[:, 1::2] = 2.0  # crop and tree in alternate columns
+    cls[:, 180:] = 2.0  # the east 40 % all tree
+    data = np.stack([cls, np.full_like(cls, 0.8)])
+    x0, y0 = 328000.0, 4421300.0
+    tif = write_geotiff(data, "EPSG:32617", Affine(1, 0, x0, 0, -1, y0), tmp_path / "c.tif",
+                        band_descriptions=["class_index", "confidence"])
+    polys = gpd.GeoDataFrame({"zone": ["all"]}, geometry=[shapely.box(x0, y0 - side,
+                                                                      x0 + side, y0)],
+                             crs="EPSG:32617")
+    names = ["crop", "developed", "tree"]
+    out = map_outputs(tif, tmp_path, "c", "classes", polygons=polys, classes=names,
+                      quicklook=False)
+    cells = pyogrio.read_dataframe(out["gpkg"], layer=out["cells_layer"])
+    assert len(cells) <= MAX_CELLS and set(cells["class_index"]) <= {0, 2}
+    assert "developed" not in set(cells["class"])
+    assert (np.asarray(names, dtype=object)[cells["class_index"]] == cells["class"]).all()
+    zone = pyogrio.read_dataframe(out["gpkg"], layer=out["polygons_layer"]).iloc[0]
+    assert zone["class"] == "tree" and zone["class_index"] == 2
+    assert zone["class_share"] == pytest.approx((180 * 150 + 120 * 300) / side ** 2)
+    assert 'type="paletted"' in Path(tif).with_suffix(".qml").read_text()
