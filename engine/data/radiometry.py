@@ -270,6 +270,11 @@ def measure(path: str | os.PathLike[str], bands: list[int] | None = None,
         raise EngineError(f"{path} has no scale/offset tags for scaling 'tags'",
                           "pass --scale SCALE[,OFFSET] or use scaling stats")
     if scaling == "uint8":
+        if len(bands) != len(IMAGENET_MEAN):
+            raise EngineError(f"scaling uint8 (the ImageNet RGB statistics) takes 3 bands, "
+                              f"and {len(bands)} were chosen from {path}",
+                              "use scaling stats (embed-raster --scaling stats; training: "
+                              "data.scaling=stats), or choose 3 RGB bands")
         _check_uint8(path, dtype, scale)
         mean, std = [], []
     else:
@@ -344,10 +349,22 @@ def for_raster(expected: dict[str, Any] | None, path: str | os.PathLike[str],
     if scaling not in SCALINGS:
         raise EngineError(f"unknown scaling {scaling!r}", f"use --scaling {' or '.join(SCALINGS)}")
     got = measure(path, chosen, scaling, user_scale)
+    _warn_band_order(exp.get("names") or [], got.names, path)
     if scaling == "tags":
         _check_tags(exp, got, path)
         got.mean, got.std = list(exp["mean"]), list(exp["std"])
     return got
+
+
+def _warn_band_order(trained: list[str], chosen: list[str], path: Any) -> None:
+    """Warn when a chosen band's name differs from the name of the band the model took in
+    that place (e.g. --bands 4,3,2,1 on a model trained on red, green, blue, nir: the
+    near-infrared band would be read as red)."""
+    clash = [(t, c) for t, c in zip(trained, chosen, strict=False) if t and c and t != c]
+    if clash:
+        log.warning("the bands chosen from %s are named %s, but the model was trained on %s "
+                    "in that order: check --bands", path, [c or "?" for c in chosen],
+                    [t or "?" for t in trained])
 
 
 def _default_bands(exp: dict[str, Any], path: Any, n_raster: int, want: int) -> list[int]:

@@ -259,3 +259,36 @@ def test_normalise_in_place_equals_the_stepwise_formula_bit_for_bit(rad: Radiome
     want = stepwise(rad, x, valid)
     assert got.dtype == np.float32 and got.shape == want.shape
     assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
+
+
+def _rgbn(path: Path) -> Path:
+    """A 4-band uint8 raster named red, green, blue, nir."""
+    rng = np.random.default_rng(0)
+    with rasterio.open(path, "w", driver="GTiff", width=32, height=32, count=4, dtype="uint8",
+                       crs="EPSG:32617", transform=from_origin(328000, 4421032, 1, 1)) as ds:
+        ds.write(rng.integers(1, 255, (4, 32, 32), dtype=np.uint8))
+        for i, name in enumerate(("red", "green", "blue", "nir")):
+            ds.set_band_description(i + 1, name)
+    return path
+
+
+def test_uint8_scaling_of_four_bands_is_refused_in_words(tmp_path: Path) -> None:
+    """The ImageNet statistics are RGB: 4 bands under scaling uint8 ended in a numpy
+    broadcasting error ("internal error")."""
+    from engine.data.radiometry import measure
+
+    with pytest.raises(EngineError, match="scaling uint8 .* takes 3 bands, and 4 were chosen"):
+        measure(_rgbn(tmp_path / "rgbn.tif"), [1, 2, 3, 4], "uint8")
+
+
+def test_bands_in_another_order_than_trained_are_warned_about(tmp_path: Path, caplog) -> None:
+    from engine.data.radiometry import for_raster, measure
+
+    path = _rgbn(tmp_path / "rgbn.tif")
+    trained = measure(path, [1, 2, 3, 4], "stats").to_dict()
+    with caplog.at_level(logging.WARNING, logger="engine.data.radiometry"):
+        for_raster(trained, path, bands="1,2,3,4")
+        assert "check --bands" not in caplog.text
+        for_raster(trained, path, bands="4,3,2,1")
+    assert "named ['nir', 'blue', 'green', 'red']" in caplog.text
+    assert "trained on ['red', 'green', 'blue', 'nir']" in caplog.text
