@@ -92,8 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         outputs = commands[args.command].run(args, events.progress)
     except KeyboardInterrupt:
-        events.error("interrupted", "outputs are committed together or not at all; the next "
-                     "run removes any scratch files")
+        hint = ("outputs are committed together or not at all; the next run removes any "
+                "scratch files")
+        if args.command == "train":  # a plain re-run starts again from step 0
+            hint += "; run the same command with --resume to continue from the last checkpoint"
+        events.error("interrupted", hint)
         return 130
     except Exception as exc:
         if args.verbose and not isinstance(exc, EngineError):

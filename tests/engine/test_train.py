@@ -506,3 +506,26 @@ def test_prefetch_does_not_change_results(tiny_city: Path, tmp_path: Path, caplo
     a = _weights(tmp_path / "true" / "model.safetensors")
     b = _weights(tmp_path / "false" / "model.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_ctrl_c_during_training_points_to_resume(tiny_city: Path, tmp_path: Path) -> None:
+    """A training run stopped with Ctrl-C says how to continue it: a plain re-run starts again
+    from step 0 (and replaces the interrupted run's checkpoints)."""
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    argv = [sys.executable, "-m", "engine", "train", "--config", "urbanstcl_self", "--events",
+            "jsonl", *tiny_overrides(tiny_city, tmp_path / "run", steps=100000),
+            "train.checkpoint_every=1"]
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    for line in proc.stdout:  # the first step done: interrupt it
+        event = json.loads(line)
+        if event["event"] == "progress" and event["done"] >= 1:
+            proc.send_signal(signal.SIGINT)
+            break
+    last = [json.loads(line) for line in proc.stdout][-1]
+    assert proc.wait(timeout=120) == 130
+    assert last["event"] == "error" and last["message"] == "interrupted"
+    assert "--resume" in last["hint"]
