@@ -12,8 +12,10 @@ raster: several dates of one area), cluster (k-means of the place's x, y: GeoSSL
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -145,6 +147,25 @@ def raster_sources(cfg: Any, need_dates: bool) -> list[str]:
     return paths
 
 
+# the embed-raster flags the radiometry's messages name, as the recipe keys training takes
+_RECIPE_WORDS = (("--scaling ", "data.scaling="), ("--scale ", "data.scale="),
+                 ("--bands ", "data.bands="), ("--scaling", "data.scaling"),
+                 ("--scale", "data.scale"), ("--bands", "data.bands"))
+
+
+@contextlib.contextmanager
+def recipe_words() -> Iterator[None]:
+    """Re-raise an EngineError of engine.data.radiometry in the recipe's words (training
+    has no --scale flag: it takes data.scale=)."""
+    try:
+        yield
+    except EngineError as exc:
+        message, hint = exc.message, exc.hint
+        for flag, key in _RECIPE_WORDS:
+            message, hint = message.replace(flag, key), hint.replace(flag, key)
+        raise EngineError(message, hint) from None
+
+
 def raster_record(cfg: Any) -> dict[str, Any]:
     """Measure the first raster's radiometry and sizes: the model's `input:` record."""
     from engine.data.radiometry import measure, parse_bands
@@ -154,7 +175,8 @@ def raster_record(cfg: Any) -> dict[str, Any]:
     d = cfg.data
     with OverheadRaster(paths[0]):  # a missing CRS is named as such, not as "degrees"
         pass
-    rad = measure(paths[0], parse_bands(d.bands, paths[0]), d.scaling, d.scale)
+    with recipe_words():
+        rad = measure(paths[0], parse_bands(d.bands, paths[0]), d.scaling, d.scale)
     if not rad.gsd_m:
         raise EngineError(f"{paths[0]} is in degrees: overhead-only training needs metres",
                           "reproject it first (gdalwarp -t_srs EPSG:<UTM zone>)")
@@ -187,7 +209,9 @@ def build_raster_dataset(cfg: Any, keys: set[str]) -> tuple[RasterChips, dict[st
     rec = cfg.input or raster_record(cfg)
     paths = raster_sources(cfg, need_dates="temporal" in keys)
     base = Radiometry.from_dict(rec)
-    rads = [base] + [measure(p, base.bands, base.scaling, cfg.data.scale) for p in paths[1:]]
+    with recipe_words():
+        rads = [base] + [measure(p, base.bands, base.scaling, cfg.data.scale)
+                         for p in paths[1:]]
     for p, r in zip(paths[1:], rads[1:], strict=True):
         if base.scaling == "tags":
             r.mean, r.std = list(base.mean), list(base.std)

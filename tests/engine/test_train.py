@@ -529,3 +529,16 @@ def test_ctrl_c_during_training_points_to_resume(tiny_city: Path, tmp_path: Path
     assert proc.wait(timeout=120) == 130
     assert last["event"] == "error" and last["message"] == "interrupted"
     assert "--resume" in last["hint"]
+
+
+def test_training_radiometry_messages_name_recipe_keys(tiny_city: Path, tmp_path: Path) -> None:
+    """Overhead-only training has no --scale flag: its radiometry hints name data.scale=."""
+    from engine.train.loop import train
+
+    raster = sorted((tiny_city / "overhead").glob("*.tif"))[0]
+    cfg = load_config(ROOT / "models" / "overhead_self.yaml",
+                      [f"data.overhead=[{raster}]", "data.scaling=tags", "train.steps=1",
+                       "train.device=cpu", f"output={tmp_path / 'run'}"])
+    with pytest.raises(EngineError, match="no scale/offset tags") as err:
+        train(cfg)
+    assert "data.scale=SCALE" in err.value.hint and "--scale" not in err.value.hint
