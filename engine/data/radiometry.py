@@ -203,6 +203,9 @@ def gsd_m(path: str | os.PathLike[str]) -> float | None:
         return float((abs(src.res[0]) + abs(src.res[1])) / 2 * unit)
 
 
+ZERO_FRAME_SHARE = 0.05  # pixels 0 in every band, no nodata declared: probably a fill frame
+
+
 def band_stats(path: str | os.PathLike[str], bands: list[int],
                scale: tuple[list[float], list[float]] | None = None
                ) -> tuple[list[float], list[float]]:
@@ -216,7 +219,15 @@ def band_stats(path: str | os.PathLike[str], bands: list[int],
         shape = (len(bands), max(1, int(src.height / f)), max(1, int(src.width / f)))
         data = read_bands(src, bands, out_shape=shape[1:])
         masks = src.read_masks(bands, out_shape=shape) > 0
+        declared = any(v is not None for v in src.nodatavals) or src.mask_flag_enums[0] != [
+            rasterio.enums.MaskFlags.all_valid]
     ok = masks.all(axis=0) & np.isfinite(data).all(axis=0)
+    zeros = float((ok & (data == 0).all(axis=0)).mean())
+    if not declared and zeros >= ZERO_FRAME_SHARE:  # e.g. a Landsat scene's fill frame
+        log.warning("%.1f %% of %s's pixels are 0 in every band and the raster declares no "
+                    "nodata: they count as data (statistics, chips); if they are fill, "
+                    "declare it first (gdal_edit.py -a_nodata 0 FILE, or a VRT with "
+                    "gdal_translate -of VRT -a_nodata 0)", 100 * zeros, path)
     if ok.sum() < 2:
         raise EngineError(f"{path} has fewer than two valid pixels in bands {bands}",
                           "check the raster's nodata value and --bands")
