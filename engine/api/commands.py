@@ -222,9 +222,11 @@ def fit(out: PathLike, target: str, *, embeddings: PathLike | None = None,
     elif embeddings is not None:
         rows = point_rows(embeddings, target, layer=layer)
     else:
-        raise EngineError("fit needs labelled rows",
-                          "pass --embeddings POINTS.gpkg (labels in a point field) or "
-                          "--polygons LAYER with --embeddings or --field")
+        raise EngineError("fit needs labelled rows" + (
+            ": with --field the labels come from --polygons" if field is not None else ""),
+                          "pass --embeddings POINTS.gpkg (photo embeddings with a label "
+                          "field) or --polygons LAYER with --embeddings or --field; class "
+                          "labels at points over a field: `python -m engine map fewshot`")
     if fuse_field is not None and fuse_embeddings is not None:
         raise EngineError("--fuse-field and --fuse-embeddings both given",
                           "fuse one second view: the overhead field or another embedding")
