@@ -10,6 +10,7 @@ import numpy as np
 
 from engine.errors import EngineError
 from engine.export.atomic import atomic_path
+from engine.export.jsontext import dumps
 from engine.heads.head import Head
 
 FORMAT = "geocontrast-head/1"
@@ -33,7 +34,7 @@ def save_head(head: Head, path: str | os.PathLike[str]) -> tuple[Path, Path]:
     with atomic_path(st) as tmp:
         save_file(arrays, str(tmp), metadata={"format": FORMAT, "kind": head.kind})
     with atomic_path(js) as tmp:
-        tmp.write_text(json.dumps(doc, indent=2, default=_json_default), encoding="utf-8")
+        tmp.write_text(dumps(doc, default=_json_default), encoding="utf-8")
     return st, js
 
 

@@ -6,7 +6,6 @@ Writes `<out>.safetensors` + `<out>.json` (the head, engine.heads.io) and `<out>
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -15,6 +14,7 @@ import numpy as np
 
 from engine.errors import EngineError
 from engine.export.atomic import atomic_path
+from engine.export.jsontext import dumps
 from engine.maps.rows import LabelledRows
 from engine.progress import Progress, no_progress
 
@@ -113,7 +113,7 @@ def fit_rows(rows: LabelledRows, out: str | os.PathLike[str], head: str = "ridge
            "summary": report.summary(), **report.to_dict()}
     cv_path = base.with_name(base.name + ".cv.json")
     with atomic_path(cv_path) as tmp:
-        tmp.write_text(json.dumps(doc, indent=2, default=_default), encoding="utf-8")
+        tmp.write_text(dumps(doc, default=_default), encoding="utf-8")  # NaN folds: null
     log.info("%s head for %s (%d rows): %s", head, target, len(rows.y), report.summary())
     if skill:
         log.warning("the %s head for %s has no skill: %s; maps made with it are not to be "

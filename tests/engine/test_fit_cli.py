@@ -144,3 +144,24 @@ def test_default_blocks_fit_a_small_city_and_a_head_without_skill_is_flagged(
     classes = np.array(["a", "a", "a", "b"])
     assert "below 0.750" in no_skill({"accuracy": 0.5}, classes)
     assert no_skill({"accuracy": 0.8}, classes) is None
+
+
+def test_reports_and_heads_are_standard_json(tmp_path: Path) -> None:
+    """A fold with one test row has r2 NaN: the report held a bare NaN, which strict JSON
+    readers (jq, JavaScript, QGIS) refuse. Non-finite numbers are written as null."""
+    import json
+
+    import numpy as np
+
+    from engine.export.jsontext import dumps
+    from engine.heads.head import Head
+    from engine.heads.io import load_head, save_head
+
+    text = dumps({"r2": float("nan"), "folds": [np.float64("inf"), 1.0], "a": np.arange(2)})
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(c)) == {
+        "r2": None, "folds": [None, 1.0], "a": [0, 1]}
+    head = Head("ridge", "regression", {"coef": np.ones((1, 2)), "intercept": np.zeros(1)},
+                {"feature_dim": 2, "metrics": {"r2": float("nan")}})
+    _, js = save_head(head, tmp_path / "h")
+    json.loads(js.read_text(), parse_constant=lambda c: pytest.fail(c))
+    assert load_head(tmp_path / "h").meta["metrics"] == {"r2": None}
