@@ -78,11 +78,12 @@ def check_session(report: dict, tmp_path: Path) -> None:
     assert "classes: " in report["summary"] and "{" not in report["summary"]
     assert report["fewshot_outputs"] == ["CELLS_LAYER", "GEOTIFF", "OUTPUT"]  # no engine dict
     # the dialog's defaults pass (the engine derives the block); a typed block that leaves
-    # too few blocks is refused before the run, in the dialog's words
-    assert report["fold_check_defaults"][0]
+    # one block is refused before the run, in the dialog's words; fewer blocks than folds
+    # pass (the engine uses fewer folds and says so)
+    assert report["fold_check_defaults"][0] and report["fold_check_fewer"][0]
     ok, message = report["fold_check"]
-    assert not ok and message.startswith("'CV block size (metres)' 200 gives only")
-    assert "'CV folds' 5" in message
+    assert not ok and message.startswith("'CV block size (metres)' 1000 gives only 1 block")
+    assert "needs at least 2" in message and "set it to about" in message
     # every output inside the folders the session chose; nothing beside the plugin
     assert report["plugins_folder"] == ["geocontrast"]
     assert {f.split("/")[0] for f in report["files"]} <= {

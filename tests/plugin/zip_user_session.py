@@ -150,7 +150,9 @@ def main(zip_path: str, work: str, report_path: str, engine: str = "") -> None:
     report["fold_check_defaults"] = list(fit_alg.checkParameterValues(
         defaults, QgsProcessingContext()))  # no block size: the engine derives it
     report["fold_check"] = list(fit_alg.checkParameterValues(
-        {**defaults, "BLOCK_SIZE": 200}, QgsProcessingContext()))  # a block the user typed
+        {**defaults, "BLOCK_SIZE": 1000}, QgsProcessingContext()))  # a block the user typed
+    report["fold_check_fewer"] = list(fit_alg.checkParameterValues(
+        {**defaults, "BLOCK_SIZE": 200}, QgsProcessingContext()))  # fewer blocks than folds
     head = processing.run("geocontrast:fit_head", {
         "EMBEDDINGS": emb, "POLYGONS": tracts, "TARGET": "income", "BLOCK_SIZE": 150,
         "FOLDS": 3, "OUTPUT": str(work_dir / "income.safetensors")},
