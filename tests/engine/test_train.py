@@ -517,9 +517,12 @@ def test_ctrl_c_during_training_points_to_resume(tiny_city: Path, tmp_path: Path
     import sys
 
     argv = [sys.executable, "-m", "engine", "train", "--config", "urbanstcl_self", "--events",
-            "jsonl", *tiny_overrides(tiny_city, tmp_path / "run", steps=100000),
+            "jsonl", *tiny_overrides(tiny_city, tmp_path / "run", steps=2000),
             "train.checkpoint_every=1"]
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    # a pytest-xdist worker ignores SIGINT, and a child inherits that: restore the default,
+    # as in a terminal (else Python installs no KeyboardInterrupt handler and trains on)
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     for line in proc.stdout:  # the first step done: interrupt it
         event = json.loads(line)
         if event["event"] == "progress" and event["done"] >= 1:
